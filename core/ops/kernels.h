@@ -1,0 +1,110 @@
+/* ops/kernels.h: the CPU kernels, one forward/backward pair per op, in the
+ * llm.c style: plain functions over contiguous f32 arrays with the shapes in the
+ * comment. Tensors are row-major; images are NCHW. Every backward ACCUMULATES
+ * (+=) into the gradients it is given and skips any gradient pointer that is
+ * NULL. Kernels never allocate: any workspace comes from the caller, sized by the
+ * matching *_scratch_floats() query. Kernels do not fail: shapes are checked by
+ * the autograd layer above (core/autograd.c) before a kernel is called.
+ *
+ * Owned by core/ops/cpu/. The CUDA backend implements the same table
+ * (lt_backend in ops/backend.h) with the same semantics. */
+#ifndef LATHE_OPS_KERNELS_H
+#define LATHE_OPS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lathe/rng.h"
+
+/* Activation fused into linear / conv2d outputs. */
+typedef enum lt_act { LT_ACT_NONE = 0, LT_ACT_RELU = 1 } lt_act;
+
+/* ---- linear (PyTorch nn.Linear layout) ----
+ * inp [B, IN], w [OUT, IN], b [OUT] or NULL, out [B, OUT]
+ * out = act(inp @ w^T + b). backward takes `out` (post-activation) to form the
+ * activation's mask; dout is the gradient w.r.t. out and may be overwritten
+ * (the kernel may apply the activation mask in place). */
+void lt_linear_forward(float *out, const float *inp, const float *w, const float *b, int B, int IN, int OUT,
+                       lt_act act);
+void lt_linear_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const float *inp,
+                        const float *w, int B, int IN, int OUT, lt_act act);
+
+/* ---- conv2d (PyTorch nn.Conv2d layout, groups=1, dilation=1) ----
+ * inp [B, C, H, W], w [OC, C, KH, KW], b [OC] or NULL, out [B, OC, OH, OW]
+ * OH = (H + 2*pad - KH)/stride + 1, OW likewise. Fused activation as for linear.
+ * scratch: at least lt_conv2d_scratch_floats(...) floats, used by forward and
+ * backward (the caller may share one scratch buffer between all conv layers). */
+size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad);
+void lt_conv2d_forward(float *out, const float *inp, const float *w, const float *b, int B, int C, int H, int W,
+                       int OC, int KH, int KW, int stride, int pad, lt_act act, float *scratch);
+void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const float *inp,
+                        const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
+                        lt_act act, float *scratch);
+
+/* ---- pooling 2-D (no padding unless given; floor mode) ----
+ * inp [B, C, H, W], out [B, C, OH, OW], OH = (H + 2*pad - K)/stride + 1.
+ * max-pool records the argmax (index into the H*W plane) per output in idx
+ * [B, C, OH, OW] for the backward pass; padding never wins the max.
+ * avg-pool divides by K*K (count_include_pad=True, PyTorch's default). */
+void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int C, int H, int W, int K, int stride,
+                          int pad);
+void lt_maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
+                           int OW);
+void lt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int K, int stride, int pad);
+void lt_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W, int K, int stride, int pad);
+
+/* ---- element-wise activations, n elements ----
+ * backward gets both the input and the output of the forward pass (each kernel
+ * uses whichever is cheaper). gelu is the exact erf form (PyTorch's default);
+ * elu uses alpha. */
+void lt_relu_forward(float *out, const float *inp, size_t n);
+void lt_relu_backward(float *dinp, const float *dout, const float *inp, const float *out, size_t n);
+void lt_tanh_forward(float *out, const float *inp, size_t n);
+void lt_tanh_backward(float *dinp, const float *dout, const float *inp, const float *out, size_t n);
+void lt_sigmoid_forward(float *out, const float *inp, size_t n);
+void lt_sigmoid_backward(float *dinp, const float *dout, const float *inp, const float *out, size_t n);
+void lt_gelu_forward(float *out, const float *inp, size_t n);
+void lt_gelu_backward(float *dinp, const float *dout, const float *inp, const float *out, size_t n);
+void lt_elu_forward(float *out, const float *inp, size_t n, float alpha);
+void lt_elu_backward(float *dinp, const float *dout, const float *inp, const float *out, size_t n, float alpha);
+
+/* ---- softmax / log-softmax over the last dimension ----
+ * inp, out [R, C] (R rows of C classes). backward uses the forward output. */
+void lt_softmax_forward(float *out, const float *inp, int R, int C);
+void lt_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C);
+void lt_log_softmax_forward(float *out, const float *inp, int R, int C);
+void lt_log_softmax_backward(float *dinp, const float *dout, const float *out, int R, int C);
+
+/* ---- dropout (inverted: kept values scaled by 1/(1-p)) ----
+ * mask [n] receives 0 or 1/(1-p) drawn from rng; out = inp * mask.
+ * p == 0 or eval mode is handled by the caller (no kernel call). */
+void lt_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, lt_rng *rng);
+void lt_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
+
+/* ---- batch-norm 2-D (PyTorch nn.BatchNorm2d) ----
+ * inp, out [B, C, H, W]; gamma, beta, running_mean, running_var [C].
+ * Training: normalise with the batch statistics (biased variance), update the
+ * running statistics with momentum using the UNBIASED variance as PyTorch does,
+ * and save mean and invstd [C] for backward. Eval: use the running statistics
+ * (save_mean/save_invstd may be NULL). */
+void lt_batchnorm2d_forward(float *out, float *save_mean, float *save_invstd, const float *inp, const float *gamma,
+                            const float *beta, float *running_mean, float *running_var, int B, int C, int HW,
+                            float momentum, float eps, int training);
+void lt_batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                             const float *gamma, const float *save_mean, const float *save_invstd, int B, int C,
+                             int HW);
+
+/* ---- losses (mean reduction over the batch, as PyTorch's defaults) ----
+ * cross-entropy from logits [B, C] with integer labels [B] in [0, C): returns the
+ * mean loss; probs [B, C] receives the softmax (kept for backward).
+ * backward: dlogits += dloss * (probs - onehot) / B. */
+float lt_cross_entropy_forward(float *probs, const float *logits, const int32_t *labels, int B, int C);
+void lt_cross_entropy_backward(float *dlogits, float dloss, const float *probs, const int32_t *labels, int B, int C);
+/* nll from log-probabilities [B, C]: mean of -logp[b, label[b]]. */
+float lt_nll_forward(const float *logp, const int32_t *labels, int B, int C);
+void lt_nll_backward(float *dlogp, float dloss, const int32_t *labels, int B, int C);
+/* mse: mean over all n elements of (pred - target)^2. */
+float lt_mse_forward(const float *pred, const float *target, size_t n);
+void lt_mse_backward(float *dpred, float *dtarget, float dloss, const float *pred, const float *target, size_t n);
+
+#endif
