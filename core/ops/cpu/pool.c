@@ -1,0 +1,122 @@
+/* pool.c: 2-D max and average pooling (PyTorch MaxPool2d / AvgPool2d, floor
+ * mode, symmetric zero padding) over NCHW planes.
+ * inp [B, C, H, W] -> out [B, C, OH, OW], OH = (H + 2*pad - K)/stride + 1.
+ * Max pool: padding never wins; the first maximum in row-major window order is
+ * kept (PyTorch's tie rule) and a NaN always wins, the last one in the window
+ * (PyTorch's CPU rule `v > max || isnan(v)`). idx holds
+ * the winner's position ih*W + iw in its plane. Avg pool divides by K*K
+ * (count_include_pad=True; in floor mode no window reaches past the padding). */
+#include <math.h>
+
+#include "ops/kernels.h"
+
+void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int C, int H, int W, int K, int stride,
+                          int pad) {
+    int OH = (H + 2 * pad - K) / stride + 1, OW = (W + 2 * pad - K) / stride + 1;
+    if (OH <= 0 || OW <= 0) return;
+    size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *x = inp + pl * HW;
+        float *o = out + pl * OP;
+        int32_t *ix = idx + pl * OP;
+        if (K == 2 && stride == 2 && pad == 0) {
+            /* The MNIST CNN's pool: fixed 2x2 windows, no bounds checks. */
+            for (int oh = 0; oh < OH; oh++) {
+                const float *r0 = x + (size_t)(2 * oh) * W, *r1 = r0 + W;
+                for (int ow = 0; ow < OW; ow++) {
+                    int iw = 2 * ow;
+                    float m = r0[iw];
+                    int32_t mi = 2 * oh * W + iw;
+                    if (r0[iw + 1] > m || isnan(r0[iw + 1])) m = r0[iw + 1], mi = 2 * oh * W + iw + 1;
+                    if (r1[iw] > m || isnan(r1[iw])) m = r1[iw], mi = (2 * oh + 1) * W + iw;
+                    if (r1[iw + 1] > m || isnan(r1[iw + 1])) m = r1[iw + 1], mi = (2 * oh + 1) * W + iw + 1;
+                    o[(size_t)oh * OW + ow] = m;
+                    ix[(size_t)oh * OW + ow] = mi;
+                }
+            }
+            continue;
+        }
+        for (int oh = 0; oh < OH; oh++) {
+            int h0 = oh * stride - pad, h1 = h0 + K;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int ow = 0; ow < OW; ow++) {
+                int w0 = ow * stride - pad, w1 = w0 + K;
+                if (w0 < 0) w0 = 0;
+                if (w1 > W) w1 = W;
+                float m = -INFINITY;
+                int32_t mi = h0 * W + w0;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        float v = x[(size_t)ih * W + iw];
+                        if (v > m || isnan(v)) {
+                            m = v;
+                            mi = ih * W + iw;
+                        }
+                    }
+                o[(size_t)oh * OW + ow] = m;
+                ix[(size_t)oh * OW + ow] = mi;
+            }
+        }
+    }
+}
+
+void lt_maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
+                           int OW) {
+    size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *d = dinp + pl * HW;
+        const float *g = dout + pl * OP;
+        const int32_t *ix = idx + pl * OP;
+        for (size_t i = 0; i < OP; i++) d[ix[i]] += g[i];
+    }
+}
+
+void lt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int K, int stride, int pad) {
+    int OH = (H + 2 * pad - K) / stride + 1, OW = (W + 2 * pad - K) / stride + 1;
+    if (OH <= 0 || OW <= 0) return;
+    size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
+    float inv = 1.0f / (float)(K * K);
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *x = inp + pl * HW;
+        float *o = out + pl * OP;
+        for (int oh = 0; oh < OH; oh++) {
+            int h0 = oh * stride - pad, h1 = h0 + K;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int ow = 0; ow < OW; ow++) {
+                int w0 = ow * stride - pad, w1 = w0 + K;
+                if (w0 < 0) w0 = 0;
+                if (w1 > W) w1 = W;
+                float s = 0.0f;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) s += x[(size_t)ih * W + iw];
+                o[(size_t)oh * OW + ow] = s * inv;
+            }
+        }
+    }
+}
+
+void lt_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W, int K, int stride, int pad) {
+    int OH = (H + 2 * pad - K) / stride + 1, OW = (W + 2 * pad - K) / stride + 1;
+    if (OH <= 0 || OW <= 0) return;
+    size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
+    float inv = 1.0f / (float)(K * K);
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *d = dinp + pl * HW;
+        const float *g = dout + pl * OP;
+        for (int oh = 0; oh < OH; oh++) {
+            int h0 = oh * stride - pad, h1 = h0 + K;
+            if (h0 < 0) h0 = 0;
+            if (h1 > H) h1 = H;
+            for (int ow = 0; ow < OW; ow++) {
+                int w0 = ow * stride - pad, w1 = w0 + K;
+                if (w0 < 0) w0 = 0;
+                if (w1 > W) w1 = W;
+                float gv = g[(size_t)oh * OW + ow] * inv;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) d[(size_t)ih * W + iw] += gv;
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+/* bench_conv.c: throughput of the conv2d kernels on the Keras MNIST CNN's conv
+ * layers at batch 128 (conv1 1->32 3x3 on 28x28, conv2 32->64 3x3 on 26x26,
+ * both ReLU). For each layer it prints GFLOP/s (2*OC*K*B*P flops per GEMM,
+ * K = C*KH*KW, P = OH*OW) of
+ *   gemm-only  the bare cblas_sgemm calls at the kernel's chunk shapes
+ *   kernel     the full kernel call, im2col / scatter / col2im included:
+ *              forward, backward dW (+db) only, backward dX only,
+ *              and the whole layer forward + backward.
+ * Each figure is the best of several repeats (the machine is shared).
+ * Run with OPENBLAS_NUM_THREADS=2. Usage: bench_conv [repeats] [batch] */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lathe/common.h"
+#include "lathe/rng.h"
+#include "ops/kernels.h"
+
+typedef struct layer {
+    const char *name;
+    int C, H, W, OC, KH, KW, stride, pad;
+    int need_dinp; /* the first layer's input gradient is never needed */
+} layer;
+
+static float *randbuf(size_t n, unsigned *s) {
+    float *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "bench_conv: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        *s = *s * 1664525u + 1013904223u;
+        p[i] = (float)((*s >> 8) & 0xffff) / 65536.0f - 0.5f;
+    }
+    return p;
+}
+
+#define BEST(var, reps, stmt)                                                  \
+    do {                                                                       \
+        var = 1e30;                                                            \
+        for (int r_ = 0; r_ < (reps); r_++) {                                  \
+            double t0_ = lt_now();                                             \
+            stmt;                                                              \
+            double t_ = lt_now() - t0_;                                        \
+            if (t_ < var) var = t_;                                            \
+        }                                                                      \
+    } while (0)
+
+static void bench_layer(const layer *L, int B, int reps) {
+    int OH = (L->H + 2 * L->pad - L->KH) / L->stride + 1, OW = (L->W + 2 * L->pad - L->KW) / L->stride + 1;
+    size_t K = (size_t)L->C * L->KH * L->KW, P = (size_t)OH * OW;
+    size_t nin = (size_t)B * L->C * L->H * L->W, nout = (size_t)B * L->OC * P, nw = (size_t)L->OC * K;
+    size_t ns = lt_conv2d_scratch_floats(B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad);
+    int nb = (int)(ns / ((K + (size_t)L->OC) * P));
+    unsigned s = 12345;
+    float *inp = randbuf(nin, &s), *w = randbuf(nw, &s), *b = randbuf((size_t)L->OC, &s);
+    float *out = randbuf(nout, &s), *dout = randbuf(nout, &s), *dout0 = randbuf(nout, &s);
+    float *dinp = randbuf(nin, &s), *dw = randbuf(nw, &s), *db = randbuf((size_t)L->OC, &s);
+    float *scratch = randbuf(ns, &s);
+    double gf = 2.0 * (double)L->OC * (double)K * (double)B * (double)P * 1e-9;
+
+    /* bare GEMMs at the chunk shapes, operands in scratch */
+    float *col = scratch, *cn = scratch + K * (size_t)nb * P;
+    int N = nb * (int)P, chunks = (B + nb - 1) / nb;
+    double tgf, tgw, tgx;
+    BEST(tgf, reps, for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->OC, N,
+                                                                 (int)K, 1.0f, w, (int)K, col, N, 0.0f, cn, N));
+    BEST(tgw, reps, for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->OC,
+                                                                 (int)K, N, 1.0f, cn, N, col, N, 1.0f, dw, (int)K));
+    BEST(tgx, reps, for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N,
+                                                                 L->OC, 1.0f, w, (int)K, cn, N, 0.0f, col, N));
+
+    double tf, tw, tx, tl;
+    BEST(tf, reps,
+         lt_conv2d_forward(out, inp, w, b, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad, LT_ACT_RELU,
+                           scratch));
+    BEST(tw, reps,
+         lt_conv2d_backward(NULL, dw, db, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride,
+                            L->pad, LT_ACT_RELU, scratch));
+    BEST(tx, reps,
+         lt_conv2d_backward(dinp, NULL, NULL, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride,
+                            L->pad, LT_ACT_RELU, scratch));
+    BEST(tl, reps, {
+        lt_conv2d_forward(out, inp, w, b, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad, LT_ACT_RELU,
+                          scratch);
+        lt_conv2d_backward(L->need_dinp ? dinp : NULL, dw, db, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH,
+                           L->KW, L->stride, L->pad, LT_ACT_RELU, scratch);
+    });
+    int ngemm = L->need_dinp ? 3 : 2;
+    printf("%s  B=%d C=%d %dx%d -> OC=%d %dx%d  K=%zu P=%zu  chunk=%d samples  scratch=%.1f MB\n", L->name, B, L->C,
+           L->H, L->W, L->OC, OH, OW, K, P, nb, (double)ns * 4e-6);
+    printf("  gemm-only  fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s\n", gf / tgf, gf / tgw, gf / tgx);
+    printf("  kernel     fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s  (%.2f / %.2f / %.2f ms)\n", gf / tf, gf / tw,
+           gf / tx, tf * 1e3, tw * 1e3, tx * 1e3);
+    printf("  layer fwd+bwd (%d GEMMs) %6.1f GFLOP/s  %.2f ms\n", ngemm, ngemm * gf / tl, tl * 1e3);
+    (void)dout0;
+    free(inp), free(w), free(b), free(out), free(dout), free(dout0), free(dinp), free(dw), free(db), free(scratch);
+}
+
+int main(int argc, char **argv) {
+    int reps = argc > 1 ? atoi(argv[1]) : 5;
+    int B = argc > 2 ? atoi(argv[2]) : 128;
+    if (reps < 1) reps = 1;
+    if (B < 1) B = 1;
+    const layer layers[] = {
+        {"conv1", 1, 28, 28, 32, 3, 3, 1, 0, 0},
+        {"conv2", 32, 26, 26, 64, 3, 3, 1, 0, 1},
+    };
+    printf("OpenBLAS threads: %d\n", openblas_get_num_threads());
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) bench_layer(&layers[i], B, reps);
+    return 0;
+}
