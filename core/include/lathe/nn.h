@@ -1,0 +1,98 @@
+/* lathe/nn.h: layers and models. A model is an ordered set of named layers.
+ * Its parameters, their gradients and the layers' buffers (batch-norm running
+ * statistics) live in one allocation made by lt_model_finalize(). Every layer
+ * keeps a pointer to its last output (in the step arena of the graph that ran
+ * it), so the output after any layer can be read until the next step. */
+#ifndef LATHE_NN_H
+#define LATHE_NN_H
+
+#include "lathe/ops.h"
+struct lt_param;
+#include "lathe/tensor.h"
+
+typedef enum lt_layer_kind {
+    LT_LAYER_CONV2D,
+    LT_LAYER_LINEAR,
+    LT_LAYER_MAXPOOL2D,
+    LT_LAYER_AVGPOOL2D,
+    LT_LAYER_RELU,
+    LT_LAYER_TANH,
+    LT_LAYER_SIGMOID,
+    LT_LAYER_GELU,
+    LT_LAYER_ELU,
+    LT_LAYER_SOFTMAX,
+    LT_LAYER_LOG_SOFTMAX,
+    LT_LAYER_DROPOUT,
+    LT_LAYER_FLATTEN,
+    LT_LAYER_BATCHNORM2D,
+} lt_layer_kind;
+
+#define LT_NAME_MAX 48
+
+typedef struct lt_layer {
+    char name[LT_NAME_MAX];
+    lt_layer_kind kind;
+    /* configuration */
+    int in_ch, out_ch, kernel, stride, pad; /* conv2d, pools (kernel/stride/pad) */
+    int in_features, out_features;          /* linear */
+    int fuse;                               /* LT_FUSE_RELU after conv2d/linear */
+    float p;                                /* dropout rate; live-changeable */
+    float alpha;                            /* elu */
+    float momentum, eps;                    /* batchnorm2d */
+    /* parameters (persistent; into the model's one allocation) */
+    lt_tensor weight, bias;                 /* numel 0 when absent */
+    lt_tensor running_mean, running_var;    /* batchnorm2d buffers */
+    /* the last output this layer produced (graph memory; valid until the next step) */
+    lt_tensor *out;
+} lt_layer;
+
+typedef struct lt_model {
+    lt_layer *layers;
+    int nlayers, caplayers;
+    float *mem;             /* parameters | gradients | buffers, one allocation */
+    size_t nparam_floats;   /* trainable floats */
+    size_t nbuffer_floats;  /* running statistics */
+    struct lt_param *params; /* (name, data, grad, n) per trainable tensor, for optimizers (optim.h) */
+    char (*param_names)[2 * LT_NAME_MAX];
+    int nparams;
+    int finalized;
+} lt_model;
+
+void lt_model_init(lt_model *m);
+void lt_model_free(lt_model *m);
+
+/* Builders; names must be unique ("conv2d_1"). Return 0 or an error. */
+int lt_model_conv2d(lt_model *m, const char *name, int in_ch, int out_ch, int kernel, int stride, int pad, int fuse,
+                    lt_err *err);
+int lt_model_linear(lt_model *m, const char *name, int in_features, int out_features, int fuse, lt_err *err);
+int lt_model_pool2d(lt_model *m, const char *name, lt_layer_kind kind, int kernel, int stride, int pad, lt_err *err);
+int lt_model_activation(lt_model *m, const char *name, lt_layer_kind kind, lt_err *err);
+int lt_model_elu(lt_model *m, const char *name, float alpha, lt_err *err);
+int lt_model_dropout(lt_model *m, const char *name, float p, lt_err *err);
+int lt_model_flatten(lt_model *m, const char *name, lt_err *err);
+int lt_model_batchnorm2d(lt_model *m, const char *name, int channels, float momentum, float eps, lt_err *err);
+
+/* Allocates parameters, gradients and buffers in one block and initialises
+ * them as PyTorch's defaults do (kaiming-uniform(a=sqrt(5)) weights, uniform
+ * +-1/sqrt(fan_in) biases, batch-norm gamma 1, beta 0, running var 1). */
+int lt_model_finalize(lt_model *m, lt_rng *rng, lt_err *err);
+
+lt_layer *lt_model_find(lt_model *m, const char *name);
+/* Runs one layer on x, records its output in layer->out. */
+lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err);
+/* Runs every layer in order. */
+lt_tensor *lt_model_forward(lt_model *m, lt_graph *g, lt_tensor *x, lt_err *err);
+
+/* Shape inference without computing: given a per-sample input shape, fills
+ * shapes[i] / ndims[i] with layer i's per-sample output shape. On the first
+ * layer that cannot take its input returns an error naming it and why, with
+ * *failed_layer set to its index. */
+int lt_model_infer_shapes(const lt_model *m, const int *in_shape, int in_ndim, int (*shapes)[LT_MAX_DIMS], int *ndims,
+                          int *failed_layer, lt_err *err);
+
+const char *lt_layer_kind_name(lt_layer_kind k);
+size_t lt_layer_param_count(const lt_layer *l);
+size_t lt_model_param_count(const lt_model *m);
+void lt_model_zero_grad(lt_model *m);
+
+#endif

@@ -1,0 +1,50 @@
+/* lathe/ops.h: differentiable ops on graph tensors. Each call runs the forward
+ * kernel at once (eager, like PyTorch) and, when the graph records gradients and
+ * an input needs one, appends a node to the tape for lt_backward().
+ * Shapes are checked here; a mismatch returns NULL and fills err with a message
+ * naming the op and both shapes. Images are NCHW. */
+#ifndef LATHE_OPS_H
+#define LATHE_OPS_H
+
+#include "lathe/tensor.h"
+
+/* Activation fused into linear / conv2d (mirrors ops/kernels.h). */
+enum { LT_FUSE_NONE = 0, LT_FUSE_RELU = 1 };
+
+/* x [B, IN], w [OUT, IN], b [OUT] or NULL -> [B, OUT] */
+lt_tensor *lt_linear(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int fuse, lt_err *err);
+/* x [B, C, H, W], w [OC, C, KH, KW], b [OC] or NULL -> [B, OC, OH, OW] */
+lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int stride, int pad, int fuse,
+                     lt_err *err);
+lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err);
+lt_tensor *lt_avgpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err);
+
+lt_tensor *lt_relu(lt_graph *g, lt_tensor *x, lt_err *err);
+lt_tensor *lt_tanh(lt_graph *g, lt_tensor *x, lt_err *err);
+lt_tensor *lt_sigmoid(lt_graph *g, lt_tensor *x, lt_err *err);
+lt_tensor *lt_gelu(lt_graph *g, lt_tensor *x, lt_err *err);
+lt_tensor *lt_elu(lt_graph *g, lt_tensor *x, float alpha, lt_err *err);
+/* over the last dimension */
+lt_tensor *lt_softmax(lt_graph *g, lt_tensor *x, lt_err *err);
+lt_tensor *lt_log_softmax(lt_graph *g, lt_tensor *x, lt_err *err);
+/* identity when !g->training or p == 0 */
+lt_tensor *lt_dropout(lt_graph *g, lt_tensor *x, float p, lt_err *err);
+/* [B, ...] -> [B, prod(...)]; a view sharing data and gradient */
+lt_tensor *lt_flatten(lt_graph *g, lt_tensor *x, lt_err *err);
+/* x [B, C, H, W]; gamma, beta, running_mean, running_var [C] (running stats updated in training) */
+lt_tensor *lt_batchnorm2d(lt_graph *g, lt_tensor *x, lt_tensor *gamma, lt_tensor *beta, float *running_mean,
+                          float *running_var, float momentum, float eps, lt_err *err);
+
+/* losses -> scalar tensors (mean over the batch) */
+lt_tensor *lt_cross_entropy(lt_graph *g, lt_tensor *logits, const int32_t *labels, lt_err *err);
+lt_tensor *lt_nll(lt_graph *g, lt_tensor *logp, const int32_t *labels, lt_err *err);
+lt_tensor *lt_mse(lt_graph *g, lt_tensor *pred, lt_tensor *target, lt_err *err);
+
+/* element-wise arithmetic, for composing losses in a training_step */
+lt_tensor *lt_add(lt_graph *g, lt_tensor *a, lt_tensor *b, lt_err *err);  /* same shapes */
+lt_tensor *lt_mul(lt_graph *g, lt_tensor *a, lt_tensor *b, lt_err *err);  /* same shapes */
+lt_tensor *lt_scale(lt_graph *g, lt_tensor *a, float s, lt_err *err);
+lt_tensor *lt_sum(lt_graph *g, lt_tensor *a, lt_err *err);   /* -> scalar */
+lt_tensor *lt_mean(lt_graph *g, lt_tensor *a, lt_err *err);  /* -> scalar */
+
+#endif

@@ -1,0 +1,186 @@
+/* lathe/train.h: experiments and the trainer, in the spirit of PyTorch
+ * Lightning. An experiment (an lt_experiment table of hooks, one file under
+ * experiments/) says WHAT: the model, the training/validation/test steps, the
+ * optimizer, the data. The trainer (lt_trainer) does HOW: the loop, validation
+ * scheduling, limits, metrics, progress. The trainer runs on whatever thread
+ * calls lt_trainer_fit(); it never prints: it reports through callbacks. */
+#ifndef LATHE_TRAIN_H
+#define LATHE_TRAIN_H
+
+#include <stdint.h>
+
+#include "lathe/data.h"
+#include "lathe/nn.h"
+#include "lathe/optim.h"
+#include "lathe/tensor.h"
+
+/* ---- configuration: the trainer's flags, named like Lightning's ---- */
+typedef struct lt_limit {
+    double value;     /* a fraction of the set when is_fraction, else a batch count */
+    int is_fraction;
+} lt_limit;
+
+typedef struct lt_config {
+    int max_epochs;             /* -1: the experiment's default */
+    long max_steps;             /* -1: no limit */
+    lt_limit limit_train_batches, limit_val_batches, limit_test_batches;
+    lt_limit val_check_interval; /* fraction of an epoch, or every N training batches */
+    int log_every_n_steps;
+    uint64_t seed;
+    int batch_size;             /* 0: the experiment's default */
+    double lr;                  /* < 0: the experiment's default */
+    int threads;                /* BLAS threads; 0: all cores */
+    char data_dir[1024];        /* "" : the experiment's default */
+    char accelerator[16];       /* cpu | gpu | auto */
+    int devices;
+    double val_split;           /* fraction of the training set held out for validation */
+    int prefetch;               /* background data loading */
+    int run_test;               /* run a test pass after fit */
+} lt_config;
+
+void lt_config_defaults(lt_config *c);
+
+/* ---- metrics an experiment logs (self.log in Lightning) ---- */
+#define LT_MAX_METRICS 16
+typedef struct lt_metric {
+    char name[32];
+    double sum, weight;  /* epoch aggregate: weighted mean = sum / weight */
+    double last;         /* the last value logged */
+} lt_metric;
+
+typedef enum lt_stage { LT_STAGE_TRAIN = 0, LT_STAGE_VAL = 1, LT_STAGE_TEST = 2 } lt_stage;
+
+typedef struct lt_experiment lt_experiment;
+
+/* The live experiment: its model and data plus whatever the experiment keeps. */
+typedef struct lt_module {
+    const lt_experiment *exp;
+    const lt_config *cfg;
+    lt_model model;
+    lt_dataset train_data, test_data;   /* as loaded */
+    lt_subset train_set, val_set, test_set;
+    int in_ndim, in_shape[3];           /* per-sample input shape */
+    lt_stage stage;
+    lt_metric metrics[LT_MAX_METRICS];
+    int nmetrics;
+    void *user;                          /* experiment-owned state */
+} lt_module;
+
+/* Logs a value for the current stage; weight is the number of samples it
+ * stands for (epoch values are weighted means). */
+void lt_log(lt_module *m, const char *name, double value, double weight);
+const lt_metric *lt_metric_find(const lt_module *m, const char *name);
+void lt_metrics_reset(lt_module *m);
+
+struct lt_experiment {
+    const char *name;
+    const char *description;
+    /* defaults the flags override */
+    int batch_size;
+    int max_epochs;
+    double lr;
+    /* the input it expects per sample and its classes (for a summary without data) */
+    int input_ndim;
+    int input_shape[3];
+    int num_classes;
+    /* the model: add layers to m->model (the trainer finalizes it) */
+    int (*build)(lt_module *m, lt_err *err);
+    /* optional; default: every layer in order */
+    lt_tensor *(*forward)(lt_module *m, lt_graph *g, lt_tensor *x, lt_err *err);
+    /* returns the loss to minimise; may lt_log() */
+    lt_tensor *(*training_step)(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err);
+    /* lt_log() what to aggregate; return 0 or an error */
+    int (*validation_step)(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err);
+    int (*test_step)(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err);
+    /* returns the optimizer over m->model's parameters (lr already chosen: lr) */
+    lt_optim *(*configure_optimizers)(lt_module *m, double lr, lt_err *err);
+    /* fills train_set, val_set and test_set (and the input shape) */
+    int (*setup_data)(lt_module *m, lt_err *err);
+    /* optional hooks */
+    void (*on_fit_start)(lt_module *m);
+    void (*on_train_epoch_end)(lt_module *m, size_t epoch);
+    void (*teardown)(lt_module *m);
+};
+
+/* ---- the registry of experiments (experiments/registry.c) ---- */
+int lt_experiment_count(void);
+const lt_experiment *lt_experiment_at(int i);
+const lt_experiment *lt_experiment_find(const char *name);
+
+/* Reusable pieces for classification experiments: cross-entropy from logits,
+ * logging "<stage>_loss" and "<stage>_acc". */
+lt_tensor *lt_classify_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err);
+int lt_classify_eval_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err);
+/* MNIST-style data from cfg->data_dir (default Fashion-MNIST) with a seeded validation split. */
+int lt_mnist_setup_data(lt_module *m, lt_err *err);
+
+/* ---- the trainer ---- */
+typedef enum lt_run_state {
+    LT_RUN_IDLE,
+    LT_RUN_RUNNING,
+    LT_RUN_PAUSED,
+    LT_RUN_STEPPING,
+    LT_RUN_VALIDATING,
+    LT_RUN_TESTING,
+    LT_RUN_DONE,
+    LT_RUN_FAILED,
+} lt_run_state;
+
+const char *lt_run_state_name(lt_run_state s);
+
+typedef struct lt_trainer lt_trainer;
+
+typedef struct lt_trainer_callbacks {
+    void *user;
+    /* after every optimizer step (cheap; called on the trainer thread) */
+    void (*on_step)(lt_trainer *t, void *user);
+    /* after a validation or test pass */
+    void (*on_eval_end)(lt_trainer *t, lt_stage stage, void *user);
+    void (*on_epoch_end)(lt_trainer *t, void *user);
+    /* between optimizer steps: the safe point to run commands. Return non-zero to stop. */
+    int (*safe_point)(lt_trainer *t, void *user);
+} lt_trainer_callbacks;
+
+struct lt_trainer {
+    lt_config cfg;
+    const lt_experiment *exp;
+    lt_module mod;
+    lt_graph graph;
+    lt_rng rng;               /* init, dropout */
+    lt_optim *opt;
+    lt_loader *train_loader;
+    lt_trainer_callbacks cb;
+    lt_run_state state;
+    int batch_size;
+    double lr;
+    int max_epochs;
+    size_t epoch;             /* current epoch, 0-based */
+    long step;                /* optimizer steps taken */
+    long samples;             /* training samples seen */
+    size_t batches_per_epoch; /* after limit_train_batches */
+    double fit_start, fit_seconds;
+    double samples_per_s;     /* smoothed */
+    double train_loss;        /* last logged */
+    double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
+    int stop_requested;
+    char failure[LT_ERR_MSG_MAX];
+};
+
+/* Builds only the model, from the experiment's declared input shape (no data):
+ * for summaries and dry runs. The caller frees m->model with lt_model_free. */
+int lt_module_build_model(lt_module *m, const lt_experiment *exp, const lt_config *cfg, lt_rng *rng, lt_err *err);
+
+/* Builds the module, its data, the model and the optimizer. */
+int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cfg, lt_err *err);
+void lt_trainer_free(lt_trainer *t);
+int lt_trainer_fit(lt_trainer *t, lt_err *err);
+/* One pass over the validation (or test) set in eval mode. */
+int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err);
+/* Total steps the fit will take (for ETA), given the limits. */
+long lt_trainer_total_steps(const lt_trainer *t);
+
+/* Sets the CPU threads the kernels may use (BLAS). */
+void lt_cpu_set_threads(int n);
+int lt_cpu_get_threads(void);
+
+#endif

@@ -1,0 +1,263 @@
+/* Differentiable layers with weights or structure: linear, conv2d, pooling,
+ * batch-norm, dropout, flatten. Forward runs now; backward is recorded. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/graph_node.h"
+
+lt_node *lt_graph_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor *out, lt_tensor *const *in, int n) {
+    lt_node *node = lt_arena_calloc(&g->arena, sizeof *node);
+    if (!node) return NULL;
+    if (g->ntape == g->captape) {
+        int cap = g->captape ? g->captape * 2 : 64;
+        lt_node **tape = lt_arena_alloc(&g->arena, (size_t)cap * sizeof *tape);
+        if (!tape) return NULL;
+        if (g->ntape) memcpy(tape, g->tape, (size_t)g->ntape * sizeof *tape);
+        g->tape = tape;
+        g->captape = cap;
+    }
+    node->op = op;
+    node->backward = fn;
+    node->out = out;
+    node->nin = n;
+    node->g = g;
+    for (int i = 0; i < n; i++) node->in[i] = in[i];
+    out->node = node;
+    out->requires_grad = 1;
+    g->tape[g->ntape++] = node;
+    return node;
+}
+
+lt_tensor *lt_graph_out(lt_graph *g, const char *op, const int *shape, int ndim, lt_err *err) {
+    lt_tensor *t = lt_graph_tensor(g, shape, ndim);
+    if (!t) lt_seterr(err, LT_ENOMEM, "%s: out of memory for the output", op);
+    return t;
+}
+
+static lt_tensor *oom(lt_err *err, const char *op) {
+    lt_seterr(err, LT_ENOMEM, "%s: out of memory", op);
+    return NULL;
+}
+
+/* ---- linear ---- */
+static void linear_bw(lt_node *n) {
+    lt_tensor *x = n->in[0], *w = n->in[1];
+    /* the kernel may mask dout in place; it is this node's own gradient buffer */
+    n->g->be->linear_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
+                              x->data, w->data, n->iarg[0], n->iarg[1], n->iarg[2], (lt_act)n->iarg[3]);
+}
+
+lt_tensor *lt_linear(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int fuse, lt_err *err) {
+    char s1[64], s2[64];
+    if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[1] || (b && (b->numel != (size_t)w->shape[0]))) {
+        lt_seterr(err, LT_ESHAPE, "linear: input %s does not fit weight %s (expects [B, %d])",
+                  lt_shape_str(x->shape, x->ndim, s1, sizeof s1), lt_shape_str(w->shape, w->ndim, s2, sizeof s2),
+                  w->ndim == 2 ? w->shape[1] : -1);
+        return NULL;
+    }
+    int B = x->shape[0], IN = x->shape[1], OUT = w->shape[0];
+    int shape[2] = {B, OUT};
+    lt_tensor *y = lt_graph_out(g, "linear", shape, 2, err);
+    if (!y) return NULL;
+    g->be->linear_forward(y->data, x->data, w->data, b ? b->data : NULL, B, IN, OUT, (lt_act)fuse);
+    lt_tensor *in[3] = {x, w, b};
+    if (lt_needs_grad(g, in, 3)) {
+        lt_node *n = lt_graph_record(g, "linear", linear_bw, y, in, 3);
+        if (!n) return oom(err, "linear");
+        n->iarg[0] = B, n->iarg[1] = IN, n->iarg[2] = OUT, n->iarg[3] = fuse;
+    }
+    return y;
+}
+
+/* ---- conv2d ---- */
+static int ensure_scratch(lt_graph *g, size_t floats) {
+    if (floats <= g->scratch_floats) return 0;
+    /* grows at most a few times during the first steps, then never */
+    float *s = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+    if (!s) return -1;
+    free(g->scratch);
+    g->scratch = s;
+    g->scratch_floats = floats;
+    return 0;
+}
+
+static void conv2d_bw(lt_node *n) {
+    lt_tensor *x = n->in[0], *w = n->in[1];
+    int *a = n->iarg;
+    n->g->be->conv2d_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
+                              x->data, w->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0],
+                              w->shape[2], w->shape[3], a[0], a[1], (lt_act)a[2], n->g->scratch);
+}
+
+lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int stride, int pad, int fuse,
+                     lt_err *err) {
+    char s1[64], s2[64];
+    if (x->ndim != 4 || w->ndim != 4 || x->shape[1] != w->shape[1]) {
+        lt_seterr(err, LT_ESHAPE, "conv2d: input %s does not fit weight %s (expects [B, %d, H, W])",
+                  lt_shape_str(x->shape, x->ndim, s1, sizeof s1), lt_shape_str(w->shape, w->ndim, s2, sizeof s2),
+                  w->ndim == 4 ? w->shape[1] : -1);
+        return NULL;
+    }
+    int B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int OC = w->shape[0], KH = w->shape[2], KW = w->shape[3];
+    if (stride < 1 || pad < 0 || H + 2 * pad < KH || W + 2 * pad < KW) {
+        lt_seterr(err, LT_ESHAPE, "conv2d: a %dx%d kernel does not fit a %dx%d input with padding %d", KH, KW, H, W,
+                  pad);
+        return NULL;
+    }
+    int OH = (H + 2 * pad - KH) / stride + 1, OW = (W + 2 * pad - KW) / stride + 1;
+    int shape[4] = {B, OC, OH, OW};
+    lt_tensor *y = lt_graph_out(g, "conv2d", shape, 4, err);
+    if (!y) return NULL;
+    if (ensure_scratch(g, g->be->conv2d_scratch_floats(B, C, H, W, OC, KH, KW, stride, pad)))
+        return oom(err, "conv2d workspace");
+    g->be->conv2d_forward(y->data, x->data, w->data, b ? b->data : NULL, B, C, H, W, OC, KH, KW, stride, pad,
+                          (lt_act)fuse, g->scratch);
+    lt_tensor *in[3] = {x, w, b};
+    if (lt_needs_grad(g, in, 3)) {
+        lt_node *n = lt_graph_record(g, "conv2d", conv2d_bw, y, in, 3);
+        if (!n) return oom(err, "conv2d");
+        n->iarg[0] = stride, n->iarg[1] = pad, n->iarg[2] = fuse;
+    }
+    return y;
+}
+
+/* ---- pooling ---- */
+static int pool_shape(const char *op, lt_tensor *x, int k, int stride, int pad, int *shape, lt_err *err) {
+    char s1[64];
+    if (x->ndim != 4) {
+        lt_seterr(err, LT_ESHAPE, "%s: expects [B, C, H, W], got %s", op, lt_shape_str(x->shape, x->ndim, s1, sizeof s1));
+        return -1;
+    }
+    if (k < 1 || stride < 1 || pad < 0 || 2 * pad > k || x->shape[2] + 2 * pad < k || x->shape[3] + 2 * pad < k) {
+        lt_seterr(err, LT_ESHAPE, "%s: a %dx%d window (stride %d, padding %d) does not fit a %dx%d input", op, k, k,
+                  stride, pad, x->shape[2], x->shape[3]);
+        return -1;
+    }
+    shape[0] = x->shape[0], shape[1] = x->shape[1];
+    shape[2] = (x->shape[2] + 2 * pad - k) / stride + 1;
+    shape[3] = (x->shape[3] + 2 * pad - k) / stride + 1;
+    return 0;
+}
+
+static void maxpool_bw(lt_node *n) {
+    lt_tensor *x = n->in[0], *y = n->out;
+    n->g->be->maxpool2d_backward(x->grad, y->grad, n->saved, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
+                                 y->shape[2], y->shape[3]);
+}
+
+lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err) {
+    int shape[4];
+    if (pool_shape("maxpool2d", x, k, stride, pad, shape, err)) return NULL;
+    lt_tensor *y = lt_graph_out(g, "maxpool2d", shape, 4, err);
+    int32_t *idx = y ? lt_arena_alloc(&g->arena, y->numel * sizeof(int32_t)) : NULL;
+    if (!idx) return oom(err, "maxpool2d");
+    g->be->maxpool2d_forward(y->data, idx, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k, stride,
+                             pad);
+    if (lt_needs_grad(g, &x, 1)) {
+        lt_node *n = lt_graph_record(g, "maxpool2d", maxpool_bw, y, &x, 1);
+        if (!n) return oom(err, "maxpool2d");
+        n->saved = idx;
+    }
+    return y;
+}
+
+static void avgpool_bw(lt_node *n) {
+    lt_tensor *x = n->in[0];
+    n->g->be->avgpool2d_backward(x->grad, n->out->grad, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
+                                 n->iarg[0], n->iarg[1], n->iarg[2]);
+}
+
+lt_tensor *lt_avgpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err) {
+    int shape[4];
+    if (pool_shape("avgpool2d", x, k, stride, pad, shape, err)) return NULL;
+    lt_tensor *y = lt_graph_out(g, "avgpool2d", shape, 4, err);
+    if (!y) return NULL;
+    g->be->avgpool2d_forward(y->data, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k, stride, pad);
+    if (lt_needs_grad(g, &x, 1)) {
+        lt_node *n = lt_graph_record(g, "avgpool2d", avgpool_bw, y, &x, 1);
+        if (!n) return oom(err, "avgpool2d");
+        n->iarg[0] = k, n->iarg[1] = stride, n->iarg[2] = pad;
+    }
+    return y;
+}
+
+/* ---- dropout ---- */
+static void dropout_bw(lt_node *n) {
+    n->g->be->dropout_backward(n->in[0]->grad, n->out->grad, n->saved, n->out->numel);
+}
+
+lt_tensor *lt_dropout(lt_graph *g, lt_tensor *x, float p, lt_err *err) {
+    if (!(p >= 0.0f && p < 1.0f)) {
+        lt_seterr(err, LT_EINVAL, "dropout: rate %g is outside [0, 1)", (double)p);
+        return NULL;
+    }
+    if (!g->training || p == 0.0f) return x;
+    if (!g->rng) {
+        lt_seterr(err, LT_ESTATE, "dropout: the graph has no random number generator");
+        return NULL;
+    }
+    lt_tensor *y = lt_graph_out(g, "dropout", x->shape, x->ndim, err);
+    float *mask = y ? lt_arena_alloc(&g->arena, x->numel * sizeof(float)) : NULL;
+    if (!mask) return oom(err, "dropout");
+    g->be->dropout_forward(y->data, mask, x->data, x->numel, p, g->rng);
+    if (lt_needs_grad(g, &x, 1)) {
+        lt_node *n = lt_graph_record(g, "dropout", dropout_bw, y, &x, 1);
+        if (!n) return oom(err, "dropout");
+        n->saved = mask;
+    }
+    return y;
+}
+
+/* ---- flatten: a view; the gradient is shared, so backward has nothing to do ---- */
+static void flatten_bw(lt_node *n) { (void)n; }
+
+lt_tensor *lt_flatten(lt_graph *g, lt_tensor *x, lt_err *err) {
+    if (x->ndim < 1) {
+        lt_seterr(err, LT_ESHAPE, "flatten: needs a batch dimension");
+        return NULL;
+    }
+    int shape[2] = {x->shape[0], (int)(x->numel / (size_t)(x->shape[0] ? x->shape[0] : 1))};
+    lt_tensor *y = lt_arena_alloc(&g->arena, sizeof *y);
+    if (!y) return oom(err, "flatten");
+    lt_tensor_view(y, x->data, shape, 2);
+    if (lt_needs_grad(g, &x, 1)) {
+        /* share the gradient storage: allocate the input's now so both alias it */
+        if (!lt_graph_grad(g, x)) return oom(err, "flatten");
+        y->grad = x->grad;
+        if (!lt_graph_record(g, "flatten", flatten_bw, y, &x, 1)) return oom(err, "flatten");
+    }
+    return y;
+}
+
+/* ---- batch-norm 2-D ---- */
+static void batchnorm_bw(lt_node *n) {
+    lt_tensor *x = n->in[0];
+    float *save = n->saved;
+    int C = x->shape[1];
+    n->g->be->batchnorm2d_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, x->data,
+                                   n->in[1]->data, save, save + C, x->shape[0], C, x->shape[2] * x->shape[3]);
+}
+
+lt_tensor *lt_batchnorm2d(lt_graph *g, lt_tensor *x, lt_tensor *gamma, lt_tensor *beta, float *running_mean,
+                          float *running_var, float momentum, float eps, lt_err *err) {
+    char s1[64];
+    if (x->ndim != 4 || gamma->numel != (size_t)x->shape[1] || beta->numel != (size_t)x->shape[1]) {
+        lt_seterr(err, LT_ESHAPE, "batchnorm2d: input %s does not have %zu channels",
+                  lt_shape_str(x->shape, x->ndim, s1, sizeof s1), gamma->numel);
+        return NULL;
+    }
+    int B = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    lt_tensor *y = lt_graph_out(g, "batchnorm2d", x->shape, 4, err);
+    float *save = y ? lt_arena_alloc(&g->arena, 2 * (size_t)C * sizeof(float)) : NULL;
+    if (!save) return oom(err, "batchnorm2d");
+    g->be->batchnorm2d_forward(y->data, save, save + C, x->data, gamma->data, beta->data, running_mean, running_var, B,
+                               C, HW, momentum, eps, g->training);
+    lt_tensor *in[3] = {x, gamma, beta};
+    if (g->training && lt_needs_grad(g, in, 3)) {
+        lt_node *n = lt_graph_record(g, "batchnorm2d", batchnorm_bw, y, in, 3);
+        if (!n) return oom(err, "batchnorm2d");
+        n->saved = save;
+    }
+    return y;
+}

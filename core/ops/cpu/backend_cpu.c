@@ -1,0 +1,41 @@
+/* The CPU backend table: every entry points at a kernel in this folder. */
+#include "ops/backend.h"
+
+static const lt_backend cpu_backend = {
+    .name = "cpu",
+    .linear_forward = lt_linear_forward,
+    .linear_backward = lt_linear_backward,
+    .conv2d_scratch_floats = lt_conv2d_scratch_floats,
+    .conv2d_forward = lt_conv2d_forward,
+    .conv2d_backward = lt_conv2d_backward,
+    .maxpool2d_forward = lt_maxpool2d_forward,
+    .maxpool2d_backward = lt_maxpool2d_backward,
+    .avgpool2d_forward = lt_avgpool2d_forward,
+    .avgpool2d_backward = lt_avgpool2d_backward,
+    .relu_forward = lt_relu_forward,
+    .relu_backward = lt_relu_backward,
+    .tanh_forward = lt_tanh_forward,
+    .tanh_backward = lt_tanh_backward,
+    .sigmoid_forward = lt_sigmoid_forward,
+    .sigmoid_backward = lt_sigmoid_backward,
+    .gelu_forward = lt_gelu_forward,
+    .gelu_backward = lt_gelu_backward,
+    .elu_forward = lt_elu_forward,
+    .elu_backward = lt_elu_backward,
+    .softmax_forward = lt_softmax_forward,
+    .softmax_backward = lt_softmax_backward,
+    .log_softmax_forward = lt_log_softmax_forward,
+    .log_softmax_backward = lt_log_softmax_backward,
+    .dropout_forward = lt_dropout_forward,
+    .dropout_backward = lt_dropout_backward,
+    .batchnorm2d_forward = lt_batchnorm2d_forward,
+    .batchnorm2d_backward = lt_batchnorm2d_backward,
+    .cross_entropy_forward = lt_cross_entropy_forward,
+    .cross_entropy_backward = lt_cross_entropy_backward,
+    .nll_forward = lt_nll_forward,
+    .nll_backward = lt_nll_backward,
+    .mse_forward = lt_mse_forward,
+    .mse_backward = lt_mse_backward,
+};
+
+const lt_backend *lt_backend_cpu(void) { return &cpu_backend; }

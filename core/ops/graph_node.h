@@ -1,0 +1,29 @@
+/* ops/graph_node.h: what the differentiable ops share: making an output tensor,
+ * deciding whether to record, appending a node to the tape. */
+#ifndef LATHE_OPS_GRAPH_NODE_H
+#define LATHE_OPS_GRAPH_NODE_H
+
+#include "lathe/ops.h"
+#include "ops/backend.h"
+
+/* True when any of the n inputs needs a gradient and the graph records. */
+static inline int lt_needs_grad(const lt_graph *g, lt_tensor *const *in, int n) {
+    if (!g->grad_enabled) return 0;
+    for (int i = 0; i < n; i++)
+        if (in[i] && in[i]->requires_grad) return 1;
+    return 0;
+}
+
+/* Appends a node for out = op(in...) to the tape; NULL on OOM. */
+lt_node *lt_graph_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor *out, lt_tensor *const *in, int n);
+
+/* Output tensor with an out-of-memory message on failure. */
+lt_tensor *lt_graph_out(lt_graph *g, const char *op, const int *shape, int ndim, lt_err *err);
+
+/* Gradient buffer of an input, or NULL when that input wants none. */
+static inline float *lt_in_grad(lt_node *n, int i) {
+    lt_tensor *t = n->in[i];
+    return (t && t->requires_grad) ? t->grad : NULL;
+}
+
+#endif

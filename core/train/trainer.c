@@ -1,0 +1,298 @@
+/* The trainer: Lightning's fit / validate / test loop over an experiment. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lathe/train.h"
+
+void lt_config_defaults(lt_config *c) {
+    memset(c, 0, sizeof *c);
+    c->max_epochs = -1;
+    c->max_steps = -1;
+    c->limit_train_batches = (lt_limit){1.0, 1};
+    c->limit_val_batches = (lt_limit){1.0, 1};
+    c->limit_test_batches = (lt_limit){1.0, 1};
+    c->val_check_interval = (lt_limit){1.0, 1};
+    c->log_every_n_steps = 50;
+    c->seed = 42;
+    c->lr = -1;
+    snprintf(c->accelerator, sizeof c->accelerator, "cpu");
+    c->devices = 1;
+    c->val_split = 0.1;
+    c->prefetch = 1;
+    c->run_test = 1;
+}
+
+const char *lt_run_state_name(lt_run_state s) {
+    static const char *const names[] = {"idle", "running", "paused", "stepping", "validating", "testing", "done", "failed"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+/* ---- metrics ---- */
+void lt_log(lt_module *m, const char *name, double value, double weight) {
+    lt_metric *mt = NULL;
+    for (int i = 0; i < m->nmetrics; i++)
+        if (strcmp(m->metrics[i].name, name) == 0) mt = &m->metrics[i];
+    if (!mt) {
+        if (m->nmetrics == LT_MAX_METRICS) return; /* a full table drops new names, never old ones */
+        mt = &m->metrics[m->nmetrics++];
+        memset(mt, 0, sizeof *mt);
+        snprintf(mt->name, sizeof mt->name, "%s", name);
+    }
+    mt->last = value;
+    mt->sum += value * weight;
+    mt->weight += weight;
+}
+
+const lt_metric *lt_metric_find(const lt_module *m, const char *name) {
+    for (int i = 0; i < m->nmetrics; i++)
+        if (strcmp(m->metrics[i].name, name) == 0) return &m->metrics[i];
+    return NULL;
+}
+
+void lt_metrics_reset(lt_module *m) {
+    for (int i = 0; i < m->nmetrics; i++) m->metrics[i].sum = m->metrics[i].weight = 0;
+}
+
+static double metric_mean(const lt_module *m, const char *name) {
+    const lt_metric *mt = lt_metric_find(m, name);
+    return mt && mt->weight > 0 ? mt->sum / mt->weight : NAN;
+}
+
+/* ---- limits ---- */
+static size_t apply_limit(lt_limit l, size_t n) {
+    if (l.is_fraction) {
+        size_t k = (size_t)floor(l.value * (double)n);
+        return (l.value > 0 && k == 0) ? 1 : k;
+    }
+    return (size_t)l.value < n ? (size_t)l.value : n;
+}
+
+/* --limit-val/test-batches: keep the first N batches' worth of samples. */
+static void limit_eval_set(lt_subset *s, lt_limit l, int batch_size) {
+    size_t bs = (size_t)batch_size, nb = (s->n + bs - 1) / bs;
+    lt_subset_limit(s, apply_limit(l, nb) * bs);
+}
+
+static int check_accelerator(const lt_config *c, lt_err *err) {
+    if (strcmp(c->accelerator, "gpu") == 0 || strcmp(c->accelerator, "cuda") == 0) {
+#ifdef LATHE_HAVE_CUDA
+        return lt_seterr(err, LT_EUNSUPPORTED, "--accelerator gpu: the CUDA backend is not available yet; use cpu");
+#else
+        return lt_seterr(err, LT_EUNSUPPORTED,
+                         "--accelerator gpu: this build has no CUDA backend (built without CUDA); use --accelerator cpu");
+#endif
+    }
+    if (strcmp(c->accelerator, "cpu") != 0 && strcmp(c->accelerator, "auto") != 0)
+        return lt_seterr(err, LT_EINVAL, "--accelerator %s: expected cpu, gpu or auto", c->accelerator);
+    if (c->devices != 1)
+        return lt_seterr(err, LT_EUNSUPPORTED, "--devices %d: the cpu accelerator runs one device per process", c->devices);
+    return LT_OK;
+}
+
+int lt_module_build_model(lt_module *m, const lt_experiment *exp, const lt_config *cfg, lt_rng *rng, lt_err *err) {
+    memset(m, 0, sizeof *m);
+    m->exp = exp;
+    m->cfg = cfg;
+    m->in_ndim = exp->input_ndim;
+    memcpy(m->in_shape, exp->input_shape, sizeof m->in_shape);
+    m->train_data.num_classes = exp->num_classes;
+    lt_model_init(&m->model);
+    int rc = exp->build(m, err);
+    if (!rc) rc = lt_model_finalize(&m->model, rng, err);
+    if (rc) lt_model_free(&m->model);
+    return rc;
+}
+
+int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cfg, lt_err *err) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    t->exp = exp;
+    t->val_loss = t->val_acc = t->test_loss = t->test_acc = t->train_loss = NAN;
+    if (check_accelerator(cfg, err)) return err ? err->code : LT_EINVAL;
+    lt_cpu_set_threads(cfg->threads);
+    lt_rng_seed(&t->rng, cfg->seed);
+    t->batch_size = cfg->batch_size > 0 ? cfg->batch_size : exp->batch_size;
+    t->lr = cfg->lr >= 0 ? cfg->lr : exp->lr;
+    t->max_epochs = cfg->max_epochs >= 0 ? cfg->max_epochs : exp->max_epochs;
+
+    lt_module *m = &t->mod;
+    m->exp = exp;
+    m->cfg = &t->cfg;
+    lt_model_init(&m->model);
+    int rc;
+    if ((rc = exp->setup_data(m, err))) return rc;
+    if ((rc = exp->build(m, err))) return rc;
+    if ((rc = lt_model_finalize(&m->model, &t->rng, err))) return rc;
+    t->opt = exp->configure_optimizers(m, t->lr, err);
+    if (!t->opt) return err ? err->code : LT_EINVAL;
+    if ((rc = lt_graph_init(&t->graph, NULL, &t->rng, err))) return rc;
+
+    limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
+    limit_eval_set(&m->test_set, cfg->limit_test_batches, t->batch_size);
+    t->train_loader = lt_loader_create(&m->train_set, t->batch_size, 1, 0, cfg->seed, cfg->prefetch, err);
+    if (!t->train_loader) return err ? err->code : LT_EINVAL;
+    t->batches_per_epoch = apply_limit(cfg->limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
+    t->state = LT_RUN_IDLE;
+    return LT_OK;
+}
+
+void lt_trainer_free(lt_trainer *t) {
+    lt_module *m = &t->mod;
+    if (t->exp && t->exp->teardown) t->exp->teardown(m);
+    lt_loader_free(t->train_loader);
+    lt_optim_free(t->opt);
+    lt_graph_free(&t->graph);
+    lt_model_free(&m->model);
+    lt_subset_free(&m->train_set);
+    lt_subset_free(&m->val_set);
+    lt_subset_free(&m->test_set);
+    lt_dataset_free(&m->train_data);
+    lt_dataset_free(&m->test_data);
+    memset(t, 0, sizeof *t);
+}
+
+long lt_trainer_total_steps(const lt_trainer *t) {
+    long total = (long)t->batches_per_epoch * t->max_epochs;
+    if (t->cfg.max_steps >= 0 && t->cfg.max_steps < total) total = t->cfg.max_steps;
+    return total;
+}
+
+/* Wraps a batch as the model's input tensor [n, C, H, W] (no copy). */
+static lt_tensor *batch_input(lt_trainer *t, const lt_batch *b) {
+    int shape[LT_MAX_DIMS] = {b->n};
+    for (int i = 0; i < t->mod.in_ndim; i++) shape[i + 1] = t->mod.in_shape[i];
+    return lt_graph_wrap(&t->graph, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
+}
+
+static int train_step(lt_trainer *t, const lt_batch *b, lt_err *err) {
+    lt_graph *g = &t->graph;
+    lt_module *m = &t->mod;
+    double t0 = lt_now();
+    lt_graph_reset(g);
+    g->training = 1;
+    g->grad_enabled = 1;
+    m->stage = LT_STAGE_TRAIN;
+    lt_tensor *x = batch_input(t, b);
+    lt_tensor *loss = x ? t->exp->training_step(m, g, b, x, err) : NULL;
+    if (!loss) return err && err->code ? err->code : lt_seterr(err, LT_EINVAL, "training_step returned no loss");
+    float lv = loss->data[0];
+    if (!isfinite(lv))
+        return lt_seterr(err, LT_EINVAL, "the training loss is %s at step %ld (epoch %zu, batch %zu)",
+                         isnan(lv) ? "NaN" : "infinite", t->step, b->epoch, b->index);
+    lt_optim_zero_grad(t->opt);
+    int rc = lt_backward(g, loss, err);
+    if (rc) return rc;
+    if ((rc = lt_optim_step(t->opt, err))) return rc;
+    t->step++;
+    t->samples += b->n;
+    t->train_loss = lv;
+    double dt = lt_now() - t0;
+    double rate = dt > 0 ? b->n / dt : 0;
+    t->samples_per_s = t->samples_per_s > 0 ? 0.9 * t->samples_per_s + 0.1 * rate : rate;
+    t->fit_seconds += dt;
+    return LT_OK;
+}
+
+int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
+    lt_module *m = &t->mod;
+    lt_subset *set = stage == LT_STAGE_TEST ? &m->test_set : &m->val_set;
+    if (set->n == 0) return LT_OK;
+    lt_run_state prev = t->state;
+    t->state = stage == LT_STAGE_TEST ? LT_RUN_TESTING : LT_RUN_VALIDATING;
+    lt_loader *l = lt_loader_create(set, t->batch_size, 0, 0, t->cfg.seed, 0, err);
+    if (!l) return err ? err->code : LT_EINVAL;
+    lt_graph *g = &t->graph;
+    lt_metrics_reset(m);
+    m->stage = stage;
+    int rc = LT_OK;
+    lt_batch b;
+    while ((rc = lt_loader_next(l, &b)) == 1) {
+        lt_graph_reset(g);
+        g->training = 0;
+        g->grad_enabled = 0;
+        lt_tensor *x = batch_input(t, &b);
+        int (*step)(lt_module *, lt_graph *, const lt_batch *, lt_tensor *, lt_err *) =
+            stage == LT_STAGE_TEST ? t->exp->test_step : t->exp->validation_step;
+        if ((rc = step(m, g, &b, x, err))) break;
+    }
+    if (rc < 0 && err && !err->code) lt_seterr(err, rc, "%s", lt_loader_last_error(l));
+    lt_loader_free(l);
+    g->training = 1;
+    g->grad_enabled = 1;
+    m->stage = LT_STAGE_TRAIN;
+    t->state = prev;
+    if (rc < 0) return rc;
+    if (stage == LT_STAGE_TEST) {
+        t->test_loss = metric_mean(m, "test_loss");
+        t->test_acc = metric_mean(m, "test_acc");
+    } else {
+        t->val_loss = metric_mean(m, "val_loss");
+        t->val_acc = metric_mean(m, "val_acc");
+    }
+    if (t->cb.on_eval_end) t->cb.on_eval_end(t, stage, t->cb.user);
+    return LT_OK;
+}
+
+/* Whether validation runs after training batch bi (0-based) of an epoch. */
+static int val_due(const lt_trainer *t, size_t bi) {
+    lt_limit v = t->cfg.val_check_interval;
+    size_t bpe = t->batches_per_epoch;
+    if (v.is_fraction) {
+        if (v.value >= 1.0) return bi + 1 == bpe;
+        size_t every = (size_t)floor(v.value * (double)bpe);
+        if (every == 0) every = 1;
+        return (bi + 1) % every == 0;
+    }
+    size_t every = (size_t)v.value;
+    return every > 0 && (size_t)(t->step) % every == 0;
+}
+
+int lt_trainer_fit(lt_trainer *t, lt_err *err) {
+    lt_module *m = &t->mod;
+    int rc = LT_OK;
+    t->state = LT_RUN_RUNNING;
+    t->fit_start = lt_now();
+    if (t->exp->on_fit_start) t->exp->on_fit_start(m);
+    for (; t->epoch < (size_t)t->max_epochs && !t->stop_requested; t->epoch++) {
+        size_t pos_epoch, pos_batch;
+        lt_loader_position(t->train_loader, &pos_epoch, &pos_batch);
+        if (!(pos_epoch == t->epoch && pos_batch == 0) && (rc = lt_loader_seek(t->train_loader, t->epoch, 0, err))) break;
+        lt_metrics_reset(m);
+        for (size_t bi = 0; bi < t->batches_per_epoch; bi++) {
+            if (t->cb.safe_point && t->cb.safe_point(t, t->cb.user)) t->stop_requested = 1;
+            if (t->stop_requested || (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps)) break;
+            lt_batch b;
+            rc = lt_loader_next(t->train_loader, &b);
+            if (rc < 0) {
+                lt_seterr(err, rc, "%s", lt_loader_last_error(t->train_loader));
+                break;
+            }
+            if (rc == 0) break;
+            if ((rc = train_step(t, &b, err))) break;
+            if (t->cb.on_step) t->cb.on_step(t, t->cb.user);
+            if (val_due(t, bi) && (rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;
+            m->stage = LT_STAGE_TRAIN;
+        }
+        if (rc < 0) break;
+        rc = LT_OK;
+        if (t->exp->on_train_epoch_end) t->exp->on_train_epoch_end(m, t->epoch);
+        if (t->cb.on_epoch_end) t->cb.on_epoch_end(t, t->cb.user);
+        if (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps) {
+            t->epoch++;
+            break;
+        }
+    }
+    if (rc < 0) {
+        t->state = LT_RUN_FAILED;
+        snprintf(t->failure, sizeof t->failure, "%s", err ? err->msg : "failed");
+        return rc;
+    }
+    if (t->cfg.run_test && !t->stop_requested && (rc = lt_trainer_evaluate(t, LT_STAGE_TEST, err))) {
+        t->state = LT_RUN_FAILED;
+        return rc;
+    }
+    t->state = LT_RUN_DONE;
+    return LT_OK;
+}

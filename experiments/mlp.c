@@ -1,0 +1,41 @@
+/* mlp: a 784-256-128-10 multilayer perceptron baseline (ReLU, Adam). */
+#include "lathe/train.h"
+
+static int build(lt_module *m, lt_err *err) {
+    lt_model *md = &m->model;
+    int in = m->in_shape[0] * m->in_shape[1] * m->in_shape[2];
+    int rc;
+    if ((rc = lt_model_flatten(md, "flatten", err)) ||
+        (rc = lt_model_linear(md, "dense_1", in, 256, LT_FUSE_RELU, err)) ||
+        (rc = lt_model_linear(md, "dense_2", 256, 128, LT_FUSE_RELU, err)) ||
+        (rc = lt_model_linear(md, "dense_3", 128, m->train_data.num_classes ? m->train_data.num_classes : 10,
+                              LT_FUSE_NONE, err)))
+        return rc;
+    return LT_OK;
+}
+
+static lt_optim *configure_optimizers(lt_module *m, double lr, lt_err *err) {
+    lt_optim *o = lt_optim_create("adam", m->model.params, m->model.nparams, err);
+    if (o && lt_optim_set(o, "lr", lr, err)) {
+        lt_optim_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+const lt_experiment lt_exp_mlp = {
+    .name = "mlp",
+    .description = "a 784-256-128-10 ReLU multilayer perceptron (Adam) baseline on Fashion-MNIST",
+    .batch_size = 128,
+    .max_epochs = 10,
+    .lr = 1e-3,
+    .input_ndim = 3,
+    .input_shape = {1, 28, 28},
+    .num_classes = 10,
+    .build = build,
+    .training_step = lt_classify_step,
+    .validation_step = lt_classify_eval_step,
+    .test_step = lt_classify_eval_step,
+    .configure_optimizers = configure_optimizers,
+    .setup_data = lt_mnist_setup_data,
+};

@@ -1,0 +1,21 @@
+/* flags.h: the command line's flags, one table shared by parsing and --help. */
+#ifndef LATHE_TUI_FLAGS_H
+#define LATHE_TUI_FLAGS_H
+
+#include "lathe/train.h"
+
+typedef struct cli_opts {
+    lt_config cfg;
+    int headless;
+    int json;
+    char ckpt[1024];
+} cli_opts;
+
+void cli_opts_defaults(cli_opts *o);
+/* Parses argv[first..] flags into o; positional words go to pos (up to maxpos).
+ * Returns 0, or 2 after writing a one-line error to stderr. */
+int cli_parse(int argc, char **argv, int first, cli_opts *o, const char **pos, int maxpos, int *npos);
+/* Prints the trainer flags with their help text. */
+void cli_print_flags(FILE *f);
+
+#endif
