@@ -42,12 +42,105 @@ static int conv_chunk(int B, size_t K, size_t P) {
     return (int)nb;
 }
 
+/* ---- direct weight gradient for small 3x3 stride-1 convolutions ----
+ * With K = C*9 tiny (the MNIST CNN's conv1 has C = 1, K = 9) the dW GEMM has a
+ * 9-wide output and is bound by the gather of dout into channel-major order and
+ * OpenBLAS's packing, not by flops. Here instead the input planes are copied,
+ * zero-padded, into rows of XW floats (XW = OW + 2 rounded up to 32 lanes),
+ *   xp [C, OH+2, XW] (+ 2 floats of slack),
+ * and per sample and output channel the masked gradient plane g [OH, XW] (zero
+ * in columns >= OW) is correlated with them as flat vectors of OH*XW floats:
+ *   dW[oc, c, kh, kw] += sum_i g[i] * xp[c, kh*XW + kw + i]
+ * The zero columns of g cancel the row wrap-around of the shifted x. Each kh
+ * does the three kw taps in one pass over g with 3 x 32 lanes of sums, which
+ * the compiler keeps in vector registers. */
+#define DW_LANES 32
+
+static int direct_dw_ok(int C, int KH, int KW, int stride) { return KH == 3 && KW == 3 && stride == 1 && C <= 3; }
+
+static size_t dw_row(int OW) { return ((size_t)OW + 2 + DW_LANES - 1) / DW_LANES * DW_LANES; }
+
+/* scratch: xp [C, OH+2, XW] + slack + g [OH, XW] + lane sums of dW [OC*C*9, 32]
+ * and of db [OC, 32]; the lanes are reduced once, after the whole batch. */
+static size_t direct_dw_floats(int C, int H, int W, int OC, int pad, int OH, int OW) {
+    size_t xw = dw_row(OW);
+    return (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw + (size_t)OC * (C * 9 + 1) * DW_LANES;
+}
+
+static void direct_dw(float *restrict dw, float *restrict db, const float *restrict dout,
+                      const float *restrict out, const float *restrict inp, int B, int C, int H, int W, int OC,
+                      int pad, int OH, int OW, lt_act act, float *scratch) {
+    size_t xw = dw_row(OW), xplane = (size_t)(OH + 2) * xw, P = (size_t)OH * OW, L = (size_t)OH * xw;
+    float *restrict xp = scratch;
+    float *restrict g = xp + (size_t)C * xplane + DW_LANES;
+    float *restrict sums = g + L, *restrict dbs = sums + (size_t)OC * C * 9 * DW_LANES;
+    memset(sums, 0, (size_t)OC * (C * 9 + 1) * DW_LANES * sizeof(float));
+    memset(g, 0, L * sizeof(float)); /* columns [OW, XW) stay zero */
+    for (int b = 0; b < B; b++) {
+        /* xp[c, r, q] = inp[b, c, r - pad, q - pad], zero outside the image */
+        memset(xp, 0, ((size_t)C * xplane + DW_LANES) * sizeof(float));
+        for (int c = 0; c < C; c++)
+            for (int r = 0; r < OH + 2; r++) {
+                int ih = r - pad;
+                if (ih < 0 || ih >= H) continue;
+                int q0 = pad, q1 = W + pad; /* q = iw + pad */
+                if (q1 > (int)xw) q1 = (int)xw;
+                if (q1 > q0)
+                    memcpy(xp + c * xplane + (size_t)r * xw + q0, inp + (((size_t)b * C + c) * H + ih) * W,
+                           (size_t)(q1 - q0) * sizeof(float));
+            }
+        for (int oc = 0; oc < OC; oc++) {
+            const float *gs = dout + ((size_t)b * OC + oc) * P, *os = out + ((size_t)b * OC + oc) * P;
+            for (int oh = 0; oh < OH; oh++) {
+                float *restrict gr = g + (size_t)oh * xw;
+                const float *restrict gi = gs + (size_t)oh * OW, *restrict oi = os + (size_t)oh * OW;
+                if (act == LT_ACT_RELU)
+                    for (int ow = 0; ow < OW; ow++) gr[ow] = oi[ow] > 0.0f ? gi[ow] : 0.0f;
+                else
+                    memcpy(gr, gi, (size_t)OW * sizeof(float));
+            }
+            if (db) {
+                float *restrict acc = dbs + (size_t)oc * DW_LANES;
+                for (size_t i = 0; i < L; i += DW_LANES)
+                    for (int l = 0; l < DW_LANES; l++) acc[l] += g[i + l];
+            }
+            for (int c = 0; c < C; c++)
+                for (int kh = 0; kh < 3; kh++) {
+                    const float *restrict x0 = xp + c * xplane + (size_t)kh * xw;
+                    float a0[DW_LANES] = {0}, a1[DW_LANES] = {0}, a2[DW_LANES] = {0};
+                    for (size_t i = 0; i < L; i += DW_LANES)
+                        for (int l = 0; l < DW_LANES; l++) {
+                            float gv = g[i + l];
+                            a0[l] += gv * x0[i + l];
+                            a1[l] += gv * x0[i + l + 1];
+                            a2[l] += gv * x0[i + l + 2];
+                        }
+                    float *restrict sk = sums + (((size_t)oc * C + c) * 9 + kh * 3) * DW_LANES;
+                    for (int l = 0; l < DW_LANES; l++)
+                        sk[l] += a0[l], sk[DW_LANES + l] += a1[l], sk[2 * DW_LANES + l] += a2[l];
+                }
+        }
+    }
+    for (size_t i = 0; i < (size_t)OC * C * 9; i++) {
+        float t = 0.0f;
+        for (int l = 0; l < DW_LANES; l++) t += sums[i * DW_LANES + l];
+        dw[i] += t;
+    }
+    for (int oc = 0; db && oc < OC; oc++) {
+        float t = 0.0f;
+        for (int l = 0; l < DW_LANES; l++) t += dbs[(size_t)oc * DW_LANES + l];
+        db[oc] += t;
+    }
+}
+
 size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad) {
     int OH = conv_out_dim(H, KH, stride, pad), OW = conv_out_dim(W, KW, stride, pad);
     if (B <= 0 || OH <= 0 || OW <= 0) return 0;
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
     int nb = conv_chunk(B, K, P);
-    return (K + (size_t)OC) * (size_t)nb * P;
+    size_t gemm = (K + (size_t)OC) * (size_t)nb * P;
+    size_t direct = direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) : 0;
+    return gemm > direct ? gemm : direct;
 }
 
 /* Valid output-column range [*lo, *hi) for kernel column kw: those ow whose
@@ -208,6 +301,11 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
     int nbc = conv_chunk(B, K, P);
     float *col = scratch, *dcn = scratch + K * (size_t)nbc * P;
+    if (dw && direct_dw_ok(C, KH, KW, stride)) {
+        direct_dw(dw, db, dout, out, inp, B, C, H, W, OC, pad, OH, OW, act, scratch);
+        dw = NULL, db = NULL;
+        if (!dinp) return;
+    }
     int need_dcn = dinp || dw;
     for (int b0 = 0; b0 < B; b0 += nbc) {
         int nb = B - b0 < nbc ? B - b0 : nbc;
