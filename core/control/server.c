@@ -1,0 +1,817 @@
+/* Control server: a Unix-domain socket beside a training run, served by one
+ * thread with poll().
+ *
+ * The server thread does all socket I/O: it accepts clients (same uid only),
+ * reads frames, queues COMMANDs for the trainer, and writes each client's
+ * output queue with non-blocking sends. The trainer's calls (reply, event,
+ * snapshot) encode a frame, append it to queues under the mutex and poke the
+ * wake pipe; they never touch a socket, so a slow client cannot stall
+ * training. A frame sent to many clients is encoded once and shared
+ * (refcounted; the count is only touched under the mutex).
+ *
+ * A client is dropped, with a line in the log ring, when it sends an invalid
+ * frame, stalls mid-frame or before HELLO, lets its output queue overflow, or
+ * goes away. Snapshots coalesce per client: a new snapshot of a kind removes
+ * the unsent one of that kind, so a non-reading client holds at most one
+ * queued snapshot per kind plus the one being sent. */
+#include "lathe/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINES 64
+#define LOG_LINE_MAX 240
+#define READ_CHUNK 65536   /* bytes read from one client per poll round: fairness */
+
+typedef struct frame {
+    int refs;
+    size_t len;
+    uint8_t *data;
+} frame;
+
+typedef struct outq_item {
+    struct outq_item *next;
+    frame *f;
+    char kind[LT_CTL_KIND_MAX + 1];   /* "" unless a snapshot */
+} outq_item;
+
+enum { C_FREE, C_HELLO, C_READY, C_CLOSING };
+
+typedef struct client {
+    int state, fd;
+    uint32_t id;
+    char name[LT_CTL_NAME_MAX];
+    double deadline;           /* HELLO / closing deadline, 0 = none */
+    /* input: header, then payload grown as bytes arrive (a 16 MiB length
+     * costs nothing until the bytes come) */
+    uint8_t hdr[LT_CTL_HEADER_SIZE];
+    size_t hdr_got;
+    int in_type;
+    uint32_t in_len;
+    uint8_t *in_buf;
+    size_t in_cap, in_got;
+    double last_rx;            /* when bytes of an unfinished frame last came */
+    /* output */
+    outq_item *out_head, *out_tail;
+    size_t out_off, out_bytes;
+    char drop_reason[LT_ERR_MSG_MAX + 64];   /* set when found bad; the thread drops it */
+} client;
+
+struct lt_ctl_server {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char *run_info;
+    lt_ctl_server_opts opts;
+    int listen_fd, wake_rd, wake_wr;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cmd_cv;
+    int stopping, woken;
+    client *clients;
+    uint32_t next_id;
+    double accept_pause_until;
+    lt_ctl_request *cmds;      /* ring of cmd_queue_max */
+    int cmd_head, cmd_count;
+    char log[LOG_LINES][LOG_LINE_MAX];
+    int log_head, log_count;
+    unsigned log_lost;
+};
+
+int lt_ctl_uid_allowed(uid_t peer_uid, uid_t self_uid) { return peer_uid == self_uid; }
+
+void lt_ctl_request_clear(lt_ctl_request *req) {
+    if (!req) return;
+    free(req->line);
+    memset(req, 0, sizeof *req);
+}
+
+/* ---- log ring (caller holds mu) ---- */
+
+static void logf_locked(lt_ctl_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void logf_locked(lt_ctl_server *s, const char *fmt, ...) {
+    if (s->log_count == LOG_LINES) {   /* full: the oldest line goes */
+        s->log_head = (s->log_head + 1) % LOG_LINES;
+        s->log_count--;
+        s->log_lost++;
+    }
+    char *line = s->log[(s->log_head + s->log_count) % LOG_LINES];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, LOG_LINE_MAX, fmt, ap);
+    va_end(ap);
+    s->log_count++;
+}
+
+int lt_ctl_server_log(lt_ctl_server *s, char *line, size_t cap) {
+    int got = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->log_lost) {
+        snprintf(line, cap, "%u older control log lines were lost", s->log_lost);
+        s->log_lost = 0;
+        got = 1;
+    } else if (s->log_count) {
+        snprintf(line, cap, "%s", s->log[s->log_head]);
+        s->log_head = (s->log_head + 1) % LOG_LINES;
+        s->log_count--;
+        got = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+/* ---- frames and output queues (caller holds mu) ---- */
+
+static frame *frame_encode(const lt_ctl_msg *m, lt_err *err) {
+    frame *f = lt_malloc(sizeof *f, err);
+    if (!f) return NULL;
+    if (lt_ctl_encode(m, &f->data, &f->len, err)) {
+        free(f);
+        return NULL;
+    }
+    f->refs = 1;
+    return f;
+}
+
+static void frame_release(frame *f) {
+    if (f && --f->refs == 0) {
+        free(f->data);
+        free(f);
+    }
+}
+
+static void poke(lt_ctl_server *s) {
+    char b = 1;
+    ssize_t r = write(s->wake_wr, &b, 1);   /* full pipe: a wake is already pending */
+    (void)r;
+}
+
+static void outq_free(client *c) {
+    for (outq_item *it = c->out_head, *nx; it; it = nx) {
+        nx = it->next;
+        frame_release(it->f);
+        free(it);
+    }
+    c->out_head = c->out_tail = NULL;
+    c->out_off = c->out_bytes = 0;
+}
+
+/* Appends f for c. A snapshot first removes the unsent one of its kind (the
+ * head may be half sent and stays). Overflow marks c for dropping. */
+static void enqueue(lt_ctl_server *s, client *c, frame *f, const char *kind) {
+    if (c->drop_reason[0]) return;
+    if (kind) {
+        outq_item *prev = NULL;
+        for (outq_item *it = c->out_head; it; prev = it, it = it->next) {
+            if (it == c->out_head && c->out_off > 0) continue;
+            if (strcmp(it->kind, kind) != 0) continue;
+            if (prev) prev->next = it->next;
+            else c->out_head = it->next;
+            if (c->out_tail == it) c->out_tail = prev;
+            c->out_bytes -= it->f->len;
+            frame_release(it->f);
+            free(it);
+            break;   /* there is at most one unsent per kind */
+        }
+    }
+    if (c->out_bytes + f->len > s->opts.out_queue_max) {
+        snprintf(c->drop_reason, sizeof c->drop_reason,
+                 "output queue overflow (%zu bytes queued, limit %zu): client too slow",
+                 c->out_bytes, s->opts.out_queue_max);
+        return;
+    }
+    outq_item *it = calloc(1, sizeof *it);
+    if (!it) {
+        snprintf(c->drop_reason, sizeof c->drop_reason, "out of memory queuing output");
+        return;
+    }
+    it->f = f;
+    f->refs++;
+    if (kind) snprintf(it->kind, sizeof it->kind, "%s", kind);
+    if (c->out_tail) c->out_tail->next = it;
+    else c->out_head = it;
+    c->out_tail = it;
+    c->out_bytes += f->len;
+}
+
+static client *find_client(lt_ctl_server *s, uint32_t id) {
+    for (int i = 0; i < s->opts.max_clients; i++)
+        if (s->clients[i].state != C_FREE && s->clients[i].id == id) return &s->clients[i];
+    return NULL;
+}
+
+static void drop_client(lt_ctl_server *s, client *c, const char *reason) {
+    logf_locked(s, "client %u (%s) dropped: %s", c->id, c->name, reason);
+    close(c->fd);
+    outq_free(c);
+    free(c->in_buf);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->state = C_FREE;
+}
+
+/* Enqueues a message the server itself sends to one client. */
+static void send_to(lt_ctl_server *s, client *c, const lt_ctl_msg *m) {
+    lt_err err;
+    frame *f = frame_encode(m, &err);
+    if (!f) {
+        snprintf(c->drop_reason, sizeof c->drop_reason, "%s", err.msg);
+        return;
+    }
+    enqueue(s, c, f, NULL);
+    frame_release(f);
+}
+
+static void reply_error(lt_ctl_server *s, client *c, uint32_t req_id, const char *msg) {
+    lt_ctl_msg m = {.type = LT_CTL_REPLY, .id = req_id, .ok = 0, .body = (char *)msg,
+                    .body_len = strlen(msg)};
+    send_to(s, c, &m);
+}
+
+/* ---- the server thread's protocol handling (holds mu) ---- */
+
+static void sanitize_name(char *dst, const char *src) {
+    size_t n = 0;
+    for (; src[n] && n < LT_CTL_NAME_MAX - 1; n++) {
+        unsigned char ch = (unsigned char)src[n];
+        dst[n] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    dst[n] = '\0';
+    if (!n) snprintf(dst, LT_CTL_NAME_MAX, "unnamed");
+}
+
+/* Returns 0, or -1 after setting c->drop_reason. */
+static int handle_frame(lt_ctl_server *s, client *c) {
+    lt_ctl_msg m;
+    lt_err err;
+    if (lt_ctl_decode_payload(c->in_type, c->in_buf, c->in_len, &m, &err)) {
+        snprintf(c->drop_reason, sizeof c->drop_reason, "bad frame: %s", err.msg);
+        return -1;
+    }
+    int rc = 0;
+    if (c->state == C_HELLO) {
+        if (m.type != LT_CTL_HELLO) {
+            snprintf(c->drop_reason, sizeof c->drop_reason, "sent %s before HELLO",
+                     lt_ctl_type_name(m.type));
+            rc = -1;
+        } else if (m.version != LT_CTL_PROTO_VERSION) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "protocol version %u not supported; this server speaks %u",
+                     m.version, LT_CTL_PROTO_VERSION);
+            sanitize_name(c->name, m.body);
+            logf_locked(s, "client %u (%s) refused: %s", c->id, c->name, msg);
+            reply_error(s, c, 0, msg);
+            c->state = C_CLOSING;   /* flush the error, then close */
+            c->deadline = lt_now() + s->opts.stall_timeout_ms / 1000.0;
+        } else {
+            sanitize_name(c->name, m.body);
+            c->state = C_READY;
+            c->deadline = 0;
+            lt_ctl_msg h = {.type = LT_CTL_HELLO, .version = LT_CTL_PROTO_VERSION, .id = c->id,
+                            .body = s->run_info, .body_len = strlen(s->run_info)};
+            send_to(s, c, &h);
+            logf_locked(s, "client %u (%s) connected", c->id, c->name);
+        }
+    } else if (m.type == LT_CTL_COMMAND) {
+        if (s->cmd_count == s->opts.cmd_queue_max) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "busy: %d commands already wait for the trainer",
+                     s->cmd_count);
+            reply_error(s, c, m.id, msg);
+        } else {
+            lt_ctl_request *r = &s->cmds[(s->cmd_head + s->cmd_count) % s->opts.cmd_queue_max];
+            r->client_id = c->id;
+            r->req_id = m.id;
+            memcpy(r->client_name, c->name, sizeof r->client_name);
+            r->line = m.body;   /* the request takes the body */
+            m.body = NULL;
+            s->cmd_count++;
+            pthread_cond_signal(&s->cmd_cv);
+        }
+    } else {
+        snprintf(c->drop_reason, sizeof c->drop_reason, "sent %s, which %s",
+                 lt_ctl_type_name(m.type),
+                 m.type == LT_CTL_HELLO ? "was already done" : "only the server sends");
+        rc = -1;
+    }
+    lt_ctl_msg_clear(&m);
+    return rc;
+}
+
+/* Feeds received bytes through the frame parser. Returns 0, or -1 with
+ * c->drop_reason set. */
+static int feed(lt_ctl_server *s, client *c, const uint8_t *p, size_t n) {
+    while (n > 0 && c->state != C_CLOSING) {
+        if (c->hdr_got < LT_CTL_HEADER_SIZE) {
+            size_t k = LT_CTL_HEADER_SIZE - c->hdr_got;
+            if (k > n) k = n;
+            memcpy(c->hdr + c->hdr_got, p, k);
+            c->hdr_got += k;
+            p += k;
+            n -= k;
+            if (c->hdr_got < LT_CTL_HEADER_SIZE) break;
+            lt_err err;
+            if (lt_ctl_decode_header(c->hdr, &c->in_type, &c->in_len, &err)) {
+                snprintf(c->drop_reason, sizeof c->drop_reason, "garbage: %s", err.msg);
+                return -1;
+            }
+            c->in_got = 0;
+        }
+        size_t k = c->in_len - c->in_got;
+        if (k > n) k = n;
+        if (c->in_got + k > c->in_cap) {
+            size_t cap = c->in_cap ? c->in_cap : 4096;
+            while (cap < c->in_got + k) cap *= 2;
+            if (cap > c->in_len) cap = c->in_len;
+            uint8_t *b = realloc(c->in_buf, cap);
+            if (!b) {
+                snprintf(c->drop_reason, sizeof c->drop_reason, "out of memory reading a frame");
+                return -1;
+            }
+            c->in_buf = b;
+            c->in_cap = cap;
+        }
+        if (k) memcpy(c->in_buf + c->in_got, p, k);
+        c->in_got += k;
+        p += k;
+        n -= k;
+        if (c->in_got < c->in_len) break;
+        c->hdr_got = 0;   /* frame complete */
+        if (handle_frame(s, c)) return -1;
+        if (c->in_cap > (1u << 20)) {   /* do not keep a huge buffer for one big frame */
+            free(c->in_buf);
+            c->in_buf = NULL;
+            c->in_cap = 0;
+        }
+    }
+    return 0;
+}
+
+static int mid_frame(const client *c) { return c->hdr_got > 0; }
+
+static void read_client(lt_ctl_server *s, client *c, uint8_t *scratch) {
+    ssize_t r = recv(c->fd, scratch, READ_CHUNK, MSG_DONTWAIT);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        if (errno != ECONNRESET) {   /* a reset is a peer that closed with unread data */
+            snprintf(c->drop_reason, sizeof c->drop_reason, "read failed: %s", strerror(errno));
+            return;
+        }
+    }
+    if (r <= 0) {
+        if (mid_frame(c) && c->hdr_got < LT_CTL_HEADER_SIZE)
+            snprintf(c->drop_reason, sizeof c->drop_reason,
+                     "disconnected mid-frame (%zu of %d header bytes)", c->hdr_got,
+                     LT_CTL_HEADER_SIZE);
+        else if (mid_frame(c))
+            snprintf(c->drop_reason, sizeof c->drop_reason,
+                     "disconnected mid-frame (%zu of %u payload bytes)", c->in_got, c->in_len);
+        else
+            snprintf(c->drop_reason, sizeof c->drop_reason, "disconnected");
+        return;
+    }
+    if (feed(s, c, scratch, (size_t)r) == 0 && mid_frame(c)) c->last_rx = lt_now();
+}
+
+static void flush_client(client *c) {
+    while (c->out_head) {
+        frame *f = c->out_head->f;
+        ssize_t w = send(c->fd, f->data + c->out_off, f->len - c->out_off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+            snprintf(c->drop_reason, sizeof c->drop_reason, "write failed: %s", strerror(errno));
+            return;
+        }
+        c->out_off += (size_t)w;
+        if (c->out_off < f->len) return;
+        outq_item *it = c->out_head;
+        c->out_head = it->next;
+        if (!c->out_head) c->out_tail = NULL;
+        c->out_bytes -= f->len;
+        c->out_off = 0;
+        frame_release(f);
+        free(it);
+    }
+}
+
+static void accept_clients(lt_ctl_server *s) {
+    for (;;) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                logf_locked(s, "accept failed: %s; pausing new connections", strerror(errno));
+                s->accept_pause_until = lt_now() + 0.25;
+            }
+            return;   /* EAGAIN: none left */
+        }
+        struct ucred cred;
+        socklen_t cl = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) {
+            logf_locked(s, "refused a connection: cannot read peer credentials: %s",
+                        strerror(errno));
+            close(fd);
+            continue;
+        }
+        if (!lt_ctl_uid_allowed(cred.uid, geteuid())) {
+            logf_locked(s, "refused a connection from uid %u (pid %d): the server runs as uid %u",
+                        (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+            close(fd);
+            continue;
+        }
+        client *c = NULL;
+        for (int i = 0; i < s->opts.max_clients && !c; i++)
+            if (s->clients[i].state == C_FREE) c = &s->clients[i];
+        if (!c) {
+            logf_locked(s, "refused a connection from pid %d: %d clients already connected",
+                        (int)cred.pid, s->opts.max_clients);
+            close(fd);
+            continue;
+        }
+        memset(c, 0, sizeof *c);
+        c->fd = fd;
+        c->state = C_HELLO;
+        c->id = s->next_id++;
+        snprintf(c->name, sizeof c->name, "pid %d", (int)cred.pid);
+        c->deadline = lt_now() + s->opts.stall_timeout_ms / 1000.0;
+    }
+}
+
+/* Drops clients marked by enqueuers or past a deadline; closes flushed
+ * closing ones. Returns the poll timeout (ms) to the next deadline, -1 none. */
+static int sweep(lt_ctl_server *s) {
+    double now = lt_now(), next = -1;
+    double stall = s->opts.stall_timeout_ms / 1000.0;
+    for (int i = 0; i < s->opts.max_clients; i++) {
+        client *c = &s->clients[i];
+        if (c->state == C_FREE) continue;
+        if (c->drop_reason[0]) {
+            char reason[sizeof c->drop_reason];
+            memcpy(reason, c->drop_reason, sizeof reason);
+            drop_client(s, c, reason);
+            continue;
+        }
+        if (c->state == C_CLOSING && !c->out_head) {
+            drop_client(s, c, "closed after the version error");
+            continue;
+        }
+        double dl = c->deadline;
+        if (c->state == C_READY && mid_frame(c)) dl = c->last_rx + stall;
+        if (dl <= 0) continue;
+        if (now >= dl) {
+            char reason[96];
+            if (c->state == C_HELLO)
+                snprintf(reason, sizeof reason, "no HELLO within %d ms", s->opts.stall_timeout_ms);
+            else if (c->state == C_CLOSING)
+                snprintf(reason, sizeof reason, "did not read the version error");
+            else
+                snprintf(reason, sizeof reason, "stalled mid-frame for more than %d ms",
+                         s->opts.stall_timeout_ms);
+            drop_client(s, c, reason);
+            continue;
+        }
+        if (next < 0 || dl < next) next = dl;
+    }
+    if (s->accept_pause_until > now && (next < 0 || s->accept_pause_until < next))
+        next = s->accept_pause_until;
+    if (next < 0) return -1;
+    return (int)((next - now) * 1000.0) + 1;
+}
+
+static void *server_main(void *arg) {
+    lt_ctl_server *s = arg;
+    int maxfd = s->opts.max_clients + 2;
+    struct pollfd *pfd = calloc((size_t)maxfd, sizeof *pfd);
+    int *slot = calloc((size_t)maxfd, sizeof *slot);
+    uint8_t *scratch = malloc(READ_CHUNK);
+    pthread_mutex_lock(&s->mu);
+    if (!pfd || !slot || !scratch) {
+        logf_locked(s, "server thread out of memory; no clients will be served");
+        s->stopping = 1;
+    }
+    while (!s->stopping) {
+        int timeout = sweep(s);
+        int n = 0;
+        pfd[n++] = (struct pollfd){.fd = s->wake_rd, .events = POLLIN};
+        int listen_ix = -1;
+        if (s->accept_pause_until <= lt_now()) {
+            listen_ix = n;
+            pfd[n++] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+        }
+        for (int i = 0; i < s->opts.max_clients; i++) {
+            client *c = &s->clients[i];
+            if (c->state == C_FREE) continue;
+            short ev = c->state == C_CLOSING ? 0 : POLLIN;
+            if (c->out_head) ev |= POLLOUT;
+            slot[n] = i;
+            pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+        }
+        pthread_mutex_unlock(&s->mu);
+        int pr = poll(pfd, (nfds_t)n, timeout);
+        pthread_mutex_lock(&s->mu);
+        if (pr < 0) {
+            if (errno != EINTR) {
+                logf_locked(s, "poll failed: %s", strerror(errno));
+                pthread_mutex_unlock(&s->mu);
+                usleep(10000);   /* do not spin on a persistent error */
+                pthread_mutex_lock(&s->mu);
+            }
+            continue;
+        }
+        if (pfd[0].revents) {
+            char buf[256];
+            while (read(s->wake_rd, buf, sizeof buf) > 0) {}
+        }
+        if (listen_ix >= 0 && pfd[listen_ix].revents) accept_clients(s);
+        for (int k = 1; k < n; k++) {
+            if (k == listen_ix || !pfd[k].revents) continue;
+            client *c = &s->clients[slot[k]];
+            /* The slot may have been reused by accept_clients this round. */
+            if (c->state == C_FREE || c->fd != pfd[k].fd || c->drop_reason[0]) continue;
+            if (pfd[k].revents & POLLOUT) flush_client(c);
+            if (c->state != C_CLOSING && (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                read_client(s, c, scratch);
+            else if (c->state == C_CLOSING && (pfd[k].revents & (POLLHUP | POLLERR)))
+                snprintf(c->drop_reason, sizeof c->drop_reason, "hung up");
+            /* Replies the thread queued itself (HELLO, errors) go out now. */
+            if (c->out_head && !c->drop_reason[0]) flush_client(c);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(pfd);
+    free(slot);
+    free(scratch);
+    return NULL;
+}
+
+/* ---- socket setup ---- */
+
+/* Fails when path holds a live server or anything but a socket; removes a
+ * socket file that nothing listens on. */
+static int clear_stale(const char *path, lt_err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) return LT_OK;
+        return lt_seterr(err, LT_EIO, "control: cannot stat %s: %s", path, strerror(errno));
+    }
+    if (!S_ISSOCK(st.st_mode))
+        return lt_seterr(err, LT_EIO, "control: %s exists and is not a socket; not replacing it", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return lt_seterr(err, LT_EIO, "control: socket: %s", strerror(errno));
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int e = errno;
+    close(fd);
+    if (r == 0)
+        return lt_seterr(err, LT_ESTATE, "control: a server is already listening on %s", path);
+    if (e != ECONNREFUSED)
+        return lt_seterr(err, LT_EIO, "control: cannot probe existing socket %s: %s", path,
+                         strerror(e));
+    if (unlink(path) != 0 && errno != ENOENT)
+        return lt_seterr(err, LT_EIO, "control: cannot remove stale socket %s: %s", path,
+                         strerror(errno));
+    return LT_OK;
+}
+
+static int open_listener(lt_ctl_server *s, const char *path, lt_err *err) {
+    int rc = clear_stale(path, err);
+    if (rc) return rc;
+    s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->listen_fd < 0) return lt_seterr(err, LT_EIO, "control: socket: %s", strerror(errno));
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) != 0)
+        return lt_seterr(err, LT_EIO, "control: cannot bind %s: %s", path, strerror(errno));
+    /* The file is made with the process umask; tighten it before listen():
+     * until listen() any connect() is refused, so no one slips in. (umask()
+     * would race with other threads; fchmod() on a socket fd does not reach
+     * the file.) */
+    if (chmod(path, 0600) != 0) {
+        rc = lt_seterr(err, LT_EIO, "control: cannot chmod %s: %s", path, strerror(errno));
+        unlink(path);
+        return rc;
+    }
+    if (listen(s->listen_fd, 64) != 0) {
+        rc = lt_seterr(err, LT_EIO, "control: cannot listen on %s: %s", path, strerror(errno));
+        unlink(path);
+        return rc;
+    }
+    return LT_OK;
+}
+
+static void server_free(lt_ctl_server *s) {
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    if (s->wake_rd >= 0) close(s->wake_rd);
+    if (s->wake_wr >= 0) close(s->wake_wr);
+    if (s->clients)
+        for (int i = 0; i < s->opts.max_clients; i++)
+            if (s->clients[i].state != C_FREE) {
+                close(s->clients[i].fd);
+                outq_free(&s->clients[i]);
+                free(s->clients[i].in_buf);
+            }
+    if (s->cmds)
+        for (int i = 0; i < s->cmd_count; i++)
+            lt_ctl_request_clear(&s->cmds[(s->cmd_head + i) % s->opts.cmd_queue_max]);
+    free(s->cmds);
+    free(s->clients);
+    free(s->run_info);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cmd_cv);
+    free(s);
+}
+
+lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run_info,
+                                        const lt_ctl_server_opts *opts, lt_err *err) {
+    if (!socket_path || !*socket_path) {
+        lt_seterr(err, LT_EINVAL, "control: no socket path given");
+        return NULL;
+    }
+    lt_ctl_server_opts o = opts ? *opts : (lt_ctl_server_opts){0};
+    if (o.max_clients <= 0) o.max_clients = 64;
+    if (o.stall_timeout_ms <= 0) o.stall_timeout_ms = 10000;
+    if (o.out_queue_max == 0) o.out_queue_max = (size_t)32 << 20;
+    if (o.cmd_queue_max <= 0) o.cmd_queue_max = 256;
+    if (!run_info) run_info = "";
+    if (!lt_ctl_text_valid(run_info, strlen(run_info)) ||
+        strlen(run_info) > LT_CTL_MAX_PAYLOAD - 8) {
+        lt_seterr(err, LT_EINVAL, "control: run info is not valid UTF-8 text");
+        return NULL;
+    }
+    lt_ctl_server *s = lt_calloc(1, sizeof *s, err);
+    if (!s) return NULL;
+    s->listen_fd = s->wake_rd = s->wake_wr = -1;
+    s->opts = o;
+    s->next_id = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cmd_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (strlen(socket_path) >= sizeof s->path) {
+        lt_seterr(err, LT_EINVAL, "control: socket path %s is longer than %zu bytes", socket_path,
+                  sizeof s->path - 1);
+        server_free(s);
+        return NULL;
+    }
+    snprintf(s->path, sizeof s->path, "%s", socket_path);
+    s->run_info = strdup(run_info);
+    s->clients = lt_calloc((size_t)o.max_clients, sizeof *s->clients, err);
+    s->cmds = lt_calloc((size_t)o.cmd_queue_max, sizeof *s->cmds, err);
+    if (!s->run_info || !s->clients || !s->cmds) {
+        lt_seterr(err, LT_ENOMEM, "control: out of memory starting the server");
+        server_free(s);
+        return NULL;
+    }
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) {
+        lt_seterr(err, LT_EIO, "control: pipe: %s", strerror(errno));
+        server_free(s);
+        return NULL;
+    }
+    s->wake_rd = p[0];
+    s->wake_wr = p[1];
+    if (open_listener(s, socket_path, err)) {
+        server_free(s);
+        return NULL;
+    }
+    int rc = pthread_create(&s->thread, NULL, server_main, s);
+    if (rc != 0) {
+        lt_seterr(err, LT_EIO, "control: cannot start the server thread: %s", strerror(rc));
+        unlink(s->path);
+        server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+lt_ctl_server *lt_ctl_server_start(const char *socket_path, const char *run_info, lt_err *err) {
+    return lt_ctl_server_start_opts(socket_path, run_info, NULL, err);
+}
+
+void lt_ctl_server_stop(lt_ctl_server *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_mutex_unlock(&s->mu);
+    poke(s);
+    pthread_join(s->thread, NULL);
+    unlink(s->path);
+    server_free(s);
+}
+
+/* ---- the trainer's side ---- */
+
+int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeout_ms) {
+    if (!s || !out) return LT_EINVAL;
+    memset(out, 0, sizeof *out);
+    struct timespec dl;
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->cmd_count == 0 && !s->woken && timeout_ms != 0) {
+        if (timeout_ms < 0) pthread_cond_wait(&s->cmd_cv, &s->mu);
+        else if (pthread_cond_timedwait(&s->cmd_cv, &s->mu, &dl) == ETIMEDOUT) break;
+    }
+    int got = 0;
+    if (s->cmd_count > 0) {
+        *out = s->cmds[s->cmd_head];
+        memset(&s->cmds[s->cmd_head], 0, sizeof s->cmds[s->cmd_head]);
+        s->cmd_head = (s->cmd_head + 1) % s->opts.cmd_queue_max;
+        s->cmd_count--;
+        got = 1;
+    } else {
+        s->woken = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+void lt_ctl_server_wake(lt_ctl_server *s) {
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->woken = 1;
+    pthread_cond_broadcast(&s->cmd_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Encodes m once and queues it for client `to`, or for every ready client
+ * when to == 0. */
+static int post(lt_ctl_server *s, const lt_ctl_msg *m, uint32_t to, const char *kind, lt_err *err) {
+    frame *f = frame_encode(m, err);   /* outside the lock: may copy megabytes */
+    if (!f) return err->code;
+    int rc = LT_OK;
+    pthread_mutex_lock(&s->mu);
+    if (to) {
+        client *c = find_client(s, to);
+        if (c && c->state == C_READY) enqueue(s, c, f, kind);
+        else rc = LT_ENOTFOUND;
+    } else {
+        for (int i = 0; i < s->opts.max_clients; i++)
+            if (s->clients[i].state == C_READY) enqueue(s, &s->clients[i], f, kind);
+    }
+    frame_release(f);
+    pthread_mutex_unlock(&s->mu);
+    poke(s);
+    return rc;
+}
+
+int lt_ctl_server_reply(lt_ctl_server *s, const lt_ctl_request *req, int ok, const char *body) {
+    if (!s || !req) return LT_EINVAL;
+    if (!body) body = "";
+    lt_ctl_msg m = {.type = LT_CTL_REPLY, .id = req->req_id, .ok = ok ? 1 : 0,
+                    .body = (char *)body, .body_len = strlen(body)};
+    lt_err err;
+    return post(s, &m, req->client_id, NULL, &err);
+}
+
+int lt_ctl_server_event(lt_ctl_server *s, const char *text) {
+    if (!s || !text) return LT_EINVAL;
+    lt_ctl_msg m = {.type = LT_CTL_EVENT, .body = (char *)text, .body_len = strlen(text)};
+    lt_err err;
+    return post(s, &m, 0, NULL, &err);
+}
+
+int lt_ctl_server_snapshot(lt_ctl_server *s, const char *kind, const void *body, size_t len) {
+    if (!s || !kind || (len && !body)) return LT_EINVAL;
+    lt_ctl_msg m = {.type = LT_CTL_SNAPSHOT, .body = (char *)body, .body_len = len};
+    if (strlen(kind) > LT_CTL_KIND_MAX) return LT_EINVAL;
+    snprintf(m.kind, sizeof m.kind, "%s", kind);
+    lt_err err;
+    return post(s, &m, 0, m.kind, &err);
+}
+
+int lt_ctl_server_client_count(lt_ctl_server *s) {
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->opts.max_clients; i++) n += s->clients[i].state == C_READY;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+size_t lt_ctl_server_queued_bytes(lt_ctl_server *s) {
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->opts.max_clients; i++) n += s->clients[i].out_bytes;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
