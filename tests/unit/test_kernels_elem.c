@@ -212,6 +212,27 @@ static void test_act_values(void) {
     CHECK(ey[0] == -1.0f && ey[1] == 1.0f);
     lt_gelu_forward(ey, ex, 4);
     CHECK(ey[0] == 0.0f && ey[1] == 1000.0f);
+    /* NaN propagates (a diverged run must show NaN, not a made-up number) */
+    enum { NN = 40 }; /* long enough for the vectorised loop bodies */
+    float nx[NN], ny[NN];
+    for (int i = 0; i < NN; i++) nx[i] = (i % 2) ? NAN : -NAN;
+    int nonnan = 0;
+    lt_relu_forward(ny, nx, NN);
+    for (int i = 0; i < NN; i++) nonnan += !isnan(ny[i]);
+    lt_tanh_forward(ny, nx, NN);
+    for (int i = 0; i < NN; i++) nonnan += !isnan(ny[i]);
+    lt_sigmoid_forward(ny, nx, NN);
+    for (int i = 0; i < NN; i++) nonnan += !isnan(ny[i]);
+    lt_gelu_forward(ny, nx, NN);
+    for (int i = 0; i < NN; i++) nonnan += !isnan(ny[i]);
+    lt_elu_forward(ny, nx, NN, 1.0f);
+    for (int i = 0; i < NN; i++) nonnan += !isnan(ny[i]);
+    CHECK_MSG(nonnan == 0, "%d outputs of NaN inputs are not NaN", nonnan);
+    float sx[3] = {1.0f, NAN, 0.0f}, sy[3];
+    lt_softmax_forward(sy, sx, 1, 3);
+    CHECK(isnan(sy[1]));
+    lt_log_softmax_forward(sy, sx, 1, 3);
+    CHECK(isnan(sy[1]));
     free(x);
     free(y);
 }
@@ -512,7 +533,7 @@ static void test_loss_values(void) {
 
 /* NULL gradient pointers are skipped */
 static void test_null_grads(void) {
-    float x[4] = {1, -1, 2, -2}, y[4], g[4] = {1, 1, 1, 1}, m[4] = {0};
+    float x[4] = {1, -1, 2, -2}, y[4] = {0}, g[4] = {1, 1, 1, 1}, m[4] = {0};
     int32_t lab[2] = {0, 1};
     lt_relu_backward(NULL, g, x, y, 4);
     lt_tanh_backward(NULL, g, x, y, 4);

@@ -35,6 +35,9 @@ static inline float exp_f32(float x) {
     /* adding 1.5*2^23 rounds x*log2(e) to an integer held in the low mantissa bits */
     float t = x * 1.44269504f + 12582912.0f;
     int32_t n = f32_to_bits(t) - 0x4B400000;
+    /* only a NaN x takes n out of [-150, 128]; keep the shifts below defined */
+    n = n < -150 ? -150 : n;
+    n = n > 128 ? 128 : n;
     float nf = t - 12582912.0f;
     /* r = x - n*ln2 in two steps; 0.693359375 has 9 bits so n*hi is exact */
     float r = x - nf * 0.693359375f;

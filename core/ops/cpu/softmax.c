@@ -31,6 +31,9 @@ static inline float exp_f32(float x) {
     x = x > 89.0f ? 89.0f : x;
     float t = x * 1.44269504f + 12582912.0f;
     int32_t n = f32_to_bits(t) - 0x4B400000;
+    /* only a NaN x takes n out of [-150, 128]; keep the shifts below defined */
+    n = n < -150 ? -150 : n;
+    n = n > 128 ? 128 : n;
     float nf = t - 12582912.0f;
     float r = x - nf * 0.693359375f;
     r = r + nf * 2.12194440e-4f;
