@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The lathe CLI as a user meets it: list, summary, help, a short headless run
+# with its key=value summary line, and every bad input refused with a one-line
+# error and exit status 2.   usage: test_cli.sh <lathe binary> <source dir>
+set -u
+LATHE=$1
+fail=0 passed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# expect_error <needle> <lathe args...>: exit 2, one line on stderr containing needle
+expect_error() {
+  local needle=$1; shift
+  "$LATHE" "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?
+  if [ $rc -ne 2 ]; then bad "lathe $* exited $rc, expected 2"; return; fi
+  if [ "$(wc -l <"$tmp/err")" -ne 1 ]; then bad "lathe $*: expected one error line, got: $(cat "$tmp/err")"; return; fi
+  if ! grep -qF -- "$needle" "$tmp/err"; then bad "lathe $*: error lacks '$needle': $(cat "$tmp/err")"; return; fi
+  ok
+}
+
+"$LATHE" list >"$tmp/list" && grep -q '^mnist_cnn ' "$tmp/list" && grep -q '^mlp ' "$tmp/list" && ok || bad "list"
+"$LATHE" summary mnist_cnn >"$tmp/sum" && grep -q 'Total params: 1,199,882' "$tmp/sum" &&
+  grep -q 'conv2d_2 .*64x24x24' "$tmp/sum" && ok || bad "summary: $(cat "$tmp/sum")"
+"$LATHE" --help | grep -q -- '--max-epochs' && ok || bad "--help lists flags"
+"$LATHE" train --help | grep -q -- '--limit-train-batches' && ok || bad "train --help lists flags"
+
+# a short run: plain progress lines (not a TTY) and the parsable summary line
+"$LATHE" train mlp --max-steps 20 --limit-val-batches 2 --limit-test-batches 2 --val-check-interval 10 \
+  --log-every-n-steps 5 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+line=$(tail -n 1 "$tmp/out")
+[ $rc -eq 0 ] && ok || bad "short run exited $rc: $(cat "$tmp/err")"
+for k in steps=20 samples=2560 seconds= samples_per_s= train_loss= val_loss= val_acc= test_acc= state=done; do
+  case "$line" in *"$k"*) ok ;; *) bad "summary line lacks $k: $line" ;; esac
+done
+grep -q '^epoch=1 step=5/20 ' "$tmp/err" && ok || bad "progress lines: $(head -3 "$tmp/err")"
+
+# bad flags and words
+expect_error "unknown experiment 'nope'" train nope
+expect_error "--lr: '-0.1' must not be negative" train mnist_cnn --lr -0.1
+expect_error "--lr: 'abc' is not a number" train mnist_cnn --lr abc
+expect_error "--batch-size: '0' must be at least 1" train mnist_cnn --batch-size 0
+expect_error "unknown flag '--bogus'" train mnist_cnn --bogus 1
+expect_error "--max-epochs needs a value" train mnist_cnn --max-epochs
+expect_error "unknown command 'fly'" fly
+expect_error "--accelerator gpu" train mnist_cnn --accelerator gpu --max-steps 1
+
+# bad data folders: missing, truncated, wrong magic
+mkdir -p "$tmp/empty" "$tmp/trunc" "$tmp/magic"
+expect_error "train-images-idx3-ubyte" train mnist_cnn --data "$tmp/empty"
+src=/usr/share/datasets/fashion-mnist
+if [ -d "$src" ]; then
+  cp "$src"/*.gz "$tmp/trunc/" && head -c 5000 "$src/train-images-idx3-ubyte.gz" >"$tmp/trunc/train-images-idx3-ubyte.gz"
+  expect_error "train-images-idx3-ubyte.gz" train mnist_cnn --data "$tmp/trunc"
+  cp "$src"/*.gz "$tmp/magic/" && rm "$tmp/magic/train-labels-idx1-ubyte.gz" &&
+    printf '\x00\x00\x08\x07\x00\x00\x00\x01x' >"$tmp/magic/train-labels-idx1-ubyte"
+  expect_error "train-labels-idx1-ubyte" train mnist_cnn --data "$tmp/magic"
+fi
+
+echo "$passed passed, $fail failed"
+[ $fail -eq 0 ]
