@@ -1,13 +1,12 @@
 /* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8, and
  * the "masked" form TFRecord framing stores. The 8 tables (8 KB) are built
- * once at first use; the build is idempotent, so a race between two first
- * callers only does the same work twice. */
+ * once, at first use, under pthread_once. */
 #include "lathe/tbevents.h"
 
-#include <stdatomic.h>
+#include <pthread.h>
 
 static uint32_t crc_tab[8][256];
-static atomic_int crc_ready;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void) {
     for (uint32_t i = 0; i < 256; i++) {
@@ -18,11 +17,10 @@ static void crc_init(void) {
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
             crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xFF];
-    atomic_store_explicit(&crc_ready, 1, memory_order_release);
 }
 
 uint32_t lt_crc32c_update(uint32_t crc, const void *data, size_t n) {
-    if (!atomic_load_explicit(&crc_ready, memory_order_acquire)) crc_init();
+    pthread_once(&crc_once, crc_init);
     const uint8_t *p = data;
     uint32_t c = ~crc;
     while (n >= 8) {
