@@ -194,8 +194,9 @@ lt_ctl_client *lt_ctl_connect(const char *socket_path, const char *client_name, 
     if (rc == 0) lt_seterr(err, LT_EIO, "control: no HELLO from %s within %d ms", socket_path,
                            HELLO_TIMEOUT_MS);
     if (rc < 0 && err && strstr(err->msg, "closed"))
-        lt_seterr(err, LT_EIO, "control: %s closed the connection during HELLO (is the server "
-                  "run by another user?)", socket_path);
+        lt_seterr(err, LT_EIO, "control: %s closed the connection during HELLO (refused: a "
+                  "server of another user, or too many clients; the run's log says which)",
+                  socket_path);
     if (rc <= 0) goto fail;
     if (m.type == LT_CTL_REPLY && !m.ok) {
         lt_seterr(err, LT_EUNSUPPORTED, "control: server refused: %s", m.body);
@@ -225,8 +226,9 @@ int lt_ctl_client_pending(const lt_ctl_client *c) {
     size_t n = c->rlen - c->rpos;
     if (n < LT_CTL_HEADER_SIZE) return 0;
     const uint8_t *h = c->rbuf + c->rpos;
+    if (memcmp(h, "LTCP", 4) != 0) return 1;   /* read reports the bad frame */
     uint32_t len = (uint32_t)h[5] | (uint32_t)h[6] << 8 | (uint32_t)h[7] << 16 | (uint32_t)h[8] << 24;
-    return n - LT_CTL_HEADER_SIZE >= len;   /* a bad header also counts: read reports it */
+    return n - LT_CTL_HEADER_SIZE >= len;
 }
 
 int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id,

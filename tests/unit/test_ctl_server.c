@@ -442,6 +442,12 @@ static void test_version_mismatch(void) {
     close(fd);
     CHECK(wait_log(s, "(raw) refused: protocol version 99", 2000));
     CHECK(lt_ctl_server_client_count(s) == 0);
+    /* What the trainer hands over is checked too. */
+    CHECK(lt_ctl_server_event(s, "bad \xff byte") == LT_EINVAL);
+    CHECK(lt_ctl_server_event(s, "") == LT_EINVAL);
+    CHECK(lt_ctl_server_snapshot(s, "has space", "x", 1) == LT_EINVAL);
+    CHECK(lt_ctl_server_snapshot(s, "", "x", 1) == LT_EINVAL);
+    CHECK(lt_ctl_server_snapshot(s, "status", "", 0) == LT_OK);
     lt_ctl_server_stop(s);
 }
 

@@ -167,6 +167,7 @@ int lt_ctl_uid_allowed(uid_t peer_uid, uid_t self_uid);
 
 /* ---- client (client.c) ---- */
 
+/* A client is used by one thread at a time. */
 typedef struct lt_ctl_client lt_ctl_client;
 
 /* Connects and does the HELLO exchange (5 s timeout). */
