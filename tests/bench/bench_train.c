@@ -1,0 +1,147 @@
+/* bench_train.c: end-to-end training throughput of the mnist_cnn experiment
+ * (the Keras MNIST CNN on Fashion-MNIST, Adadelta, softmax cross-entropy)
+ * through the public trainer API, exactly as `lathe train` runs it but with no
+ * validation or test pass.
+ *
+ * It runs `warmup` optimizer steps (arena growth, BLAS thread start-up, first
+ * touches of the optimizer state), then `steps` timed steps, and prints one
+ * key=value line:
+ *   samples_per_s   timed samples / wall seconds between the end of the last
+ *                   warm-up step and the end of the last timed step (data
+ *                   loading, forward, backward and the optimizer step included)
+ *   step_seconds    the trainer's own per-step time over the same steps
+ *                   (lt_trainer.fit_seconds: excludes waiting for the loader)
+ *   gflops          the equivalent useful rate: samples/s * flop_per_sample,
+ *                   counting 2*M*N*K per GEMM-shaped op (forward, dW and dX;
+ *                   the first conv's dX is never computed)
+ *   pct_peak        gflops / peak_gflops, peak = threads * GHz * FLOP/cycle
+ *                   (default 2.45 GHz and 32 fp32 FLOP/cycle: two 256-bit FMA
+ *                   pipes)
+ *   peak_rss_mb     getrusage ru_maxrss (the whole process: both data sets as
+ *                   floats, the model, the optimizer state, the arenas)
+ *
+ * Usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N]
+ *                    [--data DIR] [--ghz F] [--flop-per-cycle N]
+ * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "lathe/train.h"
+
+typedef struct timing {
+    long warmup_steps;
+    double t_warm, fit_warm; /* wall clock and fit_seconds at the end of warm-up */
+    long samples_warm;
+    double t_end;
+} timing;
+
+static void on_step(lt_trainer *t, void *user) {
+    timing *tm = user;
+    double now = lt_now();
+    if (t->step == tm->warmup_steps) {
+        tm->t_warm = now;
+        tm->fit_warm = t->fit_seconds;
+        tm->samples_warm = t->samples;
+    }
+    tm->t_end = now;
+}
+
+/* Useful flops per training sample of the Keras MNIST CNN on a 1xHxW input:
+ * each GEMM-shaped op counts 2*M*N*K once forward, once for dW and once for
+ * dX, except conv1's dX (the input needs no gradient). Bias, activation,
+ * pooling, dropout, the loss and the optimizer are not counted. */
+static double flop_per_sample(int h, int w) {
+    double h1 = h - 2, w1 = w - 2, h2 = h - 4, w2 = w - 4;
+    double conv1 = 2.0 * 32 * (1 * 9) * h1 * w1;
+    double conv2 = 2.0 * 64 * (32 * 9) * h2 * w2;
+    double dense1 = 2.0 * 128 * (64 * (h2 / 2) * (w2 / 2));
+    double dense2 = 2.0 * 10 * 128;
+    return 3.0 * (conv1 + conv2 + dense1 + dense2) - conv1;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] [--ghz F] "
+                    "[--flop-per-cycle N]\n");
+}
+
+int main(int argc, char **argv) {
+    long steps = 100, warmup = 5;
+    int threads = 2, batch = 128;
+    double ghz = 2.45, fpc = 32;
+    const char *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            usage();
+            return 2;
+        }
+        if (!strcmp(a, "--steps")) steps = atol(v);
+        else if (!strcmp(a, "--warmup")) warmup = atol(v);
+        else if (!strcmp(a, "--threads")) threads = atoi(v);
+        else if (!strcmp(a, "--batch")) batch = atoi(v);
+        else if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--ghz")) ghz = atof(v);
+        else if (!strcmp(a, "--flop-per-cycle")) fpc = atof(v);
+        else {
+            usage();
+            return 2;
+        }
+        i++;
+    }
+    if (steps < 1 || warmup < 1 || threads < 1 || batch < 1 || ghz <= 0 || fpc <= 0) {
+        usage();
+        return 2;
+    }
+
+    const lt_experiment *e = lt_experiment_find("mnist_cnn");
+    if (!e) {
+        fprintf(stderr, "bench_train: the mnist_cnn experiment is not registered\n");
+        return 1;
+    }
+    lt_config cfg;
+    lt_config_defaults(&cfg);
+    cfg.max_steps = warmup + steps;
+    cfg.max_epochs = 1000; /* max_steps ends the run, never the epoch count */
+    cfg.limit_val_batches = (lt_limit){0, 0};
+    cfg.limit_test_batches = (lt_limit){0, 0};
+    cfg.run_test = 0;
+    cfg.threads = threads;
+    cfg.batch_size = batch;
+    if (data) snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data);
+
+    static lt_trainer t; /* large; static keeps it off the stack */
+    lt_err err = {0};
+    if (lt_trainer_init(&t, e, &cfg, &err)) {
+        fprintf(stderr, "bench_train: %s\n", err.msg);
+        lt_trainer_free(&t);
+        return 1;
+    }
+    timing tm = {.warmup_steps = warmup};
+    t.cb = (lt_trainer_callbacks){.user = &tm, .on_step = on_step};
+    int rc = lt_trainer_fit(&t, &err);
+    if (rc || t.step != warmup + steps) {
+        fprintf(stderr, "bench_train: %s (after %ld of %ld steps)\n", rc ? err.msg : "the run ended early", t.step,
+                warmup + steps);
+        lt_trainer_free(&t);
+        return 1;
+    }
+    int h = t.mod.in_shape[1], w = t.mod.in_shape[2];
+    long samples = t.samples - tm.samples_warm;
+    double secs = tm.t_end - tm.t_warm, step_secs = t.fit_seconds - tm.fit_warm;
+    double rate = samples / secs, fps = flop_per_sample(h, w);
+    double gflops = rate * fps * 1e-9, peak = threads * ghz * fpc;
+    double loss = t.train_loss;
+    int nthreads = lt_cpu_get_threads();
+    lt_trainer_free(&t);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("impl=lathe threads=%d batch=%d warmup=%ld steps=%ld samples=%ld seconds=%.3f step_seconds=%.3f "
+           "samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f pct_peak=%.1f peak_rss_mb=%.1f "
+           "train_loss=%.4f\n",
+           nthreads, batch, warmup, steps, samples, secs, step_secs, rate, fps, gflops, peak, 100.0 * gflops / peak,
+           ru.ru_maxrss / 1024.0, loss);
+    return 0;
+}

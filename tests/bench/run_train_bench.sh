@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# run_train_bench.sh: lathe vs PyTorch, end-to-end training of the Keras MNIST
+# CNN (mnist_cnn) on Fashion-MNIST, side by side in one table.
+#
+# Usage: tests/bench/run_train_bench.sh BUILD_DIR [STEPS] [THREADS] [BATCH] [REPEATS]
+#   e.g. tests/bench/run_train_bench.sh build 100 2 128 3
+# Defaults: 100 timed steps (after 5 warm-up steps), 2 threads, batch 128, 3
+# repeats. It builds nothing: BUILD_DIR must hold bench_train
+# (cmake --build BUILD_DIR --target bench_train). The peer runs under
+# $PYTHON (default /opt/lathe-venv/bin/python); DATA overrides the data folder.
+# Each side runs REPEATS times, alternating, and the best samples/s of each is
+# reported (the machine is shared; the best run is the least disturbed).
+# OPENBLAS_* settings in the environment are passed through unchanged.
+set -euo pipefail
+
+if [ $# -lt 1 ] || [ ! -x "$1/bench_train" ]; then
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    echo "run_train_bench.sh: ${1:-<BUILD_DIR>}/bench_train not found (build the bench_train target)" >&2
+    exit 2
+fi
+build=$1
+steps=${2:-100}
+threads=${3:-2}
+batch=${4:-128}
+repeats=${5:-3}
+warmup=5
+here=$(cd "$(dirname "$0")" && pwd)
+python=${PYTHON:-/opt/lathe-venv/bin/python}
+data=${DATA:-/usr/share/datasets/fashion-mnist}
+common=(--steps "$steps" --warmup "$warmup" --threads "$threads" --batch "$batch" --data "$data")
+
+# value of key in a key=value line
+kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+
+best_lathe="" best_torch=""
+best_rate() { # $1 current best line, $2 new line -> the better one
+    if [ -z "$1" ]; then echo "$2"; return; fi
+    awk -v a="$(kv samples_per_s "$1")" -v b="$(kv samples_per_s "$2")" 'BEGIN { exit !(b > a) }' && echo "$2" || echo "$1"
+}
+
+for r in $(seq 1 "$repeats"); do
+    line=$("$build/bench_train" "${common[@]}" | grep '^impl=lathe')
+    echo "run $r: $line" >&2
+    best_lathe=$(best_rate "$best_lathe" "$line")
+    line=$(OMP_NUM_THREADS="$threads" "$python" "$here/peer_torch.py" "${common[@]}" | grep '^impl=torch')
+    echo "run $r: $line" >&2
+    best_torch=$(best_rate "$best_torch" "$line")
+done
+
+L=$best_lathe T=$best_torch
+awk -v ls="$(kv samples_per_s "$L")" -v ts="$(kv samples_per_s "$T")" \
+    -v lp="$(kv pct_peak "$L")" -v tp="$(kv pct_peak "$T")" \
+    -v lg="$(kv gflops "$L")" -v tg="$(kv gflops "$T")" \
+    -v lr="$(kv peak_rss_mb "$L")" -v tr="$(kv peak_rss_mb "$T")" \
+    -v pk="$(kv peak_gflops "$L")" -v tv="$(kv torch "$T")" -v mk="$(kv mkldnn "$T")" \
+    -v steps="$steps" -v threads="$threads" -v batch="$batch" -v reps="$repeats" 'BEGIN {
+    printf "mnist_cnn training, batch %d, %d threads, %d timed steps, best of %d (peak %.1f GFLOP/s)\n",
+           batch, threads, steps, reps, pk
+    printf "%-14s %12s %12s %12s\n", "", "lathe", "torch", "lathe/torch"
+    printf "%-14s %12.1f %12.1f %11.2fx\n", "samples/s", ls, ts, ls / ts
+    printf "%-14s %12.2f %12.2f %11.2fx\n", "GFLOP/s", lg, tg, lg / tg
+    printf "%-14s %11.1f%% %11.1f%%\n", "% of peak", lp, tp
+    printf "%-14s %12.1f %12.1f %11.2fx\n", "peak RSS MB", lr, tr, lr / tr
+    printf "torch %s, mkldnn %s\n", tv, mk == 1 ? "available" : "not available"
+}'
