@@ -172,6 +172,7 @@ static void test_conv2d_grad(void) {
     check_conv(2, 1, 9, 9, 5, 3, 3, 1, 0, LT_ACT_RELU, 1000); /* single input channel */
     check_conv(2, 2, 6, 7, 3, 3, 3, 1, 1, LT_ACT_RELU, 1000); /* small-C direct dW, padding 1 */
     check_conv(2, 4, 6, 6, 3, 3, 3, 1, 1, LT_ACT_RELU, 1000); /* GEMM dW, padding 1 */
+    check_conv(2, 4, 4, 20, 2, 3, 3, 1, 0, LT_ACT_NONE, 1000); /* rows of 18: 16 + overlapping tail */
     check_conv(2, 3, 5, 5, 4, 1, 1, 2, 0, LT_ACT_NONE, 1000); /* 1x1, stride 2 */
     /* several batch chunks; no ReLU, which would put some kink within eps of
      * almost every weight perturbation at this size */
