@@ -20,6 +20,7 @@
  * dcol of the input-gradient GEMM reuses the col buffer once dW is done, so the
  * scratch is (K + OC) * nb * P floats for forward and backward alike. */
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "ops/kernels.h"
@@ -111,9 +112,9 @@ static void direct_dw(float *restrict dw, float *restrict db, const float *restr
                     for (size_t i = 0; i < L; i += DW_LANES)
                         for (int l = 0; l < DW_LANES; l++) {
                             float gv = g[i + l];
-                            a0[l] += gv * x0[i + l];
-                            a1[l] += gv * x0[i + l + 1];
-                            a2[l] += gv * x0[i + l + 2];
+                            a0[l] = fmaf(gv, x0[i + l], a0[l]);
+                            a1[l] = fmaf(gv, x0[i + l + 1], a1[l]);
+                            a2[l] = fmaf(gv, x0[i + l + 2], a2[l]);
                         }
                     float *restrict sk = sums + (((size_t)oc * C + c) * 9 + kh * 3) * DW_LANES;
                     for (int l = 0; l < DW_LANES; l++)
