@@ -9,9 +9,19 @@
  * references: exp <= 1 ulp, expm1 <= 2 ulp, tanh <= 2 ulp, the normal CDF used by
  * gelu <= 40 ulp for x >= -5.5 (absolute error below 1e-13 beyond that), which is
  * tighter than PyTorch's own vectorised erf. */
+#include <math.h>
 #include <string.h>
 
 #include "ops/kernels.h"
+
+/* a*b + c: fused where the target has FMA (one rounding, one instruction; the
+ * ISO C mode this project builds in does not contract a*b+c by itself), plain
+ * otherwise so no libm call lands in a loop. */
+#if defined(__FMA__)
+#define MADD(a, b, c) fmaf(a, b, c)
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
 
 static inline float bits_to_f32(int32_t i) {
     float f;
@@ -33,23 +43,23 @@ static inline float exp_f32(float x) {
     x = x < -104.0f ? -104.0f : x;
     x = x > 89.0f ? 89.0f : x;
     /* adding 1.5*2^23 rounds x*log2(e) to an integer held in the low mantissa bits */
-    float t = x * 1.44269504f + 12582912.0f;
+    float t = MADD(x, 1.44269504f, 12582912.0f);
     int32_t n = f32_to_bits(t) - 0x4B400000;
     /* only a NaN x takes n out of [-150, 128]; keep the shifts below defined */
     n = n < -150 ? -150 : n;
     n = n > 128 ? 128 : n;
     float nf = t - 12582912.0f;
     /* r = x - n*ln2 in two steps; 0.693359375 has 9 bits so n*hi is exact */
-    float r = x - nf * 0.693359375f;
-    r = r + nf * 2.12194440e-4f;
+    float r = MADD(nf, -0.693359375f, x);
+    r = MADD(nf, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    int32_t n1 = n / 2, n2 = n - n1;
+    p = MADD(p, r, 1.3981999507e-3f);
+    p = MADD(p, r, 8.3334519073e-3f);
+    p = MADD(p, r, 4.1665795894e-2f);
+    p = MADD(p, r, 1.6666665459e-1f);
+    p = MADD(p, r, 5.0000001201e-1f);
+    p = MADD(p, r * r, r) + 1.0f;
+    int32_t n1 = n >> 1, n2 = n - n1; /* arithmetic shift (GCC, Clang): floor(n/2) */
     return p * bits_to_f32((n1 + 127) << 23) * bits_to_f32((n2 + 127) << 23);
 }
 
@@ -57,14 +67,14 @@ static inline float exp_f32(float x) {
  * (truncation error < 3e-10 relative), e^x - 1 elsewhere. */
 static inline float expm1_f32(float x) {
     float q = 1.0f / 362880.0f;
-    q = q * x + 1.0f / 40320.0f;
-    q = q * x + 1.0f / 5040.0f;
-    q = q * x + 1.0f / 720.0f;
-    q = q * x + 1.0f / 120.0f;
-    q = q * x + 1.0f / 24.0f;
-    q = q * x + 1.0f / 6.0f;
-    q = q * x + 0.5f;
-    q = q * (x * x) + x;
+    q = MADD(q, x, 1.0f / 40320.0f);
+    q = MADD(q, x, 1.0f / 5040.0f);
+    q = MADD(q, x, 1.0f / 720.0f);
+    q = MADD(q, x, 1.0f / 120.0f);
+    q = MADD(q, x, 1.0f / 24.0f);
+    q = MADD(q, x, 1.0f / 6.0f);
+    q = MADD(q, x, 0.5f);
+    q = MADD(q, x * x, x);
     float e = exp_f32(x) - 1.0f;
     return (x > -0.5f && x < 0.5f) ? q : e;
 }
@@ -75,11 +85,11 @@ static inline float tanh_f32(float x) {
     float a = x < 0.0f ? -x : x;
     float z = x * x;
     float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    p = p * z * x + x;
+    p = MADD(p, z, 2.06390887954e-2f);
+    p = MADD(p, z, -5.37397155531e-2f);
+    p = MADD(p, z, 1.33314422036e-1f);
+    p = MADD(p, z, -3.33332819422e-1f);
+    p = MADD(p * z, x, x);
     float b = 1.0f - 2.0f / (exp_f32(2.0f * a) + 1.0f);
     b = x < 0.0f ? -b : b;
     return a < 0.625f ? p : b;
@@ -105,27 +115,27 @@ static inline float normcdf_f32(float x) {
     float z = x * 0.707106781f;
     float s = z * z;
     float p = 7.85385782e-05f;
-    p = p * s - 0.000801019254f;
-    p = p * s + 0.00518832775f;
-    p = p * s - 0.026853811f;
-    p = p * s + 0.112835854f;
-    p = p * s - 0.37612626f;
-    p = p * s + 1.12837911f;
+    p = MADD(p, s, -0.000801019254f);
+    p = MADD(p, s, 0.00518832775f);
+    p = MADD(p, s, -0.026853811f);
+    p = MADD(p, s, 0.112835854f);
+    p = MADD(p, s, -0.37612626f);
+    p = MADD(p, s, 1.12837911f);
     float small = 0.5f + 0.5f * (z * p);
     float t = z < 0.0f ? -z : z;
     float tc = t < 1.0f ? 1.0f : t;
     float u = 1.0f / tc;
     float g = -0.0842975378f;
-    g = g * u + 0.419020265f;
-    g = g * u - 0.771189392f;
-    g = g * u + 0.413401574f;
-    g = g * u + 0.718961239f;
-    g = g * u - 1.51264346f;
-    g = g * u + 1.12753999f;
-    g = g * u - 0.0988857746f;
-    g = g * u - 0.488429278f;
-    g = g * u - 0.000737826864f;
-    g = g * u - 0.572345376f;
+    g = MADD(g, u, 0.419020265f);
+    g = MADD(g, u, -0.771189392f);
+    g = MADD(g, u, 0.413401574f);
+    g = MADD(g, u, 0.718961239f);
+    g = MADD(g, u, -1.51264346f);
+    g = MADD(g, u, 1.12753999f);
+    g = MADD(g, u, -0.0988857746f);
+    g = MADD(g, u, -0.488429278f);
+    g = MADD(g, u, -0.000737826864f);
+    g = MADD(g, u, -0.572345376f);
     float half_erfc = 0.5f * exp_f32(g - tc * tc) * u;
     float big = z < 0.0f ? half_erfc : 1.0f - half_erfc;
     return t < 1.0f ? small : big;

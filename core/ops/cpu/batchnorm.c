@@ -44,26 +44,17 @@ static float plane_sqdev(const float *x, float mean, int n) {
     return s;
 }
 
-/* sum dy and sum dy (x - mean) in one pass */
-static void plane_grad_sums(const float *dy, const float *x, float mean, int n, float *sdy, float *sdyx) {
-    float a[LANES] = {0}, b[LANES] = {0};
+/* sum dy (x - mean). A separate pass from the sum of dy: one accumulator array
+ * per loop is what GCC turns into vector registers; two in one loop went scalar. */
+static float plane_dot_dev(const float *dy, const float *x, float mean, int n) {
+    float acc[LANES] = {0};
     int i = 0;
     for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            a[k] += dy[i + k];
-            b[k] += dy[i + k] * (x[i + k] - mean);
-        }
-    float s1 = 0.0f, s2 = 0.0f;
-    for (; i < n; i++) {
-        s1 += dy[i];
-        s2 += dy[i] * (x[i] - mean);
-    }
-    for (int k = 0; k < LANES; k++) {
-        s1 += a[k];
-        s2 += b[k];
-    }
-    *sdy = s1;
-    *sdyx = s2;
+        for (int k = 0; k < LANES; k++) acc[k] += dy[i + k] * (x[i + k] - mean);
+    float s = 0.0f;
+    for (; i < n; i++) s += dy[i] * (x[i] - mean);
+    for (int k = 0; k < LANES; k++) s += acc[k];
+    return s;
 }
 
 void lt_batchnorm2d_forward(float *out, float *save_mean, float *save_invstd, const float *inp, const float *gamma,
@@ -117,10 +108,9 @@ void lt_batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const flo
         float mean = save_mean[c], invstd = save_invstd[c];
         double sdy = 0.0, sdyx = 0.0;
         for (int b = 0; b < B; b++) {
-            float s1, s2;
-            plane_grad_sums(dout + b * bstride + c * cstride, inp + b * bstride + c * cstride, mean, HW, &s1, &s2);
-            sdy += s1;
-            sdyx += s2;
+            const float *dy = dout + b * bstride + c * cstride;
+            sdy += plane_sum(dy, HW);
+            sdyx += plane_dot_dev(dy, inp + b * bstride + c * cstride, mean, HW);
         }
         if (dbeta) dbeta[c] += (float)sdy;
         if (dgamma) dgamma[c] += (float)(sdyx * invstd);
