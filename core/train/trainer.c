@@ -128,6 +128,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, NULL, &t->rng, err))) return rc;
+    if ((rc = lt_graph_init(&t->eval_graph, NULL, &t->rng, err))) return rc;
 
     limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
     limit_eval_set(&m->test_set, cfg->limit_test_batches, t->batch_size);
@@ -144,6 +145,7 @@ void lt_trainer_free(lt_trainer *t) {
     lt_loader_free(t->train_loader);
     lt_optim_free(t->opt);
     lt_graph_free(&t->graph);
+    lt_graph_free(&t->eval_graph);
     lt_model_free(&m->model);
     lt_subset_free(&m->train_set);
     lt_subset_free(&m->val_set);
@@ -200,10 +202,18 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     lt_subset *set = stage == LT_STAGE_TEST ? &m->test_set : &m->val_set;
     if (set->n == 0) return LT_OK;
     lt_run_state prev = t->state;
-    t->state = stage == LT_STAGE_TEST ? LT_RUN_TESTING : LT_RUN_VALIDATING;
     lt_loader *l = lt_loader_create(set, t->batch_size, 0, 0, t->cfg.seed, 0, err);
     if (!l) return err ? err->code : LT_EINVAL;
-    lt_graph *g = &t->graph;
+    /* the layers' outputs of the last training batch, put back afterwards */
+    lt_tensor **outs = lt_malloc((size_t)m->model.nlayers * sizeof *outs + 1, err);
+    if (!outs) {
+        lt_loader_free(l);
+        return LT_ENOMEM;
+    }
+    for (int i = 0; i < m->model.nlayers; i++) outs[i] = m->model.layers[i].out;
+    t->state = stage == LT_STAGE_TEST ? LT_RUN_TESTING : LT_RUN_VALIDATING;
+    if (t->cb.on_eval_start) t->cb.on_eval_start(t, stage, t->cb.user);
+    lt_graph *g = &t->eval_graph;
     lt_metrics_reset(m);
     m->stage = stage;
     int rc = LT_OK;
@@ -219,8 +229,8 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     }
     if (rc < 0 && err && !err->code) lt_seterr(err, rc, "%s", lt_loader_last_error(l));
     lt_loader_free(l);
-    g->training = 1;
-    g->grad_enabled = 1;
+    for (int i = 0; i < m->model.nlayers; i++) m->model.layers[i].out = outs[i];
+    free(outs);
     m->stage = LT_STAGE_TRAIN;
     t->state = prev;
     if (rc < 0) return rc;
@@ -258,9 +268,17 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
     for (; t->epoch < (size_t)t->max_epochs && !t->stop_requested; t->epoch++) {
         size_t pos_epoch, pos_batch;
         lt_loader_position(t->train_loader, &pos_epoch, &pos_batch);
-        if (!(pos_epoch == t->epoch && pos_batch == 0) && (rc = lt_loader_seek(t->train_loader, t->epoch, 0, err))) break;
+        /* a fresh epoch starts at its first batch; a resumed one where it stopped */
+        size_t first = 0;
+        if (pos_epoch == t->epoch)
+            first = pos_batch;
+        else if ((rc = lt_loader_seek(t->train_loader, t->epoch, 0, err)))
+            break;
+        /* a batch size changed during the run applies from a fresh epoch */
+        if (first == 0)
+            t->batches_per_epoch = apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
         lt_metrics_reset(m);
-        for (size_t bi = 0; bi < t->batches_per_epoch; bi++) {
+        for (size_t bi = first; bi < t->batches_per_epoch; bi++) {
             if (t->cb.safe_point && t->cb.safe_point(t, t->cb.user)) t->stop_requested = 1;
             if (t->stop_requested || (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps)) break;
             lt_batch b;

@@ -134,7 +134,8 @@ typedef struct lt_trainer_callbacks {
     void *user;
     /* after every optimizer step (cheap; called on the trainer thread) */
     void (*on_step)(lt_trainer *t, void *user);
-    /* after a validation or test pass */
+    /* before and after a validation or test pass */
+    void (*on_eval_start)(lt_trainer *t, lt_stage stage, void *user);
     void (*on_eval_end)(lt_trainer *t, lt_stage stage, void *user);
     void (*on_epoch_end)(lt_trainer *t, void *user);
     /* between optimizer steps: the safe point to run commands. Return non-zero to stop. */
@@ -145,7 +146,9 @@ struct lt_trainer {
     lt_config cfg;
     const lt_experiment *exp;
     lt_module mod;
-    lt_graph graph;
+    lt_graph graph;           /* training steps; each layer's `out` points here */
+    lt_graph eval_graph;      /* validation and test passes, so they leave the
+                                 last training batch's layer outputs readable */
     lt_rng rng;               /* init, dropout */
     lt_optim *opt;
     lt_loader *train_loader;
@@ -174,10 +177,20 @@ int lt_module_build_model(lt_module *m, const lt_experiment *exp, const lt_confi
 int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cfg, lt_err *err);
 void lt_trainer_free(lt_trainer *t);
 int lt_trainer_fit(lt_trainer *t, lt_err *err);
-/* One pass over the validation (or test) set in eval mode. */
+/* One pass over the validation (or test) set in eval mode, on its own graph:
+ * afterwards every layer's `out` again points at the last training batch's
+ * output (or is NULL before the first step). */
 int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err);
 /* Total steps the fit will take (for ETA), given the limits. */
 long lt_trainer_total_steps(const lt_trainer *t);
+
+/* Live hyperparameters: the optimizer's (lr, rho, ...), each dropout layer's
+ * rate as "<layer>.p", and "batch_size" (from the next epoch). set validates
+ * and changes nothing on refusal. name() writes into buf when it must. */
+int lt_trainer_hparam_count(const lt_trainer *t);
+const char *lt_trainer_hparam_name(const lt_trainer *t, int i, char *buf, size_t len);
+int lt_trainer_hparam_get(lt_trainer *t, const char *name, double *out, lt_err *err);
+int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err);
 
 /* Sets the CPU threads the kernels may use (BLAS). */
 void lt_cpu_set_threads(int n);

@@ -1,0 +1,34 @@
+/* lathe/checkpoint.h: checkpoints as one safetensors file.
+ *
+ * Tensors: every parameter and buffer under the name a PyTorch state_dict of
+ * the same model uses ("conv2d_1.weight", "bn.running_mean"), and the
+ * optimizer's state under "optimizer.<param>.<slot>" (drop those keys to load
+ * the rest into a PyTorch model with strict key matching).
+ * __metadata__ (all strings): format=lathe.checkpoint, format_version, the
+ * experiment, the trainer state (epoch, step, samples, the loader's position,
+ * the RNG state), the optimizer kind and step count, every hparam as it is at
+ * that moment (live changes included) as hparam.<name>, and crc32: the zlib
+ * CRC-32 of every tensor's bytes taken in name order, checked on load.
+ * Files are written atomically (temporary file, fsync, rename, fsync of the
+ * folder): a failed write leaves any previous file intact. */
+#ifndef LATHE_CHECKPOINT_H
+#define LATHE_CHECKPOINT_H
+
+#include "lathe/train.h"
+
+#define LT_CKPT_FORMAT "lathe.checkpoint"
+#define LT_CKPT_VERSION 1
+
+/* Writes the trainer's current state to path (call at a safe point). */
+int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err);
+
+/* Restores weights, buffers, optimizer state, hparams and the trainer's
+ * position from path into an initialised trainer of the same experiment.
+ * Everything is validated before anything is changed: on error the trainer is
+ * as it was and the message names the file and the problem. */
+int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err);
+
+/* Loads only the model's weights and buffers (for `lathe test --ckpt`). */
+int lt_checkpoint_load_weights(lt_trainer *t, const char *path, lt_err *err);
+
+#endif

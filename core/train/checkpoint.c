@@ -1,0 +1,273 @@
+/* Checkpoints: the trainer's whole state in one safetensors file. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "lathe/checkpoint.h"
+#include "lathe/safetensors.h"
+
+#define MAX_META 96
+#define MAX_TENSORS 512
+
+typedef struct ckpt_list {
+    lt_st_tensor t[MAX_TENSORS];
+    char names[MAX_TENSORS][160];
+    float *dst[MAX_TENSORS]; /* where each tensor lives in the trainer */
+    int n;
+} ckpt_list;
+
+static int add(ckpt_list *l, const char *name, float *data, size_t n, const int *shape, int ndim, lt_err *err) {
+    if (l->n == MAX_TENSORS) return lt_seterr(err, LT_EINVAL, "checkpoint: more than %d tensors", MAX_TENSORS);
+    lt_st_tensor *t = &l->t[l->n];
+    snprintf(l->names[l->n], sizeof l->names[0], "%s", name);
+    t->name = l->names[l->n];
+    t->dtype = LT_ST_F32;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    if (ndim == 1 && !shape) t->shape[0] = (int64_t)n;
+    t->data = data;
+    l->dst[l->n] = data;
+    l->n++;
+    return LT_OK;
+}
+
+/* The tensors of a trainer, in a fixed order: model params, buffers, optimizer state. */
+static int collect(lt_trainer *t, ckpt_list *l, int with_optimizer, lt_err *err) {
+    lt_model *m = &t->mod.model;
+    l->n = 0;
+    int rc;
+    for (int i = 0; i < m->nlayers; i++) {
+        lt_layer *ly = &m->layers[i];
+        char name[160];
+        lt_tensor *ts[4] = {&ly->weight, &ly->bias, &ly->running_mean, &ly->running_var};
+        const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+        for (int k = 0; k < 4; k++) {
+            if (!ts[k]->numel) continue;
+            snprintf(name, sizeof name, "%s.%s", ly->name, suffix[k]);
+            if ((rc = add(l, name, ts[k]->data, ts[k]->numel, ts[k]->shape, ts[k]->ndim, err))) return rc;
+        }
+    }
+    if (!with_optimizer) return LT_OK;
+    for (int i = 0; i < lt_optim_state_count(t->opt); i++) {
+        const char *sname;
+        float *data;
+        size_t n;
+        lt_optim_state_get(t->opt, i, &sname, &data, &n);
+        char name[160];
+        snprintf(name, sizeof name, "optimizer.%s", sname);
+        int shape[1] = {(int)n};
+        if ((rc = add(l, name, data, n, shape, 1, err))) return rc;
+    }
+    return LT_OK;
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const lt_st_tensor *)a)->name, ((const lt_st_tensor *)b)->name);
+}
+
+/* zlib CRC-32 of every tensor's bytes, in name order. */
+static uint32_t tensors_crc(const lt_st_tensor *ts, int n) {
+    const lt_st_tensor **order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    if (!order) return 0;
+    for (int i = 0; i < n; i++) order[i] = &ts[i];
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && strcmp(order[j - 1]->name, order[j]->name) > 0; j--) {
+            const lt_st_tensor *tmp = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = tmp;
+        }
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int i = 0; i < n; i++) {
+        size_t left = lt_st_nbytes(order[i]);
+        const Bytef *p = order[i]->data;
+        while (left) { /* crc32 takes a uInt length */
+            uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            crc = crc32(crc, p, chunk);
+            p += chunk;
+            left -= chunk;
+        }
+    }
+    free(order);
+    return (uint32_t)crc;
+}
+
+typedef struct meta_buf {
+    lt_st_meta m[MAX_META];
+    char kv[MAX_META][2][128];
+    int n;
+} meta_buf;
+
+static void meta_add(meta_buf *b, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta_add(meta_buf *b, const char *key, const char *fmt, ...) {
+    if (b->n == MAX_META) return;
+    snprintf(b->kv[b->n][0], sizeof b->kv[0][0], "%s", key);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->kv[b->n][1], sizeof b->kv[0][1], fmt, ap);
+    va_end(ap);
+    b->m[b->n].key = b->kv[b->n][0];
+    b->m[b->n].value = b->kv[b->n][1];
+    b->n++;
+}
+
+int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
+    static ckpt_list l; /* large; saves run on the trainer thread only */
+    static meta_buf mb;
+    int rc = collect(t, &l, 1, err);
+    if (rc) return rc;
+    qsort(l.t, (size_t)l.n, sizeof l.t[0], by_name);
+    mb.n = 0;
+    size_t le, lb;
+    lt_loader_position(t->train_loader, &le, &lb);
+    meta_add(&mb, "format", "%s", LT_CKPT_FORMAT);
+    meta_add(&mb, "format_version", "%d", LT_CKPT_VERSION);
+    meta_add(&mb, "experiment", "%s", t->exp->name);
+    meta_add(&mb, "epoch", "%zu", t->epoch);
+    meta_add(&mb, "step", "%ld", t->step);
+    meta_add(&mb, "samples", "%ld", t->samples);
+    meta_add(&mb, "loader_epoch", "%zu", le);
+    meta_add(&mb, "loader_batch", "%zu", lb);
+    meta_add(&mb, "seed", "%" PRIu64, t->cfg.seed);
+    meta_add(&mb, "rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, t->rng.s[0], t->rng.s[1],
+             t->rng.s[2], t->rng.s[3]);
+    meta_add(&mb, "optimizer", "%s", lt_optim_kind(t->opt));
+    meta_add(&mb, "optimizer_steps", "%ld", lt_optim_steps(t->opt));
+    meta_add(&mb, "val_loss", "%.9g", t->val_loss);
+    meta_add(&mb, "val_acc", "%.9g", t->val_acc);
+    for (int i = 0; i < lt_trainer_hparam_count(t); i++) {
+        char buf[96], key[128];
+        double v;
+        const char *name = lt_trainer_hparam_name(t, i, buf, sizeof buf);
+        if (lt_trainer_hparam_get(t, name, &v, NULL)) continue;
+        snprintf(key, sizeof key, "hparam.%s", name);
+        meta_add(&mb, key, "%.17g", v);
+    }
+    meta_add(&mb, "crc32", "%08" PRIx32, tensors_crc(l.t, l.n));
+    return lt_st_save(path, l.t, l.n, mb.m, mb.n, err);
+}
+
+/* ---- loading ---- */
+static int meta_u64(const lt_st_file *f, const char *path, const char *key, uint64_t *out, lt_err *err) {
+    const char *v = lt_st_meta_get(f, key);
+    char *end;
+    if (!v || !*v) return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata lacks %s", path, key);
+    *out = strtoull(v, &end, 10);
+    if (*end) return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%s' is not a number", path, key, v);
+    return LT_OK;
+}
+
+/* Opens and validates a checkpoint against the trainer's model; fills the list
+ * of (file tensor -> trainer memory) pairs. Changes nothing. */
+static int open_checked(lt_trainer *t, const char *path, int with_optimizer, lt_st_file *f, ckpt_list *l,
+                        const lt_st_tensor **src, lt_err *err) {
+    int rc = lt_st_load(path, f, err);
+    if (rc) return rc;
+    const char *fmt = lt_st_meta_get(f, "format");
+    if (!fmt || strcmp(fmt, LT_CKPT_FORMAT) != 0)
+        return lt_seterr(err, LT_EFORMAT, "%s: a safetensors file but not a lathe checkpoint (no format=%s)", path,
+                         LT_CKPT_FORMAT);
+    const char *ver = lt_st_meta_get(f, "format_version");
+    if (!ver || atoi(ver) != LT_CKPT_VERSION)
+        return lt_seterr(err, LT_EFORMAT, "%s: checkpoint format version %s, this lathe reads %d", path,
+                         ver ? ver : "(none)", LT_CKPT_VERSION);
+    const char *exp = lt_st_meta_get(f, "experiment");
+    if (!exp || strcmp(exp, t->exp->name) != 0)
+        return lt_seterr(err, LT_EINVAL, "%s: a checkpoint of experiment '%s', not '%s'", path, exp ? exp : "?",
+                         t->exp->name);
+    const char *crc = lt_st_meta_get(f, "crc32");
+    char have[16];
+    snprintf(have, sizeof have, "%08" PRIx32, tensors_crc(f->tensors, f->ntensors));
+    if (!crc || strcmp(crc, have) != 0)
+        return lt_seterr(err, LT_EFORMAT, "%s: corrupted: CRC-32 of the tensors is %s, the checkpoint says %s", path,
+                         have, crc ? crc : "(none)");
+    if ((rc = collect(t, l, with_optimizer, err))) return rc;
+    if (with_optimizer) {
+        const char *kind = lt_st_meta_get(f, "optimizer");
+        if (!kind || strcmp(kind, lt_optim_kind(t->opt)) != 0)
+            return lt_seterr(err, LT_EINVAL, "%s: optimizer state is for %s, this run uses %s", path,
+                             kind ? kind : "?", lt_optim_kind(t->opt));
+    }
+    for (int i = 0; i < l->n; i++) {
+        const lt_st_tensor *s = lt_st_find(f, l->t[i].name);
+        if (!s) return lt_seterr(err, LT_EINVAL, "%s: no tensor %s: not a checkpoint of this model", path, l->t[i].name);
+        int same = s->dtype == LT_ST_F32 && s->ndim == l->t[i].ndim;
+        for (int d = 0; same && d < s->ndim; d++) same = s->shape[d] == l->t[i].shape[d];
+        if (!same) {
+            char want[64] = "", got[64] = "";
+            size_t o = 0;
+            for (int d = 0; d < l->t[i].ndim; d++) o += (size_t)snprintf(want + o, sizeof want - o, d ? "x%" PRId64 : "%" PRId64, l->t[i].shape[d]);
+            o = 0;
+            for (int d = 0; d < s->ndim; d++) o += (size_t)snprintf(got + o, sizeof got - o, d ? "x%" PRId64 : "%" PRId64, s->shape[d]);
+            return lt_seterr(err, LT_EINVAL, "%s: tensor %s is %s %s, the model needs F32 %s", path, s->name,
+                             lt_st_dtype_name(s->dtype), got, want);
+        }
+        src[i] = s;
+    }
+    return LT_OK;
+}
+
+static void copy_in(const ckpt_list *l, const lt_st_tensor **src) {
+    for (int i = 0; i < l->n; i++) memcpy(l->dst[i], src[i]->data, lt_st_nbytes(src[i]));
+}
+
+int lt_checkpoint_load_weights(lt_trainer *t, const char *path, lt_err *err) {
+    static ckpt_list l;
+    static const lt_st_tensor *src[MAX_TENSORS];
+    lt_st_file f = {0};
+    int rc = open_checked(t, path, 0, &f, &l, src, err);
+    if (!rc) copy_in(&l, src);
+    lt_st_free(&f);
+    return rc;
+}
+
+int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
+    static ckpt_list l;
+    static const lt_st_tensor *src[MAX_TENSORS];
+    lt_st_file f = {0};
+    int rc = open_checked(t, path, 1, &f, &l, src, err);
+    uint64_t epoch = 0, step = 0, samples = 0, le = 0, lb = 0, osteps = 0;
+    if (!rc && !(rc = meta_u64(&f, path, "epoch", &epoch, err)) && !(rc = meta_u64(&f, path, "step", &step, err)) &&
+        !(rc = meta_u64(&f, path, "samples", &samples, err)) && !(rc = meta_u64(&f, path, "loader_epoch", &le, err)) &&
+        !(rc = meta_u64(&f, path, "loader_batch", &lb, err)) &&
+        !(rc = meta_u64(&f, path, "optimizer_steps", &osteps, err))) {
+        const char *rs = lt_st_meta_get(&f, "rng");
+        lt_rng rng = {{0}};
+        if (!rs || strlen(rs) != 64) rc = lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata lacks the RNG state", path);
+        for (int i = 0; !rc && i < 4; i++) {
+            char part[17];
+            memcpy(part, rs + 16 * i, 16);
+            part[16] = '\0';
+            char *end;
+            rng.s[i] = strtoull(part, &end, 16);
+            if (*end) rc = lt_seterr(err, LT_EFORMAT, "%s: checkpoint RNG state is not hexadecimal", path);
+        }
+        /* hparams: validate all before applying any */
+        for (int i = 0; !rc && i < f.nmeta; i++) {
+            if (strncmp(f.meta[i].key, "hparam.", 7) != 0) continue;
+            double cur;
+            if (lt_trainer_hparam_get(t, f.meta[i].key + 7, &cur, NULL))
+                rc = lt_seterr(err, LT_EINVAL, "%s: hparam %s does not exist in this run", path, f.meta[i].key + 7);
+        }
+        if (!rc) rc = lt_loader_seek(t->train_loader, (size_t)le, (size_t)lb, err);
+        if (!rc) {
+            copy_in(&l, src);
+            for (int i = 0; i < f.nmeta; i++)
+                if (!strncmp(f.meta[i].key, "hparam.", 7))
+                    lt_trainer_hparam_set(t, f.meta[i].key + 7, strtod(f.meta[i].value, NULL), NULL);
+            lt_optim_set_steps(t->opt, (long)osteps);
+            t->rng = rng;
+            t->epoch = (size_t)epoch;
+            t->step = (long)step;
+            t->samples = (long)samples;
+            const char *vl = lt_st_meta_get(&f, "val_loss"), *va = lt_st_meta_get(&f, "val_acc");
+            t->val_loss = vl ? strtod(vl, NULL) : NAN;
+            t->val_acc = va ? strtod(va, NULL) : NAN;
+        }
+    }
+    lt_st_free(&f);
+    return rc;
+}

@@ -1,0 +1,87 @@
+/* The run's live hyperparameters under one naming scheme: the optimizer's
+ * (lr, rho, eps, ...), each dropout layer's rate as <layer>.p, and batch_size.
+ * Checkpoints, the control commands and the logs all read them through here. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lathe/train.h"
+
+int lt_trainer_hparam_count(const lt_trainer *t) {
+    int n = lt_optim_hparam_count(t->opt) + 1;
+    for (int i = 0; i < t->mod.model.nlayers; i++) n += t->mod.model.layers[i].kind == LT_LAYER_DROPOUT;
+    return n;
+}
+
+const char *lt_trainer_hparam_name(const lt_trainer *t, int i, char *buf, size_t len) {
+    int no = lt_optim_hparam_count(t->opt);
+    if (i < 0) return NULL;
+    if (i < no) return lt_optim_hparam_name(t->opt, i);
+    i -= no;
+    for (int k = 0; k < t->mod.model.nlayers; k++) {
+        const lt_layer *l = &t->mod.model.layers[k];
+        if (l->kind != LT_LAYER_DROPOUT) continue;
+        if (i-- == 0) {
+            snprintf(buf, len, "%s.p", l->name);
+            return buf;
+        }
+    }
+    return i == 0 ? "batch_size" : NULL;
+}
+
+static lt_layer *dropout_layer(lt_trainer *t, const char *name) {
+    size_t n = strlen(name);
+    if (n < 3 || strcmp(name + n - 2, ".p") != 0 || n - 2 >= LT_NAME_MAX) return NULL;
+    char lname[LT_NAME_MAX];
+    memcpy(lname, name, n - 2);
+    lname[n - 2] = '\0';
+    lt_layer *l = lt_model_find(&t->mod.model, lname);
+    return l && l->kind == LT_LAYER_DROPOUT ? l : NULL;
+}
+
+static int unknown(lt_trainer *t, const char *name, lt_err *err) {
+    char list[400] = "", buf[96];
+    size_t o = 0;
+    for (int i = 0; i < lt_trainer_hparam_count(t) && o < sizeof list; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", lt_trainer_hparam_name(t, i, buf, sizeof buf));
+    return lt_seterr(err, LT_ENOTFOUND, "unknown hparam '%s' (known: %s)", name, list);
+}
+
+int lt_trainer_hparam_get(lt_trainer *t, const char *name, double *out, lt_err *err) {
+    if (!strcmp(name, "batch_size")) {
+        *out = t->batch_size;
+        return LT_OK;
+    }
+    lt_layer *l = dropout_layer(t, name);
+    if (l) {
+        *out = l->p;
+        return LT_OK;
+    }
+    lt_err e2 = {0};
+    if (lt_optim_get(t->opt, name, out, &e2) == LT_OK) return LT_OK;
+    return unknown(t, name, err);
+}
+
+int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err) {
+    if (!isfinite(v)) return lt_seterr(err, LT_EINVAL, "%s: %g is not a finite number", name, v);
+    if (!strcmp(name, "batch_size")) {
+        if (v < 1 || v > (1 << 20) || v != floor(v))
+            return lt_seterr(err, LT_EINVAL, "batch_size: %g must be a whole number from 1 to %d", v, 1 << 20);
+        int rc = lt_loader_set_batch_size(t->train_loader, (int)v, err);
+        if (rc) return rc;
+        t->batch_size = (int)v;
+        return LT_OK;
+    }
+    lt_layer *l = dropout_layer(t, name);
+    if (l) {
+        if (!(v >= 0 && v < 1)) return lt_seterr(err, LT_EINVAL, "%s: a dropout rate must be in [0, 1), got %g", name, v);
+        l->p = (float)v;
+        return LT_OK;
+    }
+    double old;
+    lt_err e2 = {0};
+    if (lt_optim_get(t->opt, name, &old, &e2) != LT_OK) return unknown(t, name, err);
+    int rc = lt_optim_set(t->opt, name, v, err);
+    if (!rc && !strcmp(name, "lr")) t->lr = v;
+    return rc;
+}
