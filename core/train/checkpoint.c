@@ -123,10 +123,16 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
     mb.n = 0;
     size_t le, lb;
     lt_loader_position(t->train_loader, &le, &lb);
+    size_t epoch = t->epoch;
+    if (le == t->epoch && lb >= t->batches_per_epoch) {
+        /* saved at the end of an epoch: resume at the start of the next one */
+        epoch = le = t->epoch + 1;
+        lb = 0;
+    }
     meta_add(&mb, "format", "%s", LT_CKPT_FORMAT);
     meta_add(&mb, "format_version", "%d", LT_CKPT_VERSION);
     meta_add(&mb, "experiment", "%s", t->exp->name);
-    meta_add(&mb, "epoch", "%zu", t->epoch);
+    meta_add(&mb, "epoch", "%zu", epoch);
     meta_add(&mb, "step", "%ld", t->step);
     meta_add(&mb, "samples", "%ld", t->samples);
     meta_add(&mb, "loader_epoch", "%zu", le);

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lathe/checkpoint.h"
 #include "lathe/train.h"
+#include "train/trainer_callbacks.h"
 
 void lt_config_defaults(lt_config *c) {
     memset(c, 0, sizeof *c);
@@ -22,6 +24,12 @@ void lt_config_defaults(lt_config *c) {
     c->val_split = 0.1;
     c->prefetch = 1;
     c->run_test = 1;
+    c->save_top_k = 1;
+    c->ckpt_every_n_epochs = 1;
+    c->es_patience = 3;
+    c->es_stopping_threshold = NAN;
+    c->es_divergence_threshold = NAN;
+    c->es_check_finite = 1;
 }
 
 const char *lt_run_state_name(lt_run_state s) {
@@ -135,6 +143,8 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->train_loader = lt_loader_create(&m->train_set, t->batch_size, 1, 0, cfg->seed, cfg->prefetch, err);
     if (!t->train_loader) return err ? err->code : LT_EINVAL;
     t->batches_per_epoch = apply_limit(cfg->limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
+    if ((rc = lt_tcb_init(t, err))) return rc;
+    if (cfg->resume[0] && (rc = lt_checkpoint_load(t, cfg->resume, err))) return rc;
     t->state = LT_RUN_IDLE;
     return LT_OK;
 }
@@ -142,6 +152,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
 void lt_trainer_free(lt_trainer *t) {
     lt_module *m = &t->mod;
     if (t->exp && t->exp->teardown) t->exp->teardown(m);
+    lt_tcb_free(t);
     lt_loader_free(t->train_loader);
     lt_optim_free(t->opt);
     lt_graph_free(&t->graph);
@@ -180,9 +191,11 @@ static int train_step(lt_trainer *t, const lt_batch *b, lt_err *err) {
     lt_tensor *loss = x ? t->exp->training_step(m, g, b, x, err) : NULL;
     if (!loss) return err && err->code ? err->code : lt_seterr(err, LT_EINVAL, "training_step returned no loss");
     float lv = loss->data[0];
-    if (!isfinite(lv))
+    if (!isfinite(lv)) {
+        lt_tcb_nonfinite(t);
         return lt_seterr(err, LT_EINVAL, "the training loss is %s at step %ld (epoch %zu, batch %zu)",
                          isnan(lv) ? "NaN" : "infinite", t->step, b->epoch, b->index);
+    }
     lt_optim_zero_grad(t->opt);
     int rc = lt_backward(g, loss, err);
     if (rc) return rc;
@@ -241,6 +254,7 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
         t->val_loss = metric_mean(m, "val_loss");
         t->val_acc = metric_mean(m, "val_acc");
     }
+    if (stage == LT_STAGE_VAL) lt_tcb_after_val(t);
     if (t->cb.on_eval_end) t->cb.on_eval_end(t, stage, t->cb.user);
     return LT_OK;
 }
@@ -289,6 +303,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             }
             if (rc == 0) break;
             if ((rc = train_step(t, &b, err))) break;
+            lt_tcb_after_step(t);
             if (t->cb.on_step) t->cb.on_step(t, t->cb.user);
             if (val_due(t, bi) && (rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;
             m->stage = LT_STAGE_TRAIN;
@@ -296,6 +311,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         if (rc < 0) break;
         rc = LT_OK;
         if (t->exp->on_train_epoch_end) t->exp->on_train_epoch_end(m, t->epoch);
+        lt_tcb_epoch_end(t);
         if (t->cb.on_epoch_end) t->cb.on_epoch_end(t, t->cb.user);
         if (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps) {
             t->epoch++;

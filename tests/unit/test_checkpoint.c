@@ -89,6 +89,52 @@ static void test_exact_resume(void) {
     free(ref);
 }
 
+/* ModelCheckpoint at each epoch end (top 1 by val_loss, plus last), then a
+ * resume from the epoch-end checkpoint finishes like the uninterrupted run. */
+static void test_epoch_end_checkpoints(void) {
+    static lt_trainer a, b;
+    lt_err err = {0};
+    lt_config c;
+    config(&c);
+    snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/ck", dir);
+    snprintf(c.ckpt_monitor, sizeof c.ckpt_monitor, "val_loss");
+    c.save_last = 1;
+    c.max_epochs = 3;
+    CHECK(lt_trainer_init(&a, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK);
+    CHECK(lt_trainer_fit(&a, &err) == LT_OK);
+    CHECK(a.step == 18 && a.warnings == 0);
+    float *ref = copy_params(&a);
+    size_t n = a.mod.model.nparam_floats;
+    lt_trainer_free(&a);
+    char path[1200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/last.safetensors", c.ckpt_dir);
+    CHECK(stat(path, &st) == 0);
+    /* exactly one epoch=...-step=... file is kept (save_top_k 1) */
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "test $(ls %s | grep -c '^epoch=') -eq 1", c.ckpt_dir);
+    CHECK(system(cmd) == 0);
+    /* a 2-epoch run that checkpoints every 2 epochs writes epoch=1-step=12 */
+    config(&c);
+    snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/ck2", dir);
+    c.ckpt_every_n_epochs = 2;
+    CHECK(lt_trainer_init(&a, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK);
+    CHECK(lt_trainer_fit(&a, &err) == LT_OK);
+    lt_trainer_free(&a);
+    snprintf(path, sizeof path, "%s/ck2/epoch=1-step=12.safetensors", dir);
+    /* resume it with a third epoch */
+    config(&c);
+    c.max_epochs = 3;
+    snprintf(c.resume, sizeof c.resume, "%.1000s", path);
+    CHECK_MSG(lt_trainer_init(&b, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK, "%s", err.msg);
+    CHECK(b.step == 12 && b.epoch == 2);
+    CHECK(lt_trainer_fit(&b, &err) == LT_OK);
+    CHECK(b.step == 18);
+    CHECK_MSG(memcmp(ref, b.mod.model.mem, n * sizeof(float)) == 0, "resumed weights differ");
+    lt_trainer_free(&b);
+    free(ref);
+}
+
 static void test_round_trip_state(void) {
     static lt_trainer a, b;
     lt_err err = {0};
@@ -218,6 +264,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "/tmp/lathe-ckpt-XXXXXX");
     if (!mkdtemp(dir)) return 1;
     RUN(test_exact_resume);
+    RUN(test_epoch_end_checkpoints);
     RUN(test_round_trip_state);
     RUN(test_bad_checkpoints);
     RUN(test_failed_write_keeps_previous);

@@ -36,6 +36,24 @@ typedef struct lt_config {
     double val_split;           /* fraction of the training set held out for validation */
     int prefetch;               /* background data loading */
     int run_test;               /* run a test pass after fit */
+    /* ModelCheckpoint: written under ckpt_dir (set by whoever makes the run folder; "" : none) */
+    char ckpt_dir[1024];
+    char ckpt_monitor[32];      /* "" : keep the newest */
+    int ckpt_mode_max;
+    int save_top_k;
+    int save_last;
+    int ckpt_every_n_epochs;
+    long ckpt_every_n_train_steps;
+    /* EarlyStopping ("" monitor: off) */
+    char es_monitor[32];
+    int es_mode_max;
+    int es_patience;
+    double es_min_delta;
+    double es_stopping_threshold;   /* NAN: off */
+    double es_divergence_threshold; /* NAN: off */
+    int es_check_finite;
+    /* resume from this checkpoint file after init ("" : start fresh) */
+    char resume[1024];
 } lt_config;
 
 void lt_config_defaults(lt_config *c);
@@ -166,7 +184,12 @@ struct lt_trainer {
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
     int stop_requested;
+    char stop_reason[320];    /* why the fit stopped early (early stopping, a command) */
     char failure[LT_ERR_MSG_MAX];
+    void *callbacks;          /* checkpoint and early-stopping state (train/trainer_callbacks.c) */
+    char last_ckpt[1100];     /* path of the newest checkpoint written, "" when none */
+    char warning[LT_ERR_MSG_MAX]; /* the last problem the run carried on through (a failed checkpoint write) */
+    long warnings;            /* how many such problems so far */
 };
 
 /* Builds only the model, from the experiment's declared input shape (no data):
@@ -191,6 +214,10 @@ int lt_trainer_hparam_count(const lt_trainer *t);
 const char *lt_trainer_hparam_name(const lt_trainer *t, int i, char *buf, size_t len);
 int lt_trainer_hparam_get(lt_trainer *t, const char *name, double *out, lt_err *err);
 int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err);
+
+/* The trainer's built-in callbacks (ModelCheckpoint, EarlyStopping), called by
+ * the fit loop; exposed for a `save` command: writes a checkpoint now. */
+int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err);
 
 /* Sets the CPU threads the kernels may use (BLAS). */
 void lt_cpu_set_threads(int n);

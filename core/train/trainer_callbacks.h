@@ -1,0 +1,19 @@
+/* train/trainer_callbacks.h: the built-in callbacks the fit loop calls
+ * (ModelCheckpoint, EarlyStopping, terminate-on-NaN). Private to core/train. */
+#ifndef LATHE_TRAIN_TRAINER_CALLBACKS_H
+#define LATHE_TRAIN_TRAINER_CALLBACKS_H
+
+#include "lathe/train.h"
+
+int lt_tcb_init(lt_trainer *t, lt_err *err);
+void lt_tcb_free(lt_trainer *t);
+/* after an optimizer step: checkpoints every n train steps */
+void lt_tcb_after_step(lt_trainer *t);
+/* after a validation pass: early stopping (sets stop_requested) */
+void lt_tcb_after_val(lt_trainer *t);
+/* at the end of a training epoch (after its validation): checkpoints every n epochs */
+void lt_tcb_epoch_end(lt_trainer *t);
+/* the loss went non-finite: keep the last good state as last.safetensors */
+void lt_tcb_nonfinite(lt_trainer *t);
+
+#endif
