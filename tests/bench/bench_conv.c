@@ -6,6 +6,8 @@
  *   kernel     the full kernel call, im2col / scatter / col2im included:
  *              forward, backward dW (+db) only, backward dX only,
  *              and the whole layer forward + backward.
+ * (conv1's weight gradient takes the kernel's direct, GEMM-free path, so its
+ * gemm-only dW figure is what the GEMM path would have had to beat.)
  * Each figure is the best of several repeats (the machine is shared).
  * Run with OPENBLAS_NUM_THREADS=2. Usage: bench_conv [repeats] [batch] */
 #include <cblas.h>
@@ -13,7 +15,6 @@
 #include <stdlib.h>
 
 #include "lathe/common.h"
-#include "lathe/rng.h"
 #include "ops/kernels.h"
 
 typedef struct layer {
