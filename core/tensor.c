@@ -169,14 +169,16 @@ float *lt_graph_grad(lt_graph *g, lt_tensor *t) {
     return t->grad;
 }
 
-int lt_backward(lt_graph *g, lt_tensor *loss, lt_err *err) {
+int lt_backward(lt_graph *g, lt_tensor *loss, lt_err *err) { return lt_backward_scaled(g, loss, 1.0f, err); }
+
+int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
     if (!loss) return lt_seterr(err, LT_EINVAL, "backward: no loss tensor");
     if (loss->numel != 1) return lt_seterr(err, LT_ESHAPE, "backward: the loss must be a scalar, got %zu elements", loss->numel);
     if (!loss->requires_grad || !loss->node)
         return lt_seterr(err, LT_ESTATE, "backward: the loss does not depend on anything that needs a gradient");
     float *dl = lt_graph_grad(g, loss);
     if (!dl) return lt_seterr(err, LT_ENOMEM, "backward: out of memory");
-    dl[0] += 1.0f;
+    dl[0] += seed;
     for (int i = g->ntape - 1; i >= 0; i--) {
         lt_node *n = g->tape[i];
         if (!n->out->grad) continue; /* nothing flowed into this node */

@@ -30,6 +30,7 @@ void lt_config_defaults(lt_config *c) {
     c->es_stopping_threshold = NAN;
     c->es_divergence_threshold = NAN;
     c->es_check_finite = 1;
+    c->accumulate_grad_batches = 1;
 }
 
 const char *lt_run_state_name(lt_run_state s) {
@@ -179,10 +180,46 @@ static lt_tensor *batch_input(lt_trainer *t, const lt_batch *b) {
     return lt_graph_wrap(&t->graph, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
 }
 
-static int train_step(lt_trainer *t, const lt_batch *b, lt_err *err) {
+/* L2 norm of every parameter gradient together (double accumulation). */
+static double grad_norm(const lt_model *m) {
+    const float *gr = m->mem + m->nparam_floats;
+    double s = 0;
+    for (size_t i = 0; i < m->nparam_floats; i++) s += (double)gr[i] * gr[i];
+    return sqrt(s);
+}
+
+/* --gradient-clip-val with --gradient-clip-algorithm norm (PyTorch's
+ * clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1) or value
+ * (clamp every element to [-v, v]). Records the norm before clipping. */
+static void clip_gradients(lt_trainer *t) {
+    lt_model *m = &t->mod.model;
+    float *gr = m->mem + m->nparam_floats;
+    size_t n = m->nparam_floats;
+    t->grad_norm = grad_norm(m);
+    double v = t->cfg.gradient_clip_val;
+    if (v <= 0) return;
+    if (t->cfg.gradient_clip_by_value) {
+        float fv = (float)v;
+        for (size_t i = 0; i < n; i++) gr[i] = gr[i] > fv ? fv : gr[i] < -fv ? -fv : gr[i];
+    } else {
+        double coef = v / (t->grad_norm + 1e-6);
+        if (coef < 1.0) {
+            float c = (float)coef;
+            for (size_t i = 0; i < n; i++) gr[i] *= c;
+        }
+    }
+}
+
+/* One training batch. With --accumulate-grad-batches N the gradients of N
+ * batches add up (each loss scaled by 1/N, as Lightning does) before one
+ * optimizer step; the last batch of an epoch always steps. *stepped says
+ * whether an optimizer step happened. */
+static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int *stepped, lt_err *err) {
     lt_graph *g = &t->graph;
     lt_module *m = &t->mod;
     double t0 = lt_now();
+    int accum = t->cfg.accumulate_grad_batches > 1 ? t->cfg.accumulate_grad_batches : 1;
+    *stepped = 0;
     lt_graph_reset(g);
     g->training = 1;
     g->grad_enabled = 1;
@@ -196,13 +233,19 @@ static int train_step(lt_trainer *t, const lt_batch *b, lt_err *err) {
         return lt_seterr(err, LT_EINVAL, "the training loss is %s at step %ld (epoch %zu, batch %zu)",
                          isnan(lv) ? "NaN" : "infinite", t->step, b->epoch, b->index);
     }
-    lt_optim_zero_grad(t->opt);
-    int rc = lt_backward(g, loss, err);
+    if (t->accum_count == 0) lt_optim_zero_grad(t->opt);
+    int rc = lt_backward_scaled(g, loss, 1.0f / (float)accum, err);
     if (rc) return rc;
-    if ((rc = lt_optim_step(t->opt, err))) return rc;
-    t->step++;
+    t->accum_count++;
     t->samples += b->n;
     t->train_loss = lv;
+    if (t->accum_count >= accum || last_in_epoch) {
+        clip_gradients(t);
+        if ((rc = lt_optim_step(t->opt, err))) return rc;
+        t->accum_count = 0;
+        t->step++;
+        *stepped = 1;
+    }
     double dt = lt_now() - t0;
     double rate = dt > 0 ? b->n / dt : 0;
     t->samples_per_s = t->samples_per_s > 0 ? 0.9 * t->samples_per_s + 0.1 * rate : rate;
@@ -302,7 +345,9 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
                 break;
             }
             if (rc == 0) break;
-            if ((rc = train_step(t, &b, err))) break;
+            int stepped;
+            if ((rc = train_step(t, &b, bi + 1 == t->batches_per_epoch, &stepped, err))) break;
+            if (!stepped) continue;
             lt_tcb_after_step(t);
             if (t->cb.on_step) t->cb.on_step(t, t->cb.user);
             if (val_due(t, bi) && (rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;

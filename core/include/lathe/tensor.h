@@ -111,5 +111,7 @@ float *lt_graph_grad(lt_graph *g, lt_tensor *t);
 /* Runs the tape backwards from a scalar loss (d loss = 1). Gradients
  * accumulate into every tensor with requires_grad, parameters included. */
 int lt_backward(lt_graph *g, lt_tensor *loss, lt_err *err);
+/* The same with d loss = seed (e.g. 1/N when N batches accumulate). */
+int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err);
 
 #endif

@@ -52,6 +52,10 @@ typedef struct lt_config {
     double es_stopping_threshold;   /* NAN: off */
     double es_divergence_threshold; /* NAN: off */
     int es_check_finite;
+    /* gradient clipping (0: off) and accumulation */
+    double gradient_clip_val;
+    int gradient_clip_by_value;     /* 0: norm, 1: value */
+    int accumulate_grad_batches;    /* 1: step after every batch */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
 } lt_config;
@@ -181,6 +185,8 @@ struct lt_trainer {
     size_t batches_per_epoch; /* after limit_train_batches */
     double fit_start, fit_seconds;
     double samples_per_s;     /* smoothed */
+    double grad_norm;         /* L2 norm of all gradients before clipping, last step */
+    int accum_count;          /* batches accumulated toward the next optimizer step */
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
     int stop_requested;
