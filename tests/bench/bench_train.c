@@ -11,6 +11,8 @@
  *                   loading, forward, backward and the optimizer step included)
  *   step_seconds    the trainer's own per-step time over the same steps
  *                   (lt_trainer.fit_seconds: excludes waiting for the loader)
+ *   median_samples_per_s  batch / the median wall time of one timed step:
+ *                   robust to bursts of load from other users of the machine
  *   gflops          the equivalent useful rate: samples/s * flop_per_sample,
  *                   counting 2*M*N*K per GEMM-shaped op (forward, dW and dX;
  *                   the first conv's dX is never computed)
@@ -35,6 +37,8 @@ typedef struct timing {
     double t_warm, fit_warm; /* wall clock and fit_seconds at the end of warm-up */
     long samples_warm;
     double t_end;
+    double *step_s; /* [steps] wall seconds of each timed step */
+    long nstep, cap;
 } timing;
 
 static void on_step(lt_trainer *t, void *user) {
@@ -44,8 +48,20 @@ static void on_step(lt_trainer *t, void *user) {
         tm->t_warm = now;
         tm->fit_warm = t->fit_seconds;
         tm->samples_warm = t->samples;
+    } else if (t->step > tm->warmup_steps && tm->nstep < tm->cap) {
+        tm->step_s[tm->nstep++] = now - tm->t_end;
     }
     tm->t_end = now;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, long n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Useful flops per training sample of the Keras MNIST CNN on a 1xHxW input:
@@ -118,13 +134,20 @@ int main(int argc, char **argv) {
         lt_trainer_free(&t);
         return 1;
     }
-    timing tm = {.warmup_steps = warmup};
+    timing tm = {.warmup_steps = warmup, .cap = steps};
+    tm.step_s = calloc((size_t)steps, sizeof(double));
+    if (!tm.step_s) {
+        fprintf(stderr, "bench_train: out of memory\n");
+        lt_trainer_free(&t);
+        return 1;
+    }
     t.cb = (lt_trainer_callbacks){.user = &tm, .on_step = on_step};
     int rc = lt_trainer_fit(&t, &err);
     if (rc || t.step != warmup + steps) {
         fprintf(stderr, "bench_train: %s (after %ld of %ld steps)\n", rc ? err.msg : "the run ended early", t.step,
                 warmup + steps);
         lt_trainer_free(&t);
+        free(tm.step_s);
         return 1;
     }
     int h = t.mod.in_shape[1], w = t.mod.in_shape[2];
@@ -132,6 +155,8 @@ int main(int argc, char **argv) {
     double secs = tm.t_end - tm.t_warm, step_secs = t.fit_seconds - tm.fit_warm;
     double rate = samples / secs, fps = flop_per_sample(h, w);
     double gflops = rate * fps * 1e-9, peak = threads * ghz * fpc;
+    double med = batch / median(tm.step_s, tm.nstep);
+    free(tm.step_s);
     double loss = t.train_loss;
     int nthreads = lt_cpu_get_threads();
     lt_trainer_free(&t);
@@ -139,9 +164,9 @@ int main(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("impl=lathe threads=%d batch=%d warmup=%ld steps=%ld samples=%ld seconds=%.3f step_seconds=%.3f "
-           "samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f pct_peak=%.1f peak_rss_mb=%.1f "
-           "train_loss=%.4f\n",
-           nthreads, batch, warmup, steps, samples, secs, step_secs, rate, fps, gflops, peak, 100.0 * gflops / peak,
+           "samples_per_s=%.1f median_samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f "
+           "pct_peak=%.1f peak_rss_mb=%.1f train_loss=%.4f\n",
+           nthreads, batch, warmup, steps, samples, secs, step_secs, rate, med, fps, gflops, peak, 100.0 * gflops / peak,
            ru.ru_maxrss / 1024.0, loss);
     return 0;
 }

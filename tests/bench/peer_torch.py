@@ -8,7 +8,8 @@ the same Fashion-MNIST IDX gz files (read with gzip + numpy, held in memory as
 float32 x/255 like lathe's loader, the same 10% validation hold-out), shuffled
 batches gathered from that array each step. It runs `warmup` steps, then
 `steps` timed steps, and prints one key=value line with the same keys as
-bench_train (samples_per_s, seconds, gflops, pct_peak, peak_rss_mb, ...).
+bench_train (samples_per_s, median_samples_per_s, seconds, gflops, pct_peak,
+peak_rss_mb, ...).
 
 Usage: /opt/lathe-venv/bin/python tests/bench/peer_torch.py [--steps N]
        [--warmup N] [--threads N] [--batch N] [--data DIR] [--ghz F]
@@ -135,10 +136,16 @@ def main():
         step()
     t0 = time.perf_counter()
     samples = 0
+    step_s = []
+    t_prev = t0
     for _ in range(a.steps):
         loss = step()
         samples += a.batch
-    secs = time.perf_counter() - t0
+        now = time.perf_counter()  # CPU ops are synchronous: the step is done
+        step_s.append(now - t_prev)
+        t_prev = now
+    secs = t_prev - t0
+    med = a.batch / float(np.median(step_s))
     loss = float(loss.item())
 
     if a.profile:
@@ -154,7 +161,8 @@ def main():
     peak = a.threads * a.ghz * a.flop_per_cycle
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"impl=torch threads={torch.get_num_threads()} batch={a.batch} warmup={a.warmup} steps={a.steps} "
-          f"samples={samples} seconds={secs:.3f} samples_per_s={rate:.1f} flop_per_sample={fps:.0f} "
+          f"samples={samples} seconds={secs:.3f} samples_per_s={rate:.1f} median_samples_per_s={med:.1f} "
+          f"flop_per_sample={fps:.0f} "
           f"gflops={gflops:.2f} peak_gflops={peak:.1f} pct_peak={100.0 * gflops / peak:.1f} peak_rss_mb={rss:.1f} "
           f"train_loss={loss:.4f} torch={torch.__version__} mkldnn={int(torch.backends.mkldnn.is_available())}")
 

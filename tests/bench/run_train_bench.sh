@@ -9,12 +9,14 @@
 # (cmake --build BUILD_DIR --target bench_train). The peer runs under
 # $PYTHON (default /opt/lathe-venv/bin/python); DATA overrides the data folder.
 # Each side runs REPEATS times, alternating, and the best samples/s of each is
-# reported (the machine is shared; the best run is the least disturbed).
+# reported (the machine is shared; the best run is the least disturbed); the
+# "median step" row is samples/s from the median step time of that run, which
+# bursts of load from other processes move least.
 # OPENBLAS_* settings in the environment are passed through unchanged.
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ ! -x "$1/bench_train" ]; then
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
     echo "run_train_bench.sh: ${1:-<BUILD_DIR>}/bench_train not found (build the bench_train target)" >&2
     exit 2
 fi
@@ -51,6 +53,7 @@ L=$best_lathe T=$best_torch
 awk -v ls="$(kv samples_per_s "$L")" -v ts="$(kv samples_per_s "$T")" \
     -v lp="$(kv pct_peak "$L")" -v tp="$(kv pct_peak "$T")" \
     -v lg="$(kv gflops "$L")" -v tg="$(kv gflops "$T")" \
+    -v lm="$(kv median_samples_per_s "$L")" -v tm="$(kv median_samples_per_s "$T")" \
     -v lr="$(kv peak_rss_mb "$L")" -v tr="$(kv peak_rss_mb "$T")" \
     -v pk="$(kv peak_gflops "$L")" -v tv="$(kv torch "$T")" -v mk="$(kv mkldnn "$T")" \
     -v steps="$steps" -v threads="$threads" -v batch="$batch" -v reps="$repeats" 'BEGIN {
@@ -58,6 +61,7 @@ awk -v ls="$(kv samples_per_s "$L")" -v ts="$(kv samples_per_s "$T")" \
            batch, threads, steps, reps, pk
     printf "%-14s %12s %12s %12s\n", "", "lathe", "torch", "lathe/torch"
     printf "%-14s %12.1f %12.1f %11.2fx\n", "samples/s", ls, ts, ls / ts
+    printf "%-14s %12.1f %12.1f %11.2fx\n", "median step", lm, tm, lm / tm
     printf "%-14s %12.2f %12.2f %11.2fx\n", "GFLOP/s", lg, tg, lg / tg
     printf "%-14s %11.1f%% %11.1f%%\n", "% of peak", lp, tp
     printf "%-14s %12.1f %12.1f %11.2fx\n", "peak RSS MB", lr, tr, lr / tr
