@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lathe/precision.h"
 #include "ops/backend.h"
 
 #define ARENA_ALIGN 64
@@ -185,6 +186,8 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
         for (int k = 0; k < n->nin; k++)
             if (n->in[k] && n->in[k]->requires_grad && !lt_graph_grad(g, n->in[k]))
                 return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);
+        /* mixed precision: the gradient arriving at each op is low precision too */
+        if (g->precision) lt_round_to(g->precision, n->out->grad, n->out->numel);
         n->backward(n);
     }
     return LT_OK;

@@ -7,6 +7,7 @@
 
 #include "lathe/nn.h"
 #include "lathe/optim.h"
+#include "lathe/precision.h"
 
 void lt_model_init(lt_model *m) { memset(m, 0, sizeof *m); }
 
@@ -214,6 +215,14 @@ void lt_model_zero_grad(lt_model *m) {
 /* A graph-side leaf over a persistent parameter (no copy). */
 static lt_tensor *param_leaf(lt_graph *g, lt_tensor *p) {
     if (!p->numel) return NULL;
+    if (g->precision) {
+        /* compute sees a low-precision copy; gradients go to the f32 master */
+        float *w = lt_arena_alloc(&g->arena, p->numel * sizeof(float));
+        if (!w) return NULL;
+        memcpy(w, p->data, p->numel * sizeof(float));
+        lt_round_to(g->precision, w, p->numel);
+        return lt_graph_wrap(g, w, p->grad, p->shape, p->ndim, 1);
+    }
     return lt_graph_wrap(g, p->data, p->grad, p->shape, p->ndim, 1);
 }
 
@@ -246,6 +255,7 @@ lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err)
         snprintf(msg, sizeof msg, "%s", err->msg);
         lt_seterr(err, err->code, "layer %s: %s", l->name, msg);
     }
+    if (y && y != x && g->precision && l->kind != LT_LAYER_FLATTEN) lt_round_to(g->precision, y->data, y->numel);
     l->out = y;
     return y;
 }

@@ -137,6 +137,8 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, NULL, &t->rng, err))) return rc;
+    t->graph.precision = cfg->precision;
+    lt_grad_scaler_init(&t->scaler);
     if ((rc = lt_graph_init(&t->eval_graph, NULL, &t->rng, err))) return rc;
 
     limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
@@ -177,7 +179,13 @@ long lt_trainer_total_steps(const lt_trainer *t) {
 static lt_tensor *batch_input(lt_trainer *t, const lt_batch *b) {
     int shape[LT_MAX_DIMS] = {b->n};
     for (int i = 0; i < t->mod.in_ndim; i++) shape[i + 1] = t->mod.in_shape[i];
-    return lt_graph_wrap(&t->graph, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
+    lt_graph *g = &t->graph;
+    if (!g->precision) return lt_graph_wrap(g, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
+    lt_tensor *x = lt_graph_tensor(g, shape, t->mod.in_ndim + 1);
+    if (!x) return NULL;
+    memcpy(x->data, b->x, x->numel * sizeof(float));
+    lt_round_to(g->precision, x->data, x->numel);
+    return x;
 }
 
 /* L2 norm of every parameter gradient together (double accumulation). */
@@ -234,14 +242,19 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int *
                          isnan(lv) ? "NaN" : "infinite", t->step, b->epoch, b->index);
     }
     if (t->accum_count == 0) lt_optim_zero_grad(t->opt);
-    int rc = lt_backward_scaled(g, loss, 1.0f / (float)accum, err);
+    int fp16 = t->cfg.precision == LT_PREC_16_MIXED;
+    float seed = (fp16 ? (float)t->scaler.scale : 1.0f) / (float)accum;
+    int rc = lt_backward_scaled(g, loss, seed, err);
     if (rc) return rc;
     t->accum_count++;
     t->samples += b->n;
     t->train_loss = lv;
     if (t->accum_count >= accum || last_in_epoch) {
+        lt_model *md = &m->model;
+        /* 16-mixed: unscale, or skip this step when the scaled gradients overflowed */
+        int usable = !fp16 || lt_grad_scaler_unscale(&t->scaler, md->mem + md->nparam_floats, md->nparam_floats);
         clip_gradients(t);
-        if ((rc = lt_optim_step(t->opt, err))) return rc;
+        if (usable && (rc = lt_optim_step(t->opt, err))) return rc;
         t->accum_count = 0;
         t->step++;
         *stepped = 1;

@@ -89,6 +89,7 @@ typedef struct lt_graph {
     int ntape, captape;
     int grad_enabled;        /* record ops for backward */
     int training;            /* dropout/batchnorm behave as in training */
+    int precision;           /* lt_precision: low-precision compute emulation (precision.h) */
     lt_rng *rng;             /* dropout masks */
     const lt_backend *be;
     float *scratch;          /* shared conv workspace, grown between steps */

@@ -12,6 +12,7 @@
 #include "lathe/data.h"
 #include "lathe/nn.h"
 #include "lathe/optim.h"
+#include "lathe/precision.h"
 #include "lathe/tensor.h"
 
 /* ---- configuration: the trainer's flags, named like Lightning's ---- */
@@ -56,6 +57,7 @@ typedef struct lt_config {
     double gradient_clip_val;
     int gradient_clip_by_value;     /* 0: norm, 1: value */
     int accumulate_grad_batches;    /* 1: step after every batch */
+    int precision;                  /* lt_precision (precision.h) */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
 } lt_config;
@@ -187,6 +189,7 @@ struct lt_trainer {
     double samples_per_s;     /* smoothed */
     double grad_norm;         /* L2 norm of all gradients before clipping, last step */
     int accum_count;          /* batches accumulated toward the next optimizer step */
+    lt_grad_scaler scaler;    /* 16-mixed: dynamic loss scaling */
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
     int stop_requested;

@@ -1,0 +1,94 @@
+/* Mixed-precision rounding and the dynamic loss scaler. */
+#include "lathe/precision.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+int lt_precision_parse(const char *s) {
+    if (!strcmp(s, "32") || !strcmp(s, "32-true")) return LT_PREC_32;
+    if (!strcmp(s, "bf16-mixed") || !strcmp(s, "bf16")) return LT_PREC_BF16_MIXED;
+    if (!strcmp(s, "16-mixed") || !strcmp(s, "16")) return LT_PREC_16_MIXED;
+    return -1;
+}
+
+const char *lt_precision_name(int p) {
+    return p == LT_PREC_BF16_MIXED ? "bf16-mixed" : p == LT_PREC_16_MIXED ? "16-mixed" : "32";
+}
+
+static inline uint32_t bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static inline float from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void lt_round_bf16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = bits(x[i]);
+        if ((u & 0x7f800000u) == 0x7f800000u) continue; /* inf, NaN stay */
+        u += 0x7fffu + ((u >> 16) & 1u);                 /* round to nearest even */
+        x[i] = from_bits(u & 0xffff0000u);
+    }
+}
+
+/* f32 -> nearest fp16 value (as f32): 10 mantissa bits, exponent -14..15,
+ * subnormals down to 2^-24, overflow to inf. */
+static inline float to_fp16(float f) {
+    float a = fabsf(f);
+    if (!(a <= 3.4e38f)) return f; /* inf / NaN */
+    if (a >= 65520.0f) return copysignf(INFINITY, f); /* rounds past the largest fp16 */
+    if (a < 6.103515625e-05f) {
+        /* subnormal: a multiple of 2^-24 */
+        float q = nearbyintf(a * 16777216.0f) / 16777216.0f;
+        return copysignf(q, f);
+    }
+    uint32_t u = bits(f);
+    u += 0xfffu + ((u >> 13) & 1u); /* keep 10 of 23 mantissa bits, nearest even */
+    return from_bits(u & 0xffffe000u);
+}
+
+void lt_round_fp16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = to_fp16(x[i]);
+}
+
+void lt_round_to(int p, float *x, size_t n) {
+    if (p == LT_PREC_BF16_MIXED)
+        lt_round_bf16(x, n);
+    else if (p == LT_PREC_16_MIXED)
+        lt_round_fp16(x, n);
+}
+
+void lt_grad_scaler_init(lt_grad_scaler *s) {
+    s->scale = 65536.0;
+    s->growth_factor = 2.0;
+    s->backoff_factor = 0.5;
+    s->growth_interval = 2000;
+    s->good_steps = 0;
+    s->skipped = 0;
+}
+
+int lt_grad_scaler_unscale(lt_grad_scaler *s, float *g, size_t n) {
+    /* fp16 gradients that overflowed would be inf: check the f32 ones against fp16's range */
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(g[i]) <= LT_FP16_MAX)) bad = 1;
+    if (bad) {
+        s->scale *= s->backoff_factor;
+        s->good_steps = 0;
+        s->skipped++;
+        return 0;
+    }
+    float inv = (float)(1.0 / s->scale);
+    for (size_t i = 0; i < n; i++) g[i] *= inv;
+    if (++s->good_steps >= s->growth_interval) {
+        s->scale *= s->growth_factor;
+        s->good_steps = 0;
+    }
+    return 1;
+}
