@@ -98,6 +98,27 @@ static void test_accumulation_matches_big_batch(void) {
     lt_trainer_free(&d);
 }
 
+/* A NaN injected into conv2d_2's weights: the watch names conv2d_2's output,
+ * the first non-finite value in forward order. */
+static void test_anomaly_names_layer(void) {
+    static lt_trainer t;
+    lt_config c;
+    lt_err err = {0};
+    config(&c);
+    c.max_steps = 1;
+    CHECK(lt_trainer_init(&t, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK);
+    lt_anomaly a;
+    CHECK(lt_trainer_find_anomaly(&t, &a) == 0);
+    lt_layer *l = lt_model_find(&t.mod.model, "conv2d_2");
+    l->weight.data[5] = NAN;
+    CHECK(lt_trainer_fit(&t, &err) != LT_OK); /* the loss is NaN */
+    CHECK_STR_CONTAINS(err.msg, "NaN");
+    CHECK(lt_trainer_find_anomaly(&t, &a) == 1);
+    CHECK(a.layer == 1 && !strcmp(a.what, "output"));
+    CHECK_STR_CONTAINS(a.message, "conv2d_2");
+    lt_trainer_free(&t);
+}
+
 int main(void) {
     struct stat st;
     if (stat(DATA, &st) != 0) {
@@ -107,5 +128,6 @@ int main(void) {
     RUN(test_clip_norm);
     RUN(test_clip_value);
     RUN(test_accumulation_matches_big_batch);
+    RUN(test_anomaly_names_layer);
     return check_done();
 }

@@ -228,6 +228,19 @@ int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err
  * the fit loop; exposed for a `save` command: writes a checkpoint now. */
 int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err);
 
+/* --detect-anomaly: the first non-finite value after a step, in the order the
+ * values were made: layer outputs (forward), the loss, the gradients of layer
+ * outputs (backward), parameter gradients. Returns 1 and fills a when found. */
+typedef struct lt_anomaly {
+    int layer;          /* index into the model's layers; -1 for the loss */
+    char what[16];      /* loss | output | grad | weight_grad */
+    size_t count;       /* non-finite values there */
+    long step;
+    size_t epoch;
+    char message[256];
+} lt_anomaly;
+int lt_trainer_find_anomaly(const lt_trainer *t, lt_anomaly *a);
+
 /* Sets the CPU threads the kernels may use (BLAS). */
 void lt_cpu_set_threads(int n);
 int lt_cpu_get_threads(void);
