@@ -1,0 +1,211 @@
+/* The workbench's pure helpers: number formatting, braille/ASCII plot
+ * rasterisation, 2-D map shading and resampling, bars, and the parsing of
+ * protocol text into the workbench's model. The helper files are compiled
+ * into this test: they use no ncurses. */
+#include "../../tui/wb_draw.c"
+#include "../../tui/wb_model.c"
+
+#include "check.h"
+
+static void test_numbers(void) {
+    char b[32];
+    wb_fmt_num(NAN, b, sizeof b);
+    CHECK(!strcmp(b, "-"));
+    wb_fmt_num(0.5, b, sizeof b);
+    CHECK(!strcmp(b, "0.5"));
+    wb_fmt_num(2.302585, b, sizeof b);
+    CHECK(!strcmp(b, "2.303"));
+    wb_fmt_num(1234567, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "1.23e+06"), "%s", b);
+    wb_fmt_num(0.00001234, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "1.23e-05"), "%s", b);
+    wb_fmt_num(-INFINITY, b, sizeof b);
+    CHECK(!strcmp(b, "-inf"));
+    wb_fmt_count(999, b, sizeof b);
+    CHECK(!strcmp(b, "999"));
+    wb_fmt_count(1234, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "1.23k"), "%s", b);
+    wb_fmt_count(1199882, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "1.20M"), "%s", b);
+    wb_fmt_count(45600, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "45.6k"), "%s", b);
+    wb_fmt_dur(83, b, sizeof b);
+    CHECK(!strcmp(b, "01:23"));
+    wb_fmt_dur(3723, b, sizeof b);
+    CHECK(!strcmp(b, "1:02:03"));
+    wb_fmt_dur(NAN, b, sizeof b);
+    CHECK(!strcmp(b, "--:--"));
+    wb_fmt_dur(-1, b, sizeof b);
+    CHECK(!strcmp(b, "--:--"));
+}
+
+static void test_canvas(void) {
+    wb_canvas c;
+    CHECK(wb_canvas_init(&c, 3, 2) == 0);
+    char out[8];
+    CHECK(wb_canvas_cell(&c, 0, 0, 1, out) == 1 && !strcmp(out, " "));
+    wb_canvas_dot(&c, 0, 0, 1); /* dot 1 of cell (0,0): U+2801 */
+    CHECK(wb_canvas_cell(&c, 0, 0, 1, out) == 3 && !strcmp(out, "\xE2\xA0\x81"));
+    CHECK(wb_canvas_cell(&c, 0, 0, 0, out) == 1 && !strcmp(out, "'"));
+    wb_canvas_dot(&c, 1, 3, 1); /* dot 8: U+2881 */
+    CHECK(!strcmp((wb_canvas_cell(&c, 0, 0, 1, out), out), "\xE2\xA2\x81"));
+    CHECK(!strcmp((wb_canvas_cell(&c, 0, 0, 0, out), out), ":"));
+    /* all eight dots: U+28FF */
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 2; x++) wb_canvas_dot(&c, 2 + x, 4 + y, 2);
+    CHECK(!strcmp((wb_canvas_cell(&c, 1, 1, 1, out), out), "\xE2\xA3\xBF"));
+    CHECK(c.color[1 * 3 + 1] == 2);
+    /* bottom half only in ASCII is '.' */
+    wb_canvas_dot(&c, 4, 7, 1);
+    CHECK(!strcmp((wb_canvas_cell(&c, 2, 1, 0, out), out), "."));
+    /* out-of-range dots are clipped, not written */
+    wb_canvas_dot(&c, -1, 0, 1);
+    wb_canvas_dot(&c, 6, 0, 1);
+    wb_canvas_dot(&c, 0, 8, 1);
+    CHECK(c.dots[2] == 0);
+    wb_canvas_free(&c);
+}
+
+/* A rising diagonal from (0, 0) to (1, 1) lights the bottom-left and
+ * top-right cells and every column in between. */
+static void test_plot(void) {
+    wb_canvas c;
+    CHECK(wb_canvas_init(&c, 10, 4) == 0);
+    double x[2] = {0, 1}, y[2] = {0, 1};
+    wb_axis ax = {0, 1, 0}, ay = {0, 1, 0};
+    wb_plot_xy(&c, x, y, 2, &ax, &ay, 3);
+    CHECK(c.dots[3 * 10 + 0] & 0x40); /* bottom-left dot of the bottom-left cell */
+    CHECK(c.dots[0 * 10 + 9] & 0x08); /* top-right dot of the top-right cell */
+    for (int col = 0; col < 10; col++) {
+        int any = 0;
+        for (int row = 0; row < 4; row++) any |= c.dots[row * 10 + col] != 0;
+        CHECK_MSG(any, "column %d empty", col);
+    }
+    CHECK(c.dots[0] == 0 && c.dots[3 * 10 + 9] == 0); /* the other corners stay empty */
+    /* log axis: non-positive values are gaps, not garbage */
+    wb_axis lg = {0.01, 100, 1};
+    CHECK(wb_axis_pos(&lg, 0, 100) < 0);
+    CHECK_NEAR(wb_axis_pos(&lg, 1, 101), 50, 1e-9);
+    double lo, hi, v[4] = {NAN, 1, 3, -2};
+    CHECK(wb_range(v, 4, 0, &lo, &hi) && lo < -2 && hi > 3);
+    CHECK(wb_range(v, 4, 1, &lo, &hi) && lo > 0 && lo < 1 && hi > 3);
+    CHECK(!wb_range(v, 1, 0, &lo, &hi));
+    double sm[3], raw[3] = {1, NAN, 3};
+    wb_smooth(raw, 3, 0.5, sm);
+    CHECK_NEAR(sm[0], 1, 1e-12);
+    CHECK(isnan(sm[1]));
+    CHECK_NEAR(sm[2], (0.25 * 1 + 0.5 * 3) / 0.75, 1e-12);
+    wb_canvas_free(&c);
+}
+
+static void test_map(void) {
+    CHECK(wb_shade_level(NAN, 0, 1, 5) == -1);
+    CHECK(wb_shade_level(0, 0, 1, 5) == 0);
+    CHECK(wb_shade_level(1, 0, 1, 5) == 4);
+    CHECK(wb_shade_level(0.5, 0, 1, 5) == 2);
+    CHECK(wb_shade_level(7, 3, 3, 5) == 2);
+    CHECK(!strcmp(wb_shade_glyph(4, 1), "\xE2\x96\x88"));
+    CHECK(!strcmp(wb_shade_glyph(9, 0), "@"));
+    int r, c;
+    wb_map_fit(28, 28, 19, 40, &r, &c); /* 80x24: one column, half a row per pixel */
+    CHECK(r == 14 && c == 28);
+    wb_map_fit(24, 24, 60, 100, &r, &c);
+    CHECK(r == 48 && c == 96); /* zoom 4 */
+    wb_map_fit(28, 28, 5, 100, &r, &c); /* down-scaled, aspect kept */
+    CHECK(r == 5 && c == 10);
+    /* A 28x28 image of a vertical bar in columns 12..15 keeps its bar when
+     * resampled onto 14x28 cells and shaded. */
+    double img[28 * 28], out[14 * 28];
+    for (int i = 0; i < 28 * 28; i++) img[i] = (i % 28 >= 12 && i % 28 < 16) ? 1 : 0;
+    wb_map_resample(img, 28, 28, out, 14, 28);
+    for (int y = 0; y < 14; y++) {
+        char row[29];
+        for (int x = 0; x < 28; x++) row[x] = wb_shade_glyph(wb_shade_level(out[y * 28 + x], 0, 1, 10), 0)[0];
+        row[28] = 0;
+        CHECK_MSG(!strcmp(row, "            @@@@            "), "row %d: '%s'", y, row);
+    }
+    /* a 2x2 box average */
+    double sq[4] = {0, 1, 2, NAN}, one;
+    wb_map_resample(sq, 2, 2, &one, 1, 1);
+    CHECK_NEAR(one, 1, 1e-12);
+}
+
+static void test_bars(void) {
+    char b[128];
+    wb_bar(0.5, 4, 0, b, sizeof b);
+    CHECK(!strcmp(b, "##  "));
+    wb_bar(1.5, 3, 0, b, sizeof b);
+    CHECK(!strcmp(b, "###"));
+    wb_bar(0.5625, 2, 1, b, sizeof b); /* 9 eighths: a full block and one eighth */
+    CHECK(!strcmp(b, "\xE2\x96\x88\xE2\x96\x8F"));
+    CHECK(wb_utf8_width(b) == 2);
+    wb_bar(NAN, 2, 1, b, sizeof b);
+    CHECK(!strcmp(b, "  "));
+    CHECK(!strcmp(wb_vbar_glyph(1, 0, 2, 1), "\xE2\x96\x88"));
+    CHECK(!strcmp(wb_vbar_glyph(0.25, 0, 2, 1), " "));
+    CHECK(!strcmp(wb_vbar_glyph(0.25, 1, 2, 1), "\xE2\x96\x84"));
+    double v[4] = {0, 1, 2, 3};
+    wb_sparkline(v, 4, 4, 0, b, sizeof b);
+    CHECK(!strcmp(b, "_-~^") || !strcmp(b, "_.~^"));
+    CHECK(b[0] == '_' && b[3] == '^');
+    wb_sparkline(v, 4, 2, 1, b, sizeof b);
+    CHECK(wb_utf8_width(b) == 2);
+}
+
+static void test_model(void) {
+    wb_model m;
+    wb_model_init(&m);
+    wb_model_status(&m, "state=running\nexperiment=mnist_cnn\nepoch=1\nmax_epochs=12\nstep=42\nbogus\n=x\nlr=nan\n");
+    CHECK(!strcmp(m.st.state, "running") && !strcmp(m.st.experiment, "mnist_cnn"));
+    CHECK(m.st.step == 42 && m.st.max_epochs == 12 && isnan(m.st.lr));
+    wb_model_hparams(&m, "lr=1\nrho=0.9\ndropout_1.p=0.25\nbatch_size=128\n");
+    CHECK(m.nhp == 4 && !strcmp(wb_model_hparam(&m, "rho"), "0.9"));
+    wb_model_event(&m, "hparam lr 1 -> 0.5 step=210 client=3");
+    CHECK(!strcmp(wb_model_hparam(&m, "lr"), "0.5"));
+    CHECK(m.nch == 1 && m.ch[0].step == 210 && !strcmp(m.ch[0].client, "3") && !strcmp(m.ch[0].old, "1"));
+    wb_model_event(&m, "point train_loss 10 2.25");
+    wb_model_event(&m, "point train_loss x 2.25"); /* bad step: ignored */
+    wb_model_event(&m, "point nosuch 10 1");
+    wb_model_event(&m, "state paused");
+    CHECK(m.series[WB_S_TRAIN_LOSS].n == 1 && m.series[WB_S_TRAIN_LOSS].y[0] == 2.25);
+    CHECK(!strcmp(m.st.state, "paused"));
+    wb_model_history(&m, "point=train_loss 0 2.3\npoint=train_loss 10 2.2\npoint=val_acc 10 0.5\n"
+                         "change=step=5 time=1700000000 name=lr old=1 new=0.5 client=2\n");
+    CHECK(m.series[WB_S_TRAIN_LOSS].n == 2 && m.series[WB_S_VAL_ACC].n == 1 && m.nch == 1);
+    CHECK(m.ch[0].step == 5 && !strcmp(m.ch[0].now, "0.5"));
+    for (int i = 0; i < 10000; i++) wb_series_add(&m.series[WB_S_LR], i, i);
+    CHECK(m.series[WB_S_LR].n <= 4096 && m.series[WB_S_LR].x[m.series[WB_S_LR].n - 1] == 9999);
+    wb_model_layers(&m, "layer=conv2d_1 type=Conv2D shape=32x26x26 params=320 mean=0.1 std=0.2 min=0 max=1 zeros=0.5 "
+                        "nonfinite=0 weight_norm=3 grad_norm=0.1 update_ratio=0.03\n"
+                        "layer=flatten type=Flatten shape=9216 params=0 weight_norm= grad_norm= update_ratio=\n");
+    CHECK(m.nly == 2 && !strcmp(m.ly[0].shape, "32x26x26") && m.ly[0].params == 320 && isnan(m.ly[1].grad_norm));
+    wb_model_inspect(&m, "layer=conv2d_2\nwhat=output\nshape=2x3\nhist=1,2,3\nmap_h=2\nmap_w=3\nvalues=1,2,3,4,5,6\n");
+    CHECK(m.insp.valid && m.insp.map_h == 2 && m.insp.nvalues == 6 && m.insp.values[5] == 6 && m.insp.nhist == 3);
+    wb_model_inspect(&m, "map_h=30\nmap_w=30\nvalues=1,2\n"); /* a map larger than its values is refused */
+    CHECK(m.insp.map_h == 0 && m.insp.nvalues == 2);
+    wb_model_probe(&m, "source=test:3\nlabel=7\npred=1\ntop=1:0.6,7:0.3,a:b:0.1\ninput_shape=1x2x2\ninput=0,1,1,0\n");
+    CHECK(m.probe.label == 7 && m.probe.pred == 1 && m.probe.ntop == 3 && m.probe.in_h == 2 && m.probe.in_w == 2);
+    CHECK(!strcmp(m.probe.top[2].cls, "a:b") && m.probe.top[2].prob == 0.1);
+    wb_model_probe(&m, "input_shape=4\ninput=1,2,3,4\n");
+    CHECK(m.probe.in_h == 2 && m.probe.in_w == 2);
+    /* garbage does not crash and leaves sane defaults */
+    wb_model_probe(&m, "input_shape=99999x99999\ninput=,,,\ntop=::,\n");
+    CHECK(m.probe.in_h == 0);
+    wb_model_status(&m, "");
+    wb_model_event(&m, "hparam");
+    wb_model_event(&m, "log client 4 dropped: too slow");
+    CHECK(!strcmp(wb_model_log_line(&m, 0)->text, "client 4 dropped: too slow"));
+    for (int i = 0; i < 300; i++) wb_model_log(&m, 0, "line %d", i);
+    CHECK(!strcmp(wb_model_log_line(&m, 0)->text, "line 299") && wb_model_log_line(&m, WB_LOG_MAX) == NULL);
+    wb_model_free(&m);
+}
+
+int main(void) {
+    RUN(test_numbers);
+    RUN(test_canvas);
+    RUN(test_plot);
+    RUN(test_map);
+    RUN(test_bars);
+    RUN(test_model);
+    return check_done();
+}

@@ -1,0 +1,104 @@
+/* lathe attach [RUN_DIR|SOCKET]: opens the workbench on a running run. The
+ * argument is a run folder (its control.sock), the socket itself, or a folder
+ * holding runs (the newest control.sock below it). With no argument it picks
+ * the newest live logs/<experiment>/version_<n>/control.sock under the
+ * current directory. */
+#include <glob.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "workbench.h"
+
+/* 1 when something listens on the socket (a stale file from a run that died
+ * refuses the connection). The probe closes at once; the server logs it as a
+ * client that left before its HELLO. */
+static int live(const char *path) {
+    struct sockaddr_un a;
+    if (strlen(path) >= sizeof a.sun_path) return 0;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The newest (by mtime) socket matching pattern, preferring live ones. */
+static int newest(const char *pattern, char *out, size_t cap) {
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g)) return 0;
+    double best = -1, best_dead = -1;
+    char dead[1024] = "";
+    int found = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) || !S_ISSOCK(st.st_mode)) continue;
+        double t = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
+        if (live(g.gl_pathv[i])) {
+            if (t > best) {
+                best = t;
+                snprintf(out, cap, "%s", g.gl_pathv[i]);
+                found = 1;
+            }
+        } else if (t > best_dead) {
+            best_dead = t;
+            snprintf(dead, sizeof dead, "%s", g.gl_pathv[i]);
+        }
+    }
+    globfree(&g);
+    if (!found && dead[0]) { /* let the connect say why it fails */
+        snprintf(out, cap, "%s", dead);
+        found = 1;
+    }
+    return found;
+}
+
+int cmd_attach(int argc, char **argv) {
+    if (argc > 3 || (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))) {
+        FILE *f = argc > 3 ? stderr : stdout;
+        fprintf(f, "usage: lathe attach [RUN_DIR|SOCKET]\n"
+                   "  RUN_DIR  a run folder (logs/<experiment>/version_<n>) or a folder of runs\n"
+                   "  SOCKET   a run's control.sock (e.g. one forwarded with ssh -L)\n"
+                   "  without an argument: the newest live run under ./logs\n");
+        return argc > 3 ? 2 : 0;
+    }
+    char path[1024];
+    if (argc == 3) {
+        const char *arg = argv[2];
+        struct stat st;
+        if (stat(arg, &st)) {
+            fprintf(stderr, "lathe: attach: no such run folder or socket: %s\n", arg);
+            return 2;
+        }
+        if (S_ISSOCK(st.st_mode)) {
+            snprintf(path, sizeof path, "%s", arg);
+        } else if (S_ISDIR(st.st_mode)) {
+            char pat[1100];
+            snprintf(path, sizeof path, "%s/control.sock", arg);
+            if (stat(path, &st) || !S_ISSOCK(st.st_mode)) {
+                /* a folder of runs: logs/, or logs/<experiment>/ */
+                snprintf(pat, sizeof pat, "%s/version_*/control.sock", arg);
+                if (!newest(pat, path, sizeof path)) {
+                    snprintf(pat, sizeof pat, "%s/*/version_*/control.sock", arg);
+                    if (!newest(pat, path, sizeof path)) {
+                        fprintf(stderr, "lathe: attach: no control.sock in %s (is the run still going?)\n", arg);
+                        return 2;
+                    }
+                }
+            }
+        } else {
+            fprintf(stderr, "lathe: attach: %s is neither a run folder nor a socket\n", arg);
+            return 2;
+        }
+    } else if (!newest("logs/*/version_*/control.sock", path, sizeof path)) {
+        fprintf(stderr, "lathe: attach: no run found under ./logs (give a run folder or socket)\n");
+        return 2;
+    }
+    return wb_run(path, 0);
+}

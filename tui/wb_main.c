@@ -1,0 +1,432 @@
+/* wb_main.c: the workbench's loop. One thread: poll() over the terminal, the
+ * control socket and a frame timer. Keys go to readline while the command line
+ * has focus, else to the global keys and then the shown pane; messages from
+ * the run update the model. The screen is redrawn only when something changed,
+ * at most 10 times a second (keys are echoed at once). */
+#include <curses.h>
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wb.h"
+#include "workbench.h"
+
+#define FRAME_S 0.1 /* at most 10 redraws a second from run updates */
+
+static volatile sig_atomic_t g_sigint, g_sigterm;
+static void on_sigint(int sig) { g_sigint = 1; (void)sig; }
+static void on_sigterm(int sig) { g_sigterm = 1; (void)sig; }
+
+/* ---- requests ---- */
+
+static int kind_of(const char *line) {
+    static const struct {
+        const char *word;
+        int kind;
+    } k[] = {{"status", WB_K_STATUS},   {"hparams", WB_K_HPARAMS}, {"changes", WB_K_CHANGES},
+             {"history", WB_K_HISTORY}, {"layers", WB_K_LAYERS},   {"inspect", WB_K_INSPECT},
+             {"feed", WB_K_FEED},       {"pause", WB_K_PAUSE},     {"resume", WB_K_PAUSE},
+             {"step", WB_K_PAUSE}};
+    size_t n = strcspn(line, " \t");
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (strlen(k[i].word) == n && !strncmp(line, k[i].word, n)) {
+            /* `feed shape ...` answers with layer lines, not a probe */
+            if (k[i].kind == WB_K_FEED && !strncmp(line + n, " shape", 6)) return WB_K_OTHER;
+            return k[i].kind;
+        }
+    return WB_K_OTHER;
+}
+
+void wb_send(wb *w, const char *line, int echo) {
+    if (echo) wb_model_log(&w->m, 3, "> %s", line);
+    if (!w->cli) {
+        wb_model_log(&w->m, 2, "not connected: %s", w->gone[0] ? w->gone : "no run");
+        return;
+    }
+    /* Check the quoting here so a typo gets the tokeniser's message at once. */
+    int argc;
+    char **argv;
+    lt_err err;
+    if (lt_cmdline_split(line, &argc, &argv, &err)) {
+        wb_model_log(&w->m, 2, "%s", err.msg);
+        return;
+    }
+    lt_cmdline_free(argc, argv);
+    uint32_t id;
+    if (lt_ctl_client_send_command(w->cli, line, &id, &err)) {
+        wb_model_log(&w->m, 2, "send failed: %s", err.msg);
+        return;
+    }
+    if (w->nreq == WB_REQ_MAX) { /* forget the oldest unanswered request */
+        memmove(w->req, w->req + 1, (WB_REQ_MAX - 1) * sizeof *w->req);
+        w->nreq--;
+    }
+    wb_req *r = &w->req[w->nreq++];
+    r->id = id;
+    r->kind = kind_of(line);
+    r->echo = echo;
+    snprintf(r->line, sizeof r->line, "%s", line);
+    /* Commands whose answer has its own pane bring that pane up. */
+    if (echo && r->kind == WB_K_INSPECT) w->pane = WB_P_INSPECT;
+    if (echo && r->kind == WB_K_FEED) w->pane = WB_P_PROBE;
+    if (echo && r->kind == WB_K_LAYERS) w->pane = WB_P_LAYERS;
+    if (echo && (r->kind == WB_K_HPARAMS || r->kind == WB_K_CHANGES || !strncmp(line, "set ", 4)))
+        w->pane = WB_P_HPARAMS;
+    w->dirty = 1;
+}
+
+static void log_body(wb *w, int level, const char *body) {
+    for (const char *p = body; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n) wb_model_log(&w->m, level, "%.*s", (int)(n > 230 ? 230 : n), p);
+        p += n + (p[n] == '\n');
+    }
+}
+
+static void on_reply(wb *w, const lt_ctl_msg *msg) {
+    wb_req r = {0, WB_K_OTHER, 1, ""};
+    for (int i = 0; i < w->nreq; i++)
+        if (w->req[i].id == msg->id) {
+            r = w->req[i];
+            memmove(w->req + i, w->req + i + 1, (size_t)(w->nreq - i - 1) * sizeof *w->req);
+            w->nreq--;
+            break;
+        }
+    if (!msg->ok) {
+        wb_model_log(&w->m, 2, "%s: %s", r.line[0] ? r.line : "error", msg->body);
+        return;
+    }
+    switch (r.kind) {
+    case WB_K_STATUS: wb_model_status(&w->m, msg->body); break;
+    case WB_K_HPARAMS: wb_model_hparams(&w->m, msg->body); break;
+    case WB_K_CHANGES: wb_model_changes(&w->m, msg->body); break;
+    case WB_K_HISTORY: wb_model_history(&w->m, msg->body); r.echo = 0; break;
+    case WB_K_LAYERS: wb_model_layers(&w->m, msg->body); r.echo = 0; break;
+    case WB_K_INSPECT:
+        wb_model_inspect(&w->m, msg->body);
+        if (r.echo) wb_model_log(&w->m, 1, "inspect: %s %s, shape %s", w->m.insp.layer, w->m.insp.what, w->m.insp.shape);
+        r.echo = 0;
+        break;
+    case WB_K_FEED:
+        wb_model_probe(&w->m, msg->body);
+        if (r.echo)
+            wb_model_log(&w->m, 1, "feed %s: label %d, predicted %d %s", w->m.probe.source, w->m.probe.label,
+                         w->m.probe.pred, w->m.probe.pred_name);
+        r.echo = 0;
+        break;
+    case WB_K_PAUSE: {
+        /* state=paused step=...: show it before the next status snapshot */
+        const char *s = strstr(msg->body, "state=");
+        if (s) snprintf(w->m.st.state, sizeof w->m.st.state, "%.*s", (int)strcspn(s + 6, "\n"), s + 6);
+        break;
+    }
+    default: break;
+    }
+    if (r.echo) log_body(w, 1, msg->body);
+    w->m.version++;
+}
+
+static void on_message(wb *w, const lt_ctl_msg *msg) {
+    switch (msg->type) {
+    case LT_CTL_REPLY: on_reply(w, msg); break;
+    case LT_CTL_EVENT: wb_model_event(&w->m, msg->body); break;
+    case LT_CTL_SNAPSHOT:
+        if (!strcmp(msg->kind, "status")) wb_model_status(&w->m, msg->body);
+        else if (!strcmp(msg->kind, "layers")) wb_model_layers(&w->m, msg->body);
+        break;
+    default: break;
+    }
+}
+
+static void gone(wb *w, const char *why) {
+    snprintf(w->gone, sizeof w->gone, "the run went away (%.150s); the last picture stays: q to leave", why);
+    wb_model_log(&w->m, 2, "%s", w->gone);
+    lt_ctl_client_close(w->cli);
+    w->cli = NULL;
+    w->m.version++;
+}
+
+/* Reads what the socket has, at most a bounded batch so keys stay responsive. */
+static void drain_socket(wb *w) {
+    for (int k = 0; k < 512 && w->cli; k++) {
+        lt_ctl_msg msg;
+        lt_err err;
+        int rc = lt_ctl_client_read(w->cli, &msg, 0, &err);
+        if (rc == 0) break;
+        if (rc < 0) {
+            gone(w, err.msg);
+            break;
+        }
+        on_message(w, &msg);
+        lt_ctl_msg_clear(&msg);
+    }
+}
+
+/* ---- layout and drawing ---- */
+
+void wb_layout(wb *w) {
+    getmaxyx(stdscr, w->rows, w->cols);
+    int H = w->rows, W = w->cols;
+    int nmsg = H >= 30 ? 3 : H >= 16 ? 2 : 1;
+    w->r_status = (wb_rect){0, 0, 1, W};
+    w->r_footer = (wb_rect){H - 1, 0, 1, W};
+    w->r_cmd = (wb_rect){H - 2, 0, 1, W};
+    w->r_msg = (wb_rect){H - 2 - nmsg, 0, nmsg, W};
+    int mh = H - 3 - nmsg - 1; /* a blank row between the status bar and the pane */
+    if (mh < 1) mh = 1;
+    /* Wide screens show the curves beside the chosen pane. */
+    if (W >= 130) {
+        int lw = W * 11 / 20;
+        w->r_main = (wb_rect){2, 0, mh, lw - 1};
+        w->r_side = (wb_rect){2, lw + 1, mh, W - lw - 1};
+        w->side_pane = w->pane == WB_P_CURVES ? WB_P_HPARAMS : w->pane;
+    } else {
+        w->r_main = (wb_rect){2, 0, mh, W};
+        w->side_pane = -1;
+    }
+    for (int i = 0; i < WB_NPANES; i++) wb_panes[i].resize(w, &w->r_main);
+}
+
+static const char *const help_text[] = {
+    "keys (command line not focused)",
+    "  space  pause / resume          n  one optimizer step      v  validate now",
+    "  tab    next pane (shift-tab back)   : or /  command line   ?  this help",
+    "  L      log scale on the plots  f  follow the newest step  + -  zoom curves",
+    "  q      detach: the screen closes, the run keeps going",
+    "  layers: Up/Down, Enter inspects   inspect: [ ] channel, o w g b view",
+    "  probe: r random, m misclassified, [ ] previous/next test sample",
+    "command line: emacs keys, Up/Down history (kept across runs), Tab completes",
+    "  commands, layer names and hparam names; Esc leaves it.",
+    "commands: status pause resume step [N] validate stop hparams get <name>",
+    "  set <name> <value> changes layers history help",
+    "  inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]",
+    "  feed test <I> | random | misclassified | file <PATH> | shape <DxHxW>",
+    "press any key to close this help",
+    NULL};
+
+static void draw(wb *w) {
+    erase();
+    if (w->rows < 8 || w->cols < 30) {
+        wb_put(0, 0, w->cols, "lathe: the terminal is too small");
+        refresh();
+        return;
+    }
+    wb_draw_status(w);
+    if (w->help) {
+        wb_title(w, &w->r_main, "help");
+        for (int i = 0; help_text[i] && i + 1 < w->r_main.h; i++)
+            wb_put(w->r_main.y + 1 + i, w->r_main.x, w->r_main.w, help_text[i]);
+    } else if (w->side_pane >= 0) {
+        wb_panes[WB_P_CURVES].draw(w, &w->r_main);
+        wb_attr(w, WB_C_DIM, 0);
+        for (int y = 0; y < w->r_side.h; y++) wb_put(w->r_side.y + y, w->r_side.x - 1, 1, w->utf8 ? "\xE2\x94\x82" : "|");
+        wb_attr(w, 0, 0);
+        wb_panes[w->side_pane].draw(w, &w->r_side);
+    } else {
+        wb_panes[w->pane].draw(w, &w->r_main);
+    }
+    wb_draw_messages(w);
+    wb_draw_footer(w);
+    wb_rl_draw(w, &w->r_cmd); /* last: it leaves the cursor on the command line */
+    refresh();
+}
+
+/* ---- keys ---- */
+
+static void set_pane(wb *w, int p) {
+    w->pane = (p + WB_NPANES) % WB_NPANES;
+    wb_layout(w);
+}
+
+static void global_key(wb *w, int ch) {
+    if (w->help) {
+        w->help = 0;
+        return;
+    }
+    const char *st = w->m.st.state;
+    switch (ch) {
+    case ' ': wb_send(w, !strcmp(st, "paused") ? "resume" : "pause", 0); return;
+    case 'n': wb_send(w, "step", 0); return;
+    case 'v': wb_send(w, "validate", 0); return;
+    case '\t': set_pane(w, w->pane + 1); return;
+    case KEY_BTAB: set_pane(w, w->pane - 1); return;
+    case ':': case '/': wb_rl_focus(w, 1); return;
+    case '?': w->help = 1; return;
+    case 'q': case 'Q': w->quit = 1; return;
+    case 'L': w->logscale = !w->logscale; return;
+    case 'f': w->follow = !w->follow; return;
+    case '1': case '2': case '3': case '4': case '5': case '6': set_pane(w, ch - '1'); return;
+    }
+    /* the pane shown beside the curves on wide screens takes its own keys */
+    int p = w->side_pane >= 0 ? w->side_pane : w->pane;
+    if (!wb_panes[p].key(w, ch) && w->side_pane >= 0) wb_panes[WB_P_CURVES].key(w, ch);
+}
+
+/* 1 when a byte is waiting on stdin within ms milliseconds. */
+static int stdin_ready(int ms) {
+    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+    return poll(&p, 1, ms) > 0;
+}
+
+static void drain_keys(wb *w) {
+    for (int k = 0; k < 4096; k++) {
+        int ch = getch();
+        if (ch == ERR) break;
+        w->dirty = 1;
+        if (ch == KEY_RESIZE) {
+            wb_layout(w);
+            clearok(curscr, TRUE);
+            continue;
+        }
+        if (!w->focus_cmd) {
+            global_key(w, ch);
+            continue;
+        }
+        /* A lone Esc (nothing following it at once) leaves the command
+         * line; Esc followed by a key is a Meta key for readline. */
+        if (ch == 27) {
+            int next = getch();
+            if (next == ERR && stdin_ready(25)) next = getch();
+            if (next == ERR) {
+                wb_rl_cancel(w);
+                continue;
+            }
+            wb_rl_key(w, 27);
+            ch = next;
+        }
+        wb_rl_key(w, ch);
+    }
+}
+
+static void init_colors(wb *w) {
+    w->colors = has_colors() && start_color() == OK;
+    if (!w->colors) return;
+    use_default_colors();
+    init_pair(WB_C_OK, COLOR_GREEN, -1);
+    init_pair(WB_C_WARN, COLOR_YELLOW, -1);
+    init_pair(WB_C_BAD, COLOR_RED, -1);
+    init_pair(WB_C_INFO, COLOR_CYAN, -1);
+    init_pair(WB_C_RAW, COLORS >= 256 ? 67 : COLOR_BLUE, -1);
+    init_pair(WB_C_SMOOTH, COLOR_WHITE, -1);
+    init_pair(WB_C_VAL, COLOR_MAGENTA, -1);
+    init_pair(WB_C_ACC, COLOR_GREEN, -1);
+    init_pair(WB_C_LR, COLOR_YELLOW, -1);
+    init_pair(WB_C_BAR, COLOR_BLACK, COLOR_CYAN);
+    init_pair(WB_C_DIM, COLORS >= 256 ? 244 : COLOR_BLUE, -1);
+    init_pair(WB_C_TITLE, COLOR_CYAN, -1);
+    init_pair(WB_C_MARK, COLOR_YELLOW, -1);
+}
+
+int wb_run(const char *socket_path, int owns_run) {
+    setlocale(LC_ALL, "");
+    lt_err err;
+    lt_ctl_client *cli = lt_ctl_connect(socket_path, "workbench", &err);
+    if (!cli) {
+        fprintf(stderr, "lathe: cannot attach to %s: %s\n", socket_path, err.msg);
+        return 1;
+    }
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "lathe: the workbench needs a terminal (use `lathe ctl` from scripts)\n");
+        lt_ctl_client_close(cli);
+        return 1;
+    }
+    wb *w = calloc(1, sizeof *w);
+    if (!w) {
+        lt_ctl_client_close(cli);
+        fprintf(stderr, "lathe: out of memory\n");
+        return 1;
+    }
+    wb_model_init(&w->m);
+    w->cli = cli;
+    w->owns_run = owns_run;
+    w->follow = 1;
+    snprintf(w->socket_path, sizeof w->socket_path, "%s", socket_path);
+    const char *cs = nl_langinfo(CODESET);
+    w->utf8 = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
+    if (getenv("LATHE_ASCII")) w->utf8 = 0;
+
+    struct sigaction sa, old_int, old_term, old_hup;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old_int);
+    sa.sa_handler = on_sigterm;
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+
+    if (!getenv("ESCDELAY")) set_escdelay(25);
+    if (!initscr()) {
+        fprintf(stderr, "lathe: cannot set up the terminal\n");
+        lt_ctl_client_close(cli);
+        free(w);
+        return 1;
+    }
+    cbreak();
+    noecho();
+    nonl();
+    intrflush(stdscr, FALSE);
+    nodelay(stdscr, TRUE);
+    init_colors(w);
+    wb_rl_init(w);
+    wb_rl_focus(w, 0);
+    wb_layout(w);
+
+    wb_model_log(&w->m, 0, "attached to %s (%s)", socket_path, lt_ctl_client_run_info(cli));
+    static const char *const hello[] = {"status", "hparams", "changes", "history", "layers"};
+    for (size_t i = 0; i < sizeof hello / sizeof hello[0]; i++) wb_send(w, hello[i], 0);
+
+    double last_draw = 0;
+    unsigned drawn_version = ~0u;
+    int status = 0;
+    while (!w->quit) {
+        if (g_sigterm) break;
+        if (g_sigint) { /* Ctrl-C: leave the command line, or detach */
+            g_sigint = 0;
+            if (w->focus_cmd) wb_rl_cancel(w);
+            else w->quit = 1;
+            continue;
+        }
+        double now = lt_now();
+        int changed = w->dirty || w->m.version != drawn_version;
+        int wait_ms = 1000;
+        if (changed) {
+            double due = last_draw + FRAME_S - now;
+            if (due <= 0 || w->dirty) {
+                draw(w);
+                last_draw = now;
+                drawn_version = w->m.version;
+                w->dirty = 0;
+                changed = 0;
+            } else {
+                wait_ms = (int)(due * 1000) + 1;
+            }
+        }
+        if (w->cli && lt_ctl_client_pending(w->cli)) wait_ms = 0;
+        struct pollfd pf[2] = {{STDIN_FILENO, POLLIN, 0}, {w->cli ? lt_ctl_client_fd(w->cli) : -1, POLLIN, 0}};
+        int rc = poll(pf, w->cli ? 2 : 1, wait_ms);
+        if (rc < 0 && errno != EINTR) {
+            status = 1;
+            break;
+        }
+        /* keys first (a resize arrives as KEY_RESIZE after the poll is interrupted) */
+        drain_keys(w);
+        if (w->cli && (pf[1].revents || lt_ctl_client_pending(w->cli))) drain_socket(w);
+    }
+
+    wb_rl_free(w);
+    endwin();
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    if (w->cli) lt_ctl_client_close(w->cli);
+    if (!status && !owns_run) fprintf(stderr, "lathe: detached from %s; the run keeps going\n", socket_path);
+    wb_model_free(&w->m);
+    free(w);
+    return status;
+}

@@ -1,0 +1,127 @@
+/* wb_model.h: what the workbench knows about the run, filled from replies,
+ * events and snapshots of the control protocol (core/control/COMMANDS.md).
+ * Pure parsing and bookkeeping, no ncurses, so it can be unit-tested. Every
+ * parser takes untrusted text: unknown keys are ignored, bad numbers read as
+ * NaN, and the fixed-size tables drop what does not fit. */
+#ifndef LATHE_TUI_WB_MODEL_H
+#define LATHE_TUI_WB_MODEL_H
+
+#include <stddef.h>
+
+#define WB_NAME 64
+#define WB_HPARAMS_MAX 64
+#define WB_CHANGES_MAX 256
+#define WB_LAYERS_MAX 128
+#define WB_LOG_MAX 256
+#define WB_LOG_LINE 240
+#define WB_TOPK 5
+
+/* A growing series of (step, value) points. When it reaches cap points, every
+ * other old point is dropped, so memory stays bounded on long runs while the
+ * curve keeps its shape. */
+typedef struct wb_series {
+    double *x, *y;
+    int n, cap;
+} wb_series;
+
+enum { WB_S_TRAIN_LOSS, WB_S_VAL_LOSS, WB_S_VAL_ACC, WB_S_LR, WB_S_RATE, WB_S_COUNT };
+
+typedef struct wb_status {
+    char state[16], experiment[WB_NAME], device[WB_NAME], run_dir[256];
+    double epoch, max_epochs, step, total_steps, samples, samples_per_s, train_loss, val_loss, val_acc,
+        test_acc, lr, elapsed, eta, clients;
+    int valid;
+} wb_status;
+
+typedef struct wb_hparam {
+    char name[WB_NAME], value[32];
+} wb_hparam;
+
+typedef struct wb_change {
+    double step, time;
+    char name[WB_NAME], old[32], now[32], client[16];
+} wb_change;
+
+typedef struct wb_layer {
+    char name[WB_NAME], type[32], shape[32];
+    double params, mean, std, min, max, zeros, nonfinite, weight_norm, grad_norm, update_ratio;
+} wb_layer;
+
+typedef struct wb_inspect {
+    int valid, truncated, map_h, map_w, sample, channel;
+    char layer[WB_NAME], what[16], source[32], shape[32], full_shape[32];
+    double mean, std, min, max, zeros, nonfinite, hist_min, hist_max;
+    double hist[20];
+    int nhist;
+    double *values;
+    int nvalues;
+} wb_inspect;
+
+typedef struct wb_probe {
+    int valid, label, pred, ntop, in_h, in_w;
+    char source[128], label_name[WB_NAME], pred_name[WB_NAME], input_shape[32], layers[256];
+    double prob_sum;
+    struct {
+        char cls[WB_NAME];
+        double prob;
+    } top[WB_TOPK];
+    double *input;
+    int ninput;
+} wb_probe;
+
+typedef struct wb_logline {
+    int level; /* 0 info, 1 reply, 2 error, 3 command echo */
+    char text[WB_LOG_LINE];
+} wb_logline;
+
+typedef struct wb_model {
+    wb_status st;
+    wb_series series[WB_S_COUNT];
+    wb_hparam hp[WB_HPARAMS_MAX];
+    int nhp;
+    wb_change ch[WB_CHANGES_MAX];
+    int nch;
+    wb_layer ly[WB_LAYERS_MAX];
+    int nly;
+    wb_inspect insp;
+    wb_probe probe;
+    wb_logline log[WB_LOG_MAX];
+    int log_head, log_n; /* ring: oldest at log_head */
+    unsigned version;    /* bumped on every change, so the screen knows to redraw */
+} wb_model;
+
+void wb_model_init(wb_model *m);
+void wb_model_free(wb_model *m);
+
+/* Iterates the key=value lines of a reply body: returns 1 with key (copied
+ * into key[kcap]) and *val, *vlen pointing into body, 0 at the end. Lines
+ * without '=' are skipped. */
+int wb_kv_next(const char **p, char *key, size_t kcap, const char **val, size_t *vlen);
+/* Parses a number field (%g style, "nan" allowed); NaN when empty or bad. */
+double wb_num(const char *s, size_t n);
+
+void wb_series_add(wb_series *s, double x, double y);
+int wb_series_index(const char *name); /* WB_S_* or -1 */
+
+/* Replies and snapshots (bodies are NUL-terminated text). */
+void wb_model_status(wb_model *m, const char *body);
+void wb_model_hparams(wb_model *m, const char *body);
+void wb_model_changes(wb_model *m, const char *body); /* the `changes` reply */
+void wb_model_history(wb_model *m, const char *body); /* replaces the series and changes */
+void wb_model_layers(wb_model *m, const char *body);
+void wb_model_inspect(wb_model *m, const char *body);
+void wb_model_probe(wb_model *m, const char *body);
+/* An EVENT text: point, hparam, state or log. */
+void wb_model_event(wb_model *m, const char *text);
+
+void wb_model_log(wb_model *m, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* The i-th newest log line (0 = newest), or NULL. */
+const wb_logline *wb_model_log_line(const wb_model *m, int i);
+/* The value of an hparam, or NULL. */
+const char *wb_model_hparam(const wb_model *m, const char *name);
+
+#endif

@@ -1,0 +1,243 @@
+/* wb_panes.c: the curves, hparams and log panes, and the pane table. The
+ * layers, inspector and probe panes live in wb_panes2.c. */
+#include <curses.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wb.h"
+
+/* ---- plotting into a rectangle ---- */
+
+typedef struct plot_line {
+    const double *x, *y;
+    int n, color;
+} plot_line;
+
+#define YLAB 8 /* columns of y-axis labels */
+
+/* A plot in r: row 0 the label, then the canvas, the last row the x axis with
+ * a '^' under every hparam change. */
+static void plot(wb *w, const wb_rect *r, const char *label, const plot_line *lines, int nl, int logy,
+                 double xlo, double xhi) {
+    if (r->h < 4 || r->w < YLAB + 6) return;
+    wb_title(w, r, label);
+    int cw = r->w - YLAB - 1, chh = r->h - 2;
+    wb_canvas c;
+    if (wb_canvas_init(&c, cw, chh)) return;
+    /* The y range over the points inside the x window. */
+    double lo = INFINITY, hi = -INFINITY;
+    for (int l = 0; l < nl; l++) {
+        for (int i = 0; i < lines[l].n; i++) {
+            if (lines[l].x[i] < xlo || lines[l].x[i] > xhi) continue;
+            double a, b;
+            if (wb_range(&lines[l].y[i], 1, logy, &a, &b)) {
+                lo = fmin(lo, lines[l].y[i]);
+                hi = fmax(hi, lines[l].y[i]);
+            }
+        }
+    }
+    int have = lo <= hi;
+    if (have) {
+        double both[2] = {lo, hi};
+        wb_range(both, 2, logy, &lo, &hi);
+    }
+    wb_axis ax = {xlo, xhi, 0}, ay = {lo, hi, logy};
+    /* hparam changes: dotted vertical lines, drawn first so curves win the cell colour */
+    for (int i = 0; i < w->m.nch; i++) {
+        double s = w->m.ch[i].step;
+        if (!(s >= xlo && s <= xhi)) continue;
+        int px = (int)lround(wb_axis_pos(&ax, s, 2 * cw));
+        for (int y = 0; y < 4 * chh; y += 3) wb_canvas_dot(&c, px, y, WB_C_MARK);
+    }
+    if (have)
+        for (int l = 0; l < nl; l++) wb_plot_xy(&c, lines[l].x, lines[l].y, lines[l].n, &ax, &ay, lines[l].color);
+    char out[8], num[32];
+    for (int cy = 0; cy < chh; cy++)
+        for (int cx = 0; cx < cw; cx++) {
+            if (wb_canvas_cell(&c, cx, cy, w->utf8, out) == 1 && out[0] == ' ') continue;
+            wb_attr(w, c.color[(size_t)cy * cw + cx], 0);
+            wb_put(r->y + 1 + cy, r->x + YLAB + 1 + cx, 1, out);
+        }
+    wb_attr(w, WB_C_DIM, 0);
+    for (int cy = 0; cy < chh; cy++) wb_put(r->y + 1 + cy, r->x + YLAB, 1, w->utf8 ? "\xE2\x94\x82" : "|");
+    if (have) {
+        wb_fmt_num(hi, num, sizeof num);
+        wb_putf(r->y + 1, r->x, YLAB, "%*s", YLAB, num);
+        wb_fmt_num(lo, num, sizeof num);
+        wb_putf(r->y + chh, r->x, YLAB, "%*s", YLAB, num);
+        if (chh >= 5) {
+            double mid = logy ? sqrt(lo * hi) : (lo + hi) / 2;
+            wb_fmt_num(mid, num, sizeof num);
+            wb_putf(r->y + 1 + chh / 2, r->x, YLAB, "%*s", YLAB, num);
+        }
+    } else {
+        wb_put(r->y + 1 + chh / 2, r->x + YLAB + 2, cw - 2, "(no points yet)");
+    }
+    /* x axis: markers at changes, then the window's first and last step */
+    int ya = r->y + r->h - 1;
+    wb_attr(w, WB_C_MARK, 1);
+    for (int i = 0; i < w->m.nch; i++) {
+        double s = w->m.ch[i].step;
+        if (s >= xlo && s <= xhi) wb_put(ya, r->x + YLAB + 1 + (int)(wb_axis_pos(&ax, s, 2 * cw) / 2), 1, "^");
+    }
+    wb_attr(w, WB_C_DIM, 0);
+    wb_fmt_count(xlo, num, sizeof num);
+    wb_putf(ya, r->x + YLAB + 1, cw, "%s", num);
+    wb_fmt_count(xhi, num, sizeof num);
+    wb_putf(ya, r->x + r->w - (int)strlen(num), (int)strlen(num), "%s", num);
+    wb_attr(w, 0, 0);
+    wb_canvas_free(&c);
+}
+
+/* The x window [lo, hi] in steps: the whole run, or 1/2^zoom of it ending at
+ * the newest point (follow) or at the panned position. */
+static void x_window(wb *w, double *lo, double *hi) {
+    double a = 0, b = 1;
+    for (int s = 0; s < WB_S_COUNT; s++) {
+        const wb_series *ser = &w->m.series[s];
+        if (ser->n) b = fmax(b, ser->x[ser->n - 1]);
+    }
+    if (isfinite(w->m.st.step)) b = fmax(b, w->m.st.step);
+    double span = (b - a) / (double)(1 << w->zoom);
+    double end = w->follow ? b : fmin(fmax(w->pan_end, a + span), b);
+    *lo = fmax(a, end - span);
+    *hi = end;
+}
+
+static void curves_draw(wb *w, const wb_rect *r) {
+    const wb_series *tl = &w->m.series[WB_S_TRAIN_LOSS];
+    double xlo, xhi;
+    x_window(w, &xlo, &xhi);
+    double *sm = tl->n ? malloc((size_t)tl->n * sizeof *sm) : NULL;
+    if (sm) wb_smooth(tl->y, tl->n, 0.9, sm);
+    char label[160];
+    snprintf(label, sizeof label, "loss: train, smoothed, val%s%s  zoom x%d", w->logscale ? "  [log]" : "",
+             w->follow ? "  [follow]" : "", 1 << w->zoom);
+    plot_line loss[3] = {
+        {tl->x, tl->y, tl->n, WB_C_RAW},
+        {tl->x, sm ? sm : tl->y, sm ? tl->n : 0, WB_C_SMOOTH},
+        {w->m.series[WB_S_VAL_LOSS].x, w->m.series[WB_S_VAL_LOSS].y, w->m.series[WB_S_VAL_LOSS].n, WB_C_VAL},
+    };
+    wb_rect rl = *r;
+    if (r->h >= 14) rl.h = r->h * 3 / 5;
+    plot(w, &rl, label, loss, 3, w->logscale, xlo, xhi);
+    free(sm);
+    if (r->h < 14) return;
+    wb_rect ra = {r->y + rl.h, r->x, r->h - rl.h, r->w / 2};
+    wb_rect rr = {r->y + rl.h, r->x + r->w / 2 + 1, r->h - rl.h, r->w - r->w / 2 - 1};
+    const wb_series *va = &w->m.series[WB_S_VAL_ACC], *lr = &w->m.series[WB_S_LR];
+    char t[64], num[32];
+    wb_fmt_num(va->n ? va->y[va->n - 1] : NAN, num, sizeof num);
+    snprintf(t, sizeof t, "val acc %s", num);
+    plot_line la = {va->x, va->y, va->n, WB_C_ACC};
+    plot(w, &ra, t, &la, 1, 0, xlo, xhi);
+    wb_fmt_num(w->m.st.lr, num, sizeof num);
+    snprintf(t, sizeof t, "learning rate %s", num);
+    plot_line ll = {lr->x, lr->y, lr->n, WB_C_LR};
+    plot(w, &rr, t, &ll, 1, w->logscale, xlo, xhi);
+}
+
+static int curves_key(wb *w, int ch) {
+    double lo, hi;
+    switch (ch) {
+    case '+': case '=': if (w->zoom < 10) w->zoom++; return 1;
+    case '-': case '_': if (w->zoom > 0) w->zoom--; return 1;
+    case KEY_LEFT: case KEY_RIGHT: case 'h': case 'l':
+        x_window(w, &lo, &hi);
+        w->follow = 0;
+        w->pan_end = hi + (ch == KEY_LEFT || ch == 'h' ? -0.25 : 0.25) * (hi - lo);
+        return 1;
+    }
+    return 0;
+}
+
+static void no_resize(wb *w, const wb_rect *r) {}
+
+/* ---- hparams and their changes ---- */
+
+static void hparams_draw(wb *w, const wb_rect *r) {
+    int left = r->w >= 60 ? 34 : r->w;
+    wb_rect t = {r->y, r->x, 1, left};
+    wb_title(w, &t, "hparams");
+    if (!w->m.nhp) wb_put(r->y + 1, r->x, left, "(waiting for the run)");
+    for (int i = 0; i < w->m.nhp && i + 1 < r->h; i++) {
+        const wb_hparam *h = &w->m.hp[i];
+        /* bold when changed by hand during this run */
+        int changed = 0;
+        for (int k = 0; k < w->m.nch; k++) changed |= !strcmp(w->m.ch[k].name, h->name);
+        wb_attr(w, changed ? WB_C_MARK : 0, changed);
+        wb_putf(r->y + 1 + i, r->x, left - 1, "%-20s %s", h->name, h->value);
+    }
+    wb_attr(w, 0, 0);
+    int cx = r->x + left + 1, cw = r->w - left - 1, y0 = r->y;
+    if (left == r->w) { /* narrow: changes below */
+        cx = r->x;
+        cw = r->w;
+        y0 = r->y + w->m.nhp + 2;
+    }
+    if (cw < 20 || y0 >= r->y + r->h - 1) return;
+    wb_rect ct = {y0, cx, 1, cw};
+    wb_title(w, &ct, "changes (step  name  old -> new  client)");
+    int rows = r->y + r->h - y0 - 1;
+    if (!w->m.nch) wb_put(y0 + 1, cx, cw, "(none yet)");
+    int first = w->m.nch - rows - w->scroll[WB_P_HPARAMS];
+    if (first < 0) first = 0;
+    for (int i = first, y = y0 + 1; i < w->m.nch && y < r->y + r->h; i++, y++) {
+        const wb_change *c = &w->m.ch[i];
+        char s[32];
+        wb_fmt_count(c->step, s, sizeof s);
+        wb_putf(y, cx, cw, "%7s  %-16s %s -> %s  %s", isfinite(c->step) ? s : "-", c->name, c->old, c->now,
+                c->client);
+    }
+}
+
+static int scroll_key(wb *w, int pane, int ch, int page) {
+    int *s = &w->scroll[pane];
+    switch (ch) {
+    case KEY_UP: case 'k': (*s)++; return 1;
+    case KEY_DOWN: case 'j': if (*s > 0) (*s)--; return 1;
+    case KEY_PPAGE: *s += page; return 1;
+    case KEY_NPAGE: *s = *s > page ? *s - page : 0; return 1;
+    case KEY_END: *s = 0; return 1;
+    }
+    return 0;
+}
+
+static int hparams_key(wb *w, int ch) { return scroll_key(w, WB_P_HPARAMS, ch, 10); }
+
+/* ---- log ---- */
+
+static void log_draw(wb *w, const wb_rect *r) {
+    wb_title(w, r, "log (replies, events; Up/Down/PgUp/PgDn scroll)");
+    int rows = r->h - 1;
+    int maxs = w->m.log_n - rows;
+    if (w->scroll[WB_P_LOG] > maxs) w->scroll[WB_P_LOG] = maxs > 0 ? maxs : 0;
+    for (int i = 0; i < rows; i++) {
+        const wb_logline *l = wb_model_log_line(&w->m, w->scroll[WB_P_LOG] + rows - 1 - i);
+        if (!l) continue;
+        wb_attr(w, l->level == 2 ? WB_C_BAD : l->level == 3 ? WB_C_DIM : 0, l->level == 2);
+        wb_put(r->y + 1 + i, r->x, r->w, l->text);
+    }
+    wb_attr(w, 0, 0);
+}
+
+static int log_key(wb *w, int ch) { return scroll_key(w, WB_P_LOG, ch, 10); }
+
+/* wb_panes2.c */
+void wb_layers_draw(wb *w, const wb_rect *r);
+int wb_layers_key(wb *w, int ch);
+void wb_inspect_draw(wb *w, const wb_rect *r);
+int wb_inspect_key(wb *w, int ch);
+void wb_probe_draw(wb *w, const wb_rect *r);
+int wb_probe_key(wb *w, int ch);
+
+const wb_pane wb_panes[WB_NPANES] = {
+    [WB_P_CURVES] = {"curves", curves_draw, curves_key, no_resize},
+    [WB_P_HPARAMS] = {"hparams", hparams_draw, hparams_key, no_resize},
+    [WB_P_LAYERS] = {"layers", wb_layers_draw, wb_layers_key, no_resize},
+    [WB_P_INSPECT] = {"inspect", wb_inspect_draw, wb_inspect_key, no_resize},
+    [WB_P_PROBE] = {"probe", wb_probe_draw, wb_probe_key, no_resize},
+    [WB_P_LOG] = {"log", log_draw, log_key, no_resize},
+};
