@@ -1,0 +1,318 @@
+/* `lathe runs`: finds the run folders under a root and reads what each run
+ * left there (run.yaml, hparams.yaml, metrics.csv, control.sock) into rows,
+ * then lays them out as a table. Every file is untrusted text: lines are read
+ * with a bound, numbers must parse whole, and anything odd leaves a field
+ * unknown instead of failing the scan. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lathe/runlog.h"
+#include "lathe/session.h"
+#include "train/runlog_fmt.h"
+
+#define PATH_CAP 4200
+#define LINE_CAP 4096
+
+static int path_join(char *out, size_t cap, const char *a, const char *b) {
+    return snprintf(out, cap, "%s/%s", a, b) < (int)cap ? 0 : -1;
+}
+
+static int is_file(const char *dir, const char *name, int want_sock) {
+    char p[PATH_CAP];
+    struct stat st;
+    if (path_join(p, sizeof p, dir, name) || lstat(p, &st) != 0) return 0;
+    return want_sock ? S_ISSOCK(st.st_mode) : S_ISREG(st.st_mode);
+}
+
+static int has_events(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d))) found = strstr(e->d_name, "tfevents") != NULL;
+    closedir(d);
+    return found;
+}
+
+static int is_run_dir(const char *dir) {
+    return is_file(dir, "hparams.yaml", 0) || is_file(dir, "metrics.csv", 0) || is_file(dir, "run.yaml", 0) ||
+           is_file(dir, LT_CONTROL_SOCKET, 1) || has_events(dir);
+}
+
+/* A control socket that accepts a connection belongs to a live run. A
+ * non-blocking connect never waits: a full backlog (EAGAIN) is live too. */
+static int socket_live(const char *dir) {
+    if (!is_file(dir, LT_CONTROL_SOCKET, 1)) return 0;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (snprintf(a.sun_path, sizeof a.sun_path, "%s/%s", dir, LT_CONTROL_SOCKET) >= (int)sizeof a.sun_path)
+        return 1; /* too long to reach; the socket file is there */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return 0;
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    int live = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
+    close(fd);
+    return live;
+}
+
+/* Reads a line of at most LINE_CAP - 1 bytes; a longer one is skipped whole
+ * (*skipped set). Returns 0 at the end of the file. */
+static int read_line(FILE *f, char *buf, int *skipped) {
+    *skipped = 0;
+    for (;;) {
+        if (!fgets(buf, LINE_CAP, f)) return 0;
+        size_t n = strlen(buf);
+        if (n && buf[n - 1] == '\n') return 1;
+        if (feof(f)) return 1;
+        *skipped = 1; /* too long: drop the rest of it */
+        int c;
+        while ((c = fgetc(f)) != EOF && c != '\n') {
+        }
+        if (c == EOF) return 0;
+    }
+}
+
+static void read_hparams(const char *dir, lt_run_row *r) {
+    char p[PATH_CAP], line[LINE_CAP], *k, *v;
+    if (path_join(p, sizeof p, dir, "hparams.yaml")) return;
+    FILE *f = fopen(p, "r");
+    if (!f) return;
+    int skipped;
+    while (read_line(f, line, &skipped)) {
+        if (skipped || lt_yaml_line(line, &k, &v)) continue;
+        double x;
+        if (!strcmp(k, "lr") && !lt_parse_num(v, &x)) r->lr = x;
+        if (!strcmp(k, "batch_size") && !lt_parse_num(v, &x) && x >= 0 && x < 1e9 && x == floor(x))
+            r->batch_size = (long)x;
+        if (!strcmp(k, "optimizer")) snprintf(r->optimizer, sizeof r->optimizer, "%s", v);
+    }
+    fclose(f);
+}
+
+/* run.yaml: returns 1 when it was there. */
+static int read_run_yaml(const char *dir, lt_run_row *r) {
+    char p[PATH_CAP], line[LINE_CAP], *k, *v;
+    if (path_join(p, sizeof p, dir, "run.yaml")) return 0;
+    FILE *f = fopen(p, "r");
+    if (!f) return 0;
+    int skipped;
+    snprintf(r->state, sizeof r->state, "?");
+    while (read_line(f, line, &skipped)) {
+        if (skipped || lt_yaml_line(line, &k, &v)) continue;
+        double x;
+        int num = lt_parse_num(v, &x) == 0;
+        if (!strcmp(k, "state") && *v) snprintf(r->state, sizeof r->state, "%s", v);
+        if (!strcmp(k, "steps") && num && x >= 0 && x < 9e15) r->steps = (long)x;
+        if (!strcmp(k, "best_val_acc") && num) r->best_val_acc = x;
+        if (!strcmp(k, "best_val_loss") && num) r->best_val_loss = x;
+        if (!strcmp(k, "test_acc") && num) r->test_acc = x;
+    }
+    fclose(f);
+    return 1;
+}
+
+/* For a run that never closed: steps and metrics from metrics.csv, whose
+ * columns are found by name in its header. */
+static void read_metrics_csv(const char *dir, lt_run_row *r) {
+    char p[PATH_CAP], line[LINE_CAP];
+    if (path_join(p, sizeof p, dir, "metrics.csv")) return;
+    FILE *f = fopen(p, "r");
+    if (!f) return;
+    enum { STEP, VAL_ACC, VAL_LOSS, TEST_ACC, NCOL };
+    static const char *const names[NCOL] = {"step", "val_acc", "val_loss", "test_acc"};
+    int col[NCOL] = {-1, -1, -1, -1}, skipped, header = 1;
+    while (read_line(f, line, &skipped)) {
+        if (skipped) continue;
+        line[strcspn(line, "\r\n")] = '\0';
+        int i = 0;
+        for (char *s = line, *next; s; s = next, i++) {
+            next = strchr(s, ',');
+            if (next) *next++ = '\0';
+            for (int c = 0; c < NCOL; c++) {
+                if (header) {
+                    if (!strcmp(s, names[c])) col[c] = i;
+                    continue;
+                }
+                double x;
+                if (col[c] != i || lt_parse_num(s, &x) || !isfinite(x)) continue;
+                if (c == STEP && x >= 0 && x < 9e15 && (long)x > r->steps) r->steps = (long)x;
+                if (c == VAL_ACC && !(x <= r->best_val_acc)) r->best_val_acc = x;
+                if (c == VAL_LOSS && !(x >= r->best_val_loss)) r->best_val_loss = x;
+                if (c == TEST_ACC) r->test_acc = x;
+            }
+        }
+        header = 0;
+    }
+    fclose(f);
+}
+
+static void fill_row(lt_run_row *r, const char *dir, const char *experiment, const char *version) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->experiment, sizeof r->experiment, "%s", experiment);
+    snprintf(r->version, sizeof r->version, "%s", version);
+    r->version_num = -1;
+    if (!strncmp(version, "version_", 8) && version[8] && strspn(version + 8, "0123456789") == strlen(version + 8) &&
+        strlen(version + 8) < 16)
+        r->version_num = strtol(version + 8, NULL, 10);
+    r->steps = -1;
+    r->batch_size = -1;
+    r->best_val_acc = r->best_val_loss = r->test_acc = r->lr = NAN;
+    read_hparams(dir, r);
+    if (!read_run_yaml(dir, r)) {
+        snprintf(r->state, sizeof r->state, "stopped");
+        read_metrics_csv(dir, r);
+    }
+    if (socket_live(dir)) snprintf(r->state, sizeof r->state, "running");
+}
+
+typedef struct rows {
+    lt_run_row *p;
+    int n, cap;
+} rows;
+
+static int add_row(rows *rs, const char *dir, const char *experiment, const char *version, lt_err *err) {
+    if (rs->n == rs->cap) {
+        int cap = rs->cap ? rs->cap * 2 : 16;
+        lt_run_row *q = realloc(rs->p, (size_t)cap * sizeof *q);
+        if (!q) return lt_seterr(err, LT_ENOMEM, "out of memory listing runs");
+        rs->p = q;
+        rs->cap = cap;
+    }
+    fill_row(&rs->p[rs->n++], dir, experiment, version);
+    return LT_OK;
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int cmp_rows(const void *pa, const void *pb) {
+    const lt_run_row *a = pa, *b = pb;
+    int c = strcmp(a->experiment, b->experiment);
+    if (c) return c;
+    /* numbered versions first, in number order; then other names */
+    if ((a->version_num < 0) != (b->version_num < 0)) return a->version_num < 0 ? 1 : -1;
+    if (a->version_num != b->version_num) return a->version_num < b->version_num ? -1 : 1;
+    return strcmp(a->version, b->version);
+}
+
+int lt_runs_scan(const char *root, lt_run_row *out, int max, lt_err *err) {
+    struct stat st;
+    if (stat(root, &st) != 0) {
+        if (errno == ENOENT) return lt_seterr(err, LT_ENOTFOUND, "%s does not exist", root);
+        return lt_seterr(err, LT_EIO, "%s: %s", root, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) return lt_seterr(err, LT_EINVAL, "%s is not a folder", root);
+    DIR *d = opendir(root);
+    if (!d) return lt_seterr(err, LT_EIO, "%s: cannot open: %s", root, strerror(errno));
+    rows rs = {0};
+    int rc = LT_OK;
+    struct dirent *e;
+    char p[PATH_CAP], q[PATH_CAP];
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || path_join(p, sizeof p, root, e->d_name) || !is_dir(p)) continue;
+        if (is_run_dir(p)) { /* a run straight under the root (no experiment name) */
+            rc = add_row(&rs, p, "", e->d_name, err);
+            continue;
+        }
+        DIR *d2 = opendir(p);
+        if (!d2) continue;
+        struct dirent *e2;
+        while (!rc && (e2 = readdir(d2))) {
+            if (e2->d_name[0] == '.' || path_join(q, sizeof q, p, e2->d_name) || !is_dir(q) || !is_run_dir(q))
+                continue;
+            rc = add_row(&rs, q, e->d_name, e2->d_name, err);
+        }
+        closedir(d2);
+    }
+    closedir(d);
+    if (rc) {
+        free(rs.p);
+        return rc;
+    }
+    if (rs.n > 1) qsort(rs.p, (size_t)rs.n, sizeof *rs.p, cmp_rows);
+    for (int i = 0; i < rs.n && i < max; i++) out[i] = rs.p[i];
+    free(rs.p);
+    return rs.n;
+}
+
+/* ---- the table ---- */
+
+enum { T_EXP, T_VER, T_STATE, T_STEPS, T_VACC, T_VLOSS, T_TACC, T_LR, T_BS, T_OPT, T_N };
+static const char *const heads[T_N] = {"experiment", "version", "state", "steps", "val_acc",
+                                       "val_loss", "test_acc", "lr", "batch_size", "optimizer"};
+static const int right[T_N] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 0};
+
+static void cells_of(const lt_run_row *r, char c[T_N][128]) {
+    snprintf(c[T_EXP], 128, "%s", r->experiment[0] ? r->experiment : "-");
+    snprintf(c[T_VER], 128, "%s", r->version_num >= 0 ? r->version + 8 : r->version);
+    snprintf(c[T_STATE], 128, "%s", r->state[0] ? r->state : "-");
+    if (r->steps >= 0)
+        snprintf(c[T_STEPS], 128, "%ld", r->steps);
+    else
+        snprintf(c[T_STEPS], 128, "-");
+    const double m[3] = {r->best_val_acc, r->best_val_loss, r->test_acc};
+    for (int i = 0; i < 3; i++) {
+        if (isfinite(m[i]))
+            snprintf(c[T_VACC + i], 128, "%.4f", m[i]);
+        else
+            snprintf(c[T_VACC + i], 128, "-");
+    }
+    if (isfinite(r->lr))
+        snprintf(c[T_LR], 128, "%g", r->lr);
+    else
+        snprintf(c[T_LR], 128, "-");
+    if (r->batch_size >= 0)
+        snprintf(c[T_BS], 128, "%ld", r->batch_size);
+    else
+        snprintf(c[T_BS], 128, "-");
+    snprintf(c[T_OPT], 128, "%s", r->optimizer[0] ? r->optimizer : "-");
+    /* names come from folders and files: keep the table one line per run */
+    for (int i = 0; i < T_N; i++)
+        for (char *s = c[i]; *s; s++)
+            if ((unsigned char)*s < 0x20 || *s == 0x7F) *s = '?';
+}
+
+char *lt_runs_table(const lt_run_row *rows_in, int n, lt_err *err) {
+    if (n < 0) n = 0;
+    int w[T_N];
+    for (int i = 0; i < T_N; i++) w[i] = (int)strlen(heads[i]);
+    char(*c)[128] = lt_malloc(T_N * 128, err);
+    if (!c) return NULL;
+    for (int r = 0; r < n; r++) {
+        cells_of(&rows_in[r], c);
+        for (int i = 0; i < T_N; i++)
+            if ((int)strlen(c[i]) > w[i]) w[i] = (int)strlen(c[i]);
+    }
+    size_t line = T_N * 2 + 1;
+    for (int i = 0; i < T_N; i++) line += (size_t)w[i];
+    size_t cap = line * ((size_t)n + 1) + 1, o = 0;
+    char *out = lt_malloc(cap, err);
+    if (!out) {
+        free(c);
+        return NULL;
+    }
+    for (int r = -1; r < n; r++) {
+        if (r < 0)
+            for (int i = 0; i < T_N; i++) snprintf(c[i], 128, "%s", heads[i]);
+        else
+            cells_of(&rows_in[r], c);
+        size_t start = o;
+        for (int i = 0; i < T_N; i++)
+            o += (size_t)snprintf(out + o, cap - o, right[i] ? "%*s%s" : "%-*s%s", w[i], c[i], i + 1 < T_N ? "  " : "");
+        while (o > start && out[o - 1] == ' ') o--; /* no trailing blanks */
+        out[o++] = '\n';
+        out[o] = '\0';
+    }
+    free(c);
+    return out;
+}

@@ -1,0 +1,82 @@
+/* lathe runs [--root DIR]: the runs under a log root (default logs/), one line
+ * each, like TensorBoard's HParams table: experiment, version, state, steps,
+ * best val_acc and val_loss, test_acc, lr, batch_size, optimizer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lathe/runlog.h"
+
+int cmd_runs(int argc, char **argv);
+
+static void runs_usage(FILE *f) {
+    fprintf(f,
+            "usage: lathe runs [--root DIR]\n"
+            "  lists the runs under DIR (default logs): <experiment>/version_<N>/ folders.\n"
+            "  state: done, failed, interrupted (stopped before its limits), running (its\n"
+            "  control.sock answers), stopped (never closed: killed or crashed).\n"
+            "  val_acc / val_loss are the best over the run.\n");
+}
+
+int cmd_runs(int argc, char **argv) {
+    const char *root = "logs";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            runs_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--root")) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "lathe: runs: --root needs a folder\n");
+                return 2;
+            }
+            root = argv[++i];
+        } else if (!strncmp(a, "--root=", 7)) {
+            root = a + 7;
+        } else {
+            fprintf(stderr, "lathe: runs: unexpected argument '%s'\n", a);
+            runs_usage(stderr);
+            return 2;
+        }
+    }
+    if (!*root) {
+        fprintf(stderr, "lathe: runs: --root needs a folder\n");
+        return 2;
+    }
+    lt_err err = {0};
+    int n = lt_runs_scan(root, NULL, 0, &err);
+    if (n == LT_ENOTFOUND) {
+        printf("no runs: %s does not exist\n", root);
+        return 0;
+    }
+    if (n < 0) {
+        fprintf(stderr, "lathe: runs: %s\n", err.msg);
+        return 2;
+    }
+    if (n == 0) {
+        printf("no runs under %s\n", root);
+        return 0;
+    }
+    /* a second scan fills the rows; runs may have come or gone in between */
+    int cap = n + 16;
+    lt_run_row *rows = calloc((size_t)cap, sizeof *rows);
+    if (!rows) {
+        fprintf(stderr, "lathe: runs: out of memory\n");
+        return 2;
+    }
+    n = lt_runs_scan(root, rows, cap, &err);
+    if (n < 0) {
+        fprintf(stderr, "lathe: runs: %s\n", err.msg);
+        free(rows);
+        return 2;
+    }
+    char *table = lt_runs_table(rows, n < cap ? n : cap, &err);
+    free(rows);
+    if (!table) {
+        fprintf(stderr, "lathe: runs: %s\n", err.msg);
+        return 2;
+    }
+    fputs(table, stdout);
+    free(table);
+    return 0;
+}
