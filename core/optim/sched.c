@@ -17,8 +17,7 @@ static const double PI = 3.14159265358979323846;
  * carries on. The branch at e - 1 - T = 0 mod 2T is where the ratio form would
  * divide by 1 + cos(pi) = 0: the lr restarts its rise from base. */
 static double cosine_next(double lr, long e, double base, long t_max, double eta_min) {
-    if ((e - 1 - t_max) % (2 * t_max) == 0)
-        return lr + (base - eta_min) * (1 - cos(PI / (double)t_max)) / 2;
+    if ((e - 1 - t_max) % (2 * t_max) == 0) return lr + (base - eta_min) * (1 - cos(PI / (double)t_max)) / 2;
     return (1 + cos(PI * (double)e / (double)t_max)) / (1 + cos(PI * (double)(e - 1) / (double)t_max)) *
                (lr - eta_min) +
            eta_min;
@@ -26,7 +25,7 @@ static double cosine_next(double lr, long e, double base, long t_max, double eta
 
 /* OneCycleLR.get_lr: the lr at step_num from the phase it falls in. */
 static double onecycle_lr(const lt_sched *s, long step_num) {
-    const double a[3] = {s->lo, s->hi, s->three_phase ? s->lo : s->lo_end}; /* phase start lrs */
+    const double a[3] = {s->lo, s->hi, s->three_phase ? s->lo : s->lo_end};     /* phase start lrs */
     const double b[3] = {s->hi, s->three_phase ? s->lo : s->lo_end, s->lo_end}; /* phase end lrs */
     double start = 0.0;
     for (int i = 0; i < s->nphases; i++) {
@@ -45,7 +44,8 @@ static double onecycle_lr(const lt_sched *s, long step_num) {
 /* How many times e appears among the milestones (MultiStepLR's Counter). */
 static int milestone_count(const lt_sched *s, long e) {
     int n = 0;
-    for (int i = 0; i < s->nmilestones; i++) n += s->milestones[i] == e;
+    for (int i = 0; i < s->nmilestones; i++)
+        n += s->milestones[i] == e;
     return n;
 }
 
@@ -65,16 +65,13 @@ static void initial_step(lt_sched *s) {
          * and its first step leaves the lr as it is. */
         if (s->warmup > 0) s->lr = s->lr * s->start_factor;
         break;
-    case SK_ONECYCLE:
-        s->lr = onecycle_lr(s, 0);
-        break;
+    case SK_ONECYCLE: s->lr = onecycle_lr(s, 0); break;
     case SK_PLATEAU:
         s->best = s->mode_max ? -INFINITY : INFINITY; /* mode_worse */
         s->bad = 0;
         s->cool = 0;
         break;
-    default:
-        break; /* step, exponential, cosine: the lr stays */
+    default: break; /* step, exponential, cosine: the lr stays */
     }
 }
 
@@ -160,12 +157,8 @@ int lt_sched_step(lt_sched *s, double metric, lt_err *err) {
         if (n) s->lr = s->lr * pow(s->gamma, n);
         break;
     }
-    case SK_EXPONENTIAL:
-        s->lr = s->lr * s->gamma;
-        break;
-    case SK_COSINE:
-        s->lr = cosine_next(s->lr, e, s->base, s->t_max, s->eta_min);
-        break;
+    case SK_EXPONENTIAL: s->lr = s->lr * s->gamma; break;
+    case SK_COSINE: s->lr = cosine_next(s->lr, e, s->base, s->t_max, s->eta_min); break;
     case SK_WARMUP_COSINE:
         if (e < s->warmup) {
             /* LinearLR.get_lr at its last_epoch e (1 <= e < total_iters). */
@@ -179,12 +172,8 @@ int lt_sched_step(lt_sched *s, double metric, lt_err *err) {
             s->lr = cosine_next(s->lr, e - s->warmup, s->base, s->t_max, s->eta_min);
         }
         break;
-    case SK_ONECYCLE:
-        s->lr = onecycle_lr(s, e);
-        break;
-    case SK_PLATEAU:
-        plateau_step(s, metric);
-        break;
+    case SK_ONECYCLE: s->lr = onecycle_lr(s, e); break;
+    case SK_PLATEAU: plateau_step(s, metric); break;
     }
     return LT_OK;
 }
@@ -195,8 +184,7 @@ int lt_sched_override(lt_sched *s, double lr, lt_err *err) {
     int rescale = s->kind == SK_ONECYCLE || (s->kind == SK_WARMUP_COSINE && s->e < s->warmup);
     if (rescale) {
         if (!(s->lr > 0))
-            return lt_seterr(err, LT_ESTATE,
-                             "scheduler %s: cannot rescale the schedule from a current lr of %g to %g",
+            return lt_seterr(err, LT_ESTATE, "scheduler %s: cannot rescale the schedule from a current lr of %g to %g",
                              lt_sched_kind(s), s->lr, lr);
         double k = lr / s->lr;
         if (s->kind == SK_ONECYCLE) {
@@ -218,8 +206,8 @@ int lt_sched_apply(const lt_sched *s, lt_optim *o, lt_err *err) { return lt_opti
 
 int lt_sched_state_str(const lt_sched *s, char *buf, size_t cap, lt_err *err) {
     char tmp[LT_SCHED_STATE_MAX + 64];
-    int n = snprintf(tmp, sizeof tmp, STATE_MAGIC "%s:e=%ld,lr=%.17g,base=%.17g", lt_sched_kind(s), s->e, s->lr,
-                     s->base);
+    int n =
+        snprintf(tmp, sizeof tmp, STATE_MAGIC "%s:e=%ld,lr=%.17g,base=%.17g", lt_sched_kind(s), s->e, s->lr, s->base);
     if (s->kind == SK_ONECYCLE)
         n += snprintf(tmp + n, sizeof tmp - (size_t)n, ",lo=%.17g,hi=%.17g,lo_end=%.17g", s->lo, s->hi, s->lo_end);
     else if (s->kind == SK_PLATEAU)
@@ -240,9 +228,7 @@ static int field_wanted(sched_kind k, int f) {
     return k == SK_PLATEAU;
 }
 
-static int bad_state(lt_err *err, const char *what) {
-    return lt_seterr(err, LT_EFORMAT, "scheduler state: %s", what);
-}
+static int bad_state(lt_err *err, const char *what) { return lt_seterr(err, LT_EFORMAT, "scheduler state: %s", what); }
 
 int lt_sched_state_load(lt_sched *s, const char *str, lt_err *err) {
     char buf[LT_SCHED_STATE_MAX];
@@ -258,8 +244,7 @@ int lt_sched_state_load(lt_sched *s, const char *str, lt_err *err) {
     if (!colon) return bad_state(err, "no ':' after the kind");
     *colon = '\0';
     if (strcmp(kind, lt_sched_kind(s)) != 0)
-        return lt_seterr(err, LT_EFORMAT, "scheduler state is for %.32s, this scheduler is %s", kind,
-                         lt_sched_kind(s));
+        return lt_seterr(err, LT_EFORMAT, "scheduler state is for %.32s, this scheduler is %s", kind, lt_sched_kind(s));
     for (char *p = colon + 1, *next; p; p = next) {
         next = strchr(p, ',');
         if (next) *next++ = '\0';
@@ -267,7 +252,8 @@ int lt_sched_state_load(lt_sched *s, const char *str, lt_err *err) {
         if (!eq) return bad_state(err, "an entry is not key=value");
         *eq = '\0';
         int f = 0;
-        while (f < NFIELDS && strcmp(field_names[f], p) != 0) f++;
+        while (f < NFIELDS && strcmp(field_names[f], p) != 0)
+            f++;
         if (f == NFIELDS || !field_wanted(s->kind, f))
             return lt_seterr(err, LT_EFORMAT, "scheduler state: unexpected field '%.32s'", p);
         if (seen[f]) return lt_seterr(err, LT_EFORMAT, "scheduler state: field '%s' twice", p);
@@ -286,8 +272,7 @@ int lt_sched_state_load(lt_sched *s, const char *str, lt_err *err) {
     long max_e = s->kind == SK_ONECYCLE ? s->total_steps : SCHED_INT_MAX;
     if (v[F_E] != floor(v[F_E]) || v[F_E] < 0 || v[F_E] > (double)max_e)
         return bad_state(err, "e is not a step count in range");
-    if (!isfinite(v[F_LR]) || !isfinite(v[F_BASE]) || v[F_BASE] < 0)
-        return bad_state(err, "lr or base out of range");
+    if (!isfinite(v[F_LR]) || !isfinite(v[F_BASE]) || v[F_BASE] < 0) return bad_state(err, "lr or base out of range");
     if (s->kind == SK_ONECYCLE)
         for (int f = F_LO; f <= F_LO_END; f++)
             if (!isfinite(v[f]) || !(v[f] > 0)) return bad_state(err, "onecycle lrs must be finite and > 0");

@@ -17,8 +17,8 @@ typedef enum {
 } sched_kind;
 
 #define SCHED_MAX_MILESTONES 64
-#define SCHED_MONITOR_MAX 64 /* bytes, with the terminating 0 */
-#define SCHED_SPEC_MAX 1024  /* bytes of spec string accepted */
+#define SCHED_MONITOR_MAX 64         /* bytes, with the terminating 0 */
+#define SCHED_SPEC_MAX 1024          /* bytes of spec string accepted */
 #define SCHED_INT_MAX 1000000000000L /* largest int hyperparameter (1e12) */
 
 struct lt_sched {

@@ -55,9 +55,11 @@ typedef struct ctx {
 } ctx;
 
 static char *trim(char *s) {
-    while (*s && isspace((unsigned char)*s)) s++;
+    while (*s && isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
     return s;
 }
 
@@ -77,8 +79,8 @@ static int parse_double(ctx *c, const char *key, const char *val, double *out) {
 }
 
 /* A number in [lo, hi]; absent -> def (or an error when required). */
-static int get_num(ctx *c, const char *key, int required, double def, double lo, double hi, int lo_open,
-                   int hi_open, double *out) {
+static int get_num(ctx *c, const char *key, int required, double def, double lo, double hi, int lo_open, int hi_open,
+                   double *out) {
     item *it = find(c, key);
     if (!it) {
         if (required) return lt_seterr(c->err, LT_EINVAL, "scheduler %s needs %s=", c->kind, key);
@@ -89,8 +91,8 @@ static int get_num(ctx *c, const char *key, int required, double def, double lo,
     int rc = parse_double(c, key, it->val, &v);
     if (rc) return rc;
     if (v < lo || v > hi || (lo_open && v == lo) || (hi_open && v == hi))
-        return lt_seterr(c->err, LT_EINVAL, "scheduler %s: %s=%s is out of range (must be in %c%g, %g%c)", c->kind,
-                         key, it->val, lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
+        return lt_seterr(c->err, LT_EINVAL, "scheduler %s: %s=%s is out of range (must be in %c%g, %g%c)", c->kind, key,
+                         it->val, lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
     *out = v;
     return LT_OK;
 }
@@ -140,14 +142,12 @@ static int get_milestones(ctx *c, lt_sched *s) {
         double v = 0;
         long m = 0;
         if (s->nmilestones == SCHED_MAX_MILESTONES)
-            return lt_seterr(c->err, LT_EINVAL, "scheduler %s: more than %d milestones", c->kind,
-                             SCHED_MAX_MILESTONES);
+            return lt_seterr(c->err, LT_EINVAL, "scheduler %s: more than %d milestones", c->kind, SCHED_MAX_MILESTONES);
         int rc = parse_double(c, "milestones", tok, &v);
         if (!rc) rc = check_int(c, "milestones", tok, v, 0, &m);
         if (rc) return rc;
         if (s->nmilestones > 0 && m < s->milestones[s->nmilestones - 1])
-            return lt_seterr(c->err, LT_EINVAL, "scheduler %s: milestones=%s must be non-decreasing", c->kind,
-                             it->val);
+            return lt_seterr(c->err, LT_EINVAL, "scheduler %s: milestones=%s must be non-decreasing", c->kind, it->val);
         s->milestones[s->nmilestones++] = m;
     }
     return LT_OK;
@@ -172,9 +172,8 @@ static int parse_common(ctx *c, lt_sched *s) {
     item *it = find(c, "monitor");
     const char *mon = it ? it->val : s->kind == SK_PLATEAU ? "val_loss" : "";
     if (it && !valid_monitor(mon))
-        return lt_seterr(c->err, LT_EINVAL,
-                         "scheduler %s: monitor=%s must be 1-%d letters, digits or _ . / -", c->kind, mon,
-                         SCHED_MONITOR_MAX - 1);
+        return lt_seterr(c->err, LT_EINVAL, "scheduler %s: monitor=%s must be 1-%d letters, digits or _ . / -", c->kind,
+                         mon, SCHED_MONITOR_MAX - 1);
     snprintf(s->monitor, sizeof s->monitor, "%s", mon);
     return LT_OK;
 }
@@ -219,8 +218,7 @@ static int parse_onecycle(ctx *c, lt_sched *s, double base_lr) {
     if (has_total) {
         if ((rc = get_int(c, "total_steps", 1, 0, 1, &s->total_steps))) return rc;
     } else {
-        if ((rc = get_int(c, "epochs", 1, 0, 1, &ep)) || (rc = get_int(c, "steps_per_epoch", 1, 0, 1, &spe)))
-            return rc;
+        if ((rc = get_int(c, "epochs", 1, 0, 1, &ep)) || (rc = get_int(c, "steps_per_epoch", 1, 0, 1, &spe))) return rc;
         if ((double)ep * (double)spe > (double)SCHED_INT_MAX)
             return lt_seterr(c->err, LT_EINVAL, "scheduler %s: epochs*steps_per_epoch is too large", c->kind);
         s->total_steps = ep * spe;
@@ -228,8 +226,8 @@ static int parse_onecycle(ctx *c, lt_sched *s, double base_lr) {
     double max_lr;
     if ((rc = get_num(c, "max_lr", 0, base_lr, 0, HUGE_VAL, 1, 0, &max_lr))) return rc;
     if (!(max_lr > 0))
-        return lt_seterr(c->err, LT_EINVAL, "scheduler %s: max_lr defaults to the lr, which is 0; give max_lr=",
-                         c->kind);
+        return lt_seterr(c->err, LT_EINVAL,
+                         "scheduler %s: max_lr defaults to the lr, which is 0; give max_lr=", c->kind);
     if ((rc = get_num(c, "pct_start", 0, 0.3, 0, 1, 0, 0, &s->pct_start)) ||
         (rc = get_num(c, "div_factor", 0, 25.0, 0, HUGE_VAL, 1, 0, &s->div_factor)) ||
         (rc = get_num(c, "final_div_factor", 0, 1e4, 0, HUGE_VAL, 1, 0, &s->final_div_factor)) ||
@@ -266,18 +264,15 @@ static int parse_kind(ctx *c, lt_sched *s, double base_lr) {
     case SK_MULTISTEP:
         if ((rc = get_milestones(c, s))) return rc;
         return get_num(c, "gamma", 0, 0.1, 0, HUGE_VAL, 0, 0, &s->gamma);
-    case SK_EXPONENTIAL:
-        return get_num(c, "gamma", 1, 0, 0, HUGE_VAL, 0, 0, &s->gamma);
+    case SK_EXPONENTIAL: return get_num(c, "gamma", 1, 0, 0, HUGE_VAL, 0, 0, &s->gamma);
     case SK_WARMUP_COSINE:
         if ((rc = get_int(c, "warmup", 1, 0, 0, &s->warmup)) ||
             (rc = get_num(c, "start_factor", 0, 1.0 / 3, 0, 1, 1, 0, &s->start_factor)) ||
             (rc = get_num(c, "end_factor", 0, 1.0, 0, 1, 0, 0, &s->end_factor)))
             return rc;
         return parse_cosine(c, s);
-    case SK_COSINE:
-        return parse_cosine(c, s);
-    case SK_ONECYCLE:
-        return parse_onecycle(c, s, base_lr);
+    case SK_COSINE: return parse_cosine(c, s);
+    case SK_ONECYCLE: return parse_onecycle(c, s, base_lr);
     case SK_PLATEAU:
         if ((rc = get_word(c, "mode", "min", "max", &s->mode_max)) ||
             (rc = get_word(c, "threshold_mode", "rel", "abs", &s->thr_abs)) ||

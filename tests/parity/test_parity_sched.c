@@ -33,7 +33,8 @@ static const fx_array *getf(const char *cfg, const char *what) {
 /* Character codes stored as f32 -> a C string in buf. */
 static int to_string(const fx_array *a, char *buf, size_t cap) {
     if (!a || a->n + 1 > cap) return -1;
-    for (size_t i = 0; i < a->n; i++) buf[i] = (char)(int)a->data[i];
+    for (size_t i = 0; i < a->n; i++)
+        buf[i] = (char)(int)a->data[i];
     buf[a->n] = '\0';
     return 0;
 }
@@ -80,8 +81,8 @@ static void run_cfg(const char *cfg) {
             worst_got = got;
         }
     }
-    CHECK_MSG(worst <= TOL, "%s: rel err %.3g at step %d (lathe %.9g, torch %.9g)", cfg, worst, worst_k,
-              worst_got, worst_k >= 0 ? a_lr->data[worst_k] : 0.0);
+    CHECK_MSG(worst <= TOL, "%s: rel err %.3g at step %d (lathe %.9g, torch %.9g)", cfg, worst, worst_k, worst_got,
+              worst_k >= 0 ? a_lr->data[worst_k] : 0.0);
     CHECK_MSG(!a_ov || ov == a_ov->n, "%s: overrides not all applied", cfg);
     printf("%-24s %4d steps  max rel err %.2e\n", cfg, nsteps, worst);
     configs_run++;
@@ -93,7 +94,8 @@ static void test_all(void) {
     const fx_array *a = fx_get(&fx, "configs");
     CHECK(a != NULL && to_string(a, names, sizeof names) == 0);
     if (!a) return;
-    for (char *p = strtok(names, " "); p; p = strtok(NULL, " ")) run_cfg(p);
+    for (char *p = strtok(names, " "); p; p = strtok(NULL, " "))
+        run_cfg(p);
     /* Every kind is covered. */
     CHECK(configs_run >= 20);
 }

@@ -92,12 +92,12 @@ enum { LT_SCHED_EPOCH = 0, LT_SCHED_STEP = 1 }; /* lt_sched_interval() values */
 lt_sched *lt_sched_create(const char *spec, double base_lr, lt_err *err);
 void lt_sched_free(lt_sched *s);
 
-const char *lt_sched_kind(const lt_sched *s); /* "step", "plateau", ... */
-const char *lt_sched_spec(const lt_sched *s); /* the spec as given to create */
-int lt_sched_interval(const lt_sched *s);     /* LT_SCHED_EPOCH or LT_SCHED_STEP */
-int lt_sched_frequency(const lt_sched *s);    /* >= 1 */
+const char *lt_sched_kind(const lt_sched *s);    /* "step", "plateau", ... */
+const char *lt_sched_spec(const lt_sched *s);    /* the spec as given to create */
+int lt_sched_interval(const lt_sched *s);        /* LT_SCHED_EPOCH or LT_SCHED_STEP */
+int lt_sched_frequency(const lt_sched *s);       /* >= 1 */
 const char *lt_sched_monitor(const lt_sched *s); /* "" when none */
-int lt_sched_needs_metric(const lt_sched *s); /* 1 for plateau, else 0 */
+int lt_sched_needs_metric(const lt_sched *s);    /* 1 for plateau, else 0 */
 
 /* The current lr. */
 double lt_sched_lr(const lt_sched *s);
@@ -131,7 +131,9 @@ int lt_sched_step(lt_sched *s, double metric, lt_err *err);
  * onecycle's last linear step), LT_ESTATE and nothing changes. */
 int lt_sched_override(lt_sched *s, double lr, lt_err *err);
 
-/* lt_optim_set(o, "lr", lt_sched_lr(s), err). */
+/* lt_optim_set(o, "lr", lt_sched_lr(s), err); fails as that does, e.g. for
+ * the negative lr onecycle's linear anneal extrapolates to at its very last
+ * step (step total_steps), which PyTorch would use. */
 int lt_sched_apply(const lt_sched *s, lt_optim *o, lt_err *err);
 
 /* Progress for checkpoints, as one line of text (no spaces), e.g.
