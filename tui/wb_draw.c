@@ -246,12 +246,8 @@ void wb_map_fit(int sh, int sw, int maxr, int maxc, int *rows, int *cols) {
             *rows = sh * z / 2;
             return;
         }
-    if (sw <= maxc && (sh + 1) / 2 <= maxr) {
-        *cols = sw;
-        *rows = (sh + 1) / 2;
-        return;
-    }
-    /* Down-scale keeping the aspect: cols / rows = 2 * sw / sh. */
+    /* Any other scale (up below zoom 2, or down) keeping the aspect:
+     * cols / rows = 2 * sw / sh. */
     double s = fmin((double)maxc / sw, (double)maxr * 2 / sh);
     *cols = (int)(sw * s);
     *rows = (int)(sh * s / 2);

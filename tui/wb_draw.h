@@ -69,8 +69,9 @@ int wb_shade_level(double v, double lo, double hi, int levels);
 int wb_shade_levels(int utf8);
 const char *wb_shade_glyph(int level, int utf8);
 /* The cell grid (rows, cols) for an sh x sw map in at most maxr x maxc cells:
- * the largest integer zoom that fits (zoom z: z cols and z/2 rows per source
- * pixel), or a down-scale when even 1 col x 1/2 row per pixel does not fit. */
+ * the largest even integer zoom that fits (zoom z: z cols and z/2 rows per
+ * source pixel, so pixels stay square), else the largest fractional scale
+ * that fits (fewer than 2 cols per pixel, or a down-scale). */
 void wb_map_fit(int sh, int sw, int maxr, int maxc, int *rows, int *cols);
 /* Box-resamples src (sh x sw, row-major) onto dst (dh x dw); each destination
  * value is the mean of the finite source values its box covers (NaN if none). */

@@ -425,7 +425,10 @@ int wb_run(const char *socket_path, int owns_run) {
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
     if (w->cli) lt_ctl_client_close(w->cli);
-    if (!status && !owns_run) fprintf(stderr, "lathe: detached from %s; the run keeps going\n", socket_path);
+    if (!status && !owns_run && !w->gone[0])
+        fprintf(stderr, "lathe: detached from %s; the run keeps going\n", socket_path);
+    else if (!status && w->gone[0])
+        fprintf(stderr, "lathe: the run at %s went away\n", socket_path);
     wb_model_free(&w->m);
     free(w);
     return status;

@@ -16,7 +16,7 @@ typedef struct col {
 } col;
 
 static const col layer_cols[] = {
-    {"name", 12, 0}, {"type", 10, 1}, {"shape", 10, 2}, {"params", 7, 4}, {"mean", 9, 3}, {"std", 9, 3},
+    {"name", 14, 0}, {"type", 12, 1}, {"shape", 10, 2}, {"params", 7, 4}, {"mean", 9, 3}, {"std", 9, 3},
     {"min", 9, 6}, {"max", 9, 6}, {"zeros", 6, 5}, {"nonfin", 6, 5}, {"grad", 9, 4}, {"upd", 9, 5},
 };
 #define NCOLS (int)(sizeof layer_cols / sizeof layer_cols[0])

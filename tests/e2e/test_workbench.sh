@@ -29,6 +29,8 @@ trap cleanup EXIT
 ok() { passed=$((passed + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 cc=${CC:-cc}
+# a sanitizer build's library needs the same flags to link against
+if nm "$BUILD/liblathe_core.a" 2>/dev/null | grep -q __asan_; then cc="$cc -fsanitize=address,undefined"; fi
 
 # ---- the lathe attach command (a small driver until the binary has it) ----
 ATTACH=("$LATHE" attach)
@@ -152,8 +154,12 @@ pane_pid=$($T display -p -t wb:two '#{pane_pid}')
 wpid=$(pgrep -P "$pane_pid" | head -1)
 if [ -n "$wpid" ] && [ -r /proc/$wpid/stat ]; then
   t0=$(awk '{print $14 + $15}' /proc/$wpid/stat); sleep 5; t1=$(awk '{print $14 + $15}' /proc/$wpid/stat)
-  echo "workbench CPU while attached ($mode run): $(( (t1 - t0) * 100 / $(getconf CLK_TCK) / 5 ))% of a core"
+  echo "workbench CPU while attached ($mode run): $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", d * 100 / hz / 5 }')% of a core over 5 s"
 fi
+# 9. the run ends: the screen says so, keeps its picture, and q still leaves
+kill "$run_pid"; wait "$run_pid" 2>/dev/null; run_pid=
+wait_for wb:two 'went away' 100 && ok || bad "no word of the run going away: $(cap wb:two | tail -4)"
+cap wb:two | head -1 | grep -q 'GONE' && cap wb:two | grep -q 'loss: train' && ok || bad "the last picture is not kept: $(cap wb:two | head -3)"
 $T send-keys -t wb:two q
 wait_for wb:two 'EXIT=0' && ok || bad "second q: $(cap wb:two | tail -3)"
 

@@ -107,8 +107,10 @@ static void test_map(void) {
     CHECK(!strcmp(wb_shade_glyph(4, 1), "\xE2\x96\x88"));
     CHECK(!strcmp(wb_shade_glyph(9, 0), "@"));
     int r, c;
-    wb_map_fit(28, 28, 19, 40, &r, &c); /* 80x24: one column, half a row per pixel */
+    wb_map_fit(28, 28, 14, 40, &r, &c); /* one column, half a row per pixel */
     CHECK(r == 14 && c == 28);
+    wb_map_fit(28, 28, 19, 40, &r, &c); /* 80x24: scaled up by 19/14, aspect kept */
+    CHECK_MSG(r == 19 && c == 38, "%dx%d", r, c);
     wb_map_fit(24, 24, 60, 100, &r, &c);
     CHECK(r == 48 && c == 96); /* zoom 4 */
     wb_map_fit(28, 28, 5, 100, &r, &c); /* down-scaled, aspect kept */
