@@ -13,7 +13,9 @@ A configuration <cfg> stores:
   <cfg>.override  [2*m] pairs (k, lr): after step k, param_groups[0]["lr"] = lr
                   by hand, which lathe's lt_sched_override must follow for the
                   kinds it documents as following PyTorch there
-Every input number is rounded to f32 first, so both sides see the same double.
+Base lrs, metrics and hand-set lrs are rounded to f32 first (the fixture stores
+f32), so both sides see the same doubles; numbers in spec strings are parsed
+from the same text on both sides.
 Run: python tests/parity/gen_sched_fixtures.py
 """
 import math
