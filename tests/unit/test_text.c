@@ -3,6 +3,7 @@
  * folder reading (indexes, .u8 names, duplicates, binaries and sub-folders
  * skipped), the seeded split by entry, and the truncated-BPTT batcher's windows
  * continuing across chunks; then the real /usr/share/games/fortunes if present. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,25 @@ static void test_parse_errors(void) {
     CHECK(lt_text_from_fortune_bytes("a\r\n%\r\nb\n%%\nc", 12, &t, &err) == LT_OK);
     CHECK(t.n_entries == 2);
     lt_text_free(&t);
+    /* random bytes from an alphabet rich in separators and control bytes: either
+     * entries (every id in range, the corpus ending in "%\n") or none; no crash */
+    static const char alpha[] = "%%%\n\n\n\b\b\r\t a\x80\xff\x01";
+    uint64_t x = 12345;
+    char buf[300];
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t n = (size_t)(iter % 300);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            buf[i] = alpha[(x >> 33) % (sizeof alpha - 1)];
+        }
+        int rc = lt_text_from_fortune_bytes(buf, n, &t, &err);
+        CHECK(rc == LT_OK || rc == LT_ENOTFOUND);
+        if (rc != LT_OK) continue;
+        CHECK(t.n >= 2 && t.ids[t.n - 1] == t.id_of['\n'] && t.ids[t.n - 2] == t.id_of['%']);
+        for (size_t i = 0; i < t.n; i++) CHECK(t.ids[i] >= 0 && t.ids[i] < t.vocab_size);
+        CHECK(t.id_of['\b'] < 0 && t.id_of['\r'] < 0 && t.id_of[1] < 0);
+        lt_text_free(&t);
+    }
 }
 
 static void write_file(const char *dir, const char *name, const char *data, size_t n) {
@@ -143,9 +163,9 @@ static void test_split(void) {
         CHECK(seps == ss[s]->n_entries);
         CHECK(ss[s]->ids[ss[s]->n - 1] == nl && ss[s]->ids[ss[s]->n - 2] == pct);
     }
-    CHECK(lt_text_split(&t, 1.0, 7, &tr3, &va3, &err) == LT_EINVAL);
     lt_text_stream_free(&tr), lt_text_stream_free(&va), lt_text_stream_free(&tr2), lt_text_stream_free(&va2);
     lt_text_stream_free(&tr3), lt_text_stream_free(&va3);
+    CHECK(lt_text_split(&t, 1.0, 7, &tr3, &va3, &err) == LT_EINVAL && tr3.ids == NULL);
     CHECK(lt_text_split(&t, 0.0, 7, &tr, &va, &err) == LT_OK && va.n == 0 && tr.n == t.n);
     lt_text_stream_free(&tr), lt_text_stream_free(&va);
     lt_text_free(&t);
