@@ -215,8 +215,8 @@ static void test_chunks_continue(void) {
             memcpy(x2 + b * 3 * I, c.p[PX] + (size_t)b * T * I + 3 * I, 3 * I * sizeof(float));
         }
         int xs[3] = {B, 3, I}, ss[2] = {B, H};
-        lt_tensor *hl1, *cl1, *hl2, *cl2, *none = NULL;
-        lt_tensor *h0 = c.use_h0 ? lt_graph_wrap(&g, c.p[PH0], NULL, ss, 2, 0) : none;
+        lt_tensor *hl1, *cl1, *hl2, *cl2;
+        lt_tensor *h0 = lt_graph_wrap(&g, c.p[PH0], NULL, ss, 2, 0);
         lt_tensor *c0 = lt_graph_wrap(&g, c.p[PC0], NULL, ss, 2, 0);
         lt_tensor *wih = lt_graph_wrap(&g, c.p[PWIH], NULL, c.shape[PWIH], 2, 0);
         lt_tensor *whh = lt_graph_wrap(&g, c.p[PWHH], NULL, c.shape[PWHH], 2, 0);
