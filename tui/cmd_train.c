@@ -1,14 +1,21 @@
-/* lathe train: fit an experiment, then a test pass, reporting progress lines
- * and one final `key=value` summary line that scripts can parse. */
+/* lathe train: fit an experiment, then a test pass, as a session: the run
+ * directory and its control socket come first (one stderr line), then progress
+ * lines, then one final `key=value` summary line that scripts can parse. While
+ * it trains, `lathe ctl <run dir> <command>` (or the workbench) steers it. */
 #include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "flags.h"
+#include "lathe/session.h"
+#include "workbench.h"
 
 typedef struct progress {
+    atomic_int quiet; /* the workbench has the terminal: no progress lines */
     int tty;
     long total_steps;
     int log_every;
@@ -29,15 +36,16 @@ static void fmt_eta(double s, char *buf, size_t len) {
 
 static void print_progress(lt_trainer *t, progress *p, int final) {
     char eta[32];
+    size_t epoch = t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs; /* 1-based, after the end too */
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     double left = rate > 0 ? (double)(p->total_steps - t->step) * t->batch_size / rate : NAN;
     fmt_eta(left, eta, sizeof eta);
     if (p->tty) {
-        fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %s", t->epoch + 1,
+        fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %s", epoch,
                 t->max_epochs, t->step, p->total_steps, t->train_loss, t->samples_per_s, eta);
         if (final) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%.4f samples_per_s=%.0f eta=%s\n", t->epoch + 1, t->step,
+        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%.4f samples_per_s=%.0f eta=%s\n", epoch, t->step,
                 p->total_steps, t->train_loss, t->samples_per_s, eta);
     }
     fflush(stderr);
@@ -45,6 +53,7 @@ static void print_progress(lt_trainer *t, progress *p, int final) {
 
 static void on_step(lt_trainer *t, void *user) {
     progress *p = user;
+    if (atomic_load(&p->quiet)) return;
     double now = lt_now();
     if (p->tty ? now - p->last_print >= 0.1 : t->step % p->log_every == 0) {
         print_progress(t, p, 0);
@@ -54,6 +63,7 @@ static void on_step(lt_trainer *t, void *user) {
 
 static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     progress *p = user;
+    if (atomic_load(&p->quiet)) return;
     if (p->tty) fputs("\r\033[K", stderr);
     if (stage == LT_STAGE_VAL)
         fprintf(stderr, "epoch=%zu step=%ld val_loss=%.4f val_acc=%.4f\n", t->epoch + 1, t->step, t->val_loss,
@@ -61,6 +71,25 @@ static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     else
         fprintf(stderr, "test_loss=%.4f test_acc=%.4f\n", t->test_loss, t->test_acc);
     fflush(stderr);
+}
+
+static void on_start(lt_session *s, void *user) {
+    progress *p = user;
+    lt_trainer *t = lt_session_trainer(s);
+    p->total_steps = lt_trainer_total_steps(t);
+    if (atomic_load(&p->quiet)) return;
+    fprintf(stderr, "lathe: run %s, control socket %s\n", lt_session_run_dir(s), lt_session_socket_path(s));
+    fprintf(stderr, "lathe: training %s on %zu samples (%zu validation, %zu test), batch %d, %d epochs, %d threads\n",
+            t->exp->name, t->mod.train_set.n, t->mod.val_set.n, t->mod.test_set.n, t->batch_size, t->max_epochs,
+            lt_cpu_get_threads());
+    fflush(stderr);
+}
+
+static volatile sig_atomic_t g_interrupted;
+
+static void on_signal(int sig) {
+    g_interrupted = 1;
+    signal(sig, SIG_DFL); /* a second ^C ends the process at once */
 }
 
 int cmd_train(int argc, char **argv) {
@@ -82,28 +111,53 @@ int cmd_train(int argc, char **argv) {
     const lt_experiment *e = find_experiment_or_complain(pos[0]);
     if (!e) return 2;
 
-    static lt_trainer t; /* large; static keeps it off the stack */
+    /* on a terminal the workbench attaches to the run through its socket, as
+       `lathe attach` does from elsewhere; otherwise progress lines */
+    int screen = !o.headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    progress p = {.tty = isatty(STDERR_FILENO), .log_every = o.cfg.log_every_n_steps};
+    atomic_init(&p.quiet, screen);
+    lt_session_opts so = {.root_dir = o.root_dir,
+                          .name = o.name_set ? o.name : NULL,
+                          .version = o.version_set ? o.version : NULL,
+                          .user = &p,
+                          .on_start = on_start,
+                          .on_step = on_step,
+                          .on_eval_end = on_eval_end,
+                          .keep_alive = screen};
     lt_err err = {0};
-    if (lt_trainer_init(&t, e, &o.cfg, &err)) {
+    lt_session *s = lt_session_start(e, &o.cfg, &so, &err);
+    if (!s) {
         fprintf(stderr, "lathe: %s\n", err.msg);
-        lt_trainer_free(&t);
         return 2;
     }
-    progress p = {.tty = isatty(STDERR_FILENO), .total_steps = lt_trainer_total_steps(&t),
-                  .log_every = o.cfg.log_every_n_steps};
-    t.cb = (lt_trainer_callbacks){.user = &p, .on_step = on_step, .on_eval_end = on_eval_end};
-    fprintf(stderr, "lathe: training %s on %zu samples (%zu validation, %zu test), batch %d, %d epochs, %d threads\n",
-            e->name, t.mod.train_set.n, t.mod.val_set.n, t.mod.test_set.n, t.batch_size, t.max_epochs,
-            lt_cpu_get_threads());
-    int rc = lt_trainer_fit(&t, &err);
-    if (t.step > 0) print_progress(&t, &p, 1);
-    double rate = t.fit_seconds > 0 ? t.samples / t.fit_seconds : 0;
+    int rc = 0, asked = 0;
+    if (screen) {
+        int wrc = wb_run(lt_session_socket_path(s), 1);
+        /* after a detach the run carries on here with progress lines and ends
+           with its fit (lathe attach reaches it meanwhile) */
+        lt_session_keep_alive(s, 0);
+        atomic_store(&p.quiet, 0);
+        fprintf(stderr, "lathe: %s; run %s, control socket %s\n", wrc ? "no workbench screen" : "detached",
+                lt_session_run_dir(s), lt_session_socket_path(s));
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    while (!lt_session_wait(s, 200, &rc, &err))
+        if (g_interrupted && !asked) {
+            asked = 1;
+            lt_session_request_stop(s);
+        }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    lt_trainer *t = lt_session_trainer(s);
+    if (t->step > 0) print_progress(t, &p, 1);
+    double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     printf("steps=%ld samples=%ld seconds=%.2f samples_per_s=%.1f train_loss=%.6f val_loss=%.6f val_acc=%.4f",
-           t.step, t.samples, lt_now() - t.fit_start, rate, t.train_loss, t.val_loss, t.val_acc);
-    if (!isnan(t.test_acc)) printf(" test_loss=%.6f test_acc=%.4f", t.test_loss, t.test_acc);
-    printf(" state=%s\n", lt_run_state_name(t.state));
+           t->step, t->samples, lt_now() - t->fit_start, rate, t->train_loss, t->val_loss, t->val_acc);
+    if (!isnan(t->test_acc)) printf(" test_loss=%.6f test_acc=%.4f", t->test_loss, t->test_acc);
+    printf(" state=%s\n", lt_run_state_name(t->state));
     fflush(stdout);
     if (rc) fprintf(stderr, "lathe: %s\n", err.msg);
-    lt_trainer_free(&t);
+    lt_session_free(s);
     return rc ? 1 : 0;
 }

@@ -15,7 +15,7 @@ typedef struct flag_def {
     const char *name;
     flag_type type;
     size_t offset; /* into cli_opts */
-    double min, max; /* numeric range, inclusive */
+    double min, max; /* numeric range, inclusive; F_STR: max is the buffer size */
     const char *help;
 } flag_def;
 
@@ -33,13 +33,19 @@ static const flag_def flags[] = {
     {"--batch-size", F_INT, CFG(batch_size), 1, 1 << 20, "samples per batch (default: the experiment's)"},
     {"--lr", F_DOUBLE, CFG(lr), 0, 1e6, "learning rate (default: the experiment's)"},
     {"--threads", F_INT, CFG(threads), 0, 1024, "CPU threads (0: all cores)"},
-    {"--data", F_STR, CFG(data_dir), 0, 0, "folder with the four MNIST-named IDX files (default /usr/share/datasets/fashion-mnist)"},
-    {"--accelerator", F_STR, CFG(accelerator), 0, 0, "cpu, gpu or auto"},
+    {"--data", F_STR, CFG(data_dir), 0, sizeof(((lt_config *)0)->data_dir), "folder with the four MNIST-named IDX files (default /usr/share/datasets/fashion-mnist)"},
+    {"--accelerator", F_STR, CFG(accelerator), 0, sizeof(((lt_config *)0)->accelerator), "cpu, gpu or auto"},
     {"--devices", F_INT, CFG(devices), 1, 1024, "devices to train on"},
     {"--val-split", F_DOUBLE, CFG(val_split), 0, 0.99, "fraction of the training set held out for validation (default 0.1)"},
     {"--headless", F_BOOL, offsetof(cli_opts, headless), 0, 0, "run without the workbench screen"},
     {"--json", F_BOOL, offsetof(cli_opts, json), 0, 0, "print the final summary as JSON"},
-    {"--ckpt", F_STR, offsetof(cli_opts, ckpt), 0, 0, "checkpoint file to evaluate (lathe test)"},
+    {"--ckpt", F_STR, offsetof(cli_opts, ckpt), 0, sizeof(((cli_opts *)0)->ckpt), "checkpoint file to evaluate (lathe test)"},
+    {"--default-root-dir", F_STR, offsetof(cli_opts, root_dir), 0, sizeof(((cli_opts *)0)->root_dir),
+     "folder under which runs are kept (default logs)"},
+    {"--name", F_STR, offsetof(cli_opts, name), 0, sizeof(((cli_opts *)0)->name),
+     "run folder name under the root (default: the experiment's; \"\" for none)"},
+    {"--version", F_STR, offsetof(cli_opts, version), 0, sizeof(((cli_opts *)0)->version),
+     "run version: N for version_N, or a folder name (default: the next free version_N)"},
 };
 
 void cli_opts_defaults(cli_opts *o) {
@@ -88,9 +94,10 @@ static int set_flag(cli_opts *o, const flag_def *d, const char *val) {
     switch (d->type) {
     case F_BOOL: *(int *)base = 1; return 0;
     case F_STR:
-        if (strlen(val) >= (d->offset == CFG(accelerator) ? sizeof o->cfg.accelerator : sizeof o->cfg.data_dir))
-            return bad(d->name, val, "is too long");
+        if (strlen(val) >= (size_t)d->max) return bad(d->name, val, "is too long");
         strcpy(base, val);
+        if (d->offset == offsetof(cli_opts, name)) o->name_set = 1;
+        if (d->offset == offsetof(cli_opts, version)) o->version_set = 1;
         return 0;
     case F_U64: {
         char *end;

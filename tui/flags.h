@@ -9,6 +9,11 @@ typedef struct cli_opts {
     int headless;
     int json;
     char ckpt[1024];
+    /* the run directory: <default_root_dir>/<name>/version_<N> (as Lightning's TensorBoardLogger) */
+    char root_dir[1024];
+    char name[128];
+    char version[128];
+    int name_set, version_set; /* given on the command line ("" is a valid --name) */
 } cli_opts;
 
 void cli_opts_defaults(cli_opts *o);

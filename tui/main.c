@@ -1,11 +1,15 @@
-/* lathe: the command-line front end. Subcommands: list, summary, train, test.
- * The workbench screen attaches to a run through the control protocol; until a
- * screen is available (no terminal, or --headless) a run reports progress lines. */
+/* lathe: the command-line front end. Subcommands: list, summary, train, test,
+ * ctl, attach. The workbench screen attaches to a run through the control
+ * protocol; without a terminal (or with --headless) a run reports progress
+ * lines and is steered with `lathe ctl`. */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "flags.h"
+#include "workbench.h"
+
+int cmd_ctl(int argc, char **argv); /* cmd_ctl.c */
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -14,7 +18,11 @@ static void usage(FILE *f) {
             "commands:\n"
             "  list                         the experiments, one line each\n"
             "  summary <experiment>         the model's layers: name, type, output shape, parameters\n"
-            "  train <experiment> [flags]   train (fit, then a test pass)\n"
+            "  train <experiment> [flags]   train (fit, then a test pass); prints its run folder and control socket\n"
+            "  test <experiment> --ckpt F   evaluate a checkpoint on the test set\n"
+            "  attach [RUN_DIR|SOCKET]      the workbench screen on a running session (the newest under logs/ by default)\n"
+            "  ctl [RUN_DIR|SOCKET] <cmd>   steer a running session: status, pause, step N, set lr 0.1, inspect, feed ...\n"
+            "                               (--json: the reply as one object; `lathe ctl RUN_DIR help` lists the commands)\n"
             "  help                         this text\n"
             "\n"
             "`lathe train --help` lists the trainer flags.\n");
@@ -35,6 +43,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "list")) return cmd_list(argc, argv);
     if (!strcmp(cmd, "summary")) return cmd_summary(argc, argv);
     if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
+    if (!strcmp(cmd, "test")) return cmd_test(argc, argv);
+    if (!strcmp(cmd, "ctl")) return cmd_ctl(argc, argv);
+    if (!strcmp(cmd, "attach")) return cmd_attach(argc, argv);
     fprintf(stderr, "lathe: unknown command '%s' (see lathe --help)\n", cmd);
     return 2;
 }

@@ -1,0 +1,237 @@
+/* The control commands of core/control/COMMANDS.md that steer a run: status,
+ * pause, resume, step, validate, stop, help, the hparams and the history. They
+ * run on the trainer thread at a safe point; a refused command changes
+ * nothing and answers one line saying why. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/session_impl.h"
+
+typedef int (*cmd_fn)(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err);
+
+/* A handler's return: LT_OK (reply ok with out), a negative code (reply the
+ * error), or CMD_DEFERRED (the reply comes later, e.g. when `step` is done). */
+#define CMD_DEFERRED 1
+
+int lt_sess_parse_long(const char *text, long lo, long hi, const char *what, long *out, lt_err *err) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || errno == ERANGE)
+        return lt_seterr(err, LT_EINVAL, "%s: '%s' is not a whole number", what, text);
+    if (v < lo || v > hi) return lt_seterr(err, LT_EINVAL, "%s: %ld is out of range (%ld to %ld)", what, v, lo, hi);
+    *out = v;
+    return LT_OK;
+}
+
+static int need_args(int argc, int lo, int hi, const char *usage, lt_err *err) {
+    if (argc - 1 < lo || argc - 1 > hi) return lt_seterr(err, LT_EINVAL, "usage: %s", usage);
+    return LT_OK;
+}
+
+static int run_over(lt_session *s, const char *cmd, lt_err *err) {
+    if (!s->fit_over) return LT_OK;
+    return lt_seterr(err, LT_ESTATE, "%s: the run has ended (state=%s)", cmd, lt_run_state_name(s->t.state));
+}
+
+static void state_step(lt_session *s, lt_sb *out) {
+    lt_sb_printf(out, "state=%s\nstep=%ld\n", lt_run_state_name(s->t.state), s->t.step);
+}
+
+/* ---- run control ---- */
+static int cmd_status(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "status", err);
+    if (!rc) lt_sess_status_body(s, out);
+    return rc;
+}
+
+static int cmd_pause(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "pause", err);
+    if (rc || (rc = run_over(s, "pause", err))) return rc;
+    if (s->t.state != LT_RUN_PAUSED) lt_sess_set_state(s, LT_RUN_PAUSED);
+    lt_sess_reply_step(s); /* a `step` cut short */
+    state_step(s, out);
+    return LT_OK;
+}
+
+static int cmd_resume(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "resume", err);
+    if (rc || (rc = run_over(s, "resume", err))) return rc;
+    if (s->t.state != LT_RUN_RUNNING) lt_sess_set_state(s, LT_RUN_RUNNING);
+    lt_sess_reply_step(s);
+    state_step(s, out);
+    return LT_OK;
+}
+
+static int cmd_step(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    long n = 1;
+    int rc = need_args(argc, 0, 1, "step [N]", err);
+    if (rc || (rc = run_over(s, "step", err))) return rc;
+    if (argc == 2 && (rc = lt_sess_parse_long(argv[1], 1, 1000000000L, "step", &n, err))) return rc;
+    if (s->step_pending)
+        return lt_seterr(err, LT_ESTATE, "step: a step is already running (%ld left)", s->step_target - s->t.step);
+    s->step_target = s->t.step + n;
+    s->step_req = *req;
+    s->step_req.line = NULL; /* the reply needs only the ids */
+    s->step_pending = 1;
+    lt_sess_set_state(s, LT_RUN_STEPPING);
+    return CMD_DEFERRED;
+}
+
+static int cmd_validate(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "validate", err);
+    if (rc) return rc;
+    if (s->t.mod.val_set.n == 0) return lt_seterr(err, LT_ESTATE, "validate: this run has no validation set (--val-split 0)");
+    if ((rc = lt_trainer_evaluate(&s->t, LT_STAGE_VAL, err))) return rc;
+    lt_sb_printf(out, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", s->t.val_loss, s->t.val_acc, s->t.step);
+    return LT_OK;
+}
+
+static int cmd_stop(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "stop", err);
+    if (rc) return rc;
+    s->stop = 1;
+    lt_sess_event(s, "state stopping");
+    lt_sb_printf(out, "state=stopping\nstep=%ld\n", s->t.step);
+    return LT_OK;
+}
+
+/* ---- hparams ---- */
+static int cmd_hparams(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "hparams", err);
+    if (rc) return rc;
+    int n = lt_trainer_hparam_count(&s->t);
+    for (int i = 0; i < n; i++) {
+        char buf[2 * LT_NAME_MAX];
+        const char *name = lt_trainer_hparam_name(&s->t, i, buf, sizeof buf);
+        double v;
+        if (name && lt_trainer_hparam_get(&s->t, name, &v, NULL) == LT_OK) lt_sb_printf(out, "%s=%.6g\n", name, v);
+    }
+    return LT_OK;
+}
+
+static int cmd_get(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 1, 1, "get <name>", err);
+    double v;
+    if (rc || (rc = lt_trainer_hparam_get(&s->t, argv[1], &v, err))) return rc;
+    lt_sb_printf(out, "%s=%.6g\n", argv[1], v);
+    return LT_OK;
+}
+
+static int cmd_set(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 2, 2, "set <name> <value>", err);
+    double old, v, now;
+    if (rc || (rc = lt_trainer_hparam_get(&s->t, argv[1], &old, err))) return rc;
+    char *end;
+    errno = 0;
+    v = strtod(argv[2], &end);
+    if (end == argv[2] || *end || errno == ERANGE)
+        return lt_seterr(err, LT_EINVAL, "set %s: '%s' is not a number", argv[1], argv[2]);
+    if ((rc = lt_trainer_hparam_set(&s->t, argv[1], v, err))) return rc;
+    if (lt_trainer_hparam_get(&s->t, argv[1], &now, NULL)) now = v;
+    lt_sess_change_add(s, argv[1], old, now, req->client_id);
+    lt_sess_event(s, "hparam %s %.6g -> %.6g step=%ld client=%u", argv[1], old, now, s->t.step, req->client_id);
+    if (!strcmp(argv[1], "lr")) {
+        lt_sess_history_add(s, LT_SERIES_LR, s->t.step, now);
+        lt_sess_event(s, "point lr %ld %.6g", s->t.step, now);
+    }
+    lt_sb_printf(out, "%s=%.6g\nold=%.6g\nstep=%ld\n", argv[1], now, old, s->t.step);
+    return LT_OK;
+}
+
+static int cmd_changes(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "changes", err);
+    if (!rc) lt_sess_changes_body(s, out);
+    return rc;
+}
+
+static int cmd_history(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "history", err);
+    if (!rc) lt_sess_history_body(s, out);
+    return rc;
+}
+
+/* ---- looking inside (commands_inspect.c, commands_feed.c) ---- */
+static int cmd_layers(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "layers", err);
+    if (!rc) lt_sess_layers_body(s, out);
+    return rc;
+}
+
+static int cmd_inspect(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    return lt_sess_cmd_inspect(s, argc, argv, out, err);
+}
+
+static int cmd_feed(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    return lt_sess_cmd_feed(s, argc, argv, out, err);
+}
+
+static int cmd_help(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err);
+
+static const struct {
+    const char *name;
+    cmd_fn fn;
+    const char *usage, *what;
+} commands[] = {
+    {"status", cmd_status, "status", "the run's state, progress and metrics"},
+    {"pause", cmd_pause, "pause", "pause at the next safe point (between optimizer steps)"},
+    {"resume", cmd_resume, "resume", "carry on training"},
+    {"step", cmd_step, "step [N]", "run exactly N optimizer steps (default 1), then pause"},
+    {"validate", cmd_validate, "validate", "run the validation loop now"},
+    {"stop", cmd_stop, "stop", "end the run after the current step"},
+    {"help", cmd_help, "help", "this list"},
+    {"hparams", cmd_hparams, "hparams", "every live hyperparameter and its value"},
+    {"get", cmd_get, "get <name>", "one hyperparameter"},
+    {"set", cmd_set, "set <name> <value>", "change a hyperparameter from the next step (batch_size: next epoch)"},
+    {"changes", cmd_changes, "changes", "every hyperparameter change applied so far"},
+    {"layers", cmd_layers, "layers", "per-layer output statistics of the last batch, weight and grad norms"},
+    {"inspect", cmd_inspect, "inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]",
+     "one layer's tensor: statistics, histogram, values"},
+    {"feed", cmd_feed, "feed test <I> | feed random | feed misclassified | feed file <PATH> | feed shape <D1xD2...>",
+     "a forward pass in eval mode without touching training state, or a shape dry run"},
+    {"history", cmd_history, "history", "every kept point and hparam change, for a client that attaches late"},
+};
+
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static int cmd_help(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    for (int i = 0; i < NCOMMANDS; i++) lt_sb_printf(out, "command=%s — %s\n", commands[i].usage, commands[i].what);
+    return LT_OK;
+}
+
+void lt_sess_command(lt_session *s, lt_ctl_request *req) {
+    lt_err err = {0};
+    int argc = 0;
+    char **argv = NULL;
+    lt_sb *out = &s->reply;
+    lt_sb_reset(out);
+    int rc = lt_cmdline_split(req->line ? req->line : "", &argc, &argv, &err);
+    if (!rc && argc == 0) rc = lt_seterr(&err, LT_EINVAL, "empty command (try help)");
+    if (!rc) {
+        cmd_fn fn = NULL;
+        for (int i = 0; i < NCOMMANDS; i++)
+            if (!strcmp(commands[i].name, argv[0])) fn = commands[i].fn;
+        if (!fn) {
+            char list[512];
+            size_t o = 0;
+            for (int i = 0; i < NCOMMANDS && o < sizeof list; i++)
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", commands[i].name);
+            rc = lt_seterr(&err, LT_ENOTFOUND, "unknown command '%.64s' (known: %s)", argv[0], list);
+        } else {
+            rc = fn(s, req, argc, argv, out, &err);
+        }
+    }
+    lt_cmdline_free(argc, argv);
+    if (rc == CMD_DEFERRED) return;
+    if (rc == LT_OK && out->oom) rc = lt_seterr(&err, LT_ENOMEM, "out of memory for the reply");
+    char *body = rc == LT_OK ? (out->p ? out->p : "") : (err.msg[0] ? err.msg : "failed");
+    if (lt_ctl_server_reply(s->srv, req, rc == LT_OK, body) == LT_EINVAL) {
+        /* not valid UTF-8 (a name cut mid-character, bytes from a file): make it ASCII */
+        for (unsigned char *p = (unsigned char *)body; *p; p++)
+            if (*p >= 0x80) *p = '?';
+        lt_ctl_server_reply(s->srv, req, rc == LT_OK, body);
+    }
+}

@@ -1,0 +1,453 @@
+/* A run as a session: the run directory, the control server, the trainer on
+ * its own thread, the safe-point command loop (pause, step, stop), status and
+ * layer snapshots, and the bounded history of points and hparam changes. What
+ * each command does is in commands*.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "train/session_impl.h"
+
+/* ---- text buffers ---- */
+void lt_sb_printf(lt_sb *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, room, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if ((size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap - b->n <= (size_t)k) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p, b->cap = cap;
+    }
+}
+
+void lt_sb_reset(lt_sb *b) {
+    b->n = 0;
+    b->oom = 0;
+    if (b->p) b->p[0] = '\0';
+}
+
+void lt_sb_free(lt_sb *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- the run directory ---- */
+static int mkdir_p(char *path, lt_err *err) {
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char c = *p;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        int e = errno;
+        *p = c;
+        if (rc != 0 && e != EEXIST) return lt_seterr(err, LT_EIO, "cannot create folder %.*s: %s", (int)(p - path), path, strerror(e));
+        if (c == '\0') return LT_OK;
+    }
+}
+
+static long next_version(const char *parent) {
+    DIR *d = opendir(parent);
+    long best = -1;
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, "version_", 8) != 0 || !n[8]) continue;
+        char *end;
+        long v = strtol(n + 8, &end, 10);
+        if (!*end && v > best && n[8] != '-' && n[8] != '+') best = v;
+    }
+    closedir(d);
+    return best + 1;
+}
+
+int lt_run_dir_create(const char *root, const char *name, const char *version, char *out, size_t cap, lt_err *err) {
+    if (!root || !*root) root = "logs";
+    if (!name) name = "";
+    if (strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, "."))
+        return lt_seterr(err, LT_EINVAL, "--name '%s': expected a single folder name", name);
+    if (version && (!*version || strchr(version, '/') || !strcmp(version, "..") || !strcmp(version, ".")))
+        return lt_seterr(err, LT_EINVAL, "--version '%s': expected a number or a single folder name", version);
+    char parent[LT_RUN_DIR_MAX];
+    int k = snprintf(parent, sizeof parent, "%s%s%s", root, *name ? "/" : "", name);
+    if (k < 0 || (size_t)k >= sizeof parent) return lt_seterr(err, LT_EINVAL, "run folder path is too long: %s/%s", root, name);
+    long v = 0;
+    int numeric = 0;
+    if (version) {
+        char *end;
+        v = strtol(version, &end, 10);
+        numeric = !*end && version[0] >= '0' && version[0] <= '9';
+    } else {
+        v = next_version(parent);
+        numeric = 1;
+    }
+    for (int tries = 0; tries < 1000; tries++) {
+        if (numeric)
+            k = snprintf(out, cap, "%s/version_%ld", parent, v);
+        else
+            k = snprintf(out, cap, "%s/%s", parent, version);
+        if (k < 0 || (size_t)k >= cap) return lt_seterr(err, LT_EINVAL, "run folder path is too long: %s", parent);
+        size_t socklen = (size_t)k + 1 + strlen(LT_CONTROL_SOCKET);
+        if (socklen > LT_SOCKET_PATH_MAX)
+            return lt_seterr(err, LT_EINVAL,
+                             "control socket path %s/%s is %zu bytes, more than the %d a Unix socket allows: "
+                             "choose a shorter --default-root-dir, --name or --version",
+                             out, LT_CONTROL_SOCKET, socklen, LT_SOCKET_PATH_MAX);
+        char tmp[LT_RUN_DIR_MAX];
+        snprintf(tmp, sizeof tmp, "%s", parent);
+        int rc = mkdir_p(tmp, err);
+        if (rc) return rc;
+        if (mkdir(out, 0755) == 0) return LT_OK;
+        int e = errno;
+        if (e != EEXIST) return lt_seterr(err, LT_EIO, "cannot create run folder %s: %s", out, strerror(e));
+        if (version) {
+            /* a version named by hand may be reused, as Lightning does */
+            struct stat st;
+            if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return LT_OK;
+            return lt_seterr(err, LT_EIO, "run folder %s exists and is not a folder", out);
+        }
+        v++; /* another run took that number meanwhile */
+    }
+    return lt_seterr(err, LT_EIO, "cannot find a free version folder under %s", parent);
+}
+
+/* ---- events, state, snapshots ---- */
+void lt_sess_event(lt_session *s, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    lt_ctl_server_event(s->srv, line);
+}
+
+static void fmt_num(char *buf, size_t n, double v) {
+    if (isnan(v))
+        snprintf(buf, n, "nan");
+    else
+        snprintf(buf, n, "%.6g", v);
+}
+
+void lt_sess_status_body(lt_session *s, lt_sb *b) {
+    lt_trainer *t = &s->t;
+    double lr = NAN;
+    lt_optim_get(t->opt, "lr", &lr, NULL);
+    double elapsed = t->fit_start > 0 ? lt_now() - t->fit_start : 0;
+    long total = lt_trainer_total_steps(t);
+    double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
+    double eta = rate > 0 ? (double)(total - t->step) * t->batch_size / rate : NAN;
+    if (eta < 0) eta = 0;
+    char v[8][32];
+    fmt_num(v[0], 32, t->train_loss);
+    fmt_num(v[1], 32, t->val_loss);
+    fmt_num(v[2], 32, t->val_acc);
+    fmt_num(v[3], 32, t->test_acc);
+    fmt_num(v[4], 32, lr);
+    fmt_num(v[5], 32, eta);
+    fmt_num(v[6], 32, t->samples_per_s);
+    lt_sb_printf(b,
+                 "state=%s\nexperiment=%s\nepoch=%zu\nmax_epochs=%d\nstep=%ld\ntotal_steps=%ld\nsamples=%ld\n"
+                 "samples_per_s=%s\ntrain_loss=%s\nval_loss=%s\nval_acc=%s\ntest_acc=%s\nlr=%s\nelapsed=%.1f\n"
+                 "eta=%s\ndevice=%s\nclients=%d\nrun_dir=%s\n",
+                 lt_run_state_name(t->state), t->exp->name,
+                 t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs, t->max_epochs, t->step,
+                 total, t->samples, v[6], v[0], v[1], v[2], v[3], v[4], elapsed, v[5], t->cfg.accelerator,
+                 lt_ctl_server_client_count(s->srv), s->run_dir);
+}
+
+static void send_status(lt_session *s) {
+    s->last_status = lt_now();
+    if (lt_ctl_server_client_count(s->srv) == 0) return;
+    lt_sb_reset(&s->snap);
+    lt_sess_status_body(s, &s->snap);
+    if (!s->snap.oom) lt_ctl_server_snapshot(s->srv, "status", s->snap.p, s->snap.n);
+}
+
+static void send_layers(lt_session *s) {
+    s->last_layers = lt_now();
+    if (lt_ctl_server_client_count(s->srv) == 0) return;
+    double t0 = lt_now();
+    lt_sb_reset(&s->snap);
+    lt_sess_layers_body(s, &s->snap);
+    s->layers_seconds += lt_now() - t0;
+    s->layers_computed++;
+    if (!s->snap.oom) lt_ctl_server_snapshot(s->srv, "layers", s->snap.p, s->snap.n);
+}
+
+void lt_sess_set_state(lt_session *s, lt_run_state st) {
+    s->t.state = st;
+    lt_sess_event(s, "state %s", lt_run_state_name(st));
+    send_status(s);
+}
+
+/* ---- history ---- */
+void lt_sess_history_add(lt_session *s, int series, long step, double value) {
+    lt_hist_series *h = &s->hist[series];
+    if (h->decimate) {
+        if (h->offered++ % h->stride) return;
+        if (h->n == LT_HIST_CAP) {
+            for (int i = 0; i < LT_HIST_CAP / 2; i++) {
+                h->step[i] = h->step[2 * i];
+                h->value[i] = h->value[2 * i];
+            }
+            h->n = LT_HIST_CAP / 2;
+            h->stride *= 2;
+            h->offered = 1;
+        }
+        h->step[h->n] = step;
+        h->value[h->n++] = (float)value;
+        return;
+    }
+    int at = (h->head + h->n) % LT_HIST_CAP;
+    if (h->n == LT_HIST_CAP) h->head = (h->head + 1) % LT_HIST_CAP;
+    else h->n++;
+    h->step[at] = step;
+    h->value[at] = (float)value;
+}
+
+void lt_sess_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client) {
+    int at = (s->changes_head + s->nchanges) % LT_CHANGES_CAP;
+    if (s->nchanges == LT_CHANGES_CAP) s->changes_head = (s->changes_head + 1) % LT_CHANGES_CAP;
+    else s->nchanges++;
+    lt_change *c = &s->changes[at];
+    c->step = s->t.step;
+    c->time = (long)time(NULL);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->old_value = old_value, c->new_value = new_value, c->client = client;
+}
+
+void lt_sess_changes_body(lt_session *s, lt_sb *b) {
+    for (int i = 0; i < s->nchanges; i++) {
+        const lt_change *c = &s->changes[(s->changes_head + i) % LT_CHANGES_CAP];
+        lt_sb_printf(b, "change=step=%ld time=%ld name=%s old=%.6g new=%.6g client=%u\n", c->step, c->time, c->name,
+                     c->old_value, c->new_value, c->client);
+    }
+}
+
+void lt_sess_history_body(lt_session *s, lt_sb *b) {
+    for (int k = 0; k < LT_HIST_SERIES; k++) {
+        const lt_hist_series *h = &s->hist[k];
+        int every = k == LT_SERIES_TRAIN_LOSS ? (h->n + LT_HIST_REPLY_MAX - 1) / LT_HIST_REPLY_MAX : 1;
+        if (every < 1) every = 1;
+        for (int i = 0; i < h->n; i += every) {
+            int j = (h->head + i) % LT_HIST_CAP;
+            lt_sb_printf(b, "point=%s %ld %.6g\n", h->name, h->step[j], (double)h->value[j]);
+        }
+    }
+    lt_sess_changes_body(s, b);
+}
+
+/* ---- the safe point ---- */
+static int stopping(lt_session *s) { return s->stop || atomic_load(&s->ext_stop); }
+
+void lt_sess_reply_step(lt_session *s) {
+    if (!s->step_pending) return;
+    char body[96];
+    snprintf(body, sizeof body, "state=%s\nstep=%ld\n", lt_run_state_name(s->t.state), s->t.step);
+    lt_ctl_server_reply(s->srv, &s->step_req, 1, body);
+    lt_ctl_request_clear(&s->step_req);
+    s->step_pending = 0;
+}
+
+static void forward_server_log(lt_session *s) {
+    char line[512];
+    while (lt_ctl_server_log(s->srv, line, sizeof line)) lt_sess_event(s, "log %s", line);
+}
+
+/* Takes commands: every queued one (timeout 0), or waits for one first (-1). */
+static void serve(lt_session *s, int timeout_ms) {
+    lt_ctl_request req;
+    int first = 1;
+    while (lt_ctl_server_next_command(s->srv, &req, first ? timeout_ms : 0) == 1) {
+        first = 0;
+        lt_sess_command(s, &req);
+        lt_ctl_request_clear(&req);
+        if (stopping(s)) break;
+    }
+    forward_server_log(s);
+}
+
+static int safe_point(lt_trainer *t, void *user) {
+    lt_session *s = user;
+    if (!s->started) {
+        s->started = 1;
+        if (s->opts.start_paused) lt_sess_set_state(s, LT_RUN_PAUSED);
+    }
+    if (t->state == LT_RUN_STEPPING && t->step >= s->step_target) {
+        lt_sess_set_state(s, LT_RUN_PAUSED);
+        lt_sess_reply_step(s);
+    }
+    serve(s, 0);
+    while (t->state == LT_RUN_PAUSED && !stopping(s)) serve(s, -1);
+    return stopping(s);
+}
+
+static void on_step(lt_trainer *t, void *user) {
+    lt_session *s = user;
+    s->probe_valid = 0;
+    if (t->cfg.log_every_n_steps > 0 && t->step % t->cfg.log_every_n_steps == 0) {
+        double lr = NAN;
+        lt_optim_get(t->opt, "lr", &lr, NULL);
+        lt_sess_history_add(s, LT_SERIES_TRAIN_LOSS, t->step, t->train_loss);
+        lt_sess_history_add(s, LT_SERIES_LR, t->step, lr);
+        lt_sess_history_add(s, LT_SERIES_SAMPLES_PER_S, t->step, t->samples_per_s);
+        lt_sess_event(s, "point train_loss %ld %.6g", t->step, t->train_loss);
+        lt_sess_event(s, "point lr %ld %.6g", t->step, lr);
+        lt_sess_event(s, "point samples_per_s %ld %.6g", t->step, t->samples_per_s);
+    }
+    double now = lt_now();
+    if (now - s->last_status >= 0.25) send_status(s);
+    if (now - s->last_layers >= 1.0) send_layers(s);
+    if (s->opts.on_step) s->opts.on_step(t, s->opts.user);
+}
+
+static void on_eval_start(lt_trainer *t, lt_stage stage, void *user) {
+    lt_session *s = user;
+    lt_sess_set_state(s, t->state);
+}
+
+static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
+    lt_session *s = user;
+    if (stage == LT_STAGE_VAL) {
+        lt_sess_history_add(s, LT_SERIES_VAL_LOSS, t->step, t->val_loss);
+        lt_sess_history_add(s, LT_SERIES_VAL_ACC, t->step, t->val_acc);
+        lt_sess_event(s, "point val_loss %ld %.6g", t->step, t->val_loss);
+        lt_sess_event(s, "point val_acc %ld %.6g", t->step, t->val_acc);
+    }
+    lt_sess_set_state(s, t->state);
+    if (s->opts.on_eval_end) s->opts.on_eval_end(t, stage, s->opts.user);
+}
+
+static void *trainer_main(void *arg) {
+    lt_session *s = arg;
+    lt_err err = {0};
+    if (s->opts.on_start) s->opts.on_start(s, s->opts.user);
+    lt_sess_event(s, "state %s", lt_run_state_name(LT_RUN_RUNNING));
+    int rc = lt_trainer_fit(&s->t, &err);
+    s->fit_over = 1;
+    if (rc) lt_sess_event(s, "log run failed: %s", err.msg);
+    lt_sess_set_state(s, s->t.state);
+    lt_sess_reply_step(s);
+    send_layers(s);
+    while (atomic_load(&s->keep_alive) && !stopping(s)) serve(s, -1);
+    serve(s, 0);
+    pthread_mutex_lock(&s->mu);
+    s->finished = 1;
+    s->fit_rc = rc;
+    s->fit_err = err;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- lifetime ---- */
+lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, const lt_session_opts *opts,
+                             lt_err *err) {
+    lt_session *s = lt_calloc(1, sizeof *s, err);
+    if (!s) return NULL;
+    if (opts) s->opts = *opts;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    atomic_init(&s->ext_stop, 0);
+    atomic_init(&s->keep_alive, s->opts.keep_alive);
+    static const char *const names[LT_HIST_SERIES] = {"train_loss", "val_loss", "val_acc", "lr", "samples_per_s"};
+    for (int k = 0; k < LT_HIST_SERIES; k++) {
+        s->hist[k].name = names[k];
+        s->hist[k].decimate = k == LT_SERIES_TRAIN_LOSS;
+        s->hist[k].stride = 1;
+    }
+    lt_rng_seed(&s->probe_rng, cfg->seed ^ 0x9e3779b97f4a7c15ull);
+    if (lt_trainer_init(&s->t, exp, cfg, err)) goto fail;
+    const char *name = s->opts.name ? s->opts.name : exp->name;
+    if (lt_run_dir_create(s->opts.root_dir, name, s->opts.version, s->run_dir, sizeof s->run_dir, err)) goto fail;
+    /* lt_run_dir_create checked that this fits */
+    size_t dl = strlen(s->run_dir);
+    memcpy(s->sock, s->run_dir, dl);
+    memcpy(s->sock + dl, "/" LT_CONTROL_SOCKET, sizeof("/" LT_CONTROL_SOCKET));
+    char info[LT_RUN_DIR_MAX + 128];
+    snprintf(info, sizeof info, "experiment=%s run_dir=%s", exp->name, s->run_dir);
+    s->srv = lt_ctl_server_start_opts(s->sock, info, &s->opts.server, err);
+    if (!s->srv) goto fail;
+    s->t.cb = (lt_trainer_callbacks){.user = s, .on_step = on_step, .on_eval_start = on_eval_start,
+                                     .on_eval_end = on_eval_end, .safe_point = safe_point};
+    if (pthread_create(&s->thread, NULL, trainer_main, s) != 0) {
+        lt_seterr(err, LT_EIO, "cannot start the trainer thread");
+        goto fail;
+    }
+    s->thread_started = 1;
+    return s;
+fail:
+    lt_session_free(s);
+    return NULL;
+}
+
+const char *lt_session_run_dir(const lt_session *s) { return s->run_dir; }
+const char *lt_session_socket_path(const lt_session *s) { return s->sock; }
+lt_trainer *lt_session_trainer(lt_session *s) { return &s->t; }
+
+void lt_session_keep_alive(lt_session *s, int on) {
+    atomic_store(&s->keep_alive, on);
+    if (s->srv) lt_ctl_server_wake(s->srv);
+}
+
+void lt_session_request_stop(lt_session *s) {
+    atomic_store(&s->ext_stop, 1);
+    if (s->srv) lt_ctl_server_wake(s->srv);
+}
+
+int lt_session_wait(lt_session *s, int timeout_ms, int *fit_rc, lt_err *err) {
+    pthread_mutex_lock(&s->mu);
+    if (timeout_ms < 0) {
+        while (!s->finished) pthread_cond_wait(&s->cv, &s->mu);
+    } else if (!s->finished) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        while (!s->finished)
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0) break;
+    }
+    int done = s->finished;
+    if (done && fit_rc) *fit_rc = s->fit_rc;
+    if (done && err) *err = s->fit_err;
+    pthread_mutex_unlock(&s->mu);
+    return done;
+}
+
+void lt_session_free(lt_session *s) {
+    if (!s) return;
+    if (s->thread_started) {
+        lt_session_request_stop(s);
+        pthread_join(s->thread, NULL);
+    }
+    if (s->srv) lt_ctl_server_stop(s->srv);
+    lt_ctl_request_clear(&s->step_req);
+    lt_sess_probe_free(s);
+    lt_trainer_free(&s->t);
+    lt_sb_free(&s->reply);
+    lt_sb_free(&s->snap);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

@@ -1,0 +1,135 @@
+/* session_impl.h: the session's private state, shared by session.c (thread,
+ * safe points, snapshots, history) and the command files commands*.c. Every
+ * field below `trainer-thread state` is touched only by the trainer thread. */
+#ifndef LATHE_SESSION_IMPL_H
+#define LATHE_SESSION_IMPL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "lathe/session.h"
+
+/* A growing text buffer for reply and snapshot bodies. On out of memory it
+ * keeps what it had and sets oom. */
+typedef struct lt_sb {
+    char *p;
+    size_t n, cap;
+    int oom;
+} lt_sb;
+
+void lt_sb_printf(lt_sb *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void lt_sb_reset(lt_sb *b);
+void lt_sb_free(lt_sb *b);
+
+/* ---- history: bounded memory whatever the run's length ---- */
+#define LT_HIST_SERIES 5       /* train_loss val_loss val_acc lr samples_per_s */
+#define LT_HIST_CAP 4096       /* points kept per series */
+#define LT_HIST_REPLY_MAX 2000 /* train_loss points in a `history` reply */
+#define LT_CHANGES_CAP 1024
+
+typedef struct lt_hist_series {
+    const char *name;
+    long step[LT_HIST_CAP];
+    float value[LT_HIST_CAP];
+    int n;         /* points kept */
+    int head;      /* ring start (rings only) */
+    int decimate;  /* 1: when full keep every other point and double stride */
+    long stride;   /* decimating: keep one offered point in `stride` */
+    long offered;
+} lt_hist_series;
+
+typedef struct lt_change {
+    long step;
+    long time;     /* unix seconds */
+    char name[2 * LT_NAME_MAX];
+    double old_value, new_value;
+    uint32_t client;
+} lt_change;
+
+enum { LT_SERIES_TRAIN_LOSS, LT_SERIES_VAL_LOSS, LT_SERIES_VAL_ACC, LT_SERIES_LR, LT_SERIES_SAMPLES_PER_S };
+
+/* ---- the probe: the last `feed`, per layer output for its one sample ---- */
+typedef struct lt_probe_layer {
+    size_t off;    /* into probe_mem, floats */
+    int ndim;      /* per sample */
+    int shape[LT_MAX_DIMS];
+} lt_probe_layer;
+
+struct lt_session {
+    lt_trainer t;
+    lt_ctl_server *srv;
+    lt_session_opts opts;
+    char run_dir[LT_RUN_DIR_MAX];
+    char sock[LT_SOCKET_PATH_MAX + 1];
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int finished;        /* under mu */
+    int fit_rc;          /* under mu */
+    lt_err fit_err;      /* under mu */
+    atomic_int ext_stop; /* lt_session_request_stop */
+    atomic_int keep_alive; /* lt_session_opts.keep_alive, lt_session_keep_alive */
+
+    /* ---- trainer-thread state ---- */
+    int started;              /* the first safe point has passed */
+    int stop;                 /* a `stop` command came */
+    int fit_over;             /* the fit has returned; serving a finished run */
+    long step_target;         /* `step N`: pause when t.step reaches it */
+    int step_pending;         /* step_req waits for its reply */
+    lt_ctl_request step_req;
+    double last_status, last_layers; /* snapshot times, lt_now() s */
+    double layers_seconds;    /* time spent computing layer statistics */
+    long layers_computed;
+    lt_sb reply, snap;
+    lt_hist_series hist[LT_HIST_SERIES];
+    lt_change changes[LT_CHANGES_CAP];
+    int nchanges, changes_head;
+    /* probe */
+    lt_graph probe;
+    int probe_ready;          /* probe graph initialised */
+    int probe_valid;          /* newer than the last training batch */
+    float *probe_mem, *probe_in;
+    size_t probe_cap;
+    lt_probe_layer *probe_layers;
+    char probe_source[1100];
+    lt_rng probe_rng;         /* feed random; never the training rng */
+    size_t mis_cursor;        /* feed misclassified walks the test set from here */
+};
+
+/* session.c */
+void lt_sess_set_state(lt_session *s, lt_run_state st);
+void lt_sess_event(lt_session *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void lt_sess_status_body(lt_session *s, lt_sb *b);
+void lt_sess_history_add(lt_session *s, int series, long step, double value);
+void lt_sess_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client);
+void lt_sess_history_body(lt_session *s, lt_sb *b);
+void lt_sess_changes_body(lt_session *s, lt_sb *b);
+void lt_sess_reply_step(lt_session *s);
+
+/* commands.c: runs one command line and replies (or defers, for `step`). */
+void lt_sess_command(lt_session *s, lt_ctl_request *req);
+
+/* commands_inspect.c */
+void lt_sess_layers_body(lt_session *s, lt_sb *b);
+int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
+
+/* commands_feed.c */
+int lt_sess_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
+void lt_sess_probe_free(lt_session *s);
+
+/* Parses a whole decimal integer in [lo, hi]; 0 or LT_EINVAL with a message
+ * naming what. */
+int lt_sess_parse_long(const char *text, long lo, long hi, const char *what, long *out, lt_err *err);
+
+#endif

@@ -1,0 +1,382 @@
+/* A live session for mnist_cnn on a slice of Fashion-MNIST, driven through the
+ * control client as the workbench and `lathe ctl` drive it: pause stops the
+ * step counter, `step 5` advances it by exactly 5, hparams are set and refused,
+ * inspect and feed read the model without touching training state, two
+ * clients at once, a garbage-sending client is dropped, stop ends the run; a
+ * second session fails on a non-finite loss and still answers. Also the run
+ * directory rules (version numbering, names, the socket path limit). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "lathe/session.h"
+
+#define DATA "/usr/share/datasets/fashion-mnist"
+
+static char g_root[64];
+static lt_session *g_s;
+static lt_ctl_client *g_c;
+
+/* Sends line, returns the reply's ok flag; *body (freed by the caller) when asked. */
+static int req(lt_ctl_client *c, const char *line, char **body) {
+    int ok = -1;
+    char *b = NULL;
+    lt_err err = {0};
+    int rc = lt_ctl_request_sync(c, line, 20000, &ok, &b, &err);
+    CHECK_MSG(rc == LT_OK, "%s: %s", line, err.msg);
+    if (body)
+        *body = b;
+    else
+        free(b);
+    return ok;
+}
+
+/* The value of key in a key=value body (a static copy), or "" when absent. */
+static const char *val(const char *body, const char *key) {
+    static char out[4096];
+    size_t kl = strlen(key);
+    for (const char *p = body; p && *p;) {
+        if (!strncmp(p, key, kl) && p[kl] == '=') {
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p - kl - 1) : strlen(p + kl + 1);
+            if (n >= sizeof out) n = sizeof out - 1;
+            memcpy(out, p + kl + 1, n);
+            out[n] = '\0';
+            return out;
+        }
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return "";
+}
+
+static long status_step(lt_ctl_client *c, char *state, size_t cap) {
+    char *b = NULL;
+    req(c, "status", &b);
+    long step = atol(val(b, "step"));
+    if (state) snprintf(state, cap, "%s", val(b, "state"));
+    free(b);
+    return step;
+}
+
+static lt_session *start(const char *version, int keep_alive, lt_err *err) {
+    lt_config cfg;
+    lt_config_defaults(&cfg);
+    cfg.batch_size = 32;
+    cfg.max_epochs = 100;
+    cfg.limit_train_batches = (lt_limit){20, 0};
+    cfg.limit_val_batches = (lt_limit){2, 0};
+    cfg.run_test = 0;
+    cfg.threads = 2;
+    cfg.log_every_n_steps = 5;
+    lt_session_opts o = {.root_dir = g_root, .version = version, .keep_alive = keep_alive};
+    return lt_session_start(lt_experiment_find("mnist_cnn"), &cfg, &o, err);
+}
+
+static void test_run_dir(void) {
+    char a[LT_RUN_DIR_MAX], b[LT_RUN_DIR_MAX], dir[128];
+    lt_err err = {0};
+    snprintf(dir, sizeof dir, "%s/dirs", g_root);
+    CHECK(lt_run_dir_create(dir, "exp", NULL, a, sizeof a, &err) == LT_OK);
+    CHECK(lt_run_dir_create(dir, "exp", NULL, b, sizeof b, &err) == LT_OK);
+    CHECK_STR_CONTAINS(a, "/exp/version_0");
+    CHECK_STR_CONTAINS(b, "/exp/version_1");
+    CHECK(lt_run_dir_create(dir, "exp", "7", a, sizeof a, &err) == LT_OK);
+    CHECK_STR_CONTAINS(a, "/exp/version_7");
+    CHECK(lt_run_dir_create(dir, "exp", NULL, a, sizeof a, &err) == LT_OK);
+    CHECK_STR_CONTAINS(a, "/exp/version_8");
+    CHECK(lt_run_dir_create(dir, "", "mine", a, sizeof a, &err) == LT_OK);
+    CHECK_MSG(strstr(a, "/dirs/mine") != NULL, "%s", a);
+    struct stat st;
+    CHECK(stat(a, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK(lt_run_dir_create(dir, "a/b", NULL, a, sizeof a, &err) == LT_EINVAL);
+    char longroot[200];
+    snprintf(longroot, sizeof longroot, "%s/%0120d", g_root, 0);
+    err.msg[0] = '\0';
+    CHECK(lt_run_dir_create(longroot, "exp", NULL, a, sizeof a, &err) == LT_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "107");
+    CHECK(stat(longroot, &st) != 0); /* refused before creating anything */
+}
+
+static void test_start(void) {
+    lt_err err = {0};
+    g_s = start(NULL, 0, &err);
+    CHECK_MSG(g_s != NULL, "%s", err.msg);
+    if (!g_s) return;
+    CHECK_STR_CONTAINS(lt_session_socket_path(g_s), "/mnist_cnn/version_0/control.sock");
+    struct stat st;
+    CHECK(stat(lt_session_socket_path(g_s), &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
+    g_c = lt_ctl_connect(lt_session_socket_path(g_s), "test", &err);
+    CHECK_MSG(g_c != NULL, "%s", err.msg);
+}
+
+static void test_pause_and_step(void) {
+    char *b = NULL, state[32];
+    while (status_step(g_c, NULL, 0) < 3) usleep(10000); /* let it train a little */
+    double t0 = lt_now();
+    CHECK(req(g_c, "pause", &b) == 1);
+    printf("pause reply after %.1f ms\n", (lt_now() - t0) * 1e3);
+    CHECK_STR_CONTAINS(b, "state=paused");
+    long a = atol(val(b, "step"));
+    free(b);
+    usleep(300000);
+    CHECK(status_step(g_c, state, sizeof state) == a);
+    CHECK_MSG(!strcmp(state, "paused"), "state %s", state);
+    CHECK(req(g_c, "step 5", &b) == 1);
+    CHECK_MSG(atol(val(b, "step")) == a + 5, "step 5 from %ld gave %s", a, val(b, "step"));
+    CHECK_STR_CONTAINS(b, "state=paused");
+    free(b);
+    usleep(200000);
+    CHECK(status_step(g_c, state, sizeof state) == a + 5);
+    CHECK(!strcmp(state, "paused"));
+    CHECK(req(g_c, "step", &b) == 1 && atol(val(b, "step")) == a + 6);
+    free(b);
+    /* refused words */
+    const char *bad[] = {"step 0", "step abc", "step 1 2", "inspect nosuch", "nosuch", "feed", "feed test 99999",
+                         "inspect conv2d_2 --sample 999", "inspect conv2d_2 --channel 64", "inspect flatten bias",
+                         "get", "'unterminated", "feed file /nonexistent/x.idx"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_MSG(req(g_c, bad[i], &b) == 0, "'%s' was accepted", bad[i]);
+        CHECK_MSG(b && *b && !strchr(b, '\n'), "'%s': %s", bad[i], b ? b : "(null)");
+        free(b);
+    }
+    CHECK(status_step(g_c, NULL, 0) == a + 6); /* nothing ran */
+}
+
+static void test_hparams(void) {
+    char *b = NULL;
+    lt_trainer *t = lt_session_trainer(g_s); /* paused: the trainer thread waits on the queue */
+    CHECK(req(g_c, "set lr 0.05", &b) == 1);
+    CHECK_STR_CONTAINS(b, "lr=0.05");
+    CHECK_STR_CONTAINS(b, "old=1");
+    free(b);
+    CHECK(req(g_c, "get lr", &b) == 1 && !strcmp(val(b, "lr"), "0.05"));
+    free(b);
+    double lr = 0;
+    lt_optim_get(t->opt, "lr", &lr, NULL);
+    CHECK_NEAR(lr, 0.05, 1e-12);
+    const char *bad[] = {"set lr -1", "set lr abc", "set dropout_1.p 1.5", "set nosuch 1", "set batch_size 0", "set lr"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_MSG(req(g_c, bad[i], &b) == 0, "'%s' was accepted", bad[i]);
+        if (i == 3) CHECK_STR_CONTAINS(b, "lr, rho"); /* lists the valid names */
+        free(b);
+    }
+    CHECK(req(g_c, "get lr", &b) == 1 && !strcmp(val(b, "lr"), "0.05"));
+    free(b);
+    CHECK(req(g_c, "get dropout_1.p", &b) == 1 && !strcmp(val(b, "dropout_1.p"), "0.25"));
+    free(b);
+    CHECK(req(g_c, "set dropout_2.p 0.3", &b) == 1);
+    free(b);
+    CHECK_NEAR(lt_model_find(&t->mod.model, "dropout_2")->p, 0.3, 1e-6);
+    CHECK(req(g_c, "hparams", &b) == 1);
+    CHECK(strstr(b, "lr=0.05\nrho=0.95\n") == b && strstr(b, "dropout_2.p=0.3\nbatch_size=32\n"));
+    free(b);
+    CHECK(req(g_c, "changes", &b) == 1);
+    CHECK_STR_CONTAINS(b, "name=lr old=1 new=0.05 client=");
+    CHECK_STR_CONTAINS(b, "name=dropout_2.p old=0.5 new=0.3");
+    free(b);
+    CHECK(req(g_c, "step 2", &b) == 1); /* the optimizer keeps the new lr */
+    free(b);
+    lt_optim_get(t->opt, "lr", &lr, NULL);
+    CHECK_NEAR(lr, 0.05, 1e-12);
+}
+
+static void test_inspect_feed(void) {
+    char *b = NULL;
+    lt_trainer *t = lt_session_trainer(g_s);
+    CHECK(req(g_c, "inspect conv2d_2", &b) == 1);
+    CHECK_MSG(!strcmp(val(b, "shape"), "64x24x24"), "shape=%s", val(b, "shape"));
+    CHECK(!strcmp(val(b, "full_shape"), "32x64x24x24") && !strcmp(val(b, "source"), "batch"));
+    CHECK(!strcmp(val(b, "map_h"), "24") && !strcmp(val(b, "truncated"), "0"));
+    free(b);
+    CHECK(req(g_c, "layers", &b) == 1);
+    CHECK_STR_CONTAINS(b, "layer=conv2d_1 type=Conv2D shape=32x26x26 params=320 mean=");
+    CHECK_STR_CONTAINS(b, "layer=flatten type=Flatten shape=9216 params=0 mean=");
+    CHECK(!strstr(b, "mean=nan"));
+    free(b);
+
+    lt_rng rng = t->rng;
+    long step = t->step, osteps = lt_optim_steps(t->opt);
+    double t0 = lt_now();
+    CHECK(req(g_c, "feed test 0", &b) == 1);
+    printf("feed reply after %.1f ms\n", (lt_now() - t0) * 1e3);
+    CHECK(atoi(val(b, "label")) == t->mod.test_data.y[0]);
+    CHECK_NEAR(atof(val(b, "prob_sum")), 1.0, 1e-4);
+    double sum = 0, prev = 2;
+    char top[512];
+    snprintf(top, sizeof top, "%s", val(b, "top"));
+    int k = 0;
+    for (char *tok = strtok(top, ","); tok; tok = strtok(NULL, ","), k++) {
+        double p = atof(strrchr(tok, ':') + 1);
+        CHECK(p <= prev + 1e-9);
+        prev = p, sum += p;
+    }
+    CHECK(k == 5 && sum > 0.2 && sum <= 1.0001);
+    CHECK(!strcmp(val(b, "input_shape"), "1x28x28"));
+    free(b);
+    CHECK(memcmp(&rng, &t->rng, sizeof rng) == 0 && t->step == step && lt_optim_steps(t->opt) == osteps);
+    CHECK(req(g_c, "inspect conv2d_2", &b) == 1);
+    CHECK(!strcmp(val(b, "source"), "probe") && !strcmp(val(b, "full_shape"), "1x64x24x24"));
+    free(b);
+    CHECK(req(g_c, "inspect conv2d_2 --sample 3", &b) == 1 && !strcmp(val(b, "source"), "batch"));
+    free(b);
+    CHECK(req(g_c, "feed misclassified", &b) == 1);
+    CHECK(atoi(val(b, "label")) != atoi(val(b, "pred")));
+    free(b);
+    CHECK(req(g_c, "feed shape 3x28x28", &b) == 0);
+    CHECK_STR_CONTAINS(b, "conv2d_1");
+    free(b);
+    CHECK(req(g_c, "feed shape 1x32x32", &b) == 0);
+    CHECK_STR_CONTAINS(b, "dense_1");
+    free(b);
+    CHECK(req(g_c, "feed shape 1x28x28", &b) == 1);
+    CHECK_STR_CONTAINS(b, "layer=dense_2 type=Dense shape=10\n");
+    free(b);
+    /* a raw f32 file of the input's size: test sample 0 again */
+    char path[128];
+    snprintf(path, sizeof path, "%s/x.f32", g_root);
+    FILE *f = fopen(path, "wb");
+    fwrite(t->mod.test_data.x, sizeof(float), 784, f);
+    fclose(f);
+    char line[200];
+    snprintf(line, sizeof line, "feed file %s", path);
+    CHECK(req(g_c, line, &b) == 1 && !strcmp(val(b, "label"), "-1"));
+    free(b);
+    f = fopen(path, "wb");
+    fwrite(t->mod.test_data.x, sizeof(float), 700, f);
+    fclose(f);
+    CHECK(req(g_c, line, &b) == 0);
+    CHECK_STR_CONTAINS(b, "3136 bytes");
+    free(b);
+    CHECK(memcmp(&rng, &t->rng, sizeof rng) == 0 && t->step == step && lt_optim_steps(t->opt) == osteps);
+}
+
+static void test_two_clients_and_garbage(void) {
+    lt_err err = {0};
+    lt_ctl_client *c2 = lt_ctl_connect(lt_session_socket_path(g_s), "second", &err);
+    CHECK_MSG(c2 != NULL, "%s", err.msg);
+    if (!c2) return;
+    char *b = NULL;
+    CHECK(req(c2, "status", &b) == 1 && !strcmp(val(b, "clients"), "2"));
+    free(b);
+    CHECK(req(c2, "set lr 0.04", &b) == 1);
+    free(b);
+    /* the first client hears the change as an event */
+    int heard = 0;
+    lt_ctl_msg m;
+    double end = lt_now() + 5;
+    while (!heard && lt_now() < end && lt_ctl_client_read(g_c, &m, 200, &err) == 1) {
+        if (m.type == LT_CTL_EVENT && strstr(m.body, "hparam lr 0.05 -> 0.04")) heard = 1;
+        lt_ctl_msg_clear(&m);
+    }
+    CHECK(heard);
+
+    /* a client sending garbage is dropped; the others carry on */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", lt_session_socket_path(g_s));
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(write(fd, "GARBAGE GARBAGE GARBAGE\n", 24) == 24);
+    char buf[64];
+    CHECK(read(fd, buf, sizeof buf) <= 0); /* the server closed it */
+    close(fd);
+    CHECK(req(g_c, "get lr", &b) == 1 && !strcmp(val(b, "lr"), "0.04"));
+    free(b);
+    CHECK(req(c2, "history", &b) == 1);
+    CHECK_STR_CONTAINS(b, "point=train_loss 5 ");
+    CHECK_STR_CONTAINS(b, "change=step=");
+    free(b);
+    lt_ctl_client_close(c2);
+}
+
+static void test_resume_and_stop(void) {
+    char *b = NULL;
+    long a = status_step(g_c, NULL, 0);
+    CHECK(req(g_c, "resume", &b) == 1 && !strcmp(val(b, "state"), "running"));
+    free(b);
+    double end = lt_now() + 10;
+    while (status_step(g_c, NULL, 0) < a + 3 && lt_now() < end) usleep(10000);
+    CHECK(status_step(g_c, NULL, 0) >= a + 3);
+    CHECK(req(g_c, "stop", &b) == 1 && !strcmp(val(b, "state"), "stopping"));
+    free(b);
+    int rc = -1;
+    lt_err err = {0};
+    CHECK(lt_session_wait(g_s, 10000, &rc, &err) == 1);
+    CHECK(rc == LT_OK);
+    CHECK(lt_session_trainer(g_s)->state == LT_RUN_DONE);
+    lt_ctl_client_close(g_c);
+    char sock[LT_SOCKET_PATH_MAX + 1];
+    snprintf(sock, sizeof sock, "%s", lt_session_socket_path(g_s));
+    lt_session_free(g_s);
+    struct stat st;
+    CHECK(stat(sock, &st) != 0); /* the socket is gone */
+}
+
+/* A blown-up lr makes the loss non-finite: state=failed, and with keep_alive
+ * the run still answers (for a post-mortem) until stop. */
+static void test_failure(void) {
+    lt_err err = {0};
+    lt_session *s = start("fail", 1, &err);
+    CHECK_MSG(s != NULL, "%s", err.msg);
+    if (!s) return;
+    lt_ctl_client *c = lt_ctl_connect(lt_session_socket_path(s), "test", &err);
+    CHECK(c != NULL);
+    if (!c) {
+        lt_session_free(s);
+        return;
+    }
+    char *b = NULL, state[32];
+    CHECK(req(c, "pause", &b) == 1);
+    free(b);
+    CHECK(req(c, "set lr 1e30", &b) == 1);
+    free(b);
+    CHECK(req(c, "step 50", &b) == 1);
+    CHECK_MSG(!strcmp(val(b, "state"), "failed"), "%s", b);
+    free(b);
+    int rc = 0;
+    CHECK(lt_session_wait(s, 0, &rc, &err) == 0); /* keep_alive: still serving */
+    status_step(c, state, sizeof state);
+    CHECK(!strcmp(state, "failed"));
+    CHECK(req(c, "resume", &b) == 0);
+    CHECK_STR_CONTAINS(b, "ended");
+    free(b);
+    CHECK(req(c, "layers", &b) == 1);
+    free(b);
+    CHECK(req(c, "stop", &b) == 1);
+    free(b);
+    CHECK(lt_session_wait(s, 10000, &rc, &err) == 1);
+    CHECK(rc != LT_OK);
+    CHECK_STR_CONTAINS(err.msg, "training loss");
+    lt_ctl_client_close(c);
+    lt_session_free(s);
+}
+
+int main(void) {
+    struct stat st;
+    if (stat(DATA, &st) != 0) {
+        printf("skipped: %s is not installed\n", DATA);
+        return 77;
+    }
+    snprintf(g_root, sizeof g_root, "/tmp/lt_session_XXXXXX");
+    if (!mkdtemp(g_root)) return 1;
+    RUN(test_run_dir);
+    RUN(test_start);
+    if (g_s && g_c) {
+        RUN(test_pause_and_step);
+        RUN(test_hparams);
+        RUN(test_inspect_feed);
+        RUN(test_two_clients_and_garbage);
+        RUN(test_resume_and_stop);
+    }
+    RUN(test_failure);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_root);
+    if (system(cmd) != 0) printf("could not remove %s\n", g_root);
+    return check_done();
+}
