@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "lathe/runlog.h"
 
-int cmd_runs(int argc, char **argv);
+
 
 static void runs_usage(FILE *f) {
     fprintf(f,

@@ -9,8 +9,6 @@
 #include "flags.h"
 #include "workbench.h"
 
-int cmd_ctl(int argc, char **argv); /* cmd_ctl.c */
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: lathe <command> [arguments] [flags]\n"
@@ -23,6 +21,7 @@ static void usage(FILE *f) {
             "  attach [RUN_DIR|SOCKET]      the workbench screen on a running session (the newest under logs/ by default)\n"
             "  ctl [RUN_DIR|SOCKET] <cmd>   steer a running session: status, pause, step N, set lr 0.1, inspect, feed ...\n"
             "                               (--json: the reply as one object; `lathe ctl RUN_DIR help` lists the commands)\n"
+            "  runs [--root DIR]            the runs under logs/ as a table: state, steps, best metrics, hparams\n"
             "  help                         this text\n"
             "\n"
             "`lathe train --help` lists the trainer flags.\n");
@@ -46,6 +45,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "test")) return cmd_test(argc, argv);
     if (!strcmp(cmd, "ctl")) return cmd_ctl(argc, argv);
     if (!strcmp(cmd, "attach")) return cmd_attach(argc, argv);
+    if (!strcmp(cmd, "runs")) return cmd_runs(argc, argv);
     fprintf(stderr, "lathe: unknown command '%s' (see lathe --help)\n", cmd);
     return 2;
 }

@@ -53,6 +53,7 @@ static int cmd_pause(lt_session *s, lt_ctl_request *req, int argc, char **argv, 
     if (rc || (rc = run_over(s, "pause", err))) return rc;
     if (s->t.state != LT_RUN_PAUSED) lt_sess_set_state(s, LT_RUN_PAUSED);
     lt_sess_reply_step(s); /* a `step` cut short */
+    lt_sess_intervention(s, req, "pause", NULL, NULL, NULL);
     state_step(s, out);
     return LT_OK;
 }
@@ -62,6 +63,7 @@ static int cmd_resume(lt_session *s, lt_ctl_request *req, int argc, char **argv,
     if (rc || (rc = run_over(s, "resume", err))) return rc;
     if (s->t.state != LT_RUN_RUNNING) lt_sess_set_state(s, LT_RUN_RUNNING);
     lt_sess_reply_step(s);
+    lt_sess_intervention(s, req, "resume", NULL, NULL, NULL);
     state_step(s, out);
     return LT_OK;
 }
@@ -78,6 +80,9 @@ static int cmd_step(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     s->step_req.line = NULL; /* the reply needs only the ids */
     s->step_pending = 1;
     lt_sess_set_state(s, LT_RUN_STEPPING);
+    char nbuf[32];
+    snprintf(nbuf, sizeof nbuf, "%ld", n);
+    lt_sess_intervention(s, req, "step", "steps", NULL, nbuf);
     return CMD_DEFERRED;
 }
 
@@ -85,6 +90,7 @@ static int cmd_validate(lt_session *s, lt_ctl_request *req, int argc, char **arg
     int rc = need_args(argc, 0, 0, "validate", err);
     if (rc) return rc;
     if (s->t.mod.val_set.n == 0) return lt_seterr(err, LT_ESTATE, "validate: this run has no validation set (--val-split 0)");
+    lt_sess_intervention(s, req, "validate", NULL, NULL, NULL);
     if ((rc = lt_trainer_evaluate(&s->t, LT_STAGE_VAL, err))) return rc;
     lt_sb_printf(out, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", s->t.val_loss, s->t.val_acc, s->t.step);
     return LT_OK;
@@ -94,8 +100,25 @@ static int cmd_stop(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     int rc = need_args(argc, 0, 0, "stop", err);
     if (rc) return rc;
     s->stop = 1;
+    lt_sess_intervention(s, req, "stop", NULL, NULL, NULL);
     lt_sess_event(s, "state stopping");
     lt_sb_printf(out, "state=stopping\nstep=%ld\n", s->t.step);
+    return LT_OK;
+}
+
+/* save [PATH]: a checkpoint now (default: the run's checkpoints folder,
+ * epoch=E-step=S.safetensors); written atomically, the run carries on. */
+static int cmd_save(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 1, "save [PATH]", err);
+    if (rc) return rc;
+    char path[1200];
+    if (argc == 2)
+        snprintf(path, sizeof path, "%s", argv[1]);
+    else
+        snprintf(path, sizeof path, "%s/epoch=%zu-step=%ld.safetensors", s->t.cfg.ckpt_dir, s->t.epoch, s->t.step);
+    if ((rc = lt_trainer_save_checkpoint(&s->t, path, err))) return rc;
+    lt_sess_intervention(s, req, "save", "path", NULL, path);
+    lt_sb_printf(out, "path=%s\nstep=%ld\n", path, s->t.step);
     return LT_OK;
 }
 
@@ -133,6 +156,10 @@ static int cmd_set(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt
     if ((rc = lt_trainer_hparam_set(&s->t, argv[1], v, err))) return rc;
     if (lt_trainer_hparam_get(&s->t, argv[1], &now, NULL)) now = v;
     lt_sess_change_add(s, argv[1], old, now, req->client_id);
+    char ob[32], nb[32];
+    snprintf(ob, sizeof ob, "%.9g", old);
+    snprintf(nb, sizeof nb, "%.9g", now);
+    lt_sess_intervention(s, req, "set", argv[1], ob, nb);
     lt_sess_event(s, "hparam %s %.6g -> %.6g step=%ld client=%u", argv[1], old, now, s->t.step, req->client_id);
     if (!strcmp(argv[1], "lr")) {
         lt_sess_history_add(s, LT_SERIES_LR, s->t.step, now);
@@ -182,6 +209,7 @@ static const struct {
     {"step", cmd_step, "step [N]", "run exactly N optimizer steps (default 1), then pause"},
     {"validate", cmd_validate, "validate", "run the validation loop now"},
     {"stop", cmd_stop, "stop", "end the run after the current step"},
+    {"save", cmd_save, "save [PATH]", "write a checkpoint now (default: the run's checkpoints folder)"},
     {"help", cmd_help, "help", "this list"},
     {"hparams", cmd_hparams, "hparams", "every live hyperparameter and its value"},
     {"get", cmd_get, "get <name>", "one hyperparameter"},

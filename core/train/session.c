@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "lathe/runlog.h"
 #include "train/session_impl.h"
 
 /* ---- text buffers ---- */
@@ -287,6 +288,10 @@ static void serve(lt_session *s, int timeout_ms) {
     forward_server_log(s);
 }
 
+static void log_problem(lt_session *s, const char *what, const lt_err *e) {
+    lt_sess_event(s, "log %s: %s", what, e->msg);
+}
+
 static int safe_point(lt_trainer *t, void *user) {
     lt_session *s = user;
     if (!s->started) {
@@ -318,7 +323,27 @@ static void on_step(lt_trainer *t, void *user) {
     double now = lt_now();
     if (now - s->last_status >= 0.25) send_status(s);
     if (now - s->last_layers >= 1.0) send_layers(s);
+    lt_err e = {0};
+    if (s->log && lt_runlog_train_step(s->log, t, &e)) log_problem(s, "logging", &e);
     if (s->opts.on_step) s->opts.on_step(t, s->opts.user);
+}
+
+static void on_epoch_end(lt_trainer *t, void *user) {
+    lt_session *s = user;
+    lt_err e = {0};
+    if (s->log && lt_runlog_epoch_end(s->log, t, &e)) log_problem(s, "logging", &e);
+    if (t->warnings != s->warnings_seen) {
+        s->warnings_seen = t->warnings;
+        lt_sess_event(s, "log %s", t->warning);
+    }
+}
+
+void lt_sess_intervention(lt_session *s, const lt_ctl_request *req, const char *command, const char *name,
+                          const char *old_value, const char *new_value) {
+    lt_err e = {0};
+    if (s->log && lt_runlog_intervention(s->log, s->t.step, req ? (int)req->client_id : 0, command, name ? name : "",
+                                         old_value ? old_value : "", new_value ? new_value : "", &e))
+        log_problem(s, "logging", &e);
 }
 
 static void on_eval_start(lt_trainer *t, lt_stage stage, void *user) {
@@ -335,6 +360,8 @@ static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
         lt_sess_event(s, "point val_acc %ld %.6g", t->step, t->val_acc);
     }
     lt_sess_set_state(s, t->state);
+    lt_err e = {0};
+    if (s->log && lt_runlog_eval(s->log, t, stage, &e)) log_problem(s, "logging", &e);
     if (s->opts.on_eval_end) s->opts.on_eval_end(t, stage, s->opts.user);
 }
 
@@ -346,6 +373,12 @@ static void *trainer_main(void *arg) {
     int rc = lt_trainer_fit(&s->t, &err);
     s->fit_over = 1;
     if (rc) lt_sess_event(s, "log run failed: %s", err.msg);
+    if (s->log) {
+        lt_err e = {0};
+        int status = rc ? LT_RUNLOG_FAILURE : s->t.state == LT_RUN_DONE && !s->stop ? LT_RUNLOG_SUCCESS : LT_RUNLOG_RUNNING;
+        if (lt_runlog_close(s->log, &s->t, status, &e)) log_problem(s, "logging", &e);
+        s->log = NULL;
+    }
     lt_sess_set_state(s, s->t.state);
     lt_sess_reply_step(s);
     send_layers(s);
@@ -389,7 +422,14 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     s->srv = lt_ctl_server_start_opts(s->sock, info, &s->opts.server, err);
     if (!s->srv) goto fail;
     s->t.cb = (lt_trainer_callbacks){.user = s, .on_step = on_step, .on_eval_start = on_eval_start,
-                                     .on_eval_end = on_eval_end, .safe_point = safe_point};
+                                     .on_eval_end = on_eval_end, .on_epoch_end = on_epoch_end,
+                                     .safe_point = safe_point};
+    /* checkpoints and logs live in the run folder */
+    char ck[LT_RUN_DIR_MAX + 16];
+    snprintf(ck, sizeof ck, "%s/checkpoints", s->run_dir);
+    if (lt_trainer_set_checkpoint_dir(&s->t, ck, err)) goto fail;
+    s->log = lt_runlog_open(s->run_dir, &s->t, err);
+    if (!s->log) goto fail;
     if (pthread_create(&s->thread, NULL, trainer_main, s) != 0) {
         lt_seterr(err, LT_EIO, "cannot start the trainer thread");
         goto fail;
@@ -444,6 +484,7 @@ void lt_session_free(lt_session *s) {
     if (s->srv) lt_ctl_server_stop(s->srv);
     lt_ctl_request_clear(&s->step_req);
     lt_sess_probe_free(s);
+    if (s->log) lt_runlog_close(s->log, &s->t, LT_RUNLOG_FAILURE, NULL);
     lt_trainer_free(&s->t);
     lt_sb_free(&s->reply);
     lt_sb_free(&s->snap);

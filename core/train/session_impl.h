@@ -77,6 +77,8 @@ struct lt_session {
     atomic_int ext_stop; /* lt_session_request_stop */
     atomic_int keep_alive; /* lt_session_opts.keep_alive, lt_session_keep_alive */
 
+    struct lt_runlog *log;    /* the run folder's logs; NULL when they could not be opened */
+
     /* ---- trainer-thread state ---- */
     int started;              /* the first safe point has passed */
     int stop;                 /* a `stop` command came */
@@ -87,6 +89,7 @@ struct lt_session {
     double last_status, last_layers; /* snapshot times, lt_now() s */
     double layers_seconds;    /* time spent computing layer statistics */
     long layers_computed;
+    long warnings_seen;       /* t.warnings already reported as events */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];
@@ -116,6 +119,9 @@ void lt_sess_change_add(lt_session *s, const char *name, double old_value, doubl
 void lt_sess_history_body(lt_session *s, lt_sb *b);
 void lt_sess_changes_body(lt_session *s, lt_sb *b);
 void lt_sess_reply_step(lt_session *s);
+/* Records a client's intervention in interventions.csv and the event file. */
+void lt_sess_intervention(lt_session *s, const lt_ctl_request *req, const char *command, const char *name,
+                          const char *old_value, const char *new_value);
 
 /* commands.c: runs one command line and replies (or defers, for `step`). */
 void lt_sess_command(lt_session *s, lt_ctl_request *req);

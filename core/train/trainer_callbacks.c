@@ -57,6 +57,14 @@ static void warn(lt_trainer *t, const char *msg) {
     t->warnings++;
 }
 
+int lt_trainer_set_checkpoint_dir(lt_trainer *t, const char *dir, lt_err *err) {
+    if (strlen(dir) >= sizeof t->cfg.ckpt_dir) return lt_seterr(err, LT_EINVAL, "%s: path too long", dir);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return lt_seterr(err, LT_EIO, "%s: cannot create the checkpoint folder: %s", dir, strerror(errno));
+    snprintf(t->cfg.ckpt_dir, sizeof t->cfg.ckpt_dir, "%s", dir);
+    return LT_OK;
+}
+
 int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err) {
     int rc = lt_checkpoint_save(t, path, err);
     if (!rc) snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", path);

@@ -196,9 +196,11 @@ static void test_model(void) {
     wb_model_status(&m, "");
     wb_model_event(&m, "hparam");
     wb_model_event(&m, "log client 4 dropped: too slow");
-    CHECK(!strcmp(wb_model_log_line(&m, 0)->text, "client 4 dropped: too slow"));
+    const char *first = wb_model_log_line(&m, 0) ? wb_model_log_line(&m, 0)->text : "";
+    CHECK(!strcmp(first, "client 4 dropped: too slow"));
     for (int i = 0; i < 300; i++) wb_model_log(&m, 0, "line %d", i);
-    CHECK(!strcmp(wb_model_log_line(&m, 0)->text, "line 299") && wb_model_log_line(&m, WB_LOG_MAX) == NULL);
+    first = wb_model_log_line(&m, 0) ? wb_model_log_line(&m, 0)->text : "";
+    CHECK(!strcmp(first, "line 299") && wb_model_log_line(&m, WB_LOG_MAX) == NULL);
     wb_model_free(&m);
 }
 

@@ -227,6 +227,8 @@ int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err
 /* The trainer's built-in callbacks (ModelCheckpoint, EarlyStopping), called by
  * the fit loop; exposed for a `save` command: writes a checkpoint now. */
 int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err);
+/* Where ModelCheckpoint writes (made when missing); set once the run folder exists. */
+int lt_trainer_set_checkpoint_dir(lt_trainer *t, const char *dir, lt_err *err);
 
 /* --detect-anomaly: the first non-finite value after a step, in the order the
  * values were made: layer outputs (forward), the loss, the gradients of layer
