@@ -9,7 +9,7 @@
 
 #include "flags.h"
 
-typedef enum { F_INT, F_LONG, F_U64, F_DOUBLE, F_LIMIT, F_STR, F_BOOL } flag_type;
+typedef enum { F_INT, F_LONG, F_U64, F_DOUBLE, F_LIMIT, F_STR, F_BOOL, F_CHOICE, F_DURATION } flag_type;
 
 typedef struct flag_def {
     const char *name;
@@ -17,6 +17,7 @@ typedef struct flag_def {
     size_t offset; /* into cli_opts */
     double min, max; /* numeric range, inclusive; F_STR: max is the buffer size */
     const char *help;
+    const char *choices; /* F_CHOICE: "a|b|c", stored as the index (an int) */
 } flag_def;
 
 #define CFG(field) offsetof(cli_opts, cfg) + offsetof(lt_config, field)
@@ -37,6 +38,36 @@ static const flag_def flags[] = {
     {"--accelerator", F_STR, CFG(accelerator), 0, sizeof(((lt_config *)0)->accelerator), "cpu, gpu or auto"},
     {"--devices", F_INT, CFG(devices), 1, 1024, "devices to train on"},
     {"--val-split", F_DOUBLE, CFG(val_split), 0, 0.99, "fraction of the training set held out for validation (default 0.1)"},
+    {"--precision", F_CHOICE, CFG(precision), 0, 0, "32, bf16-mixed or 16-mixed (f32 master weights; fp16 with loss scaling)",
+     "32|bf16-mixed|16-mixed"},
+    {"--gradient-clip-val", F_DOUBLE, CFG(gradient_clip_val), 0, 1e30, "clip gradients at this value (0: off)"},
+    {"--gradient-clip-algorithm", F_CHOICE, CFG(gradient_clip_by_value), 0, 0, "norm (the global L2 norm) or value",
+     "norm|value"},
+    {"--accumulate-grad-batches", F_INT, CFG(accumulate_grad_batches), 1, 1 << 20, "batches per optimizer step"},
+    {"--check-val-every-n-epoch", F_INT, CFG(check_val_every_n_epoch), 1, 1e9, "validate only every N epochs"},
+    {"--num-sanity-val-steps", F_INT, CFG(num_sanity_val_steps), -1, 1e9, "validation batches run before training (-1: all)"},
+    {"--fast-dev-run", F_INT, CFG(fast_dev_run), 0, 1e9, "N batches of train, val and test, one epoch, no checkpoints (a smoke test)"},
+    {"--overfit-batches", F_LIMIT, CFG(overfit_batches), 0, 1e12, "train (and validate) on the same few batches, unshuffled"},
+    {"--max-time", F_DURATION, CFG(max_time), 0, 0, "stop after this long: DD:HH:MM:SS (or HH:MM:SS, MM:SS)"},
+    {"--deterministic", F_BOOL, CFG(deterministic), 0, 0, "refuse settings that are not bitwise reproducible"},
+    {"--detect-anomaly", F_BOOL, CFG(detect_anomaly), 0, 0, "after every step check outputs and gradients for NaN/Inf; pause at the first"},
+    {"--lr-scheduler", F_STR, CFG(lr_scheduler), 0, sizeof(((lt_config *)0)->lr_scheduler),
+     "e.g. cosine:t_max=12 or warmup_cosine:warmup=2,t_max=12 or plateau:patience=2 (see README)"},
+    {"--monitor", F_STR, CFG(ckpt_monitor), 0, sizeof(((lt_config *)0)->ckpt_monitor), "ModelCheckpoint: metric to rank checkpoints by (default: newest wins)"},
+    {"--mode", F_CHOICE, CFG(ckpt_mode_max), 0, 0, "ModelCheckpoint: min or max", "min|max"},
+    {"--save-top-k", F_INT, CFG(save_top_k), -1, 64, "ModelCheckpoint: checkpoints kept (-1: all, 0: none)"},
+    {"--save-last", F_BOOL, CFG(save_last), 0, 0, "ModelCheckpoint: also keep last.safetensors"},
+    {"--every-n-epochs", F_INT, CFG(ckpt_every_n_epochs), 0, 1e9, "ModelCheckpoint: save every N epochs (0: not by epoch)"},
+    {"--every-n-train-steps", F_LONG, CFG(ckpt_every_n_train_steps), 0, 1e15, "ModelCheckpoint: save every N optimizer steps"},
+    {"--early-stop-monitor", F_STR, CFG(es_monitor), 0, sizeof(((lt_config *)0)->es_monitor), "EarlyStopping: metric to watch, e.g. val_loss (off when absent)"},
+    {"--early-stop-patience", F_INT, CFG(es_patience), 1, 1e9, "EarlyStopping: checks without improvement (default 3)"},
+    {"--early-stop-min-delta", F_DOUBLE, CFG(es_min_delta), 0, 1e30, "EarlyStopping: smallest change that counts as improvement"},
+    {"--early-stop-mode", F_CHOICE, CFG(es_mode_max), 0, 0, "EarlyStopping: min or max", "min|max"},
+    {"--early-stop-stopping-threshold", F_DOUBLE, CFG(es_stopping_threshold), -1e30, 1e30, "EarlyStopping: stop once the metric is better than this"},
+    {"--early-stop-divergence-threshold", F_DOUBLE, CFG(es_divergence_threshold), -1e30, 1e30, "EarlyStopping: stop once the metric is worse than this"},
+    {"--early-stop-check-finite", F_CHOICE, CFG(es_check_finite), 0, 0, "EarlyStopping: stop on a NaN/Inf metric (1, default) or not (0)", "0|1"},
+    {"--resume", F_STR, CFG(resume), 0, sizeof(((lt_config *)0)->resume), "continue from a checkpoint file, or last (the newest run's last.safetensors)"},
+    {"--histogram-every-n-epochs", F_INT, offsetof(cli_opts, histogram_every_n_epochs), 0, 1e9, "weight histograms in TensorBoard every N epochs (0: never)"},
     {"--headless", F_BOOL, offsetof(cli_opts, headless), 0, 0, "run without the workbench screen"},
     {"--json", F_BOOL, offsetof(cli_opts, json), 0, 0, "print the final summary as JSON"},
     {"--ckpt", F_STR, offsetof(cli_opts, ckpt), 0, sizeof(((cli_opts *)0)->ckpt), "checkpoint file to evaluate (lathe test)"},
@@ -51,15 +82,20 @@ static const flag_def flags[] = {
 void cli_opts_defaults(cli_opts *o) {
     memset(o, 0, sizeof *o);
     lt_config_defaults(&o->cfg);
+    o->histogram_every_n_epochs = 1;
 }
 
 void cli_print_flags(FILE *f) {
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const flag_def *d = &flags[i];
-        const char *arg = d->type == F_BOOL ? "" : d->type == F_STR ? " <text>" : d->type == F_LIMIT ? " <n|f>" : " <n>";
-        char left[64];
-        snprintf(left, sizeof left, "%s%s", d->name, arg);
-        fprintf(f, "  %-28s %s\n", left, d->help);
+        const char *arg = d->type == F_BOOL ? "" : d->type == F_STR ? " <text>" : d->type == F_LIMIT ? " <n|f>"
+                          : d->type == F_DURATION ? " <time>" : " <n>";
+        char left[96];
+        if (d->type == F_CHOICE)
+            snprintf(left, sizeof left, "%s <%s>", d->name, d->choices);
+        else
+            snprintf(left, sizeof left, "%s%s", d->name, arg);
+        fprintf(f, "  %-34s %s\n", left, d->help);
     }
 }
 
@@ -93,6 +129,43 @@ static int set_flag(cli_opts *o, const flag_def *d, const char *val) {
     double v = 0;
     switch (d->type) {
     case F_BOOL: *(int *)base = 1; return 0;
+    case F_CHOICE: {
+        const char *c = d->choices;
+        for (int idx = 0; c && *c; idx++) {
+            size_t len = strcspn(c, "|");
+            if (strlen(val) == len && !strncmp(c, val, len)) {
+                *(int *)base = idx;
+                return 0;
+            }
+            c += len + (c[len] == '|');
+        }
+        char why[160];
+        snprintf(why, sizeof why, "is not one of %s", d->choices);
+        return bad(d->name, val, why);
+    }
+    case F_DURATION: {
+        /* DD:HH:MM:SS, HH:MM:SS, MM:SS or SS */
+        double parts[4];
+        int np = 0;
+        const char *p = val;
+        while (np < 4) {
+            char *end;
+            errno = 0;
+            long x = strtol(p, &end, 10);
+            if (end == p || x < 0 || errno) return bad(d->name, val, "is not a duration like 00:12:00:00 (DD:HH:MM:SS)");
+            parts[np++] = (double)x;
+            if (*end == '\0') break;
+            if (*end != ':') return bad(d->name, val, "is not a duration like 00:12:00:00 (DD:HH:MM:SS)");
+            p = end + 1;
+        }
+        if (*p && strchr(p, ':')) return bad(d->name, val, "has more than four parts (DD:HH:MM:SS)");
+        static const double unit[4] = {1, 60, 3600, 86400};
+        double secs = 0;
+        for (int k = 0; k < np; k++) secs += parts[np - 1 - k] * unit[k];
+        if (secs <= 0) return bad(d->name, val, "must be longer than zero");
+        *(double *)base = secs;
+        return 0;
+    }
     case F_STR:
         if (strlen(val) >= (size_t)d->max) return bad(d->name, val, "is too long");
         strcpy(base, val);

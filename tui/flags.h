@@ -13,7 +13,8 @@ typedef struct cli_opts {
     char root_dir[1024];
     char name[128];
     char version[128];
-    int name_set, version_set; /* given on the command line ("" is a valid --name) */
+    int name_set, version_set;
+    int histogram_every_n_epochs; /* given on the command line ("" is a valid --name) */
 } cli_opts;
 
 void cli_opts_defaults(cli_opts *o);

@@ -133,10 +133,27 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
     w->m.version++;
 }
 
+/* "anomaly layer=<name> what=<output|grad|weight_grad|loss> step=.. message=..":
+ * the run paused on a non-finite value; jump to that layer in the inspector. */
+static void on_anomaly(wb *w, const char *text) {
+    const char *l = strstr(text, "layer="), *wh = strstr(text, "what="), *msg = strstr(text, "message=");
+    wb_model_log(&w->m, 2, "ANOMALY: %s", msg ? msg + 8 : text);
+    if (!l || !wh) return;
+    int ln = (int)strcspn(l + 6, " \n");
+    if (ln == 0 || ln > 60) return;
+    char cmd[128];
+    int weight = !strncmp(wh + 5, "weight_grad", 11);
+    snprintf(cmd, sizeof cmd, "inspect %.*s %s", ln, l + 6, weight ? "grad" : "output");
+    wb_send(w, cmd, 1);
+}
+
 static void on_message(wb *w, const lt_ctl_msg *msg) {
     switch (msg->type) {
     case LT_CTL_REPLY: on_reply(w, msg); break;
-    case LT_CTL_EVENT: wb_model_event(&w->m, msg->body); break;
+    case LT_CTL_EVENT:
+        if (!strncmp(msg->body, "anomaly ", 8)) on_anomaly(w, msg->body);
+        wb_model_event(&w->m, msg->body);
+        break;
     case LT_CTL_SNAPSHOT:
         if (!strcmp(msg->kind, "status")) wb_model_status(&w->m, msg->body);
         else if (!strcmp(msg->kind, "layers")) wb_model_layers(&w->m, msg->body);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lathe/sched.h"
 #include "lathe/train.h"
 
 int lt_trainer_hparam_count(const lt_trainer *t) {
@@ -82,6 +83,10 @@ int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err
     lt_err e2 = {0};
     if (lt_optim_get(t->opt, name, &old, &e2) != LT_OK) return unknown(t, name, err);
     int rc = lt_optim_set(t->opt, name, v, err);
-    if (!rc && !strcmp(name, "lr")) t->lr = v;
+    if (!rc && !strcmp(name, "lr")) {
+        t->lr = v;
+        /* a hand-set lr: the schedule continues from it (sched.h, lt_sched_override) */
+        if (t->sched && lt_sched_override(t->sched, v, NULL) == LT_OK) lt_sched_apply(t->sched, t->opt, NULL);
+    }
     return rc;
 }

@@ -307,6 +307,21 @@ static int safe_point(lt_trainer *t, void *user) {
     return stopping(s);
 }
 
+/* A non-finite loss, or what --detect-anomaly found: an attached run pauses
+ * (the workbench jumps to the layer); a run nobody watches fails with the
+ * message. */
+static int on_anomaly(lt_trainer *t, const lt_anomaly *a, void *user) {
+    lt_session *s = user;
+    const char *layer = a->layer >= 0 ? t->mod.model.layers[a->layer].name : "";
+    lt_sess_event(s, "anomaly layer=%s what=%s step=%ld epoch=%zu count=%zu message=%s", layer, a->what, a->step,
+                  a->epoch, a->count, a->message);
+    if (lt_ctl_server_client_count(s->srv) == 0) return 0;
+    lt_sess_intervention(s, NULL, "anomaly-pause", layer, a->what, a->message);
+    lt_sess_set_state(s, LT_RUN_PAUSED);
+    lt_sess_reply_step(s); /* a `step N` cut short */
+    return 1;
+}
+
 static void on_step(lt_trainer *t, void *user) {
     lt_session *s = user;
     s->probe_valid = 0;
@@ -423,6 +438,7 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     if (!s->srv) goto fail;
     s->t.cb = (lt_trainer_callbacks){.user = s, .on_step = on_step, .on_eval_start = on_eval_start,
                                      .on_eval_end = on_eval_end, .on_epoch_end = on_epoch_end,
+                                     .on_anomaly = on_anomaly,
                                      .safe_point = safe_point};
     /* checkpoints and logs live in the run folder */
     char ck[LT_RUN_DIR_MAX + 16];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lathe/checkpoint.h"
+#include "lathe/sched.h"
 #include "lathe/train.h"
 #include "train/trainer_callbacks.h"
 
@@ -31,6 +32,8 @@ void lt_config_defaults(lt_config *c) {
     c->es_divergence_threshold = NAN;
     c->es_check_finite = 1;
     c->accumulate_grad_batches = 1;
+    c->check_val_every_n_epoch = 1;
+    c->num_sanity_val_steps = 2;
 }
 
 const char *lt_run_state_name(lt_run_state s) {
@@ -143,7 +146,33 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
 
     limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
     limit_eval_set(&m->test_set, cfg->limit_test_batches, t->batch_size);
-    t->train_loader = lt_loader_create(&m->train_set, t->batch_size, 1, 0, cfg->seed, cfg->prefetch, err);
+    if (cfg->fast_dev_run > 0) {
+        /* Lightning's fast_dev_run: N batches of each loop, one epoch, no checkpoints */
+        t->max_epochs = 1;
+        t->cfg.limit_train_batches = t->cfg.limit_val_batches = t->cfg.limit_test_batches =
+            (lt_limit){cfg->fast_dev_run, 0};
+        t->cfg.num_sanity_val_steps = 0;
+        t->cfg.ckpt_dir[0] = '\0';
+        t->cfg.ckpt_every_n_epochs = 0;
+        limit_eval_set(&m->val_set, t->cfg.limit_val_batches, t->batch_size);
+        limit_eval_set(&m->test_set, t->cfg.limit_test_batches, t->batch_size);
+    }
+    int shuffle = 1;
+    if (cfg->overfit_batches.value > 0) {
+        /* the same first batches every epoch, unshuffled, and validation on them too */
+        limit_eval_set(&m->train_set, cfg->overfit_batches, t->batch_size);
+        lt_subset_free(&m->val_set);
+        if ((rc = lt_subset_all(&m->train_data, &m->val_set, err))) return rc;
+        m->val_set.n = m->train_set.n;
+        memcpy(m->val_set.idx, m->train_set.idx, m->train_set.n * sizeof *m->train_set.idx);
+        shuffle = 0;
+    }
+    if (cfg->lr_scheduler[0]) {
+        t->sched = lt_sched_create(cfg->lr_scheduler, t->lr, err);
+        if (!t->sched || (rc = lt_sched_apply(t->sched, t->opt, err))) return err ? err->code : LT_EINVAL;
+    }
+    t->anomaly.step = -1;
+    t->train_loader = lt_loader_create(&m->train_set, t->batch_size, shuffle, 0, cfg->seed, cfg->prefetch, err);
     if (!t->train_loader) return err ? err->code : LT_EINVAL;
     t->batches_per_epoch = apply_limit(cfg->limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
     if ((rc = lt_tcb_init(t, err))) return rc;
@@ -156,6 +185,7 @@ void lt_trainer_free(lt_trainer *t) {
     lt_module *m = &t->mod;
     if (t->exp && t->exp->teardown) t->exp->teardown(m);
     lt_tcb_free(t);
+    lt_sched_free(t->sched);
     lt_loader_free(t->train_loader);
     lt_optim_free(t->opt);
     lt_graph_free(&t->graph);
@@ -221,12 +251,14 @@ static void clip_gradients(lt_trainer *t) {
 /* One training batch. With --accumulate-grad-batches N the gradients of N
  * batches add up (each loss scaled by 1/N, as Lightning does) before one
  * optimizer step; the last batch of an epoch always steps. *stepped says
- * whether an optimizer step happened. */
-static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int *stepped, lt_err *err) {
+ * whether an optimizer step happened. single: the batch is a whole step of its
+ * own (no accumulation) and a non-finite loss is only reported (kept in
+ * train_loss), not handed to the callbacks: lt_trainer_train_batch. */
+static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int single, int *stepped, lt_err *err) {
     lt_graph *g = &t->graph;
     lt_module *m = &t->mod;
     double t0 = lt_now();
-    int accum = t->cfg.accumulate_grad_batches > 1 ? t->cfg.accumulate_grad_batches : 1;
+    int accum = !single && t->cfg.accumulate_grad_batches > 1 ? t->cfg.accumulate_grad_batches : 1;
     *stepped = 0;
     lt_graph_reset(g);
     g->training = 1;
@@ -237,9 +269,23 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int *
     if (!loss) return err && err->code ? err->code : lt_seterr(err, LT_EINVAL, "training_step returned no loss");
     float lv = loss->data[0];
     if (!isfinite(lv)) {
+        if (single) {
+            t->train_loss = lv;
+            return 1;
+        }
+        t->train_loss = lv;
+        lt_trainer_find_anomaly(t, &t->anomaly);
+        snprintf(t->anomaly.message, sizeof t->anomaly.message,
+                 "the training loss is %s at step %ld (epoch %zu, batch %zu)%s%s", isnan(lv) ? "NaN" : "infinite",
+                 t->step, b->epoch, b->index, t->anomaly.layer >= 0 ? "; first non-finite output: layer " : "",
+                 t->anomaly.layer >= 0 ? m->model.layers[t->anomaly.layer].name : "");
+        /* an attached run pauses here and the bad step is not applied */
+        if (t->cb.on_anomaly && t->cb.on_anomaly(t, &t->anomaly, t->cb.user)) {
+            t->accum_count = 0;
+            return LT_OK;
+        }
         lt_tcb_nonfinite(t);
-        return lt_seterr(err, LT_EINVAL, "the training loss is %s at step %ld (epoch %zu, batch %zu)",
-                         isnan(lv) ? "NaN" : "infinite", t->step, b->epoch, b->index);
+        return lt_seterr(err, LT_EINVAL, "%s", t->anomaly.message);
     }
     if (t->accum_count == 0) lt_optim_zero_grad(t->opt);
     int fp16 = t->cfg.precision == LT_PREC_16_MIXED;
@@ -266,6 +312,15 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int *
     return LT_OK;
 }
 
+int lt_trainer_train_batch(lt_trainer *t, const lt_batch *b, double *loss, lt_err *err) {
+    int stepped;
+    t->accum_count = 0; /* a partly accumulated step is dropped: this batch is a step of its own */
+    t->train_loss = NAN;
+    int rc = train_step(t, b, 1, 1, &stepped, err);
+    if (loss) *loss = t->train_loss;
+    return rc;
+}
+
 int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     lt_module *m = &t->mod;
     lt_subset *set = stage == LT_STAGE_TEST ? &m->test_set : &m->val_set;
@@ -281,7 +336,7 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     }
     for (int i = 0; i < m->model.nlayers; i++) outs[i] = m->model.layers[i].out;
     t->state = stage == LT_STAGE_TEST ? LT_RUN_TESTING : LT_RUN_VALIDATING;
-    if (t->cb.on_eval_start) t->cb.on_eval_start(t, stage, t->cb.user);
+    if (t->cb.on_eval_start && !t->in_sanity) t->cb.on_eval_start(t, stage, t->cb.user);
     lt_graph *g = &t->eval_graph;
     lt_metrics_reset(m);
     m->stage = stage;
@@ -303,6 +358,7 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     m->stage = LT_STAGE_TRAIN;
     t->state = prev;
     if (rc < 0) return rc;
+    if (t->in_sanity) return LT_OK;
     if (stage == LT_STAGE_TEST) {
         t->test_loss = metric_mean(m, "test_loss");
         t->test_acc = metric_mean(m, "test_acc");
@@ -317,6 +373,7 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
 
 /* Whether validation runs after training batch bi (0-based) of an epoch. */
 static int val_due(const lt_trainer *t, size_t bi) {
+    if (t->cfg.check_val_every_n_epoch > 1 && (t->epoch + 1) % (size_t)t->cfg.check_val_every_n_epoch != 0) return 0;
     lt_limit v = t->cfg.val_check_interval;
     size_t bpe = t->batches_per_epoch;
     if (v.is_fraction) {
@@ -329,12 +386,63 @@ static int val_due(const lt_trainer *t, size_t bi) {
     return every > 0 && (size_t)(t->step) % every == 0;
 }
 
+/* Lightning's sanity check: a few validation batches before the first step, to
+ * find a broken validation_step before hours of training; nothing is recorded. */
+static int sanity_check(lt_trainer *t, lt_err *err) {
+    lt_subset *v = &t->mod.val_set;
+    int n = t->cfg.num_sanity_val_steps;
+    if (n == 0 || v->n == 0 || t->step > 0) return LT_OK;
+    size_t keep = v->n, want = n < 0 ? v->n : (size_t)n * (size_t)t->batch_size;
+    v->n = want < keep ? want : keep;
+    t->in_sanity = 1;
+    int rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err);
+    t->in_sanity = 0;
+    v->n = keep;
+    return rc;
+}
+
+/* Scheduler: one scheduler step when its interval and frequency say so. */
+static void sched_tick(lt_trainer *t, int interval) {
+    if (!t->sched || lt_sched_interval(t->sched) != interval) return;
+    long count = interval == LT_SCHED_STEP ? t->step : (long)t->epoch + 1;
+    if (count % lt_sched_frequency(t->sched) != 0) return;
+    double metric = NAN;
+    const char *mon = lt_sched_monitor(t->sched);
+    if (mon[0]) {
+        if (!strcmp(mon, "val_loss")) metric = t->val_loss;
+        else if (!strcmp(mon, "val_acc")) metric = t->val_acc;
+        else if (!strcmp(mon, "train_loss")) metric = t->train_loss;
+    }
+    lt_err e = {0};
+    if (lt_sched_step(t->sched, metric, &e) == LT_OK && lt_sched_apply(t->sched, t->opt, &e) == LT_OK) {
+        double lr;
+        if (lt_optim_get(t->opt, "lr", &lr, NULL) == LT_OK) t->lr = lr;
+    } else {
+        snprintf(t->warning, sizeof t->warning, "lr scheduler: %.400s", e.msg);
+        t->warnings++;
+    }
+}
+
+/* --detect-anomaly after a step, and a non-finite loss always: hand it to the
+ * on_anomaly callback (an attached run pauses there) or fail. */
+static int anomaly_after_step(lt_trainer *t, lt_err *err) {
+    if (!t->cfg.detect_anomaly) return LT_OK;
+    if (!lt_trainer_find_anomaly(t, &t->anomaly)) return LT_OK;
+    if (t->cb.on_anomaly && t->cb.on_anomaly(t, &t->anomaly, t->cb.user)) return LT_OK;
+    return lt_seterr(err, LT_EINVAL, "anomaly: %s", t->anomaly.message);
+}
+
 int lt_trainer_fit(lt_trainer *t, lt_err *err) {
     lt_module *m = &t->mod;
     int rc = LT_OK;
     t->state = LT_RUN_RUNNING;
     t->fit_start = lt_now();
     if (t->exp->on_fit_start) t->exp->on_fit_start(m);
+    if ((rc = sanity_check(t, err))) {
+        t->state = LT_RUN_FAILED;
+        snprintf(t->failure, sizeof t->failure, "sanity check: %.480s", err ? err->msg : "failed");
+        return rc;
+    }
     for (; t->epoch < (size_t)t->max_epochs && !t->stop_requested; t->epoch++) {
         size_t pos_epoch, pos_batch;
         lt_loader_position(t->train_loader, &pos_epoch, &pos_batch);
@@ -351,6 +459,11 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         for (size_t bi = first; bi < t->batches_per_epoch; bi++) {
             if (t->cb.safe_point && t->cb.safe_point(t, t->cb.user)) t->stop_requested = 1;
             if (t->stop_requested || (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps)) break;
+            if (t->cfg.max_time > 0 && lt_now() - t->fit_start >= t->cfg.max_time) {
+                t->stop_requested = 1;
+                snprintf(t->stop_reason, sizeof t->stop_reason, "--max-time reached after %.0f s", lt_now() - t->fit_start);
+                break;
+            }
             lt_batch b;
             rc = lt_loader_next(t->train_loader, &b);
             if (rc < 0) {
@@ -359,8 +472,10 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             }
             if (rc == 0) break;
             int stepped;
-            if ((rc = train_step(t, &b, bi + 1 == t->batches_per_epoch, &stepped, err))) break;
+            if ((rc = train_step(t, &b, bi + 1 == t->batches_per_epoch, 0, &stepped, err))) break;
             if (!stepped) continue;
+            if ((rc = anomaly_after_step(t, err))) break;
+            sched_tick(t, LT_SCHED_STEP);
             lt_tcb_after_step(t);
             if (t->cb.on_step) t->cb.on_step(t, t->cb.user);
             if (val_due(t, bi) && (rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;
@@ -368,6 +483,9 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         }
         if (rc < 0) break;
         rc = LT_OK;
+        /* stopped mid-epoch: the epoch is not over (a resume continues it) */
+        if (t->stop_requested && !t->early_stopped) break;
+        sched_tick(t, LT_SCHED_EPOCH);
         if (t->exp->on_train_epoch_end) t->exp->on_train_epoch_end(m, t->epoch);
         lt_tcb_epoch_end(t);
         if (t->cb.on_epoch_end) t->cb.on_epoch_end(t, t->cb.user);
@@ -381,7 +499,8 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         snprintf(t->failure, sizeof t->failure, "%s", err ? err->msg : "failed");
         return rc;
     }
-    if (t->cfg.run_test && !t->stop_requested && (rc = lt_trainer_evaluate(t, LT_STAGE_TEST, err))) {
+    int stopped_by_user = t->stop_requested && !t->early_stopped && strncmp(t->stop_reason, "--max-time", 10) != 0;
+    if (t->cfg.run_test && !stopped_by_user && (rc = lt_trainer_evaluate(t, LT_STAGE_TEST, err))) {
         t->state = LT_RUN_FAILED;
         return rc;
     }

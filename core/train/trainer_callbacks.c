@@ -113,6 +113,7 @@ void lt_tcb_after_val(lt_trainer *t) {
     if (!s || !s->es_on) return;
     if (lt_early_stopping_update(&s->es, monitored(t, s->es.monitor))) {
         t->stop_requested = 1;
+        t->early_stopped = 1;
         snprintf(t->stop_reason, sizeof t->stop_reason, "early stopping: %s", s->es.reason);
     }
 }

@@ -318,8 +318,9 @@ static void test_resume_and_stop(void) {
     CHECK(stat(sock, &st) != 0); /* the socket is gone */
 }
 
-/* A blown-up lr makes the loss non-finite: state=failed, and with keep_alive
- * the run still answers (for a post-mortem) until stop. */
+/* A blown-up lr makes the loss non-finite. With a client attached the run
+ * pauses there (an anomaly event says where) and the bad step is not applied;
+ * with nobody attached it fails with the message. */
 static void test_failure(void) {
     lt_err err = {0};
     lt_session *s = start("fail", 1, &err);
@@ -337,23 +338,49 @@ static void test_failure(void) {
     CHECK(req(c, "set lr 1e30", &b) == 1);
     free(b);
     CHECK(req(c, "step 50", &b) == 1);
-    CHECK_MSG(!strcmp(val(b, "state"), "failed"), "%s", b);
+    CHECK_MSG(!strcmp(val(b, "state"), "paused"), "%s", b);
+    long at = atol(val(b, "step"));
     free(b);
-    int rc = 0;
-    CHECK(lt_session_wait(s, 0, &rc, &err) == 0); /* keep_alive: still serving */
+    CHECK(at < 50);
+    /* the anomaly event came before the reply */
+    int seen = 0;
+    lt_ctl_msg m;
+    while (lt_ctl_client_read(c, &m, 200, &err) == 1) {
+        if (m.type == LT_CTL_EVENT && !strncmp(m.body, "anomaly ", 8)) {
+            seen = 1;
+            CHECK_STR_CONTAINS(m.body, "message=the training loss is");
+        }
+        lt_ctl_msg_clear(&m);
+    }
+    CHECK(seen);
     status_step(c, state, sizeof state);
-    CHECK(!strcmp(state, "failed"));
-    CHECK(req(c, "resume", &b) == 0);
-    CHECK_STR_CONTAINS(b, "ended");
-    free(b);
+    CHECK(!strcmp(state, "paused"));
     CHECK(req(c, "layers", &b) == 1);
     free(b);
     CHECK(req(c, "stop", &b) == 1);
     free(b);
+    int rc = 0;
     CHECK(lt_session_wait(s, 10000, &rc, &err) == 1);
+    lt_ctl_client_close(c);
+    lt_session_free(s);
+
+    /* nobody attached: the run fails and says why */
+    lt_config cfg;
+    lt_config_defaults(&cfg);
+    cfg.batch_size = 32;
+    cfg.max_epochs = 1;
+    cfg.limit_train_batches = (lt_limit){20, 0};
+    cfg.limit_val_batches = (lt_limit){2, 0};
+    cfg.run_test = 0;
+    cfg.lr = 1e30;
+    lt_session_opts o = {.root_dir = g_root, .version = "fail2"};
+    s = lt_session_start(lt_experiment_find("mnist_cnn"), &cfg, &o, &err);
+    CHECK_MSG(s != NULL, "%s", err.msg);
+    if (!s) return;
+    CHECK(lt_session_wait(s, 60000, &rc, &err) == 1);
     CHECK(rc != LT_OK);
     CHECK_STR_CONTAINS(err.msg, "training loss");
-    lt_ctl_client_close(c);
+    CHECK(lt_session_trainer(s)->state == LT_RUN_FAILED);
     lt_session_free(s);
 }
 

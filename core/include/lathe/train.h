@@ -58,6 +58,14 @@ typedef struct lt_config {
     int gradient_clip_by_value;     /* 0: norm, 1: value */
     int accumulate_grad_batches;    /* 1: step after every batch */
     int precision;                  /* lt_precision (precision.h) */
+    int check_val_every_n_epoch;    /* validate in epochs where (epoch+1) % n == 0 */
+    int num_sanity_val_steps;       /* validation batches before training (-1: all) */
+    int fast_dev_run;               /* >0: that many batches of each loop, one epoch, no checkpoints */
+    lt_limit overfit_batches;       /* >0: train and validate on the same first batches */
+    double max_time;                /* seconds; 0: no limit */
+    int deterministic;
+    int detect_anomaly;
+    char lr_scheduler[256];         /* scheduler spec (sched.h); "" : constant lr */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
 } lt_config;
@@ -152,6 +160,17 @@ typedef enum lt_run_state {
 
 const char *lt_run_state_name(lt_run_state s);
 
+/* A non-finite value found after a step (lt_trainer_find_anomaly). */
+struct lt_anomaly {
+    int layer;          /* index into the model's layers; -1 for the loss */
+    char what[16];      /* loss | output | grad | weight_grad */
+    size_t count;       /* non-finite values there */
+    long step;
+    size_t epoch;
+    char message[256];
+};
+typedef struct lt_anomaly lt_anomaly;
+
 typedef struct lt_trainer lt_trainer;
 
 typedef struct lt_trainer_callbacks {
@@ -162,6 +181,10 @@ typedef struct lt_trainer_callbacks {
     void (*on_eval_start)(lt_trainer *t, lt_stage stage, void *user);
     void (*on_eval_end)(lt_trainer *t, lt_stage stage, void *user);
     void (*on_epoch_end)(lt_trainer *t, void *user);
+    /* a non-finite loss, or with --detect-anomaly any non-finite output or
+       gradient: return 1 when handled (the run pauses at the next safe point
+       and the bad step is not applied), 0 to fail the run */
+    int (*on_anomaly)(lt_trainer *t, const struct lt_anomaly *a, void *user);
     /* between optimizer steps: the safe point to run commands. Return non-zero to stop. */
     int (*safe_point)(lt_trainer *t, void *user);
 } lt_trainer_callbacks;
@@ -190,6 +213,10 @@ struct lt_trainer {
     double grad_norm;         /* L2 norm of all gradients before clipping, last step */
     int accum_count;          /* batches accumulated toward the next optimizer step */
     lt_grad_scaler scaler;    /* 16-mixed: dynamic loss scaling */
+    struct lt_sched *sched;   /* --lr-scheduler; NULL: constant lr */
+    lt_anomaly anomaly;       /* the last one found (step -1: none) */
+    int early_stopped;        /* EarlyStopping ended the fit (the test pass still runs) */
+    int in_sanity;            /* the sanity validation before training: nothing is recorded */
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
     int stop_requested;
@@ -209,6 +236,14 @@ int lt_module_build_model(lt_module *m, const lt_experiment *exp, const lt_confi
 int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cfg, lt_err *err);
 void lt_trainer_free(lt_trainer *t);
 int lt_trainer_fit(lt_trainer *t, lt_err *err);
+/* One optimizer step on batch b outside the fit loop (for the learning-rate
+ * finder): the experiment's training_step, backward, clipping and the optimizer
+ * step at the current hparams, without callbacks and without accumulation (the
+ * batch is a whole step; a partly accumulated one is dropped). Counts step and
+ * samples as the fit loop does; *loss (may be NULL) gets the batch's loss.
+ * Returns LT_OK, 1 when the loss is not finite (then nothing was updated), or
+ * a negative LT_E* code. */
+int lt_trainer_train_batch(lt_trainer *t, const lt_batch *b, double *loss, lt_err *err);
 /* One pass over the validation (or test) set in eval mode, on its own graph:
  * afterwards every layer's `out` again points at the last training batch's
  * output (or is NULL before the first step). */
@@ -233,14 +268,6 @@ int lt_trainer_set_checkpoint_dir(lt_trainer *t, const char *dir, lt_err *err);
 /* --detect-anomaly: the first non-finite value after a step, in the order the
  * values were made: layer outputs (forward), the loss, the gradients of layer
  * outputs (backward), parameter gradients. Returns 1 and fills a when found. */
-typedef struct lt_anomaly {
-    int layer;          /* index into the model's layers; -1 for the loss */
-    char what[16];      /* loss | output | grad | weight_grad */
-    size_t count;       /* non-finite values there */
-    long step;
-    size_t epoch;
-    char message[256];
-} lt_anomaly;
 int lt_trainer_find_anomaly(const lt_trainer *t, lt_anomaly *a);
 
 /* Sets the CPU threads the kernels may use (BLAS). */
