@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "lathe/checkpoint.h"
 #include "lathe/session.h"
 #include "workbench.h"
 
@@ -116,7 +117,17 @@ int cmd_train(int argc, char **argv) {
     int screen = !o.headless && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     progress p = {.tty = isatty(STDERR_FILENO), .log_every = o.cfg.log_every_n_steps};
     atomic_init(&p.quiet, screen);
+    if (!strcmp(o.cfg.resume, "last")) {
+        lt_err ferr = {0};
+        if (lt_checkpoint_find_last(o.root_dir, o.name_set ? o.name : e->name, o.cfg.resume, sizeof o.cfg.resume,
+                                    &ferr)) {
+            fprintf(stderr, "lathe: %s\n", ferr.msg);
+            return 2;
+        }
+        fprintf(stderr, "lathe: resuming from %s\n", o.cfg.resume);
+    }
     lt_session_opts so = {.root_dir = o.root_dir,
+                          .histogram_every_n_epochs = o.histogram_every_n_epochs,
                           .name = o.name_set ? o.name : NULL,
                           .version = o.version_set ? o.version : NULL,
                           .user = &p,
@@ -152,10 +163,28 @@ int cmd_train(int argc, char **argv) {
     lt_trainer *t = lt_session_trainer(s);
     if (t->step > 0) print_progress(t, &p, 1);
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
-    printf("steps=%ld samples=%ld seconds=%.2f samples_per_s=%.1f train_loss=%.6f val_loss=%.6f val_acc=%.4f",
-           t->step, t->samples, lt_now() - t->fit_start, rate, t->train_loss, t->val_loss, t->val_acc);
-    if (!isnan(t->test_acc)) printf(" test_loss=%.6f test_acc=%.4f", t->test_loss, t->test_acc);
-    printf(" state=%s\n", lt_run_state_name(t->state));
+    if (t->stop_reason[0]) fprintf(stderr, "lathe: stopped: %s\n", t->stop_reason);
+    if (t->warnings) fprintf(stderr, "lathe: %ld problem(s) the run carried on through; the last: %s\n", t->warnings, t->warning);
+    if (o.json) {
+        /* NaN (not measured) is null in JSON */
+        double v[6] = {rate, t->train_loss, t->val_loss, t->val_acc, t->test_loss, t->test_acc};
+        char nb[6][32];
+        for (int i = 0; i < 6; i++) {
+            if (isfinite(v[i]))
+                snprintf(nb[i], sizeof nb[i], "%.6g", v[i]);
+            else
+                snprintf(nb[i], sizeof nb[i], "null");
+        }
+        printf("{\"steps\": %ld, \"samples\": %ld, \"seconds\": %.2f, \"samples_per_s\": %s, \"train_loss\": %s, "
+               "\"val_loss\": %s, \"val_acc\": %s, \"test_loss\": %s, \"test_acc\": %s, \"state\": \"%s\"}\n",
+               t->step, t->samples, lt_now() - t->fit_start, nb[0], nb[1], nb[2], nb[3], nb[4], nb[5],
+               lt_run_state_name(t->state));
+    } else {
+        printf("steps=%ld samples=%ld seconds=%.2f samples_per_s=%.1f train_loss=%.6f val_loss=%.6f val_acc=%.4f",
+               t->step, t->samples, lt_now() - t->fit_start, rate, t->train_loss, t->val_loss, t->val_acc);
+        if (!isnan(t->test_acc)) printf(" test_loss=%.6f test_acc=%.4f", t->test_loss, t->test_acc);
+        printf(" state=%s run_dir=%s\n", lt_run_state_name(t->state), lt_session_run_dir(s));
+    }
     fflush(stdout);
     if (rc) fprintf(stderr, "lathe: %s\n", err.msg);
     lt_session_free(s);

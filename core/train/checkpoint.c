@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "lathe/checkpoint.h"
@@ -276,4 +278,28 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
     }
     lt_st_free(&f);
     return rc;
+}
+
+int lt_checkpoint_find_last(const char *root, const char *name, char *out, size_t cap, lt_err *err) {
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s%s%s", root && *root ? root : "logs", name && *name ? "/" : "", name ? name : "");
+    DIR *d = opendir(dir);
+    if (!d) return lt_seterr(err, LT_ENOTFOUND, "--resume last: no runs in %s", dir);
+    double best = -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "version_", 8) != 0) continue;
+        char path[2400];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s/checkpoints/last.safetensors", dir, de->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        double t = (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
+        if (t > best && strlen(path) < cap) {
+            best = t;
+            snprintf(out, cap, "%s", path);
+        }
+    }
+    closedir(d);
+    if (best < 0) return lt_seterr(err, LT_ENOTFOUND, "--resume last: no run under %s has checkpoints/last.safetensors (train with --save-last)", dir);
+    return LT_OK;
 }

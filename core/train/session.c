@@ -444,7 +444,10 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     char ck[LT_RUN_DIR_MAX + 16];
     snprintf(ck, sizeof ck, "%s/checkpoints", s->run_dir);
     if (lt_trainer_set_checkpoint_dir(&s->t, ck, err)) goto fail;
-    s->log = lt_runlog_open(s->run_dir, &s->t, err);
+    lt_runlog_opts lo;
+    lt_runlog_opts_defaults(&lo);
+    lo.histogram_every_n_epochs = s->opts.histogram_every_n_epochs;
+    s->log = lt_runlog_open_opts(s->run_dir, &s->t, &lo, err);
     if (!s->log) goto fail;
     if (pthread_create(&s->thread, NULL, trainer_main, s) != 0) {
         lt_seterr(err, LT_EIO, "cannot start the trainer thread");

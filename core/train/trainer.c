@@ -174,7 +174,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->anomaly.step = -1;
     t->train_loader = lt_loader_create(&m->train_set, t->batch_size, shuffle, 0, cfg->seed, cfg->prefetch, err);
     if (!t->train_loader) return err ? err->code : LT_EINVAL;
-    t->batches_per_epoch = apply_limit(cfg->limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
+    t->batches_per_epoch = apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
     if ((rc = lt_tcb_init(t, err))) return rc;
     if (cfg->resume[0] && (rc = lt_checkpoint_load(t, cfg->resume, err))) return rc;
     t->state = LT_RUN_IDLE;

@@ -31,4 +31,8 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err);
 /* Loads only the model's weights and buffers (for `lathe test --ckpt`). */
 int lt_checkpoint_load_weights(lt_trainer *t, const char *path, lt_err *err);
 
+/* `--resume last`: the newest (by modification time) <root>/<name>/version_*
+ * /checkpoints/last.safetensors. */
+int lt_checkpoint_find_last(const char *root, const char *name, char *out, size_t cap, lt_err *err);
+
 #endif

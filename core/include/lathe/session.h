@@ -42,6 +42,7 @@ typedef struct lt_session_opts {
     void (*on_step)(lt_trainer *t, void *user);
     void (*on_eval_end)(lt_trainer *t, lt_stage stage, void *user);
     lt_ctl_server_opts server;
+    int histogram_every_n_epochs; /* TensorBoard weight histograms; 0: never */
 } lt_session_opts;
 
 /* Makes the run directory root/name/version_<N> (see lt_session_opts) with its

@@ -1,0 +1,183 @@
+/* Lightning's loop flags, each with a check that fails when the flag is
+ * ignored: fast_dev_run, overfit_batches, max_time, check_val_every_n_epoch,
+ * the sanity validation, and an lr scheduler stepped by the trainer with a
+ * hand-set lr overriding it. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "lathe/train.h"
+
+#define DATA "/usr/share/datasets/fashion-mnist"
+
+static void config(lt_config *c) {
+    lt_config_defaults(c);
+    c->batch_size = 32;
+    c->max_epochs = 1;
+    c->limit_train_batches = (lt_limit){6, 0};
+    c->limit_val_batches = (lt_limit){2, 0};
+    c->run_test = 0;
+    c->threads = 2;
+    c->seed = 9;
+}
+
+typedef struct counts {
+    int val, test, eval_start;
+} counts;
+
+static void on_eval_end(lt_trainer *t, lt_stage s, void *u) {
+    counts *c = u;
+    if (s == LT_STAGE_VAL) c->val++;
+    else c->test++;
+}
+
+static void on_eval_start(lt_trainer *t, lt_stage s, void *u) { ((counts *)u)->eval_start++; }
+
+static int fit(lt_trainer *t, const lt_experiment *e, const lt_config *c, counts *k, lt_err *err) {
+    int rc = lt_trainer_init(t, e, c, err);
+    CHECK_MSG(rc == LT_OK, "%s", err->msg);
+    if (rc) return rc;
+    t->cb = (lt_trainer_callbacks){.user = k, .on_eval_end = on_eval_end, .on_eval_start = on_eval_start};
+    return lt_trainer_fit(t, err);
+}
+
+static void test_fast_dev_run(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    c.max_epochs = 5;
+    c.fast_dev_run = 2;
+    c.run_test = 1;
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK(t.step == 2 && t.epoch == 1);
+    CHECK(t.mod.val_set.n == 64 && t.mod.test_set.n == 64);
+    CHECK(k.val == 1 && k.test == 1);
+    lt_trainer_free(&t);
+}
+
+static void test_overfit_batches(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    c.overfit_batches = (lt_limit){2, 0};
+    c.max_epochs = 40;
+    c.limit_train_batches = (lt_limit){1.0, 1};
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK(t.mod.train_set.n == 64 && t.step == 80);
+    /* the same 64 samples, learnt by heart, and validated on */
+    CHECK_MSG(t.val_acc > 0.95, "val_acc %.3f on the overfit batches", t.val_acc);
+    CHECK(t.train_loss < 0.2);
+    lt_trainer_free(&t);
+}
+
+static void test_max_time(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    c.max_epochs = 100000;
+    c.max_time = 1.0;
+    c.run_test = 1;
+    double t0 = lt_now();
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    double dt = lt_now() - t0;
+    CHECK_MSG(dt < 10, "took %.1f s", dt);
+    CHECK(t.epoch < 100000 && t.step > 0);
+    CHECK_STR_CONTAINS(t.stop_reason, "--max-time");
+    CHECK(k.test == 1); /* a timed-out fit still tests, as Lightning does */
+    lt_trainer_free(&t);
+}
+
+static void test_check_val_every_n_epoch(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    c.max_epochs = 4;
+    c.check_val_every_n_epoch = 2;
+    c.num_sanity_val_steps = 0;
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK_MSG(k.val == 2, "%d validations in 4 epochs", k.val);
+    lt_trainer_free(&t);
+}
+
+static int broken_val(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err) {
+    return lt_seterr(err, LT_EINVAL, "validation_step is broken");
+}
+
+static void test_sanity_check(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    /* the sanity pass is silent: no callbacks, nothing recorded */
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK(k.val == 1 && k.eval_start == 1);
+    lt_trainer_free(&t);
+    /* a broken validation_step fails before the first training step */
+    static lt_experiment broken;
+    broken = *lt_experiment_find("mlp");
+    broken.validation_step = broken_val;
+    memset(&k, 0, sizeof k);
+    CHECK(fit(&t, &broken, &c, &k, &err) != LT_OK);
+    CHECK(t.step == 0);
+    CHECK_STR_CONTAINS(err.msg, "validation_step is broken");
+    lt_trainer_free(&t);
+}
+
+static void test_scheduler(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    double lr;
+    config(&c);
+    c.max_epochs = 3;
+    c.lr = 0.01;
+    snprintf(c.lr_scheduler, sizeof c.lr_scheduler, "step:step_size=1,gamma=0.5");
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK(lt_optim_get(t.opt, "lr", &lr, &err) == LT_OK);
+    CHECK_NEAR(lr, 0.01 * 0.125, 1e-9);
+    lt_trainer_free(&t);
+    /* per step, with a hand-set lr the schedule continues from */
+    config(&c);
+    c.lr = 0.01;
+    c.max_steps = 4;
+    snprintf(c.lr_scheduler, sizeof c.lr_scheduler, "exponential:gamma=0.5,interval=step");
+    CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(lt_trainer_hparam_set(&t, "lr", 0.4, &err) == LT_OK);
+    CHECK(lt_trainer_fit(&t, &err) == LT_OK);
+    CHECK(lt_optim_get(t.opt, "lr", &lr, &err) == LT_OK);
+    CHECK_NEAR(lr, 0.4 / 16, 1e-9);
+    lt_trainer_free(&t);
+    /* a bad spec is refused at init */
+    config(&c);
+    snprintf(c.lr_scheduler, sizeof c.lr_scheduler, "sawtooth:teeth=3");
+    CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) != LT_OK);
+    CHECK_STR_CONTAINS(err.msg, "sawtooth");
+    lt_trainer_free(&t);
+}
+
+int main(void) {
+    struct stat st;
+    if (stat(DATA, &st) != 0) {
+        printf("skipped: %s is not installed\n", DATA);
+        return 77;
+    }
+    RUN(test_fast_dev_run);
+    RUN(test_overfit_batches);
+    RUN(test_max_time);
+    RUN(test_check_val_every_n_epoch);
+    RUN(test_sanity_check);
+    RUN(test_scheduler);
+    return check_done();
+}
