@@ -11,6 +11,7 @@ int cmd_train(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
+int cmd_lrfind(int argc, char **argv);
 
 /* Looks up an experiment, printing a one-line error naming the known ones. */
 const lt_experiment *find_experiment_or_complain(const char *name);

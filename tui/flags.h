@@ -15,6 +15,9 @@ typedef struct cli_opts {
     char version[128];
     int name_set, version_set;
     int histogram_every_n_epochs; /* given on the command line ("" is a valid --name) */
+    /* lathe lr-find (0: the default) */
+    double min_lr, max_lr;
+    int num_training;
 } cli_opts;
 
 void cli_opts_defaults(cli_opts *o);

@@ -22,6 +22,8 @@ static void usage(FILE *f) {
             "  ctl [RUN_DIR|SOCKET] <cmd>   steer a running session: status, pause, step N, set lr 0.1, inspect, feed ...\n"
             "                               (--json: the reply as one object; `lathe ctl RUN_DIR help` lists the commands)\n"
             "  runs [--root DIR]            the runs under logs/ as a table: state, steps, best metrics, hparams\n"
+            "  lr-find <experiment> [flags] the learning-rate range test: a plot of loss against lr and a suggested lr\n"
+            "                               (--min-lr 1e-8 --max-lr 1 --num-training 100; the weights are left as they were)\n"
             "  help                         this text\n"
             "\n"
             "`lathe train --help` lists the trainer flags.\n");
@@ -46,6 +48,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "ctl")) return cmd_ctl(argc, argv);
     if (!strcmp(cmd, "attach")) return cmd_attach(argc, argv);
     if (!strcmp(cmd, "runs")) return cmd_runs(argc, argv);
+    if (!strcmp(cmd, "lr-find")) return cmd_lrfind(argc, argv);
     fprintf(stderr, "lathe: unknown command '%s' (see lathe --help)\n", cmd);
     return 2;
 }
