@@ -8,6 +8,7 @@
 #include "lathe/nn.h"
 #include "lathe/optim.h"
 #include "lathe/precision.h"
+#include "lathe/rnn.h"
 
 void lt_model_init(lt_model *m) { memset(m, 0, sizeof *m); }
 
@@ -136,7 +137,46 @@ int lt_model_batchnorm2d(lt_model *m, const char *name, int channels, float mome
     return LT_OK;
 }
 
-size_t lt_layer_param_count(const lt_layer *l) { return l->weight.numel + l->bias.numel; }
+int lt_model_embedding(lt_model *m, const char *name, int vocab, int dim, lt_err *err) {
+    if (positive("embedding", name, vocab, err) || positive("embedding", name, dim, err)) return err ? err->code : LT_EINVAL;
+    lt_layer *l = add_layer(m, name, LT_LAYER_EMBEDDING, err);
+    if (!l) return err ? err->code : LT_EINVAL;
+    l->in_features = vocab, l->out_features = dim;
+    int ws[2] = {vocab, dim};
+    lt_tensor_view(&l->weight, NULL, ws, 2);
+    return LT_OK;
+}
+
+int lt_model_recurrent(lt_model *m, const char *name, lt_layer_kind kind, int in, int hidden, lt_err *err) {
+    if (kind != LT_LAYER_LSTM && kind != LT_LAYER_GRU) return lt_seterr(err, LT_EINVAL, "%s: not a recurrent kind", name);
+    if (positive("recurrent", name, in, err) || positive("recurrent", name, hidden, err)) return err ? err->code : LT_EINVAL;
+    lt_layer *l = add_layer(m, name, kind, err);
+    if (!l) return err ? err->code : LT_EINVAL;
+    l->in_features = in, l->out_features = hidden;
+    int gates = kind == LT_LAYER_LSTM ? 4 : 3;
+    int wi[2] = {gates * hidden, in}, wh[2] = {gates * hidden, hidden}, b[1] = {gates * hidden};
+    lt_tensor_view(&l->weight, NULL, wi, 2);
+    lt_tensor_view(&l->bias, NULL, b, 1);
+    lt_tensor_view(&l->weight_hh, NULL, wh, 2);
+    lt_tensor_view(&l->bias_hh, NULL, b, 1);
+    return LT_OK;
+}
+
+const char *lt_layer_param_suffix(const lt_layer *l, int k) {
+    static const char *const plain[4] = {"weight", "bias", "weight_hh", "bias_hh"};
+    static const char *const rnn[4] = {"weight_ih_l0", "bias_ih_l0", "weight_hh_l0", "bias_hh_l0"};
+    if (k < 0 || k > 3) return NULL;
+    return l->kind == LT_LAYER_LSTM || l->kind == LT_LAYER_GRU ? rnn[k] : plain[k];
+}
+
+lt_tensor *lt_layer_param(lt_layer *l, int k) {
+    lt_tensor *ts[4] = {&l->weight, &l->bias, &l->weight_hh, &l->bias_hh};
+    return k >= 0 && k < 4 ? ts[k] : NULL;
+}
+
+size_t lt_layer_param_count(const lt_layer *l) {
+    return l->weight.numel + l->bias.numel + l->weight_hh.numel + l->bias_hh.numel;
+}
 
 size_t lt_model_param_count(const lt_model *m) {
     size_t n = 0;
@@ -154,9 +194,9 @@ int lt_model_finalize(lt_model *m, lt_rng *rng, lt_err *err) {
     int nt = 0;
     for (int i = 0; i < m->nlayers; i++) {
         lt_layer *l = &m->layers[i];
-        np += l->weight.numel + l->bias.numel;
+        np += lt_layer_param_count(l);
         nb += l->running_mean.numel + l->running_var.numel;
-        nt += (l->weight.numel > 0) + (l->bias.numel > 0);
+        nt += (l->weight.numel > 0) + (l->bias.numel > 0) + (l->weight_hh.numel > 0) + (l->bias_hh.numel > 0);
     }
     m->nparam_floats = np;
     m->nbuffer_floats = nb;
@@ -170,15 +210,13 @@ int lt_model_finalize(lt_model *m, lt_rng *rng, lt_err *err) {
     m->nparams = 0;
     for (int i = 0; i < m->nlayers; i++) {
         lt_layer *l = &m->layers[i];
-        lt_tensor *ts[2] = {&l->weight, &l->bias};
-        const char *suffix[2] = {"weight", "bias"};
-        for (int k = 0; k < 2; k++) {
-            lt_tensor *t = ts[k];
+        for (int k = 0; k < 4; k++) {
+            lt_tensor *t = lt_layer_param(l, k);
             if (!t->numel) continue;
             t->data = p, t->grad = gr, t->requires_grad = 1;
             p += t->numel, gr += t->numel;
             lt_param *pr = &m->params[m->nparams];
-            snprintf(m->param_names[m->nparams], sizeof m->param_names[0], "%s.%s", l->name, suffix[k]);
+            snprintf(m->param_names[m->nparams], sizeof m->param_names[0], "%s.%s", l->name, lt_layer_param_suffix(l, k));
             pr->name = m->param_names[m->nparams];
             pr->data = t->data, pr->grad = t->grad, pr->n = t->numel;
             m->nparams++;
@@ -193,6 +231,12 @@ int lt_model_finalize(lt_model *m, lt_rng *rng, lt_err *err) {
             float bound = 1.0f / sqrtf((float)fan_in); /* kaiming_uniform(a=sqrt(5)) gives the same bound */
             uniform(l->weight.data, l->weight.numel, bound, rng);
             uniform(l->bias.data, l->bias.numel, bound, rng);
+        } else if (l->kind == LT_LAYER_LSTM || l->kind == LT_LAYER_GRU) {
+            /* PyTorch: every weight and bias U(-1/sqrt(hidden), 1/sqrt(hidden)) */
+            float bound = 1.0f / sqrtf((float)l->out_features);
+            for (int k = 0; k < 4; k++) uniform(lt_layer_param(l, k)->data, lt_layer_param(l, k)->numel, bound, rng);
+        } else if (l->kind == LT_LAYER_EMBEDDING) {
+            for (size_t j = 0; j < l->weight.numel; j++) l->weight.data[j] = lt_rng_normal(rng);
         } else if (l->kind == LT_LAYER_BATCHNORM2D) {
             for (size_t j = 0; j < l->weight.numel; j++) l->weight.data[j] = 1.0f;
             for (size_t j = 0; j < l->running_var.numel; j++) l->running_var.data[j] = 1.0f;
@@ -233,7 +277,42 @@ lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err)
     case LT_LAYER_CONV2D:
         y = lt_conv2d(g, x, param_leaf(g, &l->weight), param_leaf(g, &l->bias), l->stride, l->pad, l->fuse, err);
         break;
-    case LT_LAYER_LINEAR: y = lt_linear(g, x, param_leaf(g, &l->weight), param_leaf(g, &l->bias), l->fuse, err); break;
+    case LT_LAYER_LINEAR:
+        if (x->ndim > 2) {
+            /* [B, T, IN] -> [B*T, IN] -> [B*T, OUT] -> [B, T, OUT] */
+            int flat[2] = {(int)(x->numel / (size_t)x->shape[x->ndim - 1]), x->shape[x->ndim - 1]};
+            lt_tensor *x2 = lt_reshape(g, x, flat, 2, err);
+            lt_tensor *y2 = x2 ? lt_linear(g, x2, param_leaf(g, &l->weight), param_leaf(g, &l->bias), l->fuse, err) : NULL;
+            int back[LT_MAX_DIMS];
+            memcpy(back, x->shape, sizeof back);
+            back[x->ndim - 1] = l->out_features;
+            y = y2 ? lt_reshape(g, y2, back, x->ndim, err) : NULL;
+        } else {
+            y = lt_linear(g, x, param_leaf(g, &l->weight), param_leaf(g, &l->bias), l->fuse, err);
+        }
+        break;
+    case LT_LAYER_EMBEDDING: {
+        if (x->ndim != 2) {
+            lt_seterr(err, LT_ESHAPE, "embedding expects ids [B, T]");
+            break;
+        }
+        int32_t *ids = lt_arena_alloc(&g->arena, x->numel * sizeof(int32_t));
+        if (!ids) {
+            lt_seterr(err, LT_ENOMEM, "embedding: out of memory");
+            break;
+        }
+        for (size_t i = 0; i < x->numel; i++) ids[i] = (int32_t)x->data[i];
+        y = lt_embedding(g, ids, x->shape[0], x->shape[1], param_leaf(g, &l->weight), err);
+        break;
+    }
+    case LT_LAYER_LSTM:
+        y = lt_lstm(g, x, l->h0, l->c0, param_leaf(g, &l->weight), param_leaf(g, &l->weight_hh),
+                    param_leaf(g, &l->bias), param_leaf(g, &l->bias_hh), &l->h_last, &l->c_last, err);
+        break;
+    case LT_LAYER_GRU:
+        y = lt_gru(g, x, l->h0, param_leaf(g, &l->weight), param_leaf(g, &l->weight_hh), param_leaf(g, &l->bias),
+                   param_leaf(g, &l->bias_hh), &l->h_last, err);
+        break;
     case LT_LAYER_MAXPOOL2D: y = lt_maxpool2d(g, x, l->kernel, l->stride, l->pad, err); break;
     case LT_LAYER_AVGPOOL2D: y = lt_avgpool2d(g, x, l->kernel, l->stride, l->pad, err); break;
     case LT_LAYER_RELU: y = lt_relu(g, x, err); break;
@@ -255,7 +334,7 @@ lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err)
         snprintf(msg, sizeof msg, "%s", err->msg);
         lt_seterr(err, err->code, "layer %s: %s", l->name, msg);
     }
-    if (y && y != x && g->precision && l->kind != LT_LAYER_FLATTEN) lt_round_to(g->precision, y->data, y->numel);
+    if (y && y != x && g->precision && l->kind != LT_LAYER_FLATTEN && y->data != x->data) lt_round_to(g->precision, y->data, y->numel);
     l->out = y;
     return y;
 }

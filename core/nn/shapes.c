@@ -22,6 +22,9 @@ const char *lt_layer_kind_name(lt_layer_kind k) {
     case LT_LAYER_DROPOUT: return "Dropout";
     case LT_LAYER_FLATTEN: return "Flatten";
     case LT_LAYER_BATCHNORM2D: return "BatchNorm2D";
+    case LT_LAYER_EMBEDDING: return "Embedding";
+    case LT_LAYER_LSTM: return "LSTM";
+    case LT_LAYER_GRU: return "GRU";
     }
     return "?";
 }
@@ -56,6 +59,12 @@ static int layer_shape(const lt_layer *l, const int *in, int nd, int *out, int *
         out[2] = (in[2] + 2 * l->pad - l->kernel) / l->stride + 1;
         return 0;
     case LT_LAYER_LINEAR:
+        if (nd == 2 && in[1] == l->in_features) { /* a sequence: per time step */
+            *ond = 2;
+            out[0] = in[0];
+            out[1] = l->out_features;
+            return 0;
+        }
         if (nd != 1)
             return lt_seterr(err, LT_ESHAPE, "%s expects a flat input of %d features, got %s (add a Flatten)",
                              l->name, l->in_features, s);
@@ -63,6 +72,20 @@ static int layer_shape(const lt_layer *l, const int *in, int nd, int *out, int *
             return lt_seterr(err, LT_ESHAPE, "%s expects %d input features, got %d", l->name, l->in_features, in[0]);
         *ond = 1;
         out[0] = l->out_features;
+        return 0;
+    case LT_LAYER_EMBEDDING:
+        if (nd != 1) return lt_seterr(err, LT_ESHAPE, "%s expects a sequence of T ids, got %s", l->name, s);
+        *ond = 2;
+        out[0] = in[0];
+        out[1] = l->out_features;
+        return 0;
+    case LT_LAYER_LSTM:
+    case LT_LAYER_GRU:
+        if (nd != 2 || in[1] != l->in_features)
+            return lt_seterr(err, LT_ESHAPE, "%s expects T x %d, got %s", l->name, l->in_features, s);
+        *ond = 2;
+        out[0] = in[0];
+        out[1] = l->out_features;
         return 0;
     case LT_LAYER_FLATTEN:
         *ond = 1;

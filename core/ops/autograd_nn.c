@@ -230,6 +230,24 @@ lt_tensor *lt_flatten(lt_graph *g, lt_tensor *x, lt_err *err) {
     return y;
 }
 
+lt_tensor *lt_reshape(lt_graph *g, lt_tensor *x, const int *shape, int ndim, lt_err *err) {
+    char s1[64], s2[64];
+    if (ndim < 1 || ndim > LT_MAX_DIMS || lt_shape_numel(shape, ndim) != x->numel) {
+        lt_seterr(err, LT_ESHAPE, "reshape: %s cannot become %s", lt_shape_str(x->shape, x->ndim, s1, sizeof s1),
+                  lt_shape_str(shape, ndim, s2, sizeof s2));
+        return NULL;
+    }
+    lt_tensor *y = lt_arena_alloc(&g->arena, sizeof *y);
+    if (!y) return oom(err, "reshape");
+    lt_tensor_view(y, x->data, shape, ndim);
+    if (lt_needs_grad(g, &x, 1)) {
+        if (!lt_graph_grad(g, x)) return oom(err, "reshape");
+        y->grad = x->grad;
+        if (!lt_graph_record(g, "reshape", flatten_bw, y, &x, 1)) return oom(err, "reshape");
+    }
+    return y;
+}
+
 /* ---- batch-norm 2-D ---- */
 static void batchnorm_bw(lt_node *n) {
     lt_tensor *x = n->in[0];

@@ -54,8 +54,11 @@ int lt_trainer_find_anomaly(const lt_trainer *t, lt_anomaly *a) {
     }
     for (int i = m->nlayers - 1; i >= 0; i--) {
         const lt_layer *l = &m->layers[i];
-        size_t bad = (l->weight.numel ? count_nonfinite(l->weight.grad, l->weight.numel) : 0) +
-                     (l->bias.numel ? count_nonfinite(l->bias.grad, l->bias.numel) : 0);
+        size_t bad = 0;
+        for (int k = 0; k < 4; k++) {
+            const lt_tensor *p = lt_layer_param((lt_layer *)l, k);
+            if (p->numel) bad += count_nonfinite(p->grad, p->numel);
+        }
         if (bad) {
             a->layer = i;
             a->count = bad;

@@ -45,9 +45,10 @@ static int collect(lt_trainer *t, ckpt_list *l, int with_optimizer, lt_err *err)
     for (int i = 0; i < m->nlayers; i++) {
         lt_layer *ly = &m->layers[i];
         char name[160];
-        lt_tensor *ts[4] = {&ly->weight, &ly->bias, &ly->running_mean, &ly->running_var};
-        const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
-        for (int k = 0; k < 4; k++) {
+        lt_tensor *ts[6] = {&ly->weight, &ly->bias, &ly->weight_hh, &ly->bias_hh, &ly->running_mean, &ly->running_var};
+        const char *suffix[6] = {lt_layer_param_suffix(ly, 0), lt_layer_param_suffix(ly, 1), lt_layer_param_suffix(ly, 2),
+                                 lt_layer_param_suffix(ly, 3), "running_mean", "running_var"};
+        for (int k = 0; k < 6; k++) {
             if (!ts[k]->numel) continue;
             snprintf(name, sizeof name, "%s.%s", ly->name, suffix[k]);
             if ((rc = add(l, name, ts[k]->data, ts[k]->numel, ts[k]->shape, ts[k]->ndim, err))) return rc;

@@ -284,11 +284,31 @@ static int feed_shape(lt_session *s, const char *text, lt_sb *out, lt_err *err) 
     return rc;
 }
 
+/* feed text "<prompt>" [N]: a sequence model continues the prompt (the
+ * experiment's feed_text hook), on the probe graph, in eval mode. */
+static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
+    lt_module *m = &s->t.mod;
+    if (!m->exp->feed_text) return lt_seterr(err, LT_EUNSUPPORTED, "feed text: experiment %s takes no text", m->exp->name);
+    if (argc < 3 || argc > 4) return lt_seterr(err, LT_EINVAL, "usage: feed text \"<prompt>\" [length]");
+    long n = 200;
+    int rc;
+    if (argc == 4 && (rc = lt_sess_parse_long(argv[3], 1, 1000, "feed text length", &n, err))) return rc;
+    if (!s->probe_ready) {
+        if ((rc = lt_graph_init(&s->probe, NULL, &s->probe_rng, err))) return rc;
+        s->probe_ready = 1;
+    }
+    static char body[32768];
+    if ((rc = m->exp->feed_text(m, &s->probe, argv[2], (int)n, body, sizeof body, err))) return rc;
+    lt_sb_printf(out, "%s", body);
+    return LT_OK;
+}
+
 int lt_sess_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
     static const char usage[] =
-        "usage: feed test <I> | feed random | feed misclassified | feed file <PATH> | feed shape <D1xD2...>";
+        "usage: feed test <I> | feed random | feed misclassified | feed file <PATH> | feed shape <D1xD2...> | feed text \"<prompt>\" [N]";
     if (argc < 2) return lt_seterr(err, LT_EINVAL, "%s", usage);
     const char *mode = argv[1];
+    if (!strcmp(mode, "text")) return feed_text(s, argc, argv, out, err);
     int nargs = !strcmp(mode, "test") || !strcmp(mode, "file") || !strcmp(mode, "shape") ? 1 : 0;
     if ((strcmp(mode, "test") && strcmp(mode, "file") && strcmp(mode, "shape") && strcmp(mode, "random") &&
          strcmp(mode, "misclassified")) ||

@@ -157,7 +157,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
         limit_eval_set(&m->val_set, t->cfg.limit_val_batches, t->batch_size);
         limit_eval_set(&m->test_set, t->cfg.limit_test_batches, t->batch_size);
     }
-    int shuffle = 1;
+    int shuffle = !exp->sequential;
     if (cfg->overfit_batches.value > 0) {
         /* the same first batches every epoch, unshuffled, and validation on them too */
         limit_eval_set(&m->train_set, cfg->overfit_batches, t->batch_size);
@@ -264,10 +264,22 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     g->training = 1;
     g->grad_enabled = 1;
     m->stage = LT_STAGE_TRAIN;
+    const lt_experiment *e = t->exp;
+    if (e->on_train_batch_start) e->on_train_batch_start(m, b);
     lt_tensor *x = batch_input(t, b);
-    lt_tensor *loss = x ? t->exp->training_step(m, g, b, x, err) : NULL;
+    lt_tensor *loss = x ? e->training_step(m, g, b, x, err) : NULL;
     if (!loss) return err && err->code ? err->code : lt_seterr(err, LT_EINVAL, "training_step returned no loss");
     float lv = loss->data[0];
+    if (e->manual_optimization) {
+        /* the step did its own backward and optimizer steps */
+        t->samples += b->n;
+        t->train_loss = lv;
+        t->step++;
+        *stepped = 1;
+        if (e->on_train_batch_end) e->on_train_batch_end(m, b, lv);
+        t->fit_seconds += lt_now() - t0;
+        return isfinite(lv) ? LT_OK : lt_seterr(err, LT_EINVAL, "the training loss is not finite at step %ld", t->step);
+    }
     if (!isfinite(lv)) {
         if (single) {
             t->train_loss = lv;
@@ -287,11 +299,16 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         lt_tcb_nonfinite(t);
         return lt_seterr(err, LT_EINVAL, "%s", t->anomaly.message);
     }
-    if (t->accum_count == 0) lt_optim_zero_grad(t->opt);
+    if (t->accum_count == 0) {
+        if (e->on_before_zero_grad) e->on_before_zero_grad(m, t->opt);
+        lt_optim_zero_grad(t->opt);
+    }
     int fp16 = t->cfg.precision == LT_PREC_16_MIXED;
     float seed = (fp16 ? (float)t->scaler.scale : 1.0f) / (float)accum;
-    int rc = lt_backward_scaled(g, loss, seed, err);
+    if (e->on_before_backward) e->on_before_backward(m, loss);
+    int rc = e->backward ? e->backward(m, g, loss, seed, err) : lt_backward_scaled(g, loss, seed, err);
     if (rc) return rc;
+    if (e->on_after_backward) e->on_after_backward(m);
     t->accum_count++;
     t->samples += b->n;
     t->train_loss = lv;
@@ -300,11 +317,14 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         /* 16-mixed: unscale, or skip this step when the scaled gradients overflowed */
         int usable = !fp16 || lt_grad_scaler_unscale(&t->scaler, md->mem + md->nparam_floats, md->nparam_floats);
         clip_gradients(t);
-        if (usable && (rc = lt_optim_step(t->opt, err))) return rc;
+        if (usable && e->on_before_optimizer_step) e->on_before_optimizer_step(m, t->opt);
+        if (usable && (rc = e->optimizer_step ? e->optimizer_step(m, t->opt, err) : lt_optim_step(t->opt, err)))
+            return rc;
         t->accum_count = 0;
         t->step++;
         *stepped = 1;
     }
+    if (e->on_train_batch_end) e->on_train_batch_end(m, b, lv);
     double dt = lt_now() - t0;
     double rate = dt > 0 ? b->n / dt : 0;
     t->samples_per_s = t->samples_per_s > 0 ? 0.9 * t->samples_per_s + 0.1 * rate : rate;
@@ -366,6 +386,7 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
         t->val_loss = metric_mean(m, "val_loss");
         t->val_acc = metric_mean(m, "val_acc");
     }
+    if (stage == LT_STAGE_VAL && t->exp->on_validation_epoch_end) t->exp->on_validation_epoch_end(m);
     if (stage == LT_STAGE_VAL) lt_tcb_after_val(t);
     if (t->cb.on_eval_end) t->cb.on_eval_end(t, stage, t->cb.user);
     return LT_OK;
@@ -456,7 +477,9 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         if (first == 0)
             t->batches_per_epoch = apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
         lt_metrics_reset(m);
-        for (size_t bi = first; bi < t->batches_per_epoch; bi++) {
+        if (first == 0 && t->exp->on_train_epoch_start) t->exp->on_train_epoch_start(m, t->epoch);
+        size_t bi;
+        for (bi = first; bi < t->batches_per_epoch; bi++) {
             if (t->cb.safe_point && t->cb.safe_point(t, t->cb.user)) t->stop_requested = 1;
             if (t->stop_requested || (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps)) break;
             if (t->cfg.max_time > 0 && lt_now() - t->fit_start >= t->cfg.max_time) {
@@ -490,7 +513,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         lt_tcb_epoch_end(t);
         if (t->cb.on_epoch_end) t->cb.on_epoch_end(t, t->cb.user);
         if (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps) {
-            t->epoch++;
+            if (bi >= t->batches_per_epoch) t->epoch++; /* count the epoch only when it was finished */
             break;
         }
     }

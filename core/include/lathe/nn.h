@@ -25,6 +25,9 @@ typedef enum lt_layer_kind {
     LT_LAYER_DROPOUT,
     LT_LAYER_FLATTEN,
     LT_LAYER_BATCHNORM2D,
+    LT_LAYER_EMBEDDING,
+    LT_LAYER_LSTM,
+    LT_LAYER_GRU,
 } lt_layer_kind;
 
 #define LT_NAME_MAX 48
@@ -34,7 +37,7 @@ typedef struct lt_layer {
     lt_layer_kind kind;
     /* configuration */
     int in_ch, out_ch, kernel, stride, pad; /* conv2d, pools (kernel/stride/pad) */
-    int in_features, out_features;          /* linear */
+    int in_features, out_features;          /* linear; embedding: vocabulary, dim; lstm/gru: input, hidden */
     int fuse;                               /* LT_FUSE_RELU after conv2d/linear */
     float p;                                /* dropout rate; live-changeable */
     float alpha;                            /* elu */
@@ -42,6 +45,10 @@ typedef struct lt_layer {
     /* parameters (persistent; into the model's one allocation) */
     lt_tensor weight, bias;                 /* numel 0 when absent */
     lt_tensor running_mean, running_var;    /* batchnorm2d buffers */
+    lt_tensor weight_hh, bias_hh;           /* lstm/gru: the recurrent pair (weight/bias are the _ih pair) */
+    /* lstm/gru state: h0/c0 (leaves, NULL: zeros) read by the next forward;
+       h_last/c_last (graph memory) written by it, for truncated BPTT */
+    lt_tensor *h0, *c0, *h_last, *c_last;
     /* the last output this layer produced (graph memory; valid until the next step) */
     lt_tensor *out;
 } lt_layer;
@@ -71,6 +78,15 @@ int lt_model_elu(lt_model *m, const char *name, float alpha, lt_err *err);
 int lt_model_dropout(lt_model *m, const char *name, float p, lt_err *err);
 int lt_model_flatten(lt_model *m, const char *name, lt_err *err);
 int lt_model_batchnorm2d(lt_model *m, const char *name, int channels, float momentum, float eps, lt_err *err);
+/* ids [B, T] (as floats) -> [B, T, dim]; PyTorch's nn.Embedding ("<name>.weight", N(0, 1) init) */
+int lt_model_embedding(lt_model *m, const char *name, int vocab, int dim, lt_err *err);
+/* [B, T, in] -> [B, T, hidden], batch_first, one layer: PyTorch's nn.LSTM / nn.GRU
+ * parameters "<name>.weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0" */
+int lt_model_recurrent(lt_model *m, const char *name, lt_layer_kind kind, int in, int hidden, lt_err *err);
+/* The state_dict name suffix of a layer's parameter k (0 weight, 1 bias, 2 weight_hh, 3 bias_hh). */
+const char *lt_layer_param_suffix(const lt_layer *l, int k);
+/* A layer's parameter tensors in order (weight, bias, weight_hh, bias_hh; absent ones have numel 0). */
+lt_tensor *lt_layer_param(lt_layer *l, int k);
 
 /* Allocates parameters, gradients and buffers in one block and initialises
  * them as PyTorch's defaults do (kaiming-uniform(a=sqrt(5)) weights, uniform

@@ -31,6 +31,8 @@ lt_tensor *lt_log_softmax(lt_graph *g, lt_tensor *x, lt_err *err);
 lt_tensor *lt_dropout(lt_graph *g, lt_tensor *x, float p, lt_err *err);
 /* [B, ...] -> [B, prod(...)]; a view sharing data and gradient */
 lt_tensor *lt_flatten(lt_graph *g, lt_tensor *x, lt_err *err);
+/* any shape with the same element count; a view sharing data and gradient */
+lt_tensor *lt_reshape(lt_graph *g, lt_tensor *x, const int *shape, int ndim, lt_err *err);
 /* x [B, C, H, W]; gamma, beta, running_mean, running_var [C] (running stats updated in training) */
 lt_tensor *lt_batchnorm2d(lt_graph *g, lt_tensor *x, lt_tensor *gamma, lt_tensor *beta, float *running_mean,
                           float *running_var, float momentum, float eps, lt_err *err);

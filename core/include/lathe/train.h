@@ -66,6 +66,7 @@ typedef struct lt_config {
     int deterministic;
     int detect_anomaly;
     char lr_scheduler[256];         /* scheduler spec (sched.h); "" : constant lr */
+    int truncated_bptt_steps;       /* sequence experiments: chunk length K; 0: the experiment's */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
 } lt_config;
@@ -128,9 +129,29 @@ struct lt_experiment {
     lt_optim *(*configure_optimizers)(lt_module *m, double lr, lt_err *err);
     /* fills train_set, val_set and test_set (and the input shape) */
     int (*setup_data)(lt_module *m, lt_err *err);
-    /* optional hooks */
+    /* optional: answer `feed text "<prompt>"` with key=value lines (sequence models) */
+    int (*feed_text)(lt_module *m, lt_graph *g, const char *prompt, int length, char *out, size_t cap, lt_err *err);
+    /* 1: keep the training set's order (contiguous streams for truncated BPTT) */
+    int sequential;
+    /* 1: manual optimization (Lightning's automatic_optimization = False): the
+       training_step runs backward and its optimizers' steps itself (e.g. a GAN
+       with two optimizers); the trainer only counts the step */
+    int manual_optimization;
+    /* optional hooks, named as Lightning's */
     void (*on_fit_start)(lt_module *m);
+    void (*on_train_epoch_start)(lt_module *m, size_t epoch);
     void (*on_train_epoch_end)(lt_module *m, size_t epoch);
+    void (*on_train_batch_start)(lt_module *m, const lt_batch *b);
+    void (*on_train_batch_end)(lt_module *m, const lt_batch *b, double loss);
+    void (*on_before_backward)(lt_module *m, lt_tensor *loss);
+    /* replaces the trainer's backward (lt_backward_scaled with the given seed) */
+    int (*backward)(lt_module *m, lt_graph *g, lt_tensor *loss, float seed, lt_err *err);
+    void (*on_after_backward)(lt_module *m);
+    void (*on_before_optimizer_step)(lt_module *m, lt_optim *opt);
+    /* replaces the trainer's lt_optim_step */
+    int (*optimizer_step)(lt_module *m, lt_optim *opt, lt_err *err);
+    void (*on_before_zero_grad)(lt_module *m, lt_optim *opt);
+    void (*on_validation_epoch_end)(lt_module *m);
     void (*teardown)(lt_module *m);
 };
 
