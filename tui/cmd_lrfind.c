@@ -19,7 +19,7 @@
 
 #define PLOT_W 70 /* canvas cells */
 #define PLOT_H 16
-#define YLAB 9    /* columns of y labels */
+#define YLAB 9 /* columns of y labels */
 
 static void progress(const lt_lrfind_point *p, int i, int n, void *user) {
     (void)user;
@@ -60,7 +60,8 @@ static void print_plot(const lt_lrfind_result *r, int utf8, FILE *f) {
     if (r->suggestion >= 0) {
         sx = (int)lround(wb_axis_pos(&ax, r->suggested_lr, 2 * PLOT_W));
         /* a dotted vertical line (braille only: in ASCII it would look like the curve) */
-        for (int py = 0; utf8 && py < 4 * PLOT_H; py += 3) wb_canvas_dot(&c, sx, py, 1);
+        for (int py = 0; utf8 && py < 4 * PLOT_H; py += 3)
+            wb_canvas_dot(&c, sx, py, 1);
     }
     if (have) wb_plot_xy(&c, x, y, n, &ax, &ay, 0);
 
@@ -117,7 +118,8 @@ int cmd_lrfind(int argc, char **argv) {
     int npos;
     if (cli_parse(argc, argv, 2, &o, pos, 1, &npos)) return 2;
     if (npos != 1) {
-        fprintf(stderr, "lathe: usage: lathe lr-find <experiment> [--min-lr X] [--max-lr X] [--num-training N] [flags]\n");
+        fprintf(stderr,
+                "lathe: usage: lathe lr-find <experiment> [--min-lr X] [--max-lr X] [--num-training N] [flags]\n");
         return 2;
     }
     const lt_experiment *e = find_experiment_or_complain(pos[0]);

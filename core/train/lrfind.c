@@ -34,7 +34,8 @@ static void gradient(const double *y, const double *x, int n, double *g) {
     if (!x) {
         g[0] = y[1] - y[0];
         g[n - 1] = y[n - 1] - y[n - 2];
-        for (int i = 1; i < n - 1; i++) g[i] = (y[i + 1] - y[i - 1]) / 2;
+        for (int i = 1; i < n - 1; i++)
+            g[i] = (y[i + 1] - y[i - 1]) / 2;
         return;
     }
     g[0] = (y[1] - y[0]) / (x[1] - x[0]);
@@ -82,12 +83,12 @@ int lt_lrfind_suggest(const double *y, const double *x, int n, int skip_begin, i
 /* ---- what the sweep changes, saved and put back ---- */
 
 typedef struct snapshot {
-    float *mem;                /* parameters | gradients | buffers */
+    float *mem; /* parameters | gradients | buffers */
     size_t mem_floats;
-    float *ostate;             /* every optimizer state buffer, concatenated */
+    float *ostate; /* every optimizer state buffer, concatenated */
     size_t ostate_floats;
     long opt_steps;
-    double *hparams;           /* in lt_trainer_hparam_name order */
+    double *hparams; /* in lt_trainer_hparam_name order */
     int nhparams;
     lt_rng rng;
     size_t epoch;
