@@ -1,8 +1,9 @@
 /* lathe attach [RUN_DIR|SOCKET]: opens the workbench on a running run. The
  * argument is a run folder (its control.sock), the socket itself, or a folder
- * holding runs (the newest control.sock below it). With no argument it picks
- * the newest live logs/<experiment>/version_<n>/control.sock under the
- * current directory. */
+ * holding runs (the newest control.sock below it). A run folder without a live
+ * socket (the run has ended) opens read-only from its files (wb_offline.h).
+ * With no argument it picks the newest live
+ * logs/<experiment>/version_<n>/control.sock under the current directory. */
 #include <glob.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "wb_offline.h"
 #include "workbench.h"
 
 /* 1 when something listens on the socket (a stale file from a run that died
@@ -63,7 +65,8 @@ int cmd_attach(int argc, char **argv) {
     if (argc > 3 || (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))) {
         FILE *f = argc > 3 ? stderr : stdout;
         fprintf(f, "usage: lathe attach [RUN_DIR|SOCKET]\n"
-                   "  RUN_DIR  a run folder (logs/<experiment>/version_<n>) or a folder of runs\n"
+                   "  RUN_DIR  a run folder (logs/<experiment>/version_<n>) or a folder of runs;\n"
+                   "           a run that has ended opens read-only from its files\n"
                    "  SOCKET   a run's control.sock (e.g. one forwarded with ssh -L)\n"
                    "  without an argument: the newest live run under ./logs\n");
         return argc > 3 ? 2 : 0;
@@ -81,7 +84,9 @@ int cmd_attach(int argc, char **argv) {
         } else if (S_ISDIR(st.st_mode)) {
             char pat[1100];
             snprintf(path, sizeof path, "%s/control.sock", arg);
-            if (stat(path, &st) || !S_ISSOCK(st.st_mode)) {
+            int sock = !stat(path, &st) && S_ISSOCK(st.st_mode);
+            if ((!sock || !live(path)) && wb_offline_is_run_dir(arg)) return wb_view(arg);
+            if (!sock) {
                 /* a folder of runs: logs/, or logs/<experiment>/ */
                 snprintf(pat, sizeof pat, "%s/version_*/control.sock", arg);
                 if (!newest(pat, path, sizeof path)) {

@@ -49,6 +49,7 @@ struct wb {
     char socket_path[512];
     char gone[256];         /* why the run went away, when it did */
     int owns_run, utf8, colors;
+    int offline;            /* a read-only view of a run that has ended (wb_offline.h): no socket */
     int rows, cols;
     int focus_cmd;          /* the command line has the keys */
     int pane;               /* WB_P_* shown in the main area */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "wb.h"
+#include "wb_offline.h"
 #include "workbench.h"
 
 #define FRAME_S 0.1 /* at most 10 redraws a second from run updates */
@@ -46,6 +47,15 @@ static int kind_of(const char *line) {
 
 void wb_send(wb *w, const char *line, int echo) {
     if (echo) wb_model_log(&w->m, 3, "> %s", line);
+    if (w->offline) { /* the run has ended: answered from its files, or refused */
+        int p = wb_offline_command(&w->m, line, w->socket_path);
+        if (p >= 0 && echo) {
+            w->pane = p;
+            wb_layout(w);
+        }
+        w->dirty = 1;
+        return;
+    }
     if (!w->cli) {
         wb_model_log(&w->m, 2, "not connected: %s", w->gone[0] ? w->gone : "no run");
         return;
@@ -341,11 +351,13 @@ static void init_colors(wb *w) {
     init_pair(WB_C_MARK, COLOR_YELLOW, -1);
 }
 
-int wb_run(const char *socket_path, int owns_run) {
+/* The screen on a live run's socket, or (offline) on the files of a run
+ * folder whose run has ended; then socket_path is that folder. */
+static int run_screen(const char *socket_path, int owns_run, int offline) {
     setlocale(LC_ALL, "");
     lt_err err;
-    lt_ctl_client *cli = lt_ctl_connect(socket_path, "workbench", &err);
-    if (!cli) {
+    lt_ctl_client *cli = NULL;
+    if (!offline && !(cli = lt_ctl_connect(socket_path, "workbench", &err))) {
         fprintf(stderr, "lathe: cannot attach to %s: %s\n", socket_path, err.msg);
         return 1;
     }
@@ -361,8 +373,15 @@ int wb_run(const char *socket_path, int owns_run) {
         return 1;
     }
     wb_model_init(&w->m);
+    if (offline && wb_offline_load(&w->m, socket_path, &err)) {
+        fprintf(stderr, "lathe: attach: %s\n", err.msg);
+        wb_model_free(&w->m);
+        free(w);
+        return 1;
+    }
     w->cli = cli;
     w->owns_run = owns_run;
+    w->offline = offline;
     w->follow = 1;
     snprintf(w->socket_path, sizeof w->socket_path, "%s", socket_path);
     const char *cs = nl_langinfo(CODESET);
@@ -394,9 +413,11 @@ int wb_run(const char *socket_path, int owns_run) {
     wb_rl_focus(w, 0);
     wb_layout(w);
 
-    wb_model_log(&w->m, 0, "attached to %s (%s)", socket_path, lt_ctl_client_run_info(cli));
-    static const char *const hello[] = {"status", "hparams", "changes", "history", "layers"};
-    for (size_t i = 0; i < sizeof hello / sizeof hello[0]; i++) wb_send(w, hello[i], 0);
+    if (!offline) {
+        wb_model_log(&w->m, 0, "attached to %s (%s)", socket_path, lt_ctl_client_run_info(cli));
+        static const char *const hello[] = {"status", "hparams", "changes", "history", "layers"};
+        for (size_t i = 0; i < sizeof hello / sizeof hello[0]; i++) wb_send(w, hello[i], 0);
+    }
 
     double last_draw = 0;
     unsigned drawn_version = ~0u;
@@ -450,3 +471,8 @@ int wb_run(const char *socket_path, int owns_run) {
     free(w);
     return status;
 }
+
+int wb_run(const char *socket_path, int owns_run) { return run_screen(socket_path, owns_run, 0); }
+
+/* owns_run = 1 only words the footer's quit "close": there is nothing to detach from. */
+int wb_view(const char *run_dir) { return run_screen(run_dir, 1, 1); }

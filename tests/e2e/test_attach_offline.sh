@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# `lathe attach <RUN_DIR>` on runs that have ended, driven through tmux: the
+# read-only view shows the final state, the experiment, the curves and the
+# hparams table from the run's files; steering commands and keys answer
+# "this run has ended: read-only view of <dir>"; resizes redraw; q exits 0.
+# A second run is steered with `lathe ctl` (pause, set lr, stop) before it
+# ends, so its view shows INTERRUPTED, the changed lr and the change history.
+#   usage: test_attach_offline.sh <lathe binary> <source dir>
+set -u
+LATHE=$(readlink -f "$1")
+if ! command -v tmux >/dev/null; then
+  echo "tmux not found: skipping the read-only attach test"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "skipped: /usr/share/datasets/fashion-mnist is not installed"
+  exit 0
+fi
+fail=0 passed=0
+tmp=$(mktemp -d)
+T="tmux -L lathe-offline-$$"
+pid=
+cleanup() {
+  $T kill-server 2>/dev/null
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+ok() { passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+cap() { $T capture-pane -p -t "$1"; }
+# wait_for <target> <regex> [tries]: until the screen matches
+wait_for() {
+  local n=${3:-50}
+  for _ in $(seq 1 "$n"); do cap "$1" | grep -qE -- "$2" && return 0; sleep 0.2; done
+  return 1
+}
+# the newest line of the message area (the two rows above the footer hold the command line and footer)
+last_msg() { cap "$1" | tail -3 | head -1; }
+ENVS="LANG=C.UTF-8 LC_ALL=C.UTF-8 XDG_DATA_HOME=$tmp/xdg TERM=screen-256color"
+
+# ---- run A: a short run that finishes on its own ----
+(cd "$tmp" && exec "$LATHE" train mlp --headless --default-root-dir "$tmp/logs" --batch-size 32 --max-steps 30 \
+  --limit-val-batches 2 --limit-test-batches 2 --val-check-interval 10 --log-every-n-steps 5 \
+  >"$tmp/a.out" 2>"$tmp/a.err")
+rc=$?
+A=$tmp/logs/mlp/version_0
+[ $rc -eq 0 ] && [ -f "$A/run.yaml" ] && [ -f "$A/metrics.csv" ] && ok || { bad "run A: rc $rc, $(tail -2 "$tmp/a.err")"; echo "$passed passed, $fail failed"; exit 1; }
+[ ! -S "$A/control.sock" ] && ok || bad "run A left a control.sock"
+
+$T new-session -d -s wb -x 100 -y 30 "cd $tmp && env $ENVS $LATHE attach $A; echo EXIT=\$?; sleep 120"
+
+# 1. the status bar says DONE with the experiment and the final step; a curve is drawn
+wait_for wb:0 '^ mlp +DONE ' 50 && ok || bad "no 'mlp DONE' on the status bar: $(cap wb:0 | head -2)"
+cap wb:0 | head -1 | grep -qE 'step 30/30' && ok || bad "status bar lacks step 30/30: $(cap wb:0 | head -1)"
+wait_for wb:0 '^ *[0-9.]+│' 20 && ok || bad "no loss curve drawn: $(cap wb:0 | head -8)"
+cap wb:0 | grep -qE '^val acc 0\.[0-9]+' && ok || bad "no val acc plot with its last value: $(cap wb:0)"
+cap wb:0 | grep -q 'learning rate 0.001' && ok || bad "no learning-rate plot: $(cap wb:0)"
+cap wb:0 | grep -qE '^final: train_loss [0-9.]+ +val_loss [0-9.]+ +val_acc [0-9.]+ +test_acc [0-9.]+' && ok ||
+  bad "no final metrics line: $(cap wb:0 | tail -6)"
+cap wb:0 | tail -1 | grep -q 'q close' && ok || bad "footer: $(cap wb:0 | tail -1)"
+
+# 2. the hparams table from hparams.yaml
+$T send-keys -t wb:0 ':hparams' Enter
+wait_for wb:0 '^lr +0\.001 *' 20 && ok || bad "hparams table lacks lr 0.001: $(cap wb:0)"
+cap wb:0 | grep -qE '^batch_size +32' && ok || bad "hparams table lacks batch_size 32: $(cap wb:0)"
+cap wb:0 | grep -q '(none yet)' && ok || bad "the change history of an unsteered run is not empty: $(cap wb:0)"
+
+# 3. steering is refused with one line, by command and by key; nothing changes
+ended="this run has ended: read-only view of $A\$"
+$T send-keys -t wb:0 ':pause' Enter
+wait_for wb:0 "$ended" 20 && ok || bad ":pause was not refused: $(cap wb:0 | tail -5)"
+cap wb:0 | grep -q '^> pause' && ok || bad "the typed command is not echoed: $(cap wb:0 | tail -5)"
+$T send-keys -t wb:0 ':set lr 0.5' Enter
+sleep 0.4
+last_msg wb:0 | grep -qE "$ended" && ok || bad ":set was not refused: $(cap wb:0 | tail -5)"
+cap wb:0 | grep -qE '^lr +0\.001 *$' && ok || bad "lr changed in a read-only view: $(cap wb:0 | grep '^lr')"
+$T send-keys -t wb:0 ':get lr' Enter
+wait_for wb:0 '^lr=0\.001$' 20 && ok || bad ":get lr not answered from the files: $(cap wb:0 | tail -5)"
+$T send-keys -t wb:0 ' '
+sleep 0.4
+last_msg wb:0 | grep -qE "$ended" && ok || bad "space was not refused: $(cap wb:0 | tail -5)"
+cap wb:0 | head -1 | grep -q 'DONE' && ok || bad "the state changed after space: $(cap wb:0 | head -1)"
+$T send-keys -t wb:0 ':inspect dense_1' Enter
+sleep 0.4
+last_msg wb:0 | grep -qE "$ended" && ok || bad ":inspect was not refused: $(cap wb:0 | tail -5)"
+
+# 4. resizes redraw the whole frame: status bar first, footer last
+check_frame() { # <cols> <rows>
+  local c; c=$(cap wb:0)
+  [ "$(printf '%s\n' "$c" | wc -l)" -eq "$2" ] || { bad "$1x$2: $(printf '%s\n' "$c" | wc -l) rows"; return; }
+  printf '%s\n' "$c" | head -1 | grep -qE '^ mlp +DONE +(ep|epoch) 1/10' || { bad "$1x$2 status bar: $(printf '%s\n' "$c" | head -1)"; return; }
+  printf '%s\n' "$c" | tail -1 | grep -qE '^ spc.*q.close' || { bad "$1x$2 footer: $(printf '%s\n' "$c" | tail -1)"; return; }
+  ok
+}
+$T resize-window -t wb -x 80 -y 24; sleep 0.8; check_frame 80 24
+$T resize-window -t wb -x 200 -y 60; sleep 0.8; check_frame 200 60
+cap wb:0 | grep -q 'loss: train' && cap wb:0 | grep -qE '│lr +0\.001' && ok || bad "200x60: curves beside the hparams: $(cap wb:0 | head -12)"
+$T resize-window -t wb -x 100 -y 30; sleep 0.8; check_frame 100 30
+
+# 5. q leaves with status 0
+$T send-keys -t wb:0 q
+wait_for wb:0 'EXIT=0' 25 && ok || bad "q did not exit 0: $(cap wb:0 | tail -3)"
+
+# ---- run B: steered while live, then stopped ----
+(cd "$tmp" && exec "$LATHE" train mlp --headless --default-root-dir "$tmp/logs" --name steered --batch-size 32 \
+  --max-epochs 1000 --limit-train-batches 20 --limit-val-batches 2 --limit-test-batches 2 --threads 1 \
+  --log-every-n-steps 5 >"$tmp/b.out" 2>"$tmp/b.err") &
+pid=$!
+B=$tmp/logs/steered/version_0
+for _ in $(seq 1 200); do [ -S "$B/control.sock" ] && break; sleep 0.1; done
+ctl_ok=1
+for c in "pause" "set lr 0.01" "resume" "stop"; do
+  # shellcheck disable=SC2086
+  "$LATHE" ctl "$B" $c >"$tmp/ctl.out" 2>"$tmp/ctl.err" || { ctl_ok=0; bad "ctl $c: $(cat "$tmp/ctl.err")"; }
+  [ "$c" = resume ] && sleep 0.3
+done
+[ $ctl_ok -eq 1 ] && ok
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid" 2>/dev/null
+pid=
+grep -q '^.*,set,lr,0.001,0.01$' "$B/interventions.csv" && ok || bad "interventions.csv: $(cat "$B/interventions.csv")"
+
+$T new-window -t wb -n two "cd $tmp && env $ENVS $LATHE attach $B; echo EXIT=\$?; sleep 120"
+wait_for wb:two '^ mlp +INTERRUPTED ' 50 && ok || bad "no 'mlp INTERRUPTED': $(cap wb:two | head -2)"
+$T send-keys -t wb:two ':changes' Enter
+wait_for wb:two '^lr +0\.01 *' 20 && ok || bad "the hparams table lacks the lr the run ended with: $(cap wb:two)"
+cap wb:two | grep -qE ' [0-9]+ +lr +0\.001 -> 0\.01 +[0-9]+$' && ok || bad "no lr change in the history: $(cap wb:two)"
+$T send-keys -t wb:two 6
+wait_for wb:two 'client [0-9]+: set lr 0\.001 -> 0\.01' 20 && ok || bad "the log pane lacks the set: $(cap wb:two)"
+cap wb:two | grep -qE 'client [0-9]+: pause$' && cap wb:two | grep -qE 'client [0-9]+: stop$' && ok ||
+  bad "the log pane lacks pause/stop: $(cap wb:two)"
+$T send-keys -t wb:two 'n'
+sleep 0.4
+last_msg wb:two | grep -qE "this run has ended: read-only view of $B\$" && ok || bad "n was not refused: $(cap wb:two | tail -5)"
+$T send-keys -t wb:two q
+wait_for wb:two 'EXIT=0' 25 && ok || bad "q did not exit 0 (run B): $(cap wb:two | tail -3)"
+
+# 6. not a run folder: a clear error, no screen
+mkdir -p "$tmp/empty"
+"$LATHE" attach "$tmp/empty" >/dev/null 2>"$tmp/e.err" </dev/null
+rc=$?
+[ $rc -ne 0 ] && grep -q 'no control.sock' "$tmp/e.err" && ok || bad "attach on an empty folder: rc $rc, $(cat "$tmp/e.err")"
+
+echo "$passed passed, $fail failed"
+[ $fail -eq 0 ]
