@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lathe/precision.h"
+#include "lathe/profiler.h"
 #include "ops/backend.h"
 
 #define ARENA_ALIGN 64
@@ -188,7 +189,15 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
                 return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);
         /* mixed precision: the gradient arriving at each op is low precision too */
         if (g->precision) lt_round_to(g->precision, n->out->grad, n->out->numel);
-        n->backward(n);
+        if (g->prof) {
+            double t0 = lt_now();
+            n->backward(n);
+            char name[48];
+            snprintf(name, sizeof name, "%s backward", n->op);
+            lt_prof_add(g->prof, name, lt_now() - t0);
+        } else {
+            n->backward(n);
+        }
     }
     return LT_OK;
 }

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "flags.h"
 #include "lathe/checkpoint.h"
+#include "lathe/profiler.h"
 #include "lathe/session.h"
 #include "workbench.h"
 
@@ -164,6 +165,11 @@ int cmd_train(int argc, char **argv) {
     if (t->step > 0) print_progress(t, &p, 1);
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     if (t->stop_reason[0]) fprintf(stderr, "lathe: stopped: %s\n", t->stop_reason);
+    if (t->prof) {
+        static char report[16384];
+        lt_prof_report(t->prof, report, sizeof report);
+        fprintf(stderr, "\nprofiler (simple):\n%s\n", report);
+    }
     if (t->warnings) fprintf(stderr, "lathe: %ld problem(s) the run carried on through; the last: %s\n", t->warnings, t->warning);
     if (o.json) {
         /* NaN (not measured) is null in JSON */

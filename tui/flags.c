@@ -54,6 +54,7 @@ static const flag_def flags[] = {
     {"--lr-scheduler", F_STR, CFG(lr_scheduler), 0, sizeof(((lt_config *)0)->lr_scheduler),
      "e.g. cosine:t_max=12 or warmup_cosine:warmup=2,t_max=12 or plateau:patience=2 (see README)"},
     {"--truncated-bptt-steps", F_INT, CFG(truncated_bptt_steps), 1, 1 << 20, "sequence experiments: chunk length K; state carried, gradient cut at chunk borders"},
+    {"--profiler", F_CHOICE, CFG(profiler), 0, 0, "simple: a table of time per hook and per op kind at the end (and `profile` in the workbench)", "none|simple"},
     {"--monitor", F_STR, CFG(ckpt_monitor), 0, sizeof(((lt_config *)0)->ckpt_monitor), "ModelCheckpoint: metric to rank checkpoints by (default: newest wins)"},
     {"--mode", F_CHOICE, CFG(ckpt_mode_max), 0, 0, "ModelCheckpoint: min or max", "min|max"},
     {"--save-top-k", F_INT, CFG(save_top_k), -1, 64, "ModelCheckpoint: checkpoints kept (-1: all, 0: none)"},

@@ -8,6 +8,7 @@
 #include "lathe/nn.h"
 #include "lathe/optim.h"
 #include "lathe/precision.h"
+#include "lathe/profiler.h"
 #include "lathe/rnn.h"
 
 void lt_model_init(lt_model *m) { memset(m, 0, sizeof *m); }
@@ -270,7 +271,19 @@ static lt_tensor *param_leaf(lt_graph *g, lt_tensor *p) {
     return lt_graph_wrap(g, p->data, p->grad, p->shape, p->ndim, 1);
 }
 
+static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err);
+
 lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err) {
+    if (!g->prof) return layer_forward(l, g, x, err);
+    double t0 = lt_now();
+    lt_tensor *y = layer_forward(l, g, x, err);
+    char name[48];
+    snprintf(name, sizeof name, "%s forward", lt_layer_kind_name(l->kind));
+    lt_prof_add(g->prof, name, lt_now() - t0);
+    return y;
+}
+
+static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err) {
     lt_tensor *y = NULL;
     if (!x) return NULL;
     switch (l->kind) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lathe/profiler.h"
 #include "train/session_impl.h"
 
 typedef int (*cmd_fn)(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err);
@@ -122,6 +123,23 @@ static int cmd_save(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     return LT_OK;
 }
 
+/* profile: the simple profiler's table so far (--profiler simple) */
+static int cmd_profile(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 0, "profile", err);
+    if (rc) return rc;
+    if (!s->t.prof) return lt_seterr(err, LT_ESTATE, "profile: this run was started without --profiler simple");
+    static char report[16384];
+    lt_prof_report(s->t.prof, report, sizeof report);
+    /* one key=value line per row: row=<the table row> */
+    for (char *line = report, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl) nl = line + strlen(line) - 1;
+        lt_sb_printf(out, "row=%.*s\n", (int)(nl - line + (*nl != '\n')), line);
+        if (!nl[1]) break;
+    }
+    return LT_OK;
+}
+
 /* ---- hparams ---- */
 static int cmd_hparams(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "hparams", err);
@@ -209,6 +227,7 @@ static const struct {
     {"step", cmd_step, "step [N]", "run exactly N optimizer steps (default 1), then pause"},
     {"validate", cmd_validate, "validate", "run the validation loop now"},
     {"stop", cmd_stop, "stop", "end the run after the current step"},
+    {"profile", cmd_profile, "profile", "time per hook and per op kind so far (--profiler simple)"},
     {"save", cmd_save, "save [PATH]", "write a checkpoint now (default: the run's checkpoints folder)"},
     {"help", cmd_help, "help", "this list"},
     {"hparams", cmd_hparams, "hparams", "every live hyperparameter and its value"},

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lathe/checkpoint.h"
+#include "lathe/profiler.h"
 #include "lathe/sched.h"
 #include "lathe/train.h"
 #include "train/trainer_callbacks.h"
@@ -172,6 +173,12 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
         if (!t->sched || (rc = lt_sched_apply(t->sched, t->opt, err))) return err ? err->code : LT_EINVAL;
     }
     t->anomaly.step = -1;
+    if (cfg->profiler) {
+        t->prof = lt_calloc(1, sizeof *t->prof, err);
+        if (!t->prof) return LT_ENOMEM;
+        lt_prof_init(t->prof);
+        t->graph.prof = t->prof;
+    }
     t->train_loader = lt_loader_create(&m->train_set, t->batch_size, shuffle, 0, cfg->seed, cfg->prefetch, err);
     if (!t->train_loader) return err ? err->code : LT_EINVAL;
     t->batches_per_epoch = apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
@@ -186,6 +193,7 @@ void lt_trainer_free(lt_trainer *t) {
     if (t->exp && t->exp->teardown) t->exp->teardown(m);
     lt_tcb_free(t);
     lt_sched_free(t->sched);
+    free(t->prof);
     lt_loader_free(t->train_loader);
     lt_optim_free(t->opt);
     lt_graph_free(&t->graph);
@@ -267,7 +275,9 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     const lt_experiment *e = t->exp;
     if (e->on_train_batch_start) e->on_train_batch_start(m, b);
     lt_tensor *x = batch_input(t, b);
+    double tp = lt_now();
     lt_tensor *loss = x ? e->training_step(m, g, b, x, err) : NULL;
+    if (t->prof) lt_prof_add(t->prof, "training_step", lt_now() - tp);
     if (!loss) return err && err->code ? err->code : lt_seterr(err, LT_EINVAL, "training_step returned no loss");
     float lv = loss->data[0];
     if (e->manual_optimization) {
@@ -306,7 +316,9 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     int fp16 = t->cfg.precision == LT_PREC_16_MIXED;
     float seed = (fp16 ? (float)t->scaler.scale : 1.0f) / (float)accum;
     if (e->on_before_backward) e->on_before_backward(m, loss);
+    tp = lt_now();
     int rc = e->backward ? e->backward(m, g, loss, seed, err) : lt_backward_scaled(g, loss, seed, err);
+    if (t->prof) lt_prof_add(t->prof, "backward", lt_now() - tp);
     if (rc) return rc;
     if (e->on_after_backward) e->on_after_backward(m);
     t->accum_count++;
@@ -318,8 +330,10 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         int usable = !fp16 || lt_grad_scaler_unscale(&t->scaler, md->mem + md->nparam_floats, md->nparam_floats);
         clip_gradients(t);
         if (usable && e->on_before_optimizer_step) e->on_before_optimizer_step(m, t->opt);
+        tp = lt_now();
         if (usable && (rc = e->optimizer_step ? e->optimizer_step(m, t->opt, err) : lt_optim_step(t->opt, err)))
             return rc;
+        if (t->prof) lt_prof_add(t->prof, "optimizer_step", lt_now() - tp);
         t->accum_count = 0;
         t->step++;
         *stepped = 1;
@@ -341,7 +355,16 @@ int lt_trainer_train_batch(lt_trainer *t, const lt_batch *b, double *loss, lt_er
     return rc;
 }
 
+static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err);
+
 int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
+    double t0 = lt_now();
+    int rc = evaluate(t, stage, err);
+    if (t->prof) lt_prof_add(t->prof, stage == LT_STAGE_TEST ? "test loop" : t->in_sanity ? "sanity check" : "validation loop", lt_now() - t0);
+    return rc;
+}
+
+static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     lt_module *m = &t->mod;
     lt_subset *set = stage == LT_STAGE_TEST ? &m->test_set : &m->val_set;
     if (set->n == 0) return LT_OK;
@@ -488,7 +511,9 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
                 break;
             }
             lt_batch b;
+            double tl = lt_now();
             rc = lt_loader_next(t->train_loader, &b);
+            if (t->prof) lt_prof_add(t->prof, "get_train_batch", lt_now() - tl);
             if (rc < 0) {
                 lt_seterr(err, rc, "%s", lt_loader_last_error(t->train_loader));
                 break;
@@ -500,7 +525,9 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             if ((rc = anomaly_after_step(t, err))) break;
             sched_tick(t, LT_SCHED_STEP);
             lt_tcb_after_step(t);
+            double tc = lt_now();
             if (t->cb.on_step) t->cb.on_step(t, t->cb.user);
+            if (t->prof) lt_prof_add(t->prof, "callbacks (logging, snapshots)", lt_now() - tc);
             if (val_due(t, bi) && (rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;
             m->stage = LT_STAGE_TRAIN;
         }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "lathe/profiler.h"
 #include "lathe/train.h"
 
 #define DATA "/usr/share/datasets/fashion-mnist"
@@ -167,6 +168,34 @@ static void test_scheduler(void) {
     lt_trainer_free(&t);
 }
 
+static void test_profiler(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    c.max_steps = 3;
+    c.profiler = 1;
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    static char rep[16384];
+    lt_prof_report(t.prof, rep, sizeof rep);
+    CHECK_STR_CONTAINS(rep, "training_step");
+    CHECK_STR_CONTAINS(rep, "backward");
+    CHECK_STR_CONTAINS(rep, "optimizer_step");
+    CHECK_STR_CONTAINS(rep, "Dense forward");
+    CHECK_STR_CONTAINS(rep, "linear backward");
+    CHECK_STR_CONTAINS(rep, "sanity check");
+    for (int i = 0; i < t.prof->n; i++)
+        if (!strcmp(t.prof->e[i].name, "optimizer_step")) CHECK(t.prof->e[i].calls == 3);
+    lt_trainer_free(&t);
+    /* off by default */
+    config(&c);
+    c.max_steps = 1;
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK(t.prof == NULL);
+    lt_trainer_free(&t);
+}
+
 int main(void) {
     struct stat st;
     if (stat(DATA, &st) != 0) {
@@ -179,5 +208,6 @@ int main(void) {
     RUN(test_check_val_every_n_epoch);
     RUN(test_sanity_check);
     RUN(test_scheduler);
+    RUN(test_profiler);
     return check_done();
 }

@@ -90,6 +90,7 @@ typedef struct lt_graph {
     int grad_enabled;        /* record ops for backward */
     int training;            /* dropout/batchnorm behave as in training */
     int precision;           /* lt_precision: low-precision compute emulation (precision.h) */
+    struct lt_profiler *prof;/* when set, each op's backward is timed (profiler.h) */
     lt_rng *rng;             /* dropout masks */
     const lt_backend *be;
     float *scratch;          /* shared conv workspace, grown between steps */

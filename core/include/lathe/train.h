@@ -67,6 +67,7 @@ typedef struct lt_config {
     int detect_anomaly;
     char lr_scheduler[256];         /* scheduler spec (sched.h); "" : constant lr */
     int truncated_bptt_steps;       /* sequence experiments: chunk length K; 0: the experiment's */
+    int profiler;                   /* 1: --profiler simple */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
 } lt_config;
@@ -238,6 +239,7 @@ struct lt_trainer {
     lt_anomaly anomaly;       /* the last one found (step -1: none) */
     int early_stopped;        /* EarlyStopping ended the fit (the test pass still runs) */
     int in_sanity;            /* the sanity validation before training: nothing is recorded */
+    struct lt_profiler *prof; /* --profiler simple; NULL when off */
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
     int stop_requested;
