@@ -17,19 +17,17 @@
 
 int cmd_ctl(int argc, char **argv);
 
-static const char *const known_commands[] = {"status", "pause", "resume", "step", "validate", "stop", "help", "hparams",
-                                             "get", "set", "changes", "layers", "inspect", "feed", "history"};
-
 static int is_command(const char *w) {
-    for (size_t i = 0; i < sizeof known_commands / sizeof known_commands[0]; i++)
-        if (!strcmp(w, known_commands[i])) return 1;
+    for (int i = 0; lt_session_command_word(i); i++)
+        if (!strcmp(w, lt_session_command_word(i))) return 1;
     return 0;
 }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: lathe ctl [--json] [--timeout S] [RUN_DIR|SOCKET] <command...>\n"
-               "  commands: status pause resume step [N] validate stop help hparams get set changes layers\n"
-               "            inspect feed history (see `lathe ctl <run> help`)\n");
+               "  commands:");
+    for (int i = 0; lt_session_command_word(i); i++) fprintf(f, " %s", lt_session_command_word(i));
+    fprintf(f, "\n  (`lathe ctl <run> help` says what each does)\n");
 }
 
 /* The newest control socket under logs/ (a run's folder is logs/<name>/version_N). */

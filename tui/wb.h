@@ -41,7 +41,7 @@ typedef struct wb_req {
 } wb_req;
 
 enum { WB_K_OTHER, WB_K_STATUS, WB_K_HPARAMS, WB_K_CHANGES, WB_K_HISTORY, WB_K_LAYERS, WB_K_INSPECT,
-       WB_K_FEED, WB_K_PAUSE };
+       WB_K_FEED, WB_K_PAUSE, WB_K_LRFIND };
 
 struct wb {
     wb_model m;
@@ -57,6 +57,7 @@ struct wb {
     int quit;
     int dirty;
     int logscale, follow, zoom; /* curves: log y axes, window follows the newest step, 2^zoom */
+    double lr_suggest;      /* the last lr-find suggestion (NaN: none); A applies it */
     double pan_end;         /* curves: right edge in steps when not following */
     int scroll[WB_NPANES];
     int layer_sel;

@@ -34,7 +34,7 @@ static int kind_of(const char *line) {
     } k[] = {{"status", WB_K_STATUS},   {"hparams", WB_K_HPARAMS}, {"changes", WB_K_CHANGES},
              {"history", WB_K_HISTORY}, {"layers", WB_K_LAYERS},   {"inspect", WB_K_INSPECT},
              {"feed", WB_K_FEED},       {"pause", WB_K_PAUSE},     {"resume", WB_K_PAUSE},
-             {"step", WB_K_PAUSE}};
+             {"step", WB_K_PAUSE},      {"lr-find", WB_K_LRFIND}};
     size_t n = strcspn(line, " \t");
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strlen(k[i].word) == n && !strncmp(line, k[i].word, n)) {
@@ -131,6 +131,17 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
                          w->m.probe.pred, w->m.probe.pred_name);
         r.echo = 0;
         break;
+    case WB_K_LRFIND: {
+        /* remember the suggestion: the A key applies it */
+        const char *sl = strstr(msg->body, "suggested_lr=");
+        w->lr_suggest = sl ? strtod(sl + 13, NULL) : NAN;
+        if (isfinite(w->lr_suggest))
+            wb_model_log(&w->m, 1, "lr-find suggests lr %.4g: press A to apply it", w->lr_suggest);
+        else
+            wb_model_log(&w->m, 2, "lr-find found no suggestion");
+        r.echo = 0;
+        break;
+    }
     case WB_K_PAUSE: {
         /* state=paused step=...: show it before the next status snapshot */
         const char *s = strstr(msg->body, "state=");
@@ -226,15 +237,16 @@ static const char *const help_text[] = {
     "  space  pause / resume          n  one optimizer step      v  validate now",
     "  tab    next pane (shift-tab back)   : or /  command line   ?  this help",
     "  L      log scale on the plots  f  follow the newest step  + -  zoom curves",
+    "  A      apply the last lr-find suggestion (set lr)",
     "  q      detach: the screen closes, the run keeps going",
     "  layers: Up/Down, Enter inspects   inspect: [ ] channel, o w g b view",
     "  probe: r random, m misclassified, [ ] previous/next test sample",
     "command line: emacs keys, Up/Down history (kept across runs), Tab completes",
     "  commands, layer names and hparam names; Esc leaves it.",
     "commands: status pause resume step [N] validate stop hparams get <name>",
-    "  set <name> <value> changes layers history help",
+    "  set <name> <value> changes layers history save [PATH] profile lr-find help",
     "  inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]",
-    "  feed test <I> | random | misclassified | file <PATH> | shape <DxHxW>",
+    "  feed test <I> | random | misclassified | file <PATH> | shape <DxHxW> | text \"...\" [N]",
     "press any key to close this help",
     NULL};
 
@@ -289,6 +301,15 @@ static void global_key(wb *w, int ch) {
     case 'q': case 'Q': w->quit = 1; return;
     case 'L': w->logscale = !w->logscale; return;
     case 'f': w->follow = !w->follow; return;
+    case 'A':
+        if (isfinite(w->lr_suggest)) {
+            char cmd[64];
+            snprintf(cmd, sizeof cmd, "set lr %.6g", w->lr_suggest);
+            wb_send(w, cmd, 1);
+        } else {
+            wb_model_log(&w->m, 1, "no lr-find suggestion yet: type :lr-find");
+        }
+        return;
     case '1': case '2': case '3': case '4': case '5': case '6': set_pane(w, ch - '1'); return;
     }
     /* the pane shown beside the curves on wide screens takes its own keys */
@@ -383,6 +404,7 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
     w->owns_run = owns_run;
     w->offline = offline;
     w->follow = 1;
+    w->lr_suggest = NAN;
     snprintf(w->socket_path, sizeof w->socket_path, "%s", socket_path);
     const char *cs = nl_langinfo(CODESET);
     w->utf8 = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));

@@ -15,6 +15,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "lathe/session.h"
 #include "wb.h"
 
 /* readline's callbacks carry no user pointer: the one workbench of the process. */
@@ -59,18 +60,20 @@ static void on_line(char *line) {
 
 /* ---- completion: command words, then layer / hparam / sub-command words ---- */
 
-static const char *const cmd_words[] = {"status", "pause",  "resume", "step",   "validate", "stop",
-                                        "help",   "hparams", "get",    "set",    "changes",  "layers",
-                                        "inspect", "feed",   "history", "quit",  NULL};
 static const char *const inspect_words[] = {"output", "weight", "grad", "bias", "--sample", "--channel", NULL};
-static const char *const feed_words[] = {"test", "random", "misclassified", "file", "shape", NULL};
+static const char *const feed_words[] = {"test", "random", "misclassified", "file", "shape", "text", NULL};
 
 static char g_first[32];
 static int g_argi; /* index of the word being completed */
 
 static const char *candidate(int i) {
     const wb_model *m = &g_wb->m;
-    if (g_argi == 0) return cmd_words[i];
+    if (g_argi == 0) {
+        /* the session's command words, then the workbench's own */
+        int n = 0;
+        while (lt_session_command_word(n)) n++;
+        return i < n ? lt_session_command_word(i) : i == n ? "quit" : NULL;
+    }
     if (g_argi == 1 && (!strcmp(g_first, "get") || !strcmp(g_first, "set"))) return i < m->nhp ? m->hp[i].name : NULL;
     if (g_argi == 1 && !strcmp(g_first, "inspect")) return i < m->nly ? m->ly[i].name : NULL;
     if (g_argi >= 2 && !strcmp(g_first, "inspect")) return inspect_words[i];

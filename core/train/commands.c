@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lathe/lrfind.h"
 #include "lathe/profiler.h"
 #include "train/session_impl.h"
 
@@ -123,6 +124,38 @@ static int cmd_save(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     return LT_OK;
 }
 
+/* lr-find [MIN MAX N]: the LR finder's sweep from the current weights, which
+ * are restored afterwards (lrfind.h); the reply holds the suggestion and the
+ * (lr, loss, smoothed) points. */
+static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    int rc = need_args(argc, 0, 3, "lr-find [min_lr max_lr num_training]", err);
+    if (rc || (rc = run_over(s, "lr-find", err))) return rc;
+    lt_lrfind_opts o;
+    lt_lrfind_opts_defaults(&o);
+    double *dst[2] = {&o.min_lr, &o.max_lr};
+    for (int i = 1; i < argc && i < 3; i++) {
+        char *end;
+        *dst[i - 1] = strtod(argv[i], &end);
+        if (end == argv[i] || *end) return lt_seterr(err, LT_EINVAL, "lr-find: '%s' is not a number", argv[i]);
+    }
+    long n;
+    if (argc == 4) {
+        if ((rc = lt_sess_parse_long(argv[3], 2, 100000, "lr-find num_training", &n, err))) return rc;
+        o.num_training = (int)n;
+    }
+    lt_lrfind_result r;
+    rc = lt_lrfind_run(&s->t, &o, &r, err);
+    if (!rc) {
+        lt_sb_printf(out, "suggested_lr=%.6g\nsteps=%d\nstopped_early=%d\nmin_loss=%.6g\n", r.suggested_lr, r.steps,
+                     r.stopped_early, r.min_loss);
+        for (int i = 0; i < r.steps; i++)
+            lt_sb_printf(out, "point=%.6g %.6g %.6g\n", r.points[i].lr, r.points[i].loss, r.points[i].smoothed);
+        lt_sess_intervention(s, req, "lr-find", "suggested_lr", NULL, NULL);
+    }
+    lt_lrfind_result_free(&r);
+    return rc;
+}
+
 /* profile: the simple profiler's table so far (--profiler simple) */
 static int cmd_profile(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "profile", err);
@@ -227,6 +260,7 @@ static const struct {
     {"step", cmd_step, "step [N]", "run exactly N optimizer steps (default 1), then pause"},
     {"validate", cmd_validate, "validate", "run the validation loop now"},
     {"stop", cmd_stop, "stop", "end the run after the current step"},
+    {"lr-find", cmd_lrfind, "lr-find [min_lr max_lr num_training]", "LR finder sweep from the current weights (restored after); suggests an lr"},
     {"profile", cmd_profile, "profile", "time per hook and per op kind so far (--profiler simple)"},
     {"save", cmd_save, "save [PATH]", "write a checkpoint now (default: the run's checkpoints folder)"},
     {"help", cmd_help, "help", "this list"},
@@ -248,6 +282,8 @@ static int cmd_help(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     for (int i = 0; i < NCOMMANDS; i++) lt_sb_printf(out, "command=%s — %s\n", commands[i].usage, commands[i].what);
     return LT_OK;
 }
+
+const char *lt_session_command_word(int i) { return i >= 0 && i < NCOMMANDS ? commands[i].name : NULL; }
 
 void lt_sess_command(lt_session *s, lt_ctl_request *req) {
     lt_err err = {0};

@@ -384,6 +384,44 @@ static void test_failure(void) {
     lt_session_free(s);
 }
 
+/* lr-find, save, profile and the interventions they leave in the run folder. */
+static void test_lrfind_save(void) {
+    char *b = NULL, state[32];
+    CHECK(req(g_c, "pause", &b) == 1);
+    free(b);
+    long before = status_step(g_c, state, sizeof state);
+    CHECK(req(g_c, "lr-find 1e-5 1 20", &b) == 1);
+    CHECK_MSG(strstr(b, "suggested_lr=") && strstr(b, "steps=20"), "%s", b);
+    int points = 0;
+    for (const char *p = b; (p = strstr(p, "point=")); p++) points++;
+    CHECK(points == 20);
+    free(b);
+    CHECK(status_step(g_c, state, sizeof state) == before); /* the sweep is not training */
+    CHECK(req(g_c, "save", &b) == 1);
+    CHECK_STR_CONTAINS(b, "path=");
+    struct stat st;
+    CHECK(stat(val(b, "path"), &st) == 0 && st.st_size > 100000);
+    free(b);
+    CHECK(req(g_c, "profile", &b) == 0); /* started without --profiler */
+    CHECK_STR_CONTAINS(b, "--profiler simple");
+    free(b);
+    CHECK(req(g_c, "resume", &b) == 1);
+    free(b);
+    char path[600];
+    snprintf(path, sizeof path, "%s/interventions.csv", lt_session_run_dir(g_s));
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (f) {
+        char line[1024], all[16384] = "";
+        while (fgets(line, sizeof line, f)) strncat(all, line, sizeof all - strlen(all) - 1);
+        fclose(f);
+        CHECK_STR_CONTAINS(all, ",pause,");
+        CHECK_STR_CONTAINS(all, ",lr-find,");
+        CHECK_STR_CONTAINS(all, ",save,");
+        CHECK_STR_CONTAINS(all, ",resume,");
+    }
+}
+
 int main(void) {
     struct stat st;
     if (stat(DATA, &st) != 0) {
@@ -399,6 +437,7 @@ int main(void) {
         RUN(test_hparams);
         RUN(test_inspect_feed);
         RUN(test_two_clients_and_garbage);
+        RUN(test_lrfind_save);
         RUN(test_resume_and_stop);
     }
     RUN(test_failure);

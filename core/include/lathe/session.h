@@ -77,6 +77,10 @@ void lt_session_keep_alive(lt_session *s, int on);
  * Thread-safe; not for signal handlers (set a flag there and call this). */
 void lt_session_request_stop(lt_session *s);
 
+/* The command words a session answers (COMMANDS.md), i = 0, 1, ... until NULL:
+ * the one list the workbench's completion and `lathe ctl` use. */
+const char *lt_session_command_word(int i);
+
 /* The trainer; read it only after lt_session_wait returned 1. */
 lt_trainer *lt_session_trainer(lt_session *s);
 
