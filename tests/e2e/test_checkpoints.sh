@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checkpoints through the lathe binary, as a user meets them:
-#  1. a run killed with SIGKILL and resumed (--resume last, and --resume FILE)
-#     ends with weights bitwise equal to an uninterrupted run's;
+#  1. a run killed with SIGKILL and resumed (--resume last, --resume FILE, and
+#     from an epoch-end checkpoint) ends with weights (and optimizer state)
+#     bitwise equal to an uninterrupted run's;
 #  2. a checkpoint loads into the equivalent PyTorch model with strict key
 #     matching and scores what `lathe test --ckpt` scores (check_ckpt_torch.py);
 #  3. missing, truncated, corrupted, non-safetensors and wrong-experiment files
@@ -80,7 +81,8 @@ EOF
 }
 
 # ---- 1. SIGKILL and resume -------------------------------------------------
-"$LATHE" train "${cnn[@]}" --name full >"$tmp/a.out" 2>"$tmp/a.err"
+# A keeps every checkpoint (--save-top-k -1 changes nothing in the training)
+"$LATHE" train "${cnn[@]}" --name full --save-top-k -1 >"$tmp/a.out" 2>"$tmp/a.err"
 rc=$?
 A=$root/full/version_0/checkpoints/last.safetensors
 [ $rc -eq 0 ] && [ "$(kv steps "$tmp/a.out")" = $TOTAL ] && [ "$(ckpt_step "$A")" = $TOTAL ] && ok ||
@@ -127,6 +129,18 @@ D=$(run_dir "$tmp/d.err")/checkpoints/last.safetensors
 [ $rc -eq 0 ] && [ "$(kv steps "$tmp/d.out")" = $TOTAL ] && [ "$(kv state "$tmp/d.out")" = done ] && ok ||
   bad "--resume FILE exited $rc: $(tail -n 1 "$tmp/d.out") $(tail -n 2 "$tmp/d.err")"
 [ -f "$D" ] && [ "$D" != "$C" ] && same_weights "$A" "$D" "--resume FILE from step $sb" || bad "no new $D"
+
+# --resume from A's own checkpoint at the end of the first epoch (step 10,
+# written before that epoch's validation)
+E=$root/full/version_0/checkpoints/epoch=0-step=10.safetensors
+"$LATHE" train "${cnn[@]}" --resume "$E" >"$tmp/e.out" 2>"$tmp/e.err"
+rc=$?
+F=$(run_dir "$tmp/e.err")/checkpoints/last.safetensors
+[ $rc -eq 0 ] && [ "$(kv steps "$tmp/e.out")" = $TOTAL ] && [ "$(kv state "$tmp/e.out")" = done ] && ok ||
+  bad "--resume from an epoch end exited $rc: $(tail -n 1 "$tmp/e.out") $(tail -n 2 "$tmp/e.err")"
+[ -f "$F" ] && [ "$F" != "$D" ] && same_weights "$A" "$F" "--resume from the epoch end at step 10" || bad "no new $F"
+[ "$(kv val_loss "$tmp/e.out")|$(kv test_loss "$tmp/e.out")" = "$(kv val_loss "$tmp/a.out")|$(kv test_loss "$tmp/a.out")" ] &&
+  ok || bad "--resume from an epoch end: $(tail -n 1 "$tmp/e.out") vs $(tail -n 1 "$tmp/a.out")"
 
 # ---- 2. the checkpoint in PyTorch ------------------------------------------
 # a mlp checkpoint trained a little longer, also the good file of part 3
@@ -211,6 +225,10 @@ for f in "$root"/lim/version_0/checkpoints/*.safetensors; do
 done
 left=$(find "$root/lim" -name '*.tmp.*')
 [ -z "$left" ] && ok || bad "temporary files left: $left"
+
+# a sanitizer build (-DLATHE_SANITIZE=ON) reports on stderr
+san=$(grep -l 'runtime error:\|AddressSanitizer\|LeakSanitizer' "$tmp"/*.err "$tmp"/*.out 2>/dev/null)
+[ -z "$san" ] && ok || bad "sanitizer reports in $san: $(grep -h -m 3 'runtime error:\|Sanitizer' $san)"
 
 echo "$passed passed, $fail failed"
 [ $fail -eq 0 ]

@@ -155,5 +155,9 @@ else
   echo "note: no Python with tensorboard at $PY: TensorBoard reader check skipped"
 fi
 
+# a sanitizer build (-DLATHE_SANITIZE=ON) reports on stderr
+san=$(grep -l 'runtime error:\|AddressSanitizer\|LeakSanitizer' "$tmp"/*.err "$tmp"/*.out 2>/dev/null)
+[ -z "$san" ] && ok || bad "sanitizer reports in $san: $(grep -h -m 3 'runtime error:\|Sanitizer' $san)"
+
 echo "$passed passed, $fail failed"
 [ $fail -eq 0 ]
