@@ -540,7 +540,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         lt_tcb_epoch_end(t);
         if (t->cb.on_epoch_end) t->cb.on_epoch_end(t, t->cb.user);
         if (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps) {
-            if (bi >= t->batches_per_epoch) t->epoch++; /* count the epoch only when it was finished */
+            t->epoch++; /* Lightning counts the epoch in progress when max_steps ends the fit */
             break;
         }
     }

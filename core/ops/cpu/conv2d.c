@@ -20,11 +20,23 @@
  * dcol of the input-gradient GEMM reuses the col buffer once dW is done, so the
  * scratch is (K + OC) * nb * P floats for forward and backward alike.
  *
+ * Threads. The chunks are shared out among the OpenMP threads (a static
+ * schedule: the same split every time for a given thread count, so results
+ * are reproducible); inside that parallel region OpenBLAS (its OpenMP build)
+ * runs each chunk's SGEMM on the calling thread. So im2col, col2im, the gather
+ * and the scatter run on every core instead of one, and the GEMMs of two
+ * chunks run side by side. Each thread has its own slice of the scratch and,
+ * in backward, its own dW / db partial sums, added up in thread order at the
+ * end.
+ *
  * Layers with few input channels and 3x3 stride-1 kernels take a direct,
  * GEMM-free path for the weight gradient (see direct_dw below). */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "ops/kernels.h"
 
@@ -38,6 +50,22 @@
 #endif
 
 static int conv_out_dim(int n, int k, int stride, int pad) { return (n + 2 * pad - k) / stride + 1; }
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* Samples per chunk for a column matrix of K rows and P pixels per sample. */
 static int conv_chunk(int B, size_t K, size_t P) {
@@ -146,7 +174,9 @@ size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int 
     if (B <= 0 || OH <= 0 || OW <= 0) return 0;
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
     int nb = conv_chunk(B, K, P);
-    size_t gemm = (K + (size_t)OC) * (size_t)nb * P;
+    /* per thread: col and ocn/dcn for one chunk, then dW and db partial sums */
+    size_t per_thread = (K + (size_t)OC) * (size_t)nb * P + (size_t)OC * K + (size_t)OC;
+    size_t gemm = per_thread * (size_t)max_threads();
     size_t direct = direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) : 0;
     return gemm > direct ? gemm : direct;
 }
@@ -264,9 +294,12 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
     int OH = conv_out_dim(H, KH, stride, pad), OW = conv_out_dim(W, KW, stride, pad);
     if (B <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
-    int nbc = conv_chunk(B, K, P);
-    float *col = scratch, *ocn = scratch + K * (size_t)nbc * P;
-    for (int b0 = 0; b0 < B; b0 += nbc) {
+    int nbc = conv_chunk(B, K, P), nchunks = (B + nbc - 1) / nbc;
+    size_t per_thread = (K + (size_t)OC) * (size_t)nbc * P + (size_t)OC * K + (size_t)OC;
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+    for (int ci = 0; ci < nchunks; ci++) {
+        float *col = scratch + per_thread * (size_t)thread_id(), *ocn = col + K * (size_t)nbc * P;
+        int b0 = ci * nbc;
         int nb = B - b0 < nbc ? B - b0 : nbc;
         int N = nb * (int)P;
         im2col(col, inp, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
@@ -323,21 +356,32 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
     if (B <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
     if (!dinp && !dw && !db) return;
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
-    int nbc = conv_chunk(B, K, P);
-    float *col = scratch, *dcn = scratch + K * (size_t)nbc * P;
+    int nbc = conv_chunk(B, K, P), nchunks = (B + nbc - 1) / nbc;
+    size_t per_thread = (K + (size_t)OC) * (size_t)nbc * P + (size_t)OC * K + (size_t)OC;
     if (dw && direct_dw_ok(C, KH, KW, stride)) {
         direct_dw(dw, db, dout, out, inp, B, C, H, W, OC, pad, OH, OW, act, scratch);
         dw = NULL, db = NULL;
         if (!dinp) return;
     }
     int need_dcn = dinp || dw;
-    for (int b0 = 0; b0 < B; b0 += nbc) {
+    int nthreads = nchunks > 1 ? max_threads() : 1;
+    /* each thread's dW and db partial sums start at zero */
+    for (int t = 0; t < nthreads; t++) {
+        float *part = scratch + per_thread * (size_t)t + (K + (size_t)OC) * (size_t)nbc * P;
+        memset(part, 0, ((size_t)OC * K + (size_t)OC) * sizeof(float));
+    }
+#pragma omp parallel for schedule(static) if (nchunks > 1)
+    for (int ci = 0; ci < nchunks; ci++) {
+        float *col = scratch + per_thread * (size_t)thread_id();
+        float *dcn = col + K * (size_t)nbc * P;
+        float *pdw = dcn + (size_t)OC * (size_t)nbc * P, *pdb = pdw + (size_t)OC * K;
+        int b0 = ci * nbc;
         int nb = B - b0 < nbc ? B - b0 : nbc;
         int N = nb * (int)P;
-        gather_dout(need_dcn ? dcn : NULL, db, dout, out, b0, nb, OC, P, act);
+        gather_dout(need_dcn ? dcn : NULL, db ? pdb : NULL, dout, out, b0, nb, OC, P, act);
         if (dw) {
             im2col(col, inp, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, N, 1.0f, dcn, N, col, N, 1.0f, dw,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, N, 1.0f, dcn, N, col, N, 1.0f, pdw,
                         (int)K);
         }
         if (dinp) {
@@ -345,5 +389,14 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
                         N);
             col2im_add(dinp, col, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
         }
+    }
+    /* dW and db += the partial sums, in thread order (reproducible) */
+    for (int t = 0; t < nthreads; t++) {
+        const float *pdw = scratch + per_thread * (size_t)t + (K + (size_t)OC) * (size_t)nbc * P;
+        const float *pdb = pdw + (size_t)OC * K;
+        if (dw)
+            for (size_t i = 0; i < (size_t)OC * K; i++) dw[i] += pdw[i];
+        if (db)
+            for (int i = 0; i < OC; i++) db[i] += pdb[i];
     }
 }

@@ -1,7 +1,11 @@
-/* CPU threading: the BLAS owns the worker threads; our own loops run on the
- * trainer thread between BLAS calls, so the two never compete for cores. */
+/* CPU threading: one OpenMP thread pool serves both the BLAS (OpenBLAS's
+ * OpenMP build) and our own parallel loops, so the two never compete for
+ * cores; n threads for both. */
 #include <cblas.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "lathe/train.h"
 
@@ -10,6 +14,9 @@ void lt_cpu_set_threads(int n) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (int)cores : 1;
     }
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
     openblas_set_num_threads(n);
 }
 
