@@ -241,9 +241,9 @@ static void clip_gradients(lt_trainer *t) {
     lt_model *m = &t->mod.model;
     float *gr = m->mem + m->nparam_floats;
     size_t n = m->nparam_floats;
-    t->grad_norm = grad_norm(m);
     double v = t->cfg.gradient_clip_val;
-    if (v <= 0) return;
+    if (v <= 0) return; /* the norm costs a pass over every gradient: only when clipping */
+    t->grad_norm = grad_norm(m);
     if (t->cfg.gradient_clip_by_value) {
         float fv = (float)v;
         for (size_t i = 0; i < n; i++) gr[i] = gr[i] > fv ? fv : gr[i] < -fv ? -fv : gr[i];

@@ -232,7 +232,7 @@ struct lt_trainer {
     size_t batches_per_epoch; /* after limit_train_batches */
     double fit_start, fit_seconds;
     double samples_per_s;     /* smoothed */
-    double grad_norm;         /* L2 norm of all gradients before clipping, last step */
+    double grad_norm;         /* L2 norm of all gradients before clipping, last step (when clipping) */
     int accum_count;          /* batches accumulated toward the next optimizer step */
     lt_grad_scaler scaler;    /* 16-mixed: dynamic loss scaling */
     struct lt_sched *sched;   /* --lr-scheduler; NULL: constant lr */

@@ -15,6 +15,8 @@ void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int
     int OH = (H + 2 * pad - K) / stride + 1, OW = (W + 2 * pad - K) / stride + 1;
     if (OH <= 0 || OW <= 0) return;
     size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
+    /* planes are independent: shared among the OpenMP threads when worth it */
+#pragma omp parallel for schedule(static) if (planes * HW > 65536)
     for (size_t pl = 0; pl < planes; pl++) {
         const float *x = inp + pl * HW;
         float *o = out + pl * OP;
@@ -64,6 +66,7 @@ void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int
 void lt_maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
                            int OW) {
     size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
+#pragma omp parallel for schedule(static) if (planes * HW > 65536)
     for (size_t pl = 0; pl < planes; pl++) {
         float *d = dinp + pl * HW;
         const float *g = dout + pl * OP;
