@@ -71,6 +71,9 @@ static int thread_id(void) {
 static int conv_chunk(int B, size_t K, size_t P) {
     size_t per = K * P;
     size_t nb = per ? LT_CONV_COL_FLOATS / per : (size_t)B;
+    /* at least one chunk per thread, so small layers use every core too */
+    size_t even = ((size_t)B + (size_t)max_threads() - 1) / (size_t)max_threads();
+    if (nb > even) nb = even;
     if (nb < 1) nb = 1;
     if (nb > (size_t)B) nb = (size_t)B;
     return (int)nb;
