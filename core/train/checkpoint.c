@@ -11,6 +11,7 @@
 
 #include "lathe/checkpoint.h"
 #include "lathe/safetensors.h"
+#include "lathe/sched.h"
 
 #define MAX_META 96
 #define MAX_TENSORS 512
@@ -100,7 +101,7 @@ static uint32_t tensors_crc(const lt_st_tensor *ts, int n) {
 
 typedef struct meta_buf {
     lt_st_meta m[MAX_META];
-    char kv[MAX_META][2][128];
+    char kv[MAX_META][2][320];
     int n;
 } meta_buf;
 
@@ -154,6 +155,12 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
         if (lt_trainer_hparam_get(t, name, &v, NULL)) continue;
         snprintf(key, sizeof key, "hparam.%s", name);
         meta_add(&mb, key, "%.17g", v);
+    }
+    if (t->sched) {
+        char st[LT_SCHED_STATE_MAX];
+        if (lt_sched_state_str(t->sched, st, sizeof st, err)) return err ? err->code : LT_EINVAL;
+        meta_add(&mb, "lr_scheduler", "%s", lt_sched_spec(t->sched));
+        meta_add(&mb, "lr_scheduler_state", "%s", st);
     }
     meta_add(&mb, "crc32", "%08" PRIx32, tensors_crc(l.t, l.n));
     return lt_st_save(path, l.t, l.n, mb.m, mb.n, err);
@@ -261,6 +268,12 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
             if (lt_trainer_hparam_get(t, f.meta[i].key + 7, &cur, NULL))
                 rc = lt_seterr(err, LT_EINVAL, "%s: hparam %s does not exist in this run", path, f.meta[i].key + 7);
         }
+        /* the schedule continues where it was (same spec required) */
+        const char *sspec = lt_st_meta_get(&f, "lr_scheduler"), *sstate = lt_st_meta_get(&f, "lr_scheduler_state");
+        if (!rc && t->sched && sspec && strcmp(sspec, lt_sched_spec(t->sched)) != 0)
+            rc = lt_seterr(err, LT_EINVAL, "%s: saved with --lr-scheduler '%s', this run uses '%s'", path, sspec,
+                           lt_sched_spec(t->sched));
+        if (!rc && t->sched && sstate) rc = lt_sched_state_load(t->sched, sstate, err);
         if (!rc) rc = lt_loader_seek(t->train_loader, (size_t)le, (size_t)lb, err);
         if (!rc) {
             copy_in(&l, src);
@@ -268,6 +281,7 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
                 if (!strncmp(f.meta[i].key, "hparam.", 7))
                     lt_trainer_hparam_set(t, f.meta[i].key + 7, strtod(f.meta[i].value, NULL), NULL);
             lt_optim_set_steps(t->opt, (long)osteps);
+            if (t->sched) lt_sched_apply(t->sched, t->opt, NULL);
             t->rng = rng;
             t->epoch = (size_t)epoch;
             t->step = (long)step;

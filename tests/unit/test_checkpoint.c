@@ -15,6 +15,7 @@
 #define DATA "/usr/share/datasets/fashion-mnist"
 
 static char dir[64];
+static const char *g_sched = ""; /* --lr-scheduler for the runs */
 
 static void config(lt_config *c) {
     lt_config_defaults(c);
@@ -26,6 +27,7 @@ static void config(lt_config *c) {
     c->threads = 2;
     c->seed = 11;
     c->prefetch = 1;
+    snprintf(c->lr_scheduler, sizeof c->lr_scheduler, "%s", g_sched);
 }
 
 static int init(lt_trainer *t, const char *exp) {
@@ -264,6 +266,9 @@ int main(void) {
     snprintf(dir, sizeof dir, "/tmp/lathe-ckpt-XXXXXX");
     if (!mkdtemp(dir)) return 1;
     RUN(test_exact_resume);
+    g_sched = "exponential:gamma=0.8,interval=step"; /* the schedule resumes too */
+    RUN(test_exact_resume);
+    g_sched = "";
     RUN(test_epoch_end_checkpoints);
     RUN(test_round_trip_state);
     RUN(test_bad_checkpoints);
