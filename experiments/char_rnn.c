@@ -167,12 +167,7 @@ static int eval_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x,
 }
 
 static lt_optim *configure_optimizers(lt_module *m, double lr, lt_err *err) {
-    lt_optim *o = lt_optim_create("adam", m->model.params, m->model.nparams, err);
-    if (o && lt_optim_set(o, "lr", lr, err)) {
-        lt_optim_free(o);
-        return NULL;
-    }
-    return o;
+    return lt_module_optimizer(m, "adam", lr, err);
 }
 
 static void on_train_epoch_start(lt_module *m, size_t epoch) { ((rnn_state *)m->user)->valid[0] = 0; }

@@ -15,12 +15,7 @@ static int build(lt_module *m, lt_err *err) {
 }
 
 static lt_optim *configure_optimizers(lt_module *m, double lr, lt_err *err) {
-    lt_optim *o = lt_optim_create("adam", m->model.params, m->model.nparams, err);
-    if (o && lt_optim_set(o, "lr", lr, err)) {
-        lt_optim_free(o);
-        return NULL;
-    }
-    return o;
+    return lt_module_optimizer(m, "adam", lr, err);
 }
 
 const lt_experiment lt_exp_mlp = {

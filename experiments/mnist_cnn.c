@@ -26,9 +26,8 @@ static int build(lt_module *m, lt_err *err) {
 }
 
 static lt_optim *configure_optimizers(lt_module *m, double lr, lt_err *err) {
-    lt_optim *o = lt_optim_create("adadelta", m->model.params, m->model.nparams, err);
-    if (!o) return NULL;
-    if (lt_optim_set(o, "lr", lr, err) || lt_optim_set(o, "rho", 0.95, err) || lt_optim_set(o, "eps", 1e-7, err)) {
+    lt_optim *o = lt_module_optimizer(m, "adadelta", lr, err);
+    if (o && (lt_optim_set(o, "rho", 0.95, err) || lt_optim_set(o, "eps", 1e-7, err))) {
         lt_optim_free(o);
         return NULL;
     }

@@ -49,7 +49,7 @@ static const flag_def flags[] = {
     {"--fast-dev-run", F_INT, CFG(fast_dev_run), 0, 1e9, "N batches of train, val and test, one epoch, no checkpoints (a smoke test)"},
     {"--overfit-batches", F_LIMIT, CFG(overfit_batches), 0, 1e12, "train (and validate) on the same few batches, unshuffled"},
     {"--max-time", F_DURATION, CFG(max_time), 0, 0, "stop after this long: DD:HH:MM:SS (or HH:MM:SS, MM:SS)"},
-    {"--deterministic", F_BOOL, CFG(deterministic), 0, 0, "refuse settings that are not bitwise reproducible"},
+    {"--deterministic", F_BOOL, CFG(deterministic), 0, 0, "bitwise-reproducible kernels: always so on the CPU for a fixed --threads (accepted for Lightning compatibility)"},
     {"--detect-anomaly", F_BOOL, CFG(detect_anomaly), 0, 0, "after every step check outputs and gradients for NaN/Inf; pause at the first"},
     {"--lr-scheduler", F_STR, CFG(lr_scheduler), 0, sizeof(((lt_config *)0)->lr_scheduler),
      "e.g. cosine:t_max=12 or warmup_cosine:warmup=2,t_max=12 or plateau:patience=2 (see README)"},

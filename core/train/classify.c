@@ -40,6 +40,15 @@ int lt_classify_eval_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_tenso
     return lt_classify_step(m, g, b, x, err) ? LT_OK : (err && err->code ? err->code : LT_EINVAL);
 }
 
+lt_optim *lt_module_optimizer(lt_module *m, const char *kind, double lr, lt_err *err) {
+    lt_optim *o = lt_optim_create(kind, m->model.params, m->model.nparams, err);
+    if (o && lt_optim_set(o, "lr", lr, err)) {
+        lt_optim_free(o);
+        return NULL;
+    }
+    return o;
+}
+
 #define LT_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
 int lt_mnist_setup_data(lt_module *m, lt_err *err) {

@@ -165,6 +165,8 @@ const lt_experiment *lt_experiment_find(const char *name);
  * logging "<stage>_loss" and "<stage>_acc". */
 lt_tensor *lt_classify_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err);
 int lt_classify_eval_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err);
+/* An optimizer of the given kind over every parameter of m's model, at lr. */
+lt_optim *lt_module_optimizer(lt_module *m, const char *kind, double lr, lt_err *err);
 /* MNIST-style data from cfg->data_dir (default Fashion-MNIST) with a seeded validation split. */
 int lt_mnist_setup_data(lt_module *m, lt_err *err);
 
