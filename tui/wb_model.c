@@ -129,8 +129,18 @@ void wb_model_status(wb_model *m, const char *body) {
     const char *p = body, *v;
     char key[48];
     size_t n;
+    st->toolbox[0] = '\0';
     while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
-        if (!strcmp(key, "state")) copy(st->state, sizeof st->state, v, n);
+        size_t tl = strlen(st->toolbox);
+        if (!strcmp(key, "grad_norm"))
+            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "|g| %.*s  ", (int)(n < 12 ? n : 12), v);
+        else if (!strcmp(key, "loss_scale"))
+            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "scale %.*s ", (int)(n < 12 ? n : 12), v);
+        else if (!strcmp(key, "skipped_steps"))
+            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "(%.*s skipped)  ", (int)(n < 12 ? n : 12), v);
+        else if (!strcmp(key, "precision"))
+            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "%.*s", (int)(n < 16 ? n : 16), v);
+        else if (!strcmp(key, "state")) copy(st->state, sizeof st->state, v, n);
         else if (!strcmp(key, "experiment")) copy(st->experiment, sizeof st->experiment, v, n);
         else if (!strcmp(key, "device")) copy(st->device, sizeof st->device, v, n);
         else if (!strcmp(key, "run_dir")) copy(st->run_dir, sizeof st->run_dir, v, n);

@@ -30,6 +30,7 @@ typedef struct wb_status {
     char state[16], experiment[WB_NAME], device[WB_NAME], run_dir[256];
     double epoch, max_epochs, step, total_steps, samples, samples_per_s, train_loss, val_loss, val_acc,
         test_acc, lr, elapsed, eta, clients;
+    char toolbox[96];   /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
     int valid;
 } wb_status;
 

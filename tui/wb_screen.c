@@ -84,6 +84,10 @@ void wb_draw_status(wb *w) {
     else /* 80 columns: the same facts, terser */
         snprintf(buf, sizeof buf, "ep %.0f/%.0f step %.0f/%.0f %s/s %s<%s %s %.0fcl", st->epoch, st->max_epochs,
                  st->step, st->total_steps, rate, el, eta, st->device[0] ? st->device : "-", st->clients);
+    if (st->toolbox[0] && strlen(buf) + strlen(st->toolbox) + 2 < sizeof buf) {
+        strcat(buf, "  ");
+        strcat(buf, st->toolbox);
+    }
     /* Unknown numbers print as "nan": show a dash instead. */
     for (char *p; (p = strstr(buf, "nan"));) memmove(p + 1, p + 3, strlen(p + 3) + 1), *p = '-';
     if (x < r->w) wb_put(r->y, x, r->w - x - 1, buf);

@@ -407,6 +407,12 @@ int lt_runlog_train_step(lt_runlog *r, lt_trainer *t, lt_err *err) {
     if (!rc) rc = lt_tb_scalar(r->tb, "lr", t->step, t->lr, err);
     cells[C_SPS] = lt_fmt_num(sps, sizeof sps, round(t->samples_per_s * 10) / 10);
     if (!rc) rc = lt_tb_scalar(r->tb, "samples_per_s", t->step, t->samples_per_s, err);
+    /* clipping: the norm before clipping; 16-mixed: the loss scaler */
+    if (!rc && t->cfg.gradient_clip_val > 0) rc = lt_tb_scalar(r->tb, "grad_norm", t->step, t->grad_norm, err);
+    if (!rc && t->cfg.precision == LT_PREC_16_MIXED) {
+        rc = lt_tb_scalar(r->tb, "loss_scale", t->step, t->scaler.scale, err);
+        if (!rc) rc = lt_tb_scalar(r->tb, "skipped_steps", t->step, (double)t->scaler.skipped, err);
+    }
     /* the CSV row goes out even when the event file failed, and vice versa */
     int rc2 = csv_row(r, t, cells, rc ? NULL : err);
     return rc ? rc : rc2;

@@ -174,6 +174,11 @@ void lt_sess_status_body(lt_session *s, lt_sb *b) {
                  t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs, t->max_epochs, t->step,
                  total, t->samples, v[6], v[0], v[1], v[2], v[3], v[4], elapsed, v[5], t->cfg.accelerator,
                  lt_ctl_server_client_count(s->srv), s->run_dir);
+    /* the toolbox's own figures, when in use */
+    if (t->cfg.gradient_clip_val > 0) lt_sb_printf(b, "grad_norm=%.6g\n", t->grad_norm);
+    if (t->cfg.precision == LT_PREC_16_MIXED)
+        lt_sb_printf(b, "loss_scale=%.6g\nskipped_steps=%ld\n", t->scaler.scale, t->scaler.skipped);
+    if (t->cfg.precision) lt_sb_printf(b, "precision=%s\n", lt_precision_name(t->cfg.precision));
 }
 
 static void send_status(lt_session *s) {

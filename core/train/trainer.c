@@ -328,6 +328,14 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         lt_model *md = &m->model;
         /* 16-mixed: unscale, or skip this step when the scaled gradients overflowed */
         int usable = !fp16 || lt_grad_scaler_unscale(&t->scaler, md->mem + md->nparam_floats, md->nparam_floats);
+        /* --detect-anomaly: look before the update, so a bad gradient never reaches the weights */
+        if (usable && t->cfg.detect_anomaly && lt_trainer_find_anomaly(t, &t->anomaly)) {
+            if (t->cb.on_anomaly && t->cb.on_anomaly(t, &t->anomaly, t->cb.user)) {
+                t->accum_count = 0;
+                return LT_OK; /* paused; the step is not applied */
+            }
+            return lt_seterr(err, LT_EINVAL, "anomaly: %s", t->anomaly.message);
+        }
         clip_gradients(t);
         if (usable && e->on_before_optimizer_step) e->on_before_optimizer_step(m, t->opt);
         tp = lt_now();
@@ -467,15 +475,6 @@ static void sched_tick(lt_trainer *t, int interval) {
     }
 }
 
-/* --detect-anomaly after a step, and a non-finite loss always: hand it to the
- * on_anomaly callback (an attached run pauses there) or fail. */
-static int anomaly_after_step(lt_trainer *t, lt_err *err) {
-    if (!t->cfg.detect_anomaly) return LT_OK;
-    if (!lt_trainer_find_anomaly(t, &t->anomaly)) return LT_OK;
-    if (t->cb.on_anomaly && t->cb.on_anomaly(t, &t->anomaly, t->cb.user)) return LT_OK;
-    return lt_seterr(err, LT_EINVAL, "anomaly: %s", t->anomaly.message);
-}
-
 int lt_trainer_fit(lt_trainer *t, lt_err *err) {
     lt_module *m = &t->mod;
     int rc = LT_OK;
@@ -522,7 +521,6 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             int stepped;
             if ((rc = train_step(t, &b, bi + 1 == t->batches_per_epoch, 0, &stepped, err))) break;
             if (!stepped) continue;
-            if ((rc = anomaly_after_step(t, err))) break;
             sched_tick(t, LT_SCHED_STEP);
             lt_tcb_after_step(t);
             double tc = lt_now();

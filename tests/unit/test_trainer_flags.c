@@ -196,6 +196,61 @@ static void test_profiler(void) {
     lt_trainer_free(&t);
 }
 
+static void test_val_check_interval(void) {
+    static lt_trainer t;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    c.max_epochs = 2;
+    c.num_sanity_val_steps = 0;
+    c.val_check_interval = (lt_limit){0.5, 1}; /* twice an epoch */
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK_MSG(k.val == 4, "%d validations", k.val);
+    lt_trainer_free(&t);
+    memset(&k, 0, sizeof k);
+    config(&c);
+    c.max_epochs = 2;
+    c.num_sanity_val_steps = 0;
+    c.val_check_interval = (lt_limit){4, 0}; /* every 4 steps: steps 4, 8, 12 */
+    CHECK(fit(&t, lt_experiment_find("mlp"), &c, &k, &err) == LT_OK);
+    CHECK_MSG(k.val == 3, "%d validations", k.val);
+    lt_trainer_free(&t);
+}
+
+/* a NaN put into one gradient after backward: --detect-anomaly stops at that
+ * step naming the layer's weight gradients; without it the NaN reaches the
+ * weights and only the next loss shows it */
+static int g_poison_at;
+static void poison(lt_module *m) {
+    static int calls;
+    if (++calls == g_poison_at) m->model.params[2].grad[7] = NAN; /* dense_2.weight */
+}
+
+static void test_detect_anomaly_gradient(void) {
+    static lt_experiment e;
+    static lt_trainer t;
+    e = *lt_experiment_find("mlp");
+    e.on_after_backward = poison;
+    lt_config c;
+    counts k = {0};
+    lt_err err = {0};
+    config(&c);
+    c.detect_anomaly = 1;
+    g_poison_at = 3;
+    CHECK(fit(&t, &e, &c, &k, &err) != LT_OK);
+    CHECK_STR_CONTAINS(err.msg, "anomaly");
+    CHECK_STR_CONTAINS(err.msg, "dense_2");
+    CHECK(t.step == 2 && t.anomaly.step == 2); /* the poisoned step was not applied */
+    CHECK(isfinite(t.mod.model.params[2].data[7]));
+    lt_trainer_free(&t);
+    config(&c);
+    g_poison_at = 3 + 3; /* the hook's call count goes on */
+    CHECK(fit(&t, &e, &c, &k, &err) != LT_OK);
+    CHECK_STR_CONTAINS(err.msg, "training loss");
+    lt_trainer_free(&t);
+}
+
 int main(void) {
     struct stat st;
     if (stat(DATA, &st) != 0) {
@@ -209,5 +264,7 @@ int main(void) {
     RUN(test_sanity_check);
     RUN(test_scheduler);
     RUN(test_profiler);
+    RUN(test_val_check_interval);
+    RUN(test_detect_anomaly_gradient);
     return check_done();
 }
