@@ -106,16 +106,17 @@ static size_t direct_dw_floats(int C, int H, int W, int OC, int pad, int OH, int
     return (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw + (size_t)OC * (C * 9 + 1) * DW_LANES;
 }
 
-static void direct_dw(float *restrict dw, float *restrict db, const float *restrict dout,
-                      const float *restrict out, const float *restrict inp, int B, int C, int H, int W, int OC,
-                      int pad, int OH, int OW, lt_act act, float *scratch) {
+/* One thread's share: samples [b0, b1) into the lane sums in its scratch. */
+static void direct_dw_part(const float *restrict dout, const float *restrict out, const float *restrict inp, int b0,
+                           int b1, int C, int H, int W, int OC, int pad, int OH, int OW, lt_act act, int want_db,
+                           float *scratch) {
     size_t xw = dw_row(OW), xplane = (size_t)(OH + 2) * xw, P = (size_t)OH * OW, L = (size_t)OH * xw;
     float *restrict xp = scratch;
     float *restrict g = xp + (size_t)C * xplane + DW_LANES;
     float *restrict sums = g + L, *restrict dbs = sums + (size_t)OC * C * 9 * DW_LANES;
     memset(sums, 0, (size_t)OC * (C * 9 + 1) * DW_LANES * sizeof(float));
     memset(g, 0, L * sizeof(float)); /* columns [OW, XW) stay zero */
-    for (int b = 0; b < B; b++) {
+    for (int b = b0; b < b1; b++) {
         /* xp[c, r, q] = inp[b, c, r - pad, q - pad], zero outside the image */
         memset(xp, 0, ((size_t)C * xplane + DW_LANES) * sizeof(float));
         for (int c = 0; c < C; c++)
@@ -138,7 +139,7 @@ static void direct_dw(float *restrict dw, float *restrict db, const float *restr
                 else
                     memcpy(gr, gi, (size_t)OW * sizeof(float));
             }
-            if (db) {
+            if (want_db) {
                 float *restrict acc = dbs + (size_t)oc * DW_LANES;
                 for (size_t i = 0; i < L; i += DW_LANES)
                     for (int l = 0; l < DW_LANES; l++) acc[l] += g[i + l];
@@ -160,15 +161,36 @@ static void direct_dw(float *restrict dw, float *restrict db, const float *restr
                 }
         }
     }
+}
+
+/* The samples are shared among the threads, each with its own copy of the
+ * scratch above; their lane sums are added up in thread order (reproducible). */
+static void direct_dw(float *restrict dw, float *restrict db, const float *restrict dout,
+                      const float *restrict out, const float *restrict inp, int B, int C, int H, int W, int OC,
+                      int pad, int OH, int OW, lt_act act, float *scratch) {
+    size_t per = direct_dw_floats(C, H, W, OC, pad, OH, OW), xw = dw_row(OW);
+    size_t sums_off = (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw;
+    int nt = B > 1 ? max_threads() : 1;
+    if (nt > B) nt = B;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int t = 0; t < nt; t++)
+        direct_dw_part(dout, out, inp, (int)((long)B * t / nt), (int)((long)B * (t + 1) / nt), C, H, W, OC, pad, OH,
+                       OW, act, db != NULL, scratch + per * (size_t)t);
     for (size_t i = 0; i < (size_t)OC * C * 9; i++) {
-        float t = 0.0f;
-        for (int l = 0; l < DW_LANES; l++) t += sums[i * DW_LANES + l];
-        dw[i] += t;
+        float acc = 0.0f;
+        for (int t = 0; t < nt; t++) {
+            const float *sums = scratch + per * (size_t)t + sums_off;
+            for (int l = 0; l < DW_LANES; l++) acc += sums[i * DW_LANES + l];
+        }
+        dw[i] += acc;
     }
     for (int oc = 0; db && oc < OC; oc++) {
-        float t = 0.0f;
-        for (int l = 0; l < DW_LANES; l++) t += dbs[(size_t)oc * DW_LANES + l];
-        db[oc] += t;
+        float acc = 0.0f;
+        for (int t = 0; t < nt; t++) {
+            const float *dbs = scratch + per * (size_t)t + sums_off + (size_t)OC * C * 9 * DW_LANES;
+            for (int l = 0; l < DW_LANES; l++) acc += dbs[(size_t)oc * DW_LANES + l];
+        }
+        db[oc] += acc;
     }
 }
 
@@ -180,7 +202,8 @@ size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int 
     /* per thread: col and ocn/dcn for one chunk, then dW and db partial sums */
     size_t per_thread = (K + (size_t)OC) * (size_t)nb * P + (size_t)OC * K + (size_t)OC;
     size_t gemm = per_thread * (size_t)max_threads();
-    size_t direct = direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) : 0;
+    size_t direct =
+        direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) * (size_t)max_threads() : 0;
     return gemm > direct ? gemm : direct;
 }
 
