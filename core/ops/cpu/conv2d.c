@@ -273,6 +273,30 @@ static void im2col(float *restrict col, const float *restrict inp, int b0, int n
 static void col2im_add(float *restrict dinp, const float *restrict dcol, int b0, int nb, int C, int H, int W,
                        int KH, int KW, int stride, int pad, int OH, int OW) {
     size_t P = (size_t)OH * OW, N = (size_t)nb * P, HW = (size_t)H * W;
+    if (stride == 1 && pad == 0 && KW == 3 && OW >= 2) {
+        /* The common 3-wide, unpadded case: the three kw rows of a (c, kh) add
+         * into one image row in a single pass, a third of the read-modify-write
+         * traffic: dst[x] += s0[x] + s1[x-1] + s2[x-2], W = OW + 2. */
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < KH; kh++) {
+                const float *r0 = dcol + ((size_t)(c * KH + kh) * 3) * N, *r1 = r0 + N, *r2 = r1 + N;
+                for (int bb = 0; bb < nb; bb++) {
+                    float *restrict img = dinp + ((size_t)(b0 + bb) * C + c) * HW;
+                    for (int oh = 0; oh < OH; oh++) {
+                        const float *restrict s0 = r0 + (size_t)bb * P + (size_t)oh * OW;
+                        const float *restrict s1 = r1 + (size_t)bb * P + (size_t)oh * OW;
+                        const float *restrict s2 = r2 + (size_t)bb * P + (size_t)oh * OW;
+                        float *restrict dst = img + (size_t)(oh + kh) * W;
+                        dst[0] += s0[0];
+                        dst[1] += s0[1] + s1[0];
+                        for (int x = 2; x < OW; x++) dst[x] += s0[x] + s1[x - 1] + s2[x - 2];
+                        dst[OW] += s1[OW - 1] + s2[OW - 2];
+                        dst[OW + 1] += s2[OW - 1];
+                    }
+                }
+            }
+        return;
+    }
     for (int c = 0; c < C; c++)
         for (int kh = 0; kh < KH; kh++)
             for (int kw = 0; kw < KW; kw++) {
