@@ -38,8 +38,10 @@ static int kind_of(const char *line) {
     size_t n = strcspn(line, " \t");
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strlen(k[i].word) == n && !strncmp(line, k[i].word, n)) {
-            /* `feed shape ...` answers with layer lines, not a probe */
-            if (k[i].kind == WB_K_FEED && !strncmp(line + n, " shape", 6)) return WB_K_OTHER;
+            /* `feed shape ...` answers with layer lines and `feed text ...` with the
+               continuation and per-step top characters: shown as text, not a probe */
+            if (k[i].kind == WB_K_FEED && (!strncmp(line + n, " shape", 6) || !strncmp(line + n, " text", 5)))
+                return WB_K_OTHER;
             return k[i].kind;
         }
     return WB_K_OTHER;
