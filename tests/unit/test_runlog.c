@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_python.h"
 #include "lathe/runlog.h"
 #include "train/runlog_fmt.h"
 
@@ -108,14 +109,7 @@ static int count_char(const char *s, char c) {
     return n;
 }
 
-static const char *tb_python(void) {
-    const char *py = getenv("LATHE_PYTHON");
-    if (!py || !*py) py = "/opt/lathe-venv/bin/python";
-    if (access(py, X_OK) != 0) return NULL;
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' -c 'import tensorboard' >/dev/null 2>&1", py);
-    return system(cmd) == 0 ? py : NULL;
-}
+static const char *tb_python(void) { return check_python_with("tensorboard"); }
 
 static void check_metrics_csv(void) {
     char *s = slurp(run_dir, "metrics.csv"), *l[64];

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_python.h"
 #include "lathe/atomic_file.h"
 #include "lathe/safetensors.h"
 
@@ -285,14 +286,7 @@ static void test_atomic_failure(void) {
     unlink(path);
 }
 
-static const char *st_python(void) {
-    const char *py = getenv("LATHE_PYTHON");
-    if (!py || !*py) py = "/opt/lathe-venv/bin/python";
-    if (access(py, X_OK) != 0) return NULL;
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' -c 'import safetensors.numpy' >/dev/null 2>&1", py);
-    return system(cmd) == 0 ? py : NULL;
-}
+static const char *st_python(void) { return check_python_with("safetensors.numpy"); }
 
 static void test_real_reader(void) {
     const char *py = st_python();

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_python.h"
 #include "lathe/tbevents.h"
 
 /* Bit-at-a-time CRC-32C: an independent reference for the table version. */
@@ -301,15 +302,7 @@ static int write_known_run(const char *dir, lt_err *err) {
     return rc ? rc : rc2;
 }
 
-/* Python with tensorboard: $LATHE_PYTHON, else /opt/lathe-venv/bin/python. */
-static const char *tb_python(void) {
-    const char *py = getenv("LATHE_PYTHON");
-    if (!py || !*py) py = "/opt/lathe-venv/bin/python";
-    if (access(py, X_OK) != 0) return NULL;
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' -c 'import tensorboard' >/dev/null 2>&1", py);
-    return system(cmd) == 0 ? py : NULL;
-}
+static const char *tb_python(void) { return check_python_with("tensorboard"); }
 
 static void test_real_reader(void) {
     make_tmpdir();
