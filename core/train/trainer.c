@@ -367,6 +367,7 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err);
 
 int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     double t0 = lt_now();
+    lt_cpu_set_threads(t->cfg.threads);
     int rc = evaluate(t, stage, err);
     if (t->prof) lt_prof_add(t->prof, stage == LT_STAGE_TEST ? "test loop" : t->in_sanity ? "sanity check" : "validation loop", lt_now() - t0);
     return rc;
@@ -480,6 +481,8 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
     int rc = LT_OK;
     t->state = LT_RUN_RUNNING;
     t->fit_start = lt_now();
+    /* OpenMP's thread count is per calling thread: set it on the one that trains */
+    lt_cpu_set_threads(t->cfg.threads);
     if (t->exp->on_fit_start) t->exp->on_fit_start(m);
     if ((rc = sanity_check(t, err))) {
         t->state = LT_RUN_FAILED;
