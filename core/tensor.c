@@ -199,6 +199,13 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
     for (int i = g->ntape - 1; i >= 0; i--) {
         lt_node *n = g->tape[i];
         if (!n->out->grad) continue; /* nothing flowed into this node */
+        n->fresh = 0;
+        if (n->fills_in0_grad && n->in[0]->requires_grad && !n->in[0]->grad) {
+            /* the op writes all of it: no need to zero tens of MB first */
+            n->in[0]->grad = lt_arena_alloc(&g->arena, n->in[0]->numel * sizeof(float));
+            if (!n->in[0]->grad) return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);
+            n->fresh = 1;
+        }
         for (int k = 0; k < n->nin; k++)
             if (n->in[k] && n->in[k]->requires_grad && !lt_graph_grad(g, n->in[k]))
                 return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);

@@ -142,8 +142,12 @@ static int pool_shape(const char *op, lt_tensor *x, int k, int stride, int pad, 
 
 static void maxpool_bw(lt_node *n) {
     lt_tensor *x = n->in[0], *y = n->out;
-    n->g->be->maxpool2d_backward(x->grad, y->grad, n->saved, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
-                                 y->shape[2], y->shape[3]);
+    if (n->fresh)
+        n->g->be->maxpool2d_backward_fill(x->grad, y->grad, n->saved, x->shape[0], x->shape[1], x->shape[2],
+                                          x->shape[3], y->shape[2], y->shape[3]);
+    else
+        n->g->be->maxpool2d_backward(x->grad, y->grad, n->saved, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
+                                     y->shape[2], y->shape[3]);
 }
 
 lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err) {
@@ -158,6 +162,8 @@ lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, l
         lt_node *n = lt_graph_record(g, "maxpool2d", maxpool_bw, y, &x, 1);
         if (!n) return oom(err, "maxpool2d");
         n->saved = idx;
+        /* non-overlapping windows tiling the input: backward can write all of dx */
+        n->fills_in0_grad = k == stride && pad == 0 && x->shape[2] % k == 0 && x->shape[3] % k == 0;
     }
     return y;
 }

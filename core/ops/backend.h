@@ -19,6 +19,7 @@ struct lt_backend {
                             int, int, int, int, int, int, int, lt_act, float *);
     void (*maxpool2d_forward)(float *, int32_t *, const float *, int, int, int, int, int, int, int);
     void (*maxpool2d_backward)(float *, const float *, const int32_t *, int, int, int, int, int, int);
+    void (*maxpool2d_backward_fill)(float *, const float *, const int32_t *, int, int, int, int, int, int);
     void (*avgpool2d_forward)(float *, const float *, int, int, int, int, int, int, int);
     void (*avgpool2d_backward)(float *, const float *, int, int, int, int, int, int, int);
     void (*relu_forward)(float *, const float *, size_t);

@@ -50,6 +50,11 @@ void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int
                           int pad);
 void lt_maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
                            int OW);
+/* The same for non-overlapping windows (stride == K, no padding) into a dinp
+ * that holds garbage: every element is written (0 or the gradient), plane by
+ * plane while it is in cache, which spares the caller zeroing it first. */
+void lt_maxpool2d_backward_fill(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
+                                int OW);
 void lt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int K, int stride, int pad);
 void lt_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W, int K, int stride, int pad);
 

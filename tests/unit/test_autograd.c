@@ -189,6 +189,34 @@ static void test_arena_reuse(void) {
     lt_graph_free(&g);
 }
 
+/* x feeds a 2x2 max-pool (whose backward fills an unzeroed gradient when it
+ * is first) and a square: both contributions must arrive, in either order. */
+static lt_tensor *pool_and_square(lt_graph *g, lt_tensor **p, lt_err *err) {
+    lt_tensor *sq = lt_sum(g, lt_mul(g, p[0], p[0], err), err);
+    lt_tensor *pooled = lt_sum(g, lt_maxpool2d(g, p[0], 2, 2, 0, err), err);
+    return lt_add(g, pooled, sq, err);
+}
+
+static lt_tensor *square_and_pool(lt_graph *g, lt_tensor **p, lt_err *err) {
+    lt_tensor *pooled = lt_sum(g, lt_maxpool2d(g, p[0], 2, 2, 0, err), err);
+    lt_tensor *sq = lt_sum(g, lt_mul(g, p[0], p[0], err), err);
+    return lt_add(g, sq, pooled, err);
+}
+
+static void test_pool_gradient_shared_input(void) {
+    lt_graph g;
+    lt_rng_seed(&rng, 8);
+    lt_graph_init(&g, NULL, &rng, NULL);
+    int xs[4] = {2, 3, 4, 6};
+    lt_tensor *p[1] = {leaf(&g, xs, 4, 1)};
+    gradcheck(pool_and_square, &g, p, 1, 2e-2);
+    lt_graph_free(&g);
+    lt_graph_init(&g, NULL, &rng, NULL); /* a fresh tape for the other order */
+    p[0] = leaf(&g, xs, 4, 1);
+    gradcheck(square_and_pool, &g, p, 1, 2e-2);
+    lt_graph_free(&g);
+}
+
 int main(void) {
     RUN(test_cnn_chain);
     RUN(test_pointwise_chain);
@@ -197,5 +225,6 @@ int main(void) {
     RUN(test_errors);
     RUN(test_dropout_modes);
     RUN(test_arena_reuse);
+    RUN(test_pool_gradient_shared_input);
     return check_done();
 }

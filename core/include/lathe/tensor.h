@@ -80,6 +80,9 @@ typedef struct lt_node {
     const int32_t *labels;   /* integer targets for loss ops */
     int iarg[8];
     float farg[4];
+    /* 1: backward writes every element of in[0]'s gradient when it is the first
+       to produce it, so lt_backward hands it an unzeroed buffer (fresh = 1) */
+    int fills_in0_grad, fresh;
     struct lt_graph *g;
 } lt_node;
 

@@ -10,6 +10,7 @@ static const lt_backend cpu_backend = {
     .conv2d_backward = lt_conv2d_backward,
     .maxpool2d_forward = lt_maxpool2d_forward,
     .maxpool2d_backward = lt_maxpool2d_backward,
+    .maxpool2d_backward_fill = lt_maxpool2d_backward_fill,
     .avgpool2d_forward = lt_avgpool2d_forward,
     .avgpool2d_backward = lt_avgpool2d_backward,
     .relu_forward = lt_relu_forward,

@@ -7,6 +7,7 @@
  * the winner's position ih*W + iw in its plane. Avg pool divides by K*K
  * (count_include_pad=True; in floor mode no window reaches past the padding). */
 #include <math.h>
+#include <string.h>
 
 #include "ops/kernels.h"
 
@@ -72,6 +73,19 @@ void lt_maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, i
         const float *g = dout + pl * OP;
         const int32_t *ix = idx + pl * OP;
         for (size_t i = 0; i < OP; i++) d[ix[i]] += g[i];
+    }
+}
+
+void lt_maxpool2d_backward_fill(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
+                                int OW) {
+    size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
+#pragma omp parallel for schedule(static) if (planes * HW > 65536)
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *d = dinp + pl * HW;
+        const float *g = dout + pl * OP;
+        const int32_t *ix = idx + pl * OP;
+        memset(d, 0, HW * sizeof(float));
+        for (size_t i = 0; i < OP; i++) d[ix[i]] = g[i]; /* windows do not overlap: one write each */
     }
 }
 
