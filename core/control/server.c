@@ -30,62 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINES 64
-#define LOG_LINE_MAX 240
-#define READ_CHUNK 65536   /* bytes read from one client per poll round: fairness */
-
-typedef struct frame {
-    int refs;
-    size_t len;
-    uint8_t *data;
-} frame;
-
-typedef struct outq_item {
-    struct outq_item *next;
-    frame *f;
-    char kind[LT_CTL_KIND_MAX + 1];   /* "" unless a snapshot */
-} outq_item;
-
-enum { C_FREE, C_HELLO, C_READY, C_CLOSING };
-
-typedef struct client {
-    int state, fd;
-    uint32_t id;
-    char name[LT_CTL_NAME_MAX];
-    double deadline;           /* HELLO / closing deadline, 0 = none */
-    /* input: header, then payload grown as bytes arrive (a 16 MiB length
-     * costs nothing until the bytes come) */
-    uint8_t hdr[LT_CTL_HEADER_SIZE];
-    size_t hdr_got;
-    int in_type;
-    uint32_t in_len;
-    uint8_t *in_buf;
-    size_t in_cap, in_got;
-    double last_rx;            /* when bytes of an unfinished frame last came */
-    /* output */
-    outq_item *out_head, *out_tail;
-    size_t out_off, out_bytes;
-    char drop_reason[LT_ERR_MSG_MAX + 64];   /* set when found bad; the thread drops it */
-} client;
-
-struct lt_ctl_server {
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char *run_info;
-    lt_ctl_server_opts opts;
-    int listen_fd, wake_rd, wake_wr;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cmd_cv;
-    int stopping, woken;
-    client *clients;
-    uint32_t next_id;
-    double accept_pause_until;
-    lt_ctl_request *cmds;      /* ring of cmd_queue_max */
-    int cmd_head, cmd_count;
-    char log[LOG_LINES][LOG_LINE_MAX];
-    int log_head, log_count;
-    unsigned log_lost;
-};
+#include "control/server_impl.h"
 
 int lt_ctl_uid_allowed(uid_t peer_uid, uid_t self_uid) { return peer_uid == self_uid; }
 
@@ -130,90 +75,10 @@ int lt_ctl_server_log(lt_ctl_server *s, char *line, size_t cap) {
     return got;
 }
 
-/* ---- frames and output queues (caller holds mu) ---- */
-
-static frame *frame_encode(const lt_ctl_msg *m, lt_err *err) {
-    frame *f = lt_malloc(sizeof *f, err);
-    if (!f) return NULL;
-    if (lt_ctl_encode(m, &f->data, &f->len, err)) {
-        free(f);
-        return NULL;
-    }
-    f->refs = 1;
-    return f;
-}
-
-static void frame_release(frame *f) {
-    if (f && --f->refs == 0) {
-        free(f->data);
-        free(f);
-    }
-}
-
-static void poke(lt_ctl_server *s) {
-    char b = 1;
-    ssize_t r = write(s->wake_wr, &b, 1);   /* full pipe: a wake is already pending */
-    (void)r;
-}
-
-static void outq_free(client *c) {
-    for (outq_item *it = c->out_head, *nx; it; it = nx) {
-        nx = it->next;
-        frame_release(it->f);
-        free(it);
-    }
-    c->out_head = c->out_tail = NULL;
-    c->out_off = c->out_bytes = 0;
-}
-
-/* Appends f for c. A snapshot first removes the unsent one of its kind (the
- * head may be half sent and stays). Overflow marks c for dropping. */
-static void enqueue(lt_ctl_server *s, client *c, frame *f, const char *kind) {
-    if (c->drop_reason[0]) return;
-    if (kind) {
-        outq_item *prev = NULL;
-        for (outq_item *it = c->out_head; it; prev = it, it = it->next) {
-            if (it == c->out_head && c->out_off > 0) continue;
-            if (strcmp(it->kind, kind) != 0) continue;
-            if (prev) prev->next = it->next;
-            else c->out_head = it->next;
-            if (c->out_tail == it) c->out_tail = prev;
-            c->out_bytes -= it->f->len;
-            frame_release(it->f);
-            free(it);
-            break;   /* there is at most one unsent per kind */
-        }
-    }
-    if (c->out_bytes + f->len > s->opts.out_queue_max) {
-        snprintf(c->drop_reason, sizeof c->drop_reason,
-                 "output queue overflow (%zu bytes queued, limit %zu): client too slow",
-                 c->out_bytes, s->opts.out_queue_max);
-        return;
-    }
-    outq_item *it = calloc(1, sizeof *it);
-    if (!it) {
-        snprintf(c->drop_reason, sizeof c->drop_reason, "out of memory queuing output");
-        return;
-    }
-    it->f = f;
-    f->refs++;
-    if (kind) snprintf(it->kind, sizeof it->kind, "%s", kind);
-    if (c->out_tail) c->out_tail->next = it;
-    else c->out_head = it;
-    c->out_tail = it;
-    c->out_bytes += f->len;
-}
-
-static client *find_client(lt_ctl_server *s, uint32_t id) {
-    for (int i = 0; i < s->opts.max_clients; i++)
-        if (s->clients[i].state != C_FREE && s->clients[i].id == id) return &s->clients[i];
-    return NULL;
-}
-
 static void drop_client(lt_ctl_server *s, client *c, const char *reason) {
     logf_locked(s, "client %u (%s) dropped: %s", c->id, c->name, reason);
     close(c->fd);
-    outq_free(c);
+    lt_srv_outq_free(c);
     free(c->in_buf);
     memset(c, 0, sizeof *c);
     c->fd = -1;
@@ -223,13 +88,13 @@ static void drop_client(lt_ctl_server *s, client *c, const char *reason) {
 /* Enqueues a message the server itself sends to one client. */
 static void send_to(lt_ctl_server *s, client *c, const lt_ctl_msg *m) {
     lt_err err;
-    frame *f = frame_encode(m, &err);
+    frame *f = lt_srv_frame_encode(m, &err);
     if (!f) {
         snprintf(c->drop_reason, sizeof c->drop_reason, "%s", err.msg);
         return;
     }
-    enqueue(s, c, f, NULL);
-    frame_release(f);
+    lt_srv_enqueue(s, c, f, NULL);
+    lt_srv_frame_release(f);
 }
 
 static void reply_error(lt_ctl_server *s, client *c, uint32_t req_id, const char *msg) {
@@ -400,7 +265,7 @@ static void flush_client(client *c) {
         if (!c->out_head) c->out_tail = NULL;
         c->out_bytes -= f->len;
         c->out_off = 0;
-        frame_release(f);
+        lt_srv_frame_release(f);
         free(it);
     }
 }
@@ -618,7 +483,7 @@ static void server_free(lt_ctl_server *s) {
         for (int i = 0; i < s->opts.max_clients; i++)
             if (s->clients[i].state != C_FREE) {
                 close(s->clients[i].fd);
-                outq_free(&s->clients[i]);
+                lt_srv_outq_free(&s->clients[i]);
                 free(s->clients[i].in_buf);
             }
     if (s->cmds)
@@ -706,112 +571,8 @@ void lt_ctl_server_stop(lt_ctl_server *s) {
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
     pthread_mutex_unlock(&s->mu);
-    poke(s);
+    lt_srv_poke(s);
     pthread_join(s->thread, NULL);
     unlink(s->path);
     server_free(s);
-}
-
-/* ---- the trainer's side ---- */
-
-int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeout_ms) {
-    if (!s || !out) return LT_EINVAL;
-    memset(out, 0, sizeof *out);
-    struct timespec dl;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-    }
-    pthread_mutex_lock(&s->mu);
-    while (s->cmd_count == 0 && !s->woken && timeout_ms != 0) {
-        if (timeout_ms < 0) pthread_cond_wait(&s->cmd_cv, &s->mu);
-        else if (pthread_cond_timedwait(&s->cmd_cv, &s->mu, &dl) == ETIMEDOUT) break;
-    }
-    int got = 0;
-    if (s->cmd_count > 0) {
-        *out = s->cmds[s->cmd_head];
-        memset(&s->cmds[s->cmd_head], 0, sizeof s->cmds[s->cmd_head]);
-        s->cmd_head = (s->cmd_head + 1) % s->opts.cmd_queue_max;
-        s->cmd_count--;
-        got = 1;
-    } else {
-        s->woken = 0;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return got;
-}
-
-void lt_ctl_server_wake(lt_ctl_server *s) {
-    if (!s) return;
-    pthread_mutex_lock(&s->mu);
-    s->woken = 1;
-    pthread_cond_broadcast(&s->cmd_cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Encodes m once and queues it for client `to`, or for every ready client
- * when to == 0. */
-static int post(lt_ctl_server *s, const lt_ctl_msg *m, uint32_t to, const char *kind, lt_err *err) {
-    frame *f = frame_encode(m, err);   /* outside the lock: may copy megabytes */
-    if (!f) return err->code;
-    int rc = LT_OK;
-    pthread_mutex_lock(&s->mu);
-    if (to) {
-        client *c = find_client(s, to);
-        if (c && c->state == C_READY) enqueue(s, c, f, kind);
-        else rc = LT_ENOTFOUND;
-    } else {
-        for (int i = 0; i < s->opts.max_clients; i++)
-            if (s->clients[i].state == C_READY) enqueue(s, &s->clients[i], f, kind);
-    }
-    frame_release(f);
-    pthread_mutex_unlock(&s->mu);
-    poke(s);
-    return rc;
-}
-
-int lt_ctl_server_reply(lt_ctl_server *s, const lt_ctl_request *req, int ok, const char *body) {
-    if (!s || !req) return LT_EINVAL;
-    if (!body) body = "";
-    lt_ctl_msg m = {.type = LT_CTL_REPLY, .id = req->req_id, .ok = ok ? 1 : 0,
-                    .body = (char *)body, .body_len = strlen(body)};
-    lt_err err;
-    return post(s, &m, req->client_id, NULL, &err);
-}
-
-int lt_ctl_server_event(lt_ctl_server *s, const char *text) {
-    if (!s || !text) return LT_EINVAL;
-    lt_ctl_msg m = {.type = LT_CTL_EVENT, .body = (char *)text, .body_len = strlen(text)};
-    lt_err err;
-    return post(s, &m, 0, NULL, &err);
-}
-
-int lt_ctl_server_snapshot(lt_ctl_server *s, const char *kind, const void *body, size_t len) {
-    if (!s || !kind || (len && !body)) return LT_EINVAL;
-    lt_ctl_msg m = {.type = LT_CTL_SNAPSHOT, .body = (char *)body, .body_len = len};
-    if (strlen(kind) > LT_CTL_KIND_MAX) return LT_EINVAL;
-    snprintf(m.kind, sizeof m.kind, "%s", kind);
-    lt_err err;
-    return post(s, &m, 0, m.kind, &err);
-}
-
-int lt_ctl_server_client_count(lt_ctl_server *s) {
-    int n = 0;
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->opts.max_clients; i++) n += s->clients[i].state == C_READY;
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
-size_t lt_ctl_server_queued_bytes(lt_ctl_server *s) {
-    size_t n = 0;
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->opts.max_clients; i++) n += s->clients[i].out_bytes;
-    pthread_mutex_unlock(&s->mu);
-    return n;
 }
