@@ -14,6 +14,18 @@ const lt_experiment *find_experiment_or_complain(const char *name) {
     return NULL;
 }
 
+const lt_experiment *cli_experiment(int argc, char **argv, cli_opts *o, const char *usage) {
+    const char *pos[1];
+    int npos;
+    cli_opts_defaults(o);
+    if (cli_parse(argc, argv, 2, o, pos, 1, &npos)) return NULL;
+    if (npos != 1) {
+        fprintf(stderr, "lathe: usage: %s\n", usage);
+        return NULL;
+    }
+    return find_experiment_or_complain(pos[0]);
+}
+
 int cmd_list(int argc, char **argv) {
     (void)argc, (void)argv;
     for (int i = 0; i < lt_experiment_count(); i++) {
@@ -35,15 +47,7 @@ static void thousands(size_t n, char *buf, size_t len) {
 
 int cmd_summary(int argc, char **argv) {
     cli_opts o;
-    cli_opts_defaults(&o);
-    const char *pos[1];
-    int npos;
-    if (cli_parse(argc, argv, 2, &o, pos, 1, &npos)) return 2;
-    if (npos != 1) {
-        fprintf(stderr, "lathe: usage: lathe summary <experiment>\n");
-        return 2;
-    }
-    const lt_experiment *e = find_experiment_or_complain(pos[0]);
+    const lt_experiment *e = cli_experiment(argc, argv, &o, "lathe summary <experiment>");
     if (!e) return 2;
     lt_module m;
     lt_rng rng;

@@ -106,23 +106,13 @@ static void print_plot(const lt_lrfind_result *r, int utf8, FILE *f) {
 
 static int use_utf8(void) {
     setlocale(LC_CTYPE, "");
-    const char *cs = nl_langinfo(CODESET);
-    int u = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
-    return u && !getenv("LATHE_ASCII");
+    return wb_locale_utf8();
 }
 
 int cmd_lrfind(int argc, char **argv) {
     cli_opts o;
-    cli_opts_defaults(&o);
-    const char *pos[1];
-    int npos;
-    if (cli_parse(argc, argv, 2, &o, pos, 1, &npos)) return 2;
-    if (npos != 1) {
-        fprintf(stderr,
-                "lathe: usage: lathe lr-find <experiment> [--min-lr X] [--max-lr X] [--num-training N] [flags]\n");
-        return 2;
-    }
-    const lt_experiment *e = find_experiment_or_complain(pos[0]);
+    const lt_experiment *e =
+        cli_experiment(argc, argv, &o, "lathe lr-find <experiment> [--min-lr X] [--max-lr X] [--num-training N] [flags]");
     if (!e) return 2;
     lt_lrfind_opts lo;
     lt_lrfind_opts_defaults(&lo);

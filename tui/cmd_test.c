@@ -10,16 +10,13 @@
 
 int cmd_test(int argc, char **argv) {
     cli_opts o;
-    cli_opts_defaults(&o);
-    const char *pos[1];
-    int npos;
-    if (cli_parse(argc, argv, 2, &o, pos, 1, &npos)) return 2;
-    if (npos != 1 || !o.ckpt[0]) {
-        fprintf(stderr, "lathe: usage: lathe test <experiment> --ckpt <file> [flags]\n");
+    static const char usage[] = "lathe test <experiment> --ckpt <file> [flags]";
+    const lt_experiment *e = cli_experiment(argc, argv, &o, usage);
+    if (!e) return 2;
+    if (!o.ckpt[0]) {
+        fprintf(stderr, "lathe: usage: %s\n", usage);
         return 2;
     }
-    const lt_experiment *e = find_experiment_or_complain(pos[0]);
-    if (!e) return 2;
     static lt_trainer t;
     lt_err err = {0};
     if (lt_trainer_init(&t, e, &o.cfg, &err) || lt_checkpoint_load_weights(&t, o.ckpt, &err) ||

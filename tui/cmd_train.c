@@ -96,21 +96,13 @@ static void on_signal(int sig) {
 
 int cmd_train(int argc, char **argv) {
     cli_opts o;
-    cli_opts_defaults(&o);
-    const char *pos[1];
-    int npos;
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: lathe train <experiment> [flags]\n\nflags:\n");
             cli_print_flags(stdout);
             return 0;
         }
-    if (cli_parse(argc, argv, 2, &o, pos, 1, &npos)) return 2;
-    if (npos != 1) {
-        fprintf(stderr, "lathe: usage: lathe train <experiment> [flags]\n");
-        return 2;
-    }
-    const lt_experiment *e = find_experiment_or_complain(pos[0]);
+    const lt_experiment *e = cli_experiment(argc, argv, &o, "lathe train <experiment> [flags]");
     if (!e) return 2;
 
     /* on a terminal the workbench attaches to the run through its socket, as

@@ -16,4 +16,10 @@ int cmd_lrfind(int argc, char **argv);
 /* Looks up an experiment, printing a one-line error naming the known ones. */
 const lt_experiment *find_experiment_or_complain(const char *name);
 
+struct cli_opts;
+/* `lathe <cmd> <experiment> [flags]`: fills o from argv[2..] (defaults first)
+ * and returns the experiment, or NULL after a one-line error (usage when the
+ * words are wrong). */
+const lt_experiment *cli_experiment(int argc, char **argv, struct cli_opts *o, const char *usage);
+
 #endif

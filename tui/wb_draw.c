@@ -2,6 +2,7 @@
  * ncurses here: callers put the returned glyphs on the screen. */
 #include "wb_draw.h"
 
+#include <langinfo.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,4 +362,10 @@ int wb_utf8_width(const char *s) {
     for (; *s; s++)
         if (((unsigned char)*s & 0xC0) != 0x80) w++;
     return w;
+}
+
+int wb_locale_utf8(void) {
+    const char *cs = nl_langinfo(CODESET);
+    int u = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
+    return u && !getenv("LATHE_ASCII");
 }

@@ -89,5 +89,8 @@ void wb_sparkline(const double *v, int n, int width, int utf8, char *buf, size_t
 /* Display width of a UTF-8 string counted in code points (every glyph the
  * workbench draws is one column wide). */
 int wb_utf8_width(const char *s);
+/* 1 when the current locale (after setlocale) is UTF-8 and LATHE_ASCII is unset:
+ * braille and blocks may be drawn; else the ASCII fallback. */
+int wb_locale_utf8(void);
 
 #endif

@@ -408,9 +408,7 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
     w->follow = 1;
     w->lr_suggest = NAN;
     snprintf(w->socket_path, sizeof w->socket_path, "%s", socket_path);
-    const char *cs = nl_langinfo(CODESET);
-    w->utf8 = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
-    if (getenv("LATHE_ASCII")) w->utf8 = 0;
+    w->utf8 = wb_locale_utf8();
 
     struct sigaction sa, old_int, old_term, old_hup;
     memset(&sa, 0, sizeof sa);

@@ -73,6 +73,13 @@ static double metric_mean(const lt_module *m, const char *name) {
     return mt && mt->weight > 0 ? mt->sum / mt->weight : NAN;
 }
 
+double lt_trainer_metric(const lt_trainer *t, const char *name) {
+    if (!strcmp(name, "val_loss")) return t->val_loss;
+    if (!strcmp(name, "val_acc")) return t->val_acc;
+    if (!strcmp(name, "train_loss")) return t->train_loss;
+    return metric_mean(&t->mod, name);
+}
+
 /* ---- limits ---- */
 static size_t apply_limit(lt_limit l, size_t n) {
     if (l.is_fraction) {
@@ -256,6 +263,14 @@ static void clip_gradients(lt_trainer *t) {
     }
 }
 
+/* Hands t->anomaly to the run's on_anomaly callback: 1 when it took it (an
+ * attached run pauses) and the bad step is dropped, 0 when the run must fail. */
+static int anomaly_handled(lt_trainer *t) {
+    if (!t->cb.on_anomaly || !t->cb.on_anomaly(t, &t->anomaly, t->cb.user)) return 0;
+    t->accum_count = 0;
+    return 1;
+}
+
 /* One training batch. With --accumulate-grad-batches N the gradients of N
  * batches add up (each loss scaled by 1/N, as Lightning does) before one
  * optimizer step; the last batch of an epoch always steps. *stepped says
@@ -291,21 +306,14 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         return isfinite(lv) ? LT_OK : lt_seterr(err, LT_EINVAL, "the training loss is not finite at step %ld", t->step);
     }
     if (!isfinite(lv)) {
-        if (single) {
-            t->train_loss = lv;
-            return 1;
-        }
         t->train_loss = lv;
+        if (single) return 1;
         lt_trainer_find_anomaly(t, &t->anomaly);
         snprintf(t->anomaly.message, sizeof t->anomaly.message,
                  "the training loss is %s at step %ld (epoch %zu, batch %zu)%s%s", isnan(lv) ? "NaN" : "infinite",
                  t->step, b->epoch, b->index, t->anomaly.layer >= 0 ? "; first non-finite output: layer " : "",
                  t->anomaly.layer >= 0 ? m->model.layers[t->anomaly.layer].name : "");
-        /* an attached run pauses here and the bad step is not applied */
-        if (t->cb.on_anomaly && t->cb.on_anomaly(t, &t->anomaly, t->cb.user)) {
-            t->accum_count = 0;
-            return LT_OK;
-        }
+        if (anomaly_handled(t)) return LT_OK;
         lt_tcb_nonfinite(t);
         return lt_seterr(err, LT_EINVAL, "%s", t->anomaly.message);
     }
@@ -329,13 +337,8 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         /* 16-mixed: unscale, or skip this step when the scaled gradients overflowed */
         int usable = !fp16 || lt_grad_scaler_unscale(&t->scaler, md->mem + md->nparam_floats, md->nparam_floats);
         /* --detect-anomaly: look before the update, so a bad gradient never reaches the weights */
-        if (usable && t->cfg.detect_anomaly && lt_trainer_find_anomaly(t, &t->anomaly)) {
-            if (t->cb.on_anomaly && t->cb.on_anomaly(t, &t->anomaly, t->cb.user)) {
-                t->accum_count = 0;
-                return LT_OK; /* paused; the step is not applied */
-            }
-            return lt_seterr(err, LT_EINVAL, "anomaly: %s", t->anomaly.message);
-        }
+        if (usable && t->cfg.detect_anomaly && lt_trainer_find_anomaly(t, &t->anomaly))
+            return anomaly_handled(t) ? LT_OK : lt_seterr(err, LT_EINVAL, "anomaly: %s", t->anomaly.message);
         clip_gradients(t);
         if (usable && e->on_before_optimizer_step) e->on_before_optimizer_step(m, t->opt);
         tp = lt_now();
@@ -459,13 +462,8 @@ static void sched_tick(lt_trainer *t, int interval) {
     if (!t->sched || lt_sched_interval(t->sched) != interval) return;
     long count = interval == LT_SCHED_STEP ? t->step : (long)t->epoch + 1;
     if (count % lt_sched_frequency(t->sched) != 0) return;
-    double metric = NAN;
     const char *mon = lt_sched_monitor(t->sched);
-    if (mon[0]) {
-        if (!strcmp(mon, "val_loss")) metric = t->val_loss;
-        else if (!strcmp(mon, "val_acc")) metric = t->val_acc;
-        else if (!strcmp(mon, "train_loss")) metric = t->train_loss;
-    }
+    double metric = mon[0] ? lt_trainer_metric(t, mon) : NAN;
     lt_err e = {0};
     if (lt_sched_step(t->sched, metric, &e) == LT_OK && lt_sched_apply(t->sched, t->opt, &e) == LT_OK) {
         double lr;

@@ -71,15 +71,6 @@ int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err) {
     return rc;
 }
 
-/* A metric's current value by name: the trainer's own fields first. */
-static double monitored(const lt_trainer *t, const char *name) {
-    if (!strcmp(name, "val_loss")) return t->val_loss;
-    if (!strcmp(name, "val_acc")) return t->val_acc;
-    if (!strcmp(name, "train_loss")) return t->train_loss;
-    const lt_metric *m = lt_metric_find(&t->mod, name);
-    return m && m->weight > 0 ? m->sum / m->weight : NAN;
-}
-
 static void save_due(lt_trainer *t) {
     tcb_state *s = t->callbacks;
     if (!s || !t->cfg.ckpt_dir[0] || s->last_saved_step == t->step) return;
@@ -87,7 +78,7 @@ static void save_due(lt_trainer *t) {
     lt_err err = {0};
     char path[1100], evict[256];
     snprintf(path, sizeof path, "%s/epoch=%zu-step=%ld.safetensors", t->cfg.ckpt_dir, t->epoch, t->step);
-    double score = s->ckpt.monitor[0] ? monitored(t, s->ckpt.monitor) : NAN;
+    double score = s->ckpt.monitor[0] ? lt_trainer_metric(t, s->ckpt.monitor) : NAN;
     if (lt_ckpt_offer(&s->ckpt, path, score, evict, sizeof evict)) {
         if (lt_trainer_save_checkpoint(t, path, &err)) {
             warn(t, err.msg);
@@ -111,7 +102,7 @@ void lt_tcb_after_step(lt_trainer *t) {
 void lt_tcb_after_val(lt_trainer *t) {
     tcb_state *s = t->callbacks;
     if (!s || !s->es_on) return;
-    if (lt_early_stopping_update(&s->es, monitored(t, s->es.monitor))) {
+    if (lt_early_stopping_update(&s->es, lt_trainer_metric(t, s->es.monitor))) {
         t->stop_requested = 1;
         t->early_stopped = 1;
         snprintf(t->stop_reason, sizeof t->stop_reason, "early stopping: %s", s->es.reason);

@@ -273,6 +273,10 @@ int lt_trainer_train_batch(lt_trainer *t, const lt_batch *b, double *loss, lt_er
  * afterwards every layer's `out` again points at the last training batch's
  * output (or is NULL before the first step). */
 int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err);
+/* A monitored value by name (val_loss, val_acc, train_loss, or any logged
+ * metric's epoch mean); NaN when not measured. ModelCheckpoint, EarlyStopping
+ * and plateau schedules read through here. */
+double lt_trainer_metric(const lt_trainer *t, const char *name);
 /* Total steps the fit will take (for ETA), given the limits. */
 long lt_trainer_total_steps(const lt_trainer *t);
 
