@@ -23,7 +23,7 @@ typedef struct ckpt_list {
     int n;
 } ckpt_list;
 
-static int add(ckpt_list *l, const char *name, float *data, size_t n, const int *shape, int ndim, lt_err *err) {
+static int add(ckpt_list *l, const char *name, float *data, const int *shape, int ndim, lt_err *err) {
     if (l->n == MAX_TENSORS) return lt_seterr(err, LT_EINVAL, "checkpoint: more than %d tensors", MAX_TENSORS);
     lt_st_tensor *t = &l->t[l->n];
     snprintf(l->names[l->n], sizeof l->names[0], "%s", name);
@@ -31,7 +31,6 @@ static int add(ckpt_list *l, const char *name, float *data, size_t n, const int 
     t->dtype = LT_ST_F32;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    if (ndim == 1 && !shape) t->shape[0] = (int64_t)n;
     t->data = data;
     l->dst[l->n] = data;
     l->n++;
@@ -52,7 +51,7 @@ static int collect(lt_trainer *t, ckpt_list *l, int with_optimizer, lt_err *err)
         for (int k = 0; k < 6; k++) {
             if (!ts[k]->numel) continue;
             snprintf(name, sizeof name, "%s.%s", ly->name, suffix[k]);
-            if ((rc = add(l, name, ts[k]->data, ts[k]->numel, ts[k]->shape, ts[k]->ndim, err))) return rc;
+            if ((rc = add(l, name, ts[k]->data, ts[k]->shape, ts[k]->ndim, err))) return rc;
         }
     }
     if (!with_optimizer) return LT_OK;
@@ -64,7 +63,7 @@ static int collect(lt_trainer *t, ckpt_list *l, int with_optimizer, lt_err *err)
         char name[160];
         snprintf(name, sizeof name, "optimizer.%s", sname);
         int shape[1] = {(int)n};
-        if ((rc = add(l, name, data, n, shape, 1, err))) return rc;
+        if ((rc = add(l, name, data, shape, 1, err))) return rc;
     }
     return LT_OK;
 }
