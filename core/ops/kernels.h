@@ -40,6 +40,13 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
 void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const float *inp,
                         const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
                         lt_act act, float *scratch);
+/* The algorithm for the 3x3 stride-1 layers with >= 8 channels in and out:
+ * LT_CONV_AUTO (the default) runs them as Winograd F(4x4, 3x3)
+ * (ops/cpu/winograd.c, 4x fewer multiply-adds), LT_CONV_GEMM as im2col + GEMM
+ * like every other layer. Process-wide; for benchmarks and tests that compare
+ * the two. Set it between steps, not while a layer runs. */
+typedef enum lt_conv_algo { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1 } lt_conv_algo;
+void lt_conv2d_set_algo(lt_conv_algo algo);
 
 /* ---- pooling 2-D (no padding unless given; floor mode) ----
  * inp [B, C, H, W], out [B, C, OH, OW], OH = (H + 2*pad - K)/stride + 1.

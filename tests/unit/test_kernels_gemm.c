@@ -175,8 +175,17 @@ static void test_conv2d_grad(void) {
     check_conv(2, 4, 4, 20, 2, 3, 3, 1, 0, LT_ACT_NONE, 1000); /* rows of 18: 16 + overlapping tail */
     check_conv(2, 3, 5, 5, 4, 1, 1, 2, 0, LT_ACT_NONE, 1000); /* 1x1, stride 2 */
     /* several batch chunks; no ReLU, which would put some kink within eps of
-     * almost every weight perturbation at this size */
+     * almost every weight perturbation at this size. On the im2col path: at
+     * this size the finite differences of the Winograd forward's rounding
+     * exceed the tolerance (its accuracy against a double reference is
+     * checked in test_conv_winograd.c) */
+    lt_conv2d_set_algo(LT_CONV_GEMM);
     check_conv(27, 32, 14, 14, 8, 3, 3, 1, 0, LT_ACT_NONE, 60);
+    lt_conv2d_set_algo(LT_CONV_AUTO);
+    /* Winograd F(4x4, 3x3): whole and partial tiles, padding 0, 1, 2 */
+    check_conv(2, 8, 6, 6, 8, 3, 3, 1, 0, LT_ACT_RELU, 1000);
+    check_conv(2, 8, 7, 9, 8, 3, 3, 1, 1, LT_ACT_RELU, 1000);
+    check_conv(1, 9, 5, 6, 10, 3, 3, 1, 2, LT_ACT_NONE, 1000);
 }
 
 /* ---- pooling: cfg = B, C, H, W, K, stride, pad ---- */

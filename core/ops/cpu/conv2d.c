@@ -38,7 +38,16 @@
 #include <omp.h>
 #endif
 
+#include "ops/cpu/winograd.h"
 #include "ops/kernels.h"
+
+static lt_conv_algo conv_algo = LT_CONV_AUTO;
+
+void lt_conv2d_set_algo(lt_conv_algo algo) { conv_algo = algo; }
+
+static int use_winograd(int C, int OC, int KH, int KW, int stride) {
+    return conv_algo == LT_CONV_AUTO && lt_winograd_ok(C, OC, KH, KW, stride);
+}
 
 /* Target size of one chunk's column matrix, in floats (4 MiB: 1M floats). The
  * chunk is that many floats' worth of whole samples, at least one. Measured on
@@ -204,7 +213,13 @@ size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int 
     size_t gemm = per_thread * (size_t)max_threads();
     size_t direct =
         direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) * (size_t)max_threads() : 0;
-    return gemm > direct ? gemm : direct;
+    size_t need = gemm > direct ? gemm : direct;
+    /* Winograd layers may also run as GEMM (lt_conv2d_set_algo): room for both */
+    if (lt_winograd_ok(C, OC, KH, KW, stride)) {
+        size_t wg = lt_winograd_scratch_floats(B, C, H, W, OC, pad);
+        if (wg > need) need = wg;
+    }
+    return need;
 }
 
 /* Valid output-column range [*lo, *hi) for kernel column kw: those ow whose
@@ -343,6 +358,10 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
                        int OC, int KH, int KW, int stride, int pad, lt_act act, float *scratch) {
     int OH = conv_out_dim(H, KH, stride, pad), OW = conv_out_dim(W, KW, stride, pad);
     if (B <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
+    if (use_winograd(C, OC, KH, KW, stride)) {
+        lt_winograd_forward(out, inp, w, b, B, C, H, W, OC, pad, act, scratch);
+        return;
+    }
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
     int nbc = conv_chunk(B, K, P), nchunks = (B + nbc - 1) / nbc;
     size_t per_thread = (K + (size_t)OC) * (size_t)nbc * P + (size_t)OC * K + (size_t)OC;
@@ -405,6 +424,10 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
     int OH = conv_out_dim(H, KH, stride, pad), OW = conv_out_dim(W, KW, stride, pad);
     if (B <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
     if (!dinp && !dw && !db) return;
+    if (use_winograd(C, OC, KH, KW, stride)) {
+        lt_winograd_backward(dinp, dw, db, dout, out, inp, w, B, C, H, W, OC, pad, act, scratch);
+        return;
+    }
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
     int nbc = conv_chunk(B, K, P), nchunks = (B + nbc - 1) / nbc;
     size_t per_thread = (K + (size_t)OC) * (size_t)nbc * P + (size_t)OC * K + (size_t)OC;
