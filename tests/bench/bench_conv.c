@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "lathe/common.h"
+#include "ops/cpu/winograd.h"
 #include "ops/kernels.h"
 
 typedef struct layer {
@@ -36,41 +37,28 @@ static float *randbuf(size_t n, unsigned *s) {
     return p;
 }
 
-#define BEST(var, reps, stmt)                                                  \
-    do {                                                                       \
-        var = 1e30;                                                            \
-        for (int r_ = 0; r_ < (reps); r_++) {                                  \
-            double t0_ = lt_now();                                             \
-            stmt;                                                              \
-            double t_ = lt_now() - t0_;                                        \
-            if (t_ < var) var = t_;                                            \
-        }                                                                      \
+#define BEST(var, reps, stmt)                                                                                          \
+    do {                                                                                                               \
+        var = 1e30;                                                                                                    \
+        for (int r_ = 0; r_ < (reps); r_++) {                                                                          \
+            double t0_ = lt_now();                                                                                     \
+            stmt;                                                                                                      \
+            double t_ = lt_now() - t0_;                                                                                \
+            if (t_ < var) var = t_;                                                                                    \
+        }                                                                                                              \
     } while (0)
 
-static void bench_layer(const layer *L, int B, int reps) {
-    int OH = (L->H + 2 * L->pad - L->KH) / L->stride + 1, OW = (L->W + 2 * L->pad - L->KW) / L->stride + 1;
-    size_t K = (size_t)L->C * L->KH * L->KW, P = (size_t)OH * OW;
-    size_t nin = (size_t)B * L->C * L->H * L->W, nout = (size_t)B * L->OC * P, nw = (size_t)L->OC * K;
-    size_t ns = lt_conv2d_scratch_floats(B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad);
-    int nb = (int)(ns / ((K + (size_t)L->OC) * P));
-    unsigned s = 12345;
-    float *inp = randbuf(nin, &s), *w = randbuf(nw, &s), *b = randbuf((size_t)L->OC, &s);
-    float *out = randbuf(nout, &s), *dout = randbuf(nout, &s), *dout0 = randbuf(nout, &s);
-    float *dinp = randbuf(nin, &s), *dw = randbuf(nw, &s), *db = randbuf((size_t)L->OC, &s);
-    float *scratch = randbuf(ns, &s);
-    double gf = 2.0 * (double)L->OC * (double)K * (double)B * (double)P * 1e-9;
+/* Samples per im2col chunk, as conv2d.c picks them (a 4 MiB column matrix,
+ * at least one chunk per thread). */
+static int im2col_chunk(int B, size_t K, size_t P) {
+    size_t nb = ((size_t)1 << 20) / (K * P), even = ((size_t)B + 1) / 2;
+    if (nb > even) nb = even;
+    return nb < 1 ? 1 : (int)nb;
+}
 
-    /* bare GEMMs at the chunk shapes, operands in scratch */
-    float *col = scratch, *cn = scratch + K * (size_t)nb * P;
-    int N = nb * (int)P, chunks = (B + nb - 1) / nb;
-    double tgf, tgw, tgx;
-    BEST(tgf, reps, for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->OC, N,
-                                                                 (int)K, 1.0f, w, (int)K, col, N, 0.0f, cn, N));
-    BEST(tgw, reps, for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->OC,
-                                                                 (int)K, N, 1.0f, cn, N, col, N, 1.0f, dw, (int)K));
-    BEST(tgx, reps, for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N,
-                                                                 L->OC, 1.0f, w, (int)K, cn, N, 0.0f, col, N));
-
+/* Times the kernel calls with the current algorithm; returns the layer time. */
+static double kernel_rows(const char *label, const layer *L, int B, int reps, double gf, float *inp, float *w, float *b,
+                          float *out, float *dout, float *dinp, float *dw, float *db, float *scratch) {
     double tf, tw, tx, tl;
     BEST(tf, reps,
          lt_conv2d_forward(out, inp, w, b, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad, LT_ACT_RELU,
@@ -88,14 +76,49 @@ static void bench_layer(const layer *L, int B, int reps) {
                            L->KW, L->stride, L->pad, LT_ACT_RELU, scratch);
     });
     int ngemm = L->need_dinp ? 3 : 2;
-    printf("%s  B=%d C=%d %dx%d -> OC=%d %dx%d  K=%zu P=%zu  chunk=%d samples  scratch=%.1f MB\n", L->name, B, L->C,
-           L->H, L->W, L->OC, OH, OW, K, P, nb, (double)ns * 4e-6);
-    printf("  gemm-only  fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s\n", gf / tgf, gf / tgw, gf / tgx);
-    printf("  kernel     fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s  (%.2f / %.2f / %.2f ms)\n", gf / tf, gf / tw,
-           gf / tx, tf * 1e3, tw * 1e3, tx * 1e3);
-    printf("  layer fwd+bwd (%d GEMMs) %6.1f GFLOP/s  %.2f ms\n", ngemm, ngemm * gf / tl, tl * 1e3);
-    (void)dout0;
-    free(inp), free(w), free(b), free(out), free(dout), free(dout0), free(dinp), free(dw), free(db), free(scratch);
+    printf("  %-11s fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s  (%.2f / %.2f / %.2f ms)  layer %6.1f GFLOP/s %6.2f ms\n",
+           label, gf / tf, gf / tw, gf / tx, tf * 1e3, tw * 1e3, tx * 1e3, ngemm * gf / tl, tl * 1e3);
+    return tl;
+}
+
+static void bench_layer(const layer *L, int B, int reps) {
+    int OH = (L->H + 2 * L->pad - L->KH) / L->stride + 1, OW = (L->W + 2 * L->pad - L->KW) / L->stride + 1;
+    size_t K = (size_t)L->C * L->KH * L->KW, P = (size_t)OH * OW;
+    size_t nin = (size_t)B * L->C * L->H * L->W, nout = (size_t)B * L->OC * P, nw = (size_t)L->OC * K;
+    size_t ns = lt_conv2d_scratch_floats(B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad);
+    int nb = im2col_chunk(B, K, P);
+    unsigned s = 12345;
+    float *inp = randbuf(nin, &s), *w = randbuf(nw, &s), *b = randbuf((size_t)L->OC, &s);
+    float *out = randbuf(nout, &s), *dout = randbuf(nout, &s);
+    float *dinp = randbuf(nin, &s), *dw = randbuf(nw, &s), *db = randbuf((size_t)L->OC, &s);
+    float *scratch = randbuf(ns, &s);
+    double gf = 2.0 * (double)L->OC * (double)K * (double)B * (double)P * 1e-9;
+
+    /* bare GEMMs at the im2col chunk shapes, operands in scratch */
+    float *col = scratch, *cn = scratch + K * (size_t)nb * P;
+    int N = nb * (int)P, chunks = (B + nb - 1) / nb;
+    double tgf, tgw, tgx;
+    BEST(tgf, reps,
+         for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->OC, N, (int)K, 1.0f,
+                                                      w, (int)K, col, N, 0.0f, cn, N));
+    BEST(tgw, reps,
+         for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->OC, (int)K, N, 1.0f,
+                                                      cn, N, col, N, 1.0f, dw, (int)K));
+    BEST(tgx, reps,
+         for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, L->OC, 1.0f,
+                                                      w, (int)K, cn, N, 0.0f, col, N));
+
+    printf("%s  B=%d C=%d %dx%d -> OC=%d %dx%d  K=%zu P=%zu  im2col chunk=%d samples  scratch=%.1f MB\n", L->name, B,
+           L->C, L->H, L->W, L->OC, OH, OW, K, P, nb, (double)ns * 4e-6);
+    printf("  %-11s fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s\n", "gemm-only", gf / tgf, gf / tgw, gf / tgx);
+    lt_conv2d_set_algo(LT_CONV_GEMM);
+    double tg = kernel_rows("im2col+gemm", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
+    lt_conv2d_set_algo(LT_CONV_AUTO);
+    if (lt_winograd_ok(L->C, L->OC, L->KH, L->KW, L->stride)) {
+        double tw = kernel_rows("winograd", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
+        printf("  winograd / im2col+gemm: %.2fx the layer's speed\n", tg / tw);
+    }
+    free(inp), free(w), free(b), free(out), free(dout), free(dinp), free(dw), free(db), free(scratch);
 }
 
 int main(int argc, char **argv) {
@@ -108,6 +131,7 @@ int main(int argc, char **argv) {
         {"conv2", 32, 26, 26, 64, 3, 3, 1, 0, 1},
     };
     printf("OpenBLAS threads: %d\n", openblas_get_num_threads());
-    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) bench_layer(&layers[i], B, reps);
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
+        bench_layer(&layers[i], B, reps);
     return 0;
 }

@@ -22,8 +22,14 @@
  *   peak_rss_mb     getrusage ru_maxrss (the whole process: both data sets as
  *                   floats, the model, the optimizer state, the arenas)
  *
+ *   conv            the convolution algorithm: auto (Winograd F(4x4, 3x3) for
+ *                   conv2, as `lathe train` runs) or gemm (im2col + GEMM for
+ *                   every layer; --conv gemm). gflops and pct_peak count a
+ *                   direct convolution's flops either way, so with auto they
+ *                   are an equivalent rate, above what the FMA units execute
+ *
  * Usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N]
- *                    [--data DIR] [--ghz F] [--flop-per-cycle N]
+ *                    [--data DIR] [--ghz F] [--flop-per-cycle N] [--conv auto|gemm]
  * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +37,7 @@
 #include <sys/resource.h>
 
 #include "lathe/train.h"
+#include "ops/kernels.h"
 
 typedef struct timing {
     long warmup_steps;
@@ -79,14 +86,14 @@ static double flop_per_sample(int h, int w) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] [--ghz F] "
-                    "[--flop-per-cycle N]\n");
+                    "[--flop-per-cycle N] [--conv auto|gemm]\n");
 }
 
 int main(int argc, char **argv) {
     long steps = 100, warmup = 5;
     int threads = 2, batch = 128;
     double ghz = 2.45, fpc = 32;
-    const char *data = NULL;
+    const char *data = NULL, *conv = "auto";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -100,6 +107,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--ghz")) ghz = atof(v);
         else if (!strcmp(a, "--flop-per-cycle")) fpc = atof(v);
+        else if (!strcmp(a, "--conv") && (!strcmp(v, "auto") || !strcmp(v, "gemm"))) conv = v;
         else {
             usage();
             return 2;
@@ -111,6 +119,7 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    lt_conv2d_set_algo(!strcmp(conv, "gemm") ? LT_CONV_GEMM : LT_CONV_AUTO);
     const lt_experiment *e = lt_experiment_find("mnist_cnn");
     if (!e) {
         fprintf(stderr, "bench_train: the mnist_cnn experiment is not registered\n");
@@ -165,8 +174,8 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("impl=lathe threads=%d batch=%d warmup=%ld steps=%ld samples=%ld seconds=%.3f step_seconds=%.3f "
            "samples_per_s=%.1f median_samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f "
-           "pct_peak=%.1f peak_rss_mb=%.1f train_loss=%.4f\n",
-           nthreads, batch, warmup, steps, samples, secs, step_secs, rate, med, fps, gflops, peak, 100.0 * gflops / peak,
-           ru.ru_maxrss / 1024.0, loss);
+           "pct_peak=%.1f peak_rss_mb=%.1f train_loss=%.4f conv=%s\n",
+           nthreads, batch, warmup, steps, samples, secs, step_secs, rate, med, fps, gflops, peak,
+           100.0 * gflops / peak, ru.ru_maxrss / 1024.0, loss, conv);
     return 0;
 }

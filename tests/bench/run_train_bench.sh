@@ -8,15 +8,18 @@
 # repeats. It builds nothing: BUILD_DIR must hold bench_train
 # (cmake --build BUILD_DIR --target bench_train). The peer runs under
 # $PYTHON (default /opt/lathe-venv/bin/python); DATA overrides the data folder.
-# Each side runs REPEATS times, alternating, and the best samples/s of each is
-# reported (the machine is shared; the best run is the least disturbed); the
-# "median step" row is samples/s from the median step time of that run, which
-# bursts of load from other processes move least.
+# Three columns: lathe as `lathe train` runs (Winograd F(4x4, 3x3) for conv2),
+# lathe with --conv gemm (im2col + GEMM for every layer: the GEMM path's own
+# rate against the FMA peak), and PyTorch. Each runs REPEATS times,
+# alternating, and the best samples/s of each is reported (the machine is
+# shared; the best run is the least disturbed); the "median step" row is
+# samples/s from the median step time of that run, which bursts of load from
+# other processes move least.
 # OPENBLAS_* settings in the environment are passed through unchanged.
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ ! -x "$1/bench_train" ]; then
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
     echo "run_train_bench.sh: ${1:-<BUILD_DIR>}/bench_train not found (build the bench_train target)" >&2
     exit 2
 fi
@@ -34,7 +37,7 @@ common=(--steps "$steps" --warmup "$warmup" --threads "$threads" --batch "$batch
 # value of key in a key=value line
 kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 
-best_lathe="" best_torch=""
+best_lathe="" best_gemm="" best_torch=""
 best_rate() { # $1 current best line, $2 new line -> the better one
     if [ -z "$1" ]; then echo "$2"; return; fi
     awk -v a="$(kv samples_per_s "$1")" -v b="$(kv samples_per_s "$2")" 'BEGIN { exit !(b > a) }' && echo "$2" || echo "$1"
@@ -44,26 +47,33 @@ for r in $(seq 1 "$repeats"); do
     line=$("$build/bench_train" "${common[@]}" | grep '^impl=lathe')
     echo "run $r: $line" >&2
     best_lathe=$(best_rate "$best_lathe" "$line")
+    line=$("$build/bench_train" "${common[@]}" --conv gemm | grep '^impl=lathe')
+    echo "run $r: $line" >&2
+    best_gemm=$(best_rate "$best_gemm" "$line")
     line=$(OMP_NUM_THREADS="$threads" "$python" "$here/peer_torch.py" "${common[@]}" | grep '^impl=torch')
     echo "run $r: $line" >&2
     best_torch=$(best_rate "$best_torch" "$line")
 done
 
-L=$best_lathe T=$best_torch
-awk -v ls="$(kv samples_per_s "$L")" -v ts="$(kv samples_per_s "$T")" \
-    -v lp="$(kv pct_peak "$L")" -v tp="$(kv pct_peak "$T")" \
-    -v lg="$(kv gflops "$L")" -v tg="$(kv gflops "$T")" \
-    -v lm="$(kv median_samples_per_s "$L")" -v tm="$(kv median_samples_per_s "$T")" \
-    -v lr="$(kv peak_rss_mb "$L")" -v tr="$(kv peak_rss_mb "$T")" \
+L=$best_lathe G=$best_gemm T=$best_torch
+awk -v ls="$(kv samples_per_s "$L")" -v gs="$(kv samples_per_s "$G")" -v ts="$(kv samples_per_s "$T")" \
+    -v lp="$(kv pct_peak "$L")" -v gp="$(kv pct_peak "$G")" -v tp="$(kv pct_peak "$T")" \
+    -v lg="$(kv gflops "$L")" -v gg="$(kv gflops "$G")" -v tg="$(kv gflops "$T")" \
+    -v lm="$(kv median_samples_per_s "$L")" -v gm="$(kv median_samples_per_s "$G")" \
+    -v tm="$(kv median_samples_per_s "$T")" \
+    -v lr="$(kv peak_rss_mb "$L")" -v gr="$(kv peak_rss_mb "$G")" -v tr="$(kv peak_rss_mb "$T")" \
     -v pk="$(kv peak_gflops "$L")" -v tv="$(kv torch "$T")" -v mk="$(kv mkldnn "$T")" \
     -v steps="$steps" -v threads="$threads" -v batch="$batch" -v reps="$repeats" 'BEGIN {
     printf "mnist_cnn training, batch %d, %d threads, %d timed steps, best of %d (peak %.1f GFLOP/s)\n",
            batch, threads, steps, reps, pk
-    printf "%-14s %12s %12s %12s\n", "", "lathe", "torch", "lathe/torch"
-    printf "%-14s %12.1f %12.1f %11.2fx\n", "samples/s", ls, ts, ls / ts
-    printf "%-14s %12.1f %12.1f %11.2fx\n", "median step", lm, tm, lm / tm
-    printf "%-14s %12.2f %12.2f %11.2fx\n", "GFLOP/s", lg, tg, lg / tg
-    printf "%-14s %11.1f%% %11.1f%%\n", "% of peak", lp, tp
-    printf "%-14s %12.1f %12.1f %11.2fx\n", "peak RSS MB", lr, tr, lr / tr
+    printf "%-14s %12s %12s %12s %12s\n", "", "lathe", "lathe-im2col", "torch", "lathe/torch"
+    printf "%-14s %12.1f %12.1f %12.1f %11.2fx\n", "samples/s", ls, gs, ts, ls / ts
+    printf "%-14s %12.1f %12.1f %12.1f %11.2fx\n", "median step", lm, gm, tm, lm / tm
+    printf "%-14s %12.2f %12.2f %12.2f %11.2fx\n", "GFLOP/s", lg, gg, tg, lg / tg
+    printf "%-14s %11.1f%% %11.1f%% %11.1f%%\n", "% of peak", lp, gp, tp
+    printf "%-14s %12.1f %12.1f %12.1f %11.2fx\n", "peak RSS MB", lr, gr, tr, lr / tr
+    printf "lathe: Winograd F(4x4, 3x3) for conv2; lathe-im2col: --conv gemm, every layer im2col + GEMM.\n"
+    printf "GFLOP/s and %% of peak count a direct convolution'"'"'s flops for all three, so Winograd'"'"'s exceed what\n"
+    printf "the FMA units execute; lathe-im2col'"'"'s are the GEMM path'"'"'s true rate.\n"
     printf "torch %s, mkldnn %s\n", tv, mk == 1 ? "available" : "not available"
 }'

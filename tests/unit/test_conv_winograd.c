@@ -20,7 +20,8 @@ static float urand(void) { /* uniform in [-1, 1) */
 
 static float *rnd(size_t n, float scale) {
     float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = urand() * scale;
+    for (size_t i = 0; i < n; i++)
+        p[i] = urand() * scale;
     return p;
 }
 
@@ -93,8 +94,8 @@ static result run(const shape *s, const float *x, const float *w, const float *b
     float *d = malloc(no * 4);
     memcpy(d, r, no * 4);
     lt_conv2d_forward(res.out, x, w, b, s->B, s->C, s->H, s->W, s->OC, 3, 3, 1, s->pad, s->act, scratch);
-    lt_conv2d_backward(res.dx, res.dw, res.db, d, res.out, x, w, s->B, s->C, s->H, s->W, s->OC, 3, 3, 1, s->pad,
-                       s->act, scratch);
+    lt_conv2d_backward(res.dx, res.dw, res.db, d, res.out, x, w, s->B, s->C, s->H, s->W, s->OC, 3, 3, 1, s->pad, s->act,
+                       scratch);
     free(scratch), free(d);
     return res;
 }
@@ -108,9 +109,12 @@ static void check_shape(shape s) {
     float *g0x = rnd(ni, 1.0f), *g0w = rnd(nw, 1.0f), *g0b = rnd((size_t)s.OC, 1.0f);
     double *out = calloc(no, 8), *dx = calloc(ni, 8), *dw = calloc(nw, 8), *db = calloc((size_t)s.OC, 8);
     reference(&s, x, w, b, r, out, dx, dw, db);
-    for (size_t i = 0; i < ni; i++) dx[i] += g0x[i];
-    for (size_t i = 0; i < nw; i++) dw[i] += g0w[i];
-    for (int i = 0; i < s.OC; i++) db[i] += g0b[i];
+    for (size_t i = 0; i < ni; i++)
+        dx[i] += g0x[i];
+    for (size_t i = 0; i < nw; i++)
+        dw[i] += g0w[i];
+    for (int i = 0; i < s.OC; i++)
+        db[i] += g0b[i];
 
     CHECK(lt_winograd_ok(s.C, s.OC, 3, 3, 1));
     result wg = run(&s, x, w, b, r, g0x, g0w, g0b);
@@ -118,8 +122,8 @@ static void check_shape(shape s) {
     double eo = rel_err(wg.out, out, no), ex = rel_err(wg.dx, dx, ni), ew = rel_err(wg.dw, dw, nw),
            eb = rel_err(wg.db, db, (size_t)s.OC);
     CHECK_MSG(eo < 2e-5 && ex < 2e-5 && ew < 2e-5 && eb < 2e-6,
-              "B=%d C=%d %dx%d OC=%d pad=%d act=%d: errors out %.2g dx %.2g dw %.2g db %.2g", s.B, s.C, s.H, s.W,
-              s.OC, s.pad, (int)s.act, eo, ex, ew, eb);
+              "B=%d C=%d %dx%d OC=%d pad=%d act=%d: errors out %.2g dx %.2g dw %.2g db %.2g", s.B, s.C, s.H, s.W, s.OC,
+              s.pad, (int)s.act, eo, ex, ew, eb);
 
     /* the same call again: bitwise the same */
     result again = run(&s, x, w, b, r, g0x, g0w, g0b);
@@ -140,8 +144,7 @@ static void check_shape(shape s) {
     CHECK(memcmp(only, wg.dx, ni * 4) == 0);
     float *wonly = malloc(nw * 4), *bonly = malloc((size_t)s.OC * 4);
     memcpy(wonly, g0w, nw * 4), memcpy(bonly, g0b, (size_t)s.OC * 4);
-    lt_conv2d_backward(NULL, wonly, bonly, d, wg.out, x, w, s.B, s.C, s.H, s.W, s.OC, 3, 3, 1, s.pad, s.act,
-                       scratch);
+    lt_conv2d_backward(NULL, wonly, bonly, d, wg.out, x, w, s.B, s.C, s.H, s.W, s.OC, 3, 3, 1, s.pad, s.act, scratch);
     CHECK(memcmp(wonly, wg.dw, nw * 4) == 0 && memcmp(bonly, wg.db, (size_t)s.OC * 4) == 0);
 
     free(only), free(d), free(scratch), free(wonly), free(bonly);
@@ -151,7 +154,7 @@ static void check_shape(shape s) {
 }
 
 static void test_whole_tiles(void) {
-    check_shape((shape){2, 8, 10, 10, 8, 0, LT_ACT_NONE});  /* 8x8 out: 2x2 tiles */
+    check_shape((shape){2, 8, 10, 10, 8, 0, LT_ACT_NONE}); /* 8x8 out: 2x2 tiles */
     check_shape((shape){3, 16, 6, 6, 12, 1, LT_ACT_RELU}); /* 6x6 -> 6x6 with padding: partial tiles */
 }
 

@@ -27,7 +27,7 @@
  * paths and PyTorch).
  *
  * Layout and threads, as in conv2d.c: the batch is cut into chunks of whole
- * samples, about WG_COLS tiles each, shared out among the OpenMP threads with
+ * samples, about WG_COLS tiles each and as many for every thread, shared out among the OpenMP threads with
  * a static schedule; each thread has its own V, M and dU / db partial sums in
  * the scratch, and OpenBLAS (its OpenMP build) runs each chunk's GEMMs on the
  * calling thread. The transforms work on WL tiles at once, one tile per vector
@@ -45,11 +45,13 @@
 #define WG_P 36 /* transform points: 6x6 */
 #define WL 16   /* tiles per vector block */
 
-/* Target tiles per chunk. Measured on the MNIST CNN's conv2 at batch 128
- * (tests/bench/bench_conv.c, 2 threads): see the figures in that file's
- * README section. */
+/* Target tiles per chunk: 4 samples of the MNIST CNN's conv2 (36 tiles each),
+ * whose V and M (1.9 MB) then stay near the core. Measured on that layer at
+ * batch 128, 2 threads, best of 60 calls (forward / dW / dX ms): 72 tiles
+ * 8.3 / 11.0 / 10.1, 144 tiles 8.0 / 11.1 / 9.9, 256 tiles 8.3 / 11.7 / 10.2,
+ * 512 tiles 8.5 / 11.4 / 10.8. */
 #ifndef WG_COLS
-#define WG_COLS 512
+#define WG_COLS 144
 #endif
 
 static int max_threads(void) {
@@ -77,31 +79,44 @@ static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 /* The geometry of one call. */
 typedef struct wg_geom {
     int B, C, H, W, OC, pad, OH, OW;
-    int TW, T;       /* tiles per row, per sample */
-    int nbc, nchunk; /* samples per chunk, chunks */
-    size_t ncol;     /* columns of a chunk's V / M rows: nbc*T rounded up to WL */
-    size_t u_floats; /* U: 36*OC*C, rounded up to WL */
-    size_t per;      /* one thread's scratch: V, M, dU, db */
+    int TH, TW, T;     /* tile rows, tiles per row, tiles per sample */
+    int nbc, nchunk;   /* samples per chunk, chunks */
+    size_t ncol;       /* columns of a chunk's V / M rows: nbc*T rounded up to WL */
+    size_t vs, ms, us; /* strides of the 36 planes of V [C, ncol], M [OC, ncol], U [OC, C] */
+    size_t u_floats;   /* U: 36 planes */
+    size_t per;        /* one thread's scratch: V, M, dU, db */
 } wg_geom;
 
 static wg_geom geom(int B, int C, int H, int W, int OC, int pad) {
     wg_geom g = {.B = B, .C = C, .H = H, .W = W, .OC = OC, .pad = pad};
     g.OH = H + 2 * pad - 2;
     g.OW = W + 2 * pad - 2;
-    int TH = (g.OH + 3) / 4;
+    g.TH = (g.OH + 3) / 4;
     g.TW = (g.OW + 3) / 4;
-    g.T = TH * g.TW;
-    int nb = WG_COLS / g.T;
-    int even = (B + max_threads() - 1) / max_threads(); /* a chunk per thread at least */
-    if (nb > even) nb = even;
+    g.T = g.TH * g.TW;
+    /* chunks of about WG_COLS tiles, as many for every thread (at least one
+     * each), with sizes that differ by one sample at most: no thread waits */
+    int nb = WG_COLS / g.T, nt = max_threads();
     if (nb < 1) nb = 1;
-    g.nbc = nb;
-    g.nchunk = (B + nb - 1) / nb;
+    int nc = (B + nb - 1) / nb;
+    nc = (nc + nt - 1) / nt * nt;
+    if (nc > B) nc = B;
+    g.nchunk = nc;
+    g.nbc = (B + nc - 1) / nc;
     g.ncol = round_up((size_t)nb * g.T, WL);
-    g.u_floats = round_up((size_t)WG_P * OC * C, WL);
-    g.per = (size_t)WG_P * ((size_t)C + OC) * g.ncol + g.u_floats + round_up((size_t)OC, WL);
+    /* Plane strides a whole number of pages would put a tile's 36 values in
+     * one L1 set (a 4 KiB-aliasing stride): measured 1.3x slower transforms.
+     * One cache line of padding per plane spreads them over the sets. */
+    g.vs = (size_t)C * g.ncol + WL;
+    g.ms = (size_t)OC * g.ncol + WL;
+    g.us = round_up((size_t)OC * C, WL) + WL;
+    g.u_floats = WG_P * g.us;
+    g.per = WG_P * (g.vs + g.ms) + g.u_floats + round_up((size_t)OC, WL);
     return g;
 }
+
+/* First sample of chunk ci (chunk nchunk: B). */
+static int chunk_start(const wg_geom *g, int ci) { return (int)((long)g->B * ci / g->nchunk); }
 
 size_t lt_winograd_scratch_floats(int B, int C, int H, int W, int OC, int pad) {
     if (B <= 0 || H + 2 * pad < 3 || W + 2 * pad < 3) return 0;
@@ -114,8 +129,7 @@ size_t lt_winograd_scratch_floats(int B, int C, int H, int W, int OC, int pad) {
 /* y = B^T x (6 -> 6) */
 static inline void tf_bt(const float *restrict x, size_t xs, float *restrict y, size_t ys) {
     for (int l = 0; l < WL; l++) {
-        float d0 = x[l], d1 = x[xs + l], d2 = x[2 * xs + l], d3 = x[3 * xs + l], d4 = x[4 * xs + l],
-              d5 = x[5 * xs + l];
+        float d0 = x[l], d1 = x[xs + l], d2 = x[2 * xs + l], d3 = x[3 * xs + l], d4 = x[4 * xs + l], d5 = x[5 * xs + l];
         float p = d4 - d2, q = d3 - d1;
         y[l] = 4.0f * d0 - 5.0f * d2 + d4;
         y[ys + l] = (d3 + d4) - 4.0f * (d1 + d2);
@@ -129,8 +143,7 @@ static inline void tf_bt(const float *restrict x, size_t xs, float *restrict y, 
 /* y = A^T x (6 -> 4) */
 static inline void tf_at(const float *restrict x, size_t xs, float *restrict y, size_t ys) {
     for (int l = 0; l < WL; l++) {
-        float m0 = x[l], m1 = x[xs + l], m2 = x[2 * xs + l], m3 = x[3 * xs + l], m4 = x[4 * xs + l],
-              m5 = x[5 * xs + l];
+        float m0 = x[l], m1 = x[xs + l], m2 = x[2 * xs + l], m3 = x[3 * xs + l], m4 = x[4 * xs + l], m5 = x[5 * xs + l];
         float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
         y[l] = m0 + s12 + s34;
         y[ys + l] = d12 + 2.0f * d34;
@@ -156,8 +169,7 @@ static inline void tf_a(const float *restrict x, size_t xs, float *restrict y, s
 /* y = B x (6 -> 6), the adjoint of tf_bt */
 static inline void tf_b(const float *restrict x, size_t xs, float *restrict y, size_t ys) {
     for (int l = 0; l < WL; l++) {
-        float v0 = x[l], v1 = x[xs + l], v2 = x[2 * xs + l], v3 = x[3 * xs + l], v4 = x[4 * xs + l],
-              v5 = x[5 * xs + l];
+        float v0 = x[l], v1 = x[xs + l], v2 = x[2 * xs + l], v3 = x[3 * xs + l], v4 = x[4 * xs + l], v5 = x[5 * xs + l];
         y[l] = 4.0f * v0;
         y[ys + l] = 4.0f * (v2 - v1) + 2.0f * (v4 - v3) + 4.0f * v5;
         y[2 * ys + l] = -5.0f * v0 - 4.0f * (v1 + v2) - (v3 + v4);
@@ -172,36 +184,43 @@ static inline void tf_b(const float *restrict x, size_t xs, float *restrict y, s
 /* v[36] = B^T d B, d[36] (6x6) */
 static void tf2_input(const float *restrict d, float *restrict v) {
     float t[WG_P * WL];
-    for (int i = 0; i < 6; i++) tf_bt(d + i * 6 * WL, WL, t + i * 6 * WL, WL);
-    for (int s = 0; s < 6; s++) tf_bt(t + s * WL, 6 * WL, v + s * WL, 6 * WL);
+    for (int i = 0; i < 6; i++)
+        tf_bt(d + i * 6 * WL, WL, t + i * 6 * WL, WL);
+    for (int s = 0; s < 6; s++)
+        tf_bt(t + s * WL, 6 * WL, v + s * WL, 6 * WL);
 }
 
 /* y[16] = A^T m A, m[36] */
 static void tf2_output(const float *restrict m, float *restrict y) {
     float t[24 * WL];
-    for (int i = 0; i < 6; i++) tf_at(m + i * 6 * WL, WL, t + i * 4 * WL, WL);
-    for (int q = 0; q < 4; q++) tf_at(t + q * WL, 4 * WL, y + q * WL, 4 * WL);
+    for (int i = 0; i < 6; i++)
+        tf_at(m + i * 6 * WL, WL, t + i * 4 * WL, WL);
+    for (int q = 0; q < 4; q++)
+        tf_at(t + q * WL, 4 * WL, y + q * WL, 4 * WL);
 }
 
 /* m[36] = A u A^T, u[16] (4x4) */
 static void tf2_grad_out(const float *restrict u, float *restrict m) {
     float t[24 * WL];
-    for (int p = 0; p < 4; p++) tf_a(u + p * 4 * WL, WL, t + p * 6 * WL, WL);
-    for (int k = 0; k < 6; k++) tf_a(t + k * WL, 6 * WL, m + k * WL, 6 * WL);
+    for (int p = 0; p < 4; p++)
+        tf_a(u + p * 4 * WL, WL, t + p * 6 * WL, WL);
+    for (int k = 0; k < 6; k++)
+        tf_a(t + k * WL, 6 * WL, m + k * WL, 6 * WL);
 }
 
 /* d[36] = B v B^T, v[36] */
 static void tf2_grad_in(const float *restrict v, float *restrict d) {
     float t[WG_P * WL];
-    for (int r = 0; r < 6; r++) tf_b(v + r * 6 * WL, WL, t + r * 6 * WL, WL);
-    for (int j = 0; j < 6; j++) tf_b(t + j * WL, 6 * WL, d + j * WL, 6 * WL);
+    for (int r = 0; r < 6; r++)
+        tf_b(v + r * 6 * WL, WL, t + r * 6 * WL, WL);
+    for (int j = 0; j < 6; j++)
+        tf_b(t + j * WL, 6 * WL, d + j * WL, 6 * WL);
 }
 
 /* U[xi][oc][c] = (G w[oc][c] G^T)[xi] for every filter (scalar: runs once per
  * call over OC*C filters). */
-static void weights_transform(float *restrict U, const float *restrict w, int OC, int C) {
-    size_t stride = (size_t)OC * C;
-    for (size_t f = 0; f < stride; f++) {
+static void weights_transform(float *restrict U, size_t us, const float *restrict w, int OC, int C) {
+    for (size_t f = 0; f < (size_t)OC * C; f++) {
         const float *g = w + f * 9;
         float t[6][3], u[6][6];
         for (int k = 0; k < 3; k++) {
@@ -222,16 +241,17 @@ static void weights_transform(float *restrict U, const float *restrict w, int OC
             u[r][4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
             u[r][5] = g2;
         }
-        for (int p = 0; p < WG_P; p++) U[(size_t)p * stride + f] = u[p / 6][p % 6];
+        for (int p = 0; p < WG_P; p++)
+            U[(size_t)p * us + f] = u[p / 6][p % 6];
     }
 }
 
 /* w[oc][c] += G^T dU[.][oc][c] G for every filter. */
-static void weights_grad(float *restrict dw, const float *restrict dU, int OC, int C) {
-    size_t stride = (size_t)OC * C;
-    for (size_t f = 0; f < stride; f++) {
+static void weights_grad(float *restrict dw, const float *restrict dU, size_t us, int OC, int C) {
+    for (size_t f = 0; f < (size_t)OC * C; f++) {
         float q[6][6], t[3][6];
-        for (int p = 0; p < WG_P; p++) q[p / 6][p % 6] = dU[(size_t)p * stride + f];
+        for (int p = 0; p < WG_P; p++)
+            q[p / 6][p % 6] = dU[(size_t)p * us + f];
         for (int s = 0; s < 6; s++) { /* G^T over the rows */
             float q0 = q[0][s], q1 = q[1][s], q2 = q[2][s], q3 = q[3][s], q4 = q[4][s], q5 = q[5][s];
             t[0][s] = q0 * 0.25f - (q1 + q2) / 6.0f + (q3 + q4) / 24.0f;
@@ -250,128 +270,195 @@ static void weights_grad(float *restrict dw, const float *restrict dU, int OC, i
 
 /* ---- per-chunk steps ---- */
 
+/* The tiles of one block of WL lanes: which sample of the chunk, where in the
+ * output plane (the input patch starts pad rows and columns earlier), and
+ * whether the 6x6 input patch / the 4x4 output tile lie wholly inside (the
+ * fast paths: no bounds checks). Filled with one division per block, not per
+ * lane. */
+typedef struct lanes {
+    int n; /* tiles in the block, <= WL */
+    int bb[WL], y0[WL], x0[WL];
+    unsigned char in_inside[WL], out_inside[WL];
+} lanes;
+
+static void block_lanes(lanes *ln, const wg_geom *g, size_t n0, int nt) {
+    int n = (int)n0, bb = n / g->T, t = n % g->T, ty = t / g->TW, tx = t % g->TW;
+    ln->n = nt - n < WL ? nt - n : WL;
+    for (int l = 0; l < ln->n; l++) {
+        int y0 = ty * 4, x0 = tx * 4, iy = y0 - g->pad, ix = x0 - g->pad;
+        ln->bb[l] = bb, ln->y0[l] = y0, ln->x0[l] = x0;
+        ln->in_inside[l] = iy >= 0 && ix >= 0 && iy + 6 <= g->H && ix + 6 <= g->W;
+        ln->out_inside[l] = y0 + 4 <= g->OH && x0 + 4 <= g->OW;
+        if (++tx == g->TW) {
+            tx = 0;
+            if (++ty == g->TH) ty = 0, bb++;
+        }
+    }
+}
+
 /* V[xi][c][n] for the nt = nb*T tiles of samples [b0, b0+nb), columns up to
  * np (a multiple of WL; the tiles past nt are zero). */
-static void input_transform(float *restrict V, const wg_geom *g, const float *restrict inp, int b0, int nt,
-                            size_t np) {
-    size_t HW = (size_t)g->H * g->W, cs = (size_t)g->C * g->ncol;
+static void input_transform(float *restrict V, const wg_geom *g, const float *restrict inp, int b0, int nt, size_t np) {
+    size_t HW = (size_t)g->H * g->W, W = (size_t)g->W;
     float d[WG_P * WL], v[WG_P * WL];
-    for (int c = 0; c < g->C; c++)
-        for (size_t n0 = 0; n0 < np; n0 += WL) {
-            for (int l = 0; l < WL; l++) {
-                int n = (int)n0 + l;
-                if (n >= nt) {
-                    for (int p = 0; p < WG_P; p++) d[p * WL + l] = 0.0f;
-                    continue;
-                }
-                int bb = n / g->T, t = n % g->T;
-                int y0 = t / g->TW * 4 - g->pad, x0 = t % g->TW * 4 - g->pad;
-                const float *img = inp + ((size_t)(b0 + bb) * g->C + c) * HW;
-                if (y0 >= 0 && x0 >= 0 && y0 + 6 <= g->H && x0 + 6 <= g->W) {
+    lanes ln;
+    for (size_t n0 = 0; n0 < np; n0 += WL) {
+        block_lanes(&ln, g, n0, nt);
+        for (int l = ln.n; l < WL; l++)
+            for (int p = 0; p < WG_P; p++)
+                d[p * WL + l] = 0.0f;
+        for (int c = 0; c < g->C; c++) {
+            for (int l = 0; l < ln.n; l++) {
+                int y0 = ln.y0[l] - g->pad, x0 = ln.x0[l] - g->pad;
+                const float *img = inp + ((size_t)(b0 + ln.bb[l]) * g->C + c) * HW;
+                if (ln.in_inside[l]) {
+                    const float *src = img + (size_t)y0 * W + x0;
                     for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) d[(i * 6 + j) * WL + l] = img[(size_t)(y0 + i) * g->W + x0 + j];
+                        for (int j = 0; j < 6; j++)
+                            d[(i * 6 + j) * WL + l] = src[(size_t)i * W + j];
                 } else {
                     for (int i = 0; i < 6; i++)
                         for (int j = 0; j < 6; j++) {
                             int y = y0 + i, x = x0 + j;
                             d[(i * 6 + j) * WL + l] =
-                                y >= 0 && y < g->H && x >= 0 && x < g->W ? img[(size_t)y * g->W + x] : 0.0f;
+                                y >= 0 && y < g->H && x >= 0 && x < g->W ? img[(size_t)y * W + x] : 0.0f;
                         }
                 }
             }
             tf2_input(d, v);
             float *dst = V + (size_t)c * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++) memcpy(dst + (size_t)p * cs, v + p * WL, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++)
+                memcpy(dst + p * g->vs, v + p * WL, WL * sizeof(float));
         }
+    }
 }
 
 /* out <- act(A^T M A + bias) for the tiles of the chunk. */
 static void output_transform(float *restrict out, const wg_geom *g, const float *restrict M, const float *restrict b,
                              int b0, int nt, size_t np, lt_act act) {
-    size_t P = (size_t)g->OH * g->OW, os = (size_t)g->OC * g->ncol;
+    size_t P = (size_t)g->OH * g->OW, OW = (size_t)g->OW;
     float m[WG_P * WL], y[16 * WL];
-    for (int oc = 0; oc < g->OC; oc++) {
-        float bv = b ? b[oc] : 0.0f;
-        for (size_t n0 = 0; n0 < np; n0 += WL) {
+    lanes ln;
+    for (size_t n0 = 0; n0 < np; n0 += WL) {
+        block_lanes(&ln, g, n0, nt);
+        for (int oc = 0; oc < g->OC; oc++) {
+            float bv = b ? b[oc] : 0.0f;
             const float *src = M + (size_t)oc * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++) memcpy(m + p * WL, src + (size_t)p * os, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++)
+                memcpy(m + p * WL, src + p * g->ms, WL * sizeof(float));
             tf2_output(m, y);
-            for (int l = 0; l < WL && (int)n0 + l < nt; l++) {
-                int n = (int)n0 + l, bb = n / g->T, t = n % g->T;
-                int y0 = t / g->TW * 4, x0 = t % g->TW * 4;
-                int h = g->OH - y0 < 4 ? g->OH - y0 : 4, w = g->OW - x0 < 4 ? g->OW - x0 : 4;
-                float *dst = out + ((size_t)(b0 + bb) * g->OC + oc) * P + (size_t)y0 * g->OW + x0;
-                for (int i = 0; i < h; i++)
-                    for (int j = 0; j < w; j++) {
-                        float val = y[(i * 4 + j) * WL + l] + bv;
-                        if (act == LT_ACT_RELU) val = val < 0.0f ? 0.0f : val; /* NaN passes, as in PyTorch */
-                        dst[(size_t)i * g->OW + j] = val;
-                    }
+            for (int p = 0; p < 16 * WL; p++) {
+                float val = y[p] + bv;
+                if (act == LT_ACT_RELU) val = val < 0.0f ? 0.0f : val; /* NaN passes, as in PyTorch */
+                y[p] = val;
+            }
+            for (int l = 0; l < ln.n; l++) {
+                float *dst = out + ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
+                if (ln.out_inside[l]) {
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++)
+                            dst[(size_t)i * OW + j] = y[(i * 4 + j) * WL + l];
+                } else {
+                    int h = g->OH - ln.y0[l] < 4 ? g->OH - ln.y0[l] : 4,
+                        w = g->OW - ln.x0[l] < 4 ? g->OW - ln.x0[l] : 4;
+                    for (int i = 0; i < h; i++)
+                        for (int j = 0; j < w; j++)
+                            dst[(size_t)i * OW + j] = y[(i * 4 + j) * WL + l];
+                }
             }
         }
     }
 }
 
-/* dM[xi][oc][n] = A dY A^T of the masked output gradient; db += its sums. */
+/* dM[xi][oc][n] = A dY A^T of the masked output gradient; db += its sums
+ * (kept in lanes: a scalar running sum would chain every add on the last). */
 static void grad_out_transform(float *restrict dM, float *restrict db, const wg_geom *g, const float *restrict dout,
                                const float *restrict out, int b0, int nt, size_t np, lt_act act) {
-    size_t P = (size_t)g->OH * g->OW, os = (size_t)g->OC * g->ncol;
+    size_t P = (size_t)g->OH * g->OW, OW = (size_t)g->OW;
     float u[16 * WL], m[WG_P * WL];
+    lanes ln;
     for (int oc = 0; oc < g->OC; oc++) {
-        float acc = 0.0f;
+        float acc[WL] = {0};
         for (size_t n0 = 0; n0 < np; n0 += WL) {
+            block_lanes(&ln, g, n0, nt);
             for (int l = 0; l < WL; l++) {
-                int n = (int)n0 + l;
-                for (int p = 0; p < 16; p++) u[p * WL + l] = 0.0f;
-                if (n >= nt) continue;
-                int bb = n / g->T, t = n % g->T;
-                int y0 = t / g->TW * 4, x0 = t % g->TW * 4;
-                int h = g->OH - y0 < 4 ? g->OH - y0 : 4, w = g->OW - x0 < 4 ? g->OW - x0 : 4;
-                size_t off = ((size_t)(b0 + bb) * g->OC + oc) * P + (size_t)y0 * g->OW + x0;
-                for (int i = 0; i < h; i++)
-                    for (int j = 0; j < w; j++) {
-                        size_t k = off + (size_t)i * g->OW + j;
-                        float v = dout[k];
-                        if (act == LT_ACT_RELU && !(out[k] > 0.0f)) v = 0.0f;
-                        u[(i * 4 + j) * WL + l] = v;
-                        acc += v;
-                    }
+                if (l >= ln.n) {
+                    for (int p = 0; p < 16; p++)
+                        u[p * WL + l] = 0.0f;
+                    continue;
+                }
+                size_t off = ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
+                const float *gs = dout + off, *os = out + off;
+                if (ln.out_inside[l]) {
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) {
+                            float v = gs[(size_t)i * OW + j];
+                            if (act == LT_ACT_RELU) v = os[(size_t)i * OW + j] > 0.0f ? v : 0.0f;
+                            u[(i * 4 + j) * WL + l] = v;
+                        }
+                } else {
+                    int h = g->OH - ln.y0[l] < 4 ? g->OH - ln.y0[l] : 4,
+                        w = g->OW - ln.x0[l] < 4 ? g->OW - ln.x0[l] : 4;
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) {
+                            float v = 0.0f;
+                            if (i < h && j < w) {
+                                v = gs[(size_t)i * OW + j];
+                                if (act == LT_ACT_RELU && !(os[(size_t)i * OW + j] > 0.0f)) v = 0.0f;
+                            }
+                            u[(i * 4 + j) * WL + l] = v;
+                        }
+                }
             }
+            for (int p = 0; p < 16; p++)
+                for (int l = 0; l < WL; l++)
+                    acc[l] += u[p * WL + l];
             tf2_grad_out(u, m);
             float *dst = dM + (size_t)oc * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++) memcpy(dst + (size_t)p * os, m + p * WL, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++)
+                memcpy(dst + p * g->ms, m + p * WL, WL * sizeof(float));
         }
-        if (db) db[oc] += acc;
+        if (db) {
+            float sum = 0.0f;
+            for (int l = 0; l < WL; l++)
+                sum += acc[l];
+            db[oc] += sum;
+        }
     }
 }
 
 /* dinp += B dV B^T, 6x6 patches scattered back over the input (overlapping). */
 static void grad_in_transform(float *restrict dinp, const wg_geom *g, const float *restrict dV, int b0, int nt,
                               size_t np) {
-    size_t HW = (size_t)g->H * g->W, cs = (size_t)g->C * g->ncol;
+    size_t HW = (size_t)g->H * g->W, W = (size_t)g->W;
     float v[WG_P * WL], d[WG_P * WL];
-    for (int c = 0; c < g->C; c++)
-        for (size_t n0 = 0; n0 < np; n0 += WL) {
+    lanes ln;
+    for (size_t n0 = 0; n0 < np; n0 += WL) {
+        block_lanes(&ln, g, n0, nt);
+        for (int c = 0; c < g->C; c++) {
             const float *src = dV + (size_t)c * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++) memcpy(v + p * WL, src + (size_t)p * cs, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++)
+                memcpy(v + p * WL, src + p * g->vs, WL * sizeof(float));
             tf2_grad_in(v, d);
-            for (int l = 0; l < WL && (int)n0 + l < nt; l++) {
-                int n = (int)n0 + l, bb = n / g->T, t = n % g->T;
-                int y0 = t / g->TW * 4 - g->pad, x0 = t % g->TW * 4 - g->pad;
-                float *img = dinp + ((size_t)(b0 + bb) * g->C + c) * HW;
-                if (y0 >= 0 && x0 >= 0 && y0 + 6 <= g->H && x0 + 6 <= g->W) {
+            for (int l = 0; l < ln.n; l++) {
+                int y0 = ln.y0[l] - g->pad, x0 = ln.x0[l] - g->pad;
+                float *img = dinp + ((size_t)(b0 + ln.bb[l]) * g->C + c) * HW;
+                if (ln.in_inside[l]) {
+                    float *dst = img + (size_t)y0 * W + x0;
                     for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++) img[(size_t)(y0 + i) * g->W + x0 + j] += d[(i * 6 + j) * WL + l];
+                        for (int j = 0; j < 6; j++)
+                            dst[(size_t)i * W + j] += d[(i * 6 + j) * WL + l];
                 } else {
                     for (int i = 0; i < 6; i++)
                         for (int j = 0; j < 6; j++) {
                             int y = y0 + i, x = x0 + j;
                             if (y >= 0 && y < g->H && x >= 0 && x < g->W)
-                                img[(size_t)y * g->W + x] += d[(i * 6 + j) * WL + l];
+                                img[(size_t)y * W + x] += d[(i * 6 + j) * WL + l];
                         }
                 }
             }
         }
+    }
 }
 
 /* ---- the kernels ---- */
@@ -381,17 +468,17 @@ void lt_winograd_forward(float *out, const float *inp, const float *w, const flo
     if (B <= 0 || H + 2 * pad < 3 || W + 2 * pad < 3) return;
     wg_geom g = geom(B, C, H, W, OC, pad);
     float *U = scratch;
-    weights_transform(U, w, OC, C);
+    weights_transform(U, g.us, w, OC, C);
 #pragma omp parallel for schedule(static) if (g.nchunk > 1)
     for (int ci = 0; ci < g.nchunk; ci++) {
         float *V = scratch + g.u_floats + g.per * (size_t)thread_id();
-        float *M = V + (size_t)WG_P * C * g.ncol;
-        int b0 = ci * g.nbc, nb = B - b0 < g.nbc ? B - b0 : g.nbc, nt = nb * g.T;
+        float *M = V + WG_P * g.vs;
+        int b0 = chunk_start(&g, ci), nt = (chunk_start(&g, ci + 1) - b0) * g.T;
         size_t np = round_up((size_t)nt, WL);
         input_transform(V, &g, inp, b0, nt, np);
         for (int p = 0; p < WG_P; p++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)np, C, 1.0f, U + (size_t)p * OC * C, C,
-                        V + (size_t)p * C * g.ncol, (int)g.ncol, 0.0f, M + (size_t)p * OC * g.ncol, (int)g.ncol);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)np, C, 1.0f, U + p * g.us, C, V + p * g.vs,
+                        (int)g.ncol, 0.0f, M + p * g.ms, (int)g.ncol);
         output_transform(out, &g, M, b, b0, nt, np, act);
     }
 }
@@ -402,28 +489,28 @@ void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, 
     if (!dinp && !dw && !db) return;
     wg_geom g = geom(B, C, H, W, OC, pad);
     float *U = scratch;
-    size_t vm = (size_t)WG_P * ((size_t)C + OC) * g.ncol; /* V and M of a thread, before its dU and db */
+    size_t vm = WG_P * (g.vs + g.ms); /* V and M of a thread, before its dU and db */
     int nthreads = g.nchunk > 1 ? max_threads() : 1;
-    if (dinp) weights_transform(U, w, OC, C);
+    if (dinp) weights_transform(U, g.us, w, OC, C);
     for (int t = 0; t < nthreads; t++)
         memset(scratch + g.u_floats + g.per * (size_t)t + vm, 0,
                (g.u_floats + round_up((size_t)OC, WL)) * sizeof(float));
 #pragma omp parallel for schedule(static) if (g.nchunk > 1)
     for (int ci = 0; ci < g.nchunk; ci++) {
         float *V = scratch + g.u_floats + g.per * (size_t)thread_id();
-        float *dM = V + (size_t)WG_P * C * g.ncol, *dU = V + vm, *pdb = dU + g.u_floats;
-        int b0 = ci * g.nbc, nb = B - b0 < g.nbc ? B - b0 : g.nbc, nt = nb * g.T;
+        float *dM = V + WG_P * g.vs, *dU = V + vm, *pdb = dU + g.u_floats;
+        int b0 = chunk_start(&g, ci), nt = (chunk_start(&g, ci + 1) - b0) * g.T;
         size_t np = round_up((size_t)nt, WL);
         grad_out_transform(dM, db ? pdb : NULL, &g, dout, out, b0, nt, np, act);
         if (dw) input_transform(V, &g, inp, b0, nt, np);
         for (int p = 0; p < WG_P; p++) {
-            float *Vp = V + (size_t)p * C * g.ncol, *dMp = dM + (size_t)p * OC * g.ncol;
+            float *Vp = V + p * g.vs, *dMp = dM + p * g.ms;
             if (dw) /* before dV overwrites V */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, (int)np, 1.0f, dMp, (int)g.ncol, Vp,
-                            (int)g.ncol, 1.0f, dU + (size_t)p * OC * C, C);
+                            (int)g.ncol, 1.0f, dU + p * g.us, C);
             if (dinp)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, (int)np, OC, 1.0f, U + (size_t)p * OC * C, C,
-                            dMp, (int)g.ncol, 0.0f, Vp, (int)g.ncol);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, (int)np, OC, 1.0f, U + p * g.us, C, dMp,
+                            (int)g.ncol, 0.0f, Vp, (int)g.ncol);
         }
         if (dinp) grad_in_transform(dinp, &g, V, b0, nt, np);
     }
@@ -433,11 +520,14 @@ void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, 
     for (int t = 1; t < nthreads; t++) {
         const float *dUt = scratch + g.u_floats + g.per * (size_t)t + vm, *dbt = dUt + g.u_floats;
         if (dw)
-            for (size_t i = 0; i < (size_t)WG_P * OC * C; i++) dU0[i] += dUt[i];
+            for (size_t i = 0; i < g.u_floats; i++)
+                dU0[i] += dUt[i];
         if (db)
-            for (int i = 0; i < OC; i++) db0[i] += dbt[i];
+            for (int i = 0; i < OC; i++)
+                db0[i] += dbt[i];
     }
-    if (dw) weights_grad(dw, dU0, OC, C);
+    if (dw) weights_grad(dw, dU0, g.us, OC, C);
     if (db)
-        for (int i = 0; i < OC; i++) db[i] += db0[i];
+        for (int i = 0; i < OC; i++)
+            db[i] += db0[i];
 }
