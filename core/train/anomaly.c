@@ -7,8 +7,12 @@
 
 #include "lathe/train.h"
 
+/* Runs every step under --detect-anomaly over every activation and gradient
+ * (~80 MB for the MNIST CNN at batch 128): on all cores, like the kernels,
+ * so it does not leave the other cores idle. */
 static size_t count_nonfinite(const float *p, size_t n) {
     size_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad) if (n >= ((size_t)1 << 16))
     for (size_t i = 0; i < n; i++) bad += !isfinite(p[i]);
     return bad;
 }
