@@ -46,18 +46,22 @@ run() {
 
 best() { sort -g | tail -1; }
 
-declare -A R
-for cfg in headless attached anomaly; do
-  vals=()
-  for _ in $(seq "$REPEATS"); do
+# the configurations take turns in every round, so a change in the machine's
+# load during the benchmark moves all three alike
+declare -A R V
+for _ in $(seq "$REPEATS"); do
+  for cfg in headless attached anomaly; do
     case $cfg in
-      headless) vals+=("$(run h 0)") ;;
-      attached) vals+=("$(run a 1)") ;;
-      anomaly) vals+=("$(run d 0 --detect-anomaly)") ;;
+      headless) v=$(run h 0) ;;
+      attached) v=$(run a 1) ;;
+      anomaly) v=$(run d 0 --detect-anomaly) ;;
     esac
+    V[$cfg]="${V[$cfg]:-} $v"
   done
-  R[$cfg]=$(printf '%s\n' "${vals[@]}" | best)
-  echo "$cfg runs: ${vals[*]}" >&2
+done
+for cfg in headless attached anomaly; do
+  R[$cfg]=$(printf '%s\n' ${V[$cfg]} | best)
+  echo "$cfg runs:${V[$cfg]}" >&2
 done
 printf '%-34s %12s %8s\n' configuration samples/s ratio
 for cfg in headless attached anomaly; do
