@@ -37,10 +37,8 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "ops/cpu/omp_threads.h"
 #include "ops/cpu/winograd.h"
 #include "ops/kernels.h"
 
@@ -63,28 +61,12 @@ static int use_winograd(int C, int OC, int KH, int KW, int stride) {
 
 static int conv_out_dim(int n, int k, int stride, int pad) { return (n + 2 * pad - k) / stride + 1; }
 
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* Samples per chunk for a column matrix of K rows and P pixels per sample. */
 static int conv_chunk(int B, size_t K, size_t P) {
     size_t per = K * P;
     size_t nb = per ? LT_CONV_COL_FLOATS / per : (size_t)B;
     /* at least one chunk per thread, so small layers use every core too */
-    size_t even = ((size_t)B + (size_t)max_threads() - 1) / (size_t)max_threads();
+    size_t even = ((size_t)B + (size_t)lt_omp_max_threads() - 1) / (size_t)lt_omp_max_threads();
     if (nb > even) nb = even;
     if (nb < 1) nb = 1;
     if (nb > (size_t)B) nb = (size_t)B;
@@ -182,7 +164,7 @@ static void direct_dw(float *restrict dw, float *restrict db, const float *restr
                       int pad, int OH, int OW, lt_act act, float *scratch) {
     size_t per = direct_dw_floats(C, H, W, OC, pad, OH, OW), xw = dw_row(OW);
     size_t sums_off = (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw;
-    int nt = B > 1 ? max_threads() : 1;
+    int nt = B > 1 ? lt_omp_max_threads() : 1;
     if (nt > B) nt = B;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int t = 0; t < nt; t++)
@@ -213,9 +195,9 @@ size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int 
     int nb = conv_chunk(B, K, P);
     /* per thread: col and ocn/dcn for one chunk, then dW and db partial sums */
     size_t per_thread = (K + (size_t)OC) * (size_t)nb * P + (size_t)OC * K + (size_t)OC;
-    size_t gemm = per_thread * (size_t)max_threads();
+    size_t gemm = per_thread * (size_t)lt_omp_max_threads();
     size_t direct =
-        direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) * (size_t)max_threads() : 0;
+        direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) * (size_t)lt_omp_max_threads() : 0;
     size_t need = gemm > direct ? gemm : direct;
     /* Winograd layers may also run as GEMM (lt_conv2d_set_algo): room for both */
     if (lt_winograd_ok(C, OC, KH, KW, stride)) {
@@ -370,7 +352,7 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
     size_t per_thread = (K + (size_t)OC) * (size_t)nbc * P + (size_t)OC * K + (size_t)OC;
 #pragma omp parallel for schedule(static) if (nchunks > 1)
     for (int ci = 0; ci < nchunks; ci++) {
-        float *col = scratch + per_thread * (size_t)thread_id(), *ocn = col + K * (size_t)nbc * P;
+        float *col = scratch + per_thread * (size_t)lt_omp_thread_id(), *ocn = col + K * (size_t)nbc * P;
         int b0 = ci * nbc;
         int nb = B - b0 < nbc ? B - b0 : nbc;
         int N = nb * (int)P;
@@ -440,7 +422,7 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
         if (!dinp) return;
     }
     int need_dcn = dinp || dw;
-    int nthreads = nchunks > 1 ? max_threads() : 1;
+    int nthreads = nchunks > 1 ? lt_omp_max_threads() : 1;
     /* each thread's dW and db partial sums start at zero */
     for (int t = 0; t < nthreads; t++) {
         float *part = scratch + per_thread * (size_t)t + (K + (size_t)OC) * (size_t)nbc * P;
@@ -448,7 +430,7 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
     }
 #pragma omp parallel for schedule(static) if (nchunks > 1)
     for (int ci = 0; ci < nchunks; ci++) {
-        float *col = scratch + per_thread * (size_t)thread_id();
+        float *col = scratch + per_thread * (size_t)lt_omp_thread_id();
         float *dcn = col + K * (size_t)nbc * P;
         float *pdw = dcn + (size_t)OC * (size_t)nbc * P, *pdb = pdw + (size_t)OC * K;
         int b0 = ci * nbc;

@@ -36,11 +36,10 @@
  * [xi][channel][tile] matrices the GEMMs read. */
 #include "ops/cpu/winograd.h"
 
+#include "ops/cpu/omp_threads.h"
+
 #include <cblas.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define WG_P 36 /* transform points: 6x6 */
 #define WL 16   /* tiles per vector block */
@@ -53,22 +52,6 @@
 #ifndef WG_COLS
 #define WG_COLS 144
 #endif
-
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 int lt_winograd_ok(int C, int OC, int KH, int KW, int stride) {
     return KH == 3 && KW == 3 && stride == 1 && C >= 8 && OC >= 8;
@@ -96,7 +79,7 @@ static wg_geom geom(int B, int C, int H, int W, int OC, int pad) {
     g.T = g.TH * g.TW;
     /* chunks of about WG_COLS tiles, as many for every thread (at least one
      * each), with sizes that differ by one sample at most: no thread waits */
-    int nb = WG_COLS / g.T, nt = max_threads();
+    int nb = WG_COLS / g.T, nt = lt_omp_max_threads();
     if (nb < 1) nb = 1;
     int nc = (B + nb - 1) / nb;
     nc = (nc + nt - 1) / nt * nt;
@@ -121,7 +104,7 @@ static int chunk_start(const wg_geom *g, int ci) { return (int)((long)g->B * ci 
 size_t lt_winograd_scratch_floats(int B, int C, int H, int W, int OC, int pad) {
     if (B <= 0 || H + 2 * pad < 3 || W + 2 * pad < 3) return 0;
     wg_geom g = geom(B, C, H, W, OC, pad);
-    return g.u_floats + g.per * (size_t)max_threads();
+    return g.u_floats + g.per * (size_t)lt_omp_max_threads();
 }
 
 /* ---- the 1-D transforms, on WL lanes; x and y step by xs / ys floats ---- */
@@ -181,66 +164,49 @@ static inline void tf_b(const float *restrict x, size_t xs, float *restrict y, s
 
 /* ---- 2-D transforms of WL tiles; blocks are [point][lane] ---- */
 
-/* v[36] = B^T d B, d[36] (6x6) */
-static void tf2_input(const float *restrict d, float *restrict v) {
-    float t[WG_P * WL];
-    for (int i = 0; i < 6; i++)
-        tf_bt(d + i * 6 * WL, WL, t + i * 6 * WL, WL);
-    for (int s = 0; s < 6; s++)
-        tf_bt(t + s * WL, 6 * WL, v + s * WL, 6 * WL);
+/* name(x, y): y = F x F^T for the 1-D transform f: n -> m, on an n x n block
+ * (the rows first, then the columns). */
+#define TF2(name, f, n, m)                                                                                             \
+    static void name(const float *restrict x, float *restrict y) {                                                     \
+        float t[(n) * (m)*WL];                                                                                         \
+        for (int i = 0; i < (n); i++)                                                                                  \
+            f(x + i * (n)*WL, WL, t + i * (m)*WL, WL);                                                                 \
+        for (int j = 0; j < (m); j++)                                                                                  \
+            f(t + j * WL, (m)*WL, y + j * WL, (m)*WL);                                                                 \
+    }
+
+TF2(tf2_input, tf_bt, 6, 6)   /* V = B^T d B */
+TF2(tf2_output, tf_at, 6, 4)  /* Y = A^T M A */
+TF2(tf2_grad_out, tf_a, 4, 6) /* dM = A dY A^T */
+TF2(tf2_grad_in, tf_b, 6, 6)  /* dd = B dV B^T */
+
+/* y = G x (3 -> 6) and y = G^T x (6 -> 3), scalar, with strides. */
+static void tf_g(const float *x, int xs, float *y, int ys) {
+    float g0 = x[0], g1 = x[xs], g2 = x[2 * xs];
+    y[0] = g0 * 0.25f;
+    y[ys] = -(g0 + g1 + g2) / 6.0f;
+    y[2 * ys] = -(g0 - g1 + g2) / 6.0f;
+    y[3 * ys] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+    y[4 * ys] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+    y[5 * ys] = g2;
 }
 
-/* y[16] = A^T m A, m[36] */
-static void tf2_output(const float *restrict m, float *restrict y) {
-    float t[24 * WL];
-    for (int i = 0; i < 6; i++)
-        tf_at(m + i * 6 * WL, WL, t + i * 4 * WL, WL);
-    for (int q = 0; q < 4; q++)
-        tf_at(t + q * WL, 4 * WL, y + q * WL, 4 * WL);
-}
-
-/* m[36] = A u A^T, u[16] (4x4) */
-static void tf2_grad_out(const float *restrict u, float *restrict m) {
-    float t[24 * WL];
-    for (int p = 0; p < 4; p++)
-        tf_a(u + p * 4 * WL, WL, t + p * 6 * WL, WL);
-    for (int k = 0; k < 6; k++)
-        tf_a(t + k * WL, 6 * WL, m + k * WL, 6 * WL);
-}
-
-/* d[36] = B v B^T, v[36] */
-static void tf2_grad_in(const float *restrict v, float *restrict d) {
-    float t[WG_P * WL];
-    for (int r = 0; r < 6; r++)
-        tf_b(v + r * 6 * WL, WL, t + r * 6 * WL, WL);
-    for (int j = 0; j < 6; j++)
-        tf_b(t + j * WL, 6 * WL, d + j * WL, 6 * WL);
+static void tf_gt(const float *x, int xs, float *y, int ys) {
+    float q0 = x[0], q1 = x[xs], q2 = x[2 * xs], q3 = x[3 * xs], q4 = x[4 * xs], q5 = x[5 * xs];
+    y[0] = q0 * 0.25f - (q1 + q2) / 6.0f + (q3 + q4) / 24.0f;
+    y[ys] = (q2 - q1) / 6.0f + (q3 - q4) / 12.0f;
+    y[2 * ys] = (q3 + q4 - q1 - q2) / 6.0f + q5;
 }
 
 /* U[xi][oc][c] = (G w[oc][c] G^T)[xi] for every filter (scalar: runs once per
  * call over OC*C filters). */
 static void weights_transform(float *restrict U, size_t us, const float *restrict w, int OC, int C) {
     for (size_t f = 0; f < (size_t)OC * C; f++) {
-        const float *g = w + f * 9;
         float t[6][3], u[6][6];
-        for (int k = 0; k < 3; k++) {
-            float g0 = g[k], g1 = g[3 + k], g2 = g[6 + k]; /* column k */
-            t[0][k] = g0 * 0.25f;
-            t[1][k] = -(g0 + g1 + g2) / 6.0f;
-            t[2][k] = -(g0 - g1 + g2) / 6.0f;
-            t[3][k] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-            t[4][k] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
-            t[5][k] = g2;
-        }
-        for (int r = 0; r < 6; r++) {
-            float g0 = t[r][0], g1 = t[r][1], g2 = t[r][2];
-            u[r][0] = g0 * 0.25f;
-            u[r][1] = -(g0 + g1 + g2) / 6.0f;
-            u[r][2] = -(g0 - g1 + g2) / 6.0f;
-            u[r][3] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-            u[r][4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
-            u[r][5] = g2;
-        }
+        for (int k = 0; k < 3; k++) /* G over the columns of the 3x3 filter */
+            tf_g(w + f * 9 + k, 3, &t[0][k], 3);
+        for (int r = 0; r < 6; r++) /* and G over the rows */
+            tf_g(t[r], 1, u[r], 1);
         for (int p = 0; p < WG_P; p++)
             U[(size_t)p * us + f] = u[p / 6][p % 6];
     }
@@ -249,22 +215,15 @@ static void weights_transform(float *restrict U, size_t us, const float *restric
 /* w[oc][c] += G^T dU[.][oc][c] G for every filter. */
 static void weights_grad(float *restrict dw, const float *restrict dU, size_t us, int OC, int C) {
     for (size_t f = 0; f < (size_t)OC * C; f++) {
-        float q[6][6], t[3][6];
+        float q[6][6], t[3][6], d[3][3];
         for (int p = 0; p < WG_P; p++)
             q[p / 6][p % 6] = dU[(size_t)p * us + f];
-        for (int s = 0; s < 6; s++) { /* G^T over the rows */
-            float q0 = q[0][s], q1 = q[1][s], q2 = q[2][s], q3 = q[3][s], q4 = q[4][s], q5 = q[5][s];
-            t[0][s] = q0 * 0.25f - (q1 + q2) / 6.0f + (q3 + q4) / 24.0f;
-            t[1][s] = (q2 - q1) / 6.0f + (q3 - q4) / 12.0f;
-            t[2][s] = (q3 + q4 - q1 - q2) / 6.0f + q5;
-        }
-        float *g = dw + f * 9;
-        for (int k = 0; k < 3; k++) { /* and over the columns */
-            float q0 = t[k][0], q1 = t[k][1], q2 = t[k][2], q3 = t[k][3], q4 = t[k][4], q5 = t[k][5];
-            g[k * 3 + 0] += q0 * 0.25f - (q1 + q2) / 6.0f + (q3 + q4) / 24.0f;
-            g[k * 3 + 1] += (q2 - q1) / 6.0f + (q3 - q4) / 12.0f;
-            g[k * 3 + 2] += (q3 + q4 - q1 - q2) / 6.0f + q5;
-        }
+        for (int s = 0; s < 6; s++) /* G^T over the columns */
+            tf_gt(&q[0][s], 6, &t[0][s], 6);
+        for (int k = 0; k < 3; k++) /* and over the rows */
+            tf_gt(t[k], 1, d[k], 1);
+        for (int i = 0; i < 9; i++)
+            dw[f * 9 + i] += d[i / 3][i % 3];
     }
 }
 
@@ -471,7 +430,7 @@ void lt_winograd_forward(float *out, const float *inp, const float *w, const flo
     weights_transform(U, g.us, w, OC, C);
 #pragma omp parallel for schedule(static) if (g.nchunk > 1)
     for (int ci = 0; ci < g.nchunk; ci++) {
-        float *V = scratch + g.u_floats + g.per * (size_t)thread_id();
+        float *V = scratch + g.u_floats + g.per * (size_t)lt_omp_thread_id();
         float *M = V + WG_P * g.vs;
         int b0 = chunk_start(&g, ci), nt = (chunk_start(&g, ci + 1) - b0) * g.T;
         size_t np = round_up((size_t)nt, WL);
@@ -490,14 +449,14 @@ void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, 
     wg_geom g = geom(B, C, H, W, OC, pad);
     float *U = scratch;
     size_t vm = WG_P * (g.vs + g.ms); /* V and M of a thread, before its dU and db */
-    int nthreads = g.nchunk > 1 ? max_threads() : 1;
+    int nthreads = g.nchunk > 1 ? lt_omp_max_threads() : 1;
     if (dinp) weights_transform(U, g.us, w, OC, C);
     for (int t = 0; t < nthreads; t++)
         memset(scratch + g.u_floats + g.per * (size_t)t + vm, 0,
                (g.u_floats + round_up((size_t)OC, WL)) * sizeof(float));
 #pragma omp parallel for schedule(static) if (g.nchunk > 1)
     for (int ci = 0; ci < g.nchunk; ci++) {
-        float *V = scratch + g.u_floats + g.per * (size_t)thread_id();
+        float *V = scratch + g.u_floats + g.per * (size_t)lt_omp_thread_id();
         float *dM = V + WG_P * g.vs, *dU = V + vm, *pdb = dU + g.u_floats;
         int b0 = chunk_start(&g, ci), nt = (chunk_start(&g, ci + 1) - b0) * g.T;
         size_t np = round_up((size_t)nt, WL);
