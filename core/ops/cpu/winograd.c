@@ -40,9 +40,88 @@
 
 #include <cblas.h>
 #include <string.h>
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#define WG_AVX512 1
+#endif
 
 #define WG_P 36 /* transform points: 6x6 */
 #define WL 16   /* tiles per vector block */
+
+/* Moving a block's tiles between the images and the [point][lane] blocks:
+ * with AVX-512 (a -march=native build on a CPU that has it) whole tile rows
+ * are loaded and stored as vectors and the block is transposed in registers;
+ * otherwise, or after lt_winograd_set_vector(0), one value at a time. Both
+ * move the same values in the same order, so their results are bitwise the
+ * same (tests/unit/test_conv_winograd.c checks that). */
+static int wg_vector = 1;
+
+void lt_winograd_set_vector(int on) { wg_vector = on; }
+
+#ifdef WG_AVX512
+_Static_assert(WL == 16, "the vector paths move 16 tiles at a time");
+
+/* r[i][j] <- r[j][i] for 16 vectors of 16 floats: unpack pairs, shuffle
+ * quads, then two rounds of 128-bit lane shuffles (64 shuffles). */
+static inline void transpose16(__m512 r[16]) {
+    __m512 a[16], b[16];
+    for (int k = 0; k < 8; k++) {
+        a[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    /* b[4k+m], 128-bit lane q: column 4q+m of rows 4k..4k+3 */
+    for (int k = 0; k < 4; k++) {
+        b[4 * k] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0x44);
+        b[4 * k + 1] = _mm512_shuffle_ps(a[4 * k], a[4 * k + 2], 0xEE);
+        b[4 * k + 2] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0x44);
+        b[4 * k + 3] = _mm512_shuffle_ps(a[4 * k + 1], a[4 * k + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; m++) {
+        __m512 d0 = _mm512_shuffle_f32x4(b[m], b[4 + m], 0x88), d1 = _mm512_shuffle_f32x4(b[m], b[4 + m], 0xDD);
+        __m512 e0 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0x88),
+               e1 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_f32x4(d0, e0, 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(d0, e0, 0xDD);
+        r[4 + m] = _mm512_shuffle_f32x4(d1, e1, 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(d1, e1, 0xDD);
+    }
+}
+
+/* The 4x4 values at p (rows ld apart) as one vector, row-major. */
+static inline __m512 load_4x4(const float *p, size_t ld) {
+    __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(p));
+    v = _mm512_insertf32x4(v, _mm_loadu_ps(p + ld), 1);
+    v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 2 * ld), 2);
+    return _mm512_insertf32x4(v, _mm_loadu_ps(p + 3 * ld), 3);
+}
+
+/* Tile-major staging: st[l][0..35] is tile l's 6x6 patch, row-major; the
+ * point-major block d[p][l] is its transpose, three 16x16 transposes. The
+ * staging rows have 48 floats; st[l][36..47] stay zero. */
+#define ST_ROW 48
+
+static void stage_to_points(float (*st)[ST_ROW], float *restrict d) {
+    __m512 r[16];
+    for (int k = 0; k < 3; k++) {
+        for (int l = 0; l < WL; l++)
+            r[l] = _mm512_loadu_ps(st[l] + 16 * k);
+        transpose16(r);
+        for (int p = 0; p < 16 && 16 * k + p < WG_P; p++)
+            _mm512_storeu_ps(d + (16 * k + p) * WL, r[p]);
+    }
+}
+
+static void points_to_stage(const float *restrict d, float (*st)[ST_ROW]) {
+    __m512 r[16];
+    for (int k = 0; k < 3; k++) {
+        for (int p = 0; p < 16; p++)
+            r[p] = 16 * k + p < WG_P ? _mm512_loadu_ps(d + (16 * k + p) * WL) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int l = 0; l < WL; l++)
+            _mm512_storeu_ps(st[l] + 16 * k, r[l]);
+    }
+}
+#endif
 
 /* Target tiles per chunk: 4 samples of the MNIST CNN's conv2 (36 tiles each),
  * whose V and M (1.9 MB) then stay near the core. Measured on that layer at
@@ -238,11 +317,13 @@ typedef struct lanes {
     int n; /* tiles in the block, <= WL */
     int bb[WL], y0[WL], x0[WL];
     unsigned char in_inside[WL], out_inside[WL];
+    int all_in, all_out; /* all WL lanes are tiles with their patch / tile inside */
 } lanes;
 
 static void block_lanes(lanes *ln, const wg_geom *g, size_t n0, int nt) {
     int n = (int)n0, bb = n / g->T, t = n % g->T, ty = t / g->TW, tx = t % g->TW;
     ln->n = nt - n < WL ? nt - n : WL;
+    ln->all_in = ln->all_out = ln->n == WL;
     for (int l = 0; l < ln->n; l++) {
         int y0 = ty * 4, x0 = tx * 4, iy = y0 - g->pad, ix = x0 - g->pad;
         ln->bb[l] = bb, ln->y0[l] = y0, ln->x0[l] = x0;
@@ -252,6 +333,8 @@ static void block_lanes(lanes *ln, const wg_geom *g, size_t n0, int nt) {
             tx = 0;
             if (++ty == g->TH) ty = 0, bb++;
         }
+        ln->all_in &= ln->in_inside[l];
+        ln->all_out &= ln->out_inside[l];
     }
 }
 
@@ -261,12 +344,28 @@ static void input_transform(float *restrict V, const wg_geom *g, const float *re
     size_t HW = (size_t)g->H * g->W, W = (size_t)g->W;
     float d[WG_P * WL], v[WG_P * WL];
     lanes ln;
+#ifdef WG_AVX512
+    float st[WL][ST_ROW];
+    memset(st, 0, sizeof st);
+#endif
     for (size_t n0 = 0; n0 < np; n0 += WL) {
         block_lanes(&ln, g, n0, nt);
         for (int l = ln.n; l < WL; l++)
             for (int p = 0; p < WG_P; p++)
                 d[p * WL + l] = 0.0f;
         for (int c = 0; c < g->C; c++) {
+#ifdef WG_AVX512
+            if (wg_vector && ln.all_in) {
+                for (int l = 0; l < WL; l++) {
+                    const float *src = inp + ((size_t)(b0 + ln.bb[l]) * g->C + c) * HW +
+                                       (size_t)(ln.y0[l] - g->pad) * W + (ln.x0[l] - g->pad);
+                    for (int i = 0; i < 6; i++) /* 8 floats at 6i: row i+1 overwrites the 2 past row i */
+                        _mm256_storeu_ps(st[l] + 6 * i, _mm256_maskz_loadu_ps(0x3F, src + (size_t)i * W));
+                }
+                stage_to_points(st, d);
+                goto transform;
+            }
+#endif
             for (int l = 0; l < ln.n; l++) {
                 int y0 = ln.y0[l] - g->pad, x0 = ln.x0[l] - g->pad;
                 const float *img = inp + ((size_t)(b0 + ln.bb[l]) * g->C + c) * HW;
@@ -284,6 +383,9 @@ static void input_transform(float *restrict V, const wg_geom *g, const float *re
                         }
                 }
             }
+#ifdef WG_AVX512
+        transform:
+#endif
             tf2_input(d, v);
             float *dst = V + (size_t)c * g->ncol + n0;
             for (int p = 0; p < WG_P; p++)
@@ -311,6 +413,22 @@ static void output_transform(float *restrict out, const wg_geom *g, const float 
                 if (act == LT_ACT_RELU) val = val < 0.0f ? 0.0f : val; /* NaN passes, as in PyTorch */
                 y[p] = val;
             }
+#ifdef WG_AVX512
+            if (wg_vector && ln.all_out) {
+                __m512 r[16];
+                for (int p = 0; p < 16; p++)
+                    r[p] = _mm512_loadu_ps(y + p * WL);
+                transpose16(r); /* r[l]: tile l's 4x4 outputs */
+                for (int l = 0; l < WL; l++) {
+                    float *dst = out + ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
+                    _mm_storeu_ps(dst, _mm512_castps512_ps128(r[l]));
+                    _mm_storeu_ps(dst + OW, _mm512_extractf32x4_ps(r[l], 1));
+                    _mm_storeu_ps(dst + 2 * OW, _mm512_extractf32x4_ps(r[l], 2));
+                    _mm_storeu_ps(dst + 3 * OW, _mm512_extractf32x4_ps(r[l], 3));
+                }
+                continue;
+            }
+#endif
             for (int l = 0; l < ln.n; l++) {
                 float *dst = out + ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
                 if (ln.out_inside[l]) {
@@ -340,6 +458,23 @@ static void grad_out_transform(float *restrict dM, float *restrict db, const wg_
         float acc[WL] = {0};
         for (size_t n0 = 0; n0 < np; n0 += WL) {
             block_lanes(&ln, g, n0, nt);
+#ifdef WG_AVX512
+            if (wg_vector && ln.all_out) {
+                __m512 r[16];
+                for (int l = 0; l < WL; l++) {
+                    size_t off = ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
+                    __m512 v = load_4x4(dout + off, OW);
+                    if (act == LT_ACT_RELU) /* out > 0 (false for NaN), as the scalar path */
+                        v = _mm512_maskz_mov_ps(
+                            _mm512_cmp_ps_mask(load_4x4(out + off, OW), _mm512_setzero_ps(), _CMP_GT_OQ), v);
+                    r[l] = v;
+                }
+                transpose16(r); /* r[p]: point p of the 16 tiles */
+                for (int p = 0; p < 16; p++)
+                    _mm512_storeu_ps(u + p * WL, r[p]);
+                goto transform;
+            }
+#endif
             for (int l = 0; l < WL; l++) {
                 if (l >= ln.n) {
                     for (int p = 0; p < 16; p++)
@@ -369,6 +504,9 @@ static void grad_out_transform(float *restrict dM, float *restrict db, const wg_
                         }
                 }
             }
+#ifdef WG_AVX512
+        transform:
+#endif
             for (int p = 0; p < 16; p++)
                 for (int l = 0; l < WL; l++)
                     acc[l] += u[p * WL + l];
@@ -399,6 +537,22 @@ static void grad_in_transform(float *restrict dinp, const wg_geom *g, const floa
             for (int p = 0; p < WG_P; p++)
                 memcpy(v + p * WL, src + p * g->vs, WL * sizeof(float));
             tf2_grad_in(v, d);
+#ifdef WG_AVX512
+            if (wg_vector && ln.all_in) {
+                float st[WL][ST_ROW];
+                points_to_stage(d, st);
+                for (int l = 0; l < WL; l++) { /* tile by tile, as the scalar path: overlaps add in lane order */
+                    float *dst = dinp + ((size_t)(b0 + ln.bb[l]) * g->C + c) * HW + (size_t)(ln.y0[l] - g->pad) * W +
+                                 (ln.x0[l] - g->pad);
+                    for (int i = 0; i < 6; i++) {
+                        float *row = dst + (size_t)i * W;
+                        __m256 sum = _mm256_add_ps(_mm256_maskz_loadu_ps(0x3F, row), _mm256_loadu_ps(st[l] + 6 * i));
+                        _mm256_mask_storeu_ps(row, 0x3F, sum);
+                    }
+                }
+                continue;
+            }
+#endif
             for (int l = 0; l < ln.n; l++) {
                 int y0 = ln.y0[l] - g->pad, x0 = ln.x0[l] - g->pad;
                 float *img = dinp + ((size_t)(b0 + ln.bb[l]) * g->C + c) * HW;

@@ -17,5 +17,8 @@ void lt_winograd_forward(float *out, const float *inp, const float *w, const flo
                          int OC, int pad, lt_act act, float *scratch);
 void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, const float *out, const float *inp,
                           const float *w, int B, int C, int H, int W, int OC, int pad, lt_act act, float *scratch);
+/* 0: the portable transform loops even where the AVX-512 ones are built (the
+ * tests compare the two); 1, the default: the fastest available. */
+void lt_winograd_set_vector(int on);
 
 #endif
