@@ -1,11 +1,17 @@
 /* bench_conv.c: throughput of the conv2d kernels on the Keras MNIST CNN's conv
  * layers at batch 128 (conv1 1->32 3x3 on 28x28, conv2 32->64 3x3 on 26x26,
- * both ReLU). For each layer it prints GFLOP/s (2*OC*K*B*P flops per GEMM,
- * K = C*KH*KW, P = OH*OW) of
- *   gemm-only  the bare cblas_sgemm calls at the kernel's chunk shapes
- *   kernel     the full kernel call, im2col / scatter / col2im included:
- *              forward, backward dW (+db) only, backward dX only,
- *              and the whole layer forward + backward.
+ * both ReLU). For each layer it prints GFLOP/s (2*OC*K*B*P flops per pass,
+ * K = C*KH*KW, P = OH*OW: a direct convolution's count, whatever the
+ * algorithm does) of
+ *   gemm-only    the bare cblas_sgemm calls of the im2col path for the whole
+ *                batch: at its chunk shapes in its (out-channels x pixels)
+ *                orientation, the same chunks in the (pixels x out-channels)
+ *                orientation, and one GEMM over the whole batch
+ *   im2col+gemm  the full kernel calls on the im2col path, im2col / scatter /
+ *                col2im included: forward, backward dW (+db) only, backward dX
+ *                only, and the whole layer forward + backward
+ *   winograd     the same calls on the Winograd F(4x4, 3x3) path, for the
+ *                layers that take it (conv2), and its speed-up
  * (conv1's weight gradient takes the kernel's direct, GEMM-free path, so its
  * gemm-only dW figure is what the GEMM path would have had to beat.)
  * Each figure is the best of several repeats (the machine is shared).
@@ -94,23 +100,47 @@ static void bench_layer(const layer *L, int B, int reps) {
     float *scratch = randbuf(ns, &s);
     double gf = 2.0 * (double)L->OC * (double)K * (double)B * (double)P * 1e-9;
 
-    /* bare GEMMs at the im2col chunk shapes, operands in scratch */
-    float *col = scratch, *cn = scratch + K * (size_t)nb * P;
-    int N = nb * (int)P, chunks = (B + nb - 1) / nb;
-    double tgf, tgw, tgx;
-    BEST(tgf, reps,
-         for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->OC, N, (int)K, 1.0f,
-                                                      w, (int)K, col, N, 0.0f, cn, N));
-    BEST(tgw, reps,
-         for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->OC, (int)K, N, 1.0f,
-                                                      cn, N, col, N, 1.0f, dw, (int)K));
-    BEST(tgx, reps,
-         for (int c = 0; c < chunks; c++) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, L->OC, 1.0f,
-                                                      w, (int)K, cn, N, 0.0f, col, N));
+    /* bare GEMMs: the im2col path's chunks in both orientations, and the
+     * whole batch at once (operands of the whole batch's size) */
+    int N = nb * (int)P, chunks = (B + nb - 1) / nb, NB = B * (int)P;
+    float *col = randbuf(K * (size_t)NB, &s), *cn = randbuf((size_t)L->OC * NB, &s);
+    double t[3][3];
+    for (int o = 0; o < 3; o++) {
+        int n = o == 2 ? NB : N, reps_n = o == 2 ? 1 : chunks;
+        BEST(t[o][0], reps, for (int c = 0; c < reps_n; c++) {
+            if (o != 1)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->OC, n, (int)K, 1.0f, w, (int)K, col, n, 0.0f,
+                            cn, n);
+            else /* out^T [n, OC] = col^T [n, K] x w^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L->OC, (int)K, 1.0f, col, (int)K, w, (int)K,
+                            0.0f, cn, L->OC);
+        });
+        BEST(t[o][1], reps, for (int c = 0; c < reps_n; c++) {
+            if (o != 1)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->OC, (int)K, n, 1.0f, cn, n, col, n, 1.0f, dw,
+                            (int)K);
+            else /* dW [OC, K] += dout^T^T [OC, n] x col^T [n, K] */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->OC, (int)K, n, 1.0f, cn, L->OC, col, (int)K,
+                            1.0f, dw, (int)K);
+        });
+        BEST(t[o][2], reps, for (int c = 0; c < reps_n; c++) {
+            if (o != 1)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, n, L->OC, 1.0f, w, (int)K, cn, n, 0.0f,
+                            col, n);
+            else /* dcol^T [n, K] = dout^T [n, OC] x w */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)K, L->OC, 1.0f, cn, L->OC, w, (int)K,
+                            0.0f, col, (int)K);
+        });
+    }
+    free(col), free(cn);
 
     printf("%s  B=%d C=%d %dx%d -> OC=%d %dx%d  K=%zu P=%zu  im2col chunk=%d samples  scratch=%.1f MB\n", L->name, B,
            L->C, L->H, L->W, L->OC, OH, OW, K, P, nb, (double)ns * 4e-6);
-    printf("  %-11s fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s\n", "gemm-only", gf / tgf, gf / tgw, gf / tgx);
+    const char *what[3] = {"chunks, out-channels x pixels (the kernel's)", "chunks, pixels x out-channels",
+                           "one GEMM for the whole batch, out-channels x pixels"};
+    for (int o = 0; o < 3; o++)
+        printf("  %-11s fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s  (%s)\n", "gemm-only", gf / t[o][0], gf / t[o][1],
+               gf / t[o][2], what[o]);
     lt_conv2d_set_algo(LT_CONV_GEMM);
     double tg = kernel_rows("im2col+gemm", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
     lt_conv2d_set_algo(LT_CONV_AUTO);

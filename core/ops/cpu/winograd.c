@@ -23,17 +23,18 @@
  * im2col's 9*C*OC: 2.25x fewer, 4x fewer for whole tiles. The MNIST CNN's conv2
  * (26x26 -> 24x24) is exactly 6x6 tiles. In exact arithmetic the result equals
  * the direct convolution; in f32 the transforms' small integer and 1/6, 1/24
- * coefficients cost a few units in the last place (tests/unit compare both
- * paths and PyTorch).
+ * coefficients cost a few 1e-6 of the largest value (tests/unit compare it
+ * with a double-precision direct convolution, the im2col path and PyTorch).
  *
  * Layout and threads, as in conv2d.c: the batch is cut into chunks of whole
- * samples, about WG_COLS tiles each and as many for every thread, shared out among the OpenMP threads with
- * a static schedule; each thread has its own V, M and dU / db partial sums in
- * the scratch, and OpenBLAS (its OpenMP build) runs each chunk's GEMMs on the
- * calling thread. The transforms work on WL tiles at once, one tile per vector
- * lane, so that they compile to vector code: a tile's 36 (or 16) values are
- * gathered from the image into lanes, transformed, and stored as rows of the
- * [xi][channel][tile] matrices the GEMMs read. */
+ * samples, about WG_COLS tiles each and as many for every thread, shared out
+ * among the OpenMP threads with a static schedule; each thread has its own V,
+ * M and dU / db partial sums in the scratch, and OpenBLAS (its OpenMP build)
+ * runs each chunk's GEMMs on the calling thread. The transforms work on WL
+ * tiles at once, one tile per vector lane, so that they compile to vector
+ * code: a tile's 36 (or 16) values are gathered from the image into lanes,
+ * transformed, and stored as rows of the [xi][channel][tile] matrices the
+ * GEMMs read. */
 #include "ops/cpu/winograd.h"
 
 #include "ops/cpu/omp_threads.h"
