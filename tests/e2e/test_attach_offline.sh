@@ -6,37 +6,10 @@
 # A second run is steered with `lathe ctl` (pause, set lr, stop) before it
 # ends, so its view shows INTERRUPTED, the changed lr and the change history.
 #   usage: test_attach_offline.sh <lathe binary> <source dir>
-set -u
-LATHE=$(readlink -f "$1")
-if ! command -v tmux >/dev/null; then
-  echo "tmux not found: skipping the read-only attach test"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "skipped: /usr/share/datasets/fashion-mnist is not installed"
-  exit 0
-fi
-fail=0 passed=0
-tmp=$(mktemp -d)
+. "$(dirname "$0")/lib.sh" "$1"
+need_tmux "the read-only attach test"
+need_data
 T="tmux -L lathe-offline-$$"
-pid=
-cleanup() {
-  $T kill-server 2>/dev/null
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-
-cap() { $T capture-pane -p -t "$1"; }
-# wait_for <target> <regex> [tries]: until the screen matches
-wait_for() {
-  local n=${3:-50}
-  for _ in $(seq 1 "$n"); do cap "$1" | grep -qE -- "$2" && return 0; sleep 0.2; done
-  return 1
-}
 # the newest line of the message area (the two rows above the footer hold the command line and footer)
 last_msg() { cap "$1" | tail -3 | head -1; }
 ENVS="LANG=C.UTF-8 LC_ALL=C.UTF-8 XDG_DATA_HOME=$tmp/xdg TERM=screen-256color"
@@ -88,17 +61,11 @@ sleep 0.4
 last_msg wb:0 | grep -qE "$ended" && ok || bad ":inspect was not refused: $(cap wb:0 | tail -5)"
 
 # 4. resizes redraw the whole frame: status bar first, footer last
-check_frame() { # <cols> <rows>
-  local c; c=$(cap wb:0)
-  [ "$(printf '%s\n' "$c" | wc -l)" -eq "$2" ] || { bad "$1x$2: $(printf '%s\n' "$c" | wc -l) rows"; return; }
-  printf '%s\n' "$c" | head -1 | grep -qE '^ mlp +DONE +(ep|epoch) 1/10' || { bad "$1x$2 status bar: $(printf '%s\n' "$c" | head -1)"; return; }
-  printf '%s\n' "$c" | tail -1 | grep -qE '^ spc.*q.close' || { bad "$1x$2 footer: $(printf '%s\n' "$c" | tail -1)"; return; }
-  ok
-}
-$T resize-window -t wb -x 80 -y 24; sleep 0.8; check_frame 80 24
-$T resize-window -t wb -x 200 -y 60; sleep 0.8; check_frame 200 60
+frame() { check_frame "$1" "$2" '^ mlp +DONE +(ep|epoch) 1/10' '^ spc.*q.close'; }
+$T resize-window -t wb -x 80 -y 24; sleep 0.8; frame 80 24
+$T resize-window -t wb -x 200 -y 60; sleep 0.8; frame 200 60
 cap wb:0 | grep -q 'loss: train' && cap wb:0 | grep -qE '│lr +0\.001' && ok || bad "200x60: curves beside the hparams: $(cap wb:0 | head -12)"
-$T resize-window -t wb -x 100 -y 30; sleep 0.8; check_frame 100 30
+$T resize-window -t wb -x 100 -y 30; sleep 0.8; frame 100 30
 
 # 5. q leaves with status 0
 $T send-keys -t wb:0 q
@@ -144,5 +111,4 @@ mkdir -p "$tmp/empty"
 rc=$?
 [ $rc -ne 0 ] && grep -q 'no control.sock' "$tmp/e.err" && ok || bad "attach on an empty folder: rc $rc, $(cat "$tmp/e.err")"
 
-echo "$passed passed, $fail failed"
-[ $fail -eq 0 ]
+finish

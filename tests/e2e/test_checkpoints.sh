@@ -13,21 +13,9 @@
 # Python parts use $LATHE_PYTHON, else /opt/lathe-venv/bin/python, when it has
 # numpy and safetensors (torch optional); otherwise they are skipped with a note.
 #   usage: test_checkpoints.sh <lathe binary> <source dir>
-set -u
-LATHE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+. "$(dirname "$0")/lib.sh" "$1"
 SRC=$2
-fail=0 passed=0
-tmp=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "skipped: /usr/share/datasets/fashion-mnist is not installed"
-  exit 0
-fi
+need_data
 
 PY=${LATHE_PYTHON:-/opt/lathe-venv/bin/python}
 have_st=0
@@ -46,8 +34,6 @@ TOTAL=30
 
 # ckpt_step FILE: the "step" of a checkpoint's metadata (empty when unreadable)
 ckpt_step() { head -c 4096 "$1" 2>/dev/null | grep -ao '"step":"[0-9]*"' | head -n 1 | tr -dc 0-9; }
-# kv KEY FILE: a value from the key=value summary line
-kv() { tail -n 1 "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # run_dir ERRFILE: the run folder from the first stderr line
 run_dir() { sed -n 's/^lathe: run \(.*\), control socket .*/\1/p' "$1" | head -n 1; }
 # data_section FILE: the tensor bytes after the safetensors header
@@ -230,5 +216,4 @@ left=$(find "$root/lim" -name '*.tmp.*')
 san=$(grep -l 'runtime error:\|AddressSanitizer\|LeakSanitizer' "$tmp"/*.err "$tmp"/*.out 2>/dev/null)
 [ -z "$san" ] && ok || bad "sanitizer reports in $san: $(grep -h -m 3 'runtime error:\|Sanitizer' $san)"
 
-echo "$passed passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -2,14 +2,7 @@
 # The lathe CLI as a user meets it: list, summary, help, a short headless run
 # with its key=value summary line, and every bad input refused with a one-line
 # error and exit status 2.   usage: test_cli.sh <lathe binary> <source dir>
-set -u
-LATHE=$1
-fail=0 passed=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+. "$(dirname "$0")/lib.sh" "$1"
 
 # expect_error <needle> <lathe args...>: exit 2, one line on stderr containing needle
 expect_error() {
@@ -60,5 +53,4 @@ if [ -d "$src" ]; then
   expect_error "train-labels-idx1-ubyte" train mnist_cnn --data "$tmp/magic"
 fi
 
-echo "$passed passed, $fail failed"
-[ $fail -eq 0 ]
+finish

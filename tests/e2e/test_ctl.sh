@@ -4,20 +4,8 @@
 # refusals (exit 1, message on stderr), inspect, feed, --json, a second run
 # numbered version_1, stop, and that the process exits with its summary line.
 #   usage: test_ctl.sh <lathe binary> <source dir>
-set -u
-LATHE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-fail=0 passed=0
-tmp=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "skipped: /usr/share/datasets/fashion-mnist is not installed"
-  exit 0
-fi
+. "$(dirname "$0")/lib.sh" "$1"
+need_data
 
 # ctl <args...>: runs lathe ctl, output in $tmp/out, stderr in $tmp/err, status in $rc
 ctl() { "$LATHE" ctl "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
@@ -131,5 +119,4 @@ else
   [ ! -e "$run/control.sock" ] && ok || bad "socket left behind"
 fi
 
-echo "$passed passed, $fail failed"
-[ $fail -eq 0 ]
+finish

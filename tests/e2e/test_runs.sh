@@ -7,26 +7,13 @@
 # when $LATHE_PYTHON (else /opt/lathe-venv/bin/python) has tensorboard,
 # tests/e2e/check_runlog_tb.py reads the steered run's folder.
 #   usage: test_runs.sh <lathe binary> <source dir>
-set -u
-LATHE=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+. "$(dirname "$0")/lib.sh" "$1"
 SRC=$2
-fail=0 passed=0
-tmp=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "skipped: /usr/share/datasets/fashion-mnist is not installed"
-  exit 0
-fi
+need_data
 
 root=$tmp/logs
 common=(--headless --default-root-dir "$root" --batch-size 32 --limit-val-batches 2 --limit-test-batches 2
   --threads 2 --seed 5)
-kv() { tail -n 1 "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # best_val_acc DIR: the largest val_acc cell of metrics.csv, as `lathe runs` prints it
 best_val_acc() { awk -F, 'NR > 1 && $7 != "" && (m == "" || $7 > m) { m = $7 } END { printf "%.4f", m }' "$1/metrics.csv"; }
 # runs_row EXPERIMENT VERSION: the fields of that row of the last `lathe runs` table
@@ -159,5 +146,4 @@ fi
 san=$(grep -l 'runtime error:\|AddressSanitizer\|LeakSanitizer' "$tmp"/*.err "$tmp"/*.out 2>/dev/null)
 [ -z "$san" ] && ok || bad "sanitizer reports in $san: $(grep -h -m 3 'runtime error:\|Sanitizer' $san)"
 
-echo "$passed passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -6,57 +6,26 @@
 # The run is `lathe train mnist_cnn --headless` when this build serves a
 # control socket and the data are there; otherwise a stand-in server
 # (tests/e2e/wb_fake_server.c, built here against liblathe_core.a).
-set -u
-LATHE=$(readlink -f "$1")
+. "$(dirname "$0")/lib.sh" "$1"
 SRC=$(readlink -f "$2")
 BUILD=$(dirname "$LATHE")
-if ! command -v tmux >/dev/null; then
-  echo "tmux not found: skipping the workbench test"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
-fail=0 passed=0
-tmp=$(mktemp -d)
+need_tmux "the workbench test"
 T="tmux -L lathe-test-$$"
-run_pid=
-cleanup() {
-  $T kill-server 2>/dev/null
-  [ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 cc=${CC:-cc}
 # a sanitizer build's library needs the same flags to link against
 if nm "$BUILD/liblathe_core.a" 2>/dev/null | grep -q __asan_; then cc="$cc -fsanitize=address,undefined"; fi
 
-# ---- the lathe attach command (a small driver until the binary has it) ----
-ATTACH=("$LATHE" attach)
-if ! "$LATHE" attach --help >/dev/null 2>&1; then
-  echo "note: this lathe has no 'attach' yet; building a driver from tui/wb_*.c"
-  printf '#include "workbench.h"\nint main(int c, char **v) { return cmd_attach(c, v); }\n' >"$tmp/attach_main.c"
-  if ! $cc -std=c11 -D_GNU_SOURCE -O1 -I"$SRC/core/include" -I"$SRC/tui" "$tmp/attach_main.c" "$SRC"/tui/wb_*.c \
-      "$SRC/tui/cmd_attach.c" "$BUILD/liblathe_core.a" $(pkg-config --libs ncursesw) -lreadline -lm -lpthread -lz \
-      -o "$tmp/attach" 2>"$tmp/cc.err"; then
-    bad "building the attach driver: $(head -5 "$tmp/cc.err")"
-    echo "$passed passed, $fail failed"; exit 1
-  fi
-  ATTACH=("$tmp/attach" attach)
-fi
-
 # ---- the run ----
 mode=fake
 data=/usr/share/datasets/fashion-mnist
-if "$LATHE" train --help 2>/dev/null | grep -q -- --default-root-dir && [ -d "$data" ] && [ -z "${WB_TEST_FAKE:-}" ]; then
+if [ -d "$data" ] && [ -z "${WB_TEST_FAKE:-}" ]; then
   (cd "$tmp" && exec "$LATHE" train mnist_cnn --headless --default-root-dir "$tmp/logs" --batch-size 32 \
      --max-epochs 1 --log-every-n-steps 5 >"$tmp/run.out" 2>"$tmp/run.err") &
-  run_pid=$!
+  pid=$!
   for _ in $(seq 1 300); do [ -S "$tmp/logs/mnist_cnn/version_0/control.sock" ] && break; sleep 0.1; done
   if [ -S "$tmp/logs/mnist_cnn/version_0/control.sock" ]; then mode=real; else
     echo "note: the headless run did not open a control socket ($(tail -2 "$tmp/run.err")); using the stand-in"
-    kill "$run_pid" 2>/dev/null; wait "$run_pid" 2>/dev/null; run_pid=; rm -rf "$tmp/logs"
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=; rm -rf "$tmp/logs"
   fi
 fi
 if [ $mode = fake ]; then
@@ -67,24 +36,17 @@ if [ $mode = fake ]; then
   fi
   mkdir -p "$tmp/logs/mnist_cnn/version_0"
   "$tmp/fake" "$tmp/logs/mnist_cnn/version_0" 300 2>"$tmp/run.err" &
-  run_pid=$!
+  pid=$!
   for _ in $(seq 1 50); do [ -S "$tmp/logs/mnist_cnn/version_0/control.sock" ] && break; sleep 0.1; done
 fi
 echo "run: $mode"
 RUN_DIR=$tmp/logs/mnist_cnn/version_0
 
 # ---- helpers ----
-cap() { $T capture-pane -p -t "$1"; }
-# wait_for <target> <regex> [tries]: until the screen matches
-wait_for() {
-  local n=${3:-50}
-  for _ in $(seq 1 "$n"); do cap "$1" | grep -qE -- "$2" && return 0; sleep 0.2; done
-  return 1
-}
 step_of() { cap "$1" | head -1 | sed -nE 's/.*step ([0-9]+)\/.*/\1/p'; }
 
 ENVS="LANG=C.UTF-8 LC_ALL=C.UTF-8 XDG_DATA_HOME=$tmp/xdg TERM=screen-256color"
-$T new-session -d -s wb -x 100 -y 30 "cd $tmp && env $ENVS ${ATTACH[*]} $RUN_DIR; echo EXIT=\$?; sleep 120"
+$T new-session -d -s wb -x 100 -y 30 "cd $tmp && env $ENVS $LATHE attach $RUN_DIR; echo EXIT=\$?; sleep 120"
 
 # 1. it comes up RUNNING and the step advances
 wait_for wb:0 'RUNNING' 100 && ok || bad "no RUNNING on the status bar: $(cap wb:0 | head -3)"
@@ -114,18 +76,12 @@ wait_for wb:0 '^probe test:3' && ok || bad "probe pane: $(cap wb:0)"
 wait_for wb:0 'top predictions' && ok || bad "probe predictions: $(cap wb:0)"
 
 # 5. resizes redraw the whole frame: status bar first, footer last, nothing else
-check_frame() { # <cols> <rows>
-  local c; c=$(cap wb:0)
-  [ "$(printf '%s\n' "$c" | wc -l)" -eq "$2" ] || { bad "$1x$2: $(printf '%s\n' "$c" | wc -l) rows"; return; }
-  printf '%s\n' "$c" | head -1 | grep -qE '^ mnist_cnn +(RUNNING|PAUSED) +(ep|epoch) 1/1' || { bad "$1x$2 status bar: $(printf '%s\n' "$c" | head -1)"; return; }
-  printf '%s\n' "$c" | tail -1 | grep -qE '^ spc.*q.detach' || { bad "$1x$2 footer: $(printf '%s\n' "$c" | tail -1)"; return; }
-  ok
-}
-$T resize-window -t wb -x 80 -y 24; sleep 0.8; check_frame 80 24
-$T send-keys -t wb:0 Tab; sleep 0.5; check_frame 80 24
-$T resize-window -t wb -x 200 -y 60; sleep 0.8; check_frame 200 60
+frame() { check_frame "$1" "$2" '^ mnist_cnn +(RUNNING|PAUSED) +(ep|epoch) 1/1' '^ spc.*q.detach'; }
+$T resize-window -t wb -x 80 -y 24; sleep 0.8; frame 80 24
+$T send-keys -t wb:0 Tab; sleep 0.5; frame 80 24
+$T resize-window -t wb -x 200 -y 60; sleep 0.8; frame 200 60
 cap wb:0 | grep -q 'loss: train' && ok || bad "200x60 shows no curves beside the pane"
-$T resize-window -t wb -x 100 -y 30; sleep 0.8; check_frame 100 30
+$T resize-window -t wb -x 100 -y 30; sleep 0.8; frame 100 30
 
 # 6. tab completion and the history file
 $T send-keys -t wb:0 ':insp' Tab ' conv2d_' Tab Tab
@@ -139,10 +95,10 @@ $T send-keys -t wb:0 x
 $T send-keys -t wb:0 q
 wait_for wb:0 'EXIT=0' && ok || bad "q did not detach: $(cap wb:0 | tail -3)"
 grep -q '^set lr 0.5$' "$tmp/xdg/lathe/history" && ok || bad "history file lacks the command: $(cat "$tmp/xdg/lathe/history" 2>&1)"
-kill -0 "$run_pid" 2>/dev/null && ok || bad "the run died after the detach"
+kill -0 "$pid" 2>/dev/null && ok || bad "the run died after the detach"
 
 # 8. `lathe attach` without an argument finds the run, here in ASCII
-$T new-window -t wb -n two "cd $tmp && env LANG=C LC_ALL=C XDG_DATA_HOME=$tmp/xdg TERM=screen ${ATTACH[*]}; echo EXIT=\$?; sleep 120"
+$T new-window -t wb -n two "cd $tmp && env LANG=C LC_ALL=C XDG_DATA_HOME=$tmp/xdg TERM=screen $LATHE attach; echo EXIT=\$?; sleep 120"
 wait_for wb:two 'RUNNING' 100 && ok || bad "second attach: $(cap wb:two | head -3)"
 wait_for wb:two '^ *[0-9.]+\|' 100 && ok || bad "no ASCII axis: $(cap wb:two | head -6)"
 a1=$(step_of wb:two); sleep 2; a2=$(step_of wb:two)
@@ -157,11 +113,10 @@ if [ -n "$wpid" ] && [ -r /proc/$wpid/stat ]; then
   echo "workbench CPU while attached ($mode run): $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", d * 100 / hz / 5 }')% of a core over 5 s"
 fi
 # 9. the run ends: the screen says so, keeps its picture, and q still leaves
-kill "$run_pid"; wait "$run_pid" 2>/dev/null; run_pid=
+kill "$pid"; wait "$pid" 2>/dev/null; pid=
 wait_for wb:two 'went away' 100 && ok || bad "no word of the run going away: $(cap wb:two | tail -4)"
 cap wb:two | head -1 | grep -q 'GONE' && cap wb:two | grep -q 'loss: train' && ok || bad "the last picture is not kept: $(cap wb:two | head -3)"
 $T send-keys -t wb:two q
 wait_for wb:two 'EXIT=0' && ok || bad "second q: $(cap wb:two | tail -3)"
 
-echo "$passed passed, $fail failed"
-[ $fail -eq 0 ]
+finish
