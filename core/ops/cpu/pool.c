@@ -11,6 +11,15 @@
 
 #include "ops/kernels.h"
 
+/* The rows (or columns) [*lo, *hi) of the input that window o covers, clipped
+ * to [0, n): padding is never read. */
+static void window(int o, int stride, int pad, int K, int n, int *lo, int *hi) {
+    *lo = o * stride - pad;
+    *hi = *lo + K;
+    if (*lo < 0) *lo = 0;
+    if (*hi > n) *hi = n;
+}
+
 void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int C, int H, int W, int K, int stride,
                           int pad) {
     int OH = (H + 2 * pad - K) / stride + 1, OW = (W + 2 * pad - K) / stride + 1;
@@ -40,13 +49,11 @@ void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int
             continue;
         }
         for (int oh = 0; oh < OH; oh++) {
-            int h0 = oh * stride - pad, h1 = h0 + K;
-            if (h0 < 0) h0 = 0;
-            if (h1 > H) h1 = H;
+            int h0, h1;
+            window(oh, stride, pad, K, H, &h0, &h1);
             for (int ow = 0; ow < OW; ow++) {
-                int w0 = ow * stride - pad, w1 = w0 + K;
-                if (w0 < 0) w0 = 0;
-                if (w1 > W) w1 = W;
+                int w0, w1;
+                window(ow, stride, pad, K, W, &w0, &w1);
                 float m = -INFINITY;
                 int32_t mi = h0 * W + w0;
                 for (int ih = h0; ih < h1; ih++)
@@ -64,29 +71,34 @@ void lt_maxpool2d_forward(float *out, int32_t *idx, const float *inp, int B, int
     }
 }
 
-void lt_maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
-                           int OW) {
+/* dinp (+)= the gradient routed back to each window's winner; with fill, the
+ * planes are first zeroed one by one while in cache (non-overlapping windows:
+ * one write each). */
+static void maxpool_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
+                             int OW, int fill) {
     size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
 #pragma omp parallel for schedule(static) if (planes * HW > 65536)
     for (size_t pl = 0; pl < planes; pl++) {
         float *d = dinp + pl * HW;
         const float *g = dout + pl * OP;
         const int32_t *ix = idx + pl * OP;
-        for (size_t i = 0; i < OP; i++) d[ix[i]] += g[i];
+        if (fill) {
+            memset(d, 0, HW * sizeof(float));
+            for (size_t i = 0; i < OP; i++) d[ix[i]] = g[i];
+        } else {
+            for (size_t i = 0; i < OP; i++) d[ix[i]] += g[i];
+        }
     }
+}
+
+void lt_maxpool2d_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
+                           int OW) {
+    maxpool_backward(dinp, dout, idx, B, C, H, W, OH, OW, 0);
 }
 
 void lt_maxpool2d_backward_fill(float *dinp, const float *dout, const int32_t *idx, int B, int C, int H, int W, int OH,
                                 int OW) {
-    size_t planes = (size_t)B * C, HW = (size_t)H * W, OP = (size_t)OH * OW;
-#pragma omp parallel for schedule(static) if (planes * HW > 65536)
-    for (size_t pl = 0; pl < planes; pl++) {
-        float *d = dinp + pl * HW;
-        const float *g = dout + pl * OP;
-        const int32_t *ix = idx + pl * OP;
-        memset(d, 0, HW * sizeof(float));
-        for (size_t i = 0; i < OP; i++) d[ix[i]] = g[i]; /* windows do not overlap: one write each */
-    }
+    maxpool_backward(dinp, dout, idx, B, C, H, W, OH, OW, 1);
 }
 
 void lt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int K, int stride, int pad) {
@@ -98,13 +110,11 @@ void lt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int
         const float *x = inp + pl * HW;
         float *o = out + pl * OP;
         for (int oh = 0; oh < OH; oh++) {
-            int h0 = oh * stride - pad, h1 = h0 + K;
-            if (h0 < 0) h0 = 0;
-            if (h1 > H) h1 = H;
+            int h0, h1;
+            window(oh, stride, pad, K, H, &h0, &h1);
             for (int ow = 0; ow < OW; ow++) {
-                int w0 = ow * stride - pad, w1 = w0 + K;
-                if (w0 < 0) w0 = 0;
-                if (w1 > W) w1 = W;
+                int w0, w1;
+                window(ow, stride, pad, K, W, &w0, &w1);
                 float s = 0.0f;
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++) s += x[(size_t)ih * W + iw];
@@ -123,13 +133,11 @@ void lt_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, 
         float *d = dinp + pl * HW;
         const float *g = dout + pl * OP;
         for (int oh = 0; oh < OH; oh++) {
-            int h0 = oh * stride - pad, h1 = h0 + K;
-            if (h0 < 0) h0 = 0;
-            if (h1 > H) h1 = H;
+            int h0, h1;
+            window(oh, stride, pad, K, H, &h0, &h1);
             for (int ow = 0; ow < OW; ow++) {
-                int w0 = ow * stride - pad, w1 = w0 + K;
-                if (w0 < 0) w0 = 0;
-                if (w1 > W) w1 = W;
+                int w0, w1;
+                window(ow, stride, pad, K, W, &w0, &w1);
                 float gv = g[(size_t)oh * OW + ow] * inv;
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++) d[(size_t)ih * W + iw] += gv;
