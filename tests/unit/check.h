@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int check_passed_, check_failed_, check_case_failed_;
 
@@ -42,6 +43,17 @@ static int check_passed_, check_failed_, check_case_failed_;
 
 #define CHECK_STR_CONTAINS(hay, needle)                                          \
     CHECK_MSG(strstr((hay), (needle)) != NULL, "\"%s\" does not contain \"%s\"", (hay), (needle))
+
+/* The data the training tests run on (Debian's dataset-fashion-mnist). */
+#define CHECK_DATA_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Whether path exists; when not, says the tests that need it are skipped. */
+static inline int check_have(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) return 1;
+    printf("skipped: %s is not installed\n", path);
+    return 0;
+}
 
 #define RUN(fn)                                                                  \
     do {                                                                         \

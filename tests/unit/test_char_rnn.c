@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "lathe/rnn.h"
@@ -94,11 +93,7 @@ static void test_learns_and_feeds(void) {
 
 int main(void) {
     RUN(test_gradient_cut_at_chunk_border);
-    struct stat st;
-    if (stat(TEXT, &st) != 0) {
-        printf("skipped: %s is not installed\n", TEXT);
-        return check_done();
-    }
+    if (!check_have(TEXT)) return check_done();
     RUN(test_learns_and_feeds);
     return check_done();
 }

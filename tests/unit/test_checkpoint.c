@@ -12,7 +12,6 @@
 #include "check.h"
 #include "lathe/checkpoint.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 static char dir[64];
 static const char *g_sched = ""; /* --lr-scheduler for the runs */
@@ -258,11 +257,7 @@ static void test_failed_write_keeps_previous(void) {
 }
 
 int main(void) {
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return 77;
-    }
+    if (!check_have(CHECK_DATA_DIR)) return 77;
     snprintf(dir, sizeof dir, "/tmp/lathe-ckpt-XXXXXX");
     if (!mkdtemp(dir)) return 1;
     RUN(test_exact_resume);

@@ -3,12 +3,10 @@
  * at their own frequencies (the pattern of a GAN's generator/discriminator). */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "lathe/train.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 static struct {
     int batch_start, batch_end, before_backward, backward, after_backward, before_opt, opt_step, zero_grad,
@@ -117,11 +115,7 @@ static void test_manual_two_optimizers(void) {
 }
 
 int main(void) {
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return 77;
-    }
+    if (!check_have(CHECK_DATA_DIR)) return 77;
     RUN(test_hooks_called);
     RUN(test_manual_two_optimizers);
     return check_done();

@@ -13,7 +13,6 @@
 #include "check.h"
 #include "lathe/lrfind.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 /* ---- the suggestion rule (expected indices from numpy) ---- */
 
@@ -347,11 +346,7 @@ static void test_bad_opts(void) {
 
 int main(void) {
     RUN(test_suggest_rule);
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return check_done() ? 1 : 77;
-    }
+    if (!check_have(CHECK_DATA_DIR)) return check_done() ? 1 : 77;
     RUN(test_bad_opts);
     RUN(test_mlp_sweep);
     RUN(test_early_stop);

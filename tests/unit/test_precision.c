@@ -2,12 +2,10 @@
  * loss scaler backing off on overflow. */
 #include <math.h>
 #include <stdio.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "lathe/train.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 static void test_rounding(void) {
     float b[] = {1.0f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f, -2.5f, INFINITY, 3.0e38f};
@@ -81,11 +79,7 @@ static void test_scaler_backs_off(void) {
 
 int main(void) {
     RUN(test_rounding);
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return check_done();
-    }
+    if (!check_have(CHECK_DATA_DIR)) return check_done();
     RUN(test_mixed_tracks_f32);
     RUN(test_scaler_backs_off);
     return check_done();

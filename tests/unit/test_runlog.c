@@ -20,7 +20,7 @@
 #include "lathe/runlog.h"
 #include "train/runlog_fmt.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
+#define DATA CHECK_DATA_DIR
 
 static char root[256]; /* mkdtemp; the run goes to root/mlp/version_1 */
 static char run_dir[512];

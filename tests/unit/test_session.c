@@ -17,7 +17,6 @@
 #include "check.h"
 #include "lathe/session.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 static char g_root[64];
 static lt_session *g_s;
@@ -423,11 +422,7 @@ static void test_lrfind_save(void) {
 }
 
 int main(void) {
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return 77;
-    }
+    if (!check_have(CHECK_DATA_DIR)) return 77;
     snprintf(g_root, sizeof g_root, "/tmp/lt_session_XXXXXX");
     if (!mkdtemp(g_root)) return 1;
     RUN(test_run_dir);

@@ -5,12 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "lathe/train.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 static void config(lt_config *c) {
     lt_config_defaults(c);
@@ -120,11 +118,7 @@ static void test_anomaly_names_layer(void) {
 }
 
 int main(void) {
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return 77;
-    }
+    if (!check_have(CHECK_DATA_DIR)) return 77;
     RUN(test_clip_norm);
     RUN(test_clip_value);
     RUN(test_accumulation_matches_big_batch);

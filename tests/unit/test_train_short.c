@@ -3,12 +3,10 @@
  * give the same losses (deterministic on the CPU for a fixed thread count). */
 #include <math.h>
 #include <stdio.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "lathe/train.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 static void run(const char *exp, long steps, double *val_acc, double *train_loss) {
     lt_config cfg;
@@ -49,11 +47,7 @@ static void test_mlp_learns(void) {
 }
 
 int main(void) {
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return 77;
-    }
+    if (!check_have(CHECK_DATA_DIR)) return 77;
     RUN(test_cnn_learns);
     RUN(test_mlp_learns);
     return check_done();

@@ -5,13 +5,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "check.h"
 #include "lathe/profiler.h"
 #include "lathe/train.h"
 
-#define DATA "/usr/share/datasets/fashion-mnist"
 
 static void config(lt_config *c) {
     lt_config_defaults(c);
@@ -252,11 +250,7 @@ static void test_detect_anomaly_gradient(void) {
 }
 
 int main(void) {
-    struct stat st;
-    if (stat(DATA, &st) != 0) {
-        printf("skipped: %s is not installed\n", DATA);
-        return 77;
-    }
+    if (!check_have(CHECK_DATA_DIR)) return 77;
     RUN(test_fast_dev_run);
     RUN(test_overfit_batches);
     RUN(test_max_time);
