@@ -65,6 +65,26 @@ static void copy(char *dst, size_t cap, const char *s, size_t n) {
     dst[n] = 0;
 }
 
+/* The next "key=value" word of a space-separated line s[0, len) from *i on:
+ * key (cut to kcap - 1), the value's start and length; 0 at the end. Words
+ * without '=' are passed over. */
+static int word_kv_next(const char *s, size_t len, size_t *i, char *key, size_t kcap, const char **val,
+                        size_t *vlen) {
+    while (*i < len) {
+        while (*i < len && s[*i] == ' ') (*i)++;
+        size_t j = *i;
+        while (j < len && s[j] != ' ') j++;
+        const char *w = s + *i, *eq = memchr(w, '=', j - *i);
+        *i = j;
+        if (!eq) continue;
+        copy(key, kcap, w, (size_t)(eq - w));
+        *val = eq + 1;
+        *vlen = (size_t)(s + j - *val);
+        return 1;
+    }
+    return 0;
+}
+
 /* Parses up to max comma-separated numbers into a new array. */
 static double *num_list(const char *s, size_t n, int max, int *count) {
     int k = 1;
@@ -184,23 +204,16 @@ static void parse_change(wb_model *m, const char *s, size_t len) {
     wb_change c;
     memset(&c, 0, sizeof c);
     c.step = c.time = NAN;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && s[i] == ' ') i++;
-        size_t j = i;
-        while (j < len && s[j] != ' ') j++;
-        const char *eq = memchr(s + i, '=', j - i);
-        if (eq) {
-            size_t kl = (size_t)(eq - (s + i)), vl = (size_t)(s + j - eq - 1);
-            const char *k = s + i, *v = eq + 1;
-            if (kl == 4 && !memcmp(k, "step", 4)) c.step = wb_num(v, vl);
-            else if (kl == 4 && !memcmp(k, "time", 4)) c.time = wb_num(v, vl);
-            else if (kl == 4 && !memcmp(k, "name", 4)) copy(c.name, sizeof c.name, v, vl);
-            else if (kl == 3 && !memcmp(k, "old", 3)) copy(c.old, sizeof c.old, v, vl);
-            else if (kl == 3 && !memcmp(k, "new", 3)) copy(c.now, sizeof c.now, v, vl);
-            else if (kl == 6 && !memcmp(k, "client", 6)) copy(c.client, sizeof c.client, v, vl);
-        }
-        i = j;
+    size_t i = 0, vl;
+    char k[16];
+    const char *v;
+    while (word_kv_next(s, len, &i, k, sizeof k, &v, &vl)) {
+        if (!strcmp(k, "step")) c.step = wb_num(v, vl);
+        else if (!strcmp(k, "time")) c.time = wb_num(v, vl);
+        else if (!strcmp(k, "name")) copy(c.name, sizeof c.name, v, vl);
+        else if (!strcmp(k, "old")) copy(c.old, sizeof c.old, v, vl);
+        else if (!strcmp(k, "new")) copy(c.now, sizeof c.now, v, vl);
+        else if (!strcmp(k, "client")) copy(c.client, sizeof c.client, v, vl);
     }
     if (c.name[0]) add_change(m, &c);
 }
@@ -256,25 +269,16 @@ static void parse_layer(wb_layer *l, const char *s, size_t len) {
     };
     memset(l, 0, sizeof *l);
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) *(double *)((char *)l + nums[i].off) = NAN;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && s[i] == ' ') i++;
-        size_t j = i;
-        while (j < len && s[j] != ' ') j++;
-        const char *eq = memchr(s + i, '=', j - i);
-        if (eq) {
-            char k[32];
-            copy(k, sizeof k, s + i, (size_t)(eq - (s + i)));
-            const char *v = eq + 1;
-            size_t vl = (size_t)(s + j - v);
-            if (!strcmp(k, "layer")) copy(l->name, sizeof l->name, v, vl);
-            else if (!strcmp(k, "type")) copy(l->type, sizeof l->type, v, vl);
-            else if (!strcmp(k, "shape")) copy(l->shape, sizeof l->shape, v, vl);
-            else
-                for (size_t q = 0; q < sizeof nums / sizeof nums[0]; q++)
-                    if (!strcmp(k, nums[q].key)) *(double *)((char *)l + nums[q].off) = wb_num(v, vl);
-        }
-        i = j;
+    size_t i = 0, vl;
+    char k[32];
+    const char *v;
+    while (word_kv_next(s, len, &i, k, sizeof k, &v, &vl)) {
+        if (!strcmp(k, "layer")) copy(l->name, sizeof l->name, v, vl);
+        else if (!strcmp(k, "type")) copy(l->type, sizeof l->type, v, vl);
+        else if (!strcmp(k, "shape")) copy(l->shape, sizeof l->shape, v, vl);
+        else
+            for (size_t q = 0; q < sizeof nums / sizeof nums[0]; q++)
+                if (!strcmp(k, nums[q].key)) *(double *)((char *)l + nums[q].off) = wb_num(v, vl);
     }
 }
 

@@ -169,6 +169,16 @@ static int check_args(lt_tb_writer *w, const char *tag, lt_err *err) {
     return LT_OK;
 }
 
+/* Everything the writer holds but its file descriptor. */
+static void writer_free(lt_tb_writer *w) {
+    lt_pb_free(&w->pending);
+    lt_pb_free(&w->ev);
+    lt_pb_free(&w->inner);
+    free(w->limits);
+    free(w->path);
+    free(w);
+}
+
 lt_tb_writer *lt_tb_open(const char *dir, lt_err *err) {
     if (!dir || !dir[0]) {
         lt_seterr(err, LT_EINVAL, "tensorboard: empty log directory name");
@@ -212,12 +222,7 @@ lt_tb_writer *lt_tb_open(const char *dir, lt_err *err) {
     return w;
 fail:
     if (w->fd >= 0) close(w->fd);
-    lt_pb_free(&w->pending);
-    lt_pb_free(&w->ev);
-    lt_pb_free(&w->inner);
-    free(w->limits);
-    free(w->path);
-    free(w);
+    writer_free(w);
     return NULL;
 }
 
@@ -408,11 +413,6 @@ int lt_tb_close(lt_tb_writer *w, lt_err *err) {
     int rc = lt_tb_flush(w, err);
     if (close(w->fd) != 0 && rc == LT_OK)
         rc = lt_seterr(err, LT_EIO, "%s: close failed: %s", w->path, strerror(errno));
-    lt_pb_free(&w->pending);
-    lt_pb_free(&w->ev);
-    lt_pb_free(&w->inner);
-    free(w->limits);
-    free(w->path);
-    free(w);
+    writer_free(w);
     return rc;
 }
