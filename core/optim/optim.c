@@ -243,3 +243,25 @@ int lt_optim_state_get(const lt_optim *o, int i, const char **name, float **data
     if (n) *n = o->params[i / o->kind->nslots].n;
     return LT_OK;
 }
+
+size_t lt_optim_state_floats(const lt_optim *o) {
+    size_t total = 0;
+    for (int i = 0; i < lt_optim_state_count(o); i++) total += o->params[i / o->kind->nslots].n;
+    return total;
+}
+
+void lt_optim_state_save(const lt_optim *o, float *dst) {
+    for (int i = 0; i < lt_optim_state_count(o); i++) {
+        size_t n = o->params[i / o->kind->nslots].n;
+        memcpy(dst, o->state[i], n * sizeof(float));
+        dst += n;
+    }
+}
+
+void lt_optim_state_load(lt_optim *o, const float *src) {
+    for (int i = 0; i < lt_optim_state_count(o); i++) {
+        size_t n = o->params[i / o->kind->nslots].n;
+        memcpy(o->state[i], src, n * sizeof(float));
+        src += n;
+    }
+}

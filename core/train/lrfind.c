@@ -115,11 +115,7 @@ static int snapshot_take(lt_trainer *t, snapshot *s, lt_err *err) {
     memset(s, 0, sizeof *s);
     const lt_model *md = &t->mod.model;
     s->mem_floats = 2 * md->nparam_floats + md->nbuffer_floats;
-    for (int i = 0; i < lt_optim_state_count(t->opt); i++) {
-        size_t n = 0;
-        lt_optim_state_get(t->opt, i, NULL, NULL, &n);
-        s->ostate_floats += n;
-    }
+    s->ostate_floats = lt_optim_state_floats(t->opt);
     s->nhparams = lt_trainer_hparam_count(t);
     s->mem = lt_malloc(s->mem_floats * sizeof(float) + 1, err);
     s->ostate = s->mem ? lt_malloc(s->ostate_floats * sizeof(float) + 1, err) : NULL;
@@ -129,14 +125,7 @@ static int snapshot_take(lt_trainer *t, snapshot *s, lt_err *err) {
         return LT_ENOMEM;
     }
     memcpy(s->mem, md->mem, s->mem_floats * sizeof(float));
-    size_t o = 0;
-    for (int i = 0; i < lt_optim_state_count(t->opt); i++) {
-        float *d;
-        size_t n;
-        lt_optim_state_get(t->opt, i, NULL, &d, &n);
-        memcpy(s->ostate + o, d, n * sizeof(float));
-        o += n;
-    }
+    lt_optim_state_save(t->opt, s->ostate);
     s->opt_steps = lt_optim_steps(t->opt);
     for (int i = 0; i < s->nhparams; i++) {
         char buf[96];
@@ -173,14 +162,7 @@ static int snapshot_take(lt_trainer *t, snapshot *s, lt_err *err) {
 static int snapshot_restore(lt_trainer *t, const snapshot *s, lt_err *err) {
     lt_model *md = &t->mod.model;
     memcpy(md->mem, s->mem, s->mem_floats * sizeof(float));
-    size_t o = 0;
-    for (int i = 0; i < lt_optim_state_count(t->opt); i++) {
-        float *d;
-        size_t n;
-        lt_optim_state_get(t->opt, i, NULL, &d, &n);
-        memcpy(d, s->ostate + o, n * sizeof(float));
-        o += n;
-    }
+    lt_optim_state_load(t->opt, s->ostate);
     lt_optim_set_steps(t->opt, s->opt_steps);
     int rc = LT_OK;
     for (int i = 0; i < s->nhparams && !rc; i++) {

@@ -65,20 +65,9 @@ static void capture(lt_trainer *t, state *s) {
     s->nmem = 2 * md->nparam_floats + md->nbuffer_floats;
     s->mem = malloc(s->nmem * sizeof(float));
     memcpy(s->mem, md->mem, s->nmem * sizeof(float));
-    for (int i = 0; i < lt_optim_state_count(t->opt); i++) {
-        size_t n;
-        lt_optim_state_get(t->opt, i, NULL, NULL, &n);
-        s->nost += n;
-    }
+    s->nost = lt_optim_state_floats(t->opt);
     s->ost = malloc(s->nost * sizeof(float) + 1);
-    size_t o = 0;
-    for (int i = 0; i < lt_optim_state_count(t->opt); i++) {
-        float *d;
-        size_t n;
-        lt_optim_state_get(t->opt, i, NULL, &d, &n);
-        memcpy(s->ost + o, d, n * sizeof(float));
-        o += n;
-    }
+    lt_optim_state_save(t->opt, s->ost);
     s->osteps = lt_optim_steps(t->opt);
     s->nhp = lt_trainer_hparam_count(t);
     for (int i = 0; i < s->nhp && i < 64; i++) {

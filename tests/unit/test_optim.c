@@ -276,6 +276,22 @@ static void test_state_enumeration(void) {
         }
         CHECK(lt_optim_state_get(o, -1, NULL, NULL, NULL) == LT_EINVAL);
         CHECK(lt_optim_state_get(o, lt_optim_state_count(o), NULL, NULL, NULL) == LT_EINVAL);
+        /* the flat snapshot: every buffer in order, and back */
+        size_t total = lt_optim_state_floats(o), at = 0;
+        CHECK(total == (size_t)st[k].nslots * (f.p[0].n + f.p[1].n));
+        float *snap = malloc(total * sizeof(float)), *back = malloc(total * sizeof(float));
+        for (size_t j = 0; j < total; j++) snap[j] = (float)j;
+        lt_optim_state_load(o, snap);
+        for (int i = 0; i < lt_optim_state_count(o); i++) {
+            float *data;
+            size_t n;
+            lt_optim_state_get(o, i, NULL, &data, &n);
+            for (size_t j = 0; j < n; j++) CHECK(data[j] == (float)(at + j));
+            at += n;
+        }
+        lt_optim_state_save(o, back);
+        CHECK(memcmp(snap, back, total * sizeof(float)) == 0);
+        free(snap), free(back);
         lt_optim_free(o);
     }
 }

@@ -78,6 +78,11 @@ long lt_optim_steps(const lt_optim *o);
  * lt_optim_set_steps. state_get returns LT_EINVAL when i is out of range. */
 int lt_optim_state_count(const lt_optim *o);
 int lt_optim_state_get(const lt_optim *o, int i, const char **name, float **data, size_t *n);
+/* All the buffers one after another, as a snapshot: their total in floats, and
+ * copies out to / back in from a flat array of that many floats. */
+size_t lt_optim_state_floats(const lt_optim *o);
+void lt_optim_state_save(const lt_optim *o, float *dst);
+void lt_optim_state_load(lt_optim *o, const float *src);
 /* Sets the step count (negative is taken as 0). For sgd, steps > 0 also marks
  * the momentum buffers as initialised (PyTorch creates them at the first
  * momentum step as a copy of the gradient). */
