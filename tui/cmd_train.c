@@ -14,6 +14,7 @@
 #include "lathe/checkpoint.h"
 #include "lathe/profiler.h"
 #include "lathe/session.h"
+#include "wb_draw.h"
 #include "workbench.h"
 
 typedef struct progress {
@@ -24,24 +25,12 @@ typedef struct progress {
     double last_print;
 } progress;
 
-static void fmt_eta(double s, char *buf, size_t len) {
-    if (!isfinite(s) || s < 0) {
-        snprintf(buf, len, "--:--");
-        return;
-    }
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(buf, len, "%02ld:%02ld", t / 60, t % 60);
-}
-
 static void print_progress(lt_trainer *t, progress *p, int final) {
     char eta[32];
     size_t epoch = t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs; /* 1-based, after the end too */
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     double left = rate > 0 ? (double)(p->total_steps - t->step) * t->batch_size / rate : NAN;
-    fmt_eta(left, eta, sizeof eta);
+    wb_fmt_dur(left, eta, sizeof eta);
     if (p->tty) {
         fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %s", epoch,
                 t->max_epochs, t->step, p->total_steps, t->train_loss, t->samples_per_s, eta);
