@@ -19,6 +19,10 @@
  *   dV[xi] [C, N]   = U[xi]^T dM[xi]        (GEMM, K = OC)
  *   dinp           += B dV B^T              (6x6 patches, overlapping by 2)
  *   dw             += G^T dU G
+ * The backward pass transforms the input again, chunk by chunk in cache,
+ * rather than keeping the forward's V: that would be about twice the input's
+ * size (21 MB for the MNIST CNN's conv2 at batch 128) written in forward and
+ * read back in backward, in a workspace that lives across the whole step.
  * Per output pixel that is 36*C*OC/16 multiply-adds per GEMM instead of
  * im2col's 9*C*OC: 2.25x fewer, 4x fewer for whole tiles. The MNIST CNN's conv2
  * (26x26 -> 24x24) is exactly 6x6 tiles. In exact arithmetic the result equals
@@ -147,7 +151,7 @@ typedef struct wg_geom {
     size_t ncol;       /* columns of a chunk's V / M rows: nbc*T rounded up to WL */
     size_t vs, ms, us; /* strides of the 36 planes of V [C, ncol], M [OC, ncol], U [OC, C] */
     size_t u_floats;   /* U: 36 planes */
-    size_t per;        /* one thread's scratch: V, M, dU, db */
+    size_t per;        /* one thread's scratch: V, M, dU, db, db lanes */
 } wg_geom;
 
 static wg_geom geom(int B, int C, int H, int W, int OC, int pad) {
@@ -174,7 +178,7 @@ static wg_geom geom(int B, int C, int H, int W, int OC, int pad) {
     g.ms = (size_t)OC * g.ncol + WL;
     g.us = round_up((size_t)OC * C, WL) + WL;
     g.u_floats = WG_P * g.us;
-    g.per = WG_P * (g.vs + g.ms) + g.u_floats + round_up((size_t)OC, WL);
+    g.per = WG_P * (g.vs + g.ms) + g.u_floats + round_up((size_t)OC, WL) + (size_t)OC * WL;
     return g;
 }
 
@@ -448,17 +452,21 @@ static void output_transform(float *restrict out, const wg_geom *g, const float 
     }
 }
 
-/* dM[xi][oc][n] = A dY A^T of the masked output gradient; db += its sums
- * (kept in lanes: a scalar running sum would chain every add on the last). */
-static void grad_out_transform(float *restrict dM, float *restrict db, const wg_geom *g, const float *restrict dout,
-                               const float *restrict out, int b0, int nt, size_t np, lt_act act) {
+/* dM[xi][oc][n] = A dY A^T of the masked output gradient; db += its sums,
+ * kept in lanes in dbl [OC][WL] (a scalar running sum would chain every add
+ * on the last). Blocks outer, channels inner, as in the other transforms: a
+ * block's tiles are found once. */
+static void grad_out_transform(float *restrict dM, float *restrict db, float *restrict dbl, const wg_geom *g,
+                               const float *restrict dout, const float *restrict out, int b0, int nt, size_t np,
+                               lt_act act) {
     size_t P = (size_t)g->OH * g->OW, OW = (size_t)g->OW;
     float u[16 * WL], m[WG_P * WL];
     lanes ln;
-    for (int oc = 0; oc < g->OC; oc++) {
-        float acc[WL] = {0};
-        for (size_t n0 = 0; n0 < np; n0 += WL) {
-            block_lanes(&ln, g, n0, nt);
+    memset(dbl, 0, (size_t)g->OC * WL * sizeof(float));
+    for (size_t n0 = 0; n0 < np; n0 += WL) {
+        block_lanes(&ln, g, n0, nt);
+        for (int oc = 0; oc < g->OC; oc++) {
+            float *acc = dbl + (size_t)oc * WL;
 #ifdef WG_AVX512
             if (wg_vector && ln.all_out) {
                 __m512 r[16];
@@ -516,12 +524,12 @@ static void grad_out_transform(float *restrict dM, float *restrict db, const wg_
             for (int p = 0; p < WG_P; p++)
                 memcpy(dst + p * g->ms, m + p * WL, WL * sizeof(float));
         }
-        if (db) {
-            float sum = 0.0f;
-            for (int l = 0; l < WL; l++)
-                sum += acc[l];
-            db[oc] += sum;
-        }
+    }
+    for (int oc = 0; db && oc < g->OC; oc++) {
+        float sum = 0.0f;
+        for (int l = 0; l < WL; l++)
+            sum += dbl[(size_t)oc * WL + l];
+        db[oc] += sum;
     }
 }
 
@@ -615,7 +623,7 @@ void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, 
         float *dM = V + WG_P * g.vs, *dU = V + vm, *pdb = dU + g.u_floats;
         int b0 = chunk_start(&g, ci), nt = (chunk_start(&g, ci + 1) - b0) * g.T;
         size_t np = round_up((size_t)nt, WL);
-        grad_out_transform(dM, db ? pdb : NULL, &g, dout, out, b0, nt, np, act);
+        grad_out_transform(dM, db ? pdb : NULL, pdb + round_up((size_t)OC, WL), &g, dout, out, b0, nt, np, act);
         if (dw) input_transform(V, &g, inp, b0, nt, np);
         for (int p = 0; p < WG_P; p++) {
             float *Vp = V + p * g.vs, *dMp = dM + p * g.ms;
