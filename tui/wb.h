@@ -64,7 +64,7 @@ struct wb {
     wb_req req[WB_REQ_MAX];
     int nreq;
     wb_rect r_status, r_main, r_side, r_msg, r_cmd, r_footer;
-    int side_pane;          /* pane in r_side, or -1 */
+    int wide;               /* the curves in r_main, wb_side_pane(w) beside them in r_side */
 };
 
 extern const wb_pane wb_panes[WB_NPANES];
@@ -72,6 +72,7 @@ extern const wb_pane wb_panes[WB_NPANES];
 /* wb_main.c */
 void wb_send(wb *w, const char *line, int echo);
 void wb_layout(wb *w);
+int wb_side_pane(const wb *w);
 
 /* wb_readline.c */
 int wb_rl_init(wb *w);

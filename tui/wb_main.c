@@ -51,10 +51,7 @@ void wb_send(wb *w, const char *line, int echo) {
     if (echo) wb_model_log(&w->m, 3, "> %s", line);
     if (w->offline) { /* the run has ended: answered from its files, or refused */
         int p = wb_offline_command(&w->m, line, w->socket_path);
-        if (p >= 0 && echo) {
-            w->pane = p;
-            wb_layout(w);
-        }
+        if (p >= 0 && echo) w->pane = p;
         w->dirty = 1;
         return;
     }
@@ -211,6 +208,11 @@ static void drain_socket(wb *w) {
 
 /* ---- layout and drawing ---- */
 
+/* On a wide screen, the pane beside the curves: the chosen one, or the
+ * hparams when the chosen one is the curves themselves. Derived from w->pane
+ * at each use, so a pane chosen by a command shows at once. */
+int wb_side_pane(const wb *w) { return w->pane == WB_P_CURVES ? WB_P_HPARAMS : w->pane; }
+
 void wb_layout(wb *w) {
     getmaxyx(stdscr, w->rows, w->cols);
     int H = w->rows, W = w->cols;
@@ -226,10 +228,10 @@ void wb_layout(wb *w) {
         int lw = W * 11 / 20;
         w->r_main = (wb_rect){2, 0, mh, lw - 1};
         w->r_side = (wb_rect){2, lw + 1, mh, W - lw - 1};
-        w->side_pane = w->pane == WB_P_CURVES ? WB_P_HPARAMS : w->pane;
+        w->wide = 1;
     } else {
         w->r_main = (wb_rect){2, 0, mh, W};
-        w->side_pane = -1;
+        w->wide = 0;
     }
     for (int i = 0; i < WB_NPANES; i++) wb_panes[i].resize(w, &w->r_main);
 }
@@ -264,12 +266,12 @@ static void draw(wb *w) {
         wb_title(w, &w->r_main, "help");
         for (int i = 0; help_text[i] && i + 1 < w->r_main.h; i++)
             wb_put(w->r_main.y + 1 + i, w->r_main.x, w->r_main.w, help_text[i]);
-    } else if (w->side_pane >= 0) {
+    } else if (w->wide) {
         wb_panes[WB_P_CURVES].draw(w, &w->r_main);
         wb_attr(w, WB_C_DIM, 0);
         for (int y = 0; y < w->r_side.h; y++) wb_put(w->r_side.y + y, w->r_side.x - 1, 1, w->utf8 ? "\xE2\x94\x82" : "|");
         wb_attr(w, 0, 0);
-        wb_panes[w->side_pane].draw(w, &w->r_side);
+        wb_panes[wb_side_pane(w)].draw(w, &w->r_side);
     } else {
         wb_panes[w->pane].draw(w, &w->r_main);
     }
@@ -281,10 +283,7 @@ static void draw(wb *w) {
 
 /* ---- keys ---- */
 
-static void set_pane(wb *w, int p) {
-    w->pane = (p + WB_NPANES) % WB_NPANES;
-    wb_layout(w);
-}
+static void set_pane(wb *w, int p) { w->pane = (p + WB_NPANES) % WB_NPANES; }
 
 static void global_key(wb *w, int ch) {
     if (w->help) {
@@ -315,8 +314,8 @@ static void global_key(wb *w, int ch) {
     case '1': case '2': case '3': case '4': case '5': case '6': set_pane(w, ch - '1'); return;
     }
     /* the pane shown beside the curves on wide screens takes its own keys */
-    int p = w->side_pane >= 0 ? w->side_pane : w->pane;
-    if (!wb_panes[p].key(w, ch) && w->side_pane >= 0) wb_panes[WB_P_CURVES].key(w, ch);
+    int p = w->wide ? wb_side_pane(w) : w->pane;
+    if (!wb_panes[p].key(w, ch) && w->wide) wb_panes[WB_P_CURVES].key(w, ch);
 }
 
 /* 1 when a byte is waiting on stdin within ms milliseconds. */

@@ -81,6 +81,9 @@ $T resize-window -t wb -x 80 -y 24; sleep 0.8; frame 80 24
 $T send-keys -t wb:0 Tab; sleep 0.5; frame 80 24
 $T resize-window -t wb -x 200 -y 60; sleep 0.8; frame 200 60
 cap wb:0 | grep -q 'loss: train' && ok || bad "200x60 shows no curves beside the pane"
+# a pane chosen by a command shows beside the curves at once, with no resize
+$T send-keys -t wb:0 ':inspect conv2d_1' Enter
+wait_for wb:0 '│inspect conv2d_1 output' 20 && ok || bad "200x60: :inspect did not show beside the curves: $(cap wb:0 | head -4)"
 $T resize-window -t wb -x 100 -y 30; sleep 0.8; frame 100 30
 
 # 6. tab completion and the history file
