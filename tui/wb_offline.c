@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "lathe/control.h"
-#include "train/runlog_fmt.h"
+#include "lathe/runlog_fmt.h"
 #include "wb.h"
 
 #define REC_CAP 4096 /* bytes of one CSV record or YAML line; longer ones are skipped */

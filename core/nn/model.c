@@ -6,9 +6,6 @@
 #include <string.h>
 
 #include "lathe/nn.h"
-#include "lathe/optim.h"
-#include "lathe/precision.h"
-#include "lathe/profiler.h"
 #include "lathe/rnn.h"
 
 void lt_model_init(lt_model *m) { memset(m, 0, sizeof *m); }
@@ -260,12 +257,12 @@ void lt_model_zero_grad(lt_model *m) {
 /* A graph-side leaf over a persistent parameter (no copy). */
 static lt_tensor *param_leaf(lt_graph *g, lt_tensor *p) {
     if (!p->numel) return NULL;
-    if (g->precision) {
+    if (g->round) {
         /* compute sees a low-precision copy; gradients go to the f32 master */
         float *w = lt_arena_alloc(&g->arena, p->numel * sizeof(float));
         if (!w) return NULL;
         memcpy(w, p->data, p->numel * sizeof(float));
-        lt_round_to(g->precision, w, p->numel);
+        g->round(w, p->numel);
         return lt_graph_wrap(g, w, p->grad, p->shape, p->ndim, 1);
     }
     return lt_graph_wrap(g, p->data, p->grad, p->shape, p->ndim, 1);
@@ -274,12 +271,12 @@ static lt_tensor *param_leaf(lt_graph *g, lt_tensor *p) {
 static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err);
 
 lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err) {
-    if (!g->prof) return layer_forward(l, g, x, err);
+    if (!g->timed) return layer_forward(l, g, x, err);
     double t0 = lt_now();
     lt_tensor *y = layer_forward(l, g, x, err);
     char name[48];
     snprintf(name, sizeof name, "%s forward", lt_layer_kind_name(l->kind));
-    lt_prof_add(g->prof, name, lt_now() - t0);
+    g->timed(g->timed_ctx, name, lt_now() - t0);
     return y;
 }
 
@@ -347,7 +344,7 @@ static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *
         snprintf(msg, sizeof msg, "%s", err->msg);
         lt_seterr(err, err->code, "layer %s: %s", l->name, msg);
     }
-    if (y && y != x && g->precision && l->kind != LT_LAYER_FLATTEN && y->data != x->data) lt_round_to(g->precision, y->data, y->numel);
+    if (y && y != x && g->round && l->kind != LT_LAYER_FLATTEN && y->data != x->data) g->round(y->data, y->numel);
     l->out = y;
     return y;
 }

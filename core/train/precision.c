@@ -64,6 +64,10 @@ void lt_round_to(int p, float *x, size_t n) {
         lt_round_fp16(x, n);
 }
 
+void (*lt_precision_rounder(int p))(float *x, size_t n) {
+    return p == LT_PREC_BF16_MIXED ? lt_round_bf16 : p == LT_PREC_16_MIXED ? lt_round_fp16 : NULL;
+}
+
 void lt_grad_scaler_init(lt_grad_scaler *s) {
     s->scale = 65536.0;
     s->growth_factor = 2.0;

@@ -26,6 +26,8 @@ void lt_prof_add(lt_profiler *p, const char *name, double seconds) {
     e->calls = 1;
 }
 
+void lt_prof_hook(void *profiler, const char *name, double seconds) { lt_prof_add(profiler, name, seconds); }
+
 static int by_total(const void *a, const void *b) {
     double x = ((const lt_prof_entry *)a)->total, y = ((const lt_prof_entry *)b)->total;
     return x < y ? 1 : x > y ? -1 : 0;

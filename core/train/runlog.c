@@ -17,7 +17,7 @@
 
 #include "lathe/atomic_file.h"
 #include "lathe/tbevents.h"
-#include "train/runlog_fmt.h"
+#include "lathe/runlog_fmt.h"
 
 #define PATH_CAP 4200
 

@@ -1,6 +1,6 @@
 /* Text pieces of the run folder's files: numbers, YAML scalars, CSV fields,
  * timestamps, and lenient readers for the `lathe runs` scan. */
-#include "train/runlog_fmt.h"
+#include "lathe/runlog_fmt.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "lathe/runlog.h"
-#include "lathe/session.h"
-#include "train/runlog_fmt.h"
+#include "lathe/runlog.h"
+#include "lathe/runlog_fmt.h"
 
 #define PATH_CAP 4200
 #define LINE_CAP 4096

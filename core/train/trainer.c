@@ -148,7 +148,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, NULL, &t->rng, err))) return rc;
-    t->graph.precision = cfg->precision;
+    t->graph.round = lt_precision_rounder(cfg->precision);
     lt_grad_scaler_init(&t->scaler);
     if ((rc = lt_graph_init(&t->eval_graph, NULL, &t->rng, err))) return rc;
 
@@ -184,7 +184,8 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
         t->prof = lt_calloc(1, sizeof *t->prof, err);
         if (!t->prof) return LT_ENOMEM;
         lt_prof_init(t->prof);
-        t->graph.prof = t->prof;
+        t->graph.timed = lt_prof_hook;
+        t->graph.timed_ctx = t->prof;
     }
     t->train_loader = lt_loader_create(&m->train_set, t->batch_size, shuffle, 0, cfg->seed, cfg->prefetch, err);
     if (!t->train_loader) return err ? err->code : LT_EINVAL;
@@ -225,11 +226,11 @@ static lt_tensor *batch_input(lt_trainer *t, const lt_batch *b) {
     int shape[LT_MAX_DIMS] = {b->n};
     for (int i = 0; i < t->mod.in_ndim; i++) shape[i + 1] = t->mod.in_shape[i];
     lt_graph *g = &t->graph;
-    if (!g->precision) return lt_graph_wrap(g, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
+    if (!g->round) return lt_graph_wrap(g, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
     lt_tensor *x = lt_graph_tensor(g, shape, t->mod.in_ndim + 1);
     if (!x) return NULL;
     memcpy(x->data, b->x, x->numel * sizeof(float));
-    lt_round_to(g->precision, x->data, x->numel);
+    g->round(x->data, x->numel);
     return x;
 }
 

@@ -29,7 +29,7 @@ if [ -d "$data" ] && [ -z "${WB_TEST_FAKE:-}" ]; then
   fi
 fi
 if [ $mode = fake ]; then
-  if ! $cc -std=c11 -D_GNU_SOURCE -O1 -I"$SRC/core/include" "$SRC/tests/e2e/wb_fake_server.c" "$BUILD/liblathe_core.a" \
+  if ! $cc -std=c11 -D_GNU_SOURCE -O1 -I"$SRC/core/include" "$SRC/tests/e2e/wb_fake_server.c" "$BUILD/liblathe_control.a" "$BUILD/liblathe_base.a" \
       -lm -lpthread -lz -o "$tmp/fake" 2>"$tmp/cc.err"; then
     bad "building the stand-in server: $(head -5 "$tmp/cc.err")"
     echo "$passed passed, $fail failed"; exit 1

@@ -18,7 +18,7 @@
 #include "check.h"
 #include "check_python.h"
 #include "lathe/runlog.h"
-#include "train/runlog_fmt.h"
+#include "lathe/runlog_fmt.h"
 
 #define DATA CHECK_DATA_DIR
 

@@ -7,7 +7,6 @@
 #define LATHE_NN_H
 
 #include "lathe/ops.h"
-struct lt_param;
 #include "lathe/tensor.h"
 
 typedef enum lt_layer_kind {

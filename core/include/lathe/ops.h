@@ -6,7 +6,11 @@
 #ifndef LATHE_OPS_H
 #define LATHE_OPS_H
 
-#include "lathe/tensor.h"
+#include "lathe/graph.h"
+
+/* Sets the CPU threads the kernels may use (BLAS and the kernels' own loops). */
+void lt_cpu_set_threads(int n);
+int lt_cpu_get_threads(void);
 
 /* Activation fused into linear / conv2d (mirrors ops/kernels.h). */
 enum { LT_FUSE_NONE = 0, LT_FUSE_RELU = 1 };

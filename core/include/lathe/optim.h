@@ -23,16 +23,8 @@
 #include <stddef.h>
 
 #include "lathe/common.h"
+#include "lathe/tensor.h" /* lt_param */
 
-/* One parameter tensor, flattened to n floats. name is as in a PyTorch
- * state_dict, e.g. "conv2d_1.weight". The optimizer keeps these pointer values
- * (name, data, grad), not copies: they must stay valid until lt_optim_free. */
-typedef struct lt_param {
-    const char *name;
-    float *data;
-    float *grad;
-    size_t n;
-} lt_param;
 
 typedef struct lt_optim lt_optim;
 

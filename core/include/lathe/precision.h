@@ -22,6 +22,8 @@ void lt_round_bf16(float *x, size_t n);
 void lt_round_fp16(float *x, size_t n);
 /* Rounds in place to the format of p (nothing for LT_PREC_32). */
 void lt_round_to(int p, float *x, size_t n);
+/* The rounding function of p for lt_graph.round (NULL for LT_PREC_32). */
+void (*lt_precision_rounder(int p))(float *x, size_t n);
 
 #define LT_FP16_MAX 65504.0f
 

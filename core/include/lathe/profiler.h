@@ -24,6 +24,9 @@ typedef struct lt_profiler {
 void lt_prof_init(lt_profiler *p);
 /* Adds one call of `seconds` to the named action (names past LT_PROF_MAX are dropped). */
 void lt_prof_add(lt_profiler *p, const char *name, double seconds);
+/* lt_prof_add with the profiler as a void pointer: the graph's timing hook
+ * (lt_graph.timed, timed_ctx = the profiler). */
+void lt_prof_hook(void *profiler, const char *name, double seconds);
 /* The report as text: one row per action, slowest total first, with mean ms,
  * calls, total s and the share of the time since init. Returns bytes written. */
 size_t lt_prof_report(const lt_profiler *p, char *out, size_t cap);

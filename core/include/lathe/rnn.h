@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "lathe/tensor.h"
+#include "lathe/graph.h"
 
 /* ids [B*T] in [0, V) (checked; copied, so the caller may reuse the buffer),
  * weight [V, E] -> [B, T, E]. */

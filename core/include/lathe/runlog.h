@@ -42,6 +42,12 @@
 #include "lathe/common.h"
 #include "lathe/train.h"
 
+/* A run folder's control socket, and the limits on its path: Unix socket
+ * paths hold at most LT_SOCKET_PATH_MAX bytes (sun_path is 108 with the NUL). */
+#define LT_CONTROL_SOCKET "control.sock"
+#define LT_SOCKET_PATH_MAX 107
+#define LT_RUN_DIR_MAX 4096
+
 #define LT_RUNLOG_CSV_HEADER "epoch,step,train_loss,lr,samples_per_s,val_loss,val_acc,test_loss,test_acc"
 #define LT_RUNLOG_INTERVENTIONS_HEADER "time,step,client,command,name,old,new"
 

@@ -16,12 +16,9 @@
 #include <stddef.h>
 
 #include "lathe/control.h"
+#include "lathe/runlog.h"
 #include "lathe/train.h"
 
-/* Unix socket paths hold at most this many bytes (sun_path is 108 with the NUL). */
-#define LT_SOCKET_PATH_MAX 107
-#define LT_RUN_DIR_MAX 4096
-#define LT_CONTROL_SOCKET "control.sock"
 
 typedef struct lt_session lt_session;
 

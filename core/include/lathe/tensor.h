@@ -1,5 +1,5 @@
-/* lathe/tensor.h: f32 tensors up to 4-D, the arenas that own their memory, and
- * the reverse-mode autograd tape.
+/* lathe/tensor.h: f32 tensors up to 4-D and the arenas that own their memory
+ * (the reverse-mode autograd tape over them is lathe/graph.h, in the ops layer).
  *
  * Ownership: a tensor never owns its storage. Parameters, gradients and
  * optimizer state live in one allocation per model (see nn.h); everything made
@@ -65,58 +65,14 @@ char *lt_shape_str(const int *shape, int ndim, char *buf, size_t len);
 /* Fills a tensor header over existing storage. */
 void lt_tensor_view(lt_tensor *t, float *data, const int *shape, int ndim);
 
-/* ---- the graph: step arena + tape ---- */
-typedef struct lt_backend lt_backend;
-
-typedef void (*lt_backward_fn)(struct lt_node *n);
-
-typedef struct lt_node {
-    lt_backward_fn backward;
-    const char *op;          /* "conv2d", "relu", ... for errors and profiles */
-    lt_tensor *out;
-    lt_tensor *in[4];
-    int nin;
-    void *saved;             /* op-specific saved data (mask, argmax, probs) */
-    const int32_t *labels;   /* integer targets for loss ops */
-    int iarg[8];
-    float farg[4];
-    /* 1: backward writes every element of in[0]'s gradient when it is the first
-       to produce it, so lt_backward hands it an unzeroed buffer (fresh = 1) */
-    int fills_in0_grad, fresh;
-    struct lt_graph *g;
-} lt_node;
-
-typedef struct lt_graph {
-    lt_arena arena;          /* per-step memory */
-    lt_node **tape;          /* nodes in creation order */
-    int ntape, captape;
-    int grad_enabled;        /* record ops for backward */
-    int training;            /* dropout/batchnorm behave as in training */
-    int precision;           /* lt_precision: low-precision compute emulation (precision.h) */
-    struct lt_profiler *prof;/* when set, each op's backward is timed (profiler.h) */
-    lt_rng *rng;             /* dropout masks */
-    const lt_backend *be;
-    float *scratch;          /* shared conv workspace, grown between steps */
-    size_t scratch_floats;
-} lt_graph;
-
-int lt_graph_init(lt_graph *g, const lt_backend *be, lt_rng *rng, lt_err *err);
-/* Rewinds the arena and the tape; tensors made in the previous step die. */
-void lt_graph_reset(lt_graph *g);
-void lt_graph_free(lt_graph *g);
-
-/* A new tensor from the step arena (data uninitialised); NULL on OOM. */
-lt_tensor *lt_graph_tensor(lt_graph *g, const int *shape, int ndim);
-lt_tensor *lt_graph_zeros(lt_graph *g, const int *shape, int ndim);
-/* Wraps external memory (a batch, a parameter) as a leaf tensor. */
-lt_tensor *lt_graph_wrap(lt_graph *g, float *data, float *grad, const int *shape, int ndim, int requires_grad);
-/* Returns t->grad, allocating a zeroed one from the arena when absent. */
-float *lt_graph_grad(lt_graph *g, lt_tensor *t);
-
-/* Runs the tape backwards from a scalar loss (d loss = 1). Gradients
- * accumulate into every tensor with requires_grad, parameters included. */
-int lt_backward(lt_graph *g, lt_tensor *loss, lt_err *err);
-/* The same with d loss = seed (e.g. 1/N when N batches accumulate). */
-int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err);
+/* One parameter tensor, flattened to n floats. name is as in a PyTorch
+ * state_dict, e.g. "conv2d_1.weight". The model lists its parameters as these (nn.h); an optimizer keeps these pointer values
+ * (name, data, grad), not copies: they must stay valid until lt_optim_free. */
+typedef struct lt_param {
+    const char *name;
+    float *data;
+    float *grad;
+    size_t n;
+} lt_param;
 
 #endif

@@ -299,8 +299,5 @@ int lt_trainer_set_checkpoint_dir(lt_trainer *t, const char *dir, lt_err *err);
  * outputs (backward), parameter gradients. Returns 1 and fills a when found. */
 int lt_trainer_find_anomaly(const lt_trainer *t, lt_anomaly *a);
 
-/* Sets the CPU threads the kernels may use (BLAS). */
-void lt_cpu_set_threads(int n);
-int lt_cpu_get_threads(void);
 
 #endif

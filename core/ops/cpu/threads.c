@@ -7,7 +7,7 @@
 #include <omp.h>
 #endif
 
-#include "lathe/train.h"
+#include "lathe/ops.h"
 
 void lt_cpu_set_threads(int n) {
     if (n <= 0) {

@@ -1,4 +1,4 @@
-/* runlog_fmt.h: the text pieces of the run folder's files (numbers as Python
+/* lathe/runlog_fmt.h: the text pieces of the run folder's files (numbers as Python
  * and PyYAML write them, YAML scalars, CSV fields, UTC timestamps) and their
  * lenient readers, shared by the run log writer and the `lathe runs` scan. */
 #ifndef LATHE_RUNLOG_FMT_H

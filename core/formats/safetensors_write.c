@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "lathe/atomic_file.h"
-#include "log/st_internal.h"
+#include "formats/st_internal.h"
 
 /* ---- writer ---- */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train/session_impl.h"
+#include "control/session_impl.h"
 
 #define HIST_BINS 20
 #define VALUES_MAX 1024

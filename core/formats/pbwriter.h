@@ -5,7 +5,7 @@
  *
  * Allocation failure is sticky: after it, every call is a no-op and
  * lt_pb_ok() returns 0, so callers check once after building a message.
- * Private to core/log; not part of the public API. */
+ * Private to core/formats; not part of the public API. */
 #ifndef LATHE_LOG_PBWRITER_H
 #define LATHE_LOG_PBWRITER_H
 

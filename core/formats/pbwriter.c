@@ -1,5 +1,5 @@
 /* Minimal protobuf encoder; see pbwriter.h. */
-#include "log/pbwriter.h"
+#include "formats/pbwriter.h"
 
 #include <stdlib.h>
 #include <string.h>

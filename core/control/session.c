@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "lathe/runlog.h"
-#include "train/session_impl.h"
+#include "control/session_impl.h"
 
 /* ---- text buffers ---- */
 void lt_sb_printf(lt_sb *b, const char *fmt, ...) {

@@ -1,4 +1,4 @@
-/* log/st_internal.h: what the safetensors reader and writer share. Private to core/log. */
+/* formats/st_internal.h: what the safetensors reader and writer share. Private to core/formats. */
 #ifndef LATHE_LOG_ST_INTERNAL_H
 #define LATHE_LOG_ST_INTERNAL_H
 

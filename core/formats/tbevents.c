@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log/pbwriter.h"
+#include "formats/pbwriter.h"
 
 #define TB_FLUSH_BYTES (64 * 1024)
 #define TB_FLUSH_SECS 2.0

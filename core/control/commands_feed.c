@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "train/session_impl.h"
+#include "control/session_impl.h"
 
 #define SEARCH_BATCH 64 /* samples per forward pass when looking for a misclassified one */
 

@@ -10,7 +10,7 @@
 
 #include "lathe/lrfind.h"
 #include "lathe/profiler.h"
-#include "train/session_impl.h"
+#include "control/session_impl.h"
 
 typedef int (*cmd_fn)(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err);
 

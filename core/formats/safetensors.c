@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "log/st_internal.h"
+#include "formats/st_internal.h"
 
 static const struct {
     const char *name;

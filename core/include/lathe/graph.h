@@ -1,0 +1,70 @@
+/* lathe/graph.h: the reverse-mode autograd tape and the step arena of a
+ * graph, bound to one backend's kernels (ops/backend.h). Part of the ops
+ * layer: it sits on tensors (lathe/tensor.h), and the ops (lathe/ops.h,
+ * lathe/rnn.h) record their nodes on it. */
+#ifndef LATHE_GRAPH_H
+#define LATHE_GRAPH_H
+
+#include "lathe/tensor.h"
+
+/* ---- the graph: step arena + tape ---- */
+typedef struct lt_backend lt_backend;
+
+typedef void (*lt_backward_fn)(struct lt_node *n);
+
+typedef struct lt_node {
+    lt_backward_fn backward;
+    const char *op;          /* "conv2d", "relu", ... for errors and profiles */
+    lt_tensor *out;
+    lt_tensor *in[4];
+    int nin;
+    void *saved;             /* op-specific saved data (mask, argmax, probs) */
+    const int32_t *labels;   /* integer targets for loss ops */
+    int iarg[8];
+    float farg[4];
+    /* 1: backward writes every element of in[0]'s gradient when it is the first
+       to produce it, so lt_backward hands it an unzeroed buffer (fresh = 1) */
+    int fills_in0_grad, fresh;
+    struct lt_graph *g;
+} lt_node;
+
+typedef struct lt_graph {
+    lt_arena arena;          /* per-step memory */
+    lt_node **tape;          /* nodes in creation order */
+    int ntape, captape;
+    int grad_enabled;        /* record ops for backward */
+    int training;            /* dropout/batchnorm behave as in training */
+    /* Hooks installed by the layer above (the trainer); this layer and nn call
+       them and never reach up. round: mixed precision, rounds compute values
+       in place to the low-precision format (NULL: f32 compute). timed: when
+       set, each op's backward and each layer's forward is timed and reported
+       as (name, seconds) to timed_ctx. */
+    void (*round)(float *x, size_t n);
+    void (*timed)(void *ctx, const char *name, double seconds);
+    void *timed_ctx;
+    lt_rng *rng;             /* dropout masks */
+    const lt_backend *be;
+    float *scratch;          /* shared conv workspace, grown between steps */
+    size_t scratch_floats;
+} lt_graph;
+
+int lt_graph_init(lt_graph *g, const lt_backend *be, lt_rng *rng, lt_err *err);
+/* Rewinds the arena and the tape; tensors made in the previous step die. */
+void lt_graph_reset(lt_graph *g);
+void lt_graph_free(lt_graph *g);
+
+/* A new tensor from the step arena (data uninitialised); NULL on OOM. */
+lt_tensor *lt_graph_tensor(lt_graph *g, const int *shape, int ndim);
+lt_tensor *lt_graph_zeros(lt_graph *g, const int *shape, int ndim);
+/* Wraps external memory (a batch, a parameter) as a leaf tensor. */
+lt_tensor *lt_graph_wrap(lt_graph *g, float *data, float *grad, const int *shape, int ndim, int requires_grad);
+/* Returns t->grad, allocating a zeroed one from the arena when absent. */
+float *lt_graph_grad(lt_graph *g, lt_tensor *t);
+
+/* Runs the tape backwards from a scalar loss (d loss = 1). Gradients
+ * accumulate into every tensor with requires_grad, parameters included. */
+int lt_backward(lt_graph *g, lt_tensor *loss, lt_err *err);
+/* The same with d loss = seed (e.g. 1/N when N batches accumulate). */
+int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err);
+
+#endif
