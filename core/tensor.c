@@ -128,4 +128,3 @@ void lt_tensor_view(lt_tensor *t, float *data, const int *shape, int ndim) {
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->numel = lt_shape_numel(shape, ndim);
 }
-

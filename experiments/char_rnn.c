@@ -30,8 +30,8 @@ static int windows(const int32_t *ids, size_t n, int B, int T, int vocab, const 
                    lt_err *err) {
     size_t L = n / (size_t)B, chunks = L > 1 ? (L - 1) / (size_t)T : 0;
     if (chunks == 0)
-        return lt_seterr(err, LT_EINVAL, "%s: %zu characters are too few for %d streams of %d-character chunks", name, n,
-                         B, T);
+        return lt_seterr(err, LT_EINVAL, "%s: %zu characters are too few for %d streams of %d-character chunks", name,
+                         n, B, T);
     size_t rows = chunks * (size_t)B, w = (size_t)T + 1;
     float *x = malloc(rows * w * sizeof(float));
     int32_t *y = calloc(rows, sizeof(int32_t));
@@ -70,8 +70,8 @@ static int setup_data(lt_module *m, lt_err *err) {
     lt_text_stream_free(&tr);
     lt_text_stream_free(&va);
     if (rc) return rc;
-    if ((rc = lt_subset_all(&m->train_data, &m->train_set, err)) || (rc = lt_subset_all(&m->test_data, &m->val_set, err)) ||
-        (rc = lt_subset_all(&m->test_data, &m->test_set, err)))
+    if ((rc = lt_subset_all(&m->train_data, &m->train_set, err)) ||
+        (rc = lt_subset_all(&m->test_data, &m->val_set, err)) || (rc = lt_subset_all(&m->test_data, &m->test_set, err)))
         return rc;
     m->in_ndim = 1;
     m->in_shape[0] = st->T + 1;
@@ -183,9 +183,15 @@ static void teardown(lt_module *m) {
 
 /* A character as text safe inside a key=value line and a comma list. */
 static void put_char(char *buf, size_t cap, size_t *o, unsigned char ch) {
-    const char *esc = ch == '\n' ? "\\n" : ch == '\t' ? "\\t" : ch == '\\' ? "\\\\" : ch == ',' ? "\\x2c" : ch == ':' ? "\\x3a" : NULL;
-    int n = esc ? snprintf(buf + *o, cap - *o, "%s", esc)
-                : (ch < 32 || ch == 127) ? snprintf(buf + *o, cap - *o, "\\x%02x", ch) : snprintf(buf + *o, cap - *o, "%c", ch);
+    const char *esc = ch == '\n'   ? "\\n"
+                      : ch == '\t' ? "\\t"
+                      : ch == '\\' ? "\\\\"
+                      : ch == ','  ? "\\x2c"
+                      : ch == ':'  ? "\\x3a"
+                                   : NULL;
+    int n = esc                      ? snprintf(buf + *o, cap - *o, "%s", esc)
+            : (ch < 32 || ch == 127) ? snprintf(buf + *o, cap - *o, "\\x%02x", ch)
+                                     : snprintf(buf + *o, cap - *o, "%c", ch);
     if (n > 0 && *o + (size_t)n < cap) *o += (size_t)n;
 }
 
@@ -196,7 +202,8 @@ static int feed_text(lt_module *m, lt_graph *g, const char *prompt, int length, 
     rnn_state *st = m->user;
     size_t P = strlen(prompt);
     if (P == 0) return lt_seterr(err, LT_EINVAL, "feed text: the prompt is empty");
-    if (length < 1 || length > 1000) return lt_seterr(err, LT_EINVAL, "feed text: length %d is outside 1..1000", length);
+    if (length < 1 || length > 1000)
+        return lt_seterr(err, LT_EINVAL, "feed text: length %d is outside 1..1000", length);
     int32_t *ids = malloc(P * sizeof *ids);
     if (!ids) return lt_seterr(err, LT_ENOMEM, "out of memory");
     int rc = lt_text_encode(&st->text, prompt, P, ids, err);

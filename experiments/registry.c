@@ -15,9 +15,7 @@ static const lt_experiment *const registry[] = {
 
 int lt_experiment_count(void) { return (int)(sizeof registry / sizeof registry[0]); }
 
-const lt_experiment *lt_experiment_at(int i) {
-    return i >= 0 && i < lt_experiment_count() ? registry[i] : NULL;
-}
+const lt_experiment *lt_experiment_at(int i) { return i >= 0 && i < lt_experiment_count() ? registry[i] : NULL; }
 
 const lt_experiment *lt_experiment_find(const char *name) {
     for (int i = 0; i < lt_experiment_count(); i++)

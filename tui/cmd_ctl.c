@@ -89,9 +89,12 @@ static int append_word(char **line, size_t *n, size_t *cap, const char *w) {
 static int is_json_number(const char *s) {
     const char *p = s;
     if (*p == '-') p++;
-    if (*p == '0') p++;
-    else if (*p >= '1' && *p <= '9') while (*p >= '0' && *p <= '9') p++;
-    else return 0;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9') p++;
+    else
+        return 0;
     if (*p == '.') {
         p++;
         if (!(*p >= '0' && *p <= '9')) return 0;
@@ -110,9 +113,12 @@ static void json_string(const char *s, size_t n) {
     putchar('"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
     }
     putchar('"');
 }
@@ -134,12 +140,14 @@ static void json_value(const char *s, size_t n) {
 static size_t key_len(const char *s, const char *end) {
     const char *p = s;
     if (p >= end || !(*p == '_' || ((*p | 32) >= 'a' && (*p | 32) <= 'z'))) return 0;
-    while (p < end && (*p == '_' || *p == '.' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z'))) p++;
+    while (p < end && (*p == '_' || *p == '.' || (*p >= '0' && *p <= '9') || ((*p | 32) >= 'a' && (*p | 32) <= 'z')))
+        p++;
     return p < end && *p == '=' ? (size_t)(p - s) : 0;
 }
 
 /* Splits [s, end) into key=value pairs at " key=" boundaries; returns the count. */
-static int split_pairs(const char *s, const char *end, const char **k, size_t *kl, const char **v, size_t *vl, int max) {
+static int split_pairs(const char *s, const char *end, const char **k, size_t *kl, const char **v, size_t *vl,
+                       int max) {
     int n = 0;
     const char *p = s;
     while (p < end && n < max) {

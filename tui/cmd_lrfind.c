@@ -60,8 +60,7 @@ static void print_plot(const lt_lrfind_result *r, int utf8, FILE *f) {
     if (r->suggestion >= 0) {
         sx = (int)lround(wb_axis_pos(&ax, r->suggested_lr, 2 * PLOT_W));
         /* a dotted vertical line (braille only: in ASCII it would look like the curve) */
-        for (int py = 0; utf8 && py < 4 * PLOT_H; py += 3)
-            wb_canvas_dot(&c, sx, py, 1);
+        for (int py = 0; utf8 && py < 4 * PLOT_H; py += 3) wb_canvas_dot(&c, sx, py, 1);
     }
     if (have) wb_plot_xy(&c, x, y, n, &ax, &ay, 0);
 
@@ -111,8 +110,8 @@ static int use_utf8(void) {
 
 int cmd_lrfind(int argc, char **argv) {
     cli_opts o;
-    const lt_experiment *e =
-        cli_experiment(argc, argv, &o, "lathe lr-find <experiment> [--min-lr X] [--max-lr X] [--num-training N] [flags]");
+    const lt_experiment *e = cli_experiment(
+        argc, argv, &o, "lathe lr-find <experiment> [--min-lr X] [--max-lr X] [--num-training N] [flags]");
     if (!e) return 2;
     lt_lrfind_opts lo;
     lt_lrfind_opts_defaults(&lo);

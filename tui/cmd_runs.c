@@ -8,15 +8,12 @@
 #include "commands.h"
 #include "lathe/runlog.h"
 
-
-
 static void runs_usage(FILE *f) {
-    fprintf(f,
-            "usage: lathe runs [--root DIR]\n"
-            "  lists the runs under DIR (default logs): <experiment>/version_<N>/ folders.\n"
-            "  state: done, failed, interrupted (stopped before its limits), running (its\n"
-            "  control.sock answers), stopped (never closed: killed or crashed).\n"
-            "  val_acc / val_loss are the best over the run.\n");
+    fprintf(f, "usage: lathe runs [--root DIR]\n"
+               "  lists the runs under DIR (default logs): <experiment>/version_<N>/ folders.\n"
+               "  state: done, failed, interrupted (stopped before its limits), running (its\n"
+               "  control.sock answers), stopped (never closed: killed or crashed).\n"
+               "  val_acc / val_loss are the best over the run.\n");
 }
 
 int cmd_runs(int argc, char **argv) {

@@ -27,17 +27,18 @@ typedef struct progress {
 
 static void print_progress(lt_trainer *t, progress *p, int final) {
     char eta[32];
-    size_t epoch = t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs; /* 1-based, after the end too */
+    size_t epoch =
+        t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs; /* 1-based, after the end too */
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     double left = rate > 0 ? (double)(p->total_steps - t->step) * t->batch_size / rate : NAN;
     wb_fmt_dur(left, eta, sizeof eta);
     if (p->tty) {
-        fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %s", epoch,
-                t->max_epochs, t->step, p->total_steps, t->train_loss, t->samples_per_s, eta);
+        fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %s", epoch, t->max_epochs,
+                t->step, p->total_steps, t->train_loss, t->samples_per_s, eta);
         if (final) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%.4f samples_per_s=%.0f eta=%s\n", epoch, t->step,
-                p->total_steps, t->train_loss, t->samples_per_s, eta);
+        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%.4f samples_per_s=%.0f eta=%s\n", epoch, t->step, p->total_steps,
+                t->train_loss, t->samples_per_s, eta);
     }
     fflush(stderr);
 }
@@ -151,7 +152,8 @@ int cmd_train(int argc, char **argv) {
         lt_prof_report(t->prof, report, sizeof report);
         fprintf(stderr, "\nprofiler (simple):\n%s\n", report);
     }
-    if (t->warnings) fprintf(stderr, "lathe: %ld problem(s) the run carried on through; the last: %s\n", t->warnings, t->warning);
+    if (t->warnings)
+        fprintf(stderr, "lathe: %ld problem(s) the run carried on through; the last: %s\n", t->warnings, t->warning);
     if (o.json) {
         /* NaN (not measured) is null in JSON */
         double v[6] = {rate, t->train_loss, t->val_loss, t->val_acc, t->test_loss, t->test_acc};

@@ -14,7 +14,7 @@ typedef enum { F_INT, F_LONG, F_U64, F_DOUBLE, F_LIMIT, F_STR, F_BOOL, F_CHOICE,
 typedef struct flag_def {
     const char *name;
     flag_type type;
-    size_t offset; /* into cli_opts */
+    size_t offset;   /* into cli_opts */
     double min, max; /* numeric range, inclusive; F_STR: max is the buffer size */
     const char *help;
     const char *choices; /* F_CHOICE: "a|b|c", stored as the index (an int) */
@@ -25,57 +25,79 @@ typedef struct flag_def {
 static const flag_def flags[] = {
     {"--max-epochs", F_INT, CFG(max_epochs), 0, 1e9, "epochs to train (default: the experiment's)"},
     {"--max-steps", F_LONG, CFG(max_steps), -1, 1e15, "stop after this many optimizer steps (-1: no limit)"},
-    {"--limit-train-batches", F_LIMIT, CFG(limit_train_batches), 0, 1e12, "batches per epoch: a count, or a fraction like 0.25"},
+    {"--limit-train-batches", F_LIMIT, CFG(limit_train_batches), 0, 1e12,
+     "batches per epoch: a count, or a fraction like 0.25"},
     {"--limit-val-batches", F_LIMIT, CFG(limit_val_batches), 0, 1e12, "validation batches: a count or a fraction"},
     {"--limit-test-batches", F_LIMIT, CFG(limit_test_batches), 0, 1e12, "test batches: a count or a fraction"},
-    {"--val-check-interval", F_LIMIT, CFG(val_check_interval), 0, 1e12, "validate every fraction of an epoch (0.5) or every N steps (200)"},
+    {"--val-check-interval", F_LIMIT, CFG(val_check_interval), 0, 1e12,
+     "validate every fraction of an epoch (0.5) or every N steps (200)"},
     {"--log-every-n-steps", F_INT, CFG(log_every_n_steps), 1, 1e9, "progress and training-loss logging interval"},
     {"--seed", F_U64, CFG(seed), 0, 0, "seed of the one random number generator (default 42)"},
     {"--batch-size", F_INT, CFG(batch_size), 1, 1 << 20, "samples per batch (default: the experiment's)"},
     {"--lr", F_DOUBLE, CFG(lr), 0, 1e6, "learning rate (default: the experiment's)"},
     {"--threads", F_INT, CFG(threads), 0, 1024, "CPU threads (0: all cores)"},
-    {"--data", F_STR, CFG(data_dir), 0, sizeof(((lt_config *)0)->data_dir), "folder with the four MNIST-named IDX files (default /usr/share/datasets/fashion-mnist)"},
+    {"--data", F_STR, CFG(data_dir), 0, sizeof(((lt_config *)0)->data_dir),
+     "folder with the four MNIST-named IDX files (default /usr/share/datasets/fashion-mnist)"},
     {"--accelerator", F_STR, CFG(accelerator), 0, sizeof(((lt_config *)0)->accelerator), "cpu, gpu or auto"},
     {"--devices", F_INT, CFG(devices), 1, 1024, "devices to train on"},
-    {"--val-split", F_DOUBLE, CFG(val_split), 0, 0.99, "fraction of the training set held out for validation (default 0.1)"},
-    {"--precision", F_CHOICE, CFG(precision), 0, 0, "32, bf16-mixed or 16-mixed (f32 master weights; fp16 with loss scaling)",
-     "32|bf16-mixed|16-mixed"},
+    {"--val-split", F_DOUBLE, CFG(val_split), 0, 0.99,
+     "fraction of the training set held out for validation (default 0.1)"},
+    {"--precision", F_CHOICE, CFG(precision), 0, 0,
+     "32, bf16-mixed or 16-mixed (f32 master weights; fp16 with loss scaling)", "32|bf16-mixed|16-mixed"},
     {"--gradient-clip-val", F_DOUBLE, CFG(gradient_clip_val), 0, 1e30, "clip gradients at this value (0: off)"},
     {"--gradient-clip-algorithm", F_CHOICE, CFG(gradient_clip_by_value), 0, 0, "norm (the global L2 norm) or value",
      "norm|value"},
     {"--accumulate-grad-batches", F_INT, CFG(accumulate_grad_batches), 1, 1 << 20, "batches per optimizer step"},
     {"--check-val-every-n-epoch", F_INT, CFG(check_val_every_n_epoch), 1, 1e9, "validate only every N epochs"},
-    {"--num-sanity-val-steps", F_INT, CFG(num_sanity_val_steps), -1, 1e9, "validation batches run before training (-1: all)"},
-    {"--fast-dev-run", F_INT, CFG(fast_dev_run), 0, 1e9, "N batches of train, val and test, one epoch, no checkpoints (a smoke test)"},
-    {"--overfit-batches", F_LIMIT, CFG(overfit_batches), 0, 1e12, "train (and validate) on the same few batches, unshuffled"},
+    {"--num-sanity-val-steps", F_INT, CFG(num_sanity_val_steps), -1, 1e9,
+     "validation batches run before training (-1: all)"},
+    {"--fast-dev-run", F_INT, CFG(fast_dev_run), 0, 1e9,
+     "N batches of train, val and test, one epoch, no checkpoints (a smoke test)"},
+    {"--overfit-batches", F_LIMIT, CFG(overfit_batches), 0, 1e12,
+     "train (and validate) on the same few batches, unshuffled"},
     {"--max-time", F_DURATION, CFG(max_time), 0, 0, "stop after this long: DD:HH:MM:SS (or HH:MM:SS, MM:SS)"},
-    {"--deterministic", F_BOOL, CFG(deterministic), 0, 0, "bitwise-reproducible kernels: always so on the CPU for a fixed --threads (accepted for Lightning compatibility)"},
-    {"--detect-anomaly", F_BOOL, CFG(detect_anomaly), 0, 0, "after every step check outputs and gradients for NaN/Inf; pause at the first"},
+    {"--deterministic", F_BOOL, CFG(deterministic), 0, 0,
+     "bitwise-reproducible kernels: always so on the CPU for a fixed --threads (accepted for Lightning compatibility)"},
+    {"--detect-anomaly", F_BOOL, CFG(detect_anomaly), 0, 0,
+     "after every step check outputs and gradients for NaN/Inf; pause at the first"},
     {"--lr-scheduler", F_STR, CFG(lr_scheduler), 0, sizeof(((lt_config *)0)->lr_scheduler),
      "e.g. cosine:t_max=12 or warmup_cosine:warmup=2,t_max=12 or plateau:patience=2 (see README)"},
-    {"--truncated-bptt-steps", F_INT, CFG(truncated_bptt_steps), 1, 1 << 20, "sequence experiments: chunk length K; state carried, gradient cut at chunk borders"},
-    {"--profiler", F_CHOICE, CFG(profiler), 0, 0, "simple: a table of time per hook and per op kind at the end (and `profile` in the workbench)", "none|simple"},
-    {"--monitor", F_STR, CFG(ckpt_monitor), 0, sizeof(((lt_config *)0)->ckpt_monitor), "ModelCheckpoint: metric to rank checkpoints by (default: newest wins)"},
+    {"--truncated-bptt-steps", F_INT, CFG(truncated_bptt_steps), 1, 1 << 20,
+     "sequence experiments: chunk length K; state carried, gradient cut at chunk borders"},
+    {"--profiler", F_CHOICE, CFG(profiler), 0, 0,
+     "simple: a table of time per hook and per op kind at the end (and `profile` in the workbench)", "none|simple"},
+    {"--monitor", F_STR, CFG(ckpt_monitor), 0, sizeof(((lt_config *)0)->ckpt_monitor),
+     "ModelCheckpoint: metric to rank checkpoints by (default: newest wins)"},
     {"--mode", F_CHOICE, CFG(ckpt_mode_max), 0, 0, "ModelCheckpoint: min or max", "min|max"},
     {"--save-top-k", F_INT, CFG(save_top_k), -1, 64, "ModelCheckpoint: checkpoints kept (-1: all, 0: none)"},
     {"--save-last", F_BOOL, CFG(save_last), 0, 0, "ModelCheckpoint: also keep last.safetensors"},
-    {"--every-n-epochs", F_INT, CFG(ckpt_every_n_epochs), 0, 1e9, "ModelCheckpoint: save every N epochs (0: not by epoch)"},
-    {"--every-n-train-steps", F_LONG, CFG(ckpt_every_n_train_steps), 0, 1e15, "ModelCheckpoint: save every N optimizer steps"},
-    {"--early-stop-monitor", F_STR, CFG(es_monitor), 0, sizeof(((lt_config *)0)->es_monitor), "EarlyStopping: metric to watch, e.g. val_loss (off when absent)"},
+    {"--every-n-epochs", F_INT, CFG(ckpt_every_n_epochs), 0, 1e9,
+     "ModelCheckpoint: save every N epochs (0: not by epoch)"},
+    {"--every-n-train-steps", F_LONG, CFG(ckpt_every_n_train_steps), 0, 1e15,
+     "ModelCheckpoint: save every N optimizer steps"},
+    {"--early-stop-monitor", F_STR, CFG(es_monitor), 0, sizeof(((lt_config *)0)->es_monitor),
+     "EarlyStopping: metric to watch, e.g. val_loss (off when absent)"},
     {"--early-stop-patience", F_INT, CFG(es_patience), 1, 1e9, "EarlyStopping: checks without improvement (default 3)"},
-    {"--early-stop-min-delta", F_DOUBLE, CFG(es_min_delta), 0, 1e30, "EarlyStopping: smallest change that counts as improvement"},
+    {"--early-stop-min-delta", F_DOUBLE, CFG(es_min_delta), 0, 1e30,
+     "EarlyStopping: smallest change that counts as improvement"},
     {"--early-stop-mode", F_CHOICE, CFG(es_mode_max), 0, 0, "EarlyStopping: min or max", "min|max"},
-    {"--early-stop-stopping-threshold", F_DOUBLE, CFG(es_stopping_threshold), -1e30, 1e30, "EarlyStopping: stop once the metric is better than this"},
-    {"--early-stop-divergence-threshold", F_DOUBLE, CFG(es_divergence_threshold), -1e30, 1e30, "EarlyStopping: stop once the metric is worse than this"},
-    {"--early-stop-check-finite", F_CHOICE, CFG(es_check_finite), 0, 0, "EarlyStopping: stop on a NaN/Inf metric (1, default) or not (0)", "0|1"},
-    {"--resume", F_STR, CFG(resume), 0, sizeof(((lt_config *)0)->resume), "continue from a checkpoint file, or last (the newest run's last.safetensors)"},
-    {"--histogram-every-n-epochs", F_INT, offsetof(cli_opts, histogram_every_n_epochs), 0, 1e9, "weight histograms in TensorBoard every N epochs (0: never)"},
+    {"--early-stop-stopping-threshold", F_DOUBLE, CFG(es_stopping_threshold), -1e30, 1e30,
+     "EarlyStopping: stop once the metric is better than this"},
+    {"--early-stop-divergence-threshold", F_DOUBLE, CFG(es_divergence_threshold), -1e30, 1e30,
+     "EarlyStopping: stop once the metric is worse than this"},
+    {"--early-stop-check-finite", F_CHOICE, CFG(es_check_finite), 0, 0,
+     "EarlyStopping: stop on a NaN/Inf metric (1, default) or not (0)", "0|1"},
+    {"--resume", F_STR, CFG(resume), 0, sizeof(((lt_config *)0)->resume),
+     "continue from a checkpoint file, or last (the newest run's last.safetensors)"},
+    {"--histogram-every-n-epochs", F_INT, offsetof(cli_opts, histogram_every_n_epochs), 0, 1e9,
+     "weight histograms in TensorBoard every N epochs (0: never)"},
     {"--min-lr", F_DOUBLE, offsetof(cli_opts, min_lr), 1e-30, 1e6, "lr-find: the sweep's first lr (default 1e-8)"},
     {"--max-lr", F_DOUBLE, offsetof(cli_opts, max_lr), 1e-30, 1e6, "lr-find: the sweep's last lr (default 1)"},
     {"--num-training", F_INT, offsetof(cli_opts, num_training), 2, 1e6, "lr-find: steps in the sweep (default 100)"},
     {"--headless", F_BOOL, offsetof(cli_opts, headless), 0, 0, "run without the workbench screen"},
     {"--json", F_BOOL, offsetof(cli_opts, json), 0, 0, "print the final summary as JSON"},
-    {"--ckpt", F_STR, offsetof(cli_opts, ckpt), 0, sizeof(((cli_opts *)0)->ckpt), "checkpoint file to evaluate (lathe test)"},
+    {"--ckpt", F_STR, offsetof(cli_opts, ckpt), 0, sizeof(((cli_opts *)0)->ckpt),
+     "checkpoint file to evaluate (lathe test)"},
     {"--default-root-dir", F_STR, offsetof(cli_opts, root_dir), 0, sizeof(((cli_opts *)0)->root_dir),
      "folder under which runs are kept (default logs)"},
     {"--name", F_STR, offsetof(cli_opts, name), 0, sizeof(((cli_opts *)0)->name),
@@ -93,8 +115,11 @@ void cli_opts_defaults(cli_opts *o) {
 void cli_print_flags(FILE *f) {
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         const flag_def *d = &flags[i];
-        const char *arg = d->type == F_BOOL ? "" : d->type == F_STR ? " <text>" : d->type == F_LIMIT ? " <n|f>"
-                          : d->type == F_DURATION ? " <time>" : " <n>";
+        const char *arg = d->type == F_BOOL       ? ""
+                          : d->type == F_STR      ? " <text>"
+                          : d->type == F_LIMIT    ? " <n|f>"
+                          : d->type == F_DURATION ? " <time>"
+                                                  : " <n>";
         char left[96];
         if (d->type == F_CHOICE)
             snprintf(left, sizeof left, "%s <%s>", d->name, d->choices);
@@ -157,7 +182,8 @@ static int set_flag(cli_opts *o, const flag_def *d, const char *val) {
             char *end;
             errno = 0;
             long x = strtol(p, &end, 10);
-            if (end == p || x < 0 || errno) return bad(d->name, val, "is not a duration like 00:12:00:00 (DD:HH:MM:SS)");
+            if (end == p || x < 0 || errno)
+                return bad(d->name, val, "is not a duration like 00:12:00:00 (DD:HH:MM:SS)");
             parts[np++] = (double)x;
             if (*end == '\0') break;
             if (*end != ':') return bad(d->name, val, "is not a duration like 00:12:00:00 (DD:HH:MM:SS)");
@@ -181,7 +207,8 @@ static int set_flag(cli_opts *o, const flag_def *d, const char *val) {
         char *end;
         errno = 0;
         unsigned long long u = strtoull(val, &end, 10);
-        if (end == val || *end || errno || val[0] == '-') return bad(d->name, val, "is not a non-negative whole number");
+        if (end == val || *end || errno || val[0] == '-')
+            return bad(d->name, val, "is not a non-negative whole number");
         *(uint64_t *)base = u;
         return 0;
     }
@@ -196,7 +223,8 @@ static int set_flag(cli_opts *o, const flag_def *d, const char *val) {
         lt_limit *l = (lt_limit *)base;
         /* Lightning's convention: a float is a fraction, an int a count */
         l->is_fraction = strchr(val, '.') != NULL || strchr(val, 'e') != NULL;
-        if (l->is_fraction && v > 1.0) return bad(d->name, val, "is a fraction above 1.0 (write a whole number for a count)");
+        if (l->is_fraction && v > 1.0)
+            return bad(d->name, val, "is a fraction above 1.0 (write a whole number for a count)");
         l->value = v;
         break;
     }

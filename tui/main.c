@@ -10,23 +10,26 @@
 #include "workbench.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: lathe <command> [arguments] [flags]\n"
-            "\n"
-            "commands:\n"
-            "  list                         the experiments, one line each\n"
-            "  summary <experiment>         the model's layers: name, type, output shape, parameters\n"
-            "  train <experiment> [flags]   train (fit, then a test pass); prints its run folder and control socket\n"
-            "  test <experiment> --ckpt F   evaluate a checkpoint on the test set\n"
-            "  attach [RUN_DIR|SOCKET]      the workbench screen on a running session (the newest under logs/ by default)\n"
-            "  ctl [RUN_DIR|SOCKET] <cmd>   steer a running session: status, pause, step N, set lr 0.1, inspect, feed ...\n"
-            "                               (--json: the reply as one object; `lathe ctl RUN_DIR help` lists the commands)\n"
-            "  runs [--root DIR]            the runs under logs/ as a table: state, steps, best metrics, hparams\n"
-            "  lr-find <experiment> [flags] the learning-rate range test: a plot of loss against lr and a suggested lr\n"
-            "                               (--min-lr 1e-8 --max-lr 1 --num-training 100; the weights are left as they were)\n"
-            "  help                         this text\n"
-            "\n"
-            "`lathe train --help` lists the trainer flags.\n");
+    fprintf(
+        f,
+        "usage: lathe <command> [arguments] [flags]\n"
+        "\n"
+        "commands:\n"
+        "  list                         the experiments, one line each\n"
+        "  summary <experiment>         the model's layers: name, type, output shape, parameters\n"
+        "  train <experiment> [flags]   train (fit, then a test pass); prints its run folder and control socket\n"
+        "  test <experiment> --ckpt F   evaluate a checkpoint on the test set\n"
+        "  attach [RUN_DIR|SOCKET]      the workbench screen on a running session (the newest under logs/ by default)\n"
+        "  ctl [RUN_DIR|SOCKET] <cmd>   steer a running session: status, pause, step N, set lr 0.1, inspect, feed ...\n"
+        "                               (--json: the reply as one object; `lathe ctl RUN_DIR help` lists the "
+        "commands)\n"
+        "  runs [--root DIR]            the runs under logs/ as a table: state, steps, best metrics, hparams\n"
+        "  lr-find <experiment> [flags] the learning-rate range test: a plot of loss against lr and a suggested lr\n"
+        "                               (--min-lr 1e-8 --max-lr 1 --num-training 100; the weights are left as they "
+        "were)\n"
+        "  help                         this text\n"
+        "\n"
+        "`lathe train --help` lists the trainer flags.\n");
 }
 
 int main(int argc, char **argv) {

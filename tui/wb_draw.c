@@ -131,7 +131,7 @@ int wb_canvas_cell(const wb_canvas *c, int cx, int cy, int utf8, char out[8]) {
         out[3] = 0;
         return 3;
     }
-    int top = (b & (0x01 | 0x02 | 0x08 | 0x10)) != 0;   /* dot rows 0-1 */
+    int top = (b & (0x01 | 0x02 | 0x08 | 0x10)) != 0;    /* dot rows 0-1 */
     int bottom = (b & (0x04 | 0x40 | 0x20 | 0x80)) != 0; /* dot rows 2-3 */
     out[0] = top && bottom ? ':' : top ? '\'' : '.';
     out[1] = 0;
@@ -178,8 +178,8 @@ int wb_range(const double *v, int n, int logscale, double *lo, double *hi) {
     return 1;
 }
 
-void wb_plot_xy(wb_canvas *c, const double *x, const double *y, int n, const wb_axis *ax,
-                const wb_axis *ay, int color) {
+void wb_plot_xy(wb_canvas *c, const double *x, const double *y, int n, const wb_axis *ax, const wb_axis *ay,
+                int color) {
     int W = 2 * c->w, H = 4 * c->h, have = 0, px = 0, py = 0;
     for (int i = 0; i < n; i++) {
         double fx = wb_axis_pos(ax, x[i], W), fy = wb_axis_pos(ay, y[i], H);
@@ -279,11 +279,23 @@ void wb_map_resample(const double *src, int sh, int sw, double *dst, int dh, int
 /* ---- bars ---- */
 
 static const char *const eighth_h[] = {"",
-                                       "\xE2\x96\x8F", "\xE2\x96\x8E", "\xE2\x96\x8D", "\xE2\x96\x8C",
-                                       "\xE2\x96\x8B", "\xE2\x96\x8A", "\xE2\x96\x89", "\xE2\x96\x88"};
+                                       "\xE2\x96\x8F",
+                                       "\xE2\x96\x8E",
+                                       "\xE2\x96\x8D",
+                                       "\xE2\x96\x8C",
+                                       "\xE2\x96\x8B",
+                                       "\xE2\x96\x8A",
+                                       "\xE2\x96\x89",
+                                       "\xE2\x96\x88"};
 static const char *const eighth_v[] = {" ",
-                                       "\xE2\x96\x81", "\xE2\x96\x82", "\xE2\x96\x83", "\xE2\x96\x84",
-                                       "\xE2\x96\x85", "\xE2\x96\x86", "\xE2\x96\x87", "\xE2\x96\x88"};
+                                       "\xE2\x96\x81",
+                                       "\xE2\x96\x82",
+                                       "\xE2\x96\x83",
+                                       "\xE2\x96\x84",
+                                       "\xE2\x96\x85",
+                                       "\xE2\x96\x86",
+                                       "\xE2\x96\x87",
+                                       "\xE2\x96\x88"};
 
 static void append(char *buf, size_t cap, size_t *len, const char *s) {
     size_t n = strlen(s);

@@ -26,9 +26,9 @@ void wb_fmt_dur(double s, char *buf, size_t cap);
 /* ---- dot canvas for plots ---- */
 
 typedef struct wb_canvas {
-    int w, h;        /* cells; dots are 2w x 4h, y = 0 at the top */
-    uint8_t *dots;   /* w*h braille bit masks */
-    uint8_t *color;  /* w*h: the colour index of the last dot drawn in the cell */
+    int w, h;       /* cells; dots are 2w x 4h, y = 0 at the top */
+    uint8_t *dots;  /* w*h braille bit masks */
+    uint8_t *color; /* w*h: the colour index of the last dot drawn in the cell */
 } wb_canvas;
 
 int wb_canvas_init(wb_canvas *c, int w, int h); /* 0, or -1 when out of memory */
@@ -54,8 +54,7 @@ double wb_axis_pos(const wb_axis *a, double v, int npix);
 int wb_range(const double *v, int n, int logscale, double *lo, double *hi);
 /* Draws the polyline through (x[i], y[i]), skipping points that cannot be
  * drawn; y is flipped so that high values are at the top. */
-void wb_plot_xy(wb_canvas *c, const double *x, const double *y, int n, const wb_axis *ax,
-                const wb_axis *ay, int color);
+void wb_plot_xy(wb_canvas *c, const double *x, const double *y, int n, const wb_axis *ax, const wb_axis *ay, int color);
 /* Debiased exponential moving average (TensorBoard's smoothing) with weight
  * w in [0, 1); NaNs are passed through and do not poison the average. */
 void wb_smooth(const double *y, int n, double w, double *out);

@@ -22,8 +22,14 @@
 #define FRAME_S 0.1 /* at most 10 redraws a second from run updates */
 
 static volatile sig_atomic_t g_sigint, g_sigterm;
-static void on_sigint(int sig) { g_sigint = 1; (void)sig; }
-static void on_sigterm(int sig) { g_sigterm = 1; (void)sig; }
+static void on_sigint(int sig) {
+    g_sigint = 1;
+    (void)sig;
+}
+static void on_sigterm(int sig) {
+    g_sigterm = 1;
+    (void)sig;
+}
 
 /* ---- requests ---- */
 
@@ -31,10 +37,9 @@ static int kind_of(const char *line) {
     static const struct {
         const char *word;
         int kind;
-    } k[] = {{"status", WB_K_STATUS},   {"hparams", WB_K_HPARAMS}, {"changes", WB_K_CHANGES},
-             {"history", WB_K_HISTORY}, {"layers", WB_K_LAYERS},   {"inspect", WB_K_INSPECT},
-             {"feed", WB_K_FEED},       {"pause", WB_K_PAUSE},     {"resume", WB_K_PAUSE},
-             {"step", WB_K_PAUSE},      {"lr-find", WB_K_LRFIND}};
+    } k[] = {{"status", WB_K_STATUS}, {"hparams", WB_K_HPARAMS}, {"changes", WB_K_CHANGES}, {"history", WB_K_HISTORY},
+             {"layers", WB_K_LAYERS}, {"inspect", WB_K_INSPECT}, {"feed", WB_K_FEED},       {"pause", WB_K_PAUSE},
+             {"resume", WB_K_PAUSE},  {"step", WB_K_PAUSE},      {"lr-find", WB_K_LRFIND}};
     size_t n = strcspn(line, " \t");
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (strlen(k[i].word) == n && !strncmp(line, k[i].word, n)) {
@@ -116,11 +121,18 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
     case WB_K_STATUS: wb_model_status(&w->m, msg->body); break;
     case WB_K_HPARAMS: wb_model_hparams(&w->m, msg->body); break;
     case WB_K_CHANGES: wb_model_changes(&w->m, msg->body); break;
-    case WB_K_HISTORY: wb_model_history(&w->m, msg->body); r.echo = 0; break;
-    case WB_K_LAYERS: wb_model_layers(&w->m, msg->body); r.echo = 0; break;
+    case WB_K_HISTORY:
+        wb_model_history(&w->m, msg->body);
+        r.echo = 0;
+        break;
+    case WB_K_LAYERS:
+        wb_model_layers(&w->m, msg->body);
+        r.echo = 0;
+        break;
     case WB_K_INSPECT:
         wb_model_inspect(&w->m, msg->body);
-        if (r.echo) wb_model_log(&w->m, 1, "inspect: %s %s, shape %s", w->m.insp.layer, w->m.insp.what, w->m.insp.shape);
+        if (r.echo)
+            wb_model_log(&w->m, 1, "inspect: %s %s, shape %s", w->m.insp.layer, w->m.insp.what, w->m.insp.shape);
         r.echo = 0;
         break;
     case WB_K_FEED:
@@ -175,8 +187,10 @@ static void on_message(wb *w, const lt_ctl_msg *msg) {
         wb_model_event(&w->m, msg->body);
         break;
     case LT_CTL_SNAPSHOT:
-        if (!strcmp(msg->kind, "status")) wb_model_status(&w->m, msg->body);
-        else if (!strcmp(msg->kind, "layers")) wb_model_layers(&w->m, msg->body);
+        if (!strcmp(msg->kind, "status"))
+            wb_model_status(&w->m, msg->body);
+        else if (!strcmp(msg->kind, "layers"))
+            wb_model_layers(&w->m, msg->body);
         break;
     default: break;
     }
@@ -269,7 +283,8 @@ static void draw(wb *w) {
     } else if (w->wide) {
         wb_panes[WB_P_CURVES].draw(w, &w->r_main);
         wb_attr(w, WB_C_DIM, 0);
-        for (int y = 0; y < w->r_side.h; y++) wb_put(w->r_side.y + y, w->r_side.x - 1, 1, w->utf8 ? "\xE2\x94\x82" : "|");
+        for (int y = 0; y < w->r_side.h; y++)
+            wb_put(w->r_side.y + y, w->r_side.x - 1, 1, w->utf8 ? "\xE2\x94\x82" : "|");
         wb_attr(w, 0, 0);
         wb_panes[wb_side_pane(w)].draw(w, &w->r_side);
     } else {
@@ -297,9 +312,11 @@ static void global_key(wb *w, int ch) {
     case 'v': wb_send(w, "validate", 0); return;
     case '\t': set_pane(w, w->pane + 1); return;
     case KEY_BTAB: set_pane(w, w->pane - 1); return;
-    case ':': case '/': wb_rl_focus(w, 1); return;
+    case ':':
+    case '/': wb_rl_focus(w, 1); return;
     case '?': w->help = 1; return;
-    case 'q': case 'Q': w->quit = 1; return;
+    case 'q':
+    case 'Q': w->quit = 1; return;
     case 'L': w->logscale = !w->logscale; return;
     case 'f': w->follow = !w->follow; return;
     case 'A':
@@ -311,7 +328,12 @@ static void global_key(wb *w, int ch) {
             wb_model_log(&w->m, 1, "no lr-find suggestion yet: type :lr-find");
         }
         return;
-    case '1': case '2': case '3': case '4': case '5': case '6': set_pane(w, ch - '1'); return;
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6': set_pane(w, ch - '1'); return;
     }
     /* the pane shown beside the curves on wide screens takes its own keys */
     int p = w->wide ? wb_side_pane(w) : w->pane;
@@ -447,8 +469,10 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
         if (g_sigterm) break;
         if (g_sigint) { /* Ctrl-C: leave the command line, or detach */
             g_sigint = 0;
-            if (w->focus_cmd) wb_rl_cancel(w);
-            else w->quit = 1;
+            if (w->focus_cmd)
+                wb_rl_cancel(w);
+            else
+                w->quit = 1;
             continue;
         }
         double now = lt_now();

@@ -13,9 +13,10 @@
 void wb_model_init(wb_model *m) {
     memset(m, 0, sizeof *m);
     snprintf(m->st.state, sizeof m->st.state, "connecting");
-    double *f[] = {&m->st.epoch, &m->st.max_epochs, &m->st.step, &m->st.total_steps, &m->st.samples,
-                   &m->st.samples_per_s, &m->st.train_loss, &m->st.val_loss, &m->st.val_acc, &m->st.test_acc,
-                   &m->st.lr, &m->st.elapsed, &m->st.eta, &m->st.clients};
+    double *f[] = {&m->st.epoch,   &m->st.max_epochs,    &m->st.step,       &m->st.total_steps,
+                   &m->st.samples, &m->st.samples_per_s, &m->st.train_loss, &m->st.val_loss,
+                   &m->st.val_acc, &m->st.test_acc,      &m->st.lr,         &m->st.elapsed,
+                   &m->st.eta,     &m->st.clients};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) *f[i] = NAN;
 }
 
@@ -68,8 +69,7 @@ static void copy(char *dst, size_t cap, const char *s, size_t n) {
 /* The next "key=value" word of a space-separated line s[0, len) from *i on:
  * key (cut to kcap - 1), the value's start and length; 0 at the end. Words
  * without '=' are passed over. */
-static int word_kv_next(const char *s, size_t len, size_t *i, char *key, size_t kcap, const char **val,
-                        size_t *vlen) {
+static int word_kv_next(const char *s, size_t len, size_t *i, char *key, size_t kcap, const char **val, size_t *vlen) {
     while (*i < len) {
         while (*i < len && s[*i] == ' ') (*i)++;
         size_t j = *i;
@@ -142,8 +142,8 @@ void wb_model_status(wb_model *m, const char *body) {
         size_t off;
     } nums[] = {
 #define F(k) {#k, offsetof(wb_status, k)}
-        F(epoch), F(max_epochs), F(step), F(total_steps), F(samples), F(samples_per_s), F(train_loss),
-        F(val_loss), F(val_acc), F(test_acc), F(lr), F(elapsed), F(eta), F(clients),
+        F(epoch),    F(max_epochs), F(step),     F(total_steps), F(samples), F(samples_per_s), F(train_loss),
+        F(val_loss), F(val_acc),    F(test_acc), F(lr),          F(elapsed), F(eta),           F(clients),
 #undef F
     };
     const char *p = body, *v;
@@ -160,10 +160,14 @@ void wb_model_status(wb_model *m, const char *body) {
             snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "(%.*s skipped)  ", (int)(n < 12 ? n : 12), v);
         else if (!strcmp(key, "precision"))
             snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "%.*s", (int)(n < 16 ? n : 16), v);
-        else if (!strcmp(key, "state")) copy(st->state, sizeof st->state, v, n);
-        else if (!strcmp(key, "experiment")) copy(st->experiment, sizeof st->experiment, v, n);
-        else if (!strcmp(key, "device")) copy(st->device, sizeof st->device, v, n);
-        else if (!strcmp(key, "run_dir")) copy(st->run_dir, sizeof st->run_dir, v, n);
+        else if (!strcmp(key, "state"))
+            copy(st->state, sizeof st->state, v, n);
+        else if (!strcmp(key, "experiment"))
+            copy(st->experiment, sizeof st->experiment, v, n);
+        else if (!strcmp(key, "device"))
+            copy(st->device, sizeof st->device, v, n);
+        else if (!strcmp(key, "run_dir"))
+            copy(st->run_dir, sizeof st->run_dir, v, n);
         else
             for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
                 if (!strcmp(key, nums[i].key)) *(double *)((char *)st + nums[i].off) = wb_num(v, n);
@@ -208,12 +212,18 @@ static void parse_change(wb_model *m, const char *s, size_t len) {
     char k[16];
     const char *v;
     while (word_kv_next(s, len, &i, k, sizeof k, &v, &vl)) {
-        if (!strcmp(k, "step")) c.step = wb_num(v, vl);
-        else if (!strcmp(k, "time")) c.time = wb_num(v, vl);
-        else if (!strcmp(k, "name")) copy(c.name, sizeof c.name, v, vl);
-        else if (!strcmp(k, "old")) copy(c.old, sizeof c.old, v, vl);
-        else if (!strcmp(k, "new")) copy(c.now, sizeof c.now, v, vl);
-        else if (!strcmp(k, "client")) copy(c.client, sizeof c.client, v, vl);
+        if (!strcmp(k, "step"))
+            c.step = wb_num(v, vl);
+        else if (!strcmp(k, "time"))
+            c.time = wb_num(v, vl);
+        else if (!strcmp(k, "name"))
+            copy(c.name, sizeof c.name, v, vl);
+        else if (!strcmp(k, "old"))
+            copy(c.old, sizeof c.old, v, vl);
+        else if (!strcmp(k, "new"))
+            copy(c.now, sizeof c.now, v, vl);
+        else if (!strcmp(k, "client"))
+            copy(c.client, sizeof c.client, v, vl);
     }
     if (c.name[0]) add_change(m, &c);
 }
@@ -250,8 +260,10 @@ void wb_model_history(wb_model *m, const char *body) {
     for (int i = 0; i < WB_S_COUNT; i++) m->series[i].n = 0;
     m->nch = 0;
     while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
-        if (!strcmp(key, "point")) parse_point(m, v, n);
-        else if (!strcmp(key, "change")) parse_change(m, v, n);
+        if (!strcmp(key, "point"))
+            parse_point(m, v, n);
+        else if (!strcmp(key, "change"))
+            parse_change(m, v, n);
     }
     m->version++;
 }
@@ -263,8 +275,8 @@ static void parse_layer(wb_layer *l, const char *s, size_t len) {
         size_t off;
     } nums[] = {
 #define F(k) {#k, offsetof(wb_layer, k)}
-        F(params), F(mean), F(std), F(min), F(max), F(zeros), F(nonfinite), F(weight_norm), F(grad_norm),
-        F(update_ratio),
+        F(params), F(mean),      F(std),         F(min),       F(max),
+        F(zeros),  F(nonfinite), F(weight_norm), F(grad_norm), F(update_ratio),
 #undef F
     };
     memset(l, 0, sizeof *l);
@@ -273,9 +285,12 @@ static void parse_layer(wb_layer *l, const char *s, size_t len) {
     char k[32];
     const char *v;
     while (word_kv_next(s, len, &i, k, sizeof k, &v, &vl)) {
-        if (!strcmp(k, "layer")) copy(l->name, sizeof l->name, v, vl);
-        else if (!strcmp(k, "type")) copy(l->type, sizeof l->type, v, vl);
-        else if (!strcmp(k, "shape")) copy(l->shape, sizeof l->shape, v, vl);
+        if (!strcmp(k, "layer"))
+            copy(l->name, sizeof l->name, v, vl);
+        else if (!strcmp(k, "type"))
+            copy(l->type, sizeof l->type, v, vl);
+        else if (!strcmp(k, "shape"))
+            copy(l->shape, sizeof l->shape, v, vl);
         else
             for (size_t q = 0; q < sizeof nums / sizeof nums[0]; q++)
                 if (!strcmp(k, nums[q].key)) *(double *)((char *)l + nums[q].off) = wb_num(v, vl);
@@ -306,24 +321,42 @@ void wb_model_inspect(wb_model *m, const char *body) {
     size_t n;
     while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
         double x = wb_num(v, n);
-        if (!strcmp(key, "layer")) copy(in->layer, sizeof in->layer, v, n);
-        else if (!strcmp(key, "what")) copy(in->what, sizeof in->what, v, n);
-        else if (!strcmp(key, "source")) copy(in->source, sizeof in->source, v, n);
-        else if (!strcmp(key, "shape")) copy(in->shape, sizeof in->shape, v, n);
-        else if (!strcmp(key, "full_shape")) copy(in->full_shape, sizeof in->full_shape, v, n);
-        else if (!strcmp(key, "sample")) in->sample = isfinite(x) ? (int)x : 0;
-        else if (!strcmp(key, "channel")) in->channel = isfinite(x) ? (int)x : 0;
-        else if (!strcmp(key, "mean")) in->mean = x;
-        else if (!strcmp(key, "std")) in->std = x;
-        else if (!strcmp(key, "min")) in->min = x;
-        else if (!strcmp(key, "max")) in->max = x;
-        else if (!strcmp(key, "zeros")) in->zeros = x;
-        else if (!strcmp(key, "nonfinite")) in->nonfinite = x;
-        else if (!strcmp(key, "hist_min")) in->hist_min = x;
-        else if (!strcmp(key, "hist_max")) in->hist_max = x;
-        else if (!strcmp(key, "truncated")) in->truncated = x == 1;
-        else if (!strcmp(key, "map_h")) in->map_h = isfinite(x) && x > 0 && x < 4096 ? (int)x : 0;
-        else if (!strcmp(key, "map_w")) in->map_w = isfinite(x) && x > 0 && x < 4096 ? (int)x : 0;
+        if (!strcmp(key, "layer"))
+            copy(in->layer, sizeof in->layer, v, n);
+        else if (!strcmp(key, "what"))
+            copy(in->what, sizeof in->what, v, n);
+        else if (!strcmp(key, "source"))
+            copy(in->source, sizeof in->source, v, n);
+        else if (!strcmp(key, "shape"))
+            copy(in->shape, sizeof in->shape, v, n);
+        else if (!strcmp(key, "full_shape"))
+            copy(in->full_shape, sizeof in->full_shape, v, n);
+        else if (!strcmp(key, "sample"))
+            in->sample = isfinite(x) ? (int)x : 0;
+        else if (!strcmp(key, "channel"))
+            in->channel = isfinite(x) ? (int)x : 0;
+        else if (!strcmp(key, "mean"))
+            in->mean = x;
+        else if (!strcmp(key, "std"))
+            in->std = x;
+        else if (!strcmp(key, "min"))
+            in->min = x;
+        else if (!strcmp(key, "max"))
+            in->max = x;
+        else if (!strcmp(key, "zeros"))
+            in->zeros = x;
+        else if (!strcmp(key, "nonfinite"))
+            in->nonfinite = x;
+        else if (!strcmp(key, "hist_min"))
+            in->hist_min = x;
+        else if (!strcmp(key, "hist_max"))
+            in->hist_max = x;
+        else if (!strcmp(key, "truncated"))
+            in->truncated = x == 1;
+        else if (!strcmp(key, "map_h"))
+            in->map_h = isfinite(x) && x > 0 && x < 4096 ? (int)x : 0;
+        else if (!strcmp(key, "map_w"))
+            in->map_w = isfinite(x) && x > 0 && x < 4096 ? (int)x : 0;
         else if (!strcmp(key, "hist")) {
             int k;
             double *h = num_list(v, n, 20, &k);
@@ -353,14 +386,22 @@ void wb_model_probe(wb_model *m, const char *body) {
     size_t n;
     while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
         double x = wb_num(v, n);
-        if (!strcmp(key, "source")) copy(pr->source, sizeof pr->source, v, n);
-        else if (!strcmp(key, "label")) pr->label = isfinite(x) ? (int)x : -1;
-        else if (!strcmp(key, "pred")) pr->pred = isfinite(x) ? (int)x : -1;
-        else if (!strcmp(key, "label_name")) copy(pr->label_name, sizeof pr->label_name, v, n);
-        else if (!strcmp(key, "pred_name")) copy(pr->pred_name, sizeof pr->pred_name, v, n);
-        else if (!strcmp(key, "prob_sum")) pr->prob_sum = x;
-        else if (!strcmp(key, "input_shape")) copy(pr->input_shape, sizeof pr->input_shape, v, n);
-        else if (!strcmp(key, "layers")) copy(pr->layers, sizeof pr->layers, v, n);
+        if (!strcmp(key, "source"))
+            copy(pr->source, sizeof pr->source, v, n);
+        else if (!strcmp(key, "label"))
+            pr->label = isfinite(x) ? (int)x : -1;
+        else if (!strcmp(key, "pred"))
+            pr->pred = isfinite(x) ? (int)x : -1;
+        else if (!strcmp(key, "label_name"))
+            copy(pr->label_name, sizeof pr->label_name, v, n);
+        else if (!strcmp(key, "pred_name"))
+            copy(pr->pred_name, sizeof pr->pred_name, v, n);
+        else if (!strcmp(key, "prob_sum"))
+            pr->prob_sum = x;
+        else if (!strcmp(key, "input_shape"))
+            copy(pr->input_shape, sizeof pr->input_shape, v, n);
+        else if (!strcmp(key, "layers"))
+            copy(pr->layers, sizeof pr->layers, v, n);
         else if (!strcmp(key, "input")) {
             free(pr->input);
             pr->input = num_list(v, n, 1 << 16, &pr->ninput);

@@ -28,9 +28,9 @@ enum { WB_S_TRAIN_LOSS, WB_S_VAL_LOSS, WB_S_VAL_ACC, WB_S_LR, WB_S_RATE, WB_S_CO
 
 typedef struct wb_status {
     char state[16], experiment[WB_NAME], device[WB_NAME], run_dir[256];
-    double epoch, max_epochs, step, total_steps, samples, samples_per_s, train_loss, val_loss, val_acc,
-        test_acc, lr, elapsed, eta, clients;
-    char toolbox[96];   /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
+    double epoch, max_epochs, step, total_steps, samples, samples_per_s, train_loss, val_loss, val_acc, test_acc, lr,
+        elapsed, eta, clients;
+    char toolbox[96]; /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
     int valid;
 } wb_status;
 

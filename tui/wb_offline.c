@@ -82,13 +82,18 @@ static int csv_next(FILE *f, csv_rec *r) {
             if (d == EOF) break;
             c = d;
         }
-        if (c == '"') q = 1;
-        else if (c == '\n') break;
+        if (c == '"')
+            q = 1;
+        else if (c == '\n')
+            break;
         else if (c == ',') {
             PUT(0);
-            if (r->nf == MAX_FIELDS) bad = 1;
-            else r->f[r->nf++] = r->buf + o;
-        } else if (c != '\r') PUT(c);
+            if (r->nf == MAX_FIELDS)
+                bad = 1;
+            else
+                r->f[r->nf++] = r->buf + o;
+        } else if (c != '\r')
+            PUT(c);
     }
 #undef PUT
     r->buf[o] = 0;
@@ -205,8 +210,19 @@ static void load_run_yaml(FILE *f, summary *s) {
         size_t off;
     } nums[] = {
 #define F(k) {#k, offsetof(summary, k)}
-        F(steps), F(epochs), F(samples), F(seconds), F(train_loss), F(val_loss), F(val_acc), F(test_loss),
-        F(test_acc), F(best_val_loss), F(best_val_loss_step), F(best_val_acc), F(best_val_acc_step),
+        F(steps),
+        F(epochs),
+        F(samples),
+        F(seconds),
+        F(train_loss),
+        F(val_loss),
+        F(val_acc),
+        F(test_loss),
+        F(test_acc),
+        F(best_val_loss),
+        F(best_val_loss_step),
+        F(best_val_acc),
+        F(best_val_acc_step),
 #undef F
     };
     char *line = malloc(REC_CAP), *k, *v;
@@ -214,8 +230,10 @@ static void load_run_yaml(FILE *f, summary *s) {
     while (yaml_next(f, line, &k, &v)) {
         if (!strcmp(k, "state") && *v && strspn(v, "abcdefghijklmnopqrstuvwxyz_") == strlen(v))
             snprintf(s->state, sizeof s->state, "%.15s", v);
-        else if (!strcmp(k, "experiment")) clean_copy(s->experiment, sizeof s->experiment, v);
-        else if (!strcmp(k, "failure")) clean_copy(s->failure, sizeof s->failure, v);
+        else if (!strcmp(k, "experiment"))
+            clean_copy(s->experiment, sizeof s->experiment, v);
+        else if (!strcmp(k, "failure"))
+            clean_copy(s->failure, sizeof s->failure, v);
         else
             for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
                 if (!strcmp(k, nums[i].key)) {
@@ -263,8 +281,10 @@ static void load_interventions(wb_model *m, FILE *f) {
         clean_copy(client, sizeof client, field(r, col[CLIENT]));
         double step = num_or_nan(field(r, col[STEP]));
         char st[32] = "-";
-        if (step >= 0 && step < 1e15) snprintf(st, sizeof st, "%.0f", step);
-        else step = NAN;
+        if (step >= 0 && step < 1e15)
+            snprintf(st, sizeof st, "%.0f", step);
+        else
+            step = NAN;
         n++;
         if (name[0] || now[0])
             wb_model_log(m, 0, "step %s, client %s: %s %s %s -> %s", st, client[0] ? client : "-", cmd,
@@ -372,9 +392,23 @@ int wb_offline_is_run_dir(const char *dir) {
 int wb_offline_load(wb_model *m, const char *dir, lt_err *err) {
     summary s;
     memset(&s, 0, sizeof s);
-    double *nan_fields[] = {&s.steps, &s.epochs, &s.samples, &s.seconds, &s.train_loss, &s.val_loss, &s.val_acc,
-                            &s.test_loss, &s.test_acc, &s.best_val_loss, &s.best_val_loss_step, &s.best_val_acc,
-                            &s.best_val_acc_step, &s.max_epochs, &s.last_lr, &s.samples_per_s, &s.train_epoch};
+    double *nan_fields[] = {&s.steps,
+                            &s.epochs,
+                            &s.samples,
+                            &s.seconds,
+                            &s.train_loss,
+                            &s.val_loss,
+                            &s.val_acc,
+                            &s.test_loss,
+                            &s.test_acc,
+                            &s.best_val_loss,
+                            &s.best_val_loss_step,
+                            &s.best_val_acc,
+                            &s.best_val_acc_step,
+                            &s.max_epochs,
+                            &s.last_lr,
+                            &s.samples_per_s,
+                            &s.train_epoch};
     for (size_t i = 0; i < sizeof nan_fields / sizeof nan_fields[0]; i++) *nan_fields[i] = NAN;
     int found = 0;
     FILE *f;
@@ -414,13 +448,32 @@ int wb_offline_load(wb_model *m, const char *dir, lt_err *err) {
     memcpy(s.failure, from_yaml.failure, sizeof s.failure);
     if (from_yaml.experiment[0]) memcpy(s.experiment, from_yaml.experiment, sizeof s.experiment);
     if (!s.experiment[0]) experiment_of(dir, s.experiment, sizeof s.experiment);
-    double *dst[] = {&s.steps, &s.epochs, &s.samples, &s.seconds, &s.train_loss, &s.val_loss, &s.val_acc,
-                     &s.test_loss, &s.test_acc, &s.best_val_loss, &s.best_val_loss_step, &s.best_val_acc,
+    double *dst[] = {&s.steps,
+                     &s.epochs,
+                     &s.samples,
+                     &s.seconds,
+                     &s.train_loss,
+                     &s.val_loss,
+                     &s.val_acc,
+                     &s.test_loss,
+                     &s.test_acc,
+                     &s.best_val_loss,
+                     &s.best_val_loss_step,
+                     &s.best_val_acc,
                      &s.best_val_acc_step};
-    const double *src[] = {&from_yaml.steps, &from_yaml.epochs, &from_yaml.samples, &from_yaml.seconds,
-                           &from_yaml.train_loss, &from_yaml.val_loss, &from_yaml.val_acc, &from_yaml.test_loss,
-                           &from_yaml.test_acc, &from_yaml.best_val_loss, &from_yaml.best_val_loss_step,
-                           &from_yaml.best_val_acc, &from_yaml.best_val_acc_step};
+    const double *src[] = {&from_yaml.steps,
+                           &from_yaml.epochs,
+                           &from_yaml.samples,
+                           &from_yaml.seconds,
+                           &from_yaml.train_loss,
+                           &from_yaml.val_loss,
+                           &from_yaml.val_acc,
+                           &from_yaml.test_loss,
+                           &from_yaml.test_acc,
+                           &from_yaml.best_val_loss,
+                           &from_yaml.best_val_loss_step,
+                           &from_yaml.best_val_acc,
+                           &from_yaml.best_val_acc_step};
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
         if (!isnan(*src[i])) *dst[i] = *src[i];
     set_status(m, &s, dir);
@@ -437,8 +490,8 @@ static void log_status(wb_model *m) {
     wb_fmt_num(st->train_loss, b, sizeof b);
     wb_fmt_num(st->val_acc, c, sizeof c);
     wb_fmt_num(st->lr, d, sizeof d);
-    wb_model_log(m, 1, "state=%s experiment=%s step=%s train_loss=%s val_acc=%s lr=%s", st->state, st->experiment, a,
-                 b, c, d);
+    wb_model_log(m, 1, "state=%s experiment=%s step=%s train_loss=%s val_acc=%s lr=%s", st->state, st->experiment, a, b,
+                 c, d);
 }
 
 int wb_offline_command(wb_model *m, const char *line, const char *dir) {
@@ -454,13 +507,17 @@ int wb_offline_command(wb_model *m, const char *line, const char *dir) {
     if (!strcmp(w, "status") && argc == 1) {
         log_status(m);
     } else if ((!strcmp(w, "hparams") || !strcmp(w, "changes")) && argc == 1) {
-        if (!strcmp(w, "hparams")) wb_model_log(m, 1, "%d hparams (the values the run ended with)", m->nhp);
-        else wb_model_log(m, 1, "%d change%s during the run", m->nch, m->nch == 1 ? "" : "s");
+        if (!strcmp(w, "hparams"))
+            wb_model_log(m, 1, "%d hparams (the values the run ended with)", m->nhp);
+        else
+            wb_model_log(m, 1, "%d change%s during the run", m->nch, m->nch == 1 ? "" : "s");
         pane = WB_P_HPARAMS;
     } else if (!strcmp(w, "get") && argc == 2) {
         const char *v = wb_model_hparam(m, argv[1]);
-        if (v) wb_model_log(m, 1, "%s=%s", argv[1], v);
-        else wb_model_log(m, 2, "get: no hparam named '%.60s'", argv[1]);
+        if (v)
+            wb_model_log(m, 1, "%s=%s", argv[1], v);
+        else
+            wb_model_log(m, 2, "get: no hparam named '%.60s'", argv[1]);
     } else if (!strcmp(w, "history") && argc == 1) {
         pane = WB_P_CURVES;
     } else if (!strcmp(w, "help")) {

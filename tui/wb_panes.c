@@ -19,8 +19,8 @@ typedef struct plot_line {
 
 /* A plot in r: row 0 the label, then the canvas, the last row the x axis with
  * a '^' under every hparam change. */
-static void plot(wb *w, const wb_rect *r, const char *label, const plot_line *lines, int nl, int logy,
-                 double xlo, double xhi) {
+static void plot(wb *w, const wb_rect *r, const char *label, const plot_line *lines, int nl, int logy, double xlo,
+                 double xhi) {
     if (r->h < 4 || r->w < YLAB + 6) return;
     wb_title(w, r, label);
     int cw = r->w - YLAB - 1, chh = r->h - 2;
@@ -142,9 +142,18 @@ static void curves_draw(wb *w, const wb_rect *r) {
 static int curves_key(wb *w, int ch) {
     double lo, hi;
     switch (ch) {
-    case '+': case '=': if (w->zoom < 10) w->zoom++; return 1;
-    case '-': case '_': if (w->zoom > 0) w->zoom--; return 1;
-    case KEY_LEFT: case KEY_RIGHT: case 'h': case 'l':
+    case '+':
+    case '=':
+        if (w->zoom < 10) w->zoom++;
+        return 1;
+    case '-':
+    case '_':
+        if (w->zoom > 0) w->zoom--;
+        return 1;
+    case KEY_LEFT:
+    case KEY_RIGHT:
+    case 'h':
+    case 'l':
         x_window(w, &lo, &hi);
         w->follow = 0;
         w->pan_end = hi + (ch == KEY_LEFT || ch == 'h' ? -0.25 : 0.25) * (hi - lo);
@@ -188,16 +197,19 @@ static void hparams_draw(wb *w, const wb_rect *r) {
         const wb_change *c = &w->m.ch[i];
         char s[32];
         wb_fmt_count(c->step, s, sizeof s);
-        wb_putf(y, cx, cw, "%7s  %-16s %s -> %s  %s", isfinite(c->step) ? s : "-", c->name, c->old, c->now,
-                c->client);
+        wb_putf(y, cx, cw, "%7s  %-16s %s -> %s  %s", isfinite(c->step) ? s : "-", c->name, c->old, c->now, c->client);
     }
 }
 
 static int scroll_key(wb *w, int pane, int ch, int page) {
     int *s = &w->scroll[pane];
     switch (ch) {
-    case KEY_UP: case 'k': (*s)++; return 1;
-    case KEY_DOWN: case 'j': if (*s > 0) (*s)--; return 1;
+    case KEY_UP:
+    case 'k': (*s)++; return 1;
+    case KEY_DOWN:
+    case 'j':
+        if (*s > 0) (*s)--;
+        return 1;
     case KEY_PPAGE: *s += page; return 1;
     case KEY_NPAGE: *s = *s > page ? *s - page : 0; return 1;
     case KEY_END: *s = 0; return 1;

@@ -17,7 +17,7 @@ typedef struct col {
 
 static const col layer_cols[] = {
     {"name", 14, 0}, {"type", 12, 1}, {"shape", 10, 2}, {"params", 7, 4}, {"mean", 9, 3}, {"std", 9, 3},
-    {"min", 9, 6}, {"max", 9, 6}, {"zeros", 6, 5}, {"nonfin", 6, 5}, {"grad", 9, 4}, {"upd", 9, 5},
+    {"min", 9, 6},   {"max", 9, 6},   {"zeros", 6, 5},  {"nonfin", 6, 5}, {"grad", 9, 4}, {"upd", 9, 5},
 };
 #define NCOLS (int)(sizeof layer_cols / sizeof layer_cols[0])
 
@@ -77,9 +77,17 @@ void wb_layers_draw(wb *w, const wb_rect *r) {
 
 int wb_layers_key(wb *w, int ch) {
     switch (ch) {
-    case KEY_UP: case 'k': if (w->layer_sel > 0) w->layer_sel--; return 1;
-    case KEY_DOWN: case 'j': if (w->layer_sel + 1 < w->m.nly) w->layer_sel++; return 1;
-    case '\r': case '\n': case KEY_ENTER:
+    case KEY_UP:
+    case 'k':
+        if (w->layer_sel > 0) w->layer_sel--;
+        return 1;
+    case KEY_DOWN:
+    case 'j':
+        if (w->layer_sel + 1 < w->m.nly) w->layer_sel++;
+        return 1;
+    case '\r':
+    case '\n':
+    case KEY_ENTER:
         if (w->layer_sel < w->m.nly) {
             char line[128];
             snprintf(line, sizeof line, "inspect %s", w->m.ly[w->layer_sel].name);
@@ -223,7 +231,9 @@ void wb_probe_draw(wb *w, const wb_rect *r) {
     wb_putf(y++, x, cw, "label      %d %s", p->label, p->label_name);
     wb_attr(w, p->label < 0 ? 0 : right ? WB_C_OK : WB_C_BAD, 1);
     wb_putf(y++, x, cw, "prediction %d %s  %s", p->pred, p->pred_name,
-            p->label < 0 ? "" : right ? "(right)" : "(WRONG)");
+            p->label < 0 ? ""
+            : right      ? "(right)"
+                         : "(WRONG)");
     wb_attr(w, 0, 0);
     y++;
     wb_put(y++, x, cw, "top predictions");
@@ -247,7 +257,8 @@ int wb_probe_key(wb *w, int ch) {
     switch (ch) {
     case 'r': wb_send(w, "feed random", 0); return 1;
     case 'm': wb_send(w, "feed misclassified", 0); return 1;
-    case ']': case '[':
+    case ']':
+    case '[':
         if (idx < 0) return 1;
         snprintf(line, sizeof line, "feed test %d", ch == ']' ? idx + 1 : idx > 0 ? idx - 1 : 0);
         wb_send(w, line, 0);

@@ -66,7 +66,8 @@ void wb_draw_status(wb *w) {
     x += (int)strlen(st->experiment[0] ? st->experiment : "lathe") + 2;
     const char *sname = w->gone[0] ? "gone" : st->state;
     size_t i = 0;
-    for (; sname[i] && i < sizeof state - 1; i++) state[i] = (char)(sname[i] >= 'a' && sname[i] <= 'z' ? sname[i] - 32 : sname[i]);
+    for (; sname[i] && i < sizeof state - 1; i++)
+        state[i] = (char)(sname[i] >= 'a' && sname[i] <= 'z' ? sname[i] - 32 : sname[i]);
     state[i] = 0;
     if (x < r->w) {
         attrset(A_BOLD | A_REVERSE | (w->colors ? COLOR_PAIR(wb_state_color(w->gone[0] ? "gone" : sname)) : 0));
@@ -96,12 +97,14 @@ void wb_draw_status(wb *w) {
 
 void wb_draw_footer(wb *w) {
     const wb_rect *r = &w->r_footer;
-    const char *keys = w->focus_cmd ? "Enter run  Esc leave  Tab complete  Up/Down history  Ctrl-R search"
+    const char *keys = w->focus_cmd  ? "Enter run  Esc leave  Tab complete  Up/Down history  Ctrl-R search"
                        : r->w >= 100 ? "spc pause  n step  v validate  tab pane  : cmd  ? help  L log  f follow"
                                      : "spc:pause n:step v:validate tab:pane ::cmd ?:help L:log f:follow";
     char buf[256];
     snprintf(buf, sizeof buf, " %s  %s", keys,
-             w->focus_cmd ? "" : w->owns_run ? (r->w >= 100 ? "q close" : "q:close") : (r->w >= 100 ? "q detach" : "q:detach"));
+             w->focus_cmd  ? ""
+             : w->owns_run ? (r->w >= 100 ? "q close" : "q:close")
+                           : (r->w >= 100 ? "q detach" : "q:detach"));
     wb_attr(w, WB_C_BAR, 0);
     mvhline(r->y, 0, ' ', r->w);
     wb_put(r->y, 0, r->w, buf);
@@ -151,7 +154,8 @@ int wb_draw_map(wb *w, int y, int x, int maxr, int maxc, const double *v, int h,
     int levels = wb_shade_levels(w->utf8);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++)
-            wb_put(y + r, x + c, 1, wb_shade_glyph(wb_shade_level(grid[(size_t)r * cols + c], lo, hi, levels), w->utf8));
+            wb_put(y + r, x + c, 1,
+                   wb_shade_glyph(wb_shade_level(grid[(size_t)r * cols + c], lo, hi, levels), w->utf8));
     free(grid);
     return rows;
 }

@@ -31,11 +31,11 @@ struct lt_ctl_client {
     int fd;
     uint32_t id, next_req;
     char *run_info;
-    uint8_t *rbuf;             /* received bytes rbuf[rpos..rlen) not yet decoded */
+    uint8_t *rbuf; /* received bytes rbuf[rpos..rlen) not yet decoded */
     size_t rpos, rlen, rcap;
     pending *head, *tail;
     int npending;
-    int broken;                /* a decode error: the stream cannot be resynchronised */
+    int broken; /* a decode error: the stream cannot be resynchronised */
 };
 
 /* Milliseconds left until deadline (lt_now() seconds), or -1 for none. */
@@ -45,9 +45,7 @@ static int ms_left(double deadline) {
     return left <= 0 ? 0 : (int)left + 1;
 }
 
-static double deadline_after(int timeout_ms) {
-    return timeout_ms < 0 ? -1.0 : lt_now() + timeout_ms / 1000.0;
-}
+static double deadline_after(int timeout_ms) { return timeout_ms < 0 ? -1.0 : lt_now() + timeout_ms / 1000.0; }
 
 static int send_all(lt_ctl_client *c, const uint8_t *p, size_t n, lt_err *err) {
     double dl = deadline_after(SEND_TIMEOUT_MS);
@@ -63,8 +61,7 @@ static int send_all(lt_ctl_client *c, const uint8_t *p, size_t n, lt_err *err) {
         struct pollfd pf = {.fd = c->fd, .events = POLLOUT};
         int left = ms_left(dl);
         if (left == 0 || poll(&pf, 1, left) == 0)
-            return lt_seterr(err, LT_EIO, "control: server did not take our bytes within %d ms",
-                             SEND_TIMEOUT_MS);
+            return lt_seterr(err, LT_EIO, "control: server did not take our bytes within %d ms", SEND_TIMEOUT_MS);
     }
     return LT_OK;
 }
@@ -93,7 +90,7 @@ static int read_frame(lt_ctl_client *c, lt_ctl_msg *out, double deadline, lt_err
         if (rc == 1) {
             c->rpos += used;
             if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
-            if (c->rlen == 0 && c->rcap > ((size_t)4 << 20)) {   /* shrink after a big frame */
+            if (c->rlen == 0 && c->rcap > ((size_t)4 << 20)) { /* shrink after a big frame */
                 uint8_t *b = realloc(c->rbuf, 2 * READ_CHUNK);
                 if (b) {
                     c->rbuf = b;
@@ -131,7 +128,7 @@ static int read_frame(lt_ctl_client *c, lt_ctl_msg *out, double deadline, lt_err
 }
 
 static void pending_push(lt_ctl_client *c, lt_ctl_msg *m) {
-    if (m->type == LT_CTL_SNAPSHOT) {   /* replace an older one of the kind */
+    if (m->type == LT_CTL_SNAPSHOT) { /* replace an older one of the kind */
         for (pending *p = c->head; p; p = p->next)
             if (p->m.type == LT_CTL_SNAPSHOT && strcmp(p->m.kind, m->kind) == 0) {
                 lt_ctl_msg_clear(&p->m);
@@ -149,14 +146,16 @@ static void pending_push(lt_ctl_client *c, lt_ctl_msg *m) {
         c->npending--;
     }
     pending *p = calloc(1, sizeof *p);
-    if (!p) {   /* out of memory: lose this message rather than fail the request */
+    if (!p) { /* out of memory: lose this message rather than fail the request */
         lt_ctl_msg_clear(m);
         return;
     }
     p->m = *m;
     memset(m, 0, sizeof *m);
-    if (c->tail) c->tail->next = p;
-    else c->head = p;
+    if (c->tail)
+        c->tail->next = p;
+    else
+        c->head = p;
     c->tail = p;
     c->npending++;
 }
@@ -164,8 +163,7 @@ static void pending_push(lt_ctl_client *c, lt_ctl_msg *m) {
 lt_ctl_client *lt_ctl_connect(const char *socket_path, const char *client_name, lt_err *err) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (!socket_path || strlen(socket_path) >= sizeof a.sun_path) {
-        lt_seterr(err, LT_EINVAL, "control: socket path missing or longer than %zu bytes",
-                  sizeof a.sun_path - 1);
+        lt_seterr(err, LT_EINVAL, "control: socket path missing or longer than %zu bytes", sizeof a.sun_path - 1);
         return NULL;
     }
     memcpy(a.sun_path, socket_path, strlen(socket_path) + 1);
@@ -186,15 +184,17 @@ lt_ctl_client *lt_ctl_connect(const char *socket_path, const char *client_name, 
     }
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     if (!client_name) client_name = "";
-    lt_ctl_msg hello = {.type = LT_CTL_HELLO, .version = LT_CTL_PROTO_VERSION,
-                        .body = (char *)client_name, .body_len = strlen(client_name)};
+    lt_ctl_msg hello = {.type = LT_CTL_HELLO,
+                        .version = LT_CTL_PROTO_VERSION,
+                        .body = (char *)client_name,
+                        .body_len = strlen(client_name)};
     if (send_msg(c, &hello, err)) goto fail;
     lt_ctl_msg m;
     int rc = read_frame(c, &m, deadline_after(HELLO_TIMEOUT_MS), err);
-    if (rc == 0) lt_seterr(err, LT_EIO, "control: no HELLO from %s within %d ms", socket_path,
-                           HELLO_TIMEOUT_MS);
+    if (rc == 0) lt_seterr(err, LT_EIO, "control: no HELLO from %s within %d ms", socket_path, HELLO_TIMEOUT_MS);
     if (rc < 0 && err && strstr(err->msg, "closed"))
-        lt_seterr(err, LT_EIO, "control: %s closed the connection during HELLO (refused: a "
+        lt_seterr(err, LT_EIO,
+                  "control: %s closed the connection during HELLO (refused: a "
                   "server of another user, or too many clients; the run's log says which)",
                   socket_path);
     if (rc <= 0) goto fail;
@@ -204,13 +204,13 @@ lt_ctl_client *lt_ctl_connect(const char *socket_path, const char *client_name, 
         goto fail;
     }
     if (m.type != LT_CTL_HELLO || m.version != LT_CTL_PROTO_VERSION) {
-        lt_seterr(err, LT_EFORMAT, "control: expected HELLO version %u, got %s version %u",
-                  LT_CTL_PROTO_VERSION, lt_ctl_type_name(m.type), m.version);
+        lt_seterr(err, LT_EFORMAT, "control: expected HELLO version %u, got %s version %u", LT_CTL_PROTO_VERSION,
+                  lt_ctl_type_name(m.type), m.version);
         lt_ctl_msg_clear(&m);
         goto fail;
     }
     c->id = m.id;
-    c->run_info = m.body;   /* take the body */
+    c->run_info = m.body; /* take the body */
     return c;
 fail:
     lt_ctl_client_close(c);
@@ -226,18 +226,16 @@ int lt_ctl_client_pending(const lt_ctl_client *c) {
     size_t n = c->rlen - c->rpos;
     if (n < LT_CTL_HEADER_SIZE) return 0;
     const uint8_t *h = c->rbuf + c->rpos;
-    if (memcmp(h, "LTCP", 4) != 0) return 1;   /* read reports the bad frame */
+    if (memcmp(h, "LTCP", 4) != 0) return 1; /* read reports the bad frame */
     uint32_t len = (uint32_t)h[5] | (uint32_t)h[6] << 8 | (uint32_t)h[7] << 16 | (uint32_t)h[8] << 24;
     return n - LT_CTL_HEADER_SIZE >= len;
 }
 
-int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id,
-                               lt_err *err) {
+int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id, lt_err *err) {
     if (!c || !cmdline) return lt_seterr(err, LT_EINVAL, "control: no command given");
     uint32_t id = c->next_req++;
-    if (c->next_req == 0) c->next_req = 1;   /* 0 is the id of unsolicited errors */
-    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = id, .body = (char *)cmdline,
-                    .body_len = strlen(cmdline)};
+    if (c->next_req == 0) c->next_req = 1; /* 0 is the id of unsolicited errors */
+    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = id, .body = (char *)cmdline, .body_len = strlen(cmdline)};
     int rc = send_msg(c, &m, err);
     if (rc == LT_OK && req_id) *req_id = id;
     return rc;
@@ -257,8 +255,7 @@ int lt_ctl_client_read(lt_ctl_client *c, lt_ctl_msg *out, int timeout_ms, lt_err
     return read_frame(c, out, deadline_after(timeout_ms), err);
 }
 
-int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, int *ok,
-                        char **body, lt_err *err) {
+int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, int *ok, char **body, lt_err *err) {
     uint32_t id = 0;
     if (body) *body = NULL;
     int rc = lt_ctl_client_send_command(c, cmdline, &id, err);
@@ -268,9 +265,7 @@ int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, i
         lt_ctl_msg m;
         rc = read_frame(c, &m, dl, err);
         if (rc < 0) return rc;
-        if (rc == 0)
-            return lt_seterr(err, LT_EIO, "control: no reply to \"%.64s\" within %d ms", cmdline,
-                             timeout_ms);
+        if (rc == 0) return lt_seterr(err, LT_EIO, "control: no reply to \"%.64s\" within %d ms", cmdline, timeout_ms);
         if (m.type == LT_CTL_REPLY && m.id == id) {
             if (ok) *ok = m.ok;
             if (body) {
@@ -280,7 +275,7 @@ int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, i
             lt_ctl_msg_clear(&m);
             return LT_OK;
         }
-        if (m.type == LT_CTL_REPLY && m.id == 0 && !m.ok) {   /* the server refuses us */
+        if (m.type == LT_CTL_REPLY && m.id == 0 && !m.ok) { /* the server refuses us */
             rc = lt_seterr(err, LT_EIO, "control: server error: %s", m.body);
             lt_ctl_msg_clear(&m);
             return rc;

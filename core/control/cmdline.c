@@ -35,7 +35,7 @@ static char dq_escape(char c) {
     case 'n': return '\n';
     case 't': return '\t';
     case 'r': return '\r';
-    default: return c;   /* \" \\ and any other \c give c */
+    default: return c; /* \" \\ and any other \c give c */
     }
 }
 
@@ -84,7 +84,7 @@ int lt_cmdline_split(const char *line, int *argc, char ***argv, lt_err *err) {
                                    c == '"' ? "double" : "single", start + 1);
                     break;
                 }
-                i++;   /* closing quote */
+                i++; /* closing quote */
             } else {
                 tmp[n++] = c;
                 i++;

@@ -91,7 +91,8 @@ static int cmd_step(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
 static int cmd_validate(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "validate", err);
     if (rc) return rc;
-    if (s->t.mod.val_set.n == 0) return lt_seterr(err, LT_ESTATE, "validate: this run has no validation set (--val-split 0)");
+    if (s->t.mod.val_set.n == 0)
+        return lt_seterr(err, LT_ESTATE, "validate: this run has no validation set (--val-split 0)");
     lt_sess_intervention(s, req, "validate", NULL, NULL, NULL);
     if ((rc = lt_trainer_evaluate(&s->t, LT_STAGE_VAL, err))) return rc;
     lt_sb_printf(out, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", s->t.val_loss, s->t.val_acc, s->t.step);
@@ -260,7 +261,8 @@ static const struct {
     {"step", cmd_step, "step [N]", "run exactly N optimizer steps (default 1), then pause"},
     {"validate", cmd_validate, "validate", "run the validation loop now"},
     {"stop", cmd_stop, "stop", "end the run after the current step"},
-    {"lr-find", cmd_lrfind, "lr-find [min_lr max_lr num_training]", "LR finder sweep from the current weights (restored after); suggests an lr"},
+    {"lr-find", cmd_lrfind, "lr-find [min_lr max_lr num_training]",
+     "LR finder sweep from the current weights (restored after); suggests an lr"},
     {"profile", cmd_profile, "profile", "time per hook and per op kind so far (--profiler simple)"},
     {"save", cmd_save, "save [PATH]", "write a checkpoint now (default: the run's checkpoints folder)"},
     {"help", cmd_help, "help", "this list"},

@@ -26,9 +26,7 @@ void lt_sess_probe_free(lt_session *s) {
     s->probe_cap = 0;
 }
 
-static size_t sample_size(const lt_session *s) {
-    return lt_shape_numel(s->t.mod.in_shape, s->t.mod.in_ndim);
-}
+static size_t sample_size(const lt_session *s) { return lt_shape_numel(s->t.mod.in_shape, s->t.mod.in_ndim); }
 
 /* Runs n samples from s->probe_in through the model in eval mode. With keep,
  * sample 0's output of every layer is copied into the probe store. Returns
@@ -52,9 +50,7 @@ static lt_tensor *probe_forward(lt_session *s, int n, int keep, lt_err *err) {
     int shape[LT_MAX_DIMS] = {n};
     for (int i = 0; i < t->mod.in_ndim; i++) shape[i + 1] = t->mod.in_shape[i];
     lt_tensor *x = lt_graph_wrap(g, s->probe_in, NULL, shape, t->mod.in_ndim + 1, 0);
-    lt_tensor *y = !x ? NULL
-                  : t->exp->forward ? t->exp->forward(&t->mod, g, x, err)
-                                    : lt_model_forward(m, g, x, err);
+    lt_tensor *y = !x ? NULL : t->exp->forward ? t->exp->forward(&t->mod, g, x, err) : lt_model_forward(m, g, x, err);
     if (!y && err && !err->code) lt_seterr(err, LT_ENOMEM, "feed: out of memory for the forward pass");
     if (y && keep) {
         size_t total = 0;
@@ -131,7 +127,8 @@ static void class_name(const lt_session *s, int k, char *buf, size_t n) {
 static int probe_reply(lt_session *s, const char *source, int label, lt_sb *out, lt_err *err) {
     lt_tensor *y = probe_forward(s, 1, 1, err);
     if (!y) return err && err->code ? err->code : LT_EINVAL;
-    if (y->ndim != 2 || y->shape[1] < 1) return lt_seterr(err, LT_ESHAPE, "feed: the model's output is not [batch, classes]");
+    if (y->ndim != 2 || y->shape[1] < 1)
+        return lt_seterr(err, LT_ESHAPE, "feed: the model's output is not [batch, classes]");
     int c = y->shape[1];
     float *p = lt_malloc((size_t)c * sizeof(float), err);
     int *order = lt_malloc((size_t)c * sizeof(int), err);
@@ -153,7 +150,8 @@ static int probe_reply(lt_session *s, const char *source, int label, lt_sb *out,
     class_name(s, label, lname, sizeof lname);
     class_name(s, order[0], pname, sizeof pname);
     snprintf(s->probe_source, sizeof s->probe_source, "%s", source);
-    lt_sb_printf(out, "source=%s\nlabel=%d\nlabel_name=%s\npred=%d\npred_name=%s\ntop=", source, label, lname, order[0], pname);
+    lt_sb_printf(out, "source=%s\nlabel=%d\nlabel_name=%s\npred=%d\npred_name=%s\ntop=", source, label, lname, order[0],
+                 pname);
     for (int i = 0; i < k; i++) {
         char cn[64];
         class_name(s, order[i], cn, sizeof cn);
@@ -181,7 +179,8 @@ static int ensure_input(lt_session *s, lt_err *err) {
 static int feed_test_sample(lt_session *s, size_t i, lt_sb *out, lt_err *err) {
     const lt_dataset *d = &s->t.mod.test_data;
     size_t n = sample_size(s);
-    if (d->sample_size != n) return lt_seterr(err, LT_ESHAPE, "feed: the test set's samples do not have the model's input size");
+    if (d->sample_size != n)
+        return lt_seterr(err, LT_ESHAPE, "feed: the test set's samples do not have the model's input size");
     memcpy(s->probe_in, d->x + i * n, n * sizeof(float));
     char src[64];
     snprintf(src, sizeof src, "test:%zu", i);
@@ -193,7 +192,8 @@ static int feed_test_sample(lt_session *s, size_t i, lt_sb *out, lt_err *err) {
 static int feed_misclassified(lt_session *s, lt_sb *out, lt_err *err) {
     const lt_dataset *d = &s->t.mod.test_data;
     size_t n = sample_size(s);
-    if (d->sample_size != n) return lt_seterr(err, LT_ESHAPE, "feed: the test set's samples do not have the model's input size");
+    if (d->sample_size != n)
+        return lt_seterr(err, LT_ESHAPE, "feed: the test set's samples do not have the model's input size");
     for (size_t done = 0; done < d->n;) {
         size_t start = (s->mis_cursor + done) % d->n;
         int k = (int)(d->n - start < SEARCH_BATCH ? d->n - start : SEARCH_BATCH);
@@ -208,7 +208,8 @@ static int feed_misclassified(lt_session *s, lt_sb *out, lt_err *err) {
             }
         done += (size_t)k;
     }
-    return lt_seterr(err, LT_ENOTFOUND, "feed misclassified: the model gets every one of the %zu test samples right", d->n);
+    return lt_seterr(err, LT_ENOTFOUND, "feed misclassified: the model gets every one of the %zu test samples right",
+                     d->n);
 }
 
 /* An IDX file (one sample of the input's shape, or the first of many) or raw
@@ -225,7 +226,8 @@ static int load_file(lt_session *s, const char *path, lt_err *err) {
         if (idx.ndim > 1 && idx.count != n) per = idx.count / idx.dims[0];
         if (per != n) {
             lt_idx_free(&idx);
-            return lt_seterr(err, LT_ESHAPE, "feed file %s: holds samples of %zu values; the model's input has %zu", path, per, n);
+            return lt_seterr(err, LT_ESHAPE, "feed file %s: holds samples of %zu values; the model's input has %zu",
+                             path, per, n);
         }
         for (size_t i = 0; i < n; i++) {
             double v;
@@ -243,15 +245,17 @@ static int load_file(lt_session *s, const char *path, lt_err *err) {
         return LT_OK;
     }
     if ((size_t)st.st_size != n * sizeof(float))
-        return lt_seterr(err, LT_EFORMAT, "feed file %s: not an IDX file (%s) and not raw f32 of %zu bytes (it has %lld)",
-                         path, ierr.msg, n * sizeof(float), (long long)st.st_size);
+        return lt_seterr(err, LT_EFORMAT,
+                         "feed file %s: not an IDX file (%s) and not raw f32 of %zu bytes (it has %lld)", path,
+                         ierr.msg, n * sizeof(float), (long long)st.st_size);
     FILE *f = fopen(path, "rb");
     if (!f) return lt_seterr(err, LT_EIO, "feed file %s: %s", path, strerror(errno));
     size_t got = fread(s->probe_in, sizeof(float), n, f);
     fclose(f);
     if (got != n) return lt_seterr(err, LT_EIO, "feed file %s: short read", path);
     for (size_t i = 0; i < n; i++) /* the file is little-endian */
-        if (!isfinite(s->probe_in[i])) return lt_seterr(err, LT_EINVAL, "feed file %s: value %zu is not finite", path, i);
+        if (!isfinite(s->probe_in[i]))
+            return lt_seterr(err, LT_EINVAL, "feed file %s: value %zu is not finite", path, i);
     return LT_OK;
 }
 
@@ -263,7 +267,9 @@ static int feed_shape(lt_session *s, const char *text, lt_sb *out, lt_err *err) 
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || v < 1 || v > 1000000 || errno || *p == '+' || *p == '-' || nd == LT_MAX_DIMS - 1)
-            return lt_seterr(err, LT_EINVAL, "feed shape: '%.64s' is not a shape like 1x28x28 (1 to %d sizes from 1 to 1000000)", text, LT_MAX_DIMS - 1);
+            return lt_seterr(err, LT_EINVAL,
+                             "feed shape: '%.64s' is not a shape like 1x28x28 (1 to %d sizes from 1 to 1000000)", text,
+                             LT_MAX_DIMS - 1);
         shape[nd++] = (int)v;
         if (*end == '\0') break;
         if (*end != 'x') return lt_seterr(err, LT_EINVAL, "feed shape: '%.64s' is not a shape like 1x28x28", text);
@@ -277,7 +283,8 @@ static int feed_shape(lt_session *s, const char *text, lt_sb *out, lt_err *err) 
         for (int i = 0; i < m->nlayers; i++) {
             char shp[64];
             lt_shape_str(shapes[i], ndims[i], shp, sizeof shp);
-            lt_sb_printf(out, "layer=%s type=%s shape=%s\n", m->layers[i].name, lt_layer_kind_name(m->layers[i].kind), shp);
+            lt_sb_printf(out, "layer=%s type=%s shape=%s\n", m->layers[i].name, lt_layer_kind_name(m->layers[i].kind),
+                         shp);
         }
     free(shapes);
     free(ndims);
@@ -288,7 +295,8 @@ static int feed_shape(lt_session *s, const char *text, lt_sb *out, lt_err *err) 
  * experiment's feed_text hook), on the probe graph, in eval mode. */
 static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
     lt_module *m = &s->t.mod;
-    if (!m->exp->feed_text) return lt_seterr(err, LT_EUNSUPPORTED, "feed text: experiment %s takes no text", m->exp->name);
+    if (!m->exp->feed_text)
+        return lt_seterr(err, LT_EUNSUPPORTED, "feed text: experiment %s takes no text", m->exp->name);
     if (argc < 3 || argc > 4) return lt_seterr(err, LT_EINVAL, "usage: feed text \"<prompt>\" [length]");
     long n = 200;
     int rc;
@@ -304,8 +312,8 @@ static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *e
 }
 
 int lt_sess_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
-    static const char usage[] =
-        "usage: feed test <I> | feed random | feed misclassified | feed file <PATH> | feed shape <D1xD2...> | feed text \"<prompt>\" [N]";
+    static const char usage[] = "usage: feed test <I> | feed random | feed misclassified | feed file <PATH> | feed "
+                                "shape <D1xD2...> | feed text \"<prompt>\" [N]";
     if (argc < 2) return lt_seterr(err, LT_EINVAL, "%s", usage);
     const char *mode = argv[1];
     if (!strcmp(mode, "text")) return feed_text(s, argc, argv, out, err);

@@ -201,12 +201,15 @@ int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
 
     if (strcmp(what, "output") != 0) {
         lt_tensor *w = !strcmp(what, "bias") ? &l->bias : &l->weight;
-        if (!w->numel) return lt_seterr(err, LT_ENOTFOUND, "inspect: layer %s has no %s", l->name, !strcmp(what, "bias") ? "bias" : "weights");
+        if (!w->numel)
+            return lt_seterr(err, LT_ENOTFOUND, "inspect: layer %s has no %s", l->name,
+                             !strcmp(what, "bias") ? "bias" : "weights");
         const float *x = !strcmp(what, "grad") ? w->grad : w->data;
         long rows = w->ndim >= 2 ? w->shape[0] : 1;
         if (have_sample) return lt_seterr(err, LT_EINVAL, "inspect: --sample applies to outputs, not to %s", what);
         if (channel >= rows)
-            return lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %ld output channels)", channel, l->name, rows);
+            return lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %ld output channels)",
+                             channel, l->name, rows);
         lt_shape_str(w->shape, w->ndim, shp, sizeof shp);
         lt_sb_printf(out, "layer=%s\nwhat=%s\nsource=model\nsample=\nchannel=%ld\nshape=%s\nfull_shape=%s\n", l->name,
                      what, channel, shp, shp);
@@ -237,9 +240,12 @@ int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
         memcpy(fs + 1, shape, (size_t)ndim * sizeof(int));
         lt_shape_str(fs, ndim + 1, full, sizeof full);
     } else {
-        if (!l->out) return lt_seterr(err, LT_ESTATE, "inspect: no batch has gone through %s yet (step, or feed an input)", l->name);
+        if (!l->out)
+            return lt_seterr(err, LT_ESTATE, "inspect: no batch has gone through %s yet (step, or feed an input)",
+                             l->name);
         if (sample >= l->out->shape[0])
-            return lt_seterr(err, LT_EINVAL, "inspect: --sample %ld is out of range (the last batch has %d samples)", sample, l->out->shape[0]);
+            return lt_seterr(err, LT_EINVAL, "inspect: --sample %ld is out of range (the last batch has %d samples)",
+                             sample, l->out->shape[0]);
         ndim = l->out->ndim - 1;
         memcpy(shape, l->out->shape + 1, (size_t)ndim * sizeof(int));
         x = l->out->data + (size_t)sample * (l->out->numel / (size_t)l->out->shape[0]);
@@ -247,9 +253,11 @@ int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
         lt_shape_str(l->out->shape, l->out->ndim, full, sizeof full);
     }
     size_t n = lt_shape_numel(shape, ndim);
-    if (have_channel && ndim != 3) return lt_seterr(err, LT_EINVAL, "inspect: --channel applies to a CxHxW output; %s's is %d-D", l->name, ndim);
+    if (have_channel && ndim != 3)
+        return lt_seterr(err, LT_EINVAL, "inspect: --channel applies to a CxHxW output; %s's is %d-D", l->name, ndim);
     if (ndim == 3 && channel >= shape[0])
-        return lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %d channels)", channel, l->name, shape[0]);
+        return lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %d channels)", channel,
+                         l->name, shape[0]);
     lt_shape_str(shape, ndim, shp, sizeof shp);
     lt_sb_printf(out, "layer=%s\nwhat=output\nsource=%s\nsample=%ld\nchannel=%ld\nshape=%s\nfull_shape=%s\n", l->name,
                  source, sample, channel, shp, full);

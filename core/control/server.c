@@ -42,10 +42,9 @@ void lt_ctl_request_clear(lt_ctl_request *req) {
 
 /* ---- log ring (caller holds mu) ---- */
 
-static void logf_locked(lt_ctl_server *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void logf_locked(lt_ctl_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_locked(lt_ctl_server *s, const char *fmt, ...) {
-    if (s->log_count == LOG_LINES) {   /* full: the oldest line goes */
+    if (s->log_count == LOG_LINES) { /* full: the oldest line goes */
         s->log_head = (s->log_head + 1) % LOG_LINES;
         s->log_count--;
         s->log_lost++;
@@ -98,8 +97,7 @@ static void send_to(lt_ctl_server *s, client *c, const lt_ctl_msg *m) {
 }
 
 static void reply_error(lt_ctl_server *s, client *c, uint32_t req_id, const char *msg) {
-    lt_ctl_msg m = {.type = LT_CTL_REPLY, .id = req_id, .ok = 0, .body = (char *)msg,
-                    .body_len = strlen(msg)};
+    lt_ctl_msg m = {.type = LT_CTL_REPLY, .id = req_id, .ok = 0, .body = (char *)msg, .body_len = strlen(msg)};
     send_to(s, c, &m);
 }
 
@@ -126,46 +124,46 @@ static int handle_frame(lt_ctl_server *s, client *c) {
     int rc = 0;
     if (c->state == C_HELLO) {
         if (m.type != LT_CTL_HELLO) {
-            snprintf(c->drop_reason, sizeof c->drop_reason, "sent %s before HELLO",
-                     lt_ctl_type_name(m.type));
+            snprintf(c->drop_reason, sizeof c->drop_reason, "sent %s before HELLO", lt_ctl_type_name(m.type));
             rc = -1;
         } else if (m.version != LT_CTL_PROTO_VERSION) {
             char msg[128];
-            snprintf(msg, sizeof msg, "protocol version %u not supported; this server speaks %u",
-                     m.version, LT_CTL_PROTO_VERSION);
+            snprintf(msg, sizeof msg, "protocol version %u not supported; this server speaks %u", m.version,
+                     LT_CTL_PROTO_VERSION);
             sanitize_name(c->name, m.body);
             logf_locked(s, "client %u (%s) refused: %s", c->id, c->name, msg);
             reply_error(s, c, 0, msg);
-            c->state = C_CLOSING;   /* flush the error, then close */
+            c->state = C_CLOSING; /* flush the error, then close */
             c->deadline = lt_now() + s->opts.stall_timeout_ms / 1000.0;
         } else {
             sanitize_name(c->name, m.body);
             c->state = C_READY;
             c->deadline = 0;
-            lt_ctl_msg h = {.type = LT_CTL_HELLO, .version = LT_CTL_PROTO_VERSION, .id = c->id,
-                            .body = s->run_info, .body_len = strlen(s->run_info)};
+            lt_ctl_msg h = {.type = LT_CTL_HELLO,
+                            .version = LT_CTL_PROTO_VERSION,
+                            .id = c->id,
+                            .body = s->run_info,
+                            .body_len = strlen(s->run_info)};
             send_to(s, c, &h);
             logf_locked(s, "client %u (%s) connected", c->id, c->name);
         }
     } else if (m.type == LT_CTL_COMMAND) {
         if (s->cmd_count == s->opts.cmd_queue_max) {
             char msg[96];
-            snprintf(msg, sizeof msg, "busy: %d commands already wait for the trainer",
-                     s->cmd_count);
+            snprintf(msg, sizeof msg, "busy: %d commands already wait for the trainer", s->cmd_count);
             reply_error(s, c, m.id, msg);
         } else {
             lt_ctl_request *r = &s->cmds[(s->cmd_head + s->cmd_count) % s->opts.cmd_queue_max];
             r->client_id = c->id;
             r->req_id = m.id;
             memcpy(r->client_name, c->name, sizeof r->client_name);
-            r->line = m.body;   /* the request takes the body */
+            r->line = m.body; /* the request takes the body */
             m.body = NULL;
             s->cmd_count++;
             pthread_cond_signal(&s->cmd_cv);
         }
     } else {
-        snprintf(c->drop_reason, sizeof c->drop_reason, "sent %s, which %s",
-                 lt_ctl_type_name(m.type),
+        snprintf(c->drop_reason, sizeof c->drop_reason, "sent %s, which %s", lt_ctl_type_name(m.type),
                  m.type == LT_CTL_HELLO ? "was already done" : "only the server sends");
         rc = -1;
     }
@@ -211,9 +209,9 @@ static int feed(lt_ctl_server *s, client *c, const uint8_t *p, size_t n) {
         p += k;
         n -= k;
         if (c->in_got < c->in_len) break;
-        c->hdr_got = 0;   /* frame complete */
+        c->hdr_got = 0; /* frame complete */
         if (handle_frame(s, c)) return -1;
-        if (c->in_cap > (1u << 20)) {   /* do not keep a huge buffer for one big frame */
+        if (c->in_cap > (1u << 20)) { /* do not keep a huge buffer for one big frame */
             free(c->in_buf);
             c->in_buf = NULL;
             c->in_cap = 0;
@@ -228,19 +226,18 @@ static void read_client(lt_ctl_server *s, client *c, uint8_t *scratch) {
     ssize_t r = recv(c->fd, scratch, READ_CHUNK, MSG_DONTWAIT);
     if (r < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        if (errno != ECONNRESET) {   /* a reset is a peer that closed with unread data */
+        if (errno != ECONNRESET) { /* a reset is a peer that closed with unread data */
             snprintf(c->drop_reason, sizeof c->drop_reason, "read failed: %s", strerror(errno));
             return;
         }
     }
     if (r <= 0) {
         if (mid_frame(c) && c->hdr_got < LT_CTL_HEADER_SIZE)
-            snprintf(c->drop_reason, sizeof c->drop_reason,
-                     "disconnected mid-frame (%zu of %d header bytes)", c->hdr_got,
-                     LT_CTL_HEADER_SIZE);
+            snprintf(c->drop_reason, sizeof c->drop_reason, "disconnected mid-frame (%zu of %d header bytes)",
+                     c->hdr_got, LT_CTL_HEADER_SIZE);
         else if (mid_frame(c))
-            snprintf(c->drop_reason, sizeof c->drop_reason,
-                     "disconnected mid-frame (%zu of %u payload bytes)", c->in_got, c->in_len);
+            snprintf(c->drop_reason, sizeof c->drop_reason, "disconnected mid-frame (%zu of %u payload bytes)",
+                     c->in_got, c->in_len);
         else
             snprintf(c->drop_reason, sizeof c->drop_reason, "disconnected");
         return;
@@ -251,8 +248,7 @@ static void read_client(lt_ctl_server *s, client *c, uint8_t *scratch) {
 static void flush_client(client *c) {
     while (c->out_head) {
         frame *f = c->out_head->f;
-        ssize_t w = send(c->fd, f->data + c->out_off, f->len - c->out_off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t w = send(c->fd, f->data + c->out_off, f->len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
             snprintf(c->drop_reason, sizeof c->drop_reason, "write failed: %s", strerror(errno));
@@ -278,19 +274,18 @@ static void accept_clients(lt_ctl_server *s) {
                 logf_locked(s, "accept failed: %s; pausing new connections", strerror(errno));
                 s->accept_pause_until = lt_now() + 0.25;
             }
-            return;   /* EAGAIN: none left */
+            return; /* EAGAIN: none left */
         }
         struct ucred cred;
         socklen_t cl = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0) {
-            logf_locked(s, "refused a connection: cannot read peer credentials: %s",
-                        strerror(errno));
+            logf_locked(s, "refused a connection: cannot read peer credentials: %s", strerror(errno));
             close(fd);
             continue;
         }
         if (!lt_ctl_uid_allowed(cred.uid, geteuid())) {
-            logf_locked(s, "refused a connection from uid %u (pid %d): the server runs as uid %u",
-                        (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+            logf_locked(s, "refused a connection from uid %u (pid %d): the server runs as uid %u", (unsigned)cred.uid,
+                        (int)cred.pid, (unsigned)geteuid());
             close(fd);
             continue;
         }
@@ -298,8 +293,8 @@ static void accept_clients(lt_ctl_server *s) {
         for (int i = 0; i < s->opts.max_clients && !c; i++)
             if (s->clients[i].state == C_FREE) c = &s->clients[i];
         if (!c) {
-            logf_locked(s, "refused a connection from pid %d: %d clients already connected",
-                        (int)cred.pid, s->opts.max_clients);
+            logf_locked(s, "refused a connection from pid %d: %d clients already connected", (int)cred.pid,
+                        s->opts.max_clients);
             close(fd);
             continue;
         }
@@ -340,15 +335,13 @@ static int sweep(lt_ctl_server *s) {
             else if (c->state == C_CLOSING)
                 snprintf(reason, sizeof reason, "did not read the version error");
             else
-                snprintf(reason, sizeof reason, "stalled mid-frame for more than %d ms",
-                         s->opts.stall_timeout_ms);
+                snprintf(reason, sizeof reason, "stalled mid-frame for more than %d ms", s->opts.stall_timeout_ms);
             drop_client(s, c, reason);
             continue;
         }
         if (next < 0 || dl < next) next = dl;
     }
-    if (s->accept_pause_until > now && (next < 0 || s->accept_pause_until < next))
-        next = s->accept_pause_until;
+    if (s->accept_pause_until > now && (next < 0 || s->accept_pause_until < next)) next = s->accept_pause_until;
     if (next < 0) return -1;
     return (int)((next - now) * 1000.0) + 1;
 }
@@ -388,14 +381,15 @@ static void *server_main(void *arg) {
             if (errno != EINTR) {
                 logf_locked(s, "poll failed: %s", strerror(errno));
                 pthread_mutex_unlock(&s->mu);
-                usleep(10000);   /* do not spin on a persistent error */
+                usleep(10000); /* do not spin on a persistent error */
                 pthread_mutex_lock(&s->mu);
             }
             continue;
         }
         if (pfd[0].revents) {
             char buf[256];
-            while (read(s->wake_rd, buf, sizeof buf) > 0) {}
+            while (read(s->wake_rd, buf, sizeof buf) > 0) {
+            }
         }
         if (listen_ix >= 0 && pfd[listen_ix].revents) accept_clients(s);
         for (int k = 1; k < n; k++) {
@@ -438,14 +432,11 @@ static int clear_stale(const char *path, lt_err *err) {
     int r = connect(fd, (struct sockaddr *)&a, sizeof a);
     int e = errno;
     close(fd);
-    if (r == 0)
-        return lt_seterr(err, LT_ESTATE, "control: a server is already listening on %s", path);
+    if (r == 0) return lt_seterr(err, LT_ESTATE, "control: a server is already listening on %s", path);
     if (e != ECONNREFUSED)
-        return lt_seterr(err, LT_EIO, "control: cannot probe existing socket %s: %s", path,
-                         strerror(e));
+        return lt_seterr(err, LT_EIO, "control: cannot probe existing socket %s: %s", path, strerror(e));
     if (unlink(path) != 0 && errno != ENOENT)
-        return lt_seterr(err, LT_EIO, "control: cannot remove stale socket %s: %s", path,
-                         strerror(errno));
+        return lt_seterr(err, LT_EIO, "control: cannot remove stale socket %s: %s", path, strerror(errno));
     return LT_OK;
 }
 
@@ -497,8 +488,8 @@ static void server_free(lt_ctl_server *s) {
     free(s);
 }
 
-lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run_info,
-                                        const lt_ctl_server_opts *opts, lt_err *err) {
+lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run_info, const lt_ctl_server_opts *opts,
+                                        lt_err *err) {
     if (!socket_path || !*socket_path) {
         lt_seterr(err, LT_EINVAL, "control: no socket path given");
         return NULL;
@@ -509,8 +500,7 @@ lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run
     if (o.out_queue_max == 0) o.out_queue_max = (size_t)32 << 20;
     if (o.cmd_queue_max <= 0) o.cmd_queue_max = 256;
     if (!run_info) run_info = "";
-    if (!lt_ctl_text_valid(run_info, strlen(run_info)) ||
-        strlen(run_info) > LT_CTL_MAX_PAYLOAD - 8) {
+    if (!lt_ctl_text_valid(run_info, strlen(run_info)) || strlen(run_info) > LT_CTL_MAX_PAYLOAD - 8) {
         lt_seterr(err, LT_EINVAL, "control: run info is not valid UTF-8 text");
         return NULL;
     }
@@ -526,8 +516,7 @@ lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run
     pthread_cond_init(&s->cmd_cv, &ca);
     pthread_condattr_destroy(&ca);
     if (strlen(socket_path) >= sizeof s->path) {
-        lt_seterr(err, LT_EINVAL, "control: socket path %s is longer than %zu bytes", socket_path,
-                  sizeof s->path - 1);
+        lt_seterr(err, LT_EINVAL, "control: socket path %s is longer than %zu bytes", socket_path, sizeof s->path - 1);
         server_free(s);
         return NULL;
     }

@@ -33,7 +33,7 @@ void lt_srv_frame_release(frame *f) {
 
 void lt_srv_poke(lt_ctl_server *s) {
     char b = 1;
-    ssize_t r = write(s->wake_wr, &b, 1);   /* full pipe: a wake is already pending */
+    ssize_t r = write(s->wake_wr, &b, 1); /* full pipe: a wake is already pending */
     (void)r;
 }
 
@@ -56,19 +56,21 @@ void lt_srv_enqueue(lt_ctl_server *s, client *c, frame *f, const char *kind) {
         for (outq_item *it = c->out_head; it; prev = it, it = it->next) {
             if (it == c->out_head && c->out_off > 0) continue;
             if (strcmp(it->kind, kind) != 0) continue;
-            if (prev) prev->next = it->next;
-            else c->out_head = it->next;
+            if (prev)
+                prev->next = it->next;
+            else
+                c->out_head = it->next;
             if (c->out_tail == it) c->out_tail = prev;
             c->out_bytes -= it->f->len;
             lt_srv_frame_release(it->f);
             free(it);
-            break;   /* there is at most one unsent per kind */
+            break; /* there is at most one unsent per kind */
         }
     }
     if (c->out_bytes + f->len > s->opts.out_queue_max) {
         snprintf(c->drop_reason, sizeof c->drop_reason,
-                 "output queue overflow (%zu bytes queued, limit %zu): client too slow",
-                 c->out_bytes, s->opts.out_queue_max);
+                 "output queue overflow (%zu bytes queued, limit %zu): client too slow", c->out_bytes,
+                 s->opts.out_queue_max);
         return;
     }
     outq_item *it = calloc(1, sizeof *it);
@@ -79,8 +81,10 @@ void lt_srv_enqueue(lt_ctl_server *s, client *c, frame *f, const char *kind) {
     it->f = f;
     f->refs++;
     if (kind) snprintf(it->kind, sizeof it->kind, "%s", kind);
-    if (c->out_tail) c->out_tail->next = it;
-    else c->out_head = it;
+    if (c->out_tail)
+        c->out_tail->next = it;
+    else
+        c->out_head = it;
     c->out_tail = it;
     c->out_bytes += f->len;
 }
@@ -108,8 +112,10 @@ int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeou
     }
     pthread_mutex_lock(&s->mu);
     while (s->cmd_count == 0 && !s->woken && timeout_ms != 0) {
-        if (timeout_ms < 0) pthread_cond_wait(&s->cmd_cv, &s->mu);
-        else if (pthread_cond_timedwait(&s->cmd_cv, &s->mu, &dl) == ETIMEDOUT) break;
+        if (timeout_ms < 0)
+            pthread_cond_wait(&s->cmd_cv, &s->mu);
+        else if (pthread_cond_timedwait(&s->cmd_cv, &s->mu, &dl) == ETIMEDOUT)
+            break;
     }
     int got = 0;
     if (s->cmd_count > 0) {
@@ -136,14 +142,16 @@ void lt_ctl_server_wake(lt_ctl_server *s) {
 /* Encodes m once and queues it for client `to`, or for every ready client
  * when to == 0. */
 static int post(lt_ctl_server *s, const lt_ctl_msg *m, uint32_t to, const char *kind, lt_err *err) {
-    frame *f = lt_srv_frame_encode(m, err);   /* outside the lock: may copy megabytes */
+    frame *f = lt_srv_frame_encode(m, err); /* outside the lock: may copy megabytes */
     if (!f) return err->code;
     int rc = LT_OK;
     pthread_mutex_lock(&s->mu);
     if (to) {
         client *c = lt_srv_find_client(s, to);
-        if (c && c->state == C_READY) lt_srv_enqueue(s, c, f, kind);
-        else rc = LT_ENOTFOUND;
+        if (c && c->state == C_READY)
+            lt_srv_enqueue(s, c, f, kind);
+        else
+            rc = LT_ENOTFOUND;
     } else {
         for (int i = 0; i < s->opts.max_clients; i++)
             if (s->clients[i].state == C_READY) lt_srv_enqueue(s, &s->clients[i], f, kind);
@@ -157,8 +165,8 @@ static int post(lt_ctl_server *s, const lt_ctl_msg *m, uint32_t to, const char *
 int lt_ctl_server_reply(lt_ctl_server *s, const lt_ctl_request *req, int ok, const char *body) {
     if (!s || !req) return LT_EINVAL;
     if (!body) body = "";
-    lt_ctl_msg m = {.type = LT_CTL_REPLY, .id = req->req_id, .ok = ok ? 1 : 0,
-                    .body = (char *)body, .body_len = strlen(body)};
+    lt_ctl_msg m = {
+        .type = LT_CTL_REPLY, .id = req->req_id, .ok = ok ? 1 : 0, .body = (char *)body, .body_len = strlen(body)};
     lt_err err;
     return post(s, &m, req->client_id, NULL, &err);
 }

@@ -13,7 +13,7 @@
 
 #define LOG_LINES 64
 #define LOG_LINE_MAX 240
-#define READ_CHUNK 65536   /* bytes read from one client per poll round: fairness */
+#define READ_CHUNK 65536 /* bytes read from one client per poll round: fairness */
 
 typedef struct frame {
     int refs;
@@ -24,7 +24,7 @@ typedef struct frame {
 typedef struct outq_item {
     struct outq_item *next;
     frame *f;
-    char kind[LT_CTL_KIND_MAX + 1];   /* "" unless a snapshot */
+    char kind[LT_CTL_KIND_MAX + 1]; /* "" unless a snapshot */
 } outq_item;
 
 enum { C_FREE, C_HELLO, C_READY, C_CLOSING };
@@ -33,7 +33,7 @@ typedef struct client {
     int state, fd;
     uint32_t id;
     char name[LT_CTL_NAME_MAX];
-    double deadline;           /* HELLO / closing deadline, 0 = none */
+    double deadline; /* HELLO / closing deadline, 0 = none */
     /* input: header, then payload grown as bytes arrive (a 16 MiB length
      * costs nothing until the bytes come) */
     uint8_t hdr[LT_CTL_HEADER_SIZE];
@@ -42,11 +42,11 @@ typedef struct client {
     uint32_t in_len;
     uint8_t *in_buf;
     size_t in_cap, in_got;
-    double last_rx;            /* when bytes of an unfinished frame last came */
+    double last_rx; /* when bytes of an unfinished frame last came */
     /* output */
     outq_item *out_head, *out_tail;
     size_t out_off, out_bytes;
-    char drop_reason[LT_ERR_MSG_MAX + 64];   /* set when found bad; the thread drops it */
+    char drop_reason[LT_ERR_MSG_MAX + 64]; /* set when found bad; the thread drops it */
 } client;
 
 struct lt_ctl_server {
@@ -61,7 +61,7 @@ struct lt_ctl_server {
     client *clients;
     uint32_t next_id;
     double accept_pause_until;
-    lt_ctl_request *cmds;      /* ring of cmd_queue_max */
+    lt_ctl_request *cmds; /* ring of cmd_queue_max */
     int cmd_head, cmd_count;
     char log[LOG_LINES][LOG_LINE_MAX];
     int log_head, log_count;
@@ -71,7 +71,7 @@ struct lt_ctl_server {
 /* frames and output queues (server_api.c; the caller holds mu unless said) */
 frame *lt_srv_frame_encode(const lt_ctl_msg *m, lt_err *err); /* no lock needed */
 void lt_srv_frame_release(frame *f);
-void lt_srv_poke(lt_ctl_server *s);                            /* no lock needed */
+void lt_srv_poke(lt_ctl_server *s); /* no lock needed */
 void lt_srv_outq_free(client *c);
 void lt_srv_enqueue(lt_ctl_server *s, client *c, frame *f, const char *kind);
 client *lt_srv_find_client(lt_ctl_server *s, uint32_t id);

@@ -59,7 +59,8 @@ static int mkdir_p(char *path, lt_err *err) {
         int rc = mkdir(path, 0755);
         int e = errno;
         *p = c;
-        if (rc != 0 && e != EEXIST) return lt_seterr(err, LT_EIO, "cannot create folder %.*s: %s", (int)(p - path), path, strerror(e));
+        if (rc != 0 && e != EEXIST)
+            return lt_seterr(err, LT_EIO, "cannot create folder %.*s: %s", (int)(p - path), path, strerror(e));
         if (c == '\0') return LT_OK;
     }
 }
@@ -89,7 +90,8 @@ int lt_run_dir_create(const char *root, const char *name, const char *version, c
         return lt_seterr(err, LT_EINVAL, "--version '%s': expected a number or a single folder name", version);
     char parent[LT_RUN_DIR_MAX];
     int k = snprintf(parent, sizeof parent, "%s%s%s", root, *name ? "/" : "", name);
-    if (k < 0 || (size_t)k >= sizeof parent) return lt_seterr(err, LT_EINVAL, "run folder path is too long: %s/%s", root, name);
+    if (k < 0 || (size_t)k >= sizeof parent)
+        return lt_seterr(err, LT_EINVAL, "run folder path is too long: %s/%s", root, name);
     long v = 0;
     int numeric = 0;
     if (version) {
@@ -171,8 +173,8 @@ void lt_sess_status_body(lt_session *s, lt_sb *b) {
                  "samples_per_s=%s\ntrain_loss=%s\nval_loss=%s\nval_acc=%s\ntest_acc=%s\nlr=%s\nelapsed=%.1f\n"
                  "eta=%s\ndevice=%s\nclients=%d\nrun_dir=%s\n",
                  lt_run_state_name(t->state), t->exp->name,
-                 t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs, t->max_epochs, t->step,
-                 total, t->samples, v[6], v[0], v[1], v[2], v[3], v[4], elapsed, v[5], t->cfg.accelerator,
+                 t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs, t->max_epochs, t->step, total,
+                 t->samples, v[6], v[0], v[1], v[2], v[3], v[4], elapsed, v[5], t->cfg.accelerator,
                  lt_ctl_server_client_count(s->srv), s->run_dir);
     /* the toolbox's own figures, when in use */
     if (t->cfg.gradient_clip_val > 0) lt_sb_printf(b, "grad_norm=%.6g\n", t->grad_norm);
@@ -225,16 +227,20 @@ void lt_sess_history_add(lt_session *s, int series, long step, double value) {
         return;
     }
     int at = (h->head + h->n) % LT_HIST_CAP;
-    if (h->n == LT_HIST_CAP) h->head = (h->head + 1) % LT_HIST_CAP;
-    else h->n++;
+    if (h->n == LT_HIST_CAP)
+        h->head = (h->head + 1) % LT_HIST_CAP;
+    else
+        h->n++;
     h->step[at] = step;
     h->value[at] = (float)value;
 }
 
 void lt_sess_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client) {
     int at = (s->changes_head + s->nchanges) % LT_CHANGES_CAP;
-    if (s->nchanges == LT_CHANGES_CAP) s->changes_head = (s->changes_head + 1) % LT_CHANGES_CAP;
-    else s->nchanges++;
+    if (s->nchanges == LT_CHANGES_CAP)
+        s->changes_head = (s->changes_head + 1) % LT_CHANGES_CAP;
+    else
+        s->nchanges++;
     lt_change *c = &s->changes[at];
     c->step = s->t.step;
     c->time = (long)time(NULL);
@@ -395,7 +401,9 @@ static void *trainer_main(void *arg) {
     if (rc) lt_sess_event(s, "log run failed: %s", err.msg);
     if (s->log) {
         lt_err e = {0};
-        int status = rc ? LT_RUNLOG_FAILURE : s->t.state == LT_RUN_DONE && !s->stop ? LT_RUNLOG_SUCCESS : LT_RUNLOG_RUNNING;
+        int status = rc                                      ? LT_RUNLOG_FAILURE
+                     : s->t.state == LT_RUN_DONE && !s->stop ? LT_RUNLOG_SUCCESS
+                                                             : LT_RUNLOG_RUNNING;
         if (lt_runlog_close(s->log, &s->t, status, &e)) log_problem(s, "logging", &e);
         s->log = NULL;
     }
@@ -414,8 +422,7 @@ static void *trainer_main(void *arg) {
 }
 
 /* ---- lifetime ---- */
-lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, const lt_session_opts *opts,
-                             lt_err *err) {
+lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, const lt_session_opts *opts, lt_err *err) {
     lt_session *s = lt_calloc(1, sizeof *s, err);
     if (!s) return NULL;
     if (opts) s->opts = *opts;
@@ -441,8 +448,11 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     snprintf(info, sizeof info, "experiment=%s run_dir=%s", exp->name, s->run_dir);
     s->srv = lt_ctl_server_start_opts(s->sock, info, &s->opts.server, err);
     if (!s->srv) goto fail;
-    s->t.cb = (lt_trainer_callbacks){.user = s, .on_step = on_step, .on_eval_start = on_eval_start,
-                                     .on_eval_end = on_eval_end, .on_epoch_end = on_epoch_end,
+    s->t.cb = (lt_trainer_callbacks){.user = s,
+                                     .on_step = on_step,
+                                     .on_eval_start = on_eval_start,
+                                     .on_eval_end = on_eval_end,
+                                     .on_epoch_end = on_epoch_end,
                                      .on_anomaly = on_anomaly,
                                      .safe_point = safe_point};
     /* checkpoints and logs live in the run folder */

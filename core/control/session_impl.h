@@ -37,16 +37,16 @@ typedef struct lt_hist_series {
     const char *name;
     long step[LT_HIST_CAP];
     float value[LT_HIST_CAP];
-    int n;         /* points kept */
-    int head;      /* ring start (rings only) */
-    int decimate;  /* 1: when full keep every other point and double stride */
-    long stride;   /* decimating: keep one offered point in `stride` */
+    int n;        /* points kept */
+    int head;     /* ring start (rings only) */
+    int decimate; /* 1: when full keep every other point and double stride */
+    long stride;  /* decimating: keep one offered point in `stride` */
     long offered;
 } lt_hist_series;
 
 typedef struct lt_change {
     long step;
-    long time;     /* unix seconds */
+    long time; /* unix seconds */
     char name[2 * LT_NAME_MAX];
     double old_value, new_value;
     uint32_t client;
@@ -56,8 +56,8 @@ enum { LT_SERIES_TRAIN_LOSS, LT_SERIES_VAL_LOSS, LT_SERIES_VAL_ACC, LT_SERIES_LR
 
 /* ---- the probe: the last `feed`, per layer output for its one sample ---- */
 typedef struct lt_probe_layer {
-    size_t off;    /* into probe_mem, floats */
-    int ndim;      /* per sample */
+    size_t off; /* into probe_mem, floats */
+    int ndim;   /* per sample */
     int shape[LT_MAX_DIMS];
 } lt_probe_layer;
 
@@ -71,39 +71,39 @@ struct lt_session {
     int thread_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int finished;        /* under mu */
-    int fit_rc;          /* under mu */
-    lt_err fit_err;      /* under mu */
-    atomic_int ext_stop; /* lt_session_request_stop */
+    int finished;          /* under mu */
+    int fit_rc;            /* under mu */
+    lt_err fit_err;        /* under mu */
+    atomic_int ext_stop;   /* lt_session_request_stop */
     atomic_int keep_alive; /* lt_session_opts.keep_alive, lt_session_keep_alive */
 
-    struct lt_runlog *log;    /* the run folder's logs; NULL when they could not be opened */
+    struct lt_runlog *log; /* the run folder's logs; NULL when they could not be opened */
 
     /* ---- trainer-thread state ---- */
-    int started;              /* the first safe point has passed */
-    int stop;                 /* a `stop` command came */
-    int fit_over;             /* the fit has returned; serving a finished run */
-    long step_target;         /* `step N`: pause when t.step reaches it */
-    int step_pending;         /* step_req waits for its reply */
+    int started;      /* the first safe point has passed */
+    int stop;         /* a `stop` command came */
+    int fit_over;     /* the fit has returned; serving a finished run */
+    long step_target; /* `step N`: pause when t.step reaches it */
+    int step_pending; /* step_req waits for its reply */
     lt_ctl_request step_req;
     double last_status, last_layers; /* snapshot times, lt_now() s */
-    double layers_seconds;    /* time spent computing layer statistics */
+    double layers_seconds;           /* time spent computing layer statistics */
     long layers_computed;
-    long warnings_seen;       /* t.warnings already reported as events */
+    long warnings_seen; /* t.warnings already reported as events */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];
     int nchanges, changes_head;
     /* probe */
     lt_graph probe;
-    int probe_ready;          /* probe graph initialised */
-    int probe_valid;          /* newer than the last training batch */
+    int probe_ready; /* probe graph initialised */
+    int probe_valid; /* newer than the last training batch */
     float *probe_mem, *probe_in;
     size_t probe_cap;
     lt_probe_layer *probe_layers;
     char probe_source[1100];
-    lt_rng probe_rng;         /* feed random; never the training rng */
-    size_t mis_cursor;        /* feed misclassified walks the test set from here */
+    lt_rng probe_rng;  /* feed random; never the training rng */
+    size_t mis_cursor; /* feed misclassified walks the test set from here */
 };
 
 /* session.c */

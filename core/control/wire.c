@@ -74,8 +74,8 @@ static int kind_valid(const char *k, size_t n) {
     if (n == 0 || n > LT_CTL_KIND_MAX) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = k[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '.' || c == '-';
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                 c == '-';
         if (!ok) return 0;
     }
     return 1;
@@ -103,8 +103,7 @@ int lt_ctl_encode(const lt_ctl_msg *m, uint8_t **out, size_t *out_len, lt_err *e
     if (m->type == LT_CTL_SNAPSHOT) {
         kind_len = strnlen(m->kind, sizeof m->kind);
         if (!kind_valid(m->kind, kind_len))
-            return lt_seterr(err, LT_EINVAL,
-                             "control: snapshot kind \"%.*s\" must be 1..%d of [A-Za-z0-9_.-]",
+            return lt_seterr(err, LT_EINVAL, "control: snapshot kind \"%.*s\" must be 1..%d of [A-Za-z0-9_.-]",
                              (int)kind_len, m->kind, LT_CTL_KIND_MAX);
     } else {
         if (!lt_ctl_text_valid(body, blen))
@@ -150,12 +149,10 @@ int lt_ctl_encode(const lt_ctl_msg *m, uint8_t **out, size_t *out_len, lt_err *e
 
 int lt_ctl_decode_header(const uint8_t *hdr, int *type, uint32_t *len, lt_err *err) {
     if (memcmp(hdr, ctl_magic, 4) != 0)
-        return lt_seterr(err, LT_EFORMAT,
-                         "control: bad frame magic %02x %02x %02x %02x (expected \"LTCP\")", hdr[0],
+        return lt_seterr(err, LT_EFORMAT, "control: bad frame magic %02x %02x %02x %02x (expected \"LTCP\")", hdr[0],
                          hdr[1], hdr[2], hdr[3]);
     int t = hdr[4];
-    if (t < LT_CTL_HELLO || t > LT_CTL_SNAPSHOT)
-        return lt_seterr(err, LT_EFORMAT, "control: unknown frame type %d", t);
+    if (t < LT_CTL_HELLO || t > LT_CTL_SNAPSHOT) return lt_seterr(err, LT_EFORMAT, "control: unknown frame type %d", t);
     uint32_t n = get_u32(hdr + 5);
     if (n > LT_CTL_MAX_PAYLOAD)
         return lt_seterr(err, LT_EFORMAT, "control: %s payload length %u exceeds the %u-byte limit",
@@ -170,19 +167,15 @@ void lt_ctl_msg_clear(lt_ctl_msg *m) {
     memset(m, 0, sizeof *m);
 }
 
-int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *out,
-                          lt_err *err) {
+int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *out, lt_err *err) {
     memset(out, 0, sizeof *out);
     const char *tn = lt_ctl_type_name(type);
     size_t head;
     if (type == LT_CTL_SNAPSHOT) {
-        if (len < 2)
-            return lt_seterr(err, LT_EFORMAT, "control: SNAPSHOT payload of %u bytes is too short",
-                             len);
+        if (len < 2) return lt_seterr(err, LT_EFORMAT, "control: SNAPSHOT payload of %u bytes is too short", len);
         size_t kl = p[0];
         if (kl == 0 || kl > LT_CTL_KIND_MAX || 1 + kl > len)
-            return lt_seterr(err, LT_EFORMAT,
-                             "control: SNAPSHOT kind length %zu invalid for a %u-byte payload", kl,
+            return lt_seterr(err, LT_EFORMAT, "control: SNAPSHOT kind length %zu invalid for a %u-byte payload", kl,
                              len);
         if (!kind_valid((const char *)p + 1, kl))
             return lt_seterr(err, LT_EFORMAT, "control: SNAPSHOT kind has bytes outside [A-Za-z0-9_.-]");
@@ -193,8 +186,7 @@ int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *
         head = fixed_size(type);
         int empty_ok = type == LT_CTL_HELLO || type == LT_CTL_REPLY;
         if (len < head + (empty_ok ? 0 : 1))
-            return lt_seterr(err, LT_EFORMAT, "control: %s payload of %u bytes is too short", tn,
-                             len);
+            return lt_seterr(err, LT_EFORMAT, "control: %s payload of %u bytes is too short", tn, len);
         if (!lt_ctl_text_valid((const char *)p + head, len - head))
             return lt_seterr(err, LT_EFORMAT, "control: %s text is not UTF-8 without NUL bytes", tn);
         if (type == LT_CTL_HELLO) {
@@ -204,8 +196,7 @@ int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *
             out->id = get_u32(p);
         }
         if (type == LT_CTL_REPLY) {
-            if (p[4] > 1)
-                return lt_seterr(err, LT_EFORMAT, "control: REPLY ok flag %u is not 0 or 1", p[4]);
+            if (p[4] > 1) return lt_seterr(err, LT_EFORMAT, "control: REPLY ok flag %u is not 0 or 1", p[4]);
             out->ok = p[4];
         }
     } else {

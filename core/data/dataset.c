@@ -60,7 +60,7 @@ int lt_mnist_load(const char *dir, int train, lt_dataset *out, lt_err *err) {
         lt_seterr(err, rc, "%s: no images (dimensions %ux%ux%u)", ipath, im.dims[0], im.dims[1], im.dims[2]);
         goto done;
     }
-    if (im.dims[1] > 4096 || im.dims[2] > 4096) {  /* keeps shape[] in int range */
+    if (im.dims[1] > 4096 || im.dims[2] > 4096) { /* keeps shape[] in int range */
         lt_seterr(err, rc, "%s: images of %ux%u pixels are larger than 4096x4096", ipath, im.dims[1], im.dims[2]);
         goto done;
     }
@@ -116,9 +116,8 @@ done:
     return rc;
 }
 
-int lt_dataset_from_arrays(const float *x, const int32_t *y, size_t n, int ndim, const int *shape,
-                           int num_classes, const char *const *class_names, const char *name,
-                           lt_dataset *out, lt_err *err) {
+int lt_dataset_from_arrays(const float *x, const int32_t *y, size_t n, int ndim, const int *shape, int num_classes,
+                           const char *const *class_names, const char *name, lt_dataset *out, lt_err *err) {
     memset(out, 0, sizeof *out);
     if (!x || !y || !shape || n == 0)
         return lt_seterr(err, LT_EINVAL, "dataset: need x, y, shape and at least one sample");
@@ -177,8 +176,7 @@ static int cmp_size(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int lt_split(const lt_dataset *ds, double val_fraction, uint64_t seed, lt_subset *train, lt_subset *val,
-             lt_err *err) {
+int lt_split(const lt_dataset *ds, double val_fraction, uint64_t seed, lt_subset *train, lt_subset *val, lt_err *err) {
     memset(train, 0, sizeof *train);
     memset(val, 0, sizeof *val);
     if (!ds || !ds->n) return lt_seterr(err, LT_EINVAL, "split: empty dataset");
@@ -213,7 +211,7 @@ int lt_split(const lt_dataset *ds, double val_fraction, uint64_t seed, lt_subset
     qsort(perm, ntrain, sizeof(size_t), cmp_size);
     qsort(vidx, n - ntrain, sizeof(size_t), cmp_size);
     train->ds = val->ds = ds;
-    train->idx = perm;  /* the tail beyond ntrain is unused slack */
+    train->idx = perm; /* the tail beyond ntrain is unused slack */
     train->n = ntrain;
     val->idx = vidx;
     val->n = n - ntrain;

@@ -33,7 +33,7 @@ static size_t read_full(gzFile gz, void *buf, size_t n) {
     size_t got = 0;
     while (got < n) {
         size_t want = n - got;
-        if (want > (1u << 30)) want = 1u << 30;  /* gzread counts in unsigned/int */
+        if (want > (1u << 30)) want = 1u << 30; /* gzread counts in unsigned/int */
         int r = gzread(gz, (char *)buf + got, (unsigned)want);
         if (r <= 0) break;
         got += (size_t)r;
@@ -54,8 +54,7 @@ static int stream_error(gzFile gz, const char *path, const char *expected, size_
         return lt_seterr(err, LT_EFORMAT, "%s: truncated gzip stream: %s (%zu bytes decompressed)", path, expected,
                          got);
     if (errnum == Z_MEM_ERROR) return lt_seterr(err, LT_ENOMEM, "%s: out of memory decompressing", path);
-    if (errnum == Z_ERRNO)
-        return lt_seterr(err, LT_EIO, "%s: read failed: %s", path, strerror(errno));
+    if (errnum == Z_ERRNO) return lt_seterr(err, LT_EIO, "%s: read failed: %s", path, strerror(errno));
     /* zlib prefixes the message with its name for the stream, "<fd:N>: ". */
     const char *tail = msg ? strstr(msg, ">: ") : NULL;
     if (tail) msg = tail + 3;
@@ -65,7 +64,7 @@ static int stream_error(gzFile gz, const char *path, const char *expected, size_
 /* IDX stores big-endian; convert n elements of `size` bytes in place. */
 static void to_host_order(uint8_t *p, size_t n, size_t size) {
     const uint16_t probe = 1;
-    if (size == 1 || *(const uint8_t *)&probe == 0) return;  /* big-endian host: nothing to do */
+    if (size == 1 || *(const uint8_t *)&probe == 0) return; /* big-endian host: nothing to do */
     for (size_t i = 0; i < n; i++, p += size)
         for (size_t a = 0, b = size - 1; a < b; a++, b--) {
             uint8_t t = p[a];
@@ -85,14 +84,14 @@ static int read_data(gzFile gz, const char *path, size_t total, void **out, lt_e
         size_t n = read_full(gz, buf + got, cap - got);
         got += n;
         if (got == total) break;
-        if (got < cap) {  /* input ended before the header's promise */
+        if (got < cap) { /* input ended before the header's promise */
             free(buf);
             char what[64];
             snprintf(what, sizeof what, "header says %zu data bytes", total);
             int rc = stream_error(gz, path, what, got, err);
             if (rc != LT_OK) return rc;
-            return lt_seterr(err, LT_EFORMAT, "%s: truncated: header says %zu data bytes, file has %zu", path,
-                             total, got);
+            return lt_seterr(err, LT_EFORMAT, "%s: truncated: header says %zu data bytes, file has %zu", path, total,
+                             got);
         }
         size_t ncap = cap * 2 < total ? cap * 2 : total;
         uint8_t *nb = realloc(buf, ncap);
@@ -116,13 +115,14 @@ static int check_end(gzFile gz, const char *path, size_t total, lt_err *err) {
         int r = gzread(gz, tmp, sizeof tmp);
         if (r <= 0) break;
         extra += (size_t)r;
-        if (extra > LT_IDX_MAX_BYTES) break;  /* enough to say it is garbage */
+        if (extra > LT_IDX_MAX_BYTES) break; /* enough to say it is garbage */
     }
     int rc = stream_error(gz, path, "trailer missing", total, err);
     if (rc != LT_OK) return rc;
     if (extra)
-        return lt_seterr(err, LT_EFORMAT, "%s: trailing garbage: %s%zu bytes after the %zu data bytes the header declares",
-                         path, extra > LT_IDX_MAX_BYTES ? "over " : "", extra, total);
+        return lt_seterr(err, LT_EFORMAT,
+                         "%s: trailing garbage: %s%zu bytes after the %zu data bytes the header declares", path,
+                         extra > LT_IDX_MAX_BYTES ? "over " : "", extra, total);
     return LT_OK;
 }
 
@@ -166,18 +166,23 @@ static int load_gz(gzFile gz, const char *path, lt_idx *out, lt_err *err) {
     for (int d = 0; d < ndim; d++) {
         const uint8_t *p = h + 4 + 4 * d;
         dims[d] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (dims[d] == 0) zero = 1;
-        else if (!big && count > LT_IDX_MAX_BYTES / esize / dims[d]) big = 1;
-        else if (!big) count *= dims[d];
+        if (dims[d] == 0)
+            zero = 1;
+        else if (!big && count > LT_IDX_MAX_BYTES / esize / dims[d])
+            big = 1;
+        else if (!big)
+            count *= dims[d];
     }
-    if (zero) count = 0;
+    if (zero)
+        count = 0;
     else if (big) {
         char shape[64] = "";
         size_t len = 0;
         for (int d = 0; d < ndim; d++)
             len += (size_t)snprintf(shape + len, sizeof shape - len, "%s%u", d ? "x" : "", dims[d]);
-        return lt_seterr(err, LT_EFORMAT, "%s: data too large: dimensions %s of %zu-byte elements exceed the %zu-byte limit",
-                         path, shape, esize, LT_IDX_MAX_BYTES);
+        return lt_seterr(err, LT_EFORMAT,
+                         "%s: data too large: dimensions %s of %zu-byte elements exceed the %zu-byte limit", path,
+                         shape, esize, LT_IDX_MAX_BYTES);
     }
     size_t total = count * esize;
 
@@ -218,9 +223,9 @@ int lt_idx_load(const char *path, lt_idx *out, lt_err *err) {
         close(fd);
         return lt_seterr(err, LT_ENOMEM, "%s: cannot start decompression", path);
     }
-    gzbuffer(gz, 1u << 17);  /* fewer read() calls on the 26 MB training images */
+    gzbuffer(gz, 1u << 17); /* fewer read() calls on the 26 MB training images */
     int rc = load_gz(gz, path, out, err);
-    gzclose_r(gz);  /* also closes fd */
+    gzclose_r(gz); /* also closes fd */
     if (rc != LT_OK) memset(out, 0, sizeof *out);
     return rc;
 }

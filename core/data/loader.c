@@ -25,23 +25,23 @@
 #define LOADER_SLOTS 3
 
 typedef struct slot {
-    float *x;        /* [cap, sample_size] */
-    int32_t *y;      /* [cap] */
-    size_t *ids;     /* [cap] dataset rows */
-    int cap;         /* rows allocated */
-    int n;           /* rows filled */
-    int end;         /* 1: END item for `epoch` (no rows) */
-    int bs;          /* batch size of the epoch this item belongs to */
+    float *x;    /* [cap, sample_size] */
+    int32_t *y;  /* [cap] */
+    size_t *ids; /* [cap] dataset rows */
+    int cap;     /* rows allocated */
+    int n;       /* rows filled */
+    int end;     /* 1: END item for `epoch` (no rows) */
+    int bs;      /* batch size of the epoch this item belongs to */
     size_t epoch, index;
 } slot;
 
 struct lt_loader {
     const lt_dataset *ds;
-    size_t *rows;        /* [n] the subset's dataset rows, copied */
+    size_t *rows; /* [n] the subset's dataset rows, copied */
     size_t n;
     int shuffle, drop_last, prefetch;
     uint64_t seed;
-    int next_bs;         /* batch size for epochs not yet started */
+    int next_bs; /* batch size for epochs not yet started */
 
     /* consumer position: the next item is batch c_index of c_epoch, whose
      * batch size is c_bs once the epoch has started (c_index > 0). */
@@ -51,7 +51,7 @@ struct lt_loader {
     /* producer state (owned by whoever gathers: see the header comment) */
     size_t p_epoch, p_index;
     int p_bs;
-    size_t *perm;        /* [n] positions for perm_epoch */
+    size_t *perm; /* [n] positions for perm_epoch */
     size_t perm_epoch;
     int perm_valid;
 
@@ -61,10 +61,10 @@ struct lt_loader {
     pthread_t thread;
     int thread_started;
     pthread_mutex_t mu;
-    pthread_cond_t cv_work;   /* producer waits: free slot, reset, stop */
-    pthread_cond_t cv_done;   /* consumer waits: filled slot, producer idle */
+    pthread_cond_t cv_work; /* producer waits: free slot, reset, stop */
+    pthread_cond_t cv_done; /* consumer waits: filled slot, producer idle */
     int busy, stop, failed;
-    lt_err err;               /* producer failure message */
+    lt_err err; /* producer failure message */
 };
 
 static size_t batches_for(size_t n, int bs, int drop_last) {
@@ -96,15 +96,14 @@ static int slot_reserve(slot *s, int rows, size_t sample_size, lt_err *err) {
     if (y) s->y = y;
     size_t *ids = realloc(s->ids, (size_t)rows * sizeof(size_t));
     if (ids) s->ids = ids;
-    if (!x || !y || !ids)
-        return lt_seterr(err, LT_ENOMEM, "loader: out of memory for a batch of %d rows", rows);
+    if (!x || !y || !ids) return lt_seterr(err, LT_ENOMEM, "loader: out of memory for a batch of %d rows", rows);
     s->cap = rows;
     return LT_OK;
 }
 
 /* One step of the producer machine into slot s. */
 static int produce(lt_loader *l, slot *s, lt_err *err) {
-    if (l->p_index == 0) l->p_bs = l->next_bs;  /* an epoch latches its batch size when it starts */
+    if (l->p_index == 0) l->p_bs = l->next_bs; /* an epoch latches its batch size when it starts */
     size_t bpe = batches_for(l->n, l->p_bs, l->drop_last);
     s->epoch = l->p_epoch;
     s->index = l->p_index;
@@ -187,8 +186,7 @@ static void resume_producer(lt_loader *l) {
 static int check_batch_size(size_t n, int bs, int drop_last, lt_err *err) {
     if (bs < 1) return lt_seterr(err, LT_EINVAL, "loader: batch size %d must be at least 1", bs);
     if (drop_last && n < (size_t)bs)
-        return lt_seterr(err, LT_EINVAL, "loader: drop_last with %zu samples and batch size %d leaves no batch", n,
-                         bs);
+        return lt_seterr(err, LT_EINVAL, "loader: drop_last with %zu samples and batch size %d leaves no batch", n, bs);
     return LT_OK;
 }
 
@@ -295,7 +293,7 @@ int lt_loader_set_batch_size(lt_loader *l, int n, lt_err *err) {
     pause_producer(l);
     if (n != l->next_bs) {
         l->next_bs = n;
-        reset_producer(l);  /* items gathered ahead may belong to an epoch that now changes */
+        reset_producer(l); /* items gathered ahead may belong to an epoch that now changes */
     }
     resume_producer(l);
     return LT_OK;

@@ -13,9 +13,9 @@
 
 /* ---- building the cleaned corpus ---- */
 typedef struct builder {
-    char *buf;      /* cleaned bytes of all entries so far */
+    char *buf; /* cleaned bytes of all entries so far */
     size_t len, cap;
-    size_t *off;    /* entry boundaries, off[0] = 0 */
+    size_t *off; /* entry boundaries, off[0] = 0 */
     size_t noff, capoff;
 } builder;
 
@@ -256,8 +256,7 @@ int lt_text_encode(const lt_text *t, const char *s, size_t len, int32_t *out, lt
 size_t lt_text_decode(const lt_text *t, const int32_t *ids, size_t n, char *buf, size_t cap) {
     if (!cap) return n;
     size_t m = n < cap - 1 ? n : cap - 1;
-    for (size_t i = 0; i < m; i++)
-        buf[i] = (ids[i] >= 0 && ids[i] < t->vocab_size) ? (char)t->chars[ids[i]] : '?';
+    for (size_t i = 0; i < m; i++) buf[i] = (ids[i] >= 0 && ids[i] < t->vocab_size) ? (char)t->chars[ids[i]] : '?';
     buf[m] = '\0';
     return n;
 }
@@ -280,8 +279,8 @@ static int take_entries(const lt_text *t, const uint8_t *is_val, int want_val, l
     return LT_OK;
 }
 
-int lt_text_split(const lt_text *t, double val_fraction, uint64_t seed, lt_text_stream *train,
-                  lt_text_stream *val, lt_err *err) {
+int lt_text_split(const lt_text *t, double val_fraction, uint64_t seed, lt_text_stream *train, lt_text_stream *val,
+                  lt_err *err) {
     memset(train, 0, sizeof *train);
     memset(val, 0, sizeof *val);
     if (!(val_fraction >= 0.0 && val_fraction < 1.0))
@@ -324,9 +323,9 @@ struct lt_text_batcher {
     size_t n;
     int B, T, jitter;
     uint64_t seed;
-    size_t epoch, index;    /* position of the next window */
-    size_t off, L, chunks;  /* the current epoch's layout */
-    int32_t *win;           /* [B, T+1] */
+    size_t epoch, index;   /* position of the next window */
+    size_t off, L, chunks; /* the current epoch's layout */
+    int32_t *win;          /* [B, T+1] */
 };
 
 static void set_epoch(lt_text_batcher *b, size_t epoch) {

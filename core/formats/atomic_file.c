@@ -14,7 +14,7 @@
 struct lt_afile {
     FILE *fp;
     char *path, *tmp;
-    int code;           /* first error, LT_OK while healthy */
+    int code; /* first error, LT_OK while healthy */
     char msg[LT_ERR_MSG_MAX];
 };
 

@@ -95,9 +95,7 @@ void lt_pb_bytes(lt_pb *b, uint32_t field, const void *p, size_t n) {
     lt_pb_raw(b, p, n);
 }
 
-void lt_pb_string(lt_pb *b, uint32_t field, const char *s) {
-    lt_pb_bytes(b, field, s, strlen(s));
-}
+void lt_pb_string(lt_pb *b, uint32_t field, const char *s) { lt_pb_bytes(b, field, s, strlen(s)); }
 
 void lt_pb_packed_double(lt_pb *b, uint32_t field, const double *v, size_t n) {
     lt_pb_key(b, field, LT_PB_LEN);

@@ -28,13 +28,9 @@ static const struct {
     [LT_ST_BOOL] = {"BOOL", 1}, [LT_ST_F8_E4M3] = {"F8_E4M3", 1}, [LT_ST_F8_E5M2] = {"F8_E5M2", 1},
 };
 
-size_t lt_st_dtype_size(lt_st_dtype dt) {
-    return (unsigned)dt < LT_ST_NDTYPES ? st_dtypes[dt].size : 0;
-}
+size_t lt_st_dtype_size(lt_st_dtype dt) { return (unsigned)dt < LT_ST_NDTYPES ? st_dtypes[dt].size : 0; }
 
-const char *lt_st_dtype_name(lt_st_dtype dt) {
-    return (unsigned)dt < LT_ST_NDTYPES ? st_dtypes[dt].name : NULL;
-}
+const char *lt_st_dtype_name(lt_st_dtype dt) { return (unsigned)dt < LT_ST_NDTYPES ? st_dtypes[dt].name : NULL; }
 
 /* numel * dtype size into *out; 0 on success, -1 on a bad shape or overflow. */
 int lt_st_bytes(lt_st_dtype dt, int ndim, const int64_t *shape, uint64_t *out) {
@@ -65,9 +61,9 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     if (!k || c > 0xF4 || k > n) return 0;
     for (size_t i = 1; i < k; i++)
         if ((s[i] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+    if (c == 0xE0 && s[1] < 0xA0) return 0;  /* overlong */
     if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogate */
-    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xF0 && s[1] < 0x90) return 0;  /* overlong */
     if (c == 0xF4 && s[1] >= 0x90) return 0; /* > U+10FFFF */
     return k;
 }
@@ -85,10 +81,10 @@ int lt_st_utf8_valid(const char *s) {
 /* ---- reader: a JSON parser for the header's subset ---- */
 
 typedef struct jp {
-    const char *name;        /* file name for messages */
-    const unsigned char *s;  /* header bytes */
+    const char *name;       /* file name for messages */
+    const unsigned char *s; /* header bytes */
     size_t n, pos;
-    char *arena;             /* decoded strings; never longer than the header */
+    char *arena; /* decoded strings; never longer than the header */
     size_t used;
     lt_err *err;
 } jp;
@@ -109,8 +105,8 @@ static int jfail(jp *p, const char *fmt, ...) {
 }
 
 static void jws(jp *p) {
-    while (p->pos < p->n && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' ||
-                             p->s[p->pos] == '\r'))
+    while (p->pos < p->n &&
+           (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
         p->pos++;
 }
 
@@ -131,8 +127,10 @@ static int jpeek(jp *p) {
 static int hex4(const unsigned char *s, unsigned *out) {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int c = s[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int c = s[i], d = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
         if (d < 0) return -1;
         v = v * 16 + (unsigned)d;
     }
@@ -307,7 +305,9 @@ static int jtensor(jp *p, lt_st_tensor *t, st_span *sp) {
     if (seen != 7) {
         p->pos = at;
         return jfail(p, "tensor '%s' lacks %s", t->name,
-                     !(seen & 1) ? "dtype" : !(seen & 2) ? "shape" : "data_offsets");
+                     !(seen & 1)   ? "dtype"
+                     : !(seen & 2) ? "shape"
+                                   : "data_offsets");
     }
     return LT_OK;
 }
@@ -339,8 +339,8 @@ static int one_line(lt_err *err, int code) {
 
 static int check_len(const char *name, uint64_t hlen, uint64_t size, lt_err *err) {
     if (size < 8)
-        return lt_seterr(err, LT_EFORMAT, "%s: truncated (%llu bytes; the header length alone needs 8)",
-                         name, (unsigned long long)size);
+        return lt_seterr(err, LT_EFORMAT, "%s: truncated (%llu bytes; the header length alone needs 8)", name,
+                         (unsigned long long)size);
     if (hlen > size - 8)
         return lt_seterr(err, LT_EFORMAT, "%s: not a safetensors file (header length %llu exceeds file size %llu)",
                          name, (unsigned long long)hlen, (unsigned long long)size);
@@ -348,8 +348,8 @@ static int check_len(const char *name, uint64_t hlen, uint64_t size, lt_err *err
         return lt_seterr(err, LT_EFORMAT, "%s: header length %llu exceeds the %u-byte limit", name,
                          (unsigned long long)hlen, LT_ST_MAX_HEADER);
     if (hlen < 2)
-        return lt_seterr(err, LT_EFORMAT, "%s: not a safetensors file (header length %llu is too small)",
-                         name, (unsigned long long)hlen);
+        return lt_seterr(err, LT_EFORMAT, "%s: not a safetensors file (header length %llu is too small)", name,
+                         (unsigned long long)hlen);
     return LT_OK;
 }
 
@@ -392,7 +392,10 @@ static int parse_header(jp *p, lt_st_file *f, const unsigned char *buf, size_t b
                 if (f->nmeta == mcap) {
                     mcap = mcap ? 2 * mcap : 8;
                     lt_st_meta *nm = realloc(f->meta, (size_t)mcap * sizeof *nm);
-                    if (!nm) { rc = lt_seterr(p->err, LT_ENOMEM, "%s: out of memory", p->name); goto out; }
+                    if (!nm) {
+                        rc = lt_seterr(p->err, LT_ENOMEM, "%s: out of memory", p->name);
+                        goto out;
+                    }
                     f->meta = nm;
                 }
                 f->meta[f->nmeta++] = (lt_st_meta){k, v};
@@ -410,7 +413,10 @@ static int parse_header(jp *p, lt_st_file *f, const unsigned char *buf, size_t b
                 lt_st_tensor *nt = realloc(f->tensors, (size_t)cap * sizeof *nt);
                 st_span *ns = nt ? realloc(spans, (size_t)cap * sizeof *ns) : NULL;
                 if (nt) f->tensors = nt;
-                if (!ns) { rc = lt_seterr(p->err, LT_ENOMEM, "%s: out of memory", p->name); goto out; }
+                if (!ns) {
+                    rc = lt_seterr(p->err, LT_ENOMEM, "%s: out of memory", p->name);
+                    goto out;
+                }
                 spans = ns;
             }
             lt_st_tensor *t = &f->tensors[f->ntensors];
@@ -441,7 +447,8 @@ static int parse_header(jp *p, lt_st_file *f, const unsigned char *buf, size_t b
             goto out;
         }
         if (e < b || e > bufsize) {
-            rc = lt_seterr(p->err, LT_EFORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] out of range (data buffer is %zu bytes)",
+            rc = lt_seterr(p->err, LT_EFORMAT,
+                           "%s: tensor '%s': data_offsets [%llu, %llu] out of range (data buffer is %zu bytes)",
                            p->name, t->name, (unsigned long long)b, (unsigned long long)e, bufsize);
             goto out;
         }
@@ -458,8 +465,8 @@ static int parse_header(jp *p, lt_st_file *f, const unsigned char *buf, size_t b
     for (int i = 0; i < f->ntensors; i++) {
         const char *nm = f->tensors[spans[i].idx].name;
         if (spans[i].begin < prev) {
-            rc = lt_seterr(p->err, LT_EFORMAT, "%s: tensor '%s' overlaps tensor '%s' in the data buffer",
-                           p->name, nm, f->tensors[spans[i - 1].idx].name);
+            rc = lt_seterr(p->err, LT_EFORMAT, "%s: tensor '%s' overlaps tensor '%s' in the data buffer", p->name, nm,
+                           f->tensors[spans[i - 1].idx].name);
             goto out;
         }
         if (spans[i].begin > prev) {
@@ -486,22 +493,29 @@ static const char *repeated(st_name *sorted, int n) {
 }
 
 /* Takes ownership of mem; file (inside mem) holds size bytes. */
-static int st_parse(const char *name, unsigned char *mem, const unsigned char *file, size_t size,
-                    lt_st_file *f, lt_err *err) {
+static int st_parse(const char *name, unsigned char *mem, const unsigned char *file, size_t size, lt_st_file *f,
+                    lt_err *err) {
     memset(f, 0, sizeof *f);
     f->mem_ = mem;
     uint64_t hlen = size >= 8 ? le64(file) : 0;
     int rc = check_len(name, hlen, size, err);
     if (rc) goto fail;
     f->strings_ = lt_malloc((size_t)hlen + 1, err);
-    if (!f->strings_) { rc = LT_ENOMEM; goto fail; }
+    if (!f->strings_) {
+        rc = LT_ENOMEM;
+        goto fail;
+    }
     jp p = {name, file + 8, (size_t)hlen, 0, f->strings_, 0, err};
     rc = parse_header(&p, f, file + 8 + hlen, size - 8 - (size_t)hlen);
     if (rc) goto fail;
     int nn = f->ntensors > f->nmeta ? f->ntensors : f->nmeta;
     st_name *names = lt_malloc((size_t)(nn ? nn : 1) * sizeof *names, err);
     f->by_name_ = lt_malloc((size_t)(f->ntensors ? f->ntensors : 1) * sizeof(int), err);
-    if (!names || !f->by_name_) { free(names); rc = LT_ENOMEM; goto fail; }
+    if (!names || !f->by_name_) {
+        free(names);
+        rc = LT_ENOMEM;
+        goto fail;
+    }
     for (int i = 0; i < f->nmeta; i++) names[i] = (st_name){f->meta[i].key, i};
     const char *dup = repeated(names, f->nmeta);
     if (dup) {
@@ -578,8 +592,10 @@ const lt_st_tensor *lt_st_find(const lt_st_file *f, const char *name) {
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2, c = strcmp(f->tensors[f->by_name_[mid]].name, name);
         if (!c) return &f->tensors[f->by_name_[mid]];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

@@ -61,20 +61,18 @@ static void sb_json_string(sbuf *b, const char *s) {
     sb_put(b, "\"", 1);
 }
 
-static int check_save_args(const char *path, const lt_st_tensor *t, int n, const lt_st_meta *meta,
-                           int nmeta, lt_err *err) {
+static int check_save_args(const char *path, const lt_st_tensor *t, int n, const lt_st_meta *meta, int nmeta,
+                           lt_err *err) {
     if (n < 0 || nmeta < 0 || (n && !t) || (nmeta && !meta))
         return lt_seterr(err, LT_EINVAL, "%s: bad tensor or metadata list", path);
     for (int i = 0; i < n; i++) {
         uint64_t nb;
         const char *nm = t[i].name;
         if (!nm || !nm[0] || !lt_st_utf8_valid(nm) || !strcmp(nm, "__metadata__"))
-            return lt_seterr(err, LT_EINVAL, "%s: tensor %d has an empty, reserved or non-UTF-8 name",
-                             path, i);
+            return lt_seterr(err, LT_EINVAL, "%s: tensor %d has an empty, reserved or non-UTF-8 name", path, i);
         if (lt_st_bytes(t[i].dtype, t[i].ndim, t[i].shape, &nb) != 0)
             return lt_seterr(err, LT_EINVAL, "%s: tensor '%s' has a bad dtype, rank or shape", path, nm);
-        if (nb && !t[i].data)
-            return lt_seterr(err, LT_EINVAL, "%s: tensor '%s' has no data", path, nm);
+        if (nb && !t[i].data) return lt_seterr(err, LT_EINVAL, "%s: tensor '%s' has no data", path, nm);
         for (int j = 0; j < i; j++)
             if (!strcmp(t[j].name, nm))
                 return lt_seterr(err, LT_EINVAL, "%s: tensor name '%s' is used twice", path, nm);
@@ -84,14 +82,12 @@ static int check_save_args(const char *path, const lt_st_tensor *t, int n, const
             return lt_seterr(err, LT_EINVAL, "%s: metadata entry %d is NULL or not UTF-8", path, i);
         for (int j = 0; j < i; j++)
             if (!strcmp(meta[j].key, meta[i].key))
-                return lt_seterr(err, LT_EINVAL, "%s: metadata key '%s' is used twice", path,
-                                 meta[i].key);
+                return lt_seterr(err, LT_EINVAL, "%s: metadata key '%s' is used twice", path, meta[i].key);
     }
     return LT_OK;
 }
 
-int lt_st_save(const char *path, const lt_st_tensor *t, int n, const lt_st_meta *meta, int nmeta,
-               lt_err *err) {
+int lt_st_save(const char *path, const lt_st_tensor *t, int n, const lt_st_meta *meta, int nmeta, lt_err *err) {
     if (!path) return lt_seterr(err, LT_EINVAL, "safetensors: NULL path");
     int rc = check_save_args(path, t, n, meta, nmeta, err);
     if (rc) return rc;
@@ -148,4 +144,3 @@ int lt_st_save(const char *path, const lt_st_tensor *t, int n, const lt_st_meta 
     }
     return lt_afile_commit(f, err);
 }
-

@@ -43,12 +43,12 @@ enum { MAP_KEY = 1, MAP_VALUE = 2, PV_NUMBER = 2, PV_STRING = 3, PV_BOOL = 4 };
 struct lt_tb_writer {
     int fd;
     char *path;
-    off_t good;       /* file size after the last whole record written */
-    lt_pb pending;    /* framed records not yet written */
-    lt_pb ev;         /* scratch: the Event being built */
-    lt_pb inner;      /* scratch: plugin content (HParamsPluginData) */
+    off_t good;    /* file size after the last whole record written */
+    lt_pb pending; /* framed records not yet written */
+    lt_pb ev;      /* scratch: the Event being built */
+    lt_pb inner;   /* scratch: plugin content (HParamsPluginData) */
     double last_flush;
-    double *limits;   /* histogram bucket right edges, increasing */
+    double *limits; /* histogram bucket right edges, increasing */
     size_t nlimits;
 };
 
@@ -102,10 +102,10 @@ int lt_tb_flush(lt_tb_writer *w, lt_err *err) {
         lt_pb_reset(&w->pending);
         /* Cut off any torn record so later records stay readable. */
         if (ftruncate(w->fd, w->good) != 0 || lseek(w->fd, w->good, SEEK_SET) < 0)
-            return lt_seterr(err, LT_EIO, "%s: write failed (%s) and the file could not be repaired",
-                             w->path, strerror(e));
-        return lt_seterr(err, LT_EIO, "%s: write failed: %s (%zu bytes of events dropped)", w->path,
-                         strerror(e), dropped);
+            return lt_seterr(err, LT_EIO, "%s: write failed (%s) and the file could not be repaired", w->path,
+                             strerror(e));
+        return lt_seterr(err, LT_EIO, "%s: write failed: %s (%zu bytes of events dropped)", w->path, strerror(e),
+                         dropped);
     }
     w->good += (off_t)w->pending.len;
     lt_pb_reset(&w->pending);
@@ -133,8 +133,7 @@ static int emit(lt_tb_writer *w, lt_err *err) {
         lt_pb_reset(&w->pending);
         return lt_seterr(err, LT_ENOMEM, "%s: out of memory buffering events (pending dropped)", w->path);
     }
-    if (w->pending.len >= TB_FLUSH_BYTES || lt_now() - w->last_flush >= TB_FLUSH_SECS)
-        return lt_tb_flush(w, err);
+    if (w->pending.len >= TB_FLUSH_BYTES || lt_now() - w->last_flush >= TB_FLUSH_SECS) return lt_tb_flush(w, err);
     return LT_OK;
 }
 
@@ -203,8 +202,7 @@ lt_tb_writer *lt_tb_open(const char *dir, lt_err *err) {
     if (!w->path) goto fail;
     for (int tries = 0; tries < 1000; tries++) {
         int n = atomic_fetch_add(&tb_counter, 1);
-        snprintf(w->path, cap, "%s/events.out.tfevents.%010lld.%s.%ld.%d", dir, t, host,
-                 (long)getpid(), n);
+        snprintf(w->path, cap, "%s/events.out.tfevents.%010lld.%s.%ld.%d", dir, t, host, (long)getpid(), n);
         w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (w->fd >= 0 || errno != EEXIST) break;
     }
@@ -263,14 +261,15 @@ static size_t bucket_of(const double *lim, size_t n, double x) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (lim[mid] > x) hi = mid;
-        else lo = mid + 1;
+        if (lim[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return lo < n ? lo : n - 1;
 }
 
-int lt_tb_histogram(lt_tb_writer *w, const char *tag, int64_t step, const float *v, size_t n,
-                    lt_err *err) {
+int lt_tb_histogram(lt_tb_writer *w, const char *tag, int64_t step, const float *v, size_t n, lt_err *err) {
     int rc = check_args(w, tag, err);
     if (rc) return rc;
     if (n && !v) return lt_seterr(err, LT_EINVAL, "%s: histogram '%s' has NULL values", w->path, tag);
@@ -351,8 +350,7 @@ int lt_tb_hparams_experiment(lt_tb_writer *w, const lt_tb_hp_info *hparams, int 
         lt_pb_end(b, h);
     }
     for (int i = 0; i < nmetrics; i++) {
-        if (!metric_tags[i])
-            return lt_seterr(err, LT_EINVAL, "%s: metric tag %d is NULL", w->path, i);
+        if (!metric_tags[i]) return lt_seterr(err, LT_EINVAL, "%s: metric tag %d is NULL", w->path, i);
         size_t mi = lt_pb_begin(b, EXP_METRIC_INFOS);
         size_t mn = lt_pb_begin(b, MI_NAME);
         lt_pb_string(b, MN_TAG, metric_tags[i]);
@@ -363,8 +361,8 @@ int lt_tb_hparams_experiment(lt_tb_writer *w, const lt_tb_hp_info *hparams, int 
     return emit_hparams(w, "_hparams_/experiment", err);
 }
 
-int lt_tb_hparams_session_start(lt_tb_writer *w, const lt_tb_hp_value *hparams, int nhparams,
-                                const char *group_name, double start_time_secs, lt_err *err) {
+int lt_tb_hparams_session_start(lt_tb_writer *w, const lt_tb_hp_value *hparams, int nhparams, const char *group_name,
+                                double start_time_secs, lt_err *err) {
     if (!w) return lt_seterr(err, LT_EINVAL, "tensorboard writer is NULL");
     if (nhparams < 0 || (nhparams && !hparams))
         return lt_seterr(err, LT_EINVAL, "%s: bad hparams session arguments", w->path);
@@ -381,9 +379,7 @@ int lt_tb_hparams_session_start(lt_tb_writer *w, const lt_tb_hp_value *hparams, 
         case LT_TB_HP_FLOAT64: lt_pb_double(b, PV_NUMBER, h->number); break;
         case LT_TB_HP_STRING: lt_pb_string(b, PV_STRING, h->string ? h->string : ""); break;
         case LT_TB_HP_BOOL: lt_pb_uint(b, PV_BOOL, h->boolean ? 1 : 0); break;
-        default:
-            return lt_seterr(err, LT_EINVAL, "%s: hparam '%s' has bad type %d", w->path, h->name,
-                             (int)h->type);
+        default: return lt_seterr(err, LT_EINVAL, "%s: hparam '%s' has bad type %d", w->path, h->name, (int)h->type);
         }
         lt_pb_end(b, v);
         lt_pb_end(b, e);
@@ -394,8 +390,7 @@ int lt_tb_hparams_session_start(lt_tb_writer *w, const lt_tb_hp_value *hparams, 
     return emit_hparams(w, "_hparams_/session_start_info", err);
 }
 
-int lt_tb_hparams_session_end(lt_tb_writer *w, lt_tb_status status, double end_time_secs,
-                              lt_err *err) {
+int lt_tb_hparams_session_end(lt_tb_writer *w, lt_tb_status status, double end_time_secs, lt_err *err) {
     if (!w) return lt_seterr(err, LT_EINVAL, "tensorboard writer is NULL");
     if (status < LT_TB_STATUS_SUCCESS || status > LT_TB_STATUS_RUNNING)
         return lt_seterr(err, LT_EINVAL, "%s: bad session status %d", w->path, (int)status);
@@ -411,8 +406,7 @@ int lt_tb_hparams_session_end(lt_tb_writer *w, lt_tb_status status, double end_t
 int lt_tb_close(lt_tb_writer *w, lt_err *err) {
     if (!w) return LT_OK;
     int rc = lt_tb_flush(w, err);
-    if (close(w->fd) != 0 && rc == LT_OK)
-        rc = lt_seterr(err, LT_EIO, "%s: close failed: %s", w->path, strerror(errno));
+    if (close(w->fd) != 0 && rc == LT_OK) rc = lt_seterr(err, LT_EIO, "%s: close failed: %s", w->path, strerror(errno));
     writer_free(w);
     return rc;
 }

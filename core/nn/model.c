@@ -96,8 +96,12 @@ int lt_model_pool2d(lt_model *m, const char *name, lt_layer_kind kind, int kerne
 
 int lt_model_activation(lt_model *m, const char *name, lt_layer_kind kind, lt_err *err) {
     switch (kind) {
-    case LT_LAYER_RELU: case LT_LAYER_TANH: case LT_LAYER_SIGMOID: case LT_LAYER_GELU:
-    case LT_LAYER_SOFTMAX: case LT_LAYER_LOG_SOFTMAX: break;
+    case LT_LAYER_RELU:
+    case LT_LAYER_TANH:
+    case LT_LAYER_SIGMOID:
+    case LT_LAYER_GELU:
+    case LT_LAYER_SOFTMAX:
+    case LT_LAYER_LOG_SOFTMAX: break;
     default: return lt_seterr(err, LT_EINVAL, "activation %s: not an activation kind", name);
     }
     return add_layer(m, name, kind, err) ? LT_OK : (err ? err->code : LT_EINVAL);
@@ -111,7 +115,8 @@ int lt_model_elu(lt_model *m, const char *name, float alpha, lt_err *err) {
 }
 
 int lt_model_dropout(lt_model *m, const char *name, float p, lt_err *err) {
-    if (!(p >= 0.0f && p < 1.0f)) return lt_seterr(err, LT_EINVAL, "dropout %s: rate %g is outside [0, 1)", name, (double)p);
+    if (!(p >= 0.0f && p < 1.0f))
+        return lt_seterr(err, LT_EINVAL, "dropout %s: rate %g is outside [0, 1)", name, (double)p);
     lt_layer *l = add_layer(m, name, LT_LAYER_DROPOUT, err);
     if (!l) return err ? err->code : LT_EINVAL;
     l->p = p;
@@ -136,7 +141,8 @@ int lt_model_batchnorm2d(lt_model *m, const char *name, int channels, float mome
 }
 
 int lt_model_embedding(lt_model *m, const char *name, int vocab, int dim, lt_err *err) {
-    if (positive("embedding", name, vocab, err) || positive("embedding", name, dim, err)) return err ? err->code : LT_EINVAL;
+    if (positive("embedding", name, vocab, err) || positive("embedding", name, dim, err))
+        return err ? err->code : LT_EINVAL;
     lt_layer *l = add_layer(m, name, LT_LAYER_EMBEDDING, err);
     if (!l) return err ? err->code : LT_EINVAL;
     l->in_features = vocab, l->out_features = dim;
@@ -146,8 +152,10 @@ int lt_model_embedding(lt_model *m, const char *name, int vocab, int dim, lt_err
 }
 
 int lt_model_recurrent(lt_model *m, const char *name, lt_layer_kind kind, int in, int hidden, lt_err *err) {
-    if (kind != LT_LAYER_LSTM && kind != LT_LAYER_GRU) return lt_seterr(err, LT_EINVAL, "%s: not a recurrent kind", name);
-    if (positive("recurrent", name, in, err) || positive("recurrent", name, hidden, err)) return err ? err->code : LT_EINVAL;
+    if (kind != LT_LAYER_LSTM && kind != LT_LAYER_GRU)
+        return lt_seterr(err, LT_EINVAL, "%s: not a recurrent kind", name);
+    if (positive("recurrent", name, in, err) || positive("recurrent", name, hidden, err))
+        return err ? err->code : LT_EINVAL;
     lt_layer *l = add_layer(m, name, kind, err);
     if (!l) return err ? err->code : LT_EINVAL;
     l->in_features = in, l->out_features = hidden;
@@ -202,7 +210,8 @@ int lt_model_finalize(lt_model *m, lt_rng *rng, lt_err *err) {
     m->mem = aligned_alloc(64, ((2 * np + nb) * sizeof(float) + 63) / 64 * 64 + 64);
     m->params = calloc((size_t)(nt ? nt : 1), sizeof *m->params);
     m->param_names = calloc((size_t)(nt ? nt : 1), sizeof *m->param_names);
-    if (!m->mem || !m->params || !m->param_names) return lt_seterr(err, LT_ENOMEM, "model: out of memory for %zu parameters", np);
+    if (!m->mem || !m->params || !m->param_names)
+        return lt_seterr(err, LT_ENOMEM, "model: out of memory for %zu parameters", np);
     memset(m->mem, 0, (2 * np + nb) * sizeof(float));
     float *p = m->mem, *gr = m->mem + np, *buf = m->mem + 2 * np;
     m->nparams = 0;
@@ -214,7 +223,8 @@ int lt_model_finalize(lt_model *m, lt_rng *rng, lt_err *err) {
             t->data = p, t->grad = gr, t->requires_grad = 1;
             p += t->numel, gr += t->numel;
             lt_param *pr = &m->params[m->nparams];
-            snprintf(m->param_names[m->nparams], sizeof m->param_names[0], "%s.%s", l->name, lt_layer_param_suffix(l, k));
+            snprintf(m->param_names[m->nparams], sizeof m->param_names[0], "%s.%s", l->name,
+                     lt_layer_param_suffix(l, k));
             pr->name = m->param_names[m->nparams];
             pr->data = t->data, pr->grad = t->grad, pr->n = t->numel;
             m->nparams++;
@@ -292,7 +302,8 @@ static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *
             /* [B, T, IN] -> [B*T, IN] -> [B*T, OUT] -> [B, T, OUT] */
             int flat[2] = {(int)(x->numel / (size_t)x->shape[x->ndim - 1]), x->shape[x->ndim - 1]};
             lt_tensor *x2 = lt_reshape(g, x, flat, 2, err);
-            lt_tensor *y2 = x2 ? lt_linear(g, x2, param_leaf(g, &l->weight), param_leaf(g, &l->bias), l->fuse, err) : NULL;
+            lt_tensor *y2 =
+                x2 ? lt_linear(g, x2, param_leaf(g, &l->weight), param_leaf(g, &l->bias), l->fuse, err) : NULL;
             int back[LT_MAX_DIMS];
             memcpy(back, x->shape, sizeof back);
             back[x->ndim - 1] = l->out_features;

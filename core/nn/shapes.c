@@ -34,8 +34,7 @@ static int layer_shape(const lt_layer *l, const int *in, int nd, int *out, int *
     lt_shape_str(in, nd, s, sizeof s);
     switch (l->kind) {
     case LT_LAYER_CONV2D:
-        if (nd != 3)
-            return lt_seterr(err, LT_ESHAPE, "%s expects a CxHxW input, got %s", l->name, s);
+        if (nd != 3) return lt_seterr(err, LT_ESHAPE, "%s expects a CxHxW input, got %s", l->name, s);
         if (in[0] != l->in_ch)
             return lt_seterr(err, LT_ESHAPE, "%s expects %d input channels, got %d (input %s)", l->name, l->in_ch,
                              in[0], s);
@@ -51,8 +50,8 @@ static int layer_shape(const lt_layer *l, const int *in, int nd, int *out, int *
     case LT_LAYER_AVGPOOL2D:
         if (nd != 3) return lt_seterr(err, LT_ESHAPE, "%s expects a CxHxW input, got %s", l->name, s);
         if (in[1] + 2 * l->pad < l->kernel || in[2] + 2 * l->pad < l->kernel)
-            return lt_seterr(err, LT_ESHAPE, "%s: its %dx%d window is larger than the %dx%d input", l->name,
-                             l->kernel, l->kernel, in[1], in[2]);
+            return lt_seterr(err, LT_ESHAPE, "%s: its %dx%d window is larger than the %dx%d input", l->name, l->kernel,
+                             l->kernel, in[1], in[2]);
         *ond = 3;
         out[0] = in[0];
         out[1] = (in[1] + 2 * l->pad - l->kernel) / l->stride + 1;
@@ -66,8 +65,8 @@ static int layer_shape(const lt_layer *l, const int *in, int nd, int *out, int *
             return 0;
         }
         if (nd != 1)
-            return lt_seterr(err, LT_ESHAPE, "%s expects a flat input of %d features, got %s (add a Flatten)",
-                             l->name, l->in_features, s);
+            return lt_seterr(err, LT_ESHAPE, "%s expects a flat input of %d features, got %s (add a Flatten)", l->name,
+                             l->in_features, s);
         if (in[0] != l->in_features)
             return lt_seterr(err, LT_ESHAPE, "%s expects %d input features, got %d", l->name, l->in_features, in[0]);
         *ond = 1;

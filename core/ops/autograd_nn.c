@@ -43,8 +43,8 @@ static lt_tensor *oom(lt_err *err, const char *op) {
 static void linear_bw(lt_node *n) {
     lt_tensor *x = n->in[0], *w = n->in[1];
     /* the kernel may mask dout in place; it is this node's own gradient buffer */
-    n->g->be->linear_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
-                              x->data, w->data, n->iarg[0], n->iarg[1], n->iarg[2], (lt_act)n->iarg[3]);
+    n->g->be->linear_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data, x->data,
+                              w->data, n->iarg[0], n->iarg[1], n->iarg[2], (lt_act)n->iarg[3]);
 }
 
 lt_tensor *lt_linear(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int fuse, lt_err *err) {
@@ -84,9 +84,9 @@ static int ensure_scratch(lt_graph *g, size_t floats) {
 static void conv2d_bw(lt_node *n) {
     lt_tensor *x = n->in[0], *w = n->in[1];
     int *a = n->iarg;
-    n->g->be->conv2d_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
-                              x->data, w->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0],
-                              w->shape[2], w->shape[3], a[0], a[1], (lt_act)a[2], n->g->scratch);
+    n->g->be->conv2d_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data, x->data,
+                              w->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
+                              w->shape[3], a[0], a[1], (lt_act)a[2], n->g->scratch);
 }
 
 lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int stride, int pad, int fuse,
@@ -126,7 +126,8 @@ lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int 
 static int pool_shape(const char *op, lt_tensor *x, int k, int stride, int pad, int *shape, lt_err *err) {
     char s1[64];
     if (x->ndim != 4) {
-        lt_seterr(err, LT_ESHAPE, "%s: expects [B, C, H, W], got %s", op, lt_shape_str(x->shape, x->ndim, s1, sizeof s1));
+        lt_seterr(err, LT_ESHAPE, "%s: expects [B, C, H, W], got %s", op,
+                  lt_shape_str(x->shape, x->ndim, s1, sizeof s1));
         return -1;
     }
     if (k < 1 || stride < 1 || pad < 0 || 2 * pad > k || x->shape[2] + 2 * pad < k || x->shape[3] + 2 * pad < k) {
@@ -156,8 +157,7 @@ lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, l
     lt_tensor *y = lt_graph_out(g, "maxpool2d", shape, 4, err);
     int32_t *idx = y ? lt_arena_alloc(&g->arena, y->numel * sizeof(int32_t)) : NULL;
     if (!idx) return oom(err, "maxpool2d");
-    g->be->maxpool2d_forward(y->data, idx, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k, stride,
-                             pad);
+    g->be->maxpool2d_forward(y->data, idx, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k, stride, pad);
     if (lt_needs_grad(g, &x, 1)) {
         lt_node *n = lt_graph_record(g, "maxpool2d", maxpool_bw, y, &x, 1);
         if (!n) return oom(err, "maxpool2d");
@@ -170,8 +170,8 @@ lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, l
 
 static void avgpool_bw(lt_node *n) {
     lt_tensor *x = n->in[0];
-    n->g->be->avgpool2d_backward(x->grad, n->out->grad, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
-                                 n->iarg[0], n->iarg[1], n->iarg[2]);
+    n->g->be->avgpool2d_backward(x->grad, n->out->grad, x->shape[0], x->shape[1], x->shape[2], x->shape[3], n->iarg[0],
+                                 n->iarg[1], n->iarg[2]);
 }
 
 lt_tensor *lt_avgpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err) {

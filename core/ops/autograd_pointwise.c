@@ -90,7 +90,8 @@ lt_tensor *lt_log_softmax(lt_graph *g, lt_tensor *x, lt_err *err) { return softm
 static int check_labels(const char *op, const lt_tensor *x, const int32_t *labels, lt_err *err) {
     char s1[64];
     if (x->ndim != 2) {
-        lt_seterr(err, LT_ESHAPE, "%s: expects [B, classes], got %s", op, lt_shape_str(x->shape, x->ndim, s1, sizeof s1));
+        lt_seterr(err, LT_ESHAPE, "%s: expects [B, classes], got %s", op,
+                  lt_shape_str(x->shape, x->ndim, s1, sizeof s1));
         return -1;
     }
     for (int b = 0; b < x->shape[0]; b++)

@@ -25,8 +25,7 @@ static lt_tensor *fail(lt_err *err, int code, const char *op, const char *what) 
 /* ---- embedding ---- */
 static void embedding_bw(lt_node *n) {
     lt_tensor *w = n->in[0];
-    lt_embedding_backward(lt_in_grad(n, 0), n->out->grad, n->labels, n->out->numel / (size_t)w->shape[1],
-                          w->shape[1]);
+    lt_embedding_backward(lt_in_grad(n, 0), n->out->grad, n->labels, n->out->numel / (size_t)w->shape[1], w->shape[1]);
 }
 
 lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor *weight, lt_err *err) {
@@ -45,8 +44,8 @@ lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor
     size_t N = (size_t)B * T;
     for (size_t k = 0; k < N; k++)
         if (ids[k] < 0 || ids[k] >= V) {
-            lt_seterr(err, LT_EINVAL, "embedding: id %d at position %zu is outside the vocabulary [0, %d)",
-                      (int)ids[k], k, V);
+            lt_seterr(err, LT_EINVAL, "embedding: id %d at position %zu is outside the vocabulary [0, %d)", (int)ids[k],
+                      k, V);
             return NULL;
         }
     int shape[3] = {B, T, E};
@@ -66,9 +65,9 @@ lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor
 
 /* ---- recurrent layers ---- */
 typedef struct rnn_saved {
-    lt_tensor *b_hh, *h0, *c0;   /* inputs beyond the node's four slots */
-    lt_tensor *h_last, *c_last;  /* final states; their gradients feed backward */
-    float *save, *scratch;       /* forward activations, backward workspace */
+    lt_tensor *b_hh, *h0, *c0;  /* inputs beyond the node's four slots */
+    lt_tensor *h_last, *c_last; /* final states; their gradients feed backward */
+    float *save, *scratch;      /* forward activations, backward workspace */
     int B, T, IN, H;
 } rnn_saved;
 
@@ -94,8 +93,8 @@ static void gru_bw(lt_node *n) {
 /* Checks x [B, T, I], w_ih [G*H, I], w_hh [G*H, H], biases [G*H], states [B, H];
  * fills dims[] = {B, T, I, H}. */
 static int rnn_check(const char *op, int G, const lt_tensor *x, const lt_tensor *w_ih, const lt_tensor *w_hh,
-                     const lt_tensor *b_ih, const lt_tensor *b_hh, const lt_tensor *h0, const lt_tensor *c0,
-                     int *dims, lt_err *err) {
+                     const lt_tensor *b_ih, const lt_tensor *b_hh, const lt_tensor *h0, const lt_tensor *c0, int *dims,
+                     lt_err *err) {
     char s1[64], s2[64];
     if (!x || !w_ih || !w_hh) return lt_seterr(err, LT_EINVAL, "%s: x, w_ih and w_hh are required", op);
     if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1)
@@ -124,8 +123,8 @@ static int rnn_check(const char *op, int G, const lt_tensor *x, const lt_tensor 
 }
 
 /* Output [B, T, H], final states, saved record with the forward's buffer. */
-static rnn_saved *rnn_begin(lt_graph *g, const char *op, const int *d, size_t save_floats, int with_c,
-                            lt_tensor **y, lt_err *err) {
+static rnn_saved *rnn_begin(lt_graph *g, const char *op, const int *d, size_t save_floats, int with_c, lt_tensor **y,
+                            lt_err *err) {
     int shape[3] = {d[0], d[1], d[3]};
     rnn_saved *s = lt_arena_calloc(&g->arena, sizeof *s);
     *y = s ? lt_graph_tensor(g, shape, 3) : NULL;
@@ -141,8 +140,8 @@ static rnn_saved *rnn_begin(lt_graph *g, const char *op, const int *d, size_t sa
 }
 
 /* Records the node when a gradient is wanted; 0 or -1 on out of memory. */
-static int rnn_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor *y, lt_tensor *const *in7,
-                      rnn_saved *s, size_t scratch_floats) {
+static int rnn_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor *y, lt_tensor *const *in7, rnn_saved *s,
+                      size_t scratch_floats) {
     if (!lt_needs_grad(g, in7, 7)) return 0;
     lt_node *n = lt_graph_record(g, op, fn, y, in7, 4);
     s->scratch = n ? lt_arena_alloc(&g->arena, scratch_floats * sizeof(float)) : NULL;
@@ -164,8 +163,8 @@ lt_tensor *lt_lstm(lt_graph *g, lt_tensor *x, lt_tensor *h0, lt_tensor *c0, lt_t
     rnn_saved *s = rnn_begin(g, "lstm", d, lt_lstm_save_floats(d[0], d[1], d[3]), 1, &y, err);
     if (!s) return NULL;
     s->b_hh = b_hh, s->h0 = h0, s->c0 = c0;
-    lt_lstm_forward(y->data, s->h_last->data, s->c_last->data, s->save, x->data, data_of(h0), data_of(c0),
-                    w_ih->data, w_hh->data, data_of(b_ih), data_of(b_hh), d[0], d[1], d[2], d[3]);
+    lt_lstm_forward(y->data, s->h_last->data, s->c_last->data, s->save, x->data, data_of(h0), data_of(c0), w_ih->data,
+                    w_hh->data, data_of(b_ih), data_of(b_hh), d[0], d[1], d[2], d[3]);
     lt_tensor *in[7] = {x, w_ih, w_hh, b_ih, b_hh, h0, c0};
     if (rnn_record(g, "lstm", lstm_bw, y, in, s, lt_lstm_scratch_floats(d[0], d[1], d[3])))
         return fail(err, LT_ENOMEM, "lstm", "out of memory");

@@ -40,8 +40,8 @@ struct lt_backend {
     void (*dropout_backward)(float *, const float *, const float *, size_t);
     void (*batchnorm2d_forward)(float *, float *, float *, const float *, const float *, const float *, float *,
                                 float *, int, int, int, float, float, int);
-    void (*batchnorm2d_backward)(float *, float *, float *, const float *, const float *, const float *,
-                                 const float *, const float *, int, int, int);
+    void (*batchnorm2d_backward)(float *, float *, float *, const float *, const float *, const float *, const float *,
+                                 const float *, int, int, int);
     float (*cross_entropy_forward)(float *, const float *, const int32_t *, int, int);
     void (*cross_entropy_backward)(float *, float, const float *, const int32_t *, int, int);
     float (*nll_forward)(const float *, const int32_t *, int, int);

@@ -64,7 +64,8 @@ int lt_backward(lt_graph *g, lt_tensor *loss, lt_err *err) { return lt_backward_
 
 int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
     if (!loss) return lt_seterr(err, LT_EINVAL, "backward: no loss tensor");
-    if (loss->numel != 1) return lt_seterr(err, LT_ESHAPE, "backward: the loss must be a scalar, got %zu elements", loss->numel);
+    if (loss->numel != 1)
+        return lt_seterr(err, LT_ESHAPE, "backward: the loss must be a scalar, got %zu elements", loss->numel);
     if (!loss->requires_grad || !loss->node)
         return lt_seterr(err, LT_ESTATE, "backward: the loss does not depend on anything that needs a gradient");
     float *dl = lt_graph_grad(g, loss);

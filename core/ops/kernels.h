@@ -35,8 +35,8 @@ void lt_linear_backward(float *dinp, float *dw, float *db, float *dout, const fl
  * scratch: at least lt_conv2d_scratch_floats(...) floats, used by forward and
  * backward (the caller may share one scratch buffer between all conv layers). */
 size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad);
-void lt_conv2d_forward(float *out, const float *inp, const float *w, const float *b, int B, int C, int H, int W,
-                       int OC, int KH, int KW, int stride, int pad, lt_act act, float *scratch);
+void lt_conv2d_forward(float *out, const float *inp, const float *w, const float *b, int B, int C, int H, int W, int OC,
+                       int KH, int KW, int stride, int pad, lt_act act, float *scratch);
 void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const float *inp,
                         const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
                         lt_act act, float *scratch);

@@ -32,8 +32,8 @@
 size_t lt_lstm_save_floats(int B, int T, int H);
 size_t lt_lstm_scratch_floats(int B, int T, int H);
 void lt_lstm_forward(float *out, float *h_last, float *c_last, float *save, const float *x, const float *h0,
-                     const float *c0, const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
-                     int B, int T, int IN, int H);
+                     const float *c0, const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, int B,
+                     int T, int IN, int H);
 void lt_lstm_backward(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
                       const float *dout, const float *dh_last, const float *dc_last, const float *save,
                       const float *out, const float *x, const float *h0, const float *c0, const float *w_ih,
@@ -47,10 +47,9 @@ size_t lt_gru_save_floats(int B, int T, int H);
 size_t lt_gru_scratch_floats(int B, int T, int H);
 void lt_gru_forward(float *out, float *h_last, float *save, const float *x, const float *h0, const float *w_ih,
                     const float *w_hh, const float *b_ih, const float *b_hh, int B, int T, int IN, int H);
-void lt_gru_backward(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                     const float *dout, const float *dh_last, const float *save, const float *out, const float *x,
-                     const float *h0, const float *w_ih, const float *w_hh, int B, int T, int IN, int H,
-                     float *scratch);
+void lt_gru_backward(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dout,
+                     const float *dh_last, const float *save, const float *out, const float *x, const float *h0,
+                     const float *w_ih, const float *w_hh, int B, int T, int IN, int H, float *scratch);
 
 /* ---- embedding (PyTorch nn.Embedding, no padding_idx, no max_norm) ----
  * ids [N] in [0, V), weight [V, E], out [N, E]: out[n] = weight[ids[n]].

@@ -23,8 +23,8 @@ typedef struct adadelta_coef {
 } adadelta_coef;
 
 /* p, g, sq, acc [n]; this does elements [i, i+k), k <= OV_W. */
-static OPT_INLINE void adadelta_at(float *restrict p, const float *restrict g, float *restrict sq,
-                                   float *restrict acc, size_t i, size_t k, adadelta_coef c) {
+static OPT_INLINE void adadelta_at(float *restrict p, const float *restrict g, float *restrict sq, float *restrict acc,
+                                   size_t i, size_t k, adadelta_coef c) {
     ov8 P = ov_load(p + i, k), G = ov_load(g + i, k);
     if (c.has_wd) G = G + c.wd * P;
     ov8 S = ov_load(sq + i, k) * c.rho + c.c * G * G;

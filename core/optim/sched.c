@@ -44,8 +44,7 @@ static double onecycle_lr(const lt_sched *s, long step_num) {
 /* How many times e appears among the milestones (MultiStepLR's Counter). */
 static int milestone_count(const lt_sched *s, long e) {
     int n = 0;
-    for (int i = 0; i < s->nmilestones; i++)
-        n += s->milestones[i] == e;
+    for (int i = 0; i < s->nmilestones; i++) n += s->milestones[i] == e;
     return n;
 }
 
@@ -252,8 +251,7 @@ int lt_sched_state_load(lt_sched *s, const char *str, lt_err *err) {
         if (!eq) return bad_state(err, "an entry is not key=value");
         *eq = '\0';
         int f = 0;
-        while (f < NFIELDS && strcmp(field_names[f], p) != 0)
-            f++;
+        while (f < NFIELDS && strcmp(field_names[f], p) != 0) f++;
         if (f == NFIELDS || !field_wanted(s->kind, f))
             return lt_seterr(err, LT_EFORMAT, "scheduler state: unexpected field '%.32s'", p);
         if (seen[f]) return lt_seterr(err, LT_EFORMAT, "scheduler state: field '%s' twice", p);

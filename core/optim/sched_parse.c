@@ -55,11 +55,9 @@ typedef struct ctx {
 } ctx;
 
 static char *trim(char *s) {
-    while (*s && isspace((unsigned char)*s))
-        s++;
+    while (*s && isspace((unsigned char)*s)) s++;
     size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
     return s;
 }
 

@@ -31,8 +31,8 @@ int lt_trainer_find_anomaly(const lt_trainer *t, lt_anomaly *a) {
             a->layer = i;
             a->count = bad;
             snprintf(a->what, sizeof a->what, "output");
-            snprintf(a->message, sizeof a->message, "%zu non-finite values in the output of layer %s at step %ld",
-                     bad, m->layers[i].name, t->step);
+            snprintf(a->message, sizeof a->message, "%zu non-finite values in the output of layer %s at step %ld", bad,
+                     m->layers[i].name, t->step);
             return 1;
         }
     }
@@ -67,8 +67,8 @@ int lt_trainer_find_anomaly(const lt_trainer *t, lt_anomaly *a) {
             a->layer = i;
             a->count = bad;
             snprintf(a->what, sizeof a->what, "weight_grad");
-            snprintf(a->message, sizeof a->message, "%zu non-finite values in the weight gradients of layer %s at step %ld",
-                     bad, l->name, t->step);
+            snprintf(a->message, sizeof a->message,
+                     "%zu non-finite values in the weight gradients of layer %s at step %ld", bad, l->name, t->step);
             return 1;
         }
     }

@@ -46,8 +46,12 @@ static int collect(lt_trainer *t, ckpt_list *l, int with_optimizer, lt_err *err)
         lt_layer *ly = &m->layers[i];
         char name[160];
         lt_tensor *ts[6] = {&ly->weight, &ly->bias, &ly->weight_hh, &ly->bias_hh, &ly->running_mean, &ly->running_var};
-        const char *suffix[6] = {lt_layer_param_suffix(ly, 0), lt_layer_param_suffix(ly, 1), lt_layer_param_suffix(ly, 2),
-                                 lt_layer_param_suffix(ly, 3), "running_mean", "running_var"};
+        const char *suffix[6] = {lt_layer_param_suffix(ly, 0),
+                                 lt_layer_param_suffix(ly, 1),
+                                 lt_layer_param_suffix(ly, 2),
+                                 lt_layer_param_suffix(ly, 3),
+                                 "running_mean",
+                                 "running_var"};
         for (int k = 0; k < 6; k++) {
             if (!ts[k]->numel) continue;
             snprintf(name, sizeof name, "%s.%s", ly->name, suffix[k]);
@@ -141,8 +145,8 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
     meta_add(&mb, "loader_epoch", "%zu", le);
     meta_add(&mb, "loader_batch", "%zu", lb);
     meta_add(&mb, "seed", "%" PRIu64, t->cfg.seed);
-    meta_add(&mb, "rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, t->rng.s[0], t->rng.s[1],
-             t->rng.s[2], t->rng.s[3]);
+    meta_add(&mb, "rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, t->rng.s[0], t->rng.s[1], t->rng.s[2],
+             t->rng.s[3]);
     meta_add(&mb, "optimizer", "%s", lt_optim_kind(t->opt));
     meta_add(&mb, "optimizer_steps", "%ld", lt_optim_steps(t->opt));
     meta_add(&mb, "val_loss", "%.9g", t->val_loss);
@@ -203,20 +207,23 @@ static int open_checked(lt_trainer *t, const char *path, int with_optimizer, lt_
     if (with_optimizer) {
         const char *kind = lt_st_meta_get(f, "optimizer");
         if (!kind || strcmp(kind, lt_optim_kind(t->opt)) != 0)
-            return lt_seterr(err, LT_EINVAL, "%s: optimizer state is for %s, this run uses %s", path,
-                             kind ? kind : "?", lt_optim_kind(t->opt));
+            return lt_seterr(err, LT_EINVAL, "%s: optimizer state is for %s, this run uses %s", path, kind ? kind : "?",
+                             lt_optim_kind(t->opt));
     }
     for (int i = 0; i < l->n; i++) {
         const lt_st_tensor *s = lt_st_find(f, l->t[i].name);
-        if (!s) return lt_seterr(err, LT_EINVAL, "%s: no tensor %s: not a checkpoint of this model", path, l->t[i].name);
+        if (!s)
+            return lt_seterr(err, LT_EINVAL, "%s: no tensor %s: not a checkpoint of this model", path, l->t[i].name);
         int same = s->dtype == LT_ST_F32 && s->ndim == l->t[i].ndim;
         for (int d = 0; same && d < s->ndim; d++) same = s->shape[d] == l->t[i].shape[d];
         if (!same) {
             char want[64] = "", got[64] = "";
             size_t o = 0;
-            for (int d = 0; d < l->t[i].ndim; d++) o += (size_t)snprintf(want + o, sizeof want - o, d ? "x%" PRId64 : "%" PRId64, l->t[i].shape[d]);
+            for (int d = 0; d < l->t[i].ndim; d++)
+                o += (size_t)snprintf(want + o, sizeof want - o, d ? "x%" PRId64 : "%" PRId64, l->t[i].shape[d]);
             o = 0;
-            for (int d = 0; d < s->ndim; d++) o += (size_t)snprintf(got + o, sizeof got - o, d ? "x%" PRId64 : "%" PRId64, s->shape[d]);
+            for (int d = 0; d < s->ndim; d++)
+                o += (size_t)snprintf(got + o, sizeof got - o, d ? "x%" PRId64 : "%" PRId64, s->shape[d]);
             return lt_seterr(err, LT_EINVAL, "%s: tensor %s is %s %s, the model needs F32 %s", path, s->name,
                              lt_st_dtype_name(s->dtype), got, want);
         }
@@ -251,7 +258,8 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
         !(rc = meta_u64(&f, path, "optimizer_steps", &osteps, err))) {
         const char *rs = lt_st_meta_get(&f, "rng");
         lt_rng rng = {{0}};
-        if (!rs || strlen(rs) != 64) rc = lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata lacks the RNG state", path);
+        if (!rs || strlen(rs) != 64)
+            rc = lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata lacks the RNG state", path);
         for (int i = 0; !rc && i < 4; i++) {
             char part[17];
             memcpy(part, rs + 16 * i, 16);
@@ -314,6 +322,9 @@ int lt_checkpoint_find_last(const char *root, const char *name, char *out, size_
         }
     }
     closedir(d);
-    if (best < 0) return lt_seterr(err, LT_ENOTFOUND, "--resume last: no run under %s has checkpoints/last.safetensors (train with --save-last)", dir);
+    if (best < 0)
+        return lt_seterr(err, LT_ENOTFOUND,
+                         "--resume last: no run under %s has checkpoints/last.safetensors (train with --save-last)",
+                         dir);
     return LT_OK;
 }

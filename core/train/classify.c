@@ -21,7 +21,9 @@ static int correct_count(const lt_tensor *logits, const int32_t *y) {
     return correct;
 }
 
-static const char *stage_prefix(lt_stage s) { return s == LT_STAGE_TRAIN ? "train" : s == LT_STAGE_VAL ? "val" : "test"; }
+static const char *stage_prefix(lt_stage s) {
+    return s == LT_STAGE_TRAIN ? "train" : s == LT_STAGE_VAL ? "val" : "test";
+}
 
 lt_tensor *lt_classify_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err) {
     lt_tensor *logits = forward(m, g, x, err);
@@ -57,7 +59,8 @@ int lt_mnist_setup_data(lt_module *m, lt_err *err) {
     if (rc) return rc;
     if ((rc = lt_mnist_load(dir, 0, &m->test_data, err))) return rc;
     if (m->cfg->val_split > 0) {
-        if ((rc = lt_split(&m->train_data, m->cfg->val_split, m->cfg->seed, &m->train_set, &m->val_set, err))) return rc;
+        if ((rc = lt_split(&m->train_data, m->cfg->val_split, m->cfg->seed, &m->train_set, &m->val_set, err)))
+            return rc;
     } else if ((rc = lt_subset_all(&m->train_data, &m->train_set, err))) {
         return rc;
     }

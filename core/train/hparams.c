@@ -44,7 +44,8 @@ static int unknown(lt_trainer *t, const char *name, lt_err *err) {
     char list[400] = "", buf[96];
     size_t o = 0;
     for (int i = 0; i < lt_trainer_hparam_count(t) && o < sizeof list; i++)
-        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", lt_trainer_hparam_name(t, i, buf, sizeof buf));
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
+                              lt_trainer_hparam_name(t, i, buf, sizeof buf));
     return lt_seterr(err, LT_ENOTFOUND, "unknown hparam '%s' (known: %s)", name, list);
 }
 
@@ -75,7 +76,8 @@ int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err
     }
     lt_layer *l = dropout_layer(t, name);
     if (l) {
-        if (!(v >= 0 && v < 1)) return lt_seterr(err, LT_EINVAL, "%s: a dropout rate must be in [0, 1), got %g", name, v);
+        if (!(v >= 0 && v < 1))
+            return lt_seterr(err, LT_EINVAL, "%s: a dropout rate must be in [0, 1), got %g", name, v);
         l->p = (float)v;
         return LT_OK;
     }

@@ -34,8 +34,7 @@ static void gradient(const double *y, const double *x, int n, double *g) {
     if (!x) {
         g[0] = y[1] - y[0];
         g[n - 1] = y[n - 1] - y[n - 2];
-        for (int i = 1; i < n - 1; i++)
-            g[i] = (y[i + 1] - y[i - 1]) / 2;
+        for (int i = 1; i < n - 1; i++) g[i] = (y[i + 1] - y[i - 1]) / 2;
         return;
     }
     g[0] = (y[1] - y[0]) / (x[1] - x[0]);

@@ -32,7 +32,7 @@ void lt_round_bf16(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u = bits(x[i]);
         if ((u & 0x7f800000u) == 0x7f800000u) continue; /* inf, NaN stay */
-        u += 0x7fffu + ((u >> 16) & 1u);                 /* round to nearest even */
+        u += 0x7fffu + ((u >> 16) & 1u);                /* round to nearest even */
         x[i] = from_bits(u & 0xffff0000u);
     }
 }
@@ -41,7 +41,7 @@ void lt_round_bf16(float *x, size_t n) {
  * subnormals down to 2^-24, overflow to inf. */
 static inline float to_fp16(float f) {
     float a = fabsf(f);
-    if (!(a <= 3.4e38f)) return f; /* inf / NaN */
+    if (!(a <= 3.4e38f)) return f;                    /* inf / NaN */
     if (a >= 65520.0f) return copysignf(INFINITY, f); /* rounds past the largest fp16 */
     if (a < 6.103515625e-05f) {
         /* subnormal: a multiple of 2^-24 */

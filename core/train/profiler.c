@@ -46,8 +46,8 @@ size_t lt_prof_report(const lt_profiler *p, char *out, size_t cap) {
     if (k > 0) o += (size_t)k;
     for (int i = 0; i < p->n && o < cap; i++) {
         const lt_prof_entry *e = &sorted[i];
-        k = snprintf(out + o, cap - o, "%-32s %12.3f %10ld %12.3f %7.1f %%\n", e->name, 1e3 * e->total / (double)e->calls,
-                     e->calls, e->total, wall > 0 ? 100.0 * e->total / wall : 0.0);
+        k = snprintf(out + o, cap - o, "%-32s %12.3f %10ld %12.3f %7.1f %%\n", e->name,
+                     1e3 * e->total / (double)e->calls, e->calls, e->total, wall > 0 ? 100.0 * e->total / wall : 0.0);
         if (k > 0) o += (size_t)k;
     }
     return o < cap ? o : cap;

@@ -24,7 +24,7 @@
 /* An append-only text file of whole lines. */
 typedef struct line_file {
     int fd;
-    off_t good;          /* bytes of whole lines written */
+    off_t good; /* bytes of whole lines written */
     char path[PATH_CAP];
 } line_file;
 
@@ -34,7 +34,7 @@ struct lt_runlog {
     char dir[PATH_CAP];
     char experiment[128];
     int hist_every;
-    double start_time;   /* Unix seconds */
+    double start_time; /* Unix seconds */
     char start_iso[40];
     /* what was logged, for run.yaml */
     long last_step;
@@ -244,7 +244,7 @@ static void thousands(size_t v, char *buf, size_t cap) {
 static int model_text(lt_runlog *r, lt_trainer *t, lt_err *err) {
     const lt_model *m = &t->mod.model;
     int nl = m->nlayers;
-    int (*shapes)[LT_MAX_DIMS] = lt_calloc((size_t)nl + 1, sizeof *shapes, err);
+    int(*shapes)[LT_MAX_DIMS] = lt_calloc((size_t)nl + 1, sizeof *shapes, err);
     int *nd = lt_calloc((size_t)nl + 1, sizeof *nd, err);
     if (!shapes || !nd) {
         free(shapes);
@@ -259,7 +259,8 @@ static int model_text(lt_runlog *r, lt_trainer *t, lt_err *err) {
     text b = {0};
     char in[64];
     tx_printf(&b, "**%s** (input %s)\n\n| name | type | output shape | params |\n|---|---|---|---:|\n",
-              t->exp && t->exp->name ? t->exp->name : "model", lt_shape_str(t->mod.in_shape, t->mod.in_ndim, in, sizeof in));
+              t->exp && t->exp->name ? t->exp->name : "model",
+              lt_shape_str(t->mod.in_shape, t->mod.in_ndim, in, sizeof in));
     for (int i = 0; i < nl; i++) {
         const lt_layer *l = &m->layers[i];
         char s[64] = "?", p[32];
@@ -516,7 +517,10 @@ static int write_run_yaml(lt_runlog *r, const lt_trainer *t, int status, double 
     char s[600], iso[40];
     tx_printf(&b, "experiment: %s\n", lt_fmt_yaml_str(s, sizeof s, r->experiment));
     tx_printf(&b, "state: %s\n", state_name(status));
-    tx_printf(&b, "status: %s\n", status == LT_RUNLOG_SUCCESS ? "SUCCESS" : status == LT_RUNLOG_FAILURE ? "FAILURE" : "RUNNING");
+    tx_printf(&b, "status: %s\n",
+              status == LT_RUNLOG_SUCCESS   ? "SUCCESS"
+              : status == LT_RUNLOG_FAILURE ? "FAILURE"
+                                            : "RUNNING");
     tx_printf(&b, "steps: %ld\n", t ? t->step : r->last_step);
     tx_printf(&b, "epochs: %zu\n", t ? t->epoch : r->last_epoch);
     if (t) tx_printf(&b, "samples: %ld\n", t->samples);
@@ -535,7 +539,8 @@ static int write_run_yaml(lt_runlog *r, const lt_trainer *t, int status, double 
     if (t && t->failure[0]) tx_printf(&b, "failure: %s\n", lt_fmt_yaml_str(s, sizeof s, t->failure));
     char path[PATH_CAP + 16];
     snprintf(path, sizeof path, "%s/run.yaml", r->dir);
-    int rc = b.oom ? lt_seterr(err, LT_ENOMEM, "out of memory for run.yaml") : lt_atomic_write_file(path, b.p, b.n, err);
+    int rc =
+        b.oom ? lt_seterr(err, LT_ENOMEM, "out of memory for run.yaml") : lt_atomic_write_file(path, b.p, b.n, err);
     free(b.p);
     return rc;
 }

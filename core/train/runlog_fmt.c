@@ -110,13 +110,13 @@ int lt_csv_field(char *buf, size_t cap, size_t *o, const char *s) {
     size_t i = *o;
     if (cap == 0) return -1;
     int cut = 0;
-#define PUT(ch)                  \
-    do {                         \
-        if (i + 1 >= cap) {      \
-            cut = 1;             \
-            goto done;           \
-        }                        \
-        buf[i++] = (ch);         \
+#define PUT(ch)                                                                                                        \
+    do {                                                                                                               \
+        if (i + 1 >= cap) {                                                                                            \
+            cut = 1;                                                                                                   \
+            goto done;                                                                                                 \
+        }                                                                                                              \
+        buf[i++] = (ch);                                                                                               \
     } while (0)
     if (quote) PUT('"');
     for (const char *c = s; *c; c++) {

@@ -228,8 +228,7 @@ int lt_runs_scan(const char *root, lt_run_row *out, int max, lt_err *err) {
         if (!d2) continue;
         struct dirent *e2;
         while (!rc && (e2 = readdir(d2))) {
-            if (e2->d_name[0] == '.' || path_join(q, sizeof q, p, e2->d_name) || !is_dir(q) || !is_run_dir(q))
-                continue;
+            if (e2->d_name[0] == '.' || path_join(q, sizeof q, p, e2->d_name) || !is_dir(q) || !is_run_dir(q)) continue;
             rc = add_row(&rs, q, e->d_name, e2->d_name, err);
         }
         closedir(d2);
@@ -248,8 +247,8 @@ int lt_runs_scan(const char *root, lt_run_row *out, int max, lt_err *err) {
 /* ---- the table ---- */
 
 enum { T_EXP, T_VER, T_STATE, T_STEPS, T_VACC, T_VLOSS, T_TACC, T_LR, T_BS, T_OPT, T_N };
-static const char *const heads[T_N] = {"experiment", "version", "state", "steps", "val_acc",
-                                       "val_loss", "test_acc", "lr", "batch_size", "optimizer"};
+static const char *const heads[T_N] = {"experiment", "version",  "state", "steps",      "val_acc",
+                                       "val_loss",   "test_acc", "lr",    "batch_size", "optimizer"};
 static const int right[T_N] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 0};
 
 static void cells_of(const lt_run_row *r, char c[T_N][128]) {

@@ -38,7 +38,8 @@ void lt_config_defaults(lt_config *c) {
 }
 
 const char *lt_run_state_name(lt_run_state s) {
-    static const char *const names[] = {"idle", "running", "paused", "stepping", "validating", "testing", "done", "failed"};
+    static const char *const names[] = {"idle",       "running", "paused", "stepping",
+                                        "validating", "testing", "done",   "failed"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
@@ -100,14 +101,16 @@ static int check_accelerator(const lt_config *c, lt_err *err) {
 #ifdef LATHE_HAVE_CUDA
         return lt_seterr(err, LT_EUNSUPPORTED, "--accelerator gpu: the CUDA backend is not available yet; use cpu");
 #else
-        return lt_seterr(err, LT_EUNSUPPORTED,
-                         "--accelerator gpu: this build has no CUDA backend (built without CUDA); use --accelerator cpu");
+        return lt_seterr(
+            err, LT_EUNSUPPORTED,
+            "--accelerator gpu: this build has no CUDA backend (built without CUDA); use --accelerator cpu");
 #endif
     }
     if (strcmp(c->accelerator, "cpu") != 0 && strcmp(c->accelerator, "auto") != 0)
         return lt_seterr(err, LT_EINVAL, "--accelerator %s: expected cpu, gpu or auto", c->accelerator);
     if (c->devices != 1)
-        return lt_seterr(err, LT_EUNSUPPORTED, "--devices %d: the cpu accelerator runs one device per process", c->devices);
+        return lt_seterr(err, LT_EUNSUPPORTED, "--devices %d: the cpu accelerator runs one device per process",
+                         c->devices);
     return LT_OK;
 }
 
@@ -373,7 +376,12 @@ int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     double t0 = lt_now();
     lt_cpu_set_threads(t->cfg.threads);
     int rc = evaluate(t, stage, err);
-    if (t->prof) lt_prof_add(t->prof, stage == LT_STAGE_TEST ? "test loop" : t->in_sanity ? "sanity check" : "validation loop", lt_now() - t0);
+    if (t->prof)
+        lt_prof_add(t->prof,
+                    stage == LT_STAGE_TEST ? "test loop"
+                    : t->in_sanity         ? "sanity check"
+                                           : "validation loop",
+                    lt_now() - t0);
     return rc;
 }
 
@@ -499,7 +507,8 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             break;
         /* a batch size changed during the run applies from a fresh epoch */
         if (first == 0)
-            t->batches_per_epoch = apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
+            t->batches_per_epoch =
+                apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
         lt_metrics_reset(m);
         if (first == 0 && t->exp->on_train_epoch_start) t->exp->on_train_epoch_start(m, t->epoch);
         size_t bi;
@@ -508,7 +517,8 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             if (t->stop_requested || (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps)) break;
             if (t->cfg.max_time > 0 && lt_now() - t->fit_start >= t->cfg.max_time) {
                 t->stop_requested = 1;
-                snprintf(t->stop_reason, sizeof t->stop_reason, "--max-time reached after %.0f s", lt_now() - t->fit_start);
+                snprintf(t->stop_reason, sizeof t->stop_reason, "--max-time reached after %.0f s",
+                         lt_now() - t->fit_start);
                 break;
             }
             lt_batch b;

@@ -40,7 +40,8 @@ static int cmp(const void *a, const void *b) {
 
 static void report(const char *what, double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp);
-    printf("%-22s median %8.2f ms   p90 %8.2f ms   max %8.2f ms   (n=%d)\n", what, v[n / 2], v[n * 9 / 10], v[n - 1], n);
+    printf("%-22s median %8.2f ms   p90 %8.2f ms   max %8.2f ms   (n=%d)\n", what, v[n / 2], v[n * 9 / 10], v[n - 1],
+           n);
 }
 
 int main(int argc, char **argv) {
@@ -93,7 +94,8 @@ int main(int argc, char **argv) {
     report("layers", lay, rounds);
     report("feed test I", feed, rounds);
     report("one step (step 5 / 5)", steps, rounds);
-    printf("layer statistics once a second cost about %.2f%% of training time (layers / 1 s)\n", lay[rounds / 2] / 10.0);
+    printf("layer statistics once a second cost about %.2f%% of training time (layers / 1 s)\n",
+           lay[rounds / 2] / 10.0);
     lt_ctl_client_close(c);
     lt_session_free(s);
     char cmd[64];

@@ -107,30 +107,33 @@ static void bench_layer(const layer *L, int B, int reps) {
     double t[3][3];
     for (int o = 0; o < 3; o++) {
         int n = o == 2 ? NB : N, reps_n = o == 2 ? 1 : chunks;
-        BEST(t[o][0], reps, for (int c = 0; c < reps_n; c++) {
-            if (o != 1)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->OC, n, (int)K, 1.0f, w, (int)K, col, n, 0.0f,
-                            cn, n);
-            else /* out^T [n, OC] = col^T [n, K] x w^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L->OC, (int)K, 1.0f, col, (int)K, w, (int)K,
-                            0.0f, cn, L->OC);
-        });
-        BEST(t[o][1], reps, for (int c = 0; c < reps_n; c++) {
-            if (o != 1)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->OC, (int)K, n, 1.0f, cn, n, col, n, 1.0f, dw,
-                            (int)K);
-            else /* dW [OC, K] += dout^T^T [OC, n] x col^T [n, K] */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->OC, (int)K, n, 1.0f, cn, L->OC, col, (int)K,
-                            1.0f, dw, (int)K);
-        });
-        BEST(t[o][2], reps, for (int c = 0; c < reps_n; c++) {
-            if (o != 1)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, n, L->OC, 1.0f, w, (int)K, cn, n, 0.0f,
-                            col, n);
-            else /* dcol^T [n, K] = dout^T [n, OC] x w */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)K, L->OC, 1.0f, cn, L->OC, w, (int)K,
-                            0.0f, col, (int)K);
-        });
+        BEST(
+            t[o][0], reps, for (int c = 0; c < reps_n; c++) {
+                if (o != 1)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L->OC, n, (int)K, 1.0f, w, (int)K, col, n,
+                                0.0f, cn, n);
+                else /* out^T [n, OC] = col^T [n, K] x w^T */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, L->OC, (int)K, 1.0f, col, (int)K, w, (int)K,
+                                0.0f, cn, L->OC);
+            });
+        BEST(
+            t[o][1], reps, for (int c = 0; c < reps_n; c++) {
+                if (o != 1)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->OC, (int)K, n, 1.0f, cn, n, col, n, 1.0f,
+                                dw, (int)K);
+                else /* dW [OC, K] += dout^T^T [OC, n] x col^T [n, K] */
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->OC, (int)K, n, 1.0f, cn, L->OC, col, (int)K,
+                                1.0f, dw, (int)K);
+            });
+        BEST(
+            t[o][2], reps, for (int c = 0; c < reps_n; c++) {
+                if (o != 1)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, n, L->OC, 1.0f, w, (int)K, cn, n, 0.0f,
+                                col, n);
+                else /* dcol^T [n, K] = dout^T [n, OC] x w */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, (int)K, L->OC, 1.0f, cn, L->OC, w, (int)K,
+                                0.0f, col, (int)K);
+            });
     }
     free(col), free(cn);
 
@@ -161,7 +164,6 @@ int main(int argc, char **argv) {
         {"conv2", 32, 26, 26, 64, 3, 3, 1, 0, 1},
     };
     printf("OpenBLAS threads: %d\n", openblas_get_num_threads());
-    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
-        bench_layer(&layers[i], B, reps);
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) bench_layer(&layers[i], B, reps);
     return 0;
 }

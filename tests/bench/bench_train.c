@@ -100,14 +100,22 @@ int main(int argc, char **argv) {
             usage();
             return 2;
         }
-        if (!strcmp(a, "--steps")) steps = atol(v);
-        else if (!strcmp(a, "--warmup")) warmup = atol(v);
-        else if (!strcmp(a, "--threads")) threads = atoi(v);
-        else if (!strcmp(a, "--batch")) batch = atoi(v);
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--ghz")) ghz = atof(v);
-        else if (!strcmp(a, "--flop-per-cycle")) fpc = atof(v);
-        else if (!strcmp(a, "--conv") && (!strcmp(v, "auto") || !strcmp(v, "gemm"))) conv = v;
+        if (!strcmp(a, "--steps"))
+            steps = atol(v);
+        else if (!strcmp(a, "--warmup"))
+            warmup = atol(v);
+        else if (!strcmp(a, "--threads"))
+            threads = atoi(v);
+        else if (!strcmp(a, "--batch"))
+            batch = atoi(v);
+        else if (!strcmp(a, "--data"))
+            data = v;
+        else if (!strcmp(a, "--ghz"))
+            ghz = atof(v);
+        else if (!strcmp(a, "--flop-per-cycle"))
+            fpc = atof(v);
+        else if (!strcmp(a, "--conv") && (!strcmp(v, "auto") || !strcmp(v, "gemm")))
+            conv = v;
         else {
             usage();
             return 2;

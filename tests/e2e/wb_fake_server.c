@@ -49,15 +49,16 @@ static double loss_at(long s) { return 0.1 + 2.2 * exp(-s / 300.0) + 0.05 * sin(
 
 static void status_body(buf *b) {
     double el = lt_now() - t0;
-    bprintf(b, "state=%s\nexperiment=mnist_cnn\nepoch=1\nmax_epochs=1\nstep=%ld\ntotal_steps=%ld\nsamples=%ld\n"
-               "samples_per_s=%.6g\ntrain_loss=%.6g\nval_loss=nan\nval_acc=nan\ntest_acc=nan\nlr=%.6g\nelapsed=%.6g\n"
-               "eta=%.6g\ndevice=cpu\nclients=%d\nrun_dir=fake\n",
+    bprintf(b,
+            "state=%s\nexperiment=mnist_cnn\nepoch=1\nmax_epochs=1\nstep=%ld\ntotal_steps=%ld\nsamples=%ld\n"
+            "samples_per_s=%.6g\ntrain_loss=%.6g\nval_loss=nan\nval_acc=nan\ntest_acc=nan\nlr=%.6g\nelapsed=%.6g\n"
+            "eta=%.6g\ndevice=cpu\nclients=%d\nrun_dir=fake\n",
             state, step, total, step * batch, 1600.0, loss_at(step), lr, el, (total - step) / 50.0,
             lt_ctl_server_client_count(srv));
 }
 
-static const char *layer_names[] = {"conv2d_1", "conv2d_2", "max_pooling2d", "dropout_1", "flatten",
-                                    "dense_1", "dropout_2", "dense_2"};
+static const char *layer_names[] = {"conv2d_1", "conv2d_2", "max_pooling2d", "dropout_1",
+                                    "flatten",  "dense_1",  "dropout_2",     "dense_2"};
 static const char *layer_types[] = {"Conv2D", "Conv2D", "MaxPool2D", "Dropout", "Flatten", "Dense", "Dropout", "Dense"};
 static const char *layer_shapes[] = {"32x26x26", "64x24x24", "64x12x12", "64x12x12", "9216", "128", "128", "10"};
 static const long layer_params[] = {320, 18496, 0, 0, 0, 1179776, 0, 1290};
@@ -96,7 +97,8 @@ static void handle(lt_ctl_request *r) {
     }
     const char *c = argv[0];
     int ok = 1;
-    if (!strcmp(c, "status")) status_body(&b);
+    if (!strcmp(c, "status"))
+        status_body(&b);
     else if (!strcmp(c, "pause") || (!strcmp(c, "step"))) {
         if (!strcmp(c, "step")) step += argc > 1 ? atol(argv[1]) : 1;
         state = "paused";
@@ -113,23 +115,33 @@ static void handle(lt_ctl_request *r) {
         snprintf(ev, sizeof ev, "point val_acc %ld %.6g", step, 1 - loss_at(step) / 2.5);
         lt_ctl_server_event(srv, ev);
         bprintf(&b, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", loss_at(step) * 1.1, 1 - loss_at(step) / 2.5, step);
-    } else if (!strcmp(c, "hparams")) hparams_body(&b);
-    else if (!strcmp(c, "layers")) layers_body(&b);
+    } else if (!strcmp(c, "hparams"))
+        hparams_body(&b);
+    else if (!strcmp(c, "layers"))
+        layers_body(&b);
     else if (!strcmp(c, "changes") || !strcmp(c, "history")) {
         if (!strcmp(c, "history"))
-            for (long s = 0; s <= step; s += 10) bprintf(&b, "point=train_loss %ld %.6g\npoint=lr %ld %.6g\n", s, loss_at(s), s, lr);
+            for (long s = 0; s <= step; s += 10)
+                bprintf(&b, "point=train_loss %ld %.6g\npoint=lr %ld %.6g\n", s, loss_at(s), s, lr);
         for (int i = 0; i < nchanges; i++) bprintf(&b, "change=%s\n", changes[i]);
     } else if (!strcmp(c, "get") && argc == 2) {
         buf h = {0};
         hparams_body(&h);
         char *s = strstr(h.p, argv[1]);
-        if (s && s[strlen(argv[1])] == '=') bprintf(&b, "%.*s\n", (int)strcspn(s, "\n"), s);
-        else ok = 0, bprintf(&b, "unknown hparam '%s' (known: lr rho eps weight_decay dropout_1.p dropout_2.p batch_size)", argv[1]);
+        if (s && s[strlen(argv[1])] == '=')
+            bprintf(&b, "%.*s\n", (int)strcspn(s, "\n"), s);
+        else
+            ok = 0,
+            bprintf(&b, "unknown hparam '%s' (known: lr rho eps weight_decay dropout_1.p dropout_2.p batch_size)",
+                    argv[1]);
         free(h.p);
     } else if (!strcmp(c, "set") && argc == 3) {
         char *end;
         double v = strtod(argv[2], &end);
-        double *slot = !strcmp(argv[1], "lr") ? &lr : !strcmp(argv[1], "rho") ? &rho : !strcmp(argv[1], "dropout_1.p") ? &p_drop : NULL;
+        double *slot = !strcmp(argv[1], "lr")            ? &lr
+                       : !strcmp(argv[1], "rho")         ? &rho
+                       : !strcmp(argv[1], "dropout_1.p") ? &p_drop
+                                                         : NULL;
         if (!slot || *end || !(v >= 0)) {
             ok = 0;
             bprintf(&b, "cannot set %s to %s", argv[1], argv[2]);
@@ -140,8 +152,9 @@ static void handle(lt_ctl_request *r) {
             char ev[200];
             snprintf(ev, sizeof ev, "hparam %s %.6g -> %.6g step=%ld client=%u", argv[1], old, v, step, r->client_id);
             if (nchanges < 64)
-                snprintf(changes[nchanges++], sizeof changes[0], "step=%ld time=%ld name=%s old=%.6g new=%.6g client=%u",
-                         step, (long)time(NULL), argv[1], old, v, r->client_id);
+                snprintf(changes[nchanges++], sizeof changes[0],
+                         "step=%ld time=%ld name=%s old=%.6g new=%.6g client=%u", step, (long)time(NULL), argv[1], old,
+                         v, r->client_id);
             lt_ctl_server_event(srv, ev);
         }
     } else if (!strcmp(c, "inspect") && argc >= 2) {
@@ -153,9 +166,10 @@ static void handle(lt_ctl_request *r) {
             bprintf(&b, "unknown layer '%s'", argv[1]);
         } else {
             /* a 24x24 ring: recognisable when drawn */
-            bprintf(&b, "layer=%s\nwhat=output\nsource=batch\nsample=0\nchannel=0\nshape=24x24\nfull_shape=%s\n"
-                        "mean=0.2\nstd=0.4\nmin=0\nmax=1\nzeros=0.6\nnonfinite=0\nhist_min=0\nhist_max=1\n"
-                        "hist=300,10,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,200\nmap_h=24\nmap_w=24\ntruncated=0\nvalues=",
+            bprintf(&b,
+                    "layer=%s\nwhat=output\nsource=batch\nsample=0\nchannel=0\nshape=24x24\nfull_shape=%s\n"
+                    "mean=0.2\nstd=0.4\nmin=0\nmax=1\nzeros=0.6\nnonfinite=0\nhist_min=0\nhist_max=1\n"
+                    "hist=300,10,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,200\nmap_h=24\nmap_w=24\ntruncated=0\nvalues=",
                     argv[1], layer_shapes[which]);
             for (int y = 0; y < 24; y++)
                 for (int x = 0; x < 24; x++) {
@@ -166,12 +180,14 @@ static void handle(lt_ctl_request *r) {
         }
     } else if (!strcmp(c, "feed") && argc >= 2) {
         /* a 28x28 "7" */
-        bprintf(&b, "source=test:%s\nlabel=7\nlabel_name=7\npred=7\npred_name=7\ntop=7:0.91,1:0.05,9:0.02,2:0.01,4:0.01\n"
-                    "prob_sum=1\ninput_shape=1x28x28\nlayers=conv2d_1,conv2d_2,dense_1,dense_2\ninput=",
+        bprintf(&b,
+                "source=test:%s\nlabel=7\nlabel_name=7\npred=7\npred_name=7\ntop=7:0.91,1:0.05,9:0.02,2:0.01,4:0.01\n"
+                "prob_sum=1\ninput_shape=1x28x28\nlayers=conv2d_1,conv2d_2,dense_1,dense_2\ninput=",
                 argc > 2 ? argv[2] : "0");
         for (int y = 0; y < 28; y++)
             for (int x = 0; x < 28; x++) {
-                int on = (y >= 5 && y <= 7 && x >= 6 && x <= 21) || (y > 7 && y <= 23 && abs(x - (21 - (y - 7) * 10 / 16)) <= 1);
+                int on = (y >= 5 && y <= 7 && x >= 6 && x <= 21) ||
+                         (y > 7 && y <= 23 && abs(x - (21 - (y - 7) * 10 / 16)) <= 1);
                 bprintf(&b, "%s%d", y || x ? "," : "", on);
             }
         bprintf(&b, "\n");

@@ -69,15 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc == LT_OK) {
         size_t count = 1;
         for (int d = 0; d < idx.ndim; d++) count *= idx.dims[d];
-        if (idx.ndim < 1 || idx.ndim > 4 || count != idx.count || !idx.data || !lt_idx_type_size(idx.type))
-            abort();
+        if (idx.ndim < 1 || idx.ndim > 4 || count != idx.count || !idx.data || !lt_idx_type_size(idx.type)) abort();
         /* touch every byte so ASan sees an undersized buffer */
         volatile uint8_t sink = 0;
         const uint8_t *p = idx.data;
         for (size_t i = 0; i < count * lt_idx_type_size(idx.type); i++) sink ^= p[i];
         (void)sink;
     } else if (err.code != rc || !strstr(err.msg, path) || strchr(err.msg, '\n')) {
-        abort();  /* every failure is one line naming the file */
+        abort(); /* every failure is one line naming the file */
     }
     lt_idx_free(&idx);
     return 0;

@@ -45,10 +45,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     }
     *argc = out;
     if (seed && corpus) {
-        write_seed(corpus, "seed1", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-                   "\"b\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[16,17]}}", 17);
-        write_seed(corpus, "seed2", "{\"__metadata__\":{\"k\\u00e9\":\"v\\n\\\"x\\\"\"},\"\\ud83d\\ude00\":"
-                   "{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}      ", 6);
+        write_seed(corpus, "seed1",
+                   "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                   "\"b\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[16,17]}}",
+                   17);
+        write_seed(corpus, "seed2",
+                   "{\"__metadata__\":{\"k\\u00e9\":\"v\\n\\\"x\\\"\"},\"\\ud83d\\ude00\":"
+                   "{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}      ",
+                   6);
         write_seed(corpus, "seed3", "{}      ", 0);
     }
     return 0;

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (argv[argc] != NULL || total > strlen(line)) abort();
         lt_cmdline_free(argc, argv);
     } else if (err.msg[0] == '\0') {
-        abort();   /* every failure must say why */
+        abort(); /* every failure must say why */
     }
     free(line);
     return 0;

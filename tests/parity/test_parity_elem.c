@@ -94,12 +94,11 @@ static void test_softmax(void) {
 }
 
 static void batchnorm_case(const char *name) {
-    const fx_array *cfg = get(name, "cfg"), *x = get(name, "x"), *gamma = get(name, "gamma"),
-                   *beta = get(name, "beta"), *rm0 = get(name, "rm0"), *rv0 = get(name, "rv0"),
-                   *rm1 = get(name, "rm1"), *rv1 = get(name, "rv1"), *y = get(name, "y"), *g = get(name, "dout"),
-                   *dx = get(name, "dx"), *dgamma = get(name, "dgamma"), *dbeta = get(name, "dbeta");
-    if (!cfg || !x || !gamma || !beta || !rm0 || !rv0 || !rm1 || !rv1 || !y || !g || !dx || !dgamma || !dbeta)
-        return;
+    const fx_array *cfg = get(name, "cfg"), *x = get(name, "x"), *gamma = get(name, "gamma"), *beta = get(name, "beta"),
+                   *rm0 = get(name, "rm0"), *rv0 = get(name, "rv0"), *rm1 = get(name, "rm1"), *rv1 = get(name, "rv1"),
+                   *y = get(name, "y"), *g = get(name, "dout"), *dx = get(name, "dx"), *dgamma = get(name, "dgamma"),
+                   *dbeta = get(name, "dbeta");
+    if (!cfg || !x || !gamma || !beta || !rm0 || !rv0 || !rm1 || !rv1 || !y || !g || !dx || !dgamma || !dbeta) return;
     int B = (int)cfg->data[0], C = (int)cfg->data[1], HW = (int)cfg->data[2], training = cfg->data[3] != 0.0f;
     float momentum = cfg->data[4], eps = cfg->data[5];
     float *out = zeros(x->n), *din = zeros(x->n), *dg = zeros(C), *db = zeros(C);
@@ -141,8 +140,8 @@ static int32_t *labels_of(const fx_array *a) {
 }
 
 static void class_loss_case(const char *name, int nll) {
-    const fx_array *cfg = get(name, "cfg"), *x = get(name, "x"), *lab = get(name, "labels"),
-                   *loss = get(name, "loss"), *dloss = get(name, "dloss"), *dx = get(name, "dx");
+    const fx_array *cfg = get(name, "cfg"), *x = get(name, "x"), *lab = get(name, "labels"), *loss = get(name, "loss"),
+                   *dloss = get(name, "dloss"), *dx = get(name, "dx");
     if (!cfg || !x || !lab || !loss || !dloss || !dx) return;
     int B = (int)cfg->data[0], C = (int)cfg->data[1];
     int32_t *labels = labels_of(lab);

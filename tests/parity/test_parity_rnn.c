@@ -56,8 +56,7 @@ static lt_tensor *leaf(lt_graph *g, const char *cs, const char *field, int grad)
 }
 
 /* loss += sum(y * upstream) */
-static lt_tensor *add_term(lt_graph *g, lt_tensor *loss, lt_tensor *y, const char *cs, const char *field,
-                           lt_err *err) {
+static lt_tensor *add_term(lt_graph *g, lt_tensor *loss, lt_tensor *y, const char *cs, const char *field, lt_err *err) {
     lt_tensor *u = leaf(g, cs, field, 0);
     if (!u || !y) return NULL;
     lt_tensor *term = lt_sum(g, lt_mul(g, y, u, err), err);

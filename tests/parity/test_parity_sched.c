@@ -33,8 +33,7 @@ static const fx_array *getf(const char *cfg, const char *what) {
 /* Character codes stored as f32 -> a C string in buf. */
 static int to_string(const fx_array *a, char *buf, size_t cap) {
     if (!a || a->n + 1 > cap) return -1;
-    for (size_t i = 0; i < a->n; i++)
-        buf[i] = (char)(int)a->data[i];
+    for (size_t i = 0; i < a->n; i++) buf[i] = (char)(int)a->data[i];
     buf[a->n] = '\0';
     return 0;
 }
@@ -94,8 +93,7 @@ static void test_all(void) {
     const fx_array *a = fx_get(&fx, "configs");
     CHECK(a != NULL && to_string(a, names, sizeof names) == 0);
     if (!a) return;
-    for (char *p = strtok(names, " "); p; p = strtok(NULL, " "))
-        run_cfg(p);
+    for (char *p = strtok(names, " "); p; p = strtok(NULL, " ")) run_cfg(p);
     /* Every kind is covered. */
     CHECK(configs_run >= 20);
 }

@@ -11,37 +11,37 @@
 
 static int check_passed_, check_failed_, check_case_failed_;
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            check_case_failed_ = 1;                                              \
-        }                                                                        \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                   \
+            check_case_failed_ = 1;                                                                                    \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                     \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fputc('\n', stderr);                                                 \
-            check_case_failed_ = 1;                                              \
-        }                                                                        \
+#define CHECK_MSG(cond, ...)                                                                                           \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+            check_case_failed_ = 1;                                                                                    \
+        }                                                                                                              \
     } while (0)
 
 /* |a-b| <= tol * max(1, |b|) */
-#define CHECK_NEAR(a, b, tol)                                                    \
-    do {                                                                         \
-        double a_ = (double)(a), b_ = (double)(b);                               \
-        double s_ = fabs(b_) > 1.0 ? fabs(b_) : 1.0;                             \
-        if (!(fabs(a_ - b_) <= (tol) * s_)) {                                    \
-            fprintf(stderr, "%s:%d: CHECK_NEAR failed: %s=%.9g vs %s=%.9g (tol %g)\n", \
-                    __FILE__, __LINE__, #a, a_, #b, b_, (double)(tol));          \
-            check_case_failed_ = 1;                                              \
-        }                                                                        \
+#define CHECK_NEAR(a, b, tol)                                                                                          \
+    do {                                                                                                               \
+        double a_ = (double)(a), b_ = (double)(b);                                                                     \
+        double s_ = fabs(b_) > 1.0 ? fabs(b_) : 1.0;                                                                   \
+        if (!(fabs(a_ - b_) <= (tol)*s_)) {                                                                            \
+            fprintf(stderr, "%s:%d: CHECK_NEAR failed: %s=%.9g vs %s=%.9g (tol %g)\n", __FILE__, __LINE__, #a, a_, #b, \
+                    b_, (double)(tol));                                                                                \
+            check_case_failed_ = 1;                                                                                    \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_STR_CONTAINS(hay, needle)                                          \
+#define CHECK_STR_CONTAINS(hay, needle)                                                                                \
     CHECK_MSG(strstr((hay), (needle)) != NULL, "\"%s\" does not contain \"%s\"", (hay), (needle))
 
 /* The data the training tests run on (Debian's dataset-fashion-mnist). */
@@ -55,16 +55,16 @@ static inline int check_have(const char *path) {
     return 0;
 }
 
-#define RUN(fn)                                                                  \
-    do {                                                                         \
-        check_case_failed_ = 0;                                                  \
-        fn();                                                                    \
-        if (check_case_failed_) {                                                \
-            check_failed_++;                                                     \
-            fprintf(stderr, "FAIL %s\n", #fn);                                   \
-        } else {                                                                 \
-            check_passed_++;                                                     \
-        }                                                                        \
+#define RUN(fn)                                                                                                        \
+    do {                                                                                                               \
+        check_case_failed_ = 0;                                                                                        \
+        fn();                                                                                                          \
+        if (check_case_failed_) {                                                                                      \
+            check_failed_++;                                                                                           \
+            fprintf(stderr, "FAIL %s\n", #fn);                                                                         \
+        } else {                                                                                                       \
+            check_passed_++;                                                                                           \
+        }                                                                                                              \
     } while (0)
 
 static inline int check_done(void) {

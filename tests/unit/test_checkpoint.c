@@ -12,7 +12,6 @@
 #include "check.h"
 #include "lathe/checkpoint.h"
 
-
 static char dir[64];
 static const char *g_sched = ""; /* --lr-scheduler for the runs */
 
@@ -85,7 +84,8 @@ static void test_exact_resume(void) {
     CHECK(b.step == 8 && b.epoch == 1);
     CHECK(lt_trainer_fit(&b, &err) == LT_OK);
     CHECK(b.step == 12);
-    CHECK_MSG(memcmp(ref, b.mod.model.mem, n * sizeof(float)) == 0, "resumed weights differ from the uninterrupted run");
+    CHECK_MSG(memcmp(ref, b.mod.model.mem, n * sizeof(float)) == 0,
+              "resumed weights differ from the uninterrupted run");
     lt_trainer_free(&b);
     free(ref);
 }

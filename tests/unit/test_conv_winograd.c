@@ -21,8 +21,7 @@ static float urand(void) { /* uniform in [-1, 1) */
 
 static float *rnd(size_t n, float scale) {
     float *p = malloc((n ? n : 1) * sizeof *p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = urand() * scale;
+    for (size_t i = 0; i < n; i++) p[i] = urand() * scale;
     return p;
 }
 
@@ -114,12 +113,9 @@ static void check_shape(shape s) {
     CHECK(lt_winograd_ok(s.C, s.OC, 3, 3, 1));
     result wg = run(&s, x, w, b, r, g0x, g0w, g0b);
     reference(&s, x, w, b, r, wg.out, out, dx, dw, db);
-    for (size_t i = 0; i < ni; i++)
-        dx[i] += g0x[i];
-    for (size_t i = 0; i < nw; i++)
-        dw[i] += g0w[i];
-    for (int i = 0; i < s.OC; i++)
-        db[i] += g0b[i];
+    for (size_t i = 0; i < ni; i++) dx[i] += g0x[i];
+    for (size_t i = 0; i < nw; i++) dw[i] += g0w[i];
+    for (int i = 0; i < s.OC; i++) db[i] += g0b[i];
 
     /* F(4x4, 3x3) in f32: a few 1e-6 of the largest value (im2col: ~1e-7) */
     double eo = rel_err(wg.out, out, no), ex = rel_err(wg.dx, dx, ni), ew = rel_err(wg.dw, dw, nw),

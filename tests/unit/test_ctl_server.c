@@ -82,9 +82,7 @@ static int raw_connect(void) {
     return fd;
 }
 
-static void raw_send(int fd, const void *p, size_t n) {
-    CHECK(send(fd, p, n, MSG_NOSIGNAL) == (ssize_t)n);
-}
+static void raw_send(int fd, const void *p, size_t n) { CHECK(send(fd, p, n, MSG_NOSIGNAL) == (ssize_t)n); }
 
 static void raw_send_msg(int fd, const lt_ctl_msg *m) {
     uint8_t *buf;
@@ -156,7 +154,7 @@ static void *trainer_main(void *arg) {
     while (!atomic_load(&t->stop)) {
         lt_ctl_request r;
         if (lt_ctl_server_next_command(t->s, &r, -1) != 1) continue;
-        if (strcmp(r.line, "emit") == 0) {   /* traffic that arrives before the reply */
+        if (strcmp(r.line, "emit") == 0) { /* traffic that arrives before the reply */
             lt_ctl_server_event(t->s, "emitted");
             lt_ctl_server_snapshot(t->s, "status", "step=1", 6);
             lt_ctl_server_snapshot(t->s, "status", "step=2", 6);
@@ -189,8 +187,8 @@ static int sync_echo_ok(lt_ctl_client *c, const char *line) {
     char want[256];
     snprintf(want, sizeof want, "echo=%s\n", line);
     int good = rc == 0 && ok == 1 && body && strncmp(body, want, strlen(want)) == 0;
-    if (!good) fprintf(stderr, "sync \"%s\": rc %d ok %d body %s err %s\n", line, rc, ok,
-                       body ? body : "(null)", err.msg);
+    if (!good)
+        fprintf(stderr, "sync \"%s\": rc %d ok %d body %s err %s\n", line, rc, ok, body ? body : "(null)", err.msg);
     free(body);
     return good;
 }
@@ -231,7 +229,7 @@ static void test_two_clients_commands_events(void) {
     CHECK(m.type == LT_CTL_REPLY && m.id == ra && m.ok == 0);
     CHECK_STR_CONTAINS(m.body, "no such hparam");
     lt_ctl_msg_clear(&m);
-    CHECK(lt_ctl_client_read(a, &m, 100, &err) == 0);   /* b's reply did not go to a */
+    CHECK(lt_ctl_client_read(a, &m, 100, &err) == 0); /* b's reply did not go to a */
     lt_ctl_request_clear(&r1);
     lt_ctl_request_clear(&r2);
 
@@ -250,7 +248,7 @@ out:
     lt_ctl_client_close(a);
     lt_ctl_client_close(b);
     lt_ctl_server_stop(s);
-    CHECK(access(g_path, F_OK) != 0);   /* stop unlinks the socket */
+    CHECK(access(g_path, F_OK) != 0); /* stop unlinks the socket */
 }
 
 static void test_request_sync_queues_other_frames(void) {
@@ -298,7 +296,7 @@ static void test_snapshots_coalesce_for_slow_client(void) {
         CHECK(lt_ctl_server_snapshot(s, "curves", body, SZ) == 0);
         size_t q = lt_ctl_server_queued_bytes(s);
         if (q > max_queued) max_queued = q;
-        if (i % 50 == 0) sleep_ms(2);   /* let the server fill the socket buffer meanwhile */
+        if (i % 50 == 0) sleep_ms(2); /* let the server fill the socket buffer meanwhile */
     }
     free(body);
     /* At most the frame being sent plus one waiting. */
@@ -316,7 +314,7 @@ static void test_snapshots_coalesce_for_slow_client(void) {
     CHECK_MSG(last == N - 1, "last snapshot seen %d", last);
     CHECK_MSG(seen < N / 10, "saw %d of %d snapshots", seen, N);
     CHECK(ordered);
-    CHECK(lt_ctl_server_client_count(s) == 1);   /* coalescing, not dropping */
+    CHECK(lt_ctl_server_client_count(s) == 1); /* coalescing, not dropping */
 out:
     lt_ctl_client_close(c);
     lt_ctl_server_stop(s);
@@ -362,28 +360,28 @@ static void test_bad_clients_dropped_others_carry_on(void) {
     lt_ctl_client *good = conn("good");
     if (!good) goto out;
 
-    int fd = raw_connect();   /* garbage instead of a HELLO */
+    int fd = raw_connect(); /* garbage instead of a HELLO */
     raw_send(fd, "GET / HTTP/1.1\r\n\r\n", 18);
     CHECK(wait_eof(fd, 2000));
     close(fd);
     CHECK(wait_log(s, "dropped: garbage: control: bad frame magic 47 45 54 20", 2000));
     CHECK(sync_echo_ok(good, "after garbage"));
 
-    fd = raw_connect();   /* unknown type after a good HELLO */
+    fd = raw_connect(); /* unknown type after a good HELLO */
     raw_hello(fd, LT_CTL_PROTO_VERSION);
     raw_send(fd, "LTCP\x09\x01\x00\x00\x00z", 10);
     CHECK(wait_eof(fd, 2000));
     close(fd);
     CHECK(wait_log(s, "(raw) dropped: garbage: control: unknown frame type 9", 2000));
 
-    fd = raw_connect();   /* oversized length */
+    fd = raw_connect(); /* oversized length */
     raw_hello(fd, LT_CTL_PROTO_VERSION);
     raw_send(fd, "LTCP\x02\xff\xff\xff\x7f", 9);
     CHECK(wait_eof(fd, 2000));
     close(fd);
     CHECK(wait_log(s, "length 2147483647 exceeds", 2000));
 
-    fd = raw_connect();   /* a valid frame the server does not accept from clients */
+    fd = raw_connect(); /* a valid frame the server does not accept from clients */
     raw_hello(fd, LT_CTL_PROTO_VERSION);
     lt_ctl_msg ev = {.type = LT_CTL_EVENT, .body = "spoof", .body_len = 5};
     raw_send_msg(fd, &ev);
@@ -391,21 +389,24 @@ static void test_bad_clients_dropped_others_carry_on(void) {
     close(fd);
     CHECK(wait_log(s, "sent EVENT, which only the server sends", 2000));
 
-    fd = raw_connect();   /* COMMAND before HELLO */
+    fd = raw_connect(); /* COMMAND before HELLO */
     lt_ctl_msg cmd = {.type = LT_CTL_COMMAND, .id = 1, .body = "step", .body_len = 4};
     raw_send_msg(fd, &cmd);
     CHECK(wait_eof(fd, 2000));
     close(fd);
     CHECK(wait_log(s, "sent COMMAND before HELLO", 2000));
 
-    fd = raw_connect();   /* disconnects mid-frame */
+    fd = raw_connect(); /* disconnects mid-frame */
     raw_hello(fd, LT_CTL_PROTO_VERSION);
-    raw_send(fd, "LTCP\x02\x64\x00\x00\x00" "0123456789", 19);
+    raw_send(fd,
+             "LTCP\x02\x64\x00\x00\x00"
+             "0123456789",
+             19);
     sleep_ms(50);
     close(fd);
     CHECK(wait_log(s, "disconnected mid-frame (10 of 100 payload bytes)", 2000));
 
-    fd = raw_connect();   /* stalls mid-frame */
+    fd = raw_connect(); /* stalls mid-frame */
     raw_hello(fd, LT_CTL_PROTO_VERSION);
     double t0 = lt_now();
     raw_send(fd, "LTCP\x02", 5);
@@ -415,7 +416,7 @@ static void test_bad_clients_dropped_others_carry_on(void) {
     CHECK(wait_log(s, "stalled mid-frame for more than 300 ms", 2000));
     CHECK_MSG(dt >= 0.25 && dt < 2.5, "stall drop after %.3f s", dt);
 
-    fd = raw_connect();   /* never says HELLO */
+    fd = raw_connect(); /* never says HELLO */
     CHECK(wait_eof(fd, 3000));
     close(fd);
     CHECK(wait_log(s, "no HELLO within 300 ms", 2000));
@@ -490,7 +491,7 @@ static void test_stale_and_live_sockets(void) {
     longpath[sizeof longpath - 1] = '\0';
     CHECK(lt_ctl_server_start(longpath, "x", &err) == NULL);
     CHECK_STR_CONTAINS(err.msg, "longer than");
-    CHECK(lt_ctl_connect(g_path, "nobody", &err) == NULL);   /* no server */
+    CHECK(lt_ctl_connect(g_path, "nobody", &err) == NULL); /* no server */
     CHECK_STR_CONTAINS(err.msg, "cannot connect");
 }
 
@@ -515,12 +516,12 @@ static void test_next_command_timeout_and_wake(void) {
     pthread_t th;
     t0 = lt_now();
     pthread_create(&th, NULL, wake_later, s);
-    CHECK(lt_ctl_server_next_command(s, &r, -1) == 0);   /* would block forever without wake */
+    CHECK(lt_ctl_server_next_command(s, &r, -1) == 0); /* would block forever without wake */
     dt = lt_now() - t0;
     pthread_join(th, NULL);
     CHECK_MSG(dt >= 0.12 && dt < 2.0, "wake after %.3f s", dt);
 
-    lt_ctl_server_wake(s);   /* a wake before the wait is not lost */
+    lt_ctl_server_wake(s); /* a wake before the wait is not lost */
     t0 = lt_now();
     CHECK(lt_ctl_server_next_command(s, &r, 5000) == 0);
     CHECK(lt_now() - t0 < 0.5);
@@ -546,7 +547,7 @@ static void test_many_clients(void) {
         snprintf(line, sizeof line, "cmd %d", i);
         CHECK(lt_ctl_client_send_command(c[i], line, &req[i], &err) == 0);
     }
-    for (int k = 0; k < N; k++) {   /* reply in arrival order, naming the sender */
+    for (int k = 0; k < N; k++) { /* reply in arrival order, naming the sender */
         lt_ctl_request r;
         CHECK(lt_ctl_server_next_command(s, &r, 3000) == 1);
         char body[LT_CTL_NAME_MAX + 8];
@@ -577,7 +578,7 @@ static void test_limits_and_gone_clients(void) {
     if (!s) return;
     lt_ctl_client *a = conn("a"), *b = conn("b");
     lt_err err = {0};
-    CHECK(lt_ctl_connect(g_path, "third", &err) == NULL);   /* over max_clients */
+    CHECK(lt_ctl_connect(g_path, "third", &err) == NULL); /* over max_clients */
     CHECK(wait_log(s, "2 clients already connected", 2000));
     if (!a || !b) goto out;
     /* A full command queue answers "busy" instead of blocking or dropping. */
@@ -608,14 +609,14 @@ static void test_limits_and_gone_clients(void) {
 out:
     lt_ctl_client_close(a);
     lt_ctl_client_close(b);
-    lt_ctl_server_stop(s);   /* frees any command still queued */
+    lt_ctl_server_stop(s); /* frees any command still queued */
 }
 
 static void test_uid_policy(void) {
     CHECK(lt_ctl_uid_allowed(1000, 1000) == 1);
     CHECK(lt_ctl_uid_allowed(0, 0) == 1);
     CHECK(lt_ctl_uid_allowed(1001, 1000) == 0);
-    CHECK(lt_ctl_uid_allowed(0, 1000) == 0);   /* even root is not the run's owner */
+    CHECK(lt_ctl_uid_allowed(0, 1000) == 0); /* even root is not the run's owner */
     CHECK(lt_ctl_uid_allowed(1000, 0) == 0);
 }
 

@@ -7,10 +7,9 @@
 #include "check.h"
 #include "lathe/train.h"
 
-
 static struct {
-    int batch_start, batch_end, before_backward, backward, after_backward, before_opt, opt_step, zero_grad,
-        epoch_start, epoch_end, val_end;
+    int batch_start, batch_end, before_backward, backward, after_backward, before_opt, opt_step, zero_grad, epoch_start,
+        epoch_end, val_end;
 } n;
 
 static void h_batch_start(lt_module *m, const lt_batch *b) { n.batch_start++; }

@@ -158,7 +158,7 @@ static void test_header_errors(void) {
     CHECK_STR_CONTAINS(err.msg, "missing.idx");
     CHECK_STR_CONTAINS(err.msg, "No such file");
     expect_error("missing.idx.gz", "cannot open");
-    CHECK(lt_idx_load(tmpdir, &idx, &err) == LT_EIO);  /* a folder */
+    CHECK(lt_idx_load(tmpdir, &idx, &err) == LT_EIO); /* a folder */
     CHECK_STR_CONTAINS(err.msg, "directory");
 
     size_t n = make_idx(buf, LT_IDX_U8, 1, dims, 2);
@@ -188,7 +188,7 @@ static void test_header_errors(void) {
     write_file("empty.idx", buf, 0);
     expect_error("empty.idx", "truncated header");
     n = make_idx(buf, LT_IDX_U8, 3, dims, 0);
-    write_file("shorthdr.idx", buf, n - 5);  /* 3 dims need 16 header bytes */
+    write_file("shorthdr.idx", buf, n - 5); /* 3 dims need 16 header bytes */
     expect_error("shorthdr.idx", "truncated header: 3 dimensions need 16 header bytes, file has 11");
     write_file("shorthdr.idx.gz", buf, 3);
     expect_error("shorthdr.idx.gz", "truncated header");
@@ -230,7 +230,7 @@ static void test_corrupt_gzip(void) {
     static uint8_t buf[20000];
     uint32_t dims[2] = {100, 190};
     size_t n = make_idx(buf, LT_IDX_U8, 2, dims, 19000);
-    for (size_t i = 12; i < n; i++) buf[i] = (uint8_t)(rand() & 0x3f);  /* poorly compressible */
+    for (size_t i = 12; i < n; i++) buf[i] = (uint8_t)(rand() & 0x3f); /* poorly compressible */
     write_file("good.idx.gz", buf, n);
     lt_idx idx;
     lt_err err;
@@ -247,12 +247,12 @@ static void test_corrupt_gzip(void) {
     CHECK(gn > 1000);
 
     for (size_t k = 0; k < 16; k++) gz[gn / 2 + k] ^= 0x5a;
-    write_file("flip.raw", gz, gn);  /* raw write: keep the damaged gzip bytes */
+    write_file("flip.raw", gz, gn); /* raw write: keep the damaged gzip bytes */
     rename(tpath("flip.raw"), tpath("flip.idx.gz"));
     expect_error("flip.idx.gz", "corrupt gzip stream");
     for (size_t k = 0; k < 16; k++) gz[gn / 2 + k] ^= 0x5a;
 
-    gz[gn - 6] ^= 0x01;  /* CRC-32 in the trailer */
+    gz[gn - 6] ^= 0x01; /* CRC-32 in the trailer */
     write_file("crc.raw", gz, gn);
     rename(tpath("crc.raw"), tpath("crc.idx.gz"));
     expect_error("crc.idx.gz", "corrupt gzip stream: incorrect data check");
@@ -348,11 +348,13 @@ static void test_installed_fashion_mnist(void) {
         size_t per[10] = {0};
         int ok = 1;
         for (size_t i = 0; i < ds.n; i++) {
-            if (ds.y[i] < 0 || ds.y[i] > 9) ok = 0;
-            else per[ds.y[i]]++;
+            if (ds.y[i] < 0 || ds.y[i] > 9)
+                ok = 0;
+            else
+                per[ds.y[i]]++;
         }
         CHECK(ok);
-        for (int c = 0; c < 10; c++) CHECK(per[c] == ds.n / 10);  /* Fashion-MNIST is balanced */
+        for (int c = 0; c < 10; c++) CHECK(per[c] == ds.n / 10); /* Fashion-MNIST is balanced */
         float lo = 1, hi = 0;
         for (size_t i = 0; i < ds.n * ds.sample_size; i++) {
             if (ds.x[i] < lo) lo = ds.x[i];

@@ -88,8 +88,8 @@ static void gradcheck(gcase *c, float h, double tol, const char *what) {
             double e = fabs(((double)c->dx[k][i] - before[k][i]) - num[k][i]);
             if (e > worst) worst = e, at = i;
         }
-        CHECK_MSG(worst <= tol * scale, "%s input %d: |analytic - numeric| = %g at %zu (scale %g)", what, k, worst,
-                  at, scale);
+        CHECK_MSG(worst <= tol * scale, "%s input %d: |analytic - numeric| = %g at %zu (scale %g)", what, k, worst, at,
+                  scale);
     }
     /* a second backward adds the same gradient again */
     float *once[MAXIN];
@@ -186,7 +186,8 @@ static void test_act_values(void) {
     lt_tanh_forward(y, x, N);
     for (int i = 0; i < N; i++) worst[0] = fmax(worst[0], fabs(y[i] - tanh(x[i])));
     lt_sigmoid_forward(y, x, N);
-    for (int i = 0; i < N; i++) worst[1] = fmax(worst[1], fabs(y[i] - 1.0 / (1.0 + exp(-(double)x[i]))) / (1.0 / (1.0 + exp(-(double)x[i]))));
+    for (int i = 0; i < N; i++)
+        worst[1] = fmax(worst[1], fabs(y[i] - 1.0 / (1.0 + exp(-(double)x[i]))) / (1.0 / (1.0 + exp(-(double)x[i]))));
     lt_gelu_forward(y, x, N);
     for (int i = 0; i < N; i++) worst[2] = fmax(worst[2], fabs(y[i] - 0.5 * x[i] * erfc(-x[i] / sqrt(2.0))));
     lt_elu_forward(y, x, N, 1.5f);
@@ -240,12 +241,16 @@ static void test_act_values(void) {
 /* ---- softmax / log-softmax ---- */
 static int sm_log;
 static void sm_fwd(gcase *c) {
-    if (sm_log) lt_log_softmax_forward(c->y, c->x[0], c->R, c->C);
-    else lt_softmax_forward(c->y, c->x[0], c->R, c->C);
+    if (sm_log)
+        lt_log_softmax_forward(c->y, c->x[0], c->R, c->C);
+    else
+        lt_softmax_forward(c->y, c->x[0], c->R, c->C);
 }
 static void sm_bwd(gcase *c) {
-    if (sm_log) lt_log_softmax_backward(c->dx[0], c->g, c->y, c->R, c->C);
-    else lt_softmax_backward(c->dx[0], c->g, c->y, c->R, c->C);
+    if (sm_log)
+        lt_log_softmax_backward(c->dx[0], c->g, c->y, c->R, c->C);
+    else
+        lt_softmax_backward(c->dx[0], c->g, c->y, c->R, c->C);
 }
 
 static void test_softmax_grad(void) {

@@ -151,8 +151,8 @@ static void conv_bwd(op *o, float **g, float *dout, const float *out) {
 }
 static void check_conv(int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad, lt_act act,
                        size_t max_coords) {
-    op o = {.name = "conv2d", .np = 3, .fwd = conv_fwd, .bwd = conv_bwd,
-            .cfg = {B, C, H, W, OC, KH, KW, stride, pad, act}};
+    op o = {
+        .name = "conv2d", .np = 3, .fwd = conv_fwd, .bwd = conv_bwd, .cfg = {B, C, H, W, OC, KH, KW, stride, pad, act}};
     int OH = (H + 2 * pad - KH) / stride + 1, OW = (W + 2 * pad - KW) / stride + 1;
     o.pn[0] = (size_t)B * C * H * W, o.pn[1] = (size_t)OC * C * KH * KW, o.pn[2] = (size_t)OC;
     for (int k = 0; k < 3; k++) o.p[k] = rnd(o.pn[k]);
@@ -168,12 +168,12 @@ static void test_conv2d_grad(void) {
     check_conv(2, 3, 6, 5, 4, 3, 3, 1, 0, LT_ACT_RELU, 1000);
     check_conv(2, 2, 7, 7, 3, 3, 3, 2, 1, LT_ACT_NONE, 1000); /* stride 2, padding 1 */
     check_conv(2, 2, 8, 7, 3, 3, 3, 2, 1, LT_ACT_RELU, 1000);
-    check_conv(3, 2, 6, 6, 2, 2, 3, 1, 1, LT_ACT_RELU, 1000); /* non-square kernel */
-    check_conv(2, 1, 9, 9, 5, 3, 3, 1, 0, LT_ACT_RELU, 1000); /* single input channel */
-    check_conv(2, 2, 6, 7, 3, 3, 3, 1, 1, LT_ACT_RELU, 1000); /* small-C direct dW, padding 1 */
-    check_conv(2, 4, 6, 6, 3, 3, 3, 1, 1, LT_ACT_RELU, 1000); /* GEMM dW, padding 1 */
+    check_conv(3, 2, 6, 6, 2, 2, 3, 1, 1, LT_ACT_RELU, 1000);  /* non-square kernel */
+    check_conv(2, 1, 9, 9, 5, 3, 3, 1, 0, LT_ACT_RELU, 1000);  /* single input channel */
+    check_conv(2, 2, 6, 7, 3, 3, 3, 1, 1, LT_ACT_RELU, 1000);  /* small-C direct dW, padding 1 */
+    check_conv(2, 4, 6, 6, 3, 3, 3, 1, 1, LT_ACT_RELU, 1000);  /* GEMM dW, padding 1 */
     check_conv(2, 4, 4, 20, 2, 3, 3, 1, 0, LT_ACT_NONE, 1000); /* rows of 18: 16 + overlapping tail */
-    check_conv(2, 3, 5, 5, 4, 1, 1, 2, 0, LT_ACT_NONE, 1000); /* 1x1, stride 2 */
+    check_conv(2, 3, 5, 5, 4, 1, 1, 2, 0, LT_ACT_NONE, 1000);  /* 1x1, stride 2 */
     /* several batch chunks; no ReLU, which would put some kink within eps of
      * almost every weight perturbation at this size. On the im2col path: at
      * this size the finite differences of the Winograd forward's rounding
@@ -269,8 +269,8 @@ static void test_conv2d_chunks(void) {
     for (int i = 0; i < B; i++) {
         lt_conv2d_forward(out1 + i * sout1, x + i * sin1, w, b, 1, C, H, W, OC, KH, KW, 1, 0, LT_ACT_RELU, s1);
         memcpy(d, r + i * sout1, sout1 * 4);
-        lt_conv2d_backward(dx1 + i * sin1, dw1, db1, d, out1 + i * sout1, x + i * sin1, w, 1, C, H, W, OC, KH, KW,
-                           1, 0, LT_ACT_RELU, s1);
+        lt_conv2d_backward(dx1 + i * sin1, dw1, db1, d, out1 + i * sout1, x + i * sin1, w, 1, C, H, W, OC, KH, KW, 1, 0,
+                           LT_ACT_RELU, s1);
     }
     CHECK(check_max_rel_err(out, out1, nout) < 1e-5);
     CHECK(check_max_rel_err(dx, dx1, nin) < 1e-5);

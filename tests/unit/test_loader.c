@@ -80,9 +80,9 @@ static void test_split(void) {
     for (size_t i = 0; i < va.n; i++) seen[va.idx[i]]++;
     int all_once = 1;
     for (size_t i = 0; i < ds.n; i++) all_once &= seen[i] == 1;
-    CHECK(all_once);  /* disjoint and complete */
+    CHECK(all_once); /* disjoint and complete */
     for (size_t i = 1; i < va.n; i++) CHECK(va.idx[i - 1] < va.idx[i]);
-    int tail = 1;  /* a shuffled split, not simply the last rows */
+    int tail = 1; /* a shuffled split, not simply the last rows */
     for (size_t i = 0; i < va.n; i++) tail &= va.idx[i] >= 900;
     CHECK(!tail);
 
@@ -173,10 +173,10 @@ static void test_shuffle_determinism(void) {
         CHECK(run_epoch(lb, &ds, e, b[e], NULL) == 13);
     }
     CHECK(run_epoch(lc, &ds, 0, c, NULL) == 13);
-    CHECK(memcmp(a, b, sizeof a) == 0);            /* same seed, same order */
-    CHECK(memcmp(a[0], a[1], sizeof a[0]) != 0);  /* each epoch reshuffled */
+    CHECK(memcmp(a, b, sizeof a) == 0);          /* same seed, same order */
+    CHECK(memcmp(a[0], a[1], sizeof a[0]) != 0); /* each epoch reshuffled */
     CHECK(memcmp(a[1], a[2], sizeof a[0]) != 0);
-    CHECK(memcmp(a[0], c, sizeof c) != 0);        /* other seed, other order */
+    CHECK(memcmp(a[0], c, sizeof c) != 0); /* other seed, other order */
     char in_train[500] = {0};
     for (size_t i = 0; i < tr.n; i++) in_train[tr.idx[i]] = 1;
     int only_train = 1;
@@ -303,15 +303,15 @@ static void test_set_batch_size(void) {
         lt_batch b;
         int sizes[64];
         CHECK(lt_loader_next(l, &b) == 1 && b.n == 10);
-        CHECK(lt_loader_set_batch_size(l, 20, &err) == LT_OK);  /* mid-epoch 0: from epoch 1 */
+        CHECK(lt_loader_set_batch_size(l, 20, &err) == LT_OK); /* mid-epoch 0: from epoch 1 */
         CHECK(lt_loader_batches_per_epoch(l) == 5);
         int rc, rest = 0;
-        while ((rc = lt_loader_next(l, &b)) == 1) rest += b.n == 10;  /* epoch 0 keeps 10 */
+        while ((rc = lt_loader_next(l, &b)) == 1) rest += b.n == 10; /* epoch 0 keeps 10 */
         CHECK(rc == 0 && rest == 4);
-        CHECK(lt_loader_batches_per_epoch(l) == 3);            /* epoch 1 not started: 20, 20, 10 */
+        CHECK(lt_loader_batches_per_epoch(l) == 3); /* epoch 1 not started: 20, 20, 10 */
         CHECK(run_epoch(l, &ds, 1, NULL, sizes) == 3);
         CHECK(sizes[0] == 20 && sizes[2] == 10);
-        CHECK(lt_loader_set_batch_size(l, 50, &err) == LT_OK);  /* between epochs: applies to epoch 2 */
+        CHECK(lt_loader_set_batch_size(l, 50, &err) == LT_OK); /* between epochs: applies to epoch 2 */
         CHECK(run_epoch(l, &ds, 2, NULL, sizes) == 1);
         CHECK(sizes[0] == 50);
         CHECK(lt_loader_set_batch_size(l, 0, &err) == LT_EINVAL);

@@ -13,15 +13,13 @@
 #include "check.h"
 #include "lathe/lrfind.h"
 
-
 /* ---- the suggestion rule (expected indices from numpy) ---- */
 
 static void test_suggest_rule(void) {
     /* np.gradient(y[1:-1]) has its first minimum (-0.25, a tie) at index 6 */
     double y[11] = {1.0, 0.9, 0.8, 0.75, 0.8, 0.8, 0.8, 0.3, 0.3, 0.3, 0.4};
     double x[11];
-    for (int i = 0; i < 11; i++)
-        x[i] = 1e-4 * pow(1e4, i / 10.0);
+    for (int i = 0; i < 11; i++) x[i] = 1e-4 * pow(1e4, i / 10.0);
     CHECK(lt_lrfind_suggest(y, NULL, 11, 1, 1) == 6);
     /* np.gradient(y[1:-1], x[1:-1]): the early small drop is steepest per unit lr */
     CHECK(lt_lrfind_suggest(y, x, 11, 1, 1) == 1);
@@ -207,10 +205,8 @@ static void check_sequence(const lt_lrfind_result *r, const lt_lrfind_opts *o, i
     CHECK(r->steps >= 2);
     CHECK(r->points[0].lr == o->min_lr);
     double ratio = pow(o->max_lr / o->min_lr, 1.0 / (n - 1));
-    for (int i = 1; i < r->steps; i++)
-        CHECK_NEAR(r->points[i].lr / r->points[i - 1].lr, ratio, 1e-12);
-    for (int i = 0; i < r->steps; i++)
-        CHECK_NEAR(r->points[i].lr, o->min_lr * pow(ratio, i), 1e-12 * r->points[i].lr);
+    for (int i = 1; i < r->steps; i++) CHECK_NEAR(r->points[i].lr / r->points[i - 1].lr, ratio, 1e-12);
+    for (int i = 0; i < r->steps; i++) CHECK_NEAR(r->points[i].lr, o->min_lr * pow(ratio, i), 1e-12 * r->points[i].lr);
     if (r->steps == n) CHECK(r->points[n - 1].lr == o->max_lr);
     /* Lightning's bias-corrected moving average of the raw losses */
     double avg = 0;
@@ -231,8 +227,7 @@ static void test_mlp_sweep(void) {
     check_sequence(&r, &o, 50);
     check_suggestion(&r, &o);
     double lo = INFINITY;
-    for (int i = 0; i < r.steps; i++)
-        lo = fmin(lo, r.points[i].smoothed);
+    for (int i = 0; i < r.steps; i++) lo = fmin(lo, r.points[i].smoothed);
     CHECK(r.min_loss == lo);
     /* the sweep really trained: the last batches' loss is well below the first's,
        and the (lagging) smoothed curve has turned down */
@@ -284,8 +279,7 @@ static void test_early_stop(void) {
     if (r.steps >= 2) {
         const lt_lrfind_point *last = &r.points[r.steps - 1];
         double best = INFINITY;
-        for (int i = 0; i < r.steps - 1; i++)
-            best = fmin(best, r.points[i].smoothed);
+        for (int i = 0; i < r.steps - 1; i++) best = fmin(best, r.points[i].smoothed);
         CHECK_MSG(!isfinite(last->loss) || last->smoothed > 4 * best, "last smoothed %.4g, best %.4g", last->smoothed,
                   best);
         /* and not before: every earlier point was within the threshold */

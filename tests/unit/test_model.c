@@ -23,7 +23,8 @@ static void test_mnist_cnn_table(void) {
     build("mnist_cnn", &m);
     CHECK(lt_model_param_count(&m.model) == 1199882);
     CHECK(m.model.nlayers == 8);
-    const char *names[] = {"conv2d_1", "conv2d_2", "max_pooling2d", "dropout_1", "flatten", "dense_1", "dropout_2", "dense_2"};
+    const char *names[] = {"conv2d_1", "conv2d_2", "max_pooling2d", "dropout_1",
+                           "flatten",  "dense_1",  "dropout_2",     "dense_2"};
     for (int i = 0; i < 8 && i < m.model.nlayers; i++) CHECK(strcmp(m.model.layers[i].name, names[i]) == 0);
     int shapes[8][LT_MAX_DIMS], nd[8], failed;
     lt_err err = {0};

@@ -6,7 +6,6 @@
 #include "check.h"
 #include "lathe/train.h"
 
-
 static void test_rounding(void) {
     float b[] = {1.0f, 1.0f + 0x1p-8f, 1.0f + 0x3p-8f, -2.5f, INFINITY, 3.0e38f};
     lt_round_bf16(b, 6);

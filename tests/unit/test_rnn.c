@@ -66,8 +66,7 @@ static lt_tensor *rc_run(lt_graph *g, rc *c, lt_tensor *xin, lt_tensor **hl, lt_
     if (!c->use_h0) t[PH0] = NULL;
     if (!c->use_c0) t[PC0] = NULL;
     *cl = NULL;
-    if (c->kind == LSTM)
-        return lt_lstm(g, t[PX], t[PH0], t[PC0], t[PWIH], t[PWHH], t[PBIH], t[PBHH], hl, cl, err);
+    if (c->kind == LSTM) return lt_lstm(g, t[PX], t[PH0], t[PC0], t[PWIH], t[PWHH], t[PBIH], t[PBHH], hl, cl, err);
     return lt_gru(g, t[PX], t[PH0], t[PWIH], t[PWHH], t[PBIH], t[PBHH], hl, err);
 }
 
@@ -236,7 +235,8 @@ static void test_chunks_continue(void) {
         for (int b = 0; b < B; b++)
             for (int t = 0; t < T; t++)
                 for (int j = 0; j < H; j++) {
-                    float got = t < 3 ? y1->data[((size_t)b * 3 + t) * H + j] : y2->data[((size_t)b * 3 + t - 3) * H + j];
+                    float got =
+                        t < 3 ? y1->data[((size_t)b * 3 + t) * H + j] : y2->data[((size_t)b * 3 + t - 3) * H + j];
                     CHECK_NEAR(got, full->data[((size_t)b * T + t) * H + j], 1e-6);
                 }
         for (int i = 0; i < B * H; i++) CHECK_NEAR(hl2->data[i], hl->data[i], 1e-6);

@@ -122,10 +122,11 @@ static void check_metrics_csv(void) {
     CHECK(n > 0 && strcmp(l[0], LT_RUNLOG_CSV_HEADER) == 0);
     for (int i = 1; i < n; i++) CHECK_MSG(count_char(l[i], ',') == 8, "row %d: %s", i, l[i]);
     const char *want[] = {"0,5,", "0,8,,,,", "1,10,", "1,15,", "1,16,,,,", "2,20,", "3,20,,,,,,"};
-    for (int i = 1; i < n && i <= 7; i++) CHECK_MSG(strncmp(l[i], want[i - 1], strlen(want[i - 1])) == 0, "row %d: %s", i, l[i]);
+    for (int i = 1; i < n && i <= 7; i++)
+        CHECK_MSG(strncmp(l[i], want[i - 1], strlen(want[i - 1])) == 0, "row %d: %s", i, l[i]);
     if (n == 8) {
-        CHECK_STR_CONTAINS(l[1], ",0.001,");        /* lr before the change */
-        CHECK_STR_CONTAINS(l[4], ",0.0005,");       /* lr after it */
+        CHECK_STR_CONTAINS(l[1], ",0.001,");                 /* lr before the change */
+        CHECK_STR_CONTAINS(l[4], ",0.0005,");                /* lr after it */
         CHECK(strcmp(l[1] + strlen(l[1]) - 4, ",,,,") == 0); /* no val/test cells in a train row */
         CHECK(strcmp(l[2] + strlen(l[2]) - 2, ",,") == 0 && l[2][strlen(l[2]) - 3] != ',');
         double acc = strtod(strrchr(l[7], ',') + 1, NULL);
@@ -141,10 +142,11 @@ static void check_hparams_yaml(void) {
     int n = lines_of(s, l, 64);
     /* adam's lr beta1 beta2 eps weight_decay amsgrad, batch_size, experiment, optimizer, max_epochs, seed */
     CHECK_MSG(n == 11, "%d lines", n);
-    const char *want[] = {"amsgrad: 0.0", "batch_size: 32", "beta1: 0.9", "beta2: 0.999", "eps: 1.0e-08",
-                          "experiment: mlp", "lr: 0.001", "max_epochs: 3", "optimizer: adam", "seed: 11",
-                          "weight_decay: 0.0"};
-    for (int i = 0; i < n && i < 11; i++) CHECK_MSG(strcmp(l[i], want[i]) == 0, "line %d: '%s' (want '%s')", i, l[i], want[i]);
+    const char *want[] = {"amsgrad: 0.0",    "batch_size: 32",  "beta1: 0.9",       "beta2: 0.999",
+                          "eps: 1.0e-08",    "experiment: mlp", "lr: 0.001",        "max_epochs: 3",
+                          "optimizer: adam", "seed: 11",        "weight_decay: 0.0"};
+    for (int i = 0; i < n && i < 11; i++)
+        CHECK_MSG(strcmp(l[i], want[i]) == 0, "line %d: '%s' (want '%s')", i, l[i], want[i]);
     free(s);
 }
 
@@ -203,8 +205,11 @@ static void test_real_run(void) {
         return;
     }
     CHECK_STR_CONTAINS(lt_runlog_events_path(cx.log), "/events.out.tfevents.");
-    t.cb = (lt_trainer_callbacks){.user = &cx, .on_step = on_step, .on_eval_end = on_eval_end,
-                                  .on_epoch_end = on_epoch_end, .safe_point = safe_point};
+    t.cb = (lt_trainer_callbacks){.user = &cx,
+                                  .on_step = on_step,
+                                  .on_eval_end = on_eval_end,
+                                  .on_epoch_end = on_epoch_end,
+                                  .safe_point = safe_point};
     rc = lt_trainer_fit(&t, &err);
     CHECK_MSG(rc == LT_OK, "%s", err.msg);
     CHECK(t.step == 20 && cx.changed && cx.errors == 0);
@@ -357,8 +362,10 @@ static void test_runs_scan(void) {
     int real = access(DATA "/train-images-idx3-ubyte.gz", R_OK) == 0;
     mkrun(d, sizeof d, "mlp", "version_10"); /* never closed */
     write_file(d, "hparams.yaml", "batch_size: 64\nlr: 1.0e-04\noptimizer: sgd\n");
-    write_file(d, "metrics.csv", LT_RUNLOG_CSV_HEADER "\n0,50,0.9,0.0001,100,,,,\n0,100,,,,0.61,0.8,,\n"
-                                 "1,200,,,,0.5,0.9,,\n1,250,0.3,0.0001,100,,,,\n" "1,bad,,,,nan,2.0x,,\n");
+    write_file(d, "metrics.csv",
+               LT_RUNLOG_CSV_HEADER "\n0,50,0.9,0.0001,100,,,,\n0,100,,,,0.61,0.8,,\n"
+                                    "1,200,,,,0.5,0.9,,\n1,250,0.3,0.0001,100,,,,\n"
+                                    "1,bad,,,,nan,2.0x,,\n");
     mkrun(d, sizeof d, "mlp", "version_2"); /* failed */
     write_file(d, "run.yaml", "experiment: mlp\nstate: failed\nsteps: 7\n");
     write_file(d, "hparams.yaml", "optimizer: 'adam'\nlr: not-a-number\n");
@@ -377,9 +384,9 @@ static void test_runs_scan(void) {
     int want = 6 + real;
     CHECK_MSG(n == want, "%d runs (%s)", n, err.msg);
     if (n == want) {
-        const char *order[][3] = {{"", "version_5", "stopped"}, {"cnn", "version_0", "running"},
+        const char *order[][3] = {{"", "version_5", "stopped"},    {"cnn", "version_0", "running"},
                                   {"cnn", "version_1", "stopped"}, {"cnn", "best", "done"},
-                                  {"mlp", "version_1", "done"}, {"mlp", "version_2", "failed"},
+                                  {"mlp", "version_1", "done"},    {"mlp", "version_2", "failed"},
                                   {"mlp", "version_10", "stopped"}};
         for (int i = 0, k = 0; i < 7; i++) {
             if (!real && i == 4) continue;

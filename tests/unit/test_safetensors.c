@@ -129,7 +129,9 @@ static void test_malformed(void) {
     lt_st_free(&f);
     /* \u escapes (a surrogate pair too), whitespace, trailing padding. */
     CHECK_MSG(load_bytes("{ \"\\u00e9\\ud83d\\ude00\" : { \"shape\" : [ ] , \"dtype\":\"U8\",\r\n"
-                         "\"data_offsets\":[0,1]}, \"__metadata__\":{}}   ", 1, &f, &err) == LT_OK, "%s", err.msg);
+                         "\"data_offsets\":[0,1]}, \"__metadata__\":{}}   ",
+                         1, &f, &err) == LT_OK,
+              "%s", err.msg);
     CHECK(f.ntensors == 1 && lt_st_find(&f, "\xc3\xa9\xf0\x9f\x98\x80") != NULL);
     lt_st_free(&f);
 
@@ -139,7 +141,8 @@ static void test_malformed(void) {
     CHECK_STR_CONTAINS(err.msg, "x.safetensors: truncated (5 bytes");
     unsigned char huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x61, '{', '}'};
     CHECK(lt_st_load_mem("x.safetensors", huge, 16, &f, &err) == LT_EFORMAT);
-    CHECK_STR_CONTAINS(err.msg, "x.safetensors: not a safetensors file (header length 6989586621679009792 exceeds file size 16)");
+    CHECK_STR_CONTAINS(
+        err.msg, "x.safetensors: not a safetensors file (header length 6989586621679009792 exceeds file size 16)");
     expect_bad("{" T1("F32", "[2]", "[0,8]") "}", 4, "data_offsets [0, 8] out of range (data buffer is 4 bytes)");
     expect_bad("{", 0, "header length 1 is too small");
     expect_bad("[]", 0, "header does not start with '{'");
@@ -168,7 +171,8 @@ static void test_malformed(void) {
     expect_bad("{" T1("F33", "[2]", "[0,8]") "}", 8, "unknown dtype 'F33' for tensor 't'");
     expect_bad("{\"t\":{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "dtype of tensor 't' is not a string");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8, "tensor 't' lacks shape");
-    expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8, "unknown key 'x' in tensor 't'");
+    expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8,
+               "unknown key 'x' in tensor 't'");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"dtype\":\"F32\"}}", 8, "repeated key 'dtype'");
     expect_bad("{" T1("F32", "[2]", "[0,8]") "," T1("F32", "[2]", "[8,16]") "}", 16, "tensor name 't' appears twice");
     expect_bad("{" T1("F32", "[4294967296,4294967296,4]", "[0,8]") "}", 8, "shape byte size overflows");
@@ -177,11 +181,11 @@ static void test_malformed(void) {
     expect_bad("{" T1("F32", "[2]", "[0,12]") "}", 12, "data_offsets span 12 bytes but F32 shape needs 8");
     expect_bad("{" T1("F32", "[2]", "[8,0]") "}", 8, "data_offsets [8, 0] out of range");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12,
-               "tensor 'b' overlaps tensor 'a'");
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+               12, "tensor 'b' overlaps tensor 'a'");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12,
-               "hole of 4 unused bytes in the data buffer before tensor 'b'");
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+               12, "hole of 4 unused bytes in the data buffer before tensor 'b'");
     expect_bad("{" T1("F32", "[2]", "[0,8]") "}", 12, "4 unused bytes at the end of the data buffer");
 
     /* Metadata. */
@@ -216,7 +220,8 @@ static void test_load_file_errors(void) {
     struct stat st;
     CHECK(stat(path, &st) == 0 && truncate(path, st.st_size - 3) == 0);
     CHECK(lt_st_load(path, &f, &err) == LT_EFORMAT);
-    CHECK_STR_CONTAINS(err.msg, "cut.safetensors: tensor 'w': data_offsets [0, 16] out of range (data buffer is 13 bytes)");
+    CHECK_STR_CONTAINS(err.msg,
+                       "cut.safetensors: tensor 'w': data_offsets [0, 16] out of range (data buffer is 13 bytes)");
     unlink(path);
     /* Folder as a file. */
     CHECK(lt_st_load(dir, &f, &err) == LT_EIO);
@@ -302,8 +307,8 @@ static void test_real_reader(void) {
     path_in_dir(ref, sizeof ref, "ref.safetensors");
     lt_err err;
     CHECK_MSG(lt_st_save(path, t, n, m, 3, &err) == LT_OK, "%s", err.msg);
-    snprintf(cmd, sizeof cmd, "'%s' '%s/tests/e2e/check_safetensors_reader.py' '%s' '%s'", py, LATHE_SOURCE_DIR,
-             path, ref);
+    snprintf(cmd, sizeof cmd, "'%s' '%s/tests/e2e/check_safetensors_reader.py' '%s' '%s'", py, LATHE_SOURCE_DIR, path,
+             ref);
     int st = system(cmd);
     CHECK_MSG(st == 0, "%s exited with %d", cmd, st);
     /* Our reader on the reference writer's file. */

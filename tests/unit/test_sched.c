@@ -116,11 +116,9 @@ static void test_fields(void) {
     CHECK(s != NULL);
     if (!s) return;
     CHECK_NEAR(lt_sched_lr(s), 0.05, 1e-15);
-    for (int k = 0; k < 4; k++)
-        lt_sched_step(s, NAN, &err);
+    for (int k = 0; k < 4; k++) lt_sched_step(s, NAN, &err);
     CHECK_NEAR(lt_sched_lr(s), 0.2, 1e-15);
-    for (int k = 0; k < 10; k++)
-        lt_sched_step(s, NAN, &err);
+    for (int k = 0; k < 10; k++) lt_sched_step(s, NAN, &err);
     CHECK_NEAR(lt_sched_lr(s), 0.0, 1e-15);
     lt_sched_free(s);
 }
@@ -149,8 +147,7 @@ static void test_override_rescale(void) {
     lt_sched *b = lt_sched_create("warmup_cosine:warmup=6,start_factor=0.1,t_max=30,eta_min=0.001", 0.3, &err);
     CHECK(a && b);
     if (!a || !b) goto out1;
-    for (int k = 0; k < 2; k++)
-        lt_sched_step(a, NAN, &err), lt_sched_step(b, NAN, &err);
+    for (int k = 0; k < 2; k++) lt_sched_step(a, NAN, &err), lt_sched_step(b, NAN, &err);
     CHECK(lt_sched_override(a, 3 * lt_sched_lr(a), &err) == LT_OK);
     CHECK_NEAR(lt_sched_lr(a), lt_sched_lr(b), 1e-15);
     CHECK(max_rel_diff(a, b, 50) < 1e-12);
@@ -163,8 +160,7 @@ out1:
     a = lt_sched_create("warmup_cosine:warmup=2,t_max=10,eta_min=0.01", 0.1, &err);
     CHECK(a != NULL);
     if (a) {
-        for (int k = 0; k < 5; k++)
-            lt_sched_step(a, NAN, &err);
+        for (int k = 0; k < 5; k++) lt_sched_step(a, NAN, &err);
         CHECK(lt_sched_override(a, 0.5, &err) == LT_OK);
         lt_sched_step(a, NAN, &err);
         double pi = 3.14159265358979323846;
@@ -178,8 +174,7 @@ out1:
     b = lt_sched_create("onecycle:max_lr=0.05,total_steps=80,anneal_strategy=linear", 0.01, &err);
     CHECK(a && b);
     if (a && b) {
-        for (int k = 0; k < 30; k++)
-            lt_sched_step(a, NAN, &err), lt_sched_step(b, NAN, &err);
+        for (int k = 0; k < 30; k++) lt_sched_step(a, NAN, &err), lt_sched_step(b, NAN, &err);
         CHECK(lt_sched_override(a, lt_sched_lr(a) / 2, &err) == LT_OK);
         CHECK(max_rel_diff(a, b, 50) < 1e-12);
     }
@@ -299,8 +294,7 @@ static void test_state_errors(void) {
     /* Mutated state lines: never a crash; a refusal changes nothing. */
     lt_sched *p = lt_sched_create("plateau:cooldown=2,patience=1", 0.1, &err);
     CHECK(p != NULL);
-    for (int k = 0; p && k < 5; k++)
-        lt_sched_step(p, metric_at(k), &err);
+    for (int k = 0; p && k < 5; k++) lt_sched_step(p, metric_at(k), &err);
     if (p) CHECK(lt_sched_state_str(p, st, sizeof st, &err) == LT_OK);
     unsigned rng = 12345;
     for (int t = 0; p && t < 20000; t++) {
@@ -335,8 +329,7 @@ static void test_onecycle_end(void) {
     CHECK_MSG(s != NULL, "%s", err.msg);
     if (!s) return;
     CHECK_NEAR(lt_sched_lr(s), 0.1 / 25, 1e-15);
-    for (int k = 0; k < 10; k++)
-        CHECK(lt_sched_step(s, NAN, &err) == LT_OK);
+    for (int k = 0; k < 10; k++) CHECK(lt_sched_step(s, NAN, &err) == LT_OK);
     double last = lt_sched_lr(s);
     CHECK(lt_sched_step(s, NAN, &err) == LT_ESTATE);
     CHECK_STR_CONTAINS(err.msg, "total_steps=10");

@@ -17,7 +17,6 @@
 #include "check.h"
 #include "lathe/session.h"
 
-
 static char g_root[64];
 static lt_session *g_s;
 static lt_ctl_client *g_c;
@@ -137,9 +136,19 @@ static void test_pause_and_step(void) {
     CHECK(req(g_c, "step", &b) == 1 && atol(val(b, "step")) == a + 6);
     free(b);
     /* refused words */
-    const char *bad[] = {"step 0", "step abc", "step 1 2", "inspect nosuch", "nosuch", "feed", "feed test 99999",
-                         "inspect conv2d_2 --sample 999", "inspect conv2d_2 --channel 64", "inspect flatten bias",
-                         "get", "'unterminated", "feed file /nonexistent/x.idx"};
+    const char *bad[] = {"step 0",
+                         "step abc",
+                         "step 1 2",
+                         "inspect nosuch",
+                         "nosuch",
+                         "feed",
+                         "feed test 99999",
+                         "inspect conv2d_2 --sample 999",
+                         "inspect conv2d_2 --channel 64",
+                         "inspect flatten bias",
+                         "get",
+                         "'unterminated",
+                         "feed file /nonexistent/x.idx"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_MSG(req(g_c, bad[i], &b) == 0, "'%s' was accepted", bad[i]);
         CHECK_MSG(b && *b && !strchr(b, '\n'), "'%s': %s", bad[i], b ? b : "(null)");
@@ -160,7 +169,8 @@ static void test_hparams(void) {
     double lr = 0;
     lt_optim_get(t->opt, "lr", &lr, NULL);
     CHECK_NEAR(lr, 0.05, 1e-12);
-    const char *bad[] = {"set lr -1", "set lr abc", "set dropout_1.p 1.5", "set nosuch 1", "set batch_size 0", "set lr"};
+    const char *bad[] = {"set lr -1",    "set lr abc",       "set dropout_1.p 1.5",
+                         "set nosuch 1", "set batch_size 0", "set lr"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_MSG(req(g_c, bad[i], &b) == 0, "'%s' was accepted", bad[i]);
         if (i == 3) CHECK_STR_CONTAINS(b, "lr, rho"); /* lists the valid names */

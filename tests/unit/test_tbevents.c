@@ -79,8 +79,8 @@ static int read_records(const char *path, rec *out, int max) {
             break;
         }
         uint8_t *d = malloc(len + 4);
-        if (fread(d, 1, len + 4, f) != len + 4 ||
-            (uint32_t)rd_le(d + len, 4) != lt_crc32c_mask(crc_ref(d, len)) || n == max) {
+        if (fread(d, 1, len + 4, f) != len + 4 || (uint32_t)rd_le(d + len, 4) != lt_crc32c_mask(crc_ref(d, len)) ||
+            n == max) {
             fprintf(stderr, "record %d: truncated or bad data crc\n", n);
             free(d);
             n = -1;
@@ -283,7 +283,8 @@ static int write_known_run(const char *dir, lt_err *err) {
     if (!rc) rc = lt_tb_scalar(w, "val/acc", 9, 0.875, err);
     if (!rc)
         rc = lt_tb_text(w, "notes", 0,
-                        "# Run notes\n*lr* = 0.01, na\xc3\xafve \xc3\xbcn\xc3\xaf" "code \xe2\x9c\x93 \"quoted\"",
+                        "# Run notes\n*lr* = 0.01, na\xc3\xafve \xc3\xbcn\xc3\xaf"
+                        "code \xe2\x9c\x93 \"quoted\"",
                         err);
     float x[1002];
     for (int i = 0; i < 1000; i++) x[i] = (float)((i - 500) * 0.01);

@@ -12,12 +12,10 @@
 #include "check.h"
 #include "lathe/text.h"
 
-static const char crafted[] =
-    "First entry\nline two\n%\nSecond\r\n%\n%\n  \n%\n"
-    "Third with _\bu_\bn_\bd__\b\ber overstrike\x01\n% not a separator\nlast no newline";
-static const char crafted_clean[] =
-    "First entry\nline two\n%\nSecond\n%\n"
-    "Third with under overstrike\n% not a separator\nlast no newline\n%\n";
+static const char crafted[] = "First entry\nline two\n%\nSecond\r\n%\n%\n  \n%\n"
+                              "Third with _\bu_\bn_\bd__\b\ber overstrike\x01\n% not a separator\nlast no newline";
+static const char crafted_clean[] = "First entry\nline two\n%\nSecond\n%\n"
+                                    "Third with under overstrike\n% not a separator\nlast no newline\n%\n";
 
 static void test_parse(void) {
     lt_text t;
@@ -142,7 +140,8 @@ static void test_folder(void) {
 static void test_split(void) {
     char corpus[4096];
     size_t o = 0;
-    for (int k = 0; k < 40; k++) o += (size_t)snprintf(corpus + o, sizeof corpus - o, "entry %d %.*s\n%%\n", k, k % 7, "xxxxxxx");
+    for (int k = 0; k < 40; k++)
+        o += (size_t)snprintf(corpus + o, sizeof corpus - o, "entry %d %.*s\n%%\n", k, k % 7, "xxxxxxx");
     lt_text t;
     lt_err err = {0};
     CHECK(lt_text_from_fortune_bytes(corpus, o, &t, &err) == LT_OK && t.n_entries == 40);
@@ -217,7 +216,8 @@ static void test_batcher(void) {
         CHECK(lt_text_batcher_next(b, &w1) == 1 && w1.epoch == 1 && w1.index == 2);
         int32_t keep0 = w1.ids[0];
         lt_text_batcher *b2 = lt_text_batcher_create(ids, N, B, T, jitter, 99, &err);
-        while (lt_text_batcher_next(b2, &w2) == 1) {}
+        while (lt_text_batcher_next(b2, &w2) == 1) {
+        }
         for (int s = 0; s < 3; s++) lt_text_batcher_next(b2, &w2);
         CHECK(w2.epoch == 1 && w2.index == 2 && w2.ids[0] == keep0);
         CHECK(lt_text_batcher_seek(b, 0, 1000, &err) == LT_EINVAL);

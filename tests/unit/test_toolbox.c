@@ -9,7 +9,6 @@
 #include "check.h"
 #include "lathe/train.h"
 
-
 static void config(lt_config *c) {
     lt_config_defaults(c);
     c->batch_size = 32;
@@ -41,7 +40,8 @@ static void test_clip_norm(void) {
     CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
     CHECK(lt_trainer_fit(&t, &err) == LT_OK);
     double maxabs, n = model_grad_norm(&t.mod.model, &maxabs);
-    CHECK_MSG(t.grad_norm > 0.05, "pre-clip norm %g should exceed the bound for this test to mean anything", t.grad_norm);
+    CHECK_MSG(t.grad_norm > 0.05, "pre-clip norm %g should exceed the bound for this test to mean anything",
+              t.grad_norm);
     CHECK_MSG(n <= 0.05 * (1 + 1e-4), "clipped norm %g > 0.05", n);
     CHECK(n > 0.049);
     lt_trainer_free(&t);

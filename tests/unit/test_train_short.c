@@ -7,7 +7,6 @@
 #include "check.h"
 #include "lathe/train.h"
 
-
 static void run(const char *exp, long steps, double *val_acc, double *train_loss) {
     lt_config cfg;
     lt_config_defaults(&cfg);

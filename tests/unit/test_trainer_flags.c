@@ -10,7 +10,6 @@
 #include "lathe/profiler.h"
 #include "lathe/train.h"
 
-
 static void config(lt_config *c) {
     lt_config_defaults(c);
     c->batch_size = 32;
@@ -28,8 +27,10 @@ typedef struct counts {
 
 static void on_eval_end(lt_trainer *t, lt_stage s, void *u) {
     counts *c = u;
-    if (s == LT_STAGE_VAL) c->val++;
-    else c->test++;
+    if (s == LT_STAGE_VAL)
+        c->val++;
+    else
+        c->test++;
 }
 
 static void on_eval_start(lt_trainer *t, lt_stage s, void *u) { ((counts *)u)->eval_start++; }

@@ -112,7 +112,7 @@ static void test_map(void) {
     wb_map_fit(28, 28, 19, 40, &r, &c); /* 80x24: scaled up by 19/14, aspect kept */
     CHECK_MSG(r == 19 && c == 38, "%dx%d", r, c);
     wb_map_fit(24, 24, 60, 100, &r, &c);
-    CHECK(r == 48 && c == 96); /* zoom 4 */
+    CHECK(r == 48 && c == 96);          /* zoom 4 */
     wb_map_fit(28, 28, 5, 100, &r, &c); /* down-scaled, aspect kept */
     CHECK(r == 5 && c == 10);
     /* A 28x28 image of a vertical bar in columns 12..15 keeps its bar when

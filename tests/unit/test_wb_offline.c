@@ -329,10 +329,8 @@ static void test_random_bytes(void) {
         CHECK(rc == LT_OK);
         CHECK(m.nhp <= WB_HPARAMS_MAX && m.nch <= WB_CHANGES_MAX);
         for (int k = 0; k < m.nhp; k++)
-            for (const char *c = m.hp[k].value; *c; c++)
-                CHECK((unsigned char)*c >= 0x20);
-        for (const char *c = m.st.state; *c; c++)
-            CHECK((*c >= 'a' && *c <= 'z') || *c == '_');
+            for (const char *c = m.hp[k].value; *c; c++) CHECK((unsigned char)*c >= 0x20);
+        for (const char *c = m.st.state; *c; c++) CHECK((*c >= 'a' && *c <= 'z') || *c == '_');
         wb_model_free(&m);
     }
 }

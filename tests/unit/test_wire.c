@@ -35,44 +35,39 @@ static int roundtrip(const lt_ctl_msg *in, lt_ctl_msg *out) {
 
 static void test_roundtrip_all_types(void) {
     lt_ctl_msg out;
-    lt_ctl_msg hello = {.type = LT_CTL_HELLO, .version = 1, .id = 7, .body = "workbench",
-                        .body_len = 9};
+    lt_ctl_msg hello = {.type = LT_CTL_HELLO, .version = 1, .id = 7, .body = "workbench", .body_len = 9};
     CHECK(roundtrip(&hello, &out) == 0);
     CHECK(out.type == LT_CTL_HELLO && out.version == 1 && out.id == 7);
     CHECK(strcmp(out.body, "workbench") == 0 && out.body_len == 9);
     lt_ctl_msg_clear(&out);
 
-    lt_ctl_msg empty_hello = {.type = LT_CTL_HELLO, .version = 3};   /* empty name is allowed */
+    lt_ctl_msg empty_hello = {.type = LT_CTL_HELLO, .version = 3}; /* empty name is allowed */
     CHECK(roundtrip(&empty_hello, &out) == 0);
     CHECK(out.version == 3 && out.body_len == 0 && out.body && out.body[0] == '\0');
     lt_ctl_msg_clear(&out);
 
-    const char *cmd = "set lr 0.05 \xc3\xa9\xe2\x82\xac";   /* with UTF-8 é and € */
-    lt_ctl_msg command = {.type = LT_CTL_COMMAND, .id = 0xDEADBEEF, .body = (char *)cmd,
-                          .body_len = strlen(cmd)};
+    const char *cmd = "set lr 0.05 \xc3\xa9\xe2\x82\xac"; /* with UTF-8 é and € */
+    lt_ctl_msg command = {.type = LT_CTL_COMMAND, .id = 0xDEADBEEF, .body = (char *)cmd, .body_len = strlen(cmd)};
     CHECK(roundtrip(&command, &out) == 0);
     CHECK(out.type == LT_CTL_COMMAND && out.id == 0xDEADBEEF && strcmp(out.body, cmd) == 0);
     lt_ctl_msg_clear(&out);
 
     for (int ok = 0; ok <= 1; ok++) {
-        lt_ctl_msg reply = {.type = LT_CTL_REPLY, .id = 42, .ok = ok, .body = "lr=0.05\nstep=120\n",
-                            .body_len = 17};
+        lt_ctl_msg reply = {.type = LT_CTL_REPLY, .id = 42, .ok = ok, .body = "lr=0.05\nstep=120\n", .body_len = 17};
         CHECK(roundtrip(&reply, &out) == 0);
         CHECK(out.type == LT_CTL_REPLY && out.id == 42 && out.ok == ok);
         CHECK(strcmp(out.body, "lr=0.05\nstep=120\n") == 0);
         lt_ctl_msg_clear(&out);
     }
 
-    lt_ctl_msg event = {.type = LT_CTL_EVENT, .body = "hparam lr 0.1 -> 0.05 at step 120 by client 3",
-                        .body_len = 45};
+    lt_ctl_msg event = {.type = LT_CTL_EVENT, .body = "hparam lr 0.1 -> 0.05 at step 120 by client 3", .body_len = 45};
     CHECK(roundtrip(&event, &out) == 0);
     CHECK(out.type == LT_CTL_EVENT && strcmp(out.body, event.body) == 0);
     lt_ctl_msg_clear(&out);
 
     uint8_t bin[300];
-    for (int i = 0; i < 300; i++) bin[i] = (uint8_t)(i * 7);   /* includes NUL bytes */
-    lt_ctl_msg snap = {.type = LT_CTL_SNAPSHOT, .kind = "layers", .body = (char *)bin,
-                       .body_len = sizeof bin};
+    for (int i = 0; i < 300; i++) bin[i] = (uint8_t)(i * 7); /* includes NUL bytes */
+    lt_ctl_msg snap = {.type = LT_CTL_SNAPSHOT, .kind = "layers", .body = (char *)bin, .body_len = sizeof bin};
     CHECK(roundtrip(&snap, &out) == 0);
     CHECK(out.type == LT_CTL_SNAPSHOT && strcmp(out.kind, "layers") == 0);
     CHECK(out.body_len == sizeof bin && memcmp(out.body, bin, sizeof bin) == 0);
@@ -104,8 +99,7 @@ static void test_two_frames_in_one_buffer(void) {
 }
 
 /* Builds a frame from raw parts, bypassing the encoder's checks. */
-static size_t raw_frame(uint8_t *buf, const char *magic, int type, uint32_t len,
-                        const void *payload, size_t plen) {
+static size_t raw_frame(uint8_t *buf, const char *magic, int type, uint32_t len, const void *payload, size_t plen) {
     memcpy(buf, magic, 4);
     buf[4] = (uint8_t)type;
     buf[5] = (uint8_t)len;
@@ -131,7 +125,7 @@ static void test_malformed_frames(void) {
     size_t n;
     n = raw_frame(buf, "GET ", LT_CTL_EVENT, 2, "hi", 2);
     expect_reject(buf, n, "bad frame magic");
-    expect_reject(buf, 2, "bad frame magic");   /* known from two bytes */
+    expect_reject(buf, 2, "bad frame magic"); /* known from two bytes */
     n = raw_frame(buf, "LTCP", 9, 2, "hi", 2);
     expect_reject(buf, n, "unknown frame type 9");
     n = raw_frame(buf, "LTCP", 0, 2, "hi", 2);
@@ -143,7 +137,7 @@ static void test_malformed_frames(void) {
     /* Zero length where a payload is required. */
     n = raw_frame(buf, "LTCP", LT_CTL_COMMAND, 0, NULL, 0);
     expect_reject(buf, n, "COMMAND payload of 0 bytes is too short");
-    n = raw_frame(buf, "LTCP", LT_CTL_COMMAND, 4, "\1\0\0\0", 4);   /* id but no line */
+    n = raw_frame(buf, "LTCP", LT_CTL_COMMAND, 4, "\1\0\0\0", 4); /* id but no line */
     expect_reject(buf, n, "too short");
     n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 0, NULL, 0);
     expect_reject(buf, n, "EVENT payload of 0 bytes");
@@ -155,18 +149,18 @@ static void test_malformed_frames(void) {
     expect_reject(buf, n, "ok flag 2");
     n = raw_frame(buf, "LTCP", LT_CTL_SNAPSHOT, 0, NULL, 0);
     expect_reject(buf, n, "SNAPSHOT payload of 0 bytes");
-    n = raw_frame(buf, "LTCP", LT_CTL_SNAPSHOT, 4, "\7abc", 4);   /* kind runs past the payload */
+    n = raw_frame(buf, "LTCP", LT_CTL_SNAPSHOT, 4, "\7abc", 4); /* kind runs past the payload */
     expect_reject(buf, n, "kind length 7");
     n = raw_frame(buf, "LTCP", LT_CTL_SNAPSHOT, 4, "\2a/x", 4);
     expect_reject(buf, n, "outside");
     /* Text must be UTF-8 without NUL. */
     n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 3, "a\0b", 3);
     expect_reject(buf, n, "not UTF-8");
-    n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 2, "\xc0\xaf", 2);   /* overlong '/' */
+    n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 2, "\xc0\xaf", 2); /* overlong '/' */
     expect_reject(buf, n, "not UTF-8");
-    n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 3, "\xed\xa0\x80", 3);   /* surrogate */
+    n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 3, "\xed\xa0\x80", 3); /* surrogate */
     expect_reject(buf, n, "not UTF-8");
-    n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 2, "\xe2\x82", 2);   /* truncated sequence */
+    n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 2, "\xe2\x82", 2); /* truncated sequence */
     expect_reject(buf, n, "not UTF-8");
 
     /* Truncated payload: not an error, just not a frame yet. */
@@ -226,9 +220,8 @@ static void test_cmdline_words_and_quotes(void) {
     CHECK(split_is(" \t ", 0, NULL));
     CHECK(split_is("feed \"a b  c\" x", 3, (const char *[]){"feed", "a b  c", "x"}));
     CHECK(split_is("note 'it''s' ok", 3, (const char *[]){"note", "its", "ok"}));
-    CHECK(split_is("x 'a \"b\" \\n'", 2, (const char *[]){"x", "a \"b\" \\n"}));   /* literal */
-    CHECK(split_is("x \"say \\\"hi\\\" \\\\ \\n\\t\\q\"", 2,
-                   (const char *[]){"x", "say \"hi\" \\ \n\tq"}));
+    CHECK(split_is("x 'a \"b\" \\n'", 2, (const char *[]){"x", "a \"b\" \\n"})); /* literal */
+    CHECK(split_is("x \"say \\\"hi\\\" \\\\ \\n\\t\\q\"", 2, (const char *[]){"x", "say \"hi\" \\ \n\tq"}));
     CHECK(split_is("a\\ b c\\\"d", 2, (const char *[]){"a b", "c\"d"}));
     CHECK(split_is("pre\"mid dle\"'post'", 1, (const char *[]){"premid dlepost"}));
     CHECK(split_is("\"\" ''", 2, (const char *[]){"", ""}));

@@ -12,12 +12,12 @@
  *      stopping_threshold, divergence_threshold) ---- */
 typedef struct lt_early_stopping {
     char monitor[32];
-    int mode_max;               /* 0: "min", 1: "max" */
-    double min_delta;           /* >= 0; an improvement must beat best by more */
-    int patience;               /* checks without improvement before stopping */
-    int check_finite;           /* stop when the monitored value is NaN/Inf */
-    double stopping_threshold;  /* NAN: off; stop once the value is better than this */
-    double divergence_threshold;/* NAN: off; stop once the value is worse than this */
+    int mode_max;                /* 0: "min", 1: "max" */
+    double min_delta;            /* >= 0; an improvement must beat best by more */
+    int patience;                /* checks without improvement before stopping */
+    int check_finite;            /* stop when the monitored value is NaN/Inf */
+    double stopping_threshold;   /* NAN: off; stop once the value is better than this */
+    double divergence_threshold; /* NAN: off; stop once the value is worse than this */
     /* state */
     double best;
     int wait;
@@ -33,12 +33,12 @@ int lt_early_stopping_update(lt_early_stopping *es, double value);
  *      every_n_train_steps) ---- */
 #define LT_CKPT_MAX_TOPK 64
 typedef struct lt_ckpt_policy {
-    char monitor[32];           /* "" : no metric; keeps the newest save_top_k */
+    char monitor[32]; /* "" : no metric; keeps the newest save_top_k */
     int mode_max;
-    int save_top_k;             /* -1: keep all; 0: none (last only, if save_last) */
+    int save_top_k; /* -1: keep all; 0: none (last only, if save_last) */
     int save_last;
-    int every_n_epochs;         /* 0: not by epoch */
-    long every_n_train_steps;   /* 0: not by step */
+    int every_n_epochs;       /* 0: not by epoch */
+    long every_n_train_steps; /* 0: not by step */
     /* state: the kept checkpoints and their scores */
     int nkept;
     char kept[LT_CKPT_MAX_TOPK][256];

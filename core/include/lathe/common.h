@@ -11,20 +11,20 @@
 #define LT_ERR_MSG_MAX 512
 
 typedef struct lt_err {
-    int code;                  /* LT_OK or one of LT_E* below */
-    char msg[LT_ERR_MSG_MAX];  /* one line, no trailing newline */
+    int code;                 /* LT_OK or one of LT_E* below */
+    char msg[LT_ERR_MSG_MAX]; /* one line, no trailing newline */
 } lt_err;
 
 enum {
     LT_OK = 0,
-    LT_EINVAL = -1,   /* bad argument, out-of-range value, malformed input */
-    LT_EIO = -2,      /* file or socket I/O failed */
-    LT_ENOMEM = -3,   /* allocation failed */
-    LT_EFORMAT = -4,  /* a file's bytes do not follow its format */
-    LT_ESHAPE = -5,   /* tensor shapes do not fit */
-    LT_ENOTFOUND = -6,/* named thing (layer, hparam, experiment) unknown */
+    LT_EINVAL = -1,       /* bad argument, out-of-range value, malformed input */
+    LT_EIO = -2,          /* file or socket I/O failed */
+    LT_ENOMEM = -3,       /* allocation failed */
+    LT_EFORMAT = -4,      /* a file's bytes do not follow its format */
+    LT_ESHAPE = -5,       /* tensor shapes do not fit */
+    LT_ENOTFOUND = -6,    /* named thing (layer, hparam, experiment) unknown */
     LT_EUNSUPPORTED = -7, /* asked for something this build or machine lacks */
-    LT_ESTATE = -8,   /* not allowed in the current state */
+    LT_ESTATE = -8,       /* not allowed in the current state */
 };
 
 /* Sets err (when non-NULL) to code and a printf-formatted message; returns code

@@ -40,10 +40,10 @@
 #include "lathe/common.h"
 
 #define LT_CTL_PROTO_VERSION 1u
-#define LT_CTL_HEADER_SIZE 9                 /* magic 4 + type 1 + length 4 */
-#define LT_CTL_MAX_PAYLOAD (16u << 20)       /* bytes; larger frames are refused */
-#define LT_CTL_KIND_MAX 32                   /* bytes in a snapshot kind */
-#define LT_CTL_NAME_MAX 64                   /* client name kept by the server, incl. NUL */
+#define LT_CTL_HEADER_SIZE 9           /* magic 4 + type 1 + length 4 */
+#define LT_CTL_MAX_PAYLOAD (16u << 20) /* bytes; larger frames are refused */
+#define LT_CTL_KIND_MAX 32             /* bytes in a snapshot kind */
+#define LT_CTL_NAME_MAX 64             /* client name kept by the server, incl. NUL */
 
 enum {
     LT_CTL_HELLO = 1,
@@ -57,11 +57,11 @@ enum {
  * and is always NUL-terminated at body[body_len], so text bodies are C
  * strings; a SNAPSHOT body may hold any bytes. */
 typedef struct lt_ctl_msg {
-    int type;                         /* LT_CTL_* */
-    uint32_t version;                 /* HELLO */
-    uint32_t id;                      /* HELLO: client id; COMMAND, REPLY: request id */
-    int ok;                           /* REPLY: 1 ok, 0 error */
-    char kind[LT_CTL_KIND_MAX + 1];   /* SNAPSHOT */
+    int type;                       /* LT_CTL_* */
+    uint32_t version;               /* HELLO */
+    uint32_t id;                    /* HELLO: client id; COMMAND, REPLY: request id */
+    int ok;                         /* REPLY: 1 ok, 0 error */
+    char kind[LT_CTL_KIND_MAX + 1]; /* SNAPSHOT */
     char *body;
     size_t body_len;
 } lt_ctl_msg;
@@ -81,8 +81,7 @@ int lt_ctl_decode_header(const uint8_t *hdr, int *type, uint32_t *len, lt_err *e
 
 /* Decodes and validates a payload of the given type into out (cleared first;
  * on error out holds nothing to free). */
-int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *out,
-                          lt_err *err);
+int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *out, lt_err *err);
 
 /* Decodes the first frame in buf[0..n): returns 1 and sets *used to its size
  * when a whole frame is there, 0 when more bytes are needed, or a negative
@@ -100,13 +99,13 @@ typedef struct lt_ctl_server lt_ctl_server;
 
 /* Limits; a zero field takes the default. */
 typedef struct lt_ctl_server_opts {
-    int max_clients;        /* connected at once; default 64 */
-    int stall_timeout_ms;   /* a client silent this long mid-frame, or without a
-                               HELLO after connecting, is dropped; default 10000 */
-    size_t out_queue_max;   /* bytes queued for one client before it is dropped
-                               as too slow; default 32 MiB */
-    int cmd_queue_max;      /* commands waiting for the trainer; default 256,
-                               beyond which a command gets a "busy" error reply */
+    int max_clients;      /* connected at once; default 64 */
+    int stall_timeout_ms; /* a client silent this long mid-frame, or without a
+                             HELLO after connecting, is dropped; default 10000 */
+    size_t out_queue_max; /* bytes queued for one client before it is dropped
+                             as too slow; default 32 MiB */
+    int cmd_queue_max;    /* commands waiting for the trainer; default 256,
+                             beyond which a command gets a "busy" error reply */
 } lt_ctl_server_opts;
 
 /* A command taken from the queue. line is owned by the request. */
@@ -123,8 +122,8 @@ void lt_ctl_request_clear(lt_ctl_request *req);
  * that nothing listens on and refusing a live one or any other kind of file,
  * and starts the server thread. run_info is sent to each client in HELLO. */
 lt_ctl_server *lt_ctl_server_start(const char *socket_path, const char *run_info, lt_err *err);
-lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run_info,
-                                        const lt_ctl_server_opts *opts, lt_err *err);
+lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run_info, const lt_ctl_server_opts *opts,
+                                        lt_err *err);
 
 /* Takes the oldest queued command: returns 1 with *out filled, 0 when
  * timeout_ms passed (0: do not wait; -1: wait until a command comes or
@@ -181,12 +180,10 @@ uint32_t lt_ctl_client_id(const lt_ctl_client *c);
  * queuing EVENT, SNAPSHOT and other REPLY frames that arrive meanwhile for
  * lt_ctl_client_read. On LT_OK, *ok is the reply's flag and *body (when body is
  * non-NULL) a NUL-terminated string the caller frees with free(). */
-int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, int *ok,
-                        char **body, lt_err *err);
+int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, int *ok, char **body, lt_err *err);
 
 /* For an event loop: sends a COMMAND and returns its request id. */
-int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id,
-                               lt_err *err);
+int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id, lt_err *err);
 
 /* Reads the next REPLY, EVENT or SNAPSHOT: 1 with *out filled (the caller
  * calls lt_ctl_msg_clear), 0 when timeout_ms (0: none; -1: forever) passed,

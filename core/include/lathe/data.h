@@ -42,11 +42,11 @@ enum {
 #define LT_IDX_MAX_BYTES ((size_t)2 << 30)
 
 typedef struct lt_idx {
-    int type;                        /* one of LT_IDX_* */
-    int ndim;                        /* 1..LT_IDX_MAX_DIMS */
-    uint32_t dims[LT_IDX_MAX_DIMS];  /* dims[ndim..] are 0 */
-    size_t count;                    /* prod(dims) elements */
-    void *data;                      /* count elements of `type`, host byte order */
+    int type;                       /* one of LT_IDX_* */
+    int ndim;                       /* 1..LT_IDX_MAX_DIMS */
+    uint32_t dims[LT_IDX_MAX_DIMS]; /* dims[ndim..] are 0 */
+    size_t count;                   /* prod(dims) elements */
+    void *data;                     /* count elements of `type`, host byte order */
 } lt_idx;
 
 /* Bytes per element of an IDX type, 0 for an unknown type. */
@@ -67,12 +67,12 @@ typedef struct lt_dataset {
     float *x;
     int32_t *y;
     size_t n;
-    int ndim;                         /* 1..3 */
-    int shape[3];                     /* per-sample shape; unused entries are 1 */
-    size_t sample_size;               /* prod(shape) floats */
+    int ndim;           /* 1..3 */
+    int shape[3];       /* per-sample shape; unused entries are 1 */
+    size_t sample_size; /* prod(shape) floats */
     int num_classes;
-    const char *const *class_names;   /* static storage, never freed */
-    char name[64];                    /* e.g. "fashion-mnist/train" */
+    const char *const *class_names; /* static storage, never freed */
+    char name[64];                  /* e.g. "fashion-mnist/train" */
 } lt_dataset;
 
 /* Loads an MNIST-style folder: train=1 reads train-images-idx3-ubyte and
@@ -87,9 +87,8 @@ int lt_mnist_load(const char *dir, int train, lt_dataset *out, lt_err *err);
  * 0..num_classes-1. shape has ndim (1..3) positive entries. class_names (kept
  * by pointer, must outlive the dataset) may be NULL: with num_classes <= 10 the
  * names "0".."9" are used, otherwise class_names stays NULL. name may be NULL. */
-int lt_dataset_from_arrays(const float *x, const int32_t *y, size_t n, int ndim, const int *shape,
-                           int num_classes, const char *const *class_names, const char *name,
-                           lt_dataset *out, lt_err *err);
+int lt_dataset_from_arrays(const float *x, const int32_t *y, size_t n, int ndim, const int *shape, int num_classes,
+                           const char *const *class_names, const char *name, lt_dataset *out, lt_err *err);
 void lt_dataset_free(lt_dataset *ds);
 
 /* ---- subsets: views of a dataset by row index ----
@@ -106,8 +105,7 @@ int lt_subset_all(const lt_dataset *ds, lt_subset *out, lt_err *err);
  * rows (Keras' validation_split arithmetic), train the rest; both keep their
  * rows in ascending order. 0 <= val_fraction < 1; the train part must not be
  * empty. Same (ds->n, val_fraction, seed), same split. */
-int lt_split(const lt_dataset *ds, double val_fraction, uint64_t seed, lt_subset *train, lt_subset *val,
-             lt_err *err);
+int lt_split(const lt_dataset *ds, double val_fraction, uint64_t seed, lt_subset *train, lt_subset *val, lt_err *err);
 /* Keeps only the first n rows (no-op when the subset is already that small). */
 void lt_subset_limit(lt_subset *s, size_t n);
 void lt_subset_free(lt_subset *s);
@@ -126,12 +124,12 @@ void lt_subset_free(lt_subset *s);
 typedef struct lt_loader lt_loader;
 
 typedef struct lt_batch {
-    float *x;                  /* [n, sample_size] */
-    int32_t *y;                /* [n] */
-    int n;                     /* rows in this batch (0 for the end-of-epoch return) */
+    float *x;   /* [n, sample_size] */
+    int32_t *y; /* [n] */
+    int n;      /* rows in this batch (0 for the end-of-epoch return) */
     size_t epoch;
-    size_t index;              /* batch index within the epoch */
-    const size_t *sample_ids;  /* [n] dataset row of each batch row */
+    size_t index;             /* batch index within the epoch */
+    const size_t *sample_ids; /* [n] dataset row of each batch row */
 } lt_batch;
 
 /* Copies the subset's index list; src->ds must outlive the loader. Fails on an

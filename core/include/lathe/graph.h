@@ -14,12 +14,12 @@ typedef void (*lt_backward_fn)(struct lt_node *n);
 
 typedef struct lt_node {
     lt_backward_fn backward;
-    const char *op;          /* "conv2d", "relu", ... for errors and profiles */
+    const char *op; /* "conv2d", "relu", ... for errors and profiles */
     lt_tensor *out;
     lt_tensor *in[4];
     int nin;
-    void *saved;             /* op-specific saved data (mask, argmax, probs) */
-    const int32_t *labels;   /* integer targets for loss ops */
+    void *saved;           /* op-specific saved data (mask, argmax, probs) */
+    const int32_t *labels; /* integer targets for loss ops */
     int iarg[8];
     float farg[4];
     /* 1: backward writes every element of in[0]'s gradient when it is the first
@@ -29,11 +29,11 @@ typedef struct lt_node {
 } lt_node;
 
 typedef struct lt_graph {
-    lt_arena arena;          /* per-step memory */
-    lt_node **tape;          /* nodes in creation order */
+    lt_arena arena; /* per-step memory */
+    lt_node **tape; /* nodes in creation order */
     int ntape, captape;
-    int grad_enabled;        /* record ops for backward */
-    int training;            /* dropout/batchnorm behave as in training */
+    int grad_enabled; /* record ops for backward */
+    int training;     /* dropout/batchnorm behave as in training */
     /* Hooks installed by the layer above (the trainer); this layer and nn call
        them and never reach up. round: mixed precision, rounds compute values
        in place to the low-precision format (NULL: f32 compute). timed: when
@@ -42,9 +42,9 @@ typedef struct lt_graph {
     void (*round)(float *x, size_t n);
     void (*timed)(void *ctx, const char *name, double seconds);
     void *timed_ctx;
-    lt_rng *rng;             /* dropout masks */
+    lt_rng *rng; /* dropout masks */
     const lt_backend *be;
-    float *scratch;          /* shared conv workspace, grown between steps */
+    float *scratch; /* shared conv workspace, grown between steps */
     size_t scratch_floats;
 } lt_graph;
 

@@ -42,9 +42,9 @@ typedef struct lt_layer {
     float alpha;                            /* elu */
     float momentum, eps;                    /* batchnorm2d */
     /* parameters (persistent; into the model's one allocation) */
-    lt_tensor weight, bias;                 /* numel 0 when absent */
-    lt_tensor running_mean, running_var;    /* batchnorm2d buffers */
-    lt_tensor weight_hh, bias_hh;           /* lstm/gru: the recurrent pair (weight/bias are the _ih pair) */
+    lt_tensor weight, bias;              /* numel 0 when absent */
+    lt_tensor running_mean, running_var; /* batchnorm2d buffers */
+    lt_tensor weight_hh, bias_hh;        /* lstm/gru: the recurrent pair (weight/bias are the _ih pair) */
     /* lstm/gru state: h0/c0 (leaves, NULL: zeros) read by the next forward;
        h_last/c_last (graph memory) written by it, for truncated BPTT */
     lt_tensor *h0, *c0, *h_last, *c_last;
@@ -55,9 +55,9 @@ typedef struct lt_layer {
 typedef struct lt_model {
     lt_layer *layers;
     int nlayers, caplayers;
-    float *mem;             /* parameters | gradients | buffers, one allocation */
-    size_t nparam_floats;   /* trainable floats */
-    size_t nbuffer_floats;  /* running statistics */
+    float *mem;              /* parameters | gradients | buffers, one allocation */
+    size_t nparam_floats;    /* trainable floats */
+    size_t nbuffer_floats;   /* running statistics */
     struct lt_param *params; /* (name, data, grad, n) per trainable tensor, for optimizers (optim.h) */
     char (*param_names)[2 * LT_NAME_MAX];
     int nparams;

@@ -18,8 +18,7 @@ enum { LT_FUSE_NONE = 0, LT_FUSE_RELU = 1 };
 /* x [B, IN], w [OUT, IN], b [OUT] or NULL -> [B, OUT] */
 lt_tensor *lt_linear(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int fuse, lt_err *err);
 /* x [B, C, H, W], w [OC, C, KH, KW], b [OC] or NULL -> [B, OC, OH, OW] */
-lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int stride, int pad, int fuse,
-                     lt_err *err);
+lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int stride, int pad, int fuse, lt_err *err);
 lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err);
 lt_tensor *lt_avgpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err);
 
@@ -47,10 +46,10 @@ lt_tensor *lt_nll(lt_graph *g, lt_tensor *logp, const int32_t *labels, lt_err *e
 lt_tensor *lt_mse(lt_graph *g, lt_tensor *pred, lt_tensor *target, lt_err *err);
 
 /* element-wise arithmetic, for composing losses in a training_step */
-lt_tensor *lt_add(lt_graph *g, lt_tensor *a, lt_tensor *b, lt_err *err);  /* same shapes */
-lt_tensor *lt_mul(lt_graph *g, lt_tensor *a, lt_tensor *b, lt_err *err);  /* same shapes */
+lt_tensor *lt_add(lt_graph *g, lt_tensor *a, lt_tensor *b, lt_err *err); /* same shapes */
+lt_tensor *lt_mul(lt_graph *g, lt_tensor *a, lt_tensor *b, lt_err *err); /* same shapes */
 lt_tensor *lt_scale(lt_graph *g, lt_tensor *a, float s, lt_err *err);
-lt_tensor *lt_sum(lt_graph *g, lt_tensor *a, lt_err *err);   /* -> scalar */
-lt_tensor *lt_mean(lt_graph *g, lt_tensor *a, lt_err *err);  /* -> scalar */
+lt_tensor *lt_sum(lt_graph *g, lt_tensor *a, lt_err *err);  /* -> scalar */
+lt_tensor *lt_mean(lt_graph *g, lt_tensor *a, lt_err *err); /* -> scalar */
 
 #endif

@@ -25,7 +25,6 @@
 #include "lathe/common.h"
 #include "lathe/tensor.h" /* lt_param */
 
-
 typedef struct lt_optim lt_optim;
 
 /* kind: sgd adam adamw adadelta rmsprop adagrad. An unknown kind gives

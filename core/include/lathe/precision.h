@@ -33,7 +33,7 @@ typedef struct lt_grad_scaler {
     double backoff_factor; /* 0.5 */
     int growth_interval;   /* 2000 good steps before growing */
     int good_steps;
-    long skipped;          /* steps skipped for overflow */
+    long skipped; /* steps skipped for overflow */
 } lt_grad_scaler;
 
 void lt_grad_scaler_init(lt_grad_scaler *s);

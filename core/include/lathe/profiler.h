@@ -11,14 +11,14 @@
 
 typedef struct lt_prof_entry {
     char name[48];
-    double total;   /* seconds */
+    double total; /* seconds */
     long calls;
 } lt_prof_entry;
 
 typedef struct lt_profiler {
     lt_prof_entry e[LT_PROF_MAX];
     int n;
-    double start;   /* lt_now() when created */
+    double start; /* lt_now() when created */
 } lt_profiler;
 
 void lt_prof_init(lt_profiler *p);

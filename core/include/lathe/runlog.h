@@ -114,15 +114,15 @@ const char *lt_runlog_events_path(const lt_runlog *r);
 /* ---- `lathe runs`: the run folders under a root ---- */
 
 typedef struct lt_run_row {
-    char experiment[128];  /* "" for runs directly under the root */
-    char version[64];      /* folder name, e.g. "version_3" */
-    long version_num;      /* N of version_<N>; -1 for other names */
-    char state[16];        /* done failed interrupted running stopped */
-    long steps;            /* -1 unknown */
+    char experiment[128];                         /* "" for runs directly under the root */
+    char version[64];                             /* folder name, e.g. "version_3" */
+    long version_num;                             /* N of version_<N>; -1 for other names */
+    char state[16];                               /* done failed interrupted running stopped */
+    long steps;                                   /* -1 unknown */
     double best_val_acc, best_val_loss, test_acc; /* NAN when not logged */
-    double lr;             /* NAN when unknown */
-    long batch_size;       /* -1 unknown */
-    char optimizer[32];    /* "" unknown */
+    double lr;                                    /* NAN when unknown */
+    long batch_size;                              /* -1 unknown */
+    char optimizer[32];                           /* "" unknown */
 } lt_run_row;
 
 /* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders: folders

@@ -43,13 +43,13 @@ typedef enum {
 typedef struct lt_st_tensor {
     const char *name;
     lt_st_dtype dtype;
-    int ndim;                        /* 0 (a scalar) .. LT_ST_MAX_DIMS */
+    int ndim; /* 0 (a scalar) .. LT_ST_MAX_DIMS */
     int64_t shape[LT_ST_MAX_DIMS];
-    const void *data;                /* lt_st_nbytes() bytes, little-endian */
+    const void *data; /* lt_st_nbytes() bytes, little-endian */
 } lt_st_tensor;
 
 typedef struct lt_st_meta {
-    const char *key, *value;         /* UTF-8 strings */
+    const char *key, *value; /* UTF-8 strings */
 } lt_st_meta;
 
 /* A loaded file. Tensors and metadata are in header order; names, strings
@@ -63,9 +63,9 @@ typedef struct lt_st_file {
     lt_st_meta *meta;
     int nmeta;
     /* private */
-    unsigned char *mem_;  /* the whole file, plus alignment slack */
-    char *strings_;       /* decoded names, keys and values */
-    int *by_name_;        /* tensor indices sorted by name */
+    unsigned char *mem_; /* the whole file, plus alignment slack */
+    char *strings_;      /* decoded names, keys and values */
+    int *by_name_;       /* tensor indices sorted by name */
 } lt_st_file;
 
 /* Bytes per element (1..8), or 0 for an invalid dtype. */
@@ -77,8 +77,7 @@ size_t lt_st_nbytes(const lt_st_tensor *t);
 
 /* Writes n tensors (in order) and nmeta metadata strings to path atomically.
  * Names must be unique, non-empty UTF-8 and not "__metadata__". */
-int lt_st_save(const char *path, const lt_st_tensor *tensors, int n, const lt_st_meta *meta,
-               int nmeta, lt_err *err);
+int lt_st_save(const char *path, const lt_st_tensor *tensors, int n, const lt_st_meta *meta, int nmeta, lt_err *err);
 
 /* Reads and validates the whole file. On failure *out is empty. */
 int lt_st_load(const char *path, lt_st_file *out, lt_err *err);

@@ -19,19 +19,18 @@
 #include "lathe/runlog.h"
 #include "lathe/train.h"
 
-
 typedef struct lt_session lt_session;
 
 typedef struct lt_session_opts {
-    const char *root_dir;   /* runs go under here; NULL or "": "logs" */
-    const char *name;       /* subfolder for the experiment; NULL: the experiment's
-                               name, "": none (Lightning's TensorBoardLogger name) */
-    const char *version;    /* NULL: the next free version_<N>; digits: version_<N>;
-                               anything else: that folder name */
-    int start_paused;       /* wait for resume/step before the first step */
-    int keep_alive;         /* after the fit ends, keep answering commands until
-                               `stop` or lt_session_request_stop (the workbench);
-                               0: the trainer thread ends with the fit (headless) */
+    const char *root_dir; /* runs go under here; NULL or "": "logs" */
+    const char *name;     /* subfolder for the experiment; NULL: the experiment's
+                             name, "": none (Lightning's TensorBoardLogger name) */
+    const char *version;  /* NULL: the next free version_<N>; digits: version_<N>;
+                             anything else: that folder name */
+    int start_paused;     /* wait for resume/step before the first step */
+    int keep_alive;       /* after the fit ends, keep answering commands until
+                             `stop` or lt_session_request_stop (the workbench);
+                             0: the trainer thread ends with the fit (headless) */
     /* called on the trainer thread; keep them cheap. on_start runs once,
        before the first step (the run directory and socket exist by then). */
     void *user;
@@ -49,13 +48,11 @@ typedef struct lt_session_opts {
  * would exceed LT_SOCKET_PATH_MAX bytes, before creating anything. Every file
  * of a run (control.sock, and later event files, checkpoints, metrics.csv)
  * lives in this folder. */
-int lt_run_dir_create(const char *root, const char *name, const char *version, char *out, size_t cap,
-                      lt_err *err);
+int lt_run_dir_create(const char *root, const char *name, const char *version, char *out, size_t cap, lt_err *err);
 
 /* Builds the trainer (data, model, optimizer), creates the run directory,
  * starts the control server and the trainer thread. NULL on failure. */
-lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, const lt_session_opts *opts,
-                             lt_err *err);
+lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, const lt_session_opts *opts, lt_err *err);
 
 const char *lt_session_run_dir(const lt_session *s);
 const char *lt_session_socket_path(const lt_session *s);

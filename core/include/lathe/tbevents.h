@@ -55,8 +55,7 @@ int lt_tb_text(lt_tb_writer *w, const char *tag, int64_t step, const char *markd
 /* HistogramProto of n values with TensorBoard's default bucket limits
  * (0, +-1e-12 * 1.1^k up to 1e20, +-DBL_MAX), runs of empty buckets merged as
  * TensorFlow does. Non-finite values are left out (num counts finite ones). */
-int lt_tb_histogram(lt_tb_writer *w, const char *tag, int64_t step, const float *v, size_t n,
-                    lt_err *err);
+int lt_tb_histogram(lt_tb_writer *w, const char *tag, int64_t step, const float *v, size_t n, lt_err *err);
 
 /* ---- HParams plugin ---- */
 
@@ -64,11 +63,7 @@ int lt_tb_histogram(lt_tb_writer *w, const char *tag, int64_t step, const float 
 typedef enum { LT_TB_HP_STRING = 1, LT_TB_HP_BOOL = 2, LT_TB_HP_FLOAT64 = 3 } lt_tb_hp_type;
 
 /* Values match tensorboard.hparams.Status. */
-typedef enum {
-    LT_TB_STATUS_SUCCESS = 1,
-    LT_TB_STATUS_FAILURE = 2,
-    LT_TB_STATUS_RUNNING = 3
-} lt_tb_status;
+typedef enum { LT_TB_STATUS_SUCCESS = 1, LT_TB_STATUS_FAILURE = 2, LT_TB_STATUS_RUNNING = 3 } lt_tb_status;
 
 typedef struct lt_tb_hp_info {
     const char *name;
@@ -93,12 +88,11 @@ int lt_tb_hparams_experiment(lt_tb_writer *w, const lt_tb_hp_info *hparams, int 
 
 /* Session start (tag "_hparams_/session_start_info"): this run's hparam
  * values, its group name (may be NULL or "") and start time (Unix seconds). */
-int lt_tb_hparams_session_start(lt_tb_writer *w, const lt_tb_hp_value *hparams, int nhparams,
-                                const char *group_name, double start_time_secs, lt_err *err);
+int lt_tb_hparams_session_start(lt_tb_writer *w, const lt_tb_hp_value *hparams, int nhparams, const char *group_name,
+                                double start_time_secs, lt_err *err);
 
 /* Session end (tag "_hparams_/session_end_info"). */
-int lt_tb_hparams_session_end(lt_tb_writer *w, lt_tb_status status, double end_time_secs,
-                              lt_err *err);
+int lt_tb_hparams_session_end(lt_tb_writer *w, lt_tb_status status, double end_time_secs, lt_err *err);
 
 /* Writes pending records to the file (no fsync). */
 int lt_tb_flush(lt_tb_writer *w, lt_err *err);

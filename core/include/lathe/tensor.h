@@ -24,16 +24,16 @@ typedef enum lt_device { LT_DEV_CPU = 0, LT_DEV_CUDA = 1 } lt_device;
 struct lt_node;
 
 typedef struct lt_tensor {
-    float *data;           /* numel floats, row-major, contiguous */
-    float *grad;           /* same shape; NULL until backward needs it */
+    float *data; /* numel floats, row-major, contiguous */
+    float *grad; /* same shape; NULL until backward needs it */
     int ndim;
     int shape[LT_MAX_DIMS];
     size_t numel;
-    lt_dtype dtype;        /* only LT_F32 is computed on today */
+    lt_dtype dtype; /* only LT_F32 is computed on today */
     lt_device device;
-    int requires_grad;     /* a leaf that wants a gradient, or a result of one */
-    struct lt_node *node;  /* the op that produced it; NULL for leaves */
-    const char *name;      /* optional, not owned */
+    int requires_grad;    /* a leaf that wants a gradient, or a result of one */
+    struct lt_node *node; /* the op that produced it; NULL for leaves */
+    const char *name;     /* optional, not owned */
 } lt_tensor;
 
 /* ---- arenas ---- */
@@ -44,10 +44,10 @@ typedef struct lt_arena_block {
 } lt_arena_block;
 
 typedef struct lt_arena {
-    lt_arena_block *head;    /* first block; blocks are kept across resets */
-    lt_arena_block *cur;     /* block being carved */
-    size_t block_size;       /* default size of a new block */
-    size_t high_water;       /* most bytes in use at once */
+    lt_arena_block *head; /* first block; blocks are kept across resets */
+    lt_arena_block *cur;  /* block being carved */
+    size_t block_size;    /* default size of a new block */
+    size_t high_water;    /* most bytes in use at once */
 } lt_arena;
 
 void lt_arena_init(lt_arena *a, size_t block_size);
@@ -66,8 +66,8 @@ char *lt_shape_str(const int *shape, int ndim, char *buf, size_t len);
 void lt_tensor_view(lt_tensor *t, float *data, const int *shape, int ndim);
 
 /* One parameter tensor, flattened to n floats. name is as in a PyTorch
- * state_dict, e.g. "conv2d_1.weight". The model lists its parameters as these (nn.h); an optimizer keeps these pointer values
- * (name, data, grad), not copies: they must stay valid until lt_optim_free. */
+ * state_dict, e.g. "conv2d_1.weight". The model lists its parameters as these (nn.h); an optimizer keeps these pointer
+ * values (name, data, grad), not copies: they must stay valid until lt_optim_free. */
 typedef struct lt_param {
     const char *name;
     float *data;

@@ -25,14 +25,14 @@
 #define LT_TEXT_MAX_BYTES ((size_t)256 << 20)
 
 typedef struct lt_text {
-    int vocab_size;         /* distinct bytes, 1..256 */
-    uint8_t chars[256];     /* id -> byte, ascending; [vocab_size..] unused */
-    int16_t id_of[256];     /* byte -> id, -1 for a byte not in the corpus */
-    int32_t *ids;           /* [n] the encoded corpus */
+    int vocab_size;     /* distinct bytes, 1..256 */
+    uint8_t chars[256]; /* id -> byte, ascending; [vocab_size..] unused */
+    int16_t id_of[256]; /* byte -> id, -1 for a byte not in the corpus */
+    int32_t *ids;       /* [n] the encoded corpus */
     size_t n;
-    size_t *entry_off;      /* [n_entries + 1]: entry k is ids[entry_off[k] .. entry_off[k+1]) */
+    size_t *entry_off; /* [n_entries + 1]: entry k is ids[entry_off[k] .. entry_off[k+1]) */
     size_t n_entries;
-    int n_files;            /* files read */
+    int n_files; /* files read */
 } lt_text;
 
 /* Reads every fortune file directly inside dir, in name order: regular files
@@ -63,8 +63,8 @@ typedef struct lt_text_stream {
     size_t n_entries;
 } lt_text_stream;
 
-int lt_text_split(const lt_text *t, double val_fraction, uint64_t seed, lt_text_stream *train,
-                  lt_text_stream *val, lt_err *err);
+int lt_text_split(const lt_text *t, double val_fraction, uint64_t seed, lt_text_stream *train, lt_text_stream *val,
+                  lt_err *err);
 void lt_text_stream_free(lt_text_stream *s);
 
 /* ---- the truncated-BPTT batcher (classic char-rnn) ----
@@ -82,7 +82,7 @@ typedef struct lt_text_window {
     const int32_t *ids; /* [B, T+1], valid until the next call on the batcher */
     int B, T;
     size_t epoch;
-    size_t index;       /* chunk within the epoch; 0: the streams restart, reset the carried state */
+    size_t index; /* chunk within the epoch; 0: the streams restart, reset the carried state */
 } lt_text_window;
 
 /* Copies ids. Fails (LT_EINVAL) when B < 1, T < 1 or the stream is too short

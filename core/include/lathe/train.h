@@ -17,29 +17,29 @@
 
 /* ---- configuration: the trainer's flags, named like Lightning's ---- */
 typedef struct lt_limit {
-    double value;     /* a fraction of the set when is_fraction, else a batch count */
+    double value; /* a fraction of the set when is_fraction, else a batch count */
     int is_fraction;
 } lt_limit;
 
 typedef struct lt_config {
-    int max_epochs;             /* -1: the experiment's default */
-    long max_steps;             /* -1: no limit */
+    int max_epochs; /* -1: the experiment's default */
+    long max_steps; /* -1: no limit */
     lt_limit limit_train_batches, limit_val_batches, limit_test_batches;
     lt_limit val_check_interval; /* fraction of an epoch, or every N training batches */
     int log_every_n_steps;
     uint64_t seed;
-    int batch_size;             /* 0: the experiment's default */
-    double lr;                  /* < 0: the experiment's default */
-    int threads;                /* BLAS threads; 0: all cores */
-    char data_dir[1024];        /* "" : the experiment's default */
-    char accelerator[16];       /* cpu | gpu | auto */
+    int batch_size;       /* 0: the experiment's default */
+    double lr;            /* < 0: the experiment's default */
+    int threads;          /* BLAS threads; 0: all cores */
+    char data_dir[1024];  /* "" : the experiment's default */
+    char accelerator[16]; /* cpu | gpu | auto */
     int devices;
-    double val_split;           /* fraction of the training set held out for validation */
-    int prefetch;               /* background data loading */
-    int run_test;               /* run a test pass after fit */
+    double val_split; /* fraction of the training set held out for validation */
+    int prefetch;     /* background data loading */
+    int run_test;     /* run a test pass after fit */
     /* ModelCheckpoint: written under ckpt_dir (set by whoever makes the run folder; "" : none) */
     char ckpt_dir[1024];
-    char ckpt_monitor[32];      /* "" : keep the newest */
+    char ckpt_monitor[32]; /* "" : keep the newest */
     int ckpt_mode_max;
     int save_top_k;
     int save_last;
@@ -55,19 +55,19 @@ typedef struct lt_config {
     int es_check_finite;
     /* gradient clipping (0: off) and accumulation */
     double gradient_clip_val;
-    int gradient_clip_by_value;     /* 0: norm, 1: value */
-    int accumulate_grad_batches;    /* 1: step after every batch */
-    int precision;                  /* lt_precision (precision.h) */
-    int check_val_every_n_epoch;    /* validate in epochs where (epoch+1) % n == 0 */
-    int num_sanity_val_steps;       /* validation batches before training (-1: all) */
-    int fast_dev_run;               /* >0: that many batches of each loop, one epoch, no checkpoints */
-    lt_limit overfit_batches;       /* >0: train and validate on the same first batches */
-    double max_time;                /* seconds; 0: no limit */
+    int gradient_clip_by_value;  /* 0: norm, 1: value */
+    int accumulate_grad_batches; /* 1: step after every batch */
+    int precision;               /* lt_precision (precision.h) */
+    int check_val_every_n_epoch; /* validate in epochs where (epoch+1) % n == 0 */
+    int num_sanity_val_steps;    /* validation batches before training (-1: all) */
+    int fast_dev_run;            /* >0: that many batches of each loop, one epoch, no checkpoints */
+    lt_limit overfit_batches;    /* >0: train and validate on the same first batches */
+    double max_time;             /* seconds; 0: no limit */
     int deterministic;
     int detect_anomaly;
-    char lr_scheduler[256];         /* scheduler spec (sched.h); "" : constant lr */
-    int truncated_bptt_steps;       /* sequence experiments: chunk length K; 0: the experiment's */
-    int profiler;                   /* 1: --profiler simple */
+    char lr_scheduler[256];   /* scheduler spec (sched.h); "" : constant lr */
+    int truncated_bptt_steps; /* sequence experiments: chunk length K; 0: the experiment's */
+    int profiler;             /* 1: --profiler simple */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
 } lt_config;
@@ -78,8 +78,8 @@ void lt_config_defaults(lt_config *c);
 #define LT_MAX_METRICS 16
 typedef struct lt_metric {
     char name[32];
-    double sum, weight;  /* epoch aggregate: weighted mean = sum / weight */
-    double last;         /* the last value logged */
+    double sum, weight; /* epoch aggregate: weighted mean = sum / weight */
+    double last;        /* the last value logged */
 } lt_metric;
 
 typedef enum lt_stage { LT_STAGE_TRAIN = 0, LT_STAGE_VAL = 1, LT_STAGE_TEST = 2 } lt_stage;
@@ -91,13 +91,13 @@ typedef struct lt_module {
     const lt_experiment *exp;
     const lt_config *cfg;
     lt_model model;
-    lt_dataset train_data, test_data;   /* as loaded */
+    lt_dataset train_data, test_data; /* as loaded */
     lt_subset train_set, val_set, test_set;
-    int in_ndim, in_shape[3];           /* per-sample input shape */
+    int in_ndim, in_shape[3]; /* per-sample input shape */
     lt_stage stage;
     lt_metric metrics[LT_MAX_METRICS];
     int nmetrics;
-    void *user;                          /* experiment-owned state */
+    void *user; /* experiment-owned state */
 } lt_module;
 
 /* Logs a value for the current stage; weight is the number of samples it
@@ -186,9 +186,9 @@ const char *lt_run_state_name(lt_run_state s);
 
 /* A non-finite value found after a step (lt_trainer_find_anomaly). */
 struct lt_anomaly {
-    int layer;          /* index into the model's layers; -1 for the loss */
-    char what[16];      /* loss | output | grad | weight_grad */
-    size_t count;       /* non-finite values there */
+    int layer;     /* index into the model's layers; -1 for the loss */
+    char what[16]; /* loss | output | grad | weight_grad */
+    size_t count;  /* non-finite values there */
     long step;
     size_t epoch;
     char message[256];
@@ -217,10 +217,10 @@ struct lt_trainer {
     lt_config cfg;
     const lt_experiment *exp;
     lt_module mod;
-    lt_graph graph;           /* training steps; each layer's `out` points here */
-    lt_graph eval_graph;      /* validation and test passes, so they leave the
-                                 last training batch's layer outputs readable */
-    lt_rng rng;               /* init, dropout */
+    lt_graph graph;      /* training steps; each layer's `out` points here */
+    lt_graph eval_graph; /* validation and test passes, so they leave the
+                            last training batch's layer outputs readable */
+    lt_rng rng;          /* init, dropout */
     lt_optim *opt;
     lt_loader *train_loader;
     lt_trainer_callbacks cb;
@@ -245,12 +245,12 @@ struct lt_trainer {
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
     int stop_requested;
-    char stop_reason[320];    /* why the fit stopped early (early stopping, a command) */
+    char stop_reason[320]; /* why the fit stopped early (early stopping, a command) */
     char failure[LT_ERR_MSG_MAX];
-    void *callbacks;          /* checkpoint and early-stopping state (train/trainer_callbacks.c) */
-    char last_ckpt[1100];     /* path of the newest checkpoint written, "" when none */
+    void *callbacks;              /* checkpoint and early-stopping state (train/trainer_callbacks.c) */
+    char last_ckpt[1100];         /* path of the newest checkpoint written, "" when none */
     char warning[LT_ERR_MSG_MAX]; /* the last problem the run carried on through (a failed checkpoint write) */
-    long warnings;            /* how many such problems so far */
+    long warnings;                /* how many such problems so far */
 };
 
 /* Builds only the model, from the experiment's declared input shape (no data):
@@ -298,6 +298,5 @@ int lt_trainer_set_checkpoint_dir(lt_trainer *t, const char *dir, lt_err *err);
  * values were made: layer outputs (forward), the loss, the gradients of layer
  * outputs (backward), parameter gradients. Returns 1 and fills a when found. */
 int lt_trainer_find_anomaly(const lt_trainer *t, lt_anomaly *a);
-
 
 #endif

@@ -116,7 +116,7 @@ void lt_batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const flo
         if (dgamma) dgamma[c] += (float)(sdyx * invstd);
         if (!dinp) continue;
         float k = (gamma ? gamma[c] : 1.0f) * invstd;
-        float a = (float)(sdy / N);                                  /* mean of dy */
+        float a = (float)(sdy / N);                                    /* mean of dy */
         float q = (float)(sdyx / N * (double)invstd * (double)invstd); /* per unit (x - mean) */
         for (int b = 0; b < B; b++) {
             const float *x = inp + b * bstride + c * cstride, *dy = dout + b * bstride + c * cstride;

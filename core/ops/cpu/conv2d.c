@@ -159,17 +159,17 @@ static void direct_dw_part(const float *restrict dout, const float *restrict out
 
 /* The samples are shared among the threads, each with its own copy of the
  * scratch above; their lane sums are added up in thread order (reproducible). */
-static void direct_dw(float *restrict dw, float *restrict db, const float *restrict dout,
-                      const float *restrict out, const float *restrict inp, int B, int C, int H, int W, int OC,
-                      int pad, int OH, int OW, lt_act act, float *scratch) {
+static void direct_dw(float *restrict dw, float *restrict db, const float *restrict dout, const float *restrict out,
+                      const float *restrict inp, int B, int C, int H, int W, int OC, int pad, int OH, int OW,
+                      lt_act act, float *scratch) {
     size_t per = direct_dw_floats(C, H, W, OC, pad, OH, OW), xw = dw_row(OW);
     size_t sums_off = (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw;
     int nt = B > 1 ? lt_omp_max_threads() : 1;
     if (nt > B) nt = B;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int t = 0; t < nt; t++)
-        direct_dw_part(dout, out, inp, (int)((long)B * t / nt), (int)((long)B * (t + 1) / nt), C, H, W, OC, pad, OH,
-                       OW, act, db != NULL, scratch + per * (size_t)t);
+        direct_dw_part(dout, out, inp, (int)((long)B * t / nt), (int)((long)B * (t + 1) / nt), C, H, W, OC, pad, OH, OW,
+                       act, db != NULL, scratch + per * (size_t)t);
     for (size_t i = 0; i < (size_t)OC * C * 9; i++) {
         float acc = 0.0f;
         for (int t = 0; t < nt; t++) {
@@ -237,8 +237,8 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int 
 }
 
 /* col [K, nb*P] <- samples [b0, b0+nb) of inp [B, C, H, W]. */
-static void im2col(float *restrict col, const float *restrict inp, int b0, int nb, int C, int H, int W, int KH,
-                   int KW, int stride, int pad, int OH, int OW) {
+static void im2col(float *restrict col, const float *restrict inp, int b0, int nb, int C, int H, int W, int KH, int KW,
+                   int stride, int pad, int OH, int OW) {
     size_t P = (size_t)OH * OW, N = (size_t)nb * P, HW = (size_t)H * W;
     for (int c = 0; c < C; c++)
         for (int kh = 0; kh < KH; kh++)
@@ -270,8 +270,8 @@ static void im2col(float *restrict col, const float *restrict inp, int b0, int n
 /* dinp [B, C, H, W] += col2im(dcol [K, nb*P]) for samples [b0, b0+nb). For a
  * fixed (c, kh, kw) row the map pixel -> input position is one-to-one, so the
  * inner loop has no write conflicts and vectorises for stride 1. */
-static void col2im_add(float *restrict dinp, const float *restrict dcol, int b0, int nb, int C, int H, int W,
-                       int KH, int KW, int stride, int pad, int OH, int OW) {
+static void col2im_add(float *restrict dinp, const float *restrict dcol, int b0, int nb, int C, int H, int W, int KH,
+                       int KW, int stride, int pad, int OH, int OW) {
     size_t P = (size_t)OH * OW, N = (size_t)nb * P, HW = (size_t)H * W;
     if (stride == 1 && pad == 0 && KW == 3 && OW >= 2) {
         /* The common 3-wide, unpadded case: the three kw rows of a (c, kh) add
@@ -320,8 +320,8 @@ static void col2im_add(float *restrict dinp, const float *restrict dcol, int b0,
 }
 
 /* out [B, OC, P] (samples b0..b0+nb) <- act(ocn [OC, nb*P] + b). */
-static void scatter_out(float *restrict out, const float *restrict ocn, const float *restrict b, int b0, int nb,
-                        int OC, size_t P, lt_act act) {
+static void scatter_out(float *restrict out, const float *restrict ocn, const float *restrict b, int b0, int nb, int OC,
+                        size_t P, lt_act act) {
     size_t N = (size_t)nb * P;
     for (int oc = 0; oc < OC; oc++) {
         float bv = b ? b[oc] : 0.0f;
@@ -339,8 +339,8 @@ static void scatter_out(float *restrict out, const float *restrict ocn, const fl
     }
 }
 
-void lt_conv2d_forward(float *out, const float *inp, const float *w, const float *b, int B, int C, int H, int W,
-                       int OC, int KH, int KW, int stride, int pad, lt_act act, float *scratch) {
+void lt_conv2d_forward(float *out, const float *inp, const float *w, const float *b, int B, int C, int H, int W, int OC,
+                       int KH, int KW, int stride, int pad, lt_act act, float *scratch) {
     int OH = conv_out_dim(H, KH, stride, pad), OW = conv_out_dim(W, KW, stride, pad);
     if (B <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
     if (use_winograd(C, OC, KH, KW, stride)) {
@@ -357,8 +357,7 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
         int nb = B - b0 < nbc ? B - b0 : nbc;
         int N = nb * (int)P;
         im2col(col, inp, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, N, (int)K, 1.0f, w, (int)K, col, N, 0.0f, ocn,
-                    N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, N, (int)K, 1.0f, w, (int)K, col, N, 0.0f, ocn, N);
         scatter_out(out, ocn, b, b0, nb, OC, P, act);
     }
 }
@@ -366,8 +365,8 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
 /* dcn [OC, nb*P] <- mask(dout) for samples b0..b0+nb (dcn may be NULL when only
  * the bias gradient is wanted); db [OC] += the masked gradient's sums. The sum
  * runs in 16 lanes so that it vectorises (a plain float reduction would not). */
-static void gather_dout(float *restrict dcn, float *restrict db, const float *restrict dout,
-                        const float *restrict out, int b0, int nb, int OC, size_t P, lt_act act) {
+static void gather_dout(float *restrict dcn, float *restrict db, const float *restrict dout, const float *restrict out,
+                        int b0, int nb, int OC, size_t P, lt_act act) {
     size_t N = (size_t)nb * P;
     for (int oc = 0; oc < OC; oc++) {
         float acc[16] = {0};
@@ -443,8 +442,7 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
                         (int)K);
         }
         if (dinp) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, OC, 1.0f, w, (int)K, dcn, N, 0.0f, col,
-                        N);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, OC, 1.0f, w, (int)K, dcn, N, 0.0f, col, N);
             col2im_add(dinp, col, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
         }
     }

@@ -35,8 +35,7 @@ void lt_linear_backward(float *dinp, float *dw, float *db, float *dout, const fl
             for (int j = 0; j < OUT; j++) db[j] += g[j];
         }
     if (IN <= 0) return;
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
     if (dinp)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT, w, IN, 1.0f, dinp, IN);
 }

@@ -87,13 +87,11 @@ static void rnn_param_grads(float *dx, float *dw_ih, float *dw_hh, float *db_ih,
 size_t lt_lstm_save_floats(int B, int T, int H) { return (size_t)B * T * 6 * H; }
 
 /* dgates [B*T, 4H], hprev [B*T, H], dh and dc [B, H], a [4H] column sum */
-size_t lt_lstm_scratch_floats(int B, int T, int H) {
-    return (size_t)B * T * 5 * H + 2 * (size_t)B * H + 4 * (size_t)H;
-}
+size_t lt_lstm_scratch_floats(int B, int T, int H) { return (size_t)B * T * 5 * H + 2 * (size_t)B * H + 4 * (size_t)H; }
 
 void lt_lstm_forward(float *out, float *h_last, float *c_last, float *save, const float *x, const float *h0,
-                     const float *c0, const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
-                     int B, int T, int IN, int H) {
+                     const float *c0, const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, int B,
+                     int T, int IN, int H) {
     if (B <= 0 || T <= 0 || H <= 0) return;
     const int G = 4 * H;
     const size_t BT = (size_t)B * T;
@@ -110,7 +108,7 @@ void lt_lstm_forward(float *out, float *h_last, float *c_last, float *save, cons
         for (int b = 0; b < B; b++) {
             size_t r = (size_t)b * T + t;
             float *gt = gates + r * G;
-            lt_sigmoid_forward(gt, gt, 2 * (size_t)H);  /* i, f */
+            lt_sigmoid_forward(gt, gt, 2 * (size_t)H); /* i, f */
             lt_tanh_forward(gt + 2 * H, gt + 2 * H, (size_t)H);
             lt_sigmoid_forward(gt + 3 * H, gt + 3 * H, (size_t)H);
             const float *restrict ig = gt, *restrict fg = gt + H, *restrict gg = gt + 2 * H, *restrict og = gt + 3 * H;
@@ -170,8 +168,8 @@ void lt_lstm_backward(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw
         for (int b = 0; b < B; b++) {
             size_t r = (size_t)b * T + t;
             const float *cp = t ? cells + (r - 1) * H : (c0 ? c0 + (size_t)b * H : NULL);
-            lstm_step_bw(dg + r * G, dc + (size_t)b * H, dh + (size_t)b * H, dout ? dout + r * H : NULL,
-                         gates + r * G, cp, ctanh + r * H, H);
+            lstm_step_bw(dg + r * G, dc + (size_t)b * H, dh + (size_t)b * H, dout ? dout + r * H : NULL, gates + r * G,
+                         cp, ctanh + r * H, H);
         }
         /* dh_{t-1} = dgates_t [B, 4H] x w_hh [4H, H]; not needed below t = 0 without dh0 */
         if (t > 0 || dh0)
@@ -254,10 +252,9 @@ static void gru_step_bw(float *restrict dx_, float *restrict dh_, float *restric
     }
 }
 
-void lt_gru_backward(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                     const float *dout, const float *dh_last, const float *save, const float *out, const float *x,
-                     const float *h0, const float *w_ih, const float *w_hh, int B, int T, int IN, int H,
-                     float *scratch) {
+void lt_gru_backward(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dout,
+                     const float *dh_last, const float *save, const float *out, const float *x, const float *h0,
+                     const float *w_ih, const float *w_hh, int B, int T, int IN, int H, float *scratch) {
     if (B <= 0 || T <= 0 || H <= 0) return;
     const int G = 3 * H;
     const size_t BT = (size_t)B * T, BH = (size_t)B * H;
@@ -275,8 +272,8 @@ void lt_gru_backward(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *d
                         hn + r * H, hp, H);
         }
         if (t > 0 || dh0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dhg + (size_t)t * G, T * G, w_hh,
-                        H, 1.0f, dh, H);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dhg + (size_t)t * G, T * G, w_hh, H,
+                        1.0f, dh, H);
     }
     if (dh0)
         for (size_t k = 0; k < BH; k++) dh0[k] += dh[k];

@@ -108,11 +108,9 @@ static inline __m512 load_4x4(const float *p, size_t ld) {
 static void stage_to_points(float (*st)[ST_ROW], float *restrict d) {
     __m512 r[16];
     for (int k = 0; k < 3; k++) {
-        for (int l = 0; l < WL; l++)
-            r[l] = _mm512_loadu_ps(st[l] + 16 * k);
+        for (int l = 0; l < WL; l++) r[l] = _mm512_loadu_ps(st[l] + 16 * k);
         transpose16(r);
-        for (int p = 0; p < 16 && 16 * k + p < WG_P; p++)
-            _mm512_storeu_ps(d + (16 * k + p) * WL, r[p]);
+        for (int p = 0; p < 16 && 16 * k + p < WG_P; p++) _mm512_storeu_ps(d + (16 * k + p) * WL, r[p]);
     }
 }
 
@@ -122,8 +120,7 @@ static void points_to_stage(const float *restrict d, float (*st)[ST_ROW]) {
         for (int p = 0; p < 16; p++)
             r[p] = 16 * k + p < WG_P ? _mm512_loadu_ps(d + (16 * k + p) * WL) : _mm512_setzero_ps();
         transpose16(r);
-        for (int l = 0; l < WL; l++)
-            _mm512_storeu_ps(st[l] + 16 * k, r[l]);
+        for (int l = 0; l < WL; l++) _mm512_storeu_ps(st[l] + 16 * k, r[l]);
     }
 }
 #endif
@@ -253,10 +250,8 @@ static inline void tf_b(const float *restrict x, size_t xs, float *restrict y, s
 #define TF2(name, f, n, m)                                                                                             \
     static void name(const float *restrict x, float *restrict y) {                                                     \
         float t[(n) * (m)*WL];                                                                                         \
-        for (int i = 0; i < (n); i++)                                                                                  \
-            f(x + i * (n)*WL, WL, t + i * (m)*WL, WL);                                                                 \
-        for (int j = 0; j < (m); j++)                                                                                  \
-            f(t + j * WL, (m)*WL, y + j * WL, (m)*WL);                                                                 \
+        for (int i = 0; i < (n); i++) f(x + i * (n)*WL, WL, t + i * (m)*WL, WL);                                       \
+        for (int j = 0; j < (m); j++) f(t + j * WL, (m)*WL, y + j * WL, (m)*WL);                                       \
     }
 
 TF2(tf2_input, tf_bt, 6, 6)   /* V = B^T d B */
@@ -291,8 +286,7 @@ static void weights_transform(float *restrict U, size_t us, const float *restric
             tf_g(w + f * 9 + k, 3, &t[0][k], 3);
         for (int r = 0; r < 6; r++) /* and G over the rows */
             tf_g(t[r], 1, u[r], 1);
-        for (int p = 0; p < WG_P; p++)
-            U[(size_t)p * us + f] = u[p / 6][p % 6];
+        for (int p = 0; p < WG_P; p++) U[(size_t)p * us + f] = u[p / 6][p % 6];
     }
 }
 
@@ -300,14 +294,12 @@ static void weights_transform(float *restrict U, size_t us, const float *restric
 static void weights_grad(float *restrict dw, const float *restrict dU, size_t us, int OC, int C) {
     for (size_t f = 0; f < (size_t)OC * C; f++) {
         float q[6][6], t[3][6], d[3][3];
-        for (int p = 0; p < WG_P; p++)
-            q[p / 6][p % 6] = dU[(size_t)p * us + f];
+        for (int p = 0; p < WG_P; p++) q[p / 6][p % 6] = dU[(size_t)p * us + f];
         for (int s = 0; s < 6; s++) /* G^T over the columns */
             tf_gt(&q[0][s], 6, &t[0][s], 6);
         for (int k = 0; k < 3; k++) /* and over the rows */
             tf_gt(t[k], 1, d[k], 1);
-        for (int i = 0; i < 9; i++)
-            dw[f * 9 + i] += d[i / 3][i % 3];
+        for (int i = 0; i < 9; i++) dw[f * 9 + i] += d[i / 3][i % 3];
     }
 }
 
@@ -356,8 +348,7 @@ static void input_transform(float *restrict V, const wg_geom *g, const float *re
     for (size_t n0 = 0; n0 < np; n0 += WL) {
         block_lanes(&ln, g, n0, nt);
         for (int l = ln.n; l < WL; l++)
-            for (int p = 0; p < WG_P; p++)
-                d[p * WL + l] = 0.0f;
+            for (int p = 0; p < WG_P; p++) d[p * WL + l] = 0.0f;
         for (int c = 0; c < g->C; c++) {
 #ifdef WG_AVX512
             if (wg_vector && ln.all_in) {
@@ -377,8 +368,7 @@ static void input_transform(float *restrict V, const wg_geom *g, const float *re
                 if (ln.in_inside[l]) {
                     const float *src = img + (size_t)y0 * W + x0;
                     for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++)
-                            d[(i * 6 + j) * WL + l] = src[(size_t)i * W + j];
+                        for (int j = 0; j < 6; j++) d[(i * 6 + j) * WL + l] = src[(size_t)i * W + j];
                 } else {
                     for (int i = 0; i < 6; i++)
                         for (int j = 0; j < 6; j++) {
@@ -393,8 +383,7 @@ static void input_transform(float *restrict V, const wg_geom *g, const float *re
 #endif
             tf2_input(d, v);
             float *dst = V + (size_t)c * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++)
-                memcpy(dst + p * g->vs, v + p * WL, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++) memcpy(dst + p * g->vs, v + p * WL, WL * sizeof(float));
         }
     }
 }
@@ -410,8 +399,7 @@ static void output_transform(float *restrict out, const wg_geom *g, const float 
         for (int oc = 0; oc < g->OC; oc++) {
             float bv = b ? b[oc] : 0.0f;
             const float *src = M + (size_t)oc * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++)
-                memcpy(m + p * WL, src + p * g->ms, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++) memcpy(m + p * WL, src + p * g->ms, WL * sizeof(float));
             tf2_output(m, y);
             for (int p = 0; p < 16 * WL; p++) {
                 float val = y[p] + bv;
@@ -421,8 +409,7 @@ static void output_transform(float *restrict out, const wg_geom *g, const float 
 #ifdef WG_AVX512
             if (wg_vector && ln.all_out) {
                 __m512 r[16];
-                for (int p = 0; p < 16; p++)
-                    r[p] = _mm512_loadu_ps(y + p * WL);
+                for (int p = 0; p < 16; p++) r[p] = _mm512_loadu_ps(y + p * WL);
                 transpose16(r); /* r[l]: tile l's 4x4 outputs */
                 for (int l = 0; l < WL; l++) {
                     float *dst = out + ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
@@ -438,14 +425,12 @@ static void output_transform(float *restrict out, const wg_geom *g, const float 
                 float *dst = out + ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
                 if (ln.out_inside[l]) {
                     for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++)
-                            dst[(size_t)i * OW + j] = y[(i * 4 + j) * WL + l];
+                        for (int j = 0; j < 4; j++) dst[(size_t)i * OW + j] = y[(i * 4 + j) * WL + l];
                 } else {
                     int h = g->OH - ln.y0[l] < 4 ? g->OH - ln.y0[l] : 4,
                         w = g->OW - ln.x0[l] < 4 ? g->OW - ln.x0[l] : 4;
                     for (int i = 0; i < h; i++)
-                        for (int j = 0; j < w; j++)
-                            dst[(size_t)i * OW + j] = y[(i * 4 + j) * WL + l];
+                        for (int j = 0; j < w; j++) dst[(size_t)i * OW + j] = y[(i * 4 + j) * WL + l];
                 }
             }
         }
@@ -479,15 +464,13 @@ static void grad_out_transform(float *restrict dM, float *restrict db, float *re
                     r[l] = v;
                 }
                 transpose16(r); /* r[p]: point p of the 16 tiles */
-                for (int p = 0; p < 16; p++)
-                    _mm512_storeu_ps(u + p * WL, r[p]);
+                for (int p = 0; p < 16; p++) _mm512_storeu_ps(u + p * WL, r[p]);
                 goto transform;
             }
 #endif
             for (int l = 0; l < WL; l++) {
                 if (l >= ln.n) {
-                    for (int p = 0; p < 16; p++)
-                        u[p * WL + l] = 0.0f;
+                    for (int p = 0; p < 16; p++) u[p * WL + l] = 0.0f;
                     continue;
                 }
                 size_t off = ((size_t)(b0 + ln.bb[l]) * g->OC + oc) * P + (size_t)ln.y0[l] * OW + ln.x0[l];
@@ -517,18 +500,15 @@ static void grad_out_transform(float *restrict dM, float *restrict db, float *re
         transform:
 #endif
             for (int p = 0; p < 16; p++)
-                for (int l = 0; l < WL; l++)
-                    acc[l] += u[p * WL + l];
+                for (int l = 0; l < WL; l++) acc[l] += u[p * WL + l];
             tf2_grad_out(u, m);
             float *dst = dM + (size_t)oc * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++)
-                memcpy(dst + p * g->ms, m + p * WL, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++) memcpy(dst + p * g->ms, m + p * WL, WL * sizeof(float));
         }
     }
     for (int oc = 0; db && oc < g->OC; oc++) {
         float sum = 0.0f;
-        for (int l = 0; l < WL; l++)
-            sum += dbl[(size_t)oc * WL + l];
+        for (int l = 0; l < WL; l++) sum += dbl[(size_t)oc * WL + l];
         db[oc] += sum;
     }
 }
@@ -543,8 +523,7 @@ static void grad_in_transform(float *restrict dinp, const wg_geom *g, const floa
         block_lanes(&ln, g, n0, nt);
         for (int c = 0; c < g->C; c++) {
             const float *src = dV + (size_t)c * g->ncol + n0;
-            for (int p = 0; p < WG_P; p++)
-                memcpy(v + p * WL, src + p * g->vs, WL * sizeof(float));
+            for (int p = 0; p < WG_P; p++) memcpy(v + p * WL, src + p * g->vs, WL * sizeof(float));
             tf2_grad_in(v, d);
 #ifdef WG_AVX512
             if (wg_vector && ln.all_in) {
@@ -568,8 +547,7 @@ static void grad_in_transform(float *restrict dinp, const wg_geom *g, const floa
                 if (ln.in_inside[l]) {
                     float *dst = img + (size_t)y0 * W + x0;
                     for (int i = 0; i < 6; i++)
-                        for (int j = 0; j < 6; j++)
-                            dst[(size_t)i * W + j] += d[(i * 6 + j) * WL + l];
+                        for (int j = 0; j < 6; j++) dst[(size_t)i * W + j] += d[(i * 6 + j) * WL + l];
                 } else {
                     for (int i = 0; i < 6; i++)
                         for (int j = 0; j < 6; j++) {
@@ -642,14 +620,11 @@ void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, 
     for (int t = 1; t < nthreads; t++) {
         const float *dUt = scratch + g.u_floats + g.per * (size_t)t + vm, *dbt = dUt + g.u_floats;
         if (dw)
-            for (size_t i = 0; i < g.u_floats; i++)
-                dU0[i] += dUt[i];
+            for (size_t i = 0; i < g.u_floats; i++) dU0[i] += dUt[i];
         if (db)
-            for (int i = 0; i < OC; i++)
-                db0[i] += dbt[i];
+            for (int i = 0; i < OC; i++) db0[i] += dbt[i];
     }
     if (dw) weights_grad(dw, dU0, g.us, OC, C);
     if (db)
-        for (int i = 0; i < OC; i++)
-            db[i] += db0[i];
+        for (int i = 0; i < OC; i++) db[i] += db0[i];
 }
