@@ -1,9 +1,13 @@
-/* wb.h: the workbench's private state, shared by wb_main.c (loop, layout,
- * connection), wb_readline.c (the command line) and the panes (wb_panes*.c).
- * Panes are small vtables (draw, key, resize) over a screen rectangle. */
+/* wb.h: the workbench's private state, shared by wb_main.c (loop,
+ * connection), wb_keys.c (the key tables and the dispatcher), wb_layout.c
+ * (where things go on the screen), wb_readline.c (the command line) and the
+ * panes (wb_pane_*.c). A pane is a small vtable (draw, key, resize and its
+ * table of keys) over a screen rectangle; its private state lives in the pane
+ * (wb_pane.c allocates it), not in struct wb. */
 #ifndef LATHE_TUI_WB_H
 #define LATHE_TUI_WB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lathe/control.h"
@@ -16,14 +20,119 @@ typedef struct wb_rect {
 
 typedef struct wb wb;
 
+/* ---- key bindings (wb_keys.c) ----
+ * A binding maps key codes to an action, with what the help and the footer
+ * say about it. The screen's keys and the command line's keys are one table
+ * each in wb_keys.c; a pane's keys are a table in the pane's file. The
+ * dispatcher, the footer and the help all read these tables. */
+
+#define WB_BIND_KEYS 8
+
+/* Runs a binding: self is the pane's state (NULL for the screen's and the
+ * command line's keys), ch the key pressed. Returns 1 when it used the key. */
+typedef int (*wb_action)(wb *w, void *self, int ch);
+
+typedef struct wb_binding {
+    int keys[WB_BIND_KEYS]; /* key codes (curses), 0 after the last */
+    const char *name;       /* how the footer and the help write the keys: "spc", "Up/Down" */
+    const char *help;       /* what the help says they do */
+    const char *footer;     /* the footer's word for them; NULL: help only */
+    /* The footer's word instead when the run lives in this process or has
+     * ended (nothing to detach from). Set only on the way out, which the
+     * footer shows last, set apart. */
+    const char *footer_owned;
+    wb_action run;
+} wb_binding;
+
+typedef struct wb_keymap {
+    const char *title; /* the help's heading for this table */
+    const wb_binding *b;
+    int n;
+} wb_keymap;
+
+#define WB_KEYMAP(title, table)                                                                                        \
+    { title, table, (int)(sizeof table / sizeof table[0]) }
+
+/* The keys of the screen while the command line is not focused, and of the
+ * command line itself. */
+extern const wb_keymap wb_keys_screen, wb_keys_cmdline, wb_keys_none;
+
+/* The binding of ch in km, or NULL. */
+const wb_binding *wb_keymap_find(const wb_keymap *km, int ch);
+/* Runs the binding of ch in km; 0 when there is none or it did not use the key. */
+int wb_keymap_run(const wb_keymap *km, wb *w, void *self, int ch);
+/* A key while the command line is not focused: the help closes on any key,
+ * then the screen's table, then the panes on screen (wb_layout_key_panes).
+ * Returns 1 when something used it. */
+int wb_key_screen(wb *w, int ch);
+/* A key while the command line is focused (a lone Esc arrives as 27; the
+ * bytes of an escape sequence go to readline without coming here). */
+void wb_key_cmdline(wb *w, int ch);
+
+/* wb_help.c: what the footer and the help overlay say, from the tables. */
+/* The footer's keys for a row of width columns: the command line's when it
+ * is focused, else the screen's (terse, "spc:pause", below 100 columns). */
+void wb_footer_keys(const wb *w, int width, char *buf, size_t cap);
+/* The help overlay for width columns: lines separated by '\n'. */
+void wb_help_text(int width, char *buf, size_t cap);
+
+/* ---- panes ---- */
+
 typedef struct wb_pane {
-    const char *name;
-    void (*draw)(wb *w, const wb_rect *r);
-    int (*key)(wb *w, int ch);               /* 1 when the pane used the key */
-    void (*resize)(wb *w, const wb_rect *r); /* the pane's rectangle changed */
+    const char *name;  /* the footer's tab, the help's section */
+    size_t state_size; /* bytes of the pane's own state: zeroed at start, freed at the end */
+    void (*draw)(wb *w, void *self, const wb_rect *r);
+    int (*key)(wb *w, void *self, int ch);               /* 1 when the pane used the key */
+    void (*resize)(wb *w, void *self, const wb_rect *r); /* the rectangle it will be drawn in changed */
+    const wb_keymap *keys;                               /* its bindings: what key() runs and the help lists */
 } wb_pane;
 
+/* The panes tab and 1-6 choose from, in tab order (wb_offline.h returns these
+ * numbers too), and the bars around them, which the layout always shows. */
 enum { WB_P_CURVES, WB_P_HPARAMS, WB_P_LAYERS, WB_P_INSPECT, WB_P_PROBE, WB_P_LOG, WB_NPANES };
+enum { WB_P_STATUS = WB_NPANES, WB_P_MESSAGES, WB_P_FOOTER, WB_P_HELP, WB_NALLPANES };
+
+/* wb_pane.c: every pane by WB_P_* number, and its state in a workbench. */
+extern const wb_pane *const wb_panes[WB_NALLPANES];
+int wb_panes_init(wb *w); /* 0, or -1 when out of memory */
+void wb_panes_free(wb *w);
+void wb_pane_draw(wb *w, int p, const wb_rect *r);
+int wb_pane_key(wb *w, int p, int ch);
+void wb_pane_resize(wb *w, int p, const wb_rect *r);
+/* For panes without keys of their own or without a use for their size. */
+int wb_pane_no_key(wb *w, void *self, int ch);
+void wb_pane_no_resize(wb *w, void *self, const wb_rect *r);
+/* Scrolling back through a list, newest at the bottom (hparams' changes, the
+ * log): a pane whose state starts with a wb_scroll takes these keys. */
+typedef struct wb_scroll {
+    int back; /* rows scrolled back from the newest */
+} wb_scroll;
+extern const wb_keymap wb_keys_scroll;
+
+/* The panes, one file each (wb_pane_<name>.c). */
+extern const wb_pane wb_pane_curves, wb_pane_hparams, wb_pane_layers, wb_pane_inspect, wb_pane_probe, wb_pane_log;
+extern const wb_pane wb_pane_status, wb_pane_messages, wb_pane_footer, wb_pane_help;
+
+/* ---- layout (wb_layout.c) ---- */
+
+typedef struct wb_layout {
+    wb_rect status, main, side, msg, cmd, footer;
+    int wide; /* the curves in main, wb_side_pane(w) beside them in side */
+} wb_layout;
+
+/* Today's layouts for a terminal of rows x cols: 80x24 and up one pane under
+ * the status bar; from 130 columns the curves with a pane beside them. */
+void wb_layout_compute(wb_layout *l, int rows, int cols);
+/* After a resize: the terminal's size, the layout, and each pane told the
+ * rectangle it will be drawn in. */
+void wb_layout_apply(wb *w);
+/* On a wide screen, the pane beside the curves. */
+int wb_side_pane(const wb *w);
+/* The panes that take keys, in the order they are offered one (after the
+ * screen's own keys); returns how many. */
+int wb_layout_key_panes(const wb *w, int out[2]);
+/* The whole screen. */
+void wb_draw_frame(wb *w);
 
 /* Colour pairs (0 when the terminal has no colours). */
 enum {
@@ -77,23 +186,18 @@ struct wb {
     int help;      /* the help overlay is up */
     int quit;
     int dirty;
-    int logscale, follow, zoom; /* curves: log y axes, window follows the newest step, 2^zoom */
-    double lr_suggest;          /* the last lr-find suggestion (NaN: none); A applies it */
-    double pan_end;             /* curves: right edge in steps when not following */
-    int scroll[WB_NPANES];
-    int layer_sel;
+    /* Plot settings the screen's keys toggle in any pane (L, f); the curves
+     * pane reads them, and panning the curves stops following. */
+    int logscale, follow;
+    double lr_suggest; /* the last lr-find suggestion (NaN: none); A applies it */
     wb_req req[WB_REQ_MAX];
     int nreq;
-    wb_rect r_status, r_main, r_side, r_msg, r_cmd, r_footer;
-    int wide; /* the curves in r_main, wb_side_pane(w) beside them in r_side */
+    wb_layout lay;
+    void *pane_state[WB_NALLPANES]; /* each pane's own state (wb_pane.c) */
 };
-
-extern const wb_pane wb_panes[WB_NPANES];
 
 /* wb_main.c */
 void wb_send(wb *w, const char *line, int echo);
-void wb_layout(wb *w);
-int wb_side_pane(const wb *w);
 
 /* wb_readline.c */
 int wb_rl_init(wb *w);
@@ -112,9 +216,6 @@ void wb_putf(int y, int x, int maxw, const char *fmt, ...)
     ;
 void wb_attr(wb *w, int pair, int bold);                   /* attrset; 0 resets */
 void wb_title(wb *w, const wb_rect *r, const char *title); /* a title row at r->y */
-void wb_draw_status(wb *w);
-void wb_draw_footer(wb *w);
-void wb_draw_messages(wb *w);
 int wb_state_color(const char *state);
 /* A shaded 2-D map of v (h x w) in at most maxr x maxc cells at (y, x);
  * returns the rows used. */

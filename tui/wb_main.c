@@ -1,8 +1,9 @@
 /* wb_main.c: the workbench's loop. One thread: poll() over the terminal, the
- * control socket and a frame timer. Keys go to readline while the command line
- * has focus, else to the global keys and then the shown pane; messages from
- * the run update the model. The screen is redrawn only when something changed,
- * at most 10 times a second (keys are echoed at once). */
+ * control socket and a frame timer. Keys go to the command line's bindings
+ * (and readline) while it has focus, else to the screen's bindings and then
+ * the panes on screen (wb_keys.c); messages from the run update the model.
+ * The screen is redrawn only when something changed, at most 10 times a
+ * second (keys are echoed at once). */
 #include <curses.h>
 #include <errno.h>
 #include <langinfo.h>
@@ -220,125 +221,7 @@ static void drain_socket(wb *w) {
     }
 }
 
-/* ---- layout and drawing ---- */
-
-/* On a wide screen, the pane beside the curves: the chosen one, or the
- * hparams when the chosen one is the curves themselves. Derived from w->pane
- * at each use, so a pane chosen by a command shows at once. */
-int wb_side_pane(const wb *w) { return w->pane == WB_P_CURVES ? WB_P_HPARAMS : w->pane; }
-
-void wb_layout(wb *w) {
-    getmaxyx(stdscr, w->rows, w->cols);
-    int H = w->rows, W = w->cols;
-    int nmsg = H >= 30 ? 3 : H >= 16 ? 2 : 1;
-    w->r_status = (wb_rect){0, 0, 1, W};
-    w->r_footer = (wb_rect){H - 1, 0, 1, W};
-    w->r_cmd = (wb_rect){H - 2, 0, 1, W};
-    w->r_msg = (wb_rect){H - 2 - nmsg, 0, nmsg, W};
-    int mh = H - 3 - nmsg - 1; /* a blank row between the status bar and the pane */
-    if (mh < 1) mh = 1;
-    /* Wide screens show the curves beside the chosen pane. */
-    if (W >= 130) {
-        int lw = W * 11 / 20;
-        w->r_main = (wb_rect){2, 0, mh, lw - 1};
-        w->r_side = (wb_rect){2, lw + 1, mh, W - lw - 1};
-        w->wide = 1;
-    } else {
-        w->r_main = (wb_rect){2, 0, mh, W};
-        w->wide = 0;
-    }
-    for (int i = 0; i < WB_NPANES; i++) wb_panes[i].resize(w, &w->r_main);
-}
-
-static const char *const help_text[] = {
-    "keys (command line not focused)",
-    "  space  pause / resume          n  one optimizer step      v  validate now",
-    "  tab    next pane (shift-tab back)   : or /  command line   ?  this help",
-    "  L      log scale on the plots  f  follow the newest step  + -  zoom curves",
-    "  A      apply the last lr-find suggestion (set lr)",
-    "  q      detach: the screen closes, the run keeps going",
-    "  layers: Up/Down, Enter inspects   inspect: [ ] channel, o w g b view",
-    "  probe: r random, m misclassified, [ ] previous/next test sample",
-    "command line: emacs keys, Up/Down history (kept across runs), Tab completes",
-    "  commands, layer names and hparam names; Esc leaves it.",
-    "commands: status pause resume step [N] validate stop hparams get <name>",
-    "  set <name> <value> changes layers history save [PATH] profile lr-find help",
-    "  inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]",
-    "  feed test <I> | random | misclassified | file <PATH> | shape <DxHxW> | text \"...\" [N]",
-    "press any key to close this help",
-    NULL};
-
-static void draw(wb *w) {
-    erase();
-    if (w->rows < 8 || w->cols < 30) {
-        wb_put(0, 0, w->cols, "lathe: the terminal is too small");
-        refresh();
-        return;
-    }
-    wb_draw_status(w);
-    if (w->help) {
-        wb_title(w, &w->r_main, "help");
-        for (int i = 0; help_text[i] && i + 1 < w->r_main.h; i++)
-            wb_put(w->r_main.y + 1 + i, w->r_main.x, w->r_main.w, help_text[i]);
-    } else if (w->wide) {
-        wb_panes[WB_P_CURVES].draw(w, &w->r_main);
-        wb_attr(w, WB_C_DIM, 0);
-        for (int y = 0; y < w->r_side.h; y++)
-            wb_put(w->r_side.y + y, w->r_side.x - 1, 1, w->utf8 ? "\xE2\x94\x82" : "|");
-        wb_attr(w, 0, 0);
-        wb_panes[wb_side_pane(w)].draw(w, &w->r_side);
-    } else {
-        wb_panes[w->pane].draw(w, &w->r_main);
-    }
-    wb_draw_messages(w);
-    wb_draw_footer(w);
-    wb_rl_draw(w, &w->r_cmd); /* last: it leaves the cursor on the command line */
-    refresh();
-}
-
 /* ---- keys ---- */
-
-static void set_pane(wb *w, int p) { w->pane = (p + WB_NPANES) % WB_NPANES; }
-
-static void global_key(wb *w, int ch) {
-    if (w->help) {
-        w->help = 0;
-        return;
-    }
-    const char *st = w->m.st.state;
-    switch (ch) {
-    case ' ': wb_send(w, !strcmp(st, "paused") ? "resume" : "pause", 0); return;
-    case 'n': wb_send(w, "step", 0); return;
-    case 'v': wb_send(w, "validate", 0); return;
-    case '\t': set_pane(w, w->pane + 1); return;
-    case KEY_BTAB: set_pane(w, w->pane - 1); return;
-    case ':':
-    case '/': wb_rl_focus(w, 1); return;
-    case '?': w->help = 1; return;
-    case 'q':
-    case 'Q': w->quit = 1; return;
-    case 'L': w->logscale = !w->logscale; return;
-    case 'f': w->follow = !w->follow; return;
-    case 'A':
-        if (isfinite(w->lr_suggest)) {
-            char cmd[64];
-            snprintf(cmd, sizeof cmd, "set lr %.6g", w->lr_suggest);
-            wb_send(w, cmd, 1);
-        } else {
-            wb_model_log(&w->m, 1, "no lr-find suggestion yet: type :lr-find");
-        }
-        return;
-    case '1':
-    case '2':
-    case '3':
-    case '4':
-    case '5':
-    case '6': set_pane(w, ch - '1'); return;
-    }
-    /* the pane shown beside the curves on wide screens takes its own keys */
-    int p = w->wide ? wb_side_pane(w) : w->pane;
-    if (!wb_panes[p].key(w, ch) && w->wide) wb_panes[WB_P_CURVES].key(w, ch);
-}
 
 /* 1 when a byte is waiting on stdin within ms milliseconds. */
 static int stdin_ready(int ms) {
@@ -352,27 +235,28 @@ static void drain_keys(wb *w) {
         if (ch == ERR) break;
         w->dirty = 1;
         if (ch == KEY_RESIZE) {
-            wb_layout(w);
+            wb_layout_apply(w);
             clearok(curscr, TRUE);
             continue;
         }
         if (!w->focus_cmd) {
-            global_key(w, ch);
+            wb_key_screen(w, ch);
             continue;
         }
-        /* A lone Esc (nothing following it at once) leaves the command
-         * line; Esc followed by a key is a Meta key for readline. */
+        /* A lone Esc (nothing following it at once) is the command line's
+         * Esc; Esc followed by a key is a Meta key for readline. */
         if (ch == 27) {
             int next = getch();
             if (next == ERR && stdin_ready(25)) next = getch();
             if (next == ERR) {
-                wb_rl_cancel(w);
+                wb_key_cmdline(w, 27);
                 continue;
             }
             wb_rl_key(w, 27);
-            ch = next;
+            wb_rl_key(w, next);
+            continue;
         }
-        wb_rl_key(w, ch);
+        wb_key_cmdline(w, ch);
     }
 }
 
@@ -417,8 +301,16 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
         return 1;
     }
     wb_model_init(&w->m);
+    if (wb_panes_init(w)) {
+        lt_ctl_client_close(cli);
+        wb_model_free(&w->m);
+        free(w);
+        fprintf(stderr, "lathe: out of memory\n");
+        return 1;
+    }
     if (offline && wb_offline_load(&w->m, socket_path, &err)) {
         fprintf(stderr, "lathe: attach: %s\n", err.msg);
+        wb_panes_free(w);
         wb_model_free(&w->m);
         free(w);
         return 1;
@@ -443,6 +335,8 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
     if (!initscr()) {
         fprintf(stderr, "lathe: cannot set up the terminal\n");
         lt_ctl_client_close(cli);
+        wb_panes_free(w);
+        wb_model_free(&w->m);
         free(w);
         return 1;
     }
@@ -454,7 +348,7 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
     init_colors(w);
     wb_rl_init(w);
     wb_rl_focus(w, 0);
-    wb_layout(w);
+    wb_layout_apply(w);
 
     if (!offline) {
         wb_model_log(&w->m, 0, "attached to %s (%s)", socket_path, lt_ctl_client_run_info(cli));
@@ -481,7 +375,7 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
         if (changed) {
             double due = last_draw + FRAME_S - now;
             if (due <= 0 || w->dirty) {
-                draw(w);
+                wb_draw_frame(w);
                 last_draw = now;
                 drawn_version = w->m.version;
                 w->dirty = 0;
@@ -512,6 +406,7 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
         fprintf(stderr, "lathe: detached from %s; the run keeps going\n", socket_path);
     else if (!status && w->gone[0])
         fprintf(stderr, "lathe: the run at %s went away\n", socket_path);
+    wb_panes_free(w);
     wb_model_free(&w->m);
     free(w);
     return status;

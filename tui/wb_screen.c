@@ -1,5 +1,4 @@
-/* wb_screen.c: ncurses helpers shared by the panes, and the fixed rows of the
- * screen: the status bar, the message area and the footer of keys. */
+/* wb_screen.c: ncurses helpers shared by the panes. */
 #include <curses.h>
 #include <math.h>
 #include <stdarg.h>
@@ -52,90 +51,6 @@ int wb_state_color(const char *s) {
     if (!strcmp(s, "validating") || !strcmp(s, "testing")) return WB_C_INFO;
     if (!strcmp(s, "done")) return WB_C_INFO;
     return WB_C_BAD; /* failed, gone, connecting */
-}
-
-void wb_draw_status(wb *w) {
-    const wb_status *st = &w->m.st;
-    const wb_rect *r = &w->r_status;
-    char state[24], rate[16], el[16], eta[16], buf[256];
-    wb_attr(w, WB_C_BAR, 0);
-    mvhline(r->y, 0, ' ', r->w);
-    int x = 1;
-    wb_attr(w, WB_C_BAR, 1);
-    wb_putf(r->y, x, r->w - x, "%s", st->experiment[0] ? st->experiment : "lathe");
-    x += (int)strlen(st->experiment[0] ? st->experiment : "lathe") + 2;
-    const char *sname = w->gone[0] ? "gone" : st->state;
-    size_t i = 0;
-    for (; sname[i] && i < sizeof state - 1; i++)
-        state[i] = (char)(sname[i] >= 'a' && sname[i] <= 'z' ? sname[i] - 32 : sname[i]);
-    state[i] = 0;
-    if (x < r->w) {
-        attrset(A_BOLD | A_REVERSE | (w->colors ? COLOR_PAIR(wb_state_color(w->gone[0] ? "gone" : sname)) : 0));
-        wb_putf(r->y, x, r->w - x, " %s ", state);
-        x += (int)strlen(state) + 3;
-    }
-    wb_attr(w, WB_C_BAR, 0);
-    wb_fmt_count(st->samples_per_s, rate, sizeof rate);
-    wb_fmt_dur(st->elapsed, el, sizeof el);
-    wb_fmt_dur(st->eta, eta, sizeof eta);
-    if (r->w >= 100)
-        snprintf(buf, sizeof buf, "epoch %.0f/%.0f  step %.0f/%.0f  %s/s  %s ETA %s  %s  %.0f client%s", st->epoch,
-                 st->max_epochs, st->step, st->total_steps, rate, el, eta, st->device[0] ? st->device : "-",
-                 st->clients, st->clients == 1 ? "" : "s");
-    else /* 80 columns: the same facts, terser */
-        snprintf(buf, sizeof buf, "ep %.0f/%.0f step %.0f/%.0f %s/s %s<%s %s %.0fcl", st->epoch, st->max_epochs,
-                 st->step, st->total_steps, rate, el, eta, st->device[0] ? st->device : "-", st->clients);
-    if (st->toolbox[0] && strlen(buf) + strlen(st->toolbox) + 2 < sizeof buf) {
-        strcat(buf, "  ");
-        strcat(buf, st->toolbox);
-    }
-    /* Unknown numbers print as "nan": show a dash instead. */
-    for (char *p; (p = strstr(buf, "nan"));) memmove(p + 1, p + 3, strlen(p + 3) + 1), *p = '-';
-    if (x < r->w) wb_put(r->y, x, r->w - x - 1, buf);
-    wb_attr(w, 0, 0);
-}
-
-void wb_draw_footer(wb *w) {
-    const wb_rect *r = &w->r_footer;
-    const char *keys = w->focus_cmd  ? "Enter run  Esc leave  Tab complete  Up/Down history  Ctrl-R search"
-                       : r->w >= 100 ? "spc pause  n step  v validate  tab pane  : cmd  ? help  L log  f follow"
-                                     : "spc:pause n:step v:validate tab:pane ::cmd ?:help L:log f:follow";
-    char buf[256];
-    snprintf(buf, sizeof buf, " %s  %s", keys,
-             w->focus_cmd  ? ""
-             : w->owns_run ? (r->w >= 100 ? "q close" : "q:close")
-                           : (r->w >= 100 ? "q detach" : "q:detach"));
-    wb_attr(w, WB_C_BAR, 0);
-    mvhline(r->y, 0, ' ', r->w);
-    wb_put(r->y, 0, r->w, buf);
-    /* The pane tabs, right-aligned when there is room. */
-    char tabs[128] = "";
-    size_t len = 0;
-    for (int i = 0; i < WB_NPANES; i++)
-        len += (size_t)snprintf(tabs + len, sizeof tabs - len, i == w->pane ? "[%s]" : " %s ", wb_panes[i].name);
-    int need = (int)strlen(buf) + (int)len + 2;
-    if (need <= r->w) {
-        int x = r->w - (int)len - 1;
-        for (int i = 0; i < WB_NPANES; i++) {
-            char t[32];
-            snprintf(t, sizeof t, i == w->pane ? "[%s]" : " %s ", wb_panes[i].name);
-            wb_attr(w, WB_C_BAR, i == w->pane);
-            wb_put(r->y, x, r->w - x, t);
-            x += (int)strlen(t);
-        }
-    }
-    wb_attr(w, 0, 0);
-}
-
-void wb_draw_messages(wb *w) {
-    const wb_rect *r = &w->r_msg;
-    for (int i = 0; i < r->h; i++) {
-        const wb_logline *l = wb_model_log_line(&w->m, r->h - 1 - i);
-        if (!l) continue;
-        wb_attr(w, l->level == 2 ? WB_C_BAD : l->level == 3 ? WB_C_DIM : 0, l->level == 2);
-        wb_put(r->y + i, r->x, r->w, l->text);
-    }
-    wb_attr(w, 0, 0);
 }
 
 int wb_draw_map(wb *w, int y, int x, int maxr, int maxc, const double *v, int h, int wd) {

@@ -1,5 +1,7 @@
-/* wb_panes.c: the curves, hparams and log panes, and the pane table. The
- * layers, inspector and probe panes live in wb_panes2.c. */
+/* wb_pane_curves.c: the curves pane: training loss raw and smoothed,
+ * validation loss, validation accuracy and the learning rate against the step,
+ * with a marker at every hparam change. It owns its zoom and pan; log scale
+ * and follow are the screen's keys (wb_keys.c) and live in struct wb. */
 #include <curses.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +9,11 @@
 #include <string.h>
 
 #include "wb.h"
+
+typedef struct curves {
+    int zoom;       /* the window shows 1/2^zoom of the run */
+    double pan_end; /* the window's right edge in steps when not following */
+} curves;
 
 /* ---- plotting into a rectangle ---- */
 
@@ -93,28 +100,29 @@ static void plot(wb *w, const wb_rect *r, const char *label, const plot_line *li
 
 /* The x window [lo, hi] in steps: the whole run, or 1/2^zoom of it ending at
  * the newest point (follow) or at the panned position. */
-static void x_window(wb *w, double *lo, double *hi) {
+static void x_window(wb *w, const curves *c, double *lo, double *hi) {
     double a = 0, b = 1;
     for (int s = 0; s < WB_S_COUNT; s++) {
         const wb_series *ser = &w->m.series[s];
         if (ser->n) b = fmax(b, ser->x[ser->n - 1]);
     }
     if (isfinite(w->m.st.step)) b = fmax(b, w->m.st.step);
-    double span = (b - a) / (double)(1 << w->zoom);
-    double end = w->follow ? b : fmin(fmax(w->pan_end, a + span), b);
+    double span = (b - a) / (double)(1 << c->zoom);
+    double end = w->follow ? b : fmin(fmax(c->pan_end, a + span), b);
     *lo = fmax(a, end - span);
     *hi = end;
 }
 
-static void curves_draw(wb *w, const wb_rect *r) {
+static void curves_draw(wb *w, void *self, const wb_rect *r) {
+    const curves *c = self;
     const wb_series *tl = &w->m.series[WB_S_TRAIN_LOSS];
     double xlo, xhi;
-    x_window(w, &xlo, &xhi);
+    x_window(w, c, &xlo, &xhi);
     double *sm = tl->n ? malloc((size_t)tl->n * sizeof *sm) : NULL;
     if (sm) wb_smooth(tl->y, tl->n, 0.9, sm);
     char label[160];
     snprintf(label, sizeof label, "loss: train, smoothed, val%s%s  zoom x%d", w->logscale ? "  [log]" : "",
-             w->follow ? "  [follow]" : "", 1 << w->zoom);
+             w->follow ? "  [follow]" : "", 1 << c->zoom);
     plot_line loss[3] = {
         {tl->x, tl->y, tl->n, WB_C_RAW},
         {tl->x, sm ? sm : tl->y, sm ? tl->n : 0, WB_C_SMOOTH},
@@ -139,117 +147,31 @@ static void curves_draw(wb *w, const wb_rect *r) {
     plot(w, &rr, t, &ll, 1, w->logscale, xlo, xhi);
 }
 
-static int curves_key(wb *w, int ch) {
+static int zoom(wb *w, void *self, int ch) {
+    curves *c = self;
+    if (ch == '+' || ch == '=') {
+        if (c->zoom < 10) c->zoom++;
+    } else if (c->zoom > 0) {
+        c->zoom--;
+    }
+    return 1;
+}
+
+static int pan(wb *w, void *self, int ch) {
+    curves *c = self;
     double lo, hi;
-    switch (ch) {
-    case '+':
-    case '=':
-        if (w->zoom < 10) w->zoom++;
-        return 1;
-    case '-':
-    case '_':
-        if (w->zoom > 0) w->zoom--;
-        return 1;
-    case KEY_LEFT:
-    case KEY_RIGHT:
-    case 'h':
-    case 'l':
-        x_window(w, &lo, &hi);
-        w->follow = 0;
-        w->pan_end = hi + (ch == KEY_LEFT || ch == 'h' ? -0.25 : 0.25) * (hi - lo);
-        return 1;
-    }
-    return 0;
+    x_window(w, c, &lo, &hi);
+    w->follow = 0;
+    c->pan_end = hi + (ch == KEY_LEFT || ch == 'h' ? -0.25 : 0.25) * (hi - lo);
+    return 1;
 }
 
-static void no_resize(wb *w, const wb_rect *r) {}
-
-/* ---- hparams and their changes ---- */
-
-static void hparams_draw(wb *w, const wb_rect *r) {
-    int left = r->w >= 60 ? 34 : r->w;
-    wb_rect t = {r->y, r->x, 1, left};
-    wb_title(w, &t, "hparams");
-    if (!w->m.nhp) wb_put(r->y + 1, r->x, left, "(waiting for the run)");
-    for (int i = 0; i < w->m.nhp && i + 1 < r->h; i++) {
-        const wb_hparam *h = &w->m.hp[i];
-        /* bold when changed by hand during this run */
-        int changed = 0;
-        for (int k = 0; k < w->m.nch; k++) changed |= !strcmp(w->m.ch[k].name, h->name);
-        wb_attr(w, changed ? WB_C_MARK : 0, changed);
-        wb_putf(r->y + 1 + i, r->x, left - 1, "%-20s %s", h->name, h->value);
-    }
-    wb_attr(w, 0, 0);
-    int cx = r->x + left + 1, cw = r->w - left - 1, y0 = r->y;
-    if (left == r->w) { /* narrow: changes below */
-        cx = r->x;
-        cw = r->w;
-        y0 = r->y + w->m.nhp + 2;
-    }
-    if (cw < 20 || y0 >= r->y + r->h - 1) return;
-    wb_rect ct = {y0, cx, 1, cw};
-    wb_title(w, &ct, "changes (step  name  old -> new  client)");
-    int rows = r->y + r->h - y0 - 1;
-    if (!w->m.nch) wb_put(y0 + 1, cx, cw, "(none yet)");
-    int first = w->m.nch - rows - w->scroll[WB_P_HPARAMS];
-    if (first < 0) first = 0;
-    for (int i = first, y = y0 + 1; i < w->m.nch && y < r->y + r->h; i++, y++) {
-        const wb_change *c = &w->m.ch[i];
-        char s[32];
-        wb_fmt_count(c->step, s, sizeof s);
-        wb_putf(y, cx, cw, "%7s  %-16s %s -> %s  %s", isfinite(c->step) ? s : "-", c->name, c->old, c->now, c->client);
-    }
-}
-
-static int scroll_key(wb *w, int pane, int ch, int page) {
-    int *s = &w->scroll[pane];
-    switch (ch) {
-    case KEY_UP:
-    case 'k': (*s)++; return 1;
-    case KEY_DOWN:
-    case 'j':
-        if (*s > 0) (*s)--;
-        return 1;
-    case KEY_PPAGE: *s += page; return 1;
-    case KEY_NPAGE: *s = *s > page ? *s - page : 0; return 1;
-    case KEY_END: *s = 0; return 1;
-    }
-    return 0;
-}
-
-static int hparams_key(wb *w, int ch) { return scroll_key(w, WB_P_HPARAMS, ch, 10); }
-
-/* ---- log ---- */
-
-static void log_draw(wb *w, const wb_rect *r) {
-    wb_title(w, r, "log (replies, events; Up/Down/PgUp/PgDn scroll)");
-    int rows = r->h - 1;
-    int maxs = w->m.log_n - rows;
-    if (w->scroll[WB_P_LOG] > maxs) w->scroll[WB_P_LOG] = maxs > 0 ? maxs : 0;
-    for (int i = 0; i < rows; i++) {
-        const wb_logline *l = wb_model_log_line(&w->m, w->scroll[WB_P_LOG] + rows - 1 - i);
-        if (!l) continue;
-        wb_attr(w, l->level == 2 ? WB_C_BAD : l->level == 3 ? WB_C_DIM : 0, l->level == 2);
-        wb_put(r->y + 1 + i, r->x, r->w, l->text);
-    }
-    wb_attr(w, 0, 0);
-}
-
-static int log_key(wb *w, int ch) { return scroll_key(w, WB_P_LOG, ch, 10); }
-
-/* wb_panes2.c */
-void wb_layers_draw(wb *w, const wb_rect *r);
-int wb_layers_key(wb *w, int ch);
-void wb_inspect_draw(wb *w, const wb_rect *r);
-int wb_inspect_key(wb *w, int ch);
-void wb_probe_draw(wb *w, const wb_rect *r);
-int wb_probe_key(wb *w, int ch);
-
-const wb_pane wb_panes[WB_NPANES] = {
-    [WB_P_CURVES] = {"curves", curves_draw, curves_key, no_resize},
-    [WB_P_HPARAMS] = {"hparams", hparams_draw, hparams_key, no_resize},
-    [WB_P_LAYERS] = {"layers", wb_layers_draw, wb_layers_key, no_resize},
-    [WB_P_INSPECT] = {"inspect", wb_inspect_draw, wb_inspect_key, no_resize},
-    [WB_P_PROBE] = {"probe", wb_probe_draw, wb_probe_key, no_resize},
-    [WB_P_LOG] = {"log", log_draw, log_key, no_resize},
+static const wb_binding curves_bindings[] = {
+    {{'+', '=', '-', '_'}, "+ -", "zoom", NULL, NULL, zoom},
+    {{KEY_LEFT, KEY_RIGHT, 'h', 'l'}, "Left/Right", "pan", NULL, NULL, pan},
 };
+static const wb_keymap curves_keys = WB_KEYMAP("curves", curves_bindings);
+
+static int curves_key(wb *w, void *self, int ch) { return wb_keymap_run(&curves_keys, w, self, ch); }
+
+const wb_pane wb_pane_curves = {"curves", sizeof(curves), curves_draw, curves_key, wb_pane_no_resize, &curves_keys};

@@ -1,0 +1,15 @@
+/* wb_pane_messages.c: the message area above the command line: the newest
+ * lines of the log (errors in red, typed commands dim). */
+#include "wb.h"
+
+static void messages_draw(wb *w, void *self, const wb_rect *r) {
+    for (int i = 0; i < r->h; i++) {
+        const wb_logline *l = wb_model_log_line(&w->m, r->h - 1 - i);
+        if (!l) continue;
+        wb_attr(w, l->level == 2 ? WB_C_BAD : l->level == 3 ? WB_C_DIM : 0, l->level == 2);
+        wb_put(r->y + i, r->x, r->w, l->text);
+    }
+    wb_attr(w, 0, 0);
+}
+
+const wb_pane wb_pane_messages = {"messages", 0, messages_draw, wb_pane_no_key, wb_pane_no_resize, &wb_keys_none};
