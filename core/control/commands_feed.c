@@ -90,12 +90,14 @@ static void probabilities(const lt_session *s, const lt_tensor *y, int r, float 
     const lt_model *m = &s->t.mod.model;
     int c = y->shape[1];
     const float *row = y->data + (size_t)r * c;
-    lt_layer_kind last = m->nlayers ? m->layers[m->nlayers - 1].kind : LT_LAYER_LINEAR;
-    if (last == LT_LAYER_SOFTMAX) {
+    /* what the last layer's kind yields (lathe/nn.h) */
+    const lt_layer_class *last = m->nlayers ? lt_layer_class_of(m->layers[m->nlayers - 1].kind) : NULL;
+    lt_layer_yields yields = last ? last->yields : LT_YIELDS_SCORES;
+    if (yields == LT_YIELDS_PROBS) {
         memcpy(p, row, (size_t)c * sizeof(float));
         return;
     }
-    if (last == LT_LAYER_LOG_SOFTMAX) {
+    if (yields == LT_YIELDS_LOG_PROBS) {
         for (int i = 0; i < c; i++) p[i] = expf(row[i]);
         return;
     }

@@ -1,5 +1,7 @@
-/* Differentiable layers with weights or structure: linear, conv2d, pooling,
- * batch-norm, dropout, flatten. Forward runs now; backward is recorded. */
+/* Differentiable ops with weights or structure: linear, conv2d, pooling,
+ * batch-norm, dropout, flatten, reshape; and what every op shares for
+ * recording (lt_graph_record, lt_graph_out: ops/graph_node.h). Forward runs
+ * now; backward is recorded. */
 #include <stdlib.h>
 #include <string.h>
 

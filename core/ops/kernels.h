@@ -4,10 +4,13 @@
  * (+=) into the gradients it is given and skips any gradient pointer that is
  * NULL. Kernels never allocate: any workspace comes from the caller, sized by the
  * matching *_scratch_floats() query. Kernels do not fail: shapes are checked by
- * the autograd layer above (core/autograd.c) before a kernel is called.
+ * the differentiable ops above them (core/ops/autograd_*.c) before a kernel is
+ * called.
  *
- * Owned by core/ops/cpu/. The CUDA backend implements the same table
- * (lt_backend in ops/backend.h) with the same semantics. */
+ * Implemented in core/ops/cpu/ and reached through the backend table
+ * (lt_backend in ops/backend.h); a CUDA backend would implement the same
+ * entries with the same semantics (none is built today). The recurrent and
+ * embedding kernels are in ops/rnn_kernels.h, outside the table. */
 #ifndef LATHE_OPS_KERNELS_H
 #define LATHE_OPS_KERNELS_H
 

@@ -1,5 +1,6 @@
 /* The run's live hyperparameters under one naming scheme: the optimizer's
- * (lr, rho, eps, ...), each dropout layer's rate as <layer>.p, and batch_size.
+ * (lr, rho, eps, ...), each layer's live one as <layer>.<name> (a dropout
+ * layer's rate: <layer>.p; the layer's class says, lathe/nn.h), and batch_size.
  * Checkpoints, the control commands and the logs all read them through here. */
 #include <math.h>
 #include <stdio.h>
@@ -8,9 +9,15 @@
 #include "lathe/sched.h"
 #include "lathe/train.h"
 
+/* The live hyperparameter of a layer's kind, or NULL. */
+static const lt_layer_hparam *layer_hparam(const lt_layer *l) {
+    const lt_layer_class *c = lt_layer_class_of(l->kind);
+    return c ? c->hparam : NULL;
+}
+
 int lt_trainer_hparam_count(const lt_trainer *t) {
     int n = lt_optim_hparam_count(t->opt) + 1;
-    for (int i = 0; i < t->mod.model.nlayers; i++) n += t->mod.model.layers[i].kind == LT_LAYER_DROPOUT;
+    for (int i = 0; i < t->mod.model.nlayers; i++) n += layer_hparam(&t->mod.model.layers[i]) != NULL;
     return n;
 }
 
@@ -21,23 +28,26 @@ const char *lt_trainer_hparam_name(const lt_trainer *t, int i, char *buf, size_t
     i -= no;
     for (int k = 0; k < t->mod.model.nlayers; k++) {
         const lt_layer *l = &t->mod.model.layers[k];
-        if (l->kind != LT_LAYER_DROPOUT) continue;
+        const lt_layer_hparam *hp = layer_hparam(l);
+        if (!hp) continue;
         if (i-- == 0) {
-            snprintf(buf, len, "%s.p", l->name);
+            snprintf(buf, len, "%s.%s", l->name, hp->name);
             return buf;
         }
     }
     return i == 0 ? "batch_size" : NULL;
 }
 
-static lt_layer *dropout_layer(lt_trainer *t, const char *name) {
-    size_t n = strlen(name);
-    if (n < 3 || strcmp(name + n - 2, ".p") != 0 || n - 2 >= LT_NAME_MAX) return NULL;
+/* The layer whose live hyperparameter is called name ("<layer>.<name>"), or NULL. */
+static lt_layer *hparam_layer(lt_trainer *t, const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot == name || (size_t)(dot - name) >= LT_NAME_MAX) return NULL;
     char lname[LT_NAME_MAX];
-    memcpy(lname, name, n - 2);
-    lname[n - 2] = '\0';
+    memcpy(lname, name, (size_t)(dot - name));
+    lname[dot - name] = '\0';
     lt_layer *l = lt_model_find(&t->mod.model, lname);
-    return l && l->kind == LT_LAYER_DROPOUT ? l : NULL;
+    const lt_layer_hparam *hp = l ? layer_hparam(l) : NULL;
+    return hp && strcmp(dot + 1, hp->name) == 0 ? l : NULL;
 }
 
 static int unknown(lt_trainer *t, const char *name, lt_err *err) {
@@ -54,9 +64,9 @@ int lt_trainer_hparam_get(lt_trainer *t, const char *name, double *out, lt_err *
         *out = t->batch_size;
         return LT_OK;
     }
-    lt_layer *l = dropout_layer(t, name);
+    lt_layer *l = hparam_layer(t, name);
     if (l) {
-        *out = l->p;
+        *out = *lt_layer_hparam_value(l);
         return LT_OK;
     }
     lt_err e2 = {0};
@@ -74,11 +84,13 @@ int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err
         t->batch_size = (int)v;
         return LT_OK;
     }
-    lt_layer *l = dropout_layer(t, name);
+    lt_layer *l = hparam_layer(t, name);
     if (l) {
-        if (!(v >= 0 && v < 1))
-            return lt_seterr(err, LT_EINVAL, "%s: a dropout rate must be in [0, 1), got %g", name, v);
-        l->p = (float)v;
+        const lt_layer_hparam *hp = layer_hparam(l);
+        if (!(v >= hp->lo && v < hp->hi))
+            return lt_seterr(err, LT_EINVAL, "%s: %s must be in [%g, %g), got %g", name, hp->what, (double)hp->lo,
+                             (double)hp->hi, v);
+        *lt_layer_hparam_value(l) = (float)v;
         return LT_OK;
     }
     double old;

@@ -2,7 +2,12 @@
  * Its parameters, their gradients and the layers' buffers (batch-norm running
  * statistics) live in one allocation made by lt_model_finalize(). Every layer
  * keeps a pointer to its last output (in the step arena of the graph that ran
- * it), so the output after any layer can be read until the next step. */
+ * it), so the output after any layer can be read until the next step.
+ *
+ * What differs between layer kinds (name, forward, shape inference,
+ * initialisation, parameter names, ...) is one lt_layer_class per kind, held
+ * in one table (lt_layer_class_of): the model code and the rest of the tree
+ * ask the table and never switch on the kind. */
 #ifndef LATHE_NN_H
 #define LATHE_NN_H
 
@@ -27,6 +32,7 @@ typedef enum lt_layer_kind {
     LT_LAYER_EMBEDDING,
     LT_LAYER_LSTM,
     LT_LAYER_GRU,
+    LT_LAYER_KIND_COUNT /* not a kind: the size of the table */
 } lt_layer_kind;
 
 #define LT_NAME_MAX 48
@@ -105,7 +111,58 @@ lt_tensor *lt_model_forward(lt_model *m, lt_graph *g, lt_tensor *x, lt_err *err)
 int lt_model_infer_shapes(const lt_model *m, const int *in_shape, int in_ndim, int (*shapes)[LT_MAX_DIMS], int *ndims,
                           int *failed_layer, lt_err *err);
 
+/* ---- the table of layer kinds (KANN's op list, htop's MeterClass) ----
+ * One class per kind, defined in the kind's own file core/nn/layer_<kind>.c
+ * next to its builder, and listed once in core/nn/layer_table.c. */
+
+/* What the model's output means when a layer of this kind is the last one. */
+typedef enum lt_layer_yields {
+    LT_YIELDS_SCORES = 0, /* unnormalised class scores (logits) */
+    LT_YIELDS_PROBS,      /* rows of probabilities */
+    LT_YIELDS_LOG_PROBS,  /* rows of log-probabilities */
+} lt_layer_yields;
+
+/* A float of the layer that may be changed while training (dropout's rate):
+ * the trainer lists it as the hyperparameter "<layer>.<name>". */
+typedef struct lt_layer_hparam {
+    const char *name; /* "p" */
+    const char *what; /* "a dropout rate", for messages */
+    float lo, hi;     /* accepted values: [lo, hi) */
+    size_t offset;    /* offsetof(lt_layer, <the float>) */
+} lt_layer_hparam;
+
+typedef struct lt_layer_class {
+    lt_layer_kind kind; /* its index in the table */
+    const char *name;   /* "Conv2D": summaries, logs, control replies; unique */
+    /* 1: no configuration and no parameters (ReLU, Softmax, ...): built by
+       lt_model_activation */
+    int activation;
+    /* state_dict suffixes of lt_layer_param(l, 0..3); NULL: "weight", "bias",
+       "weight_hh", "bias_hh" */
+    const char *const *param_suffix;
+    /* Runs the layer on x ([B, ...], graph memory) and records on g; NULL with
+       err set on failure. Required. */
+    lt_tensor *(*forward)(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err);
+    /* Per-sample shapes, in[nd] -> out[*ond]; an error names the layer and
+       why. NULL: the output has the input's shape. */
+    int (*infer_shape)(const lt_layer *l, const int *in, int nd, int *out, int *ond, lt_err *err);
+    /* Sets parameters and buffers once lt_model_finalize has given them
+       memory (zeroed), drawing from rng in a fixed order. NULL: zeros stay. */
+    void (*init)(lt_layer *l, lt_rng *rng);
+    const lt_layer_hparam *hparam; /* NULL: none */
+    lt_layer_yields yields;
+} lt_layer_class;
+
+/* The class of kind k; NULL when k is not a kind. */
+const lt_layer_class *lt_layer_class_of(lt_layer_kind k);
+/* The class named name ("Conv2D"); NULL when none is. */
+const lt_layer_class *lt_layer_class_find(const char *name);
+/* The class's name, "?" when k is not a kind. */
 const char *lt_layer_kind_name(lt_layer_kind k);
+/* The float behind the kind's live hyperparameter (dropout's p); NULL when the
+ * kind has none. */
+float *lt_layer_hparam_value(lt_layer *l);
+
 size_t lt_layer_param_count(const lt_layer *l);
 size_t lt_model_param_count(const lt_model *m);
 void lt_model_zero_grad(lt_model *m);
