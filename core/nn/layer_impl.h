@@ -1,6 +1,5 @@
-/* nn/layer_impl.h: private to core/nn. What the per-kind files
- * (layer_<kind>.c: a builder and an lt_layer_class each) share with the model
- * code in model.c. */
+/* nn/layer_impl.h: private to core/nn. What the layer kinds (layers.c: a
+ * builder and an lt_layer_class each) share with the model code in model.c. */
 #ifndef LATHE_NN_LAYER_IMPL_H
 #define LATHE_NN_LAYER_IMPL_H
 

@@ -1,6 +1,6 @@
 /* Models: adding layers, one-allocation parameter storage, initialisation
  * and forward, each through the layer's class (lathe/nn.h); what a kind does
- * is in its own file, layer_<kind>.c. */
+ * is in its section of layers.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

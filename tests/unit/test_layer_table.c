@@ -11,7 +11,7 @@
 static void test_every_kind_has_a_class(void) {
     for (int k = 0; k < LT_LAYER_KIND_COUNT; k++) {
         const lt_layer_class *c = lt_layer_class_of((lt_layer_kind)k);
-        CHECK_MSG(c != NULL, "kind %d has no class in core/nn/layer_table.c", k);
+        CHECK_MSG(c != NULL, "kind %d has no class in the table of core/nn/layers.c", k);
         if (!c) continue;
         CHECK_MSG(c->kind == (lt_layer_kind)k, "kind %d's class says it is kind %d", k, (int)c->kind);
         CHECK_MSG(c->name && c->name[0], "kind %d has no name", k);

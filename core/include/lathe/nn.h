@@ -112,8 +112,8 @@ int lt_model_infer_shapes(const lt_model *m, const int *in_shape, int in_ndim, i
                           int *failed_layer, lt_err *err);
 
 /* ---- the table of layer kinds (KANN's op list, htop's MeterClass) ----
- * One class per kind, defined in the kind's own file core/nn/layer_<kind>.c
- * next to its builder, and listed once in core/nn/layer_table.c. */
+ * One class per kind, defined next to its builder in core/nn/layers.c and
+ * listed once in the table at the end of that file. */
 
 /* What the model's output means when a layer of this kind is the last one. */
 typedef enum lt_layer_yields {
