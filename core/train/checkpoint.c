@@ -1,5 +1,6 @@
 /* Checkpoints: the trainer's whole state in one safetensors file. */
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,8 +77,13 @@ static int by_name(const void *a, const void *b) {
     return strcmp(((const lt_st_tensor *)a)->name, ((const lt_st_tensor *)b)->name);
 }
 
-/* zlib CRC-32 of every tensor's bytes, in name order. */
-static uint32_t tensors_crc(const lt_st_tensor *ts, int n) {
+static int by_key(const void *a, const void *b) {
+    return strcmp((*(const lt_st_meta *const *)a)->key, (*(const lt_st_meta *const *)b)->key);
+}
+
+/* zlib CRC-32 of every tensor's bytes in name order, then (with_meta) of every
+ * metadata entry but crc32 itself as key NUL value NUL, in key order. */
+static uint32_t checkpoint_crc(const lt_st_tensor *ts, int n, const lt_st_meta *meta, int nmeta, int with_meta) {
     const lt_st_tensor **order = malloc((size_t)(n ? n : 1) * sizeof *order);
     if (!order) return 0;
     for (int i = 0; i < n; i++) order[i] = &ts[i];
@@ -99,7 +105,31 @@ static uint32_t tensors_crc(const lt_st_tensor *ts, int n) {
         }
     }
     free(order);
+    if (!with_meta) return (uint32_t)crc;
+    const lt_st_meta **keys = malloc((size_t)(nmeta ? nmeta : 1) * sizeof *keys);
+    if (!keys) return 0;
+    int nk = 0;
+    for (int i = 0; i < nmeta; i++)
+        if (strcmp(meta[i].key, "crc32") != 0) keys[nk++] = &meta[i];
+    qsort(keys, (size_t)nk, sizeof *keys, by_key);
+    for (int i = 0; i < nk; i++) {
+        crc = crc32(crc, (const Bytef *)keys[i]->key, (uInt)strlen(keys[i]->key) + 1);
+        crc = crc32(crc, (const Bytef *)keys[i]->value, (uInt)strlen(keys[i]->value) + 1);
+    }
+    free(keys);
     return (uint32_t)crc;
+}
+
+/* The first tensor of ts holding a NaN or an infinity, or NULL. */
+static const char *first_nonfinite(const lt_st_tensor *ts, int n) {
+    for (int i = 0; i < n; i++) {
+        if (ts[i].dtype != LT_ST_F32) continue;
+        const float *x = ts[i].data;
+        size_t m = lt_st_nbytes(&ts[i]) / sizeof(float);
+        for (size_t k = 0; k < m; k++)
+            if (!isfinite(x[k])) return ts[i].name;
+    }
+    return NULL;
 }
 
 typedef struct meta_buf {
@@ -126,6 +156,11 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
     static meta_buf mb;
     int rc = collect(t, &l, 1, err);
     if (rc) return rc;
+    const char *bad = first_nonfinite(l.t, l.n);
+    if (bad)
+        return lt_seterr(err, LT_ESTATE,
+                         "checkpoint %s not written: %s holds NaN or inf at step %ld (an earlier checkpoint is kept)",
+                         path, bad, t->step);
     qsort(l.t, (size_t)l.n, sizeof l.t[0], by_name);
     mb.n = 0;
     size_t le, lb;
@@ -165,17 +200,21 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
         meta_add(&mb, "lr_scheduler", "%s", lt_sched_spec(t->sched));
         meta_add(&mb, "lr_scheduler_state", "%s", st);
     }
-    meta_add(&mb, "crc32", "%08" PRIx32, tensors_crc(l.t, l.n));
+    meta_add(&mb, "crc32", "%08" PRIx32, checkpoint_crc(l.t, l.n, mb.m, mb.n, 1));
     return lt_st_save(path, l.t, l.n, mb.m, mb.n, err);
 }
 
 /* ---- loading ---- */
+/* A count in the metadata: decimal digits only (no sign, no blanks), at most
+ * LONG_MAX, so that it fits the trainer's counters. */
 static int meta_u64(const lt_st_file *f, const char *path, const char *key, uint64_t *out, lt_err *err) {
     const char *v = lt_st_meta_get(f, key);
-    char *end;
     if (!v || !*v) return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata lacks %s", path, key);
-    *out = strtoull(v, &end, 10);
-    if (*end) return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%s' is not a number", path, key, v);
+    if (strspn(v, "0123456789") != strlen(v) || strlen(v) > 19)
+        return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%.32s' is not a count", path, key, v);
+    *out = strtoull(v, NULL, 10);
+    if (*out > (uint64_t)LONG_MAX)
+        return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%s' is out of range", path, key, v);
     return LT_OK;
 }
 
@@ -190,7 +229,8 @@ static int open_checked(lt_trainer *t, const char *path, int with_optimizer, lt_
         return lt_seterr(err, LT_EFORMAT, "%s: a safetensors file but not a lathe checkpoint (no format=%s)", path,
                          LT_CKPT_FORMAT);
     const char *ver = lt_st_meta_get(f, "format_version");
-    if (!ver || atoi(ver) != LT_CKPT_VERSION)
+    int version = ver && (!strcmp(ver, "1") || !strcmp(ver, "2")) ? ver[0] - '0' : 0;
+    if (!version)
         return lt_seterr(err, LT_EFORMAT, "%s: checkpoint format version %s, this lathe reads %d", path,
                          ver ? ver : "(none)", LT_CKPT_VERSION);
     const char *exp = lt_st_meta_get(f, "experiment");
@@ -199,10 +239,12 @@ static int open_checked(lt_trainer *t, const char *path, int with_optimizer, lt_
                          t->exp->name);
     const char *crc = lt_st_meta_get(f, "crc32");
     char have[16];
-    snprintf(have, sizeof have, "%08" PRIx32, tensors_crc(f->tensors, f->ntensors));
+    snprintf(have, sizeof have, "%08" PRIx32, checkpoint_crc(f->tensors, f->ntensors, f->meta, f->nmeta, version >= 2));
     if (!crc || strcmp(crc, have) != 0)
         return lt_seterr(err, LT_EFORMAT, "%s: corrupted: CRC-32 of the tensors is %s, the checkpoint says %s", path,
                          have, crc ? crc : "(none)");
+    const char *bad = first_nonfinite(f->tensors, f->ntensors);
+    if (bad) return lt_seterr(err, LT_EFORMAT, "%s: tensor %s holds NaN or inf: refusing to load it", path, bad);
     if ((rc = collect(t, l, with_optimizer, err))) return rc;
     if (with_optimizer) {
         const char *kind = lt_st_meta_get(f, "optimizer");
@@ -246,6 +288,39 @@ int lt_checkpoint_load_weights(lt_trainer *t, const char *path, lt_err *err) {
     return rc;
 }
 
+/* The hparams of a checkpoint, each through the trainer's setter, whose answer
+ * counts: a value it refuses (batch_size 0, a dropout rate of 1.5) fails the
+ * load and the ones set before it are put back (their values before are kept
+ * in saved_hp; loads run on one thread). */
+#define MAX_HP MAX_META
+static double saved_hp[MAX_HP];
+
+static void restore_upto(lt_trainer *t, const lt_st_file *f, int upto) {
+    for (int i = 0, k = 0; i < upto && k < MAX_HP; i++)
+        if (!strncmp(f->meta[i].key, "hparam.", 7)) lt_trainer_hparam_set(t, f->meta[i].key + 7, saved_hp[k++], NULL);
+}
+
+static void restore_hparams(lt_trainer *t, const lt_st_file *f) { restore_upto(t, f, f->nmeta); }
+
+static int apply_hparams(lt_trainer *t, const lt_st_file *f, const char *path, lt_err *err) {
+    for (int i = 0, k = 0; i < f->nmeta; i++) {
+        if (strncmp(f->meta[i].key, "hparam.", 7) != 0) continue;
+        const char *name = f->meta[i].key + 7;
+        if (k == MAX_HP) {
+            restore_upto(t, f, i);
+            return lt_seterr(err, LT_EFORMAT, "%s: more than %d hparams", path, MAX_HP);
+        }
+        lt_trainer_hparam_get(t, name, &saved_hp[k], NULL);
+        lt_err e = {0};
+        if (lt_trainer_hparam_set(t, name, strtod(f->meta[i].value, NULL), &e)) {
+            restore_upto(t, f, i);
+            return lt_seterr(err, LT_EINVAL, "%s: hparam %s=%s refused: %s", path, name, f->meta[i].value, e.msg);
+        }
+        k++;
+    }
+    return LT_OK;
+}
+
 int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
     static ckpt_list l;
     static const lt_st_tensor *src[MAX_TENSORS];
@@ -268,12 +343,16 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
             rng.s[i] = strtoull(part, &end, 16);
             if (*end) rc = lt_seterr(err, LT_EFORMAT, "%s: checkpoint RNG state is not hexadecimal", path);
         }
-        /* hparams: validate all before applying any */
+        /* hparams: each must exist and be a finite number */
         for (int i = 0; !rc && i < f.nmeta; i++) {
             if (strncmp(f.meta[i].key, "hparam.", 7) != 0) continue;
-            double cur;
+            double cur, v;
+            char *end;
             if (lt_trainer_hparam_get(t, f.meta[i].key + 7, &cur, NULL))
                 rc = lt_seterr(err, LT_EINVAL, "%s: hparam %s does not exist in this run", path, f.meta[i].key + 7);
+            else if (!*f.meta[i].value || (v = strtod(f.meta[i].value, &end), *end) || !isfinite(v))
+                rc = lt_seterr(err, LT_EFORMAT, "%s: hparam %s='%.32s' is not a finite number", path, f.meta[i].key + 7,
+                               f.meta[i].value);
         }
         /* the schedule continues where it was (same spec required) */
         const char *sspec = lt_st_meta_get(&f, "lr_scheduler"), *sstate = lt_st_meta_get(&f, "lr_scheduler_state");
@@ -281,12 +360,10 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
             rc = lt_seterr(err, LT_EINVAL, "%s: saved with --lr-scheduler '%s', this run uses '%s'", path, sspec,
                            lt_sched_spec(t->sched));
         if (!rc && t->sched && sstate) rc = lt_sched_state_load(t->sched, sstate, err);
-        if (!rc) rc = lt_loader_seek(t->train_loader, (size_t)le, (size_t)lb, err);
+        if (!rc) rc = apply_hparams(t, &f, path, err);
+        if (!rc && (rc = lt_loader_seek(t->train_loader, (size_t)le, (size_t)lb, err))) restore_hparams(t, &f);
         if (!rc) {
             copy_in(&l, src);
-            for (int i = 0; i < f.nmeta; i++)
-                if (!strncmp(f.meta[i].key, "hparam.", 7))
-                    lt_trainer_hparam_set(t, f.meta[i].key + 7, strtod(f.meta[i].value, NULL), NULL);
             lt_optim_set_steps(t->opt, (long)osteps);
             if (t->sched) lt_sched_apply(t->sched, t->opt, NULL);
             t->rng = rng;

@@ -13,7 +13,11 @@ valgrind --tool=callgrind --callgrind-out-file="$tmp/cg" --toggle-collect=train_
   "$B/lathe" train mnist_cnn --headless --max-epochs 1 --limit-train-batches 2 --limit-val-batches 0 \
   --limit-test-batches 0 --num-sanity-val-steps 0 --batch-size 16 --threads 1 --default-root-dir "$tmp/logs" \
   >/dev/null 2>&1
+# the functions with a cost of their own, each mapped to the file that
+# defines it (inlined code counts for its caller, not for its header)
 callgrind_annotate --threshold=100 "$tmp/cg" 2>/dev/null | grep -E '^ *[0-9,]+ \(' \
-  | grep -oE "($SRC/)?(core|experiments|build-path)/[^:]*\.[ch]" | sed -E "s#$SRC/##; s#build-path/layers/private-[a-z]+/#core/#" | sort -u \
-  | tee "$tmp/files"
+  | sed -E 's/^[^:]*:([A-Za-z_][A-Za-z0-9_.]*).*/\1/' | sort -u >"$tmp/funcs"
+nm -l --defined-only "$B/lathe" | awk 'NF >= 4 {print $3, $4}' | sed -E 's/:[0-9]+$//' | sort -u >"$tmp/defs"
+awk 'NR == FNR {want[$1] = 1; next} ($1 in want) {print $2}' "$tmp/funcs" "$tmp/defs" \
+  | grep -E "^$SRC/(core|experiments)/" | sed "s#^$SRC/##" | sort -u | tee "$tmp/files"
 echo "files on the training step's path: $(wc -l <"$tmp/files")"

@@ -8,7 +8,12 @@
  * experiment, the trainer state (epoch, step, samples, the loader's position,
  * the RNG state), the optimizer kind and step count, every hparam as it is at
  * that moment (live changes included) as hparam.<name>, and crc32: the zlib
- * CRC-32 of every tensor's bytes taken in name order, checked on load.
+ * CRC-32 of every tensor's bytes taken in name order, then of every other
+ * metadata entry (key NUL value NUL, in key order), checked on load (files of
+ * format_version 1 covered the tensors only and still load).
+ * Weights that are not finite are never written (a save after an update that
+ * made NaN or inf fails and leaves the previous file as it was) and never
+ * loaded.
  * Files are written atomically (temporary file, fsync, rename, fsync of the
  * folder): a failed write leaves any previous file intact. */
 #ifndef LATHE_CHECKPOINT_H
@@ -17,7 +22,7 @@
 #include "lathe/train.h"
 
 #define LT_CKPT_FORMAT "lathe.checkpoint"
-#define LT_CKPT_VERSION 1
+#define LT_CKPT_VERSION 2
 
 /* Writes the trainer's current state to path (call at a safe point). */
 int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err);
