@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "check_python.h"
+#include "lathe/runfolder.h"
 #include "lathe/runlog.h"
 #include "lathe/runlog_fmt.h"
 
@@ -163,6 +164,17 @@ static void check_interventions(void) {
         CHECK_STR_CONTAINS(l[2], "Z,12,4,\"note \"\"hello, world\"\"\",,,noted");
     }
     free(s);
+    /* the run-folder reader reads back what the writer quoted */
+    lt_run_interventions iv;
+    lt_err err = {0};
+    CHECK_MSG(lt_run_read_interventions(run_dir, &iv, &err) == LT_OK, "%s", err.msg);
+    CHECK(iv.n == 2 && iv.bad == 0);
+    if (iv.n == 2) {
+        CHECK(!strcmp(iv.row[0].command, "set lr 0.0005") && !strcmp(iv.row[0].old_value, "0.001"));
+        CHECK(!strcmp(iv.row[1].command, "note \"hello, world\"") && !strcmp(iv.row[1].new_value, "noted"));
+        CHECK(iv.row[1].step == 12 && !strcmp(iv.row[1].client, "4") && !iv.row[1].name[0]);
+    }
+    lt_run_interventions_free(&iv);
 }
 
 static void check_run_yaml(void) {
@@ -174,6 +186,11 @@ static void check_run_yaml(void) {
     CHECK_STR_CONTAINS(s, "best_val_acc_step: ");
     CHECK_STR_CONTAINS(s, "test_acc: 0.");
     free(s);
+    lt_run_status st;
+    lt_err err = {0};
+    CHECK_MSG(lt_run_read_status(run_dir, &st, &err) == LT_OK, "%s", err.msg);
+    CHECK(!strcmp(st.state, "done") && !strcmp(st.experiment, "mlp") && st.steps == 20 && st.epochs == 3);
+    CHECK(st.best_val_acc > 0 && st.best_val_acc <= 1 && st.test_acc > 0 && !st.failure[0]);
 }
 
 static void test_real_run(void) {

@@ -125,9 +125,9 @@ typedef struct lt_run_row {
     char optimizer[32];                           /* "" unknown */
 } lt_run_row;
 
-/* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders: folders
- * holding any of hparams.yaml, metrics.csv, run.yaml, control.sock or an event
- * file. State: "running" when control.sock accepts a connection; else the
+/* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders (folders
+ * lt_run_folder_files of lathe/runfolder.h finds anything in), read through
+ * that header. State: "running" when control.sock accepts a connection; else the
  * state run.yaml records; else "stopped" (the run never closed: steps and
  * metrics then come from metrics.csv). Rows are sorted by experiment, then
  * version number, then name. Fills up to max rows and returns how many runs
