@@ -1,6 +1,8 @@
 /* The growable byte buffer of lathe/strbuf.h. */
 #include "lathe/strbuf.h"
 
+#include "lathe/common.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,9 +62,11 @@ void lt_sb_puts(lt_sb *b, const char *s) { lt_sb_append(b, s, strlen(s)); }
 
 void lt_sb_json_str(lt_sb *b, const char *s) {
     lt_sb_append(b, "\"", 1);
+    const unsigned char *end = (const unsigned char *)s + strlen(s);
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
         const char *run = (const char *)c;
-        while (*c >= 0x20 && *c != '"' && *c != '\\') c++; /* bytes that go as they are */
+        size_t k;
+        while (*c >= 0x20 && *c != '"' && *c != '\\' && (k = lt_utf8_len(c, (size_t)(end - c)))) c += k;
         lt_sb_append(b, run, (size_t)((const char *)c - run));
         if (!*c) break;
         switch (*c) {
@@ -73,7 +77,11 @@ void lt_sb_json_str(lt_sb *b, const char *s) {
         case '\t': lt_sb_append(b, "\\t", 2); break;
         case '\b': lt_sb_append(b, "\\b", 2); break;
         case '\f': lt_sb_append(b, "\\f", 2); break;
-        default: lt_sb_printf(b, "\\u%04x", *c);
+        default:
+            if (*c < 0x20)
+                lt_sb_printf(b, "\\u%04x", *c);
+            else
+                lt_sb_append(b, "\\ufffd", 6); /* not UTF-8 */
         }
     }
     lt_sb_append(b, "\"", 1);

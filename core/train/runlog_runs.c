@@ -13,6 +13,7 @@
 #include "lathe/runfolder.h"
 #include "lathe/runlog.h"
 #include "lathe/runlog_fmt.h"
+#include "lathe/strbuf.h"
 
 #define PATH_CAP 4200
 
@@ -223,4 +224,53 @@ char *lt_runs_table(const lt_run_row *rows_in, int n, lt_err *err) {
     }
     free(c);
     return out;
+}
+
+/* ---- JSON ---- */
+
+static void json_num(lt_sb *b, const char *key, double v) {
+    char num[32];
+    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15) /* counts as integers, not 2.5e+02 */
+        lt_sb_printf(b, ",\"%s\":%.0f", key, v);
+    else if (isfinite(v))
+        lt_sb_printf(b, ",\"%s\":%s", key, lt_fmt_num(num, sizeof num, v));
+    else
+        lt_sb_printf(b, ",\"%s\":null", key);
+}
+
+static void json_str(lt_sb *b, const char *key, const char *v) {
+    lt_sb_printf(b, ",\"%s\":", key);
+    if (v[0])
+        lt_sb_json_str(b, v);
+    else
+        lt_sb_puts(b, "null");
+}
+
+char *lt_runs_json(const lt_run_row *rows_in, int n, lt_err *err) {
+    lt_sb b = {0};
+    lt_sb_puts(&b, "[");
+    for (int i = 0; i < n; i++) {
+        const lt_run_row *r = &rows_in[i];
+        lt_sb_puts(&b, i ? ",\n  {\"experiment\":" : "\n  {\"experiment\":");
+        lt_sb_json_str(&b, r->experiment);
+        lt_sb_puts(&b, ",\"version\":");
+        lt_sb_json_str(&b, r->version);
+        json_num(&b, "version_num", r->version_num >= 0 ? (double)r->version_num : NAN);
+        json_str(&b, "state", r->state);
+        json_num(&b, "steps", r->steps >= 0 ? (double)r->steps : NAN);
+        json_num(&b, "best_val_acc", r->best_val_acc);
+        json_num(&b, "best_val_loss", r->best_val_loss);
+        json_num(&b, "test_acc", r->test_acc);
+        json_num(&b, "lr", r->lr);
+        json_num(&b, "batch_size", r->batch_size >= 0 ? (double)r->batch_size : NAN);
+        json_str(&b, "optimizer", r->optimizer);
+        lt_sb_puts(&b, "}");
+    }
+    lt_sb_puts(&b, n > 0 ? "\n]\n" : "]\n");
+    if (b.oom) {
+        lt_sb_free(&b);
+        lt_seterr(err, LT_ENOMEM, "out of memory listing runs as JSON");
+        return NULL;
+    }
+    return b.p;
 }

@@ -438,6 +438,20 @@ static void test_runs_scan(void) {
             for (int i = 0; i < nl; i++) CHECK(l[i][strlen(l[i]) - 1] != ' ');
             free(tab);
         }
+        char *js = lt_runs_json(rows, n, &err);
+        CHECK(js != NULL);
+        if (js) {
+            int nl = lines_of(js, l, 16);
+            CHECK(nl == n + 2 && !strcmp(l[0], "[") && !strcmp(l[n + 1], "]"));
+            CHECK_STR_CONTAINS(l[1], "{\"experiment\":\"\",\"version\":\"version_5\",\"version_num\":5,"
+                                     "\"state\":\"stopped\",\"steps\":null,");
+            CHECK_STR_CONTAINS(l[n], "{\"experiment\":\"mlp\",\"version\":\"version_10\",\"version_num\":10,"
+                                     "\"state\":\"stopped\",\"steps\":250,\"best_val_acc\":0.9,\"best_val_loss\":0.5,"
+                                     "\"test_acc\":null,\"lr\":0.0001,\"batch_size\":64,\"optimizer\":\"sgd\"}");
+            CHECK_STR_CONTAINS(l[4], "\"version\":\"best\",\"version_num\":null,");
+            for (int i = 1; i < n; i++) CHECK(l[i][strlen(l[i]) - 1] == ',');
+            free(js);
+        }
     }
     CHECK(lt_runs_scan(root, NULL, 0, &err) == want); /* counting only */
     if (live >= 0) close(live);
@@ -453,6 +467,9 @@ static void test_runs_scan(void) {
     CHECK_STR_CONTAINS(err.msg, "is not a folder");
     char *tab = lt_runs_table(rows, 0, &err);
     CHECK(tab && strchr(tab, '\n') == tab + strlen(tab) - 1);
+    free(tab);
+    tab = lt_runs_json(rows, 0, &err);
+    CHECK(tab && !strcmp(tab, "[]\n"));
     free(tab);
 }
 

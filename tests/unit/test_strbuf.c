@@ -52,7 +52,11 @@ static void test_json(void) {
     lt_sb_json_str(&b, "plain \xc3\xa9");
     lt_sb_json_str(&b, "q\"b\\n\nr\rt\tb\bf\f\x01\x1f\x7f");
     lt_sb_json_str(&b, "");
-    CHECK_MSG(!strcmp(b.p, "\"plain \xc3\xa9\"\"q\\\"b\\\\n\\nr\\rt\\tb\\bf\\f\\u0001\\u001f\x7f\"\"\""), "%s", b.p);
+    lt_sb_json_str(&b, "\xff|\xc3|\xed\xa0\x80|\xf0\x9f\x98\x80"); /* bad byte, cut sequence, surrogate, emoji */
+    CHECK_MSG(!strcmp(b.p, "\"plain "
+                           "\xc3\xa9\"\"q\\\"b\\\\n\\nr\\rt\\tb\\bf\\f\\u0001\\u001f\x7f\"\"\"\"\\ufffd|\\ufffd|"
+                           "\\ufffd\\ufffd\\ufffd|\xf0\x9f\x98\x80\""),
+              "%s", b.p);
     lt_sb_free(&b);
 }
 

@@ -142,4 +142,13 @@ int lt_runs_scan(const char *root, lt_run_row *rows, int max, lt_err *err);
  * malloc'd string (the caller frees it) or NULL + err. */
 char *lt_runs_table(const lt_run_row *rows, int n, lt_err *err);
 
+/* The rows as `lathe runs --json` prints them: a JSON array of objects, one a
+ * line, with the keys experiment, version, version_num, state, steps,
+ * best_val_acc, best_val_loss, test_acc, lr, batch_size, optimizer; null for
+ * unknown values (and for version_num of names other than version_<N>).
+ * Numbers are the shortest decimals that read back the same (lt_fmt_num);
+ * strings are escaped by lt_sb_json_str (bytes that are not UTF-8 as \ufffd). Returns a malloc'd string (the caller
+ * frees it) or NULL + err. */
+char *lt_runs_json(const lt_run_row *rows, int n, lt_err *err);
+
 #endif

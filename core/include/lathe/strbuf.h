@@ -34,7 +34,8 @@ void lt_sb_append(lt_sb *b, const void *bytes, size_t n);
 /* Appends a C string. */
 void lt_sb_puts(lt_sb *b, const char *s);
 /* Appends s as a JSON string: quoted, with " \ and control characters
- * escaped (\n \r \t \b \f, others as \u00XX); other bytes as they are. */
+ * escaped (\n \r \t \b \f, others as \u00XX), UTF-8 as it is and any byte
+ * that is not part of valid UTF-8 as \ufffd, so the result is always JSON. */
 void lt_sb_json_str(lt_sb *b, const char *s);
 /* Empties the buffer (keeps its memory and max) and clears oom. */
 void lt_sb_reset(lt_sb *b);
