@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "check_python.h"
 #include "lathe/runfolder.h"
 #include "lathe/runlog.h"
@@ -27,17 +28,13 @@ static char root[256]; /* mkdtemp; the run goes to root/mlp/version_1 */
 static char run_dir[512];
 
 static void config(lt_config *c) {
-    lt_config_defaults(c);
-    c->batch_size = 32;
-    c->max_epochs = 3;
+    /* epochs end at steps 8, 16; max_steps stops at 20 */
+    fixture_config(c,
+                   (fixture_spec){.batch_size = 32, .max_epochs = 3, .train_batches = 8, .val_batches = 2, .seed = 11});
     c->max_steps = 20;
-    c->limit_train_batches = (lt_limit){8, 0}; /* epochs end at steps 8, 16; max_steps stops at 20 */
-    c->limit_val_batches = (lt_limit){2, 0};
     c->limit_test_batches = (lt_limit){2, 0};
     c->log_every_n_steps = 5;
     c->run_test = 1;
-    c->threads = 2;
-    c->seed = 11;
     c->prefetch = 0;
 }
 
@@ -202,8 +199,7 @@ static void test_real_run(void) {
     lt_config c;
     config(&c);
     lt_err err = {0};
-    int rc = lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err);
-    CHECK_MSG(rc == LT_OK, "%s", err.msg);
+    int rc = fixture_trainer(&t, lt_experiment_find("mlp"), &c);
     if (rc) return;
     snprintf(run_dir, sizeof run_dir, "%s/mlp", root);
     CHECK(mkdir(run_dir, 0755) == 0);
