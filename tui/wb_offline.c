@@ -17,15 +17,24 @@
 
 /* The numbers run.yaml records (lt_run_status), which the summary shares. */
 #define RUN_NUMBERS(X)                                                                                                 \
-    X(steps)                                                                                                           \
-    X(epochs)                                                                                                          \
-    X(samples) X(seconds) X(train_loss) X(val_loss) X(val_acc) X(test_loss) X(test_acc) X(best_val_loss)               \
-        X(best_val_loss_step) X(best_val_acc) X(best_val_acc_step)
+    X(steps);                                                                                                          \
+    X(epochs);                                                                                                         \
+    X(samples);                                                                                                        \
+    X(seconds);                                                                                                        \
+    X(train_loss);                                                                                                     \
+    X(val_loss);                                                                                                       \
+    X(val_acc);                                                                                                        \
+    X(test_loss);                                                                                                      \
+    X(test_acc);                                                                                                       \
+    X(best_val_loss);                                                                                                  \
+    X(best_val_loss_step);                                                                                             \
+    X(best_val_acc);                                                                                                   \
+    X(best_val_acc_step);
 
 /* What the files say about the end of the run; NaN / "" when unknown. */
 typedef struct summary {
     char state[16], experiment[WB_NAME], failure[200];
-#define DECLARE(k) double k;
+#define DECLARE(k) double k
     RUN_NUMBERS(DECLARE)
 #undef DECLARE
     double max_epochs, last_lr, samples_per_s, train_epoch; /* from hparams.yaml and metrics.csv */
@@ -198,7 +207,7 @@ static int load_run_yaml(wb_model *m, const char *dir, summary *from_yaml) {
     snprintf(from_yaml->state, sizeof from_yaml->state, "%s", st.state);
     clean_copy(from_yaml->experiment, sizeof from_yaml->experiment, st.experiment);
     clean_copy(from_yaml->failure, sizeof from_yaml->failure, st.failure);
-#define TAKE(k) from_yaml->k = st.k;
+#define TAKE(k) from_yaml->k = st.k
     RUN_NUMBERS(TAKE)
 #undef TAKE
     return 1;
@@ -273,7 +282,7 @@ static void experiment_of(const char *dir, char *out, size_t cap) {
 int wb_offline_load(wb_model *m, const char *dir, lt_err *err) {
     summary s;
     memset(&s, 0, sizeof s);
-#define UNKNOWN(k) s.k = NAN;
+#define UNKNOWN(k) s.k = NAN
     RUN_NUMBERS(UNKNOWN)
 #undef UNKNOWN
     s.max_epochs = s.last_lr = s.samples_per_s = s.train_epoch = NAN;
@@ -294,7 +303,7 @@ int wb_offline_load(wb_model *m, const char *dir, lt_err *err) {
     if (from_yaml.experiment[0]) memcpy(s.experiment, from_yaml.experiment, sizeof s.experiment);
     if (!s.experiment[0]) experiment_of(dir, s.experiment, sizeof s.experiment);
 #define MERGE(k)                                                                                                       \
-    if (!isnan(from_yaml.k)) s.k = from_yaml.k;
+    if (!isnan(from_yaml.k)) s.k = from_yaml.k
     RUN_NUMBERS(MERGE)
 #undef MERGE
     set_status(m, &s, dir);
