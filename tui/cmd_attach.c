@@ -7,29 +7,11 @@
 #include <glob.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
+#include "lathe/runfolder.h"
 #include "wb_offline.h"
 #include "workbench.h"
-
-/* 1 when something listens on the socket (a stale file from a run that died
- * refuses the connection). The probe closes at once; the server logs it as a
- * client that left before its HELLO. */
-static int live(const char *path) {
-    struct sockaddr_un a;
-    if (strlen(path) >= sizeof a.sun_path) return 0;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    memcpy(a.sun_path, path, strlen(path) + 1);
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
 
 /* The newest (by mtime) socket matching pattern, preferring live ones. */
 static int newest(const char *pattern, char *out, size_t cap) {
@@ -42,7 +24,7 @@ static int newest(const char *pattern, char *out, size_t cap) {
         struct stat st;
         if (stat(g.gl_pathv[i], &st) || !S_ISSOCK(st.st_mode)) continue;
         double t = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
-        if (live(g.gl_pathv[i])) {
+        if (lt_run_socket_live(g.gl_pathv[i])) {
             if (t > best) {
                 best = t;
                 snprintf(out, cap, "%s", g.gl_pathv[i]);
@@ -85,7 +67,8 @@ int cmd_attach(int argc, char **argv) {
             char pat[1100];
             snprintf(path, sizeof path, "%s/control.sock", arg);
             int sock = !stat(path, &st) && S_ISSOCK(st.st_mode);
-            if ((!sock || !live(path)) && wb_offline_is_run_dir(arg)) return wb_view(arg);
+            if ((!sock || !lt_run_socket_live(path)) && (lt_run_folder_files(arg) & LT_RUN_HAS_LOGS))
+                return wb_view(arg);
             if (!sock) {
                 /* a folder of runs: logs/, or logs/<experiment>/ */
                 snprintf(pat, sizeof pat, "%s/version_*/control.sock", arg);

@@ -1,6 +1,7 @@
-/* lathe runs [--root DIR]: the runs under a log root (default logs/), one line
- * each, like TensorBoard's HParams table: experiment, version, state, steps,
- * best val_acc and val_loss, test_acc, lr, batch_size, optimizer. */
+/* lathe runs [--root DIR] [--json]: the runs under a log root (default logs/),
+ * one line each, like TensorBoard's HParams table: experiment, version, state,
+ * steps, best val_acc and val_loss, test_acc, lr, batch_size, optimizer; with
+ * --json the same rows as a JSON array (lt_runs_json). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,15 +10,17 @@
 #include "lathe/runlog.h"
 
 static void runs_usage(FILE *f) {
-    fprintf(f, "usage: lathe runs [--root DIR]\n"
+    fprintf(f, "usage: lathe runs [--root DIR] [--json]\n"
                "  lists the runs under DIR (default logs): <experiment>/version_<N>/ folders.\n"
                "  state: done, failed, interrupted (stopped before its limits), running (its\n"
                "  control.sock answers), stopped (never closed: killed or crashed).\n"
-               "  val_acc / val_loss are the best over the run.\n");
+               "  val_acc / val_loss are the best over the run.\n"
+               "  --json  the same rows as a JSON array of objects (null for unknown values)\n");
 }
 
 int cmd_runs(int argc, char **argv) {
     const char *root = "logs";
+    int json = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -31,6 +34,8 @@ int cmd_runs(int argc, char **argv) {
             root = argv[++i];
         } else if (!strncmp(a, "--root=", 7)) {
             root = a + 7;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
         } else {
             fprintf(stderr, "lathe: runs: unexpected argument '%s'\n", a);
             runs_usage(stderr);
@@ -43,17 +48,18 @@ int cmd_runs(int argc, char **argv) {
     }
     lt_err err = {0};
     int n = lt_runs_scan(root, NULL, 0, &err);
-    if (n == LT_ENOTFOUND) {
-        printf("no runs: %s does not exist\n", root);
+    if (n == LT_ENOTFOUND || n == 0) {
+        if (json)
+            printf("[]\n");
+        else if (n)
+            printf("no runs: %s does not exist\n", root);
+        else
+            printf("no runs under %s\n", root);
         return 0;
     }
     if (n < 0) {
         fprintf(stderr, "lathe: runs: %s\n", err.msg);
         return 2;
-    }
-    if (n == 0) {
-        printf("no runs under %s\n", root);
-        return 0;
     }
     /* a second scan fills the rows; runs may have come or gone in between */
     int cap = n + 16;
@@ -68,7 +74,7 @@ int cmd_runs(int argc, char **argv) {
         free(rows);
         return 2;
     }
-    char *table = lt_runs_table(rows, n < cap ? n : cap, &err);
+    char *table = (json ? lt_runs_json : lt_runs_table)(rows, n < cap ? n : cap, &err);
     free(rows);
     if (!table) {
         fprintf(stderr, "lathe: runs: %s\n", err.msg);

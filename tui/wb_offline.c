@@ -1,37 +1,44 @@
 /* wb_offline.c: a finished run's folder read into the workbench's model (see
- * wb_offline.h). The curves go in as the live protocol's `point` events and
- * the hparams and status as its key=value bodies, so the panes draw a run
- * that has ended exactly as they draw a live one. */
+ * wb_offline.h) through the core's run-folder reader (lathe/runfolder.h).
+ * The curves go in as the live protocol's `point` events and the hparams and
+ * status as its key=value bodies, so the panes draw a run that has ended
+ * exactly as they draw a live one. */
 #include "wb_offline.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "lathe/control.h"
+#include "lathe/runfolder.h"
 #include "lathe/runlog_fmt.h"
 #include "wb.h"
 
-#define REC_CAP 4096 /* bytes of one CSV record or YAML line; longer ones are skipped */
-#define MAX_FIELDS 16
+/* The numbers run.yaml records (lt_run_status), which the summary shares. */
+#define RUN_NUMBERS(X)                                                                                                 \
+    X(steps);                                                                                                          \
+    X(epochs);                                                                                                         \
+    X(samples);                                                                                                        \
+    X(seconds);                                                                                                        \
+    X(train_loss);                                                                                                     \
+    X(val_loss);                                                                                                       \
+    X(val_acc);                                                                                                        \
+    X(test_loss);                                                                                                      \
+    X(test_acc);                                                                                                       \
+    X(best_val_loss);                                                                                                  \
+    X(best_val_loss_step);                                                                                             \
+    X(best_val_acc);                                                                                                   \
+    X(best_val_acc_step);
 
 /* What the files say about the end of the run; NaN / "" when unknown. */
 typedef struct summary {
     char state[16], experiment[WB_NAME], failure[200];
-    double steps, epochs, samples, seconds, train_loss, val_loss, val_acc, test_loss, test_acc;
-    double best_val_loss, best_val_loss_step, best_val_acc, best_val_acc_step;
+#define DECLARE(k) double k
+    RUN_NUMBERS(DECLARE)
+#undef DECLARE
     double max_epochs, last_lr, samples_per_s, train_epoch; /* from hparams.yaml and metrics.csv */
 } summary;
-
-static FILE *open_in(const char *dir, const char *name) {
-    char p[4200];
-    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p) return NULL;
-    struct stat st;
-    if (stat(p, &st) || !S_ISREG(st.st_mode)) return NULL;
-    return fopen(p, "r");
-}
 
 /* Copies s into dst[cap] with control bytes as spaces (a quoted CSV field or
  * YAML string may hold line breaks; the screen must not get them). */
@@ -46,100 +53,43 @@ static double num_or_nan(const char *s) {
     return s && *s && !lt_parse_num(s, &x) ? x : NAN;
 }
 
-/* ---- CSV (RFC 4180: fields quoted when they hold , " or line breaks) ---- */
-
-typedef struct csv_rec {
-    char buf[REC_CAP];
-    char *f[MAX_FIELDS];
-    int nf; /* -1: the record was too long, had too many fields or an open quote */
-} csv_rec;
-
-/* Reads one record. Returns 0 at the end of the file, else 1 with r->nf. */
-static int csv_next(FILE *f, csv_rec *r) {
-    size_t o = 0;
-    int q = 0, any = 0, bad = 0;
-    r->nf = 0;
-    r->f[r->nf++] = r->buf;
-#define PUT(ch) (o + 1 < REC_CAP ? (void)(r->buf[o++] = (char)(ch)) : (void)(bad = 1))
-    for (;;) {
-        int c = fgetc(f);
-        if (c == EOF) {
-            bad |= q; /* a torn last record */
-            break;
-        }
-        any = 1;
-        if (q) {
-            if (c != '"') {
-                PUT(c);
-                continue;
-            }
-            int d = fgetc(f);
-            if (d == '"') {
-                PUT('"');
-                continue;
-            }
-            q = 0;
-            if (d == EOF) break;
-            c = d;
-        }
-        if (c == '"')
-            q = 1;
-        else if (c == '\n')
-            break;
-        else if (c == ',') {
-            PUT(0);
-            if (r->nf == MAX_FIELDS)
-                bad = 1;
-            else
-                r->f[r->nf++] = r->buf + o;
-        } else if (c != '\r')
-            PUT(c);
+/* Logs why a file could not be used (when it is missing: "no <file> in
+ * <dir><note>", or nothing for a NULL note); returns 1 when it was there. */
+static int log_unread(wb_model *m, int rc, const lt_err *err, const char *dir, const char *file, const char *note) {
+    if (rc == LT_ENOTFOUND) {
+        if (note) wb_model_log(m, 2, "no %s in %s%s", file, dir, note);
+        return 0;
     }
-#undef PUT
-    r->buf[o] = 0;
-    if (bad) r->nf = -1;
-    return any;
+    wb_model_log(m, 2, "%s", err->msg);
+    return 1;
 }
 
-static int col_of(const csv_rec *h, const char *name) {
-    for (int i = 0; i < h->nf; i++)
-        if (!strcmp(h->f[i], name)) return i;
-    return -1;
+static void log_skipped(wb_model *m, const char *file, long bad) {
+    if (bad) wb_model_log(m, 2, "%s: %ld malformed row%s skipped", file, bad, bad == 1 ? "" : "s");
 }
-
-static const char *field(const csv_rec *r, int col) { return col >= 0 && col < r->nf ? r->f[col] : ""; }
 
 /* ---- metrics.csv: the curves ---- */
 
-static void load_metrics(wb_model *m, FILE *f, summary *s) {
+/* 1 when metrics.csv was there. */
+static int load_metrics(wb_model *m, const char *dir, summary *s) {
     static const char *const names[WB_S_COUNT] = {"train_loss", "val_loss", "val_acc", "lr", "samples_per_s"};
-    csv_rec *r = malloc(sizeof *r);
-    if (!r) return;
-    int col[WB_S_COUNT], c_step = -1, c_epoch = -1, c_test_loss = -1, c_test_acc = -1;
-    if (!csv_next(f, r) || r->nf < 0 || (c_step = col_of(r, "step")) < 0) {
-        wb_model_log(m, 2, "metrics.csv: no header with a step column; no curves");
-        free(r);
-        return;
+    lt_run_metrics t;
+    lt_err err = {0};
+    int rc = lt_run_read_metrics(dir, &t, &err);
+    if (rc == LT_EFORMAT) {
+        wb_model_log(m, 2, "%s; no curves", err.msg);
+        return 1;
     }
-    for (int i = 0; i < WB_S_COUNT; i++) col[i] = col_of(r, names[i]);
-    c_epoch = col_of(r, "epoch");
-    c_test_loss = col_of(r, "test_loss");
-    c_test_acc = col_of(r, "test_acc");
-    long bad = 0, rows = 0;
-    while (csv_next(f, r)) {
-        if (r->nf == 1 && !r->f[0][0]) continue; /* a blank line */
-        double step = r->nf > 0 ? num_or_nan(field(r, c_step)) : NAN;
-        if (!(step >= 0 && step < 1e15)) {
-            bad++;
-            continue;
-        }
-        rows++;
+    if (rc) return log_unread(m, rc, &err, dir, LT_RUN_METRICS_FILE, ": no curves");
+    int col[WB_S_COUNT], c_epoch = lt_run_metrics_col(&t, "epoch");
+    int c_test_loss = lt_run_metrics_col(&t, "test_loss"), c_test_acc = lt_run_metrics_col(&t, "test_acc");
+    for (int i = 0; i < WB_S_COUNT; i++) col[i] = lt_run_metrics_col(&t, names[i]);
+    for (long r = 0; r < t.nrows; r++) {
+        double step = lt_run_metrics_at(&t, r, t.step_col), epoch = lt_run_metrics_at(&t, r, c_epoch);
         if (!(step <= s->steps)) s->steps = step;
-        double epoch = num_or_nan(field(r, c_epoch));
         for (int i = 0; i < WB_S_COUNT; i++) {
-            const char *v = field(r, col[i]);
-            double y;
-            if (!*v || lt_parse_num(v, &y)) continue; /* not logged in this row, or not a number */
+            double y = lt_run_metrics_at(&t, r, col[i]);
+            if (isnan(y)) continue; /* not logged in this row, or not a number */
             char ev[96];
             snprintf(ev, sizeof ev, "point %s %.17g %.17g", names[i], step, y);
             wb_model_event(m, ev);
@@ -152,43 +102,33 @@ static void load_metrics(wb_model *m, FILE *f, summary *s) {
             if (i == WB_S_LR) s->last_lr = y;
             if (i == WB_S_RATE) s->samples_per_s = y;
         }
-        double tl = num_or_nan(field(r, c_test_loss)), ta = num_or_nan(field(r, c_test_acc));
+        double tl = lt_run_metrics_at(&t, r, c_test_loss), ta = lt_run_metrics_at(&t, r, c_test_acc);
         if (!isnan(tl)) s->test_loss = tl;
         if (!isnan(ta)) s->test_acc = ta;
     }
-    if (bad) wb_model_log(m, 2, "metrics.csv: %ld malformed row%s skipped", bad, bad == 1 ? "" : "s");
-    if (!rows) wb_model_log(m, 0, "metrics.csv: no rows logged");
-    free(r);
+    log_skipped(m, LT_RUN_METRICS_FILE, t.bad);
+    if (!t.nrows) wb_model_log(m, 0, "metrics.csv: no rows logged");
+    lt_run_metrics_free(&t);
+    return 1;
 }
 
-/* ---- YAML files: one `key: value` per line ---- */
+/* ---- hparams.yaml: the table ---- */
 
-/* Reads a line into buf[REC_CAP]; a longer one is skipped whole. 0 at the end. */
-static int yaml_next(FILE *f, char *buf, char **k, char **v) {
-    for (;;) {
-        if (!fgets(buf, REC_CAP, f)) return 0;
-        size_t n = strlen(buf);
-        if (n + 1 == REC_CAP && buf[n - 1] != '\n') {
-            int c;
-            while ((c = fgetc(f)) != EOF && c != '\n') {
-            }
-            continue;
-        }
-        if (!lt_yaml_line(buf, k, v)) return 1;
-    }
-}
-
-static void load_hparams(wb_model *m, FILE *f, summary *s) {
-    char *line = malloc(REC_CAP), *body = malloc(WB_HPARAMS_MAX * 128), *k, *v;
-    if (!line || !body) {
-        free(line);
-        free(body);
-        return;
+static int load_hparams(wb_model *m, const char *dir, summary *s) {
+    lt_run_yaml y;
+    lt_err err = {0};
+    int rc = lt_run_read_hparams(dir, &y, &err);
+    if (rc) return log_unread(m, rc, &err, dir, LT_RUN_HPARAMS_FILE, "");
+    char *body = malloc(WB_HPARAMS_MAX * 128);
+    if (!body) {
+        lt_run_yaml_free(&y);
+        return 1;
     }
     size_t o = 0;
     body[0] = 0;
     int n = 0;
-    while (n < WB_HPARAMS_MAX && yaml_next(f, line, &k, &v)) {
+    for (int i = 0; i < y.n && n < WB_HPARAMS_MAX; i++) {
+        const char *k = y.pair[i].key, *v = y.pair[i].value;
         if (strchr(k, '=')) continue; /* cannot be a key of the key=value body */
         char key[WB_NAME], val[64];
         clean_copy(key, sizeof key, k);
@@ -200,48 +140,9 @@ static void load_hparams(wb_model *m, FILE *f, summary *s) {
     }
     wb_model_hparams(m, body);
     if (!n) wb_model_log(m, 2, "hparams.yaml: no hparams in it");
-    free(line);
     free(body);
-}
-
-static void load_run_yaml(FILE *f, summary *s) {
-    static const struct {
-        const char *key;
-        size_t off;
-    } nums[] = {
-#define F(k) {#k, offsetof(summary, k)}
-        F(steps),
-        F(epochs),
-        F(samples),
-        F(seconds),
-        F(train_loss),
-        F(val_loss),
-        F(val_acc),
-        F(test_loss),
-        F(test_acc),
-        F(best_val_loss),
-        F(best_val_loss_step),
-        F(best_val_acc),
-        F(best_val_acc_step),
-#undef F
-    };
-    char *line = malloc(REC_CAP), *k, *v;
-    if (!line) return;
-    while (yaml_next(f, line, &k, &v)) {
-        if (!strcmp(k, "state") && *v && strspn(v, "abcdefghijklmnopqrstuvwxyz_") == strlen(v))
-            snprintf(s->state, sizeof s->state, "%.15s", v);
-        else if (!strcmp(k, "experiment"))
-            clean_copy(s->experiment, sizeof s->experiment, v);
-        else if (!strcmp(k, "failure"))
-            clean_copy(s->failure, sizeof s->failure, v);
-        else
-            for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-                if (!strcmp(k, nums[i].key)) {
-                    double x = num_or_nan(v);
-                    if (!isnan(x)) *(double *)((char *)s + nums[i].off) = x;
-                }
-    }
-    free(line);
+    lt_run_yaml_free(&y);
+    return 1;
 }
 
 /* ---- interventions.csv: the change history and the log ---- */
@@ -254,61 +155,62 @@ static void keep_change(wb_model *m, const wb_change *c) {
     m->ch[m->nch++] = *c;
 }
 
-static void load_interventions(wb_model *m, FILE *f) {
-    enum { TIME, STEP, CLIENT, COMMAND, NAME, OLD, NEW, NCOL };
-    static const char *const names[NCOL] = {"time", "step", "client", "command", "name", "old", "new"};
-    csv_rec *r = malloc(sizeof *r);
-    if (!r) return;
-    int col[NCOL];
-    if (!csv_next(f, r) || r->nf < 0 || col_of(r, "command") < 0) {
-        wb_model_log(m, 2, "interventions.csv: no header with a command column");
-        free(r);
-        return;
-    }
-    for (int i = 0; i < NCOL; i++) col[i] = col_of(r, names[i]);
-    long bad = 0, n = 0;
-    while (csv_next(f, r)) {
-        if (r->nf == 1 && !r->f[0][0]) continue;
-        char cmd[32], name[WB_NAME], old[32], now[32], client[16];
-        clean_copy(cmd, sizeof cmd, field(r, col[COMMAND]));
-        if (r->nf < 0 || !cmd[0]) {
-            bad++;
-            continue;
-        }
-        clean_copy(name, sizeof name, field(r, col[NAME]));
-        clean_copy(old, sizeof old, field(r, col[OLD]));
-        clean_copy(now, sizeof now, field(r, col[NEW]));
-        clean_copy(client, sizeof client, field(r, col[CLIENT]));
-        double step = num_or_nan(field(r, col[STEP]));
-        char st[32] = "-";
-        if (step >= 0 && step < 1e15)
-            snprintf(st, sizeof st, "%.0f", step);
-        else
-            step = NAN;
-        n++;
-        if (name[0] || now[0])
-            wb_model_log(m, 0, "step %s, client %s: %s %s %s -> %s", st, client[0] ? client : "-", cmd,
-                         name[0] ? name : "-", old[0] ? old : "-", now[0] ? now : "-");
-        else
-            wb_model_log(m, 0, "step %s, client %s: %s", st, client[0] ? client : "-", cmd);
-        if (strcmp(cmd, "set") || !name[0]) continue;
-        wb_change c;
-        memset(&c, 0, sizeof c);
-        c.step = step;
-        c.time = NAN;
-        snprintf(c.name, sizeof c.name, "%s", name);
-        snprintf(c.old, sizeof c.old, "%s", old);
-        snprintf(c.now, sizeof c.now, "%s", now);
-        snprintf(c.client, sizeof c.client, "%s", client);
-        keep_change(m, &c);
-        /* the table shows what the run ended with, as it would have live */
-        for (int i = 0; i < m->nhp; i++)
-            if (!strcmp(m->hp[i].name, name)) snprintf(m->hp[i].value, sizeof m->hp[i].value, "%s", now);
-    }
-    if (bad) wb_model_log(m, 2, "interventions.csv: %ld malformed row%s skipped", bad, bad == 1 ? "" : "s");
-    if (!n) wb_model_log(m, 0, "no interventions during this run");
+static void load_change(wb_model *m, const lt_run_intervention *iv) {
+    char cmd[32], name[WB_NAME], old[32], now[32], client[16], st[32] = "-";
+    clean_copy(cmd, sizeof cmd, iv->command);
+    clean_copy(name, sizeof name, iv->name);
+    clean_copy(old, sizeof old, iv->old_value);
+    clean_copy(now, sizeof now, iv->new_value);
+    clean_copy(client, sizeof client, iv->client);
+    if (!isnan(iv->step)) snprintf(st, sizeof st, "%.0f", iv->step);
+    if (name[0] || now[0])
+        wb_model_log(m, 0, "step %s, client %s: %s %s %s -> %s", st, client[0] ? client : "-", cmd,
+                     name[0] ? name : "-", old[0] ? old : "-", now[0] ? now : "-");
+    else
+        wb_model_log(m, 0, "step %s, client %s: %s", st, client[0] ? client : "-", cmd);
+    if (strcmp(cmd, "set") || !name[0]) return;
+    wb_change c;
+    memset(&c, 0, sizeof c);
+    c.step = iv->step;
+    c.time = NAN;
+    snprintf(c.name, sizeof c.name, "%s", name);
+    snprintf(c.old, sizeof c.old, "%s", old);
+    snprintf(c.now, sizeof c.now, "%s", now);
+    snprintf(c.client, sizeof c.client, "%s", client);
+    keep_change(m, &c);
+    /* the table shows what the run ended with, as it would have live */
+    for (int i = 0; i < m->nhp; i++)
+        if (!strcmp(m->hp[i].name, name)) snprintf(m->hp[i].value, sizeof m->hp[i].value, "%s", now);
+}
+
+static int load_interventions(wb_model *m, const char *dir) {
+    lt_run_interventions iv;
+    lt_err err = {0};
+    int rc = lt_run_read_interventions(dir, &iv, &err);
+    if (rc) return log_unread(m, rc, &err, dir, LT_RUN_INTERVENTIONS_FILE, NULL);
+    for (long i = 0; i < iv.n; i++) load_change(m, &iv.row[i]);
+    log_skipped(m, LT_RUN_INTERVENTIONS_FILE, iv.bad);
+    if (!iv.n) wb_model_log(m, 0, "no interventions during this run");
     m->version++;
-    free(r);
+    lt_run_interventions_free(&iv);
+    return 1;
+}
+
+/* ---- run.yaml: how the run ended ---- */
+
+/* 1 when run.yaml was there; what it records goes into from_yaml. */
+static int load_run_yaml(wb_model *m, const char *dir, summary *from_yaml) {
+    lt_run_status st;
+    lt_err err = {0};
+    int rc = lt_run_read_status(dir, &st, &err);
+    if (rc) return log_unread(m, rc, &err, dir, LT_RUN_STATUS_FILE, NULL);
+    snprintf(from_yaml->state, sizeof from_yaml->state, "%s", st.state);
+    clean_copy(from_yaml->experiment, sizeof from_yaml->experiment, st.experiment);
+    clean_copy(from_yaml->failure, sizeof from_yaml->failure, st.failure);
+#define TAKE(k) from_yaml->k = st.k
+    RUN_NUMBERS(TAKE)
+#undef TAKE
+    return 1;
 }
 
 /* ---- the status bar ---- */
@@ -377,67 +279,19 @@ static void experiment_of(const char *dir, char *out, size_t cap) {
 
 /* ---- public ---- */
 
-int wb_offline_is_run_dir(const char *dir) {
-    static const char *const files[] = {"metrics.csv", "hparams.yaml", "run.yaml", "interventions.csv"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        FILE *f = open_in(dir, files[i]);
-        if (f) {
-            fclose(f);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 int wb_offline_load(wb_model *m, const char *dir, lt_err *err) {
     summary s;
     memset(&s, 0, sizeof s);
-    double *nan_fields[] = {&s.steps,
-                            &s.epochs,
-                            &s.samples,
-                            &s.seconds,
-                            &s.train_loss,
-                            &s.val_loss,
-                            &s.val_acc,
-                            &s.test_loss,
-                            &s.test_acc,
-                            &s.best_val_loss,
-                            &s.best_val_loss_step,
-                            &s.best_val_acc,
-                            &s.best_val_acc_step,
-                            &s.max_epochs,
-                            &s.last_lr,
-                            &s.samples_per_s,
-                            &s.train_epoch};
-    for (size_t i = 0; i < sizeof nan_fields / sizeof nan_fields[0]; i++) *nan_fields[i] = NAN;
-    int found = 0;
-    FILE *f;
+#define UNKNOWN(k) s.k = NAN
+    RUN_NUMBERS(UNKNOWN)
+#undef UNKNOWN
+    s.max_epochs = s.last_lr = s.samples_per_s = s.train_epoch = NAN;
     /* run.yaml first: its values are the final word, the others fill gaps */
     summary from_yaml = s;
-    if ((f = open_in(dir, "run.yaml"))) {
-        load_run_yaml(f, &from_yaml);
-        fclose(f);
-        found++;
-    }
-    if ((f = open_in(dir, "hparams.yaml"))) {
-        load_hparams(m, f, &s);
-        fclose(f);
-        found++;
-    } else {
-        wb_model_log(m, 2, "no hparams.yaml in %s", dir);
-    }
-    if ((f = open_in(dir, "metrics.csv"))) {
-        load_metrics(m, f, &s);
-        fclose(f);
-        found++;
-    } else {
-        wb_model_log(m, 2, "no metrics.csv in %s: no curves", dir);
-    }
-    if ((f = open_in(dir, "interventions.csv"))) {
-        load_interventions(m, f);
-        fclose(f);
-        found++;
-    }
+    int found = load_run_yaml(m, dir, &from_yaml);
+    found += load_hparams(m, dir, &s);
+    found += load_metrics(m, dir, &s);
+    found += load_interventions(m, dir);
     if (!found) {
         wb_model_log(m, 2, "no run files in %s", dir);
         return lt_seterr(err, LT_ENOTFOUND, "%s holds none of run.yaml, metrics.csv, hparams.yaml, interventions.csv",
@@ -448,34 +302,10 @@ int wb_offline_load(wb_model *m, const char *dir, lt_err *err) {
     memcpy(s.failure, from_yaml.failure, sizeof s.failure);
     if (from_yaml.experiment[0]) memcpy(s.experiment, from_yaml.experiment, sizeof s.experiment);
     if (!s.experiment[0]) experiment_of(dir, s.experiment, sizeof s.experiment);
-    double *dst[] = {&s.steps,
-                     &s.epochs,
-                     &s.samples,
-                     &s.seconds,
-                     &s.train_loss,
-                     &s.val_loss,
-                     &s.val_acc,
-                     &s.test_loss,
-                     &s.test_acc,
-                     &s.best_val_loss,
-                     &s.best_val_loss_step,
-                     &s.best_val_acc,
-                     &s.best_val_acc_step};
-    const double *src[] = {&from_yaml.steps,
-                           &from_yaml.epochs,
-                           &from_yaml.samples,
-                           &from_yaml.seconds,
-                           &from_yaml.train_loss,
-                           &from_yaml.val_loss,
-                           &from_yaml.val_acc,
-                           &from_yaml.test_loss,
-                           &from_yaml.test_acc,
-                           &from_yaml.best_val_loss,
-                           &from_yaml.best_val_loss_step,
-                           &from_yaml.best_val_acc,
-                           &from_yaml.best_val_acc_step};
-    for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
-        if (!isnan(*src[i])) *dst[i] = *src[i];
+#define MERGE(k)                                                                                                       \
+    if (!isnan(from_yaml.k)) s.k = from_yaml.k
+    RUN_NUMBERS(MERGE)
+#undef MERGE
     set_status(m, &s, dir);
     if (!from_yaml.state[0]) wb_model_log(m, 2, "no run.yaml: the run never closed (killed?); its last rows are shown");
     log_summary(m, &s);

@@ -1,6 +1,7 @@
 /* wb_offline.h: the workbench as a read-only view of a run that has ended.
  * `lathe attach <RUN_DIR>` on a folder without a live control.sock reads what
- * the run left there (lathe/runlog.h) into the same wb_model a live run fills:
+ * the run left there (through the core's reader, lathe/runfolder.h; a folder
+ * holding any of LT_RUN_HAS_LOGS) into the same wb_model a live run fills:
  *
  *   metrics.csv        the curves train_loss, val_loss, val_acc, lr,
  *                      samples_per_s (columns found by name in the header)
@@ -20,10 +21,6 @@
 
 /* The one line every steering command gets in the read-only view. */
 #define WB_OFFLINE_ENDED "this run has ended: read-only view of %s"
-
-/* 1 when dir holds any of metrics.csv, hparams.yaml, run.yaml or
- * interventions.csv (a run folder, live or not). */
-int wb_offline_is_run_dir(const char *dir);
 
 /* Fills m (initialised by wb_model_init) from the files in dir. Returns LT_OK
  * when at least one of the four files was read, LT_ENOTFOUND (with a message)

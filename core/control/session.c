@@ -14,42 +14,6 @@
 #include "lathe/runlog.h"
 #include "control/session_impl.h"
 
-/* ---- text buffers ---- */
-void lt_sb_printf(lt_sb *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, room, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if ((size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap - b->n <= (size_t)k) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-}
-
-void lt_sb_reset(lt_sb *b) {
-    b->n = 0;
-    b->oom = 0;
-    if (b->p) b->p[0] = '\0';
-}
-
-void lt_sb_free(lt_sb *b) {
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- the run directory ---- */
 static int mkdir_p(char *path, lt_err *err) {
     for (char *p = path + 1;; p++) {

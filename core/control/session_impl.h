@@ -10,22 +10,7 @@
 #include <stdint.h>
 
 #include "lathe/session.h"
-
-/* A growing text buffer for reply and snapshot bodies. On out of memory it
- * keeps what it had and sets oom. */
-typedef struct lt_sb {
-    char *p;
-    size_t n, cap;
-    int oom;
-} lt_sb;
-
-void lt_sb_printf(lt_sb *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-void lt_sb_reset(lt_sb *b);
-void lt_sb_free(lt_sb *b);
+#include "lathe/strbuf.h" /* lt_sb: reply and snapshot bodies */
 
 /* ---- history: bounded memory whatever the run's length ---- */
 #define LT_HIST_SERIES 5       /* train_loss val_loss val_acc lr samples_per_s */

@@ -52,26 +52,10 @@ size_t lt_st_nbytes(const lt_st_tensor *t) {
     return t && lt_st_bytes(t->dtype, t->ndim, t->shape, &b) == 0 ? (size_t)b : 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid:
- * no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (!k || c > 0xF4 || k > n) return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0;  /* overlong */
-    if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogate */
-    if (c == 0xF0 && s[1] < 0x90) return 0;  /* overlong */
-    if (c == 0xF4 && s[1] >= 0x90) return 0; /* > U+10FFFF */
-    return k;
-}
-
 int lt_st_utf8_valid(const char *s) {
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_len((const unsigned char *)s + i, n - i);
+        size_t k = lt_utf8_len((const unsigned char *)s + i, n - i);
         if (!k) return 0;
         i += k;
     }
@@ -154,7 +138,7 @@ static int jstring(jp *p, const char **out) {
         }
         if (c < 0x20) return jfail(p, "control character in string");
         if (c != '\\') {
-            size_t k = utf8_len(p->s + p->pos, p->n - p->pos);
+            size_t k = lt_utf8_len(p->s + p->pos, p->n - p->pos);
             if (!k) return jfail(p, "invalid UTF-8 in string");
             memcpy(o, p->s + p->pos, k);
             o += k;

@@ -8,58 +8,10 @@
 #include <string.h>
 
 #include "lathe/atomic_file.h"
+#include "lathe/strbuf.h"
 #include "formats/st_internal.h"
 
 /* ---- writer ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap - b->len < n) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_json_string(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        switch (*p) {
-        case '"': sb_put(b, "\\\"", 2); break;
-        case '\\': sb_put(b, "\\\\", 2); break;
-        case '\n': sb_put(b, "\\n", 2); break;
-        case '\r': sb_put(b, "\\r", 2); break;
-        case '\t': sb_put(b, "\\t", 2); break;
-        case '\b': sb_put(b, "\\b", 2); break;
-        case '\f': sb_put(b, "\\f", 2); break;
-        default:
-            if (*p < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", *p);
-                sb_put(b, esc, 6);
-            } else {
-                sb_put(b, (const char *)p, 1);
-            }
-        }
-    }
-    sb_put(b, "\"", 1);
-}
 
 static int check_save_args(const char *path, const lt_st_tensor *t, int n, const lt_st_meta *meta, int nmeta,
                            lt_err *err) {
@@ -91,53 +43,47 @@ int lt_st_save(const char *path, const lt_st_tensor *t, int n, const lt_st_meta 
     if (!path) return lt_seterr(err, LT_EINVAL, "safetensors: NULL path");
     int rc = check_save_args(path, t, n, meta, nmeta, err);
     if (rc) return rc;
-    sbuf h = {0};
-    char num[64];
-    sb_str(&h, "{");
+    lt_sb h = {0};
+    lt_sb_puts(&h, "{");
     if (nmeta) {
-        sb_str(&h, "\"__metadata__\":{");
+        lt_sb_puts(&h, "\"__metadata__\":{");
         for (int i = 0; i < nmeta; i++) {
-            if (i) sb_str(&h, ",");
-            sb_json_string(&h, meta[i].key);
-            sb_str(&h, ":");
-            sb_json_string(&h, meta[i].value);
+            if (i) lt_sb_puts(&h, ",");
+            lt_sb_json_str(&h, meta[i].key);
+            lt_sb_puts(&h, ":");
+            lt_sb_json_str(&h, meta[i].value);
         }
-        sb_str(&h, "}");
+        lt_sb_puts(&h, "}");
     }
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         uint64_t nb = lt_st_nbytes(&t[i]);
-        if (i || nmeta) sb_str(&h, ",");
-        sb_json_string(&h, t[i].name);
-        sb_str(&h, ":{\"dtype\":\"");
-        sb_str(&h, lt_st_dtype_name(t[i].dtype));
-        sb_str(&h, "\",\"shape\":[");
-        for (int d = 0; d < t[i].ndim; d++) {
-            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
-            sb_str(&h, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)(off + nb));
-        sb_str(&h, num);
+        if (i || nmeta) lt_sb_puts(&h, ",");
+        lt_sb_json_str(&h, t[i].name);
+        lt_sb_puts(&h, ":{\"dtype\":\"");
+        lt_sb_puts(&h, lt_st_dtype_name(t[i].dtype));
+        lt_sb_puts(&h, "\",\"shape\":[");
+        for (int d = 0; d < t[i].ndim; d++) lt_sb_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+        lt_sb_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + nb));
         off += nb;
     }
-    sb_str(&h, "}");
-    while (h.len % 8) sb_str(&h, " "); /* the buffer then starts 8-aligned */
-    if (h.failed) {
-        free(h.p);
+    lt_sb_puts(&h, "}");
+    while (h.n % 8) lt_sb_puts(&h, " "); /* the buffer then starts 8-aligned */
+    if (h.oom) {
+        lt_sb_free(&h);
         return lt_seterr(err, LT_ENOMEM, "%s: out of memory building the header", path);
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     lt_afile *f = lt_afile_open(path, err);
     if (!f) {
-        free(h.p);
+        lt_sb_free(&h);
         return err ? err->code : LT_EIO;
     }
     rc = lt_afile_write(f, len8, 8, err);
-    if (!rc) rc = lt_afile_write(f, h.p, h.len, err);
+    if (!rc) rc = lt_afile_write(f, h.p, h.n, err);
     for (int i = 0; i < n && !rc; i++) rc = lt_afile_write(f, t[i].data, lt_st_nbytes(&t[i]), err);
-    free(h.p);
+    lt_sb_free(&h);
     if (rc) {
         lt_afile_abort(f);
         return rc;

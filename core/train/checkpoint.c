@@ -13,6 +13,7 @@
 #include "lathe/checkpoint.h"
 #include "lathe/safetensors.h"
 #include "lathe/sched.h"
+#include "lathe/strbuf.h"
 
 #define MAX_META 96
 #define MAX_TENSORS 512
@@ -132,28 +133,57 @@ static const char *first_nonfinite(const lt_st_tensor *ts, int n) {
     return NULL;
 }
 
-typedef struct meta_buf {
+/* The metadata: keys and values one after the other in one buffer, each with
+ * its NUL; the lt_st_meta pointers are set once the buffer stops growing. */
+typedef struct meta_list {
+    lt_sb text;
+    size_t at[MAX_META][2];
     lt_st_meta m[MAX_META];
-    char kv[MAX_META][2][320];
-    int n;
-} meta_buf;
+    int n, full;
+} meta_list;
 
-static void meta_add(meta_buf *b, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void meta_add(meta_buf *b, const char *key, const char *fmt, ...) {
-    if (b->n == MAX_META) return;
-    snprintf(b->kv[b->n][0], sizeof b->kv[0][0], "%s", key);
+static void meta_add(meta_list *b, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta_add(meta_list *b, const char *key, const char *fmt, ...) {
+    if (b->n == MAX_META) {
+        b->full = 1;
+        return;
+    }
+    b->at[b->n][0] = b->text.n;
+    lt_sb_append(&b->text, key, strlen(key) + 1);
+    b->at[b->n][1] = b->text.n;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->kv[b->n][1], sizeof b->kv[0][1], fmt, ap);
+    lt_sb_vprintf(&b->text, fmt, ap);
     va_end(ap);
-    b->m[b->n].key = b->kv[b->n][0];
-    b->m[b->n].value = b->kv[b->n][1];
+    lt_sb_append(&b->text, "", 1);
     b->n++;
+}
+
+/* Points the lt_st_meta entries into the buffer (valid until it grows). */
+static void meta_point(meta_list *b) {
+    for (int i = 0; i < b->n; i++) {
+        b->m[i].key = b->text.p + b->at[i][0];
+        b->m[i].value = b->text.p + b->at[i][1];
+    }
+}
+
+static int meta_save(const char *path, ckpt_list *l, meta_list *b, lt_err *err) {
+    int rc;
+    if (b->full)
+        rc = lt_seterr(err, LT_EINVAL, "checkpoint: more than %d metadata entries", MAX_META);
+    else if (b->text.oom)
+        rc = lt_seterr(err, LT_ENOMEM, "checkpoint: out of memory for the metadata");
+    else {
+        meta_point(b);
+        rc = lt_st_save(path, l->t, l->n, b->m, b->n, err);
+    }
+    lt_sb_free(&b->text);
+    return rc;
 }
 
 int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
     static ckpt_list l; /* large; saves run on the trainer thread only */
-    static meta_buf mb;
+    meta_list mb = {0};
     int rc = collect(t, &l, 1, err);
     if (rc) return rc;
     const char *bad = first_nonfinite(l.t, l.n);
@@ -162,7 +192,6 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
                          "checkpoint %s not written: %s holds NaN or inf at step %ld (an earlier checkpoint is kept)",
                          path, bad, t->step);
     qsort(l.t, (size_t)l.n, sizeof l.t[0], by_name);
-    mb.n = 0;
     size_t le, lb;
     lt_loader_position(t->train_loader, &le, &lb);
     size_t epoch = t->epoch;
@@ -196,12 +225,21 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
     }
     if (t->sched) {
         char st[LT_SCHED_STATE_MAX];
-        if (lt_sched_state_str(t->sched, st, sizeof st, err)) return err ? err->code : LT_EINVAL;
+        if (lt_sched_state_str(t->sched, st, sizeof st, err)) {
+            lt_sb_free(&mb.text);
+            return err ? err->code : LT_EINVAL;
+        }
         meta_add(&mb, "lr_scheduler", "%s", lt_sched_spec(t->sched));
         meta_add(&mb, "lr_scheduler_state", "%s", st);
     }
-    meta_add(&mb, "crc32", "%08" PRIx32, checkpoint_crc(l.t, l.n, mb.m, mb.n, 1));
-    return lt_st_save(path, l.t, l.n, mb.m, mb.n, err);
+    /* the CRC covers the metadata written so far: point at it first */
+    uint32_t crc = 0;
+    if (!mb.full && !mb.text.oom) {
+        meta_point(&mb);
+        crc = checkpoint_crc(l.t, l.n, mb.m, mb.n, 1);
+    }
+    meta_add(&mb, "crc32", "%08" PRIx32, crc);
+    return meta_save(path, &l, &mb, err);
 }
 
 /* ---- loading ---- */

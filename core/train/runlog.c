@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lathe/atomic_file.h"
+#include "lathe/strbuf.h"
 #include "lathe/tbevents.h"
 #include "lathe/runlog_fmt.h"
 
@@ -149,12 +150,7 @@ static int write_hparams_yaml(const char *dir, const hp *h, int n, const lt_trai
     if (!s) return LT_ENOMEM;
     memcpy(s, h, (size_t)n * sizeof *s);
     qsort(s, (size_t)n, sizeof *s, cmp_hp_name);
-    size_t cap = (size_t)n * 400 + 64, o = 0;
-    char *text = lt_malloc(cap, err);
-    if (!text) {
-        free(s);
-        return LT_ENOMEM;
-    }
+    lt_sb text = {0};
     for (int i = 0; i < n; i++) {
         char key[2 * LT_NAME_MAX + 8], v[300];
         lt_fmt_yaml_str(key, sizeof key, s[i].name);
@@ -164,47 +160,15 @@ static int write_hparams_yaml(const char *dir, const hp *h, int n, const lt_trai
             hp_value_str(&s[i], t, v, sizeof v);
         else
             lt_fmt_yaml_float(v, sizeof v, s[i].number);
-        o += (size_t)snprintf(text + o, cap - o, "%s: %s\n", key, v);
+        lt_sb_printf(&text, "%s: %s\n", key, v);
     }
     free(s);
     char path[PATH_CAP + 16];
     snprintf(path, sizeof path, "%s/hparams.yaml", dir);
-    int rc = lt_atomic_write_file(path, text, o, err);
-    free(text);
+    int rc = text.oom ? lt_seterr(err, LT_ENOMEM, "out of memory for hparams.yaml")
+                      : lt_atomic_write_file(path, text.p ? text.p : "", text.n, err);
+    lt_sb_free(&text);
     return rc;
-}
-
-/* ---- growing text for the markdown summaries ---- */
-
-typedef struct text {
-    char *p;
-    size_t n, cap;
-    int oom;
-} text;
-
-static void tx_printf(text *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tx_printf(text *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->n + (size_t)k + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
 }
 
 /* Markdown cells: a | would end the cell. */
@@ -214,19 +178,19 @@ static void md_cell(char *s) {
 }
 
 static int hparams_text(lt_runlog *r, const hp *h, int n, const lt_trainer *t, lt_err *err) {
-    text b = {0};
-    tx_printf(&b, "| name | value |\n|---|---|\n");
+    lt_sb b = {0};
+    lt_sb_printf(&b, "| name | value |\n|---|---|\n");
     for (int i = 0; i < n; i++) {
         char name[2 * LT_NAME_MAX], v[256];
         snprintf(name, sizeof name, "%s", h[i].name);
         hp_value_str(&h[i], t, v, sizeof v);
         md_cell(name);
         md_cell(v);
-        tx_printf(&b, "| %s | %s |\n", name, v);
+        lt_sb_printf(&b, "| %s | %s |\n", name, v);
     }
     int rc = b.oom ? lt_seterr(err, LT_ENOMEM, "out of memory for the hparams summary")
                    : lt_tb_text(r->tb, "hparams", 0, b.p, err);
-    free(b.p);
+    lt_sb_free(&b);
     return rc;
 }
 
@@ -256,26 +220,26 @@ static int model_text(lt_runlog *r, lt_trainer *t, lt_err *err) {
     /* a model whose shapes do not work out still gets its table, with ? */
     if (lt_model_infer_shapes(m, t->mod.in_shape, t->mod.in_ndim, shapes, nd, &failed, &e2) != LT_OK && failed < 0)
         failed = 0;
-    text b = {0};
+    lt_sb b = {0};
     char in[64];
-    tx_printf(&b, "**%s** (input %s)\n\n| name | type | output shape | params |\n|---|---|---|---:|\n",
-              t->exp && t->exp->name ? t->exp->name : "model",
-              lt_shape_str(t->mod.in_shape, t->mod.in_ndim, in, sizeof in));
+    lt_sb_printf(&b, "**%s** (input %s)\n\n| name | type | output shape | params |\n|---|---|---|---:|\n",
+                 t->exp && t->exp->name ? t->exp->name : "model",
+                 lt_shape_str(t->mod.in_shape, t->mod.in_ndim, in, sizeof in));
     for (int i = 0; i < nl; i++) {
         const lt_layer *l = &m->layers[i];
         char s[64] = "?", p[32];
         if (failed < 0 || i < failed) lt_shape_str(shapes[i], nd[i], s, sizeof s);
         thousands(lt_layer_param_count(l), p, sizeof p);
-        tx_printf(&b, "| %s | %s | %s | %s |\n", l->name, lt_layer_kind_name(l->kind), s, p);
+        lt_sb_printf(&b, "| %s | %s | %s | %s |\n", l->name, lt_layer_kind_name(l->kind), s, p);
     }
     char total[32];
     thousands(lt_model_param_count(m), total, sizeof total);
-    tx_printf(&b, "\nTotal params: %s\n", total);
+    lt_sb_printf(&b, "\nTotal params: %s\n", total);
     free(shapes);
     free(nd);
     int rc = b.oom ? lt_seterr(err, LT_ENOMEM, "out of memory for the model summary")
                    : lt_tb_text(r->tb, "model", 0, b.p, err);
-    free(b.p);
+    lt_sb_free(&b);
     return rc;
 }
 
@@ -482,21 +446,21 @@ int lt_runlog_intervention(lt_runlog *r, long step, int client, const char *comm
     line[o++] = '\n';
     int rc = lf_append(&r->iv, line, o, err);
 
-    text b = {0};
+    lt_sb b = {0};
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s", command ? command : "");
     for (char *c = cmd; *c; c++)
         if (*c == '`' || *c == '\n') *c = '\'';
     if (name && *name)
-        tx_printf(&b, "step %ld, client %d: **%s** %s \xe2\x86\x92 %s (`%s`)", step, client, name,
-                  old_value && *old_value ? old_value : "-", new_value && *new_value ? new_value : "-", cmd);
+        lt_sb_printf(&b, "step %ld, client %d: **%s** %s \xe2\x86\x92 %s (`%s`)", step, client, name,
+                     old_value && *old_value ? old_value : "-", new_value && *new_value ? new_value : "-", cmd);
     else if (new_value && *new_value)
-        tx_printf(&b, "step %ld, client %d: `%s` \xe2\x86\x92 %s", step, client, cmd, new_value);
+        lt_sb_printf(&b, "step %ld, client %d: `%s` \xe2\x86\x92 %s", step, client, cmd, new_value);
     else
-        tx_printf(&b, "step %ld, client %d: `%s`", step, client, cmd);
+        lt_sb_printf(&b, "step %ld, client %d: `%s`", step, client, cmd);
     int rc2 = b.oom ? lt_seterr(err, LT_ENOMEM, "out of memory for an intervention")
                     : lt_tb_text(r->tb, "interventions", step, b.p, rc ? NULL : err);
-    free(b.p);
+    lt_sb_free(&b);
     if (!rc && !rc2) rc2 = lt_tb_flush(r->tb, err);
     return rc ? rc : rc2;
 }
@@ -507,41 +471,41 @@ static const char *state_name(int status) {
     return status == LT_RUNLOG_SUCCESS ? "done" : status == LT_RUNLOG_FAILURE ? "failed" : "interrupted";
 }
 
-static void yaml_num(text *b, const char *key, double v) {
+static void yaml_num(lt_sb *b, const char *key, double v) {
     char s[48];
-    if (isfinite(v)) tx_printf(b, "%s: %s\n", key, lt_fmt_yaml_float(s, sizeof s, v));
+    if (isfinite(v)) lt_sb_printf(b, "%s: %s\n", key, lt_fmt_yaml_float(s, sizeof s, v));
 }
 
 static int write_run_yaml(lt_runlog *r, const lt_trainer *t, int status, double end, lt_err *err) {
-    text b = {0};
+    lt_sb b = {0};
     char s[600], iso[40];
-    tx_printf(&b, "experiment: %s\n", lt_fmt_yaml_str(s, sizeof s, r->experiment));
-    tx_printf(&b, "state: %s\n", state_name(status));
-    tx_printf(&b, "status: %s\n",
-              status == LT_RUNLOG_SUCCESS   ? "SUCCESS"
-              : status == LT_RUNLOG_FAILURE ? "FAILURE"
-                                            : "RUNNING");
-    tx_printf(&b, "steps: %ld\n", t ? t->step : r->last_step);
-    tx_printf(&b, "epochs: %zu\n", t ? t->epoch : r->last_epoch);
-    if (t) tx_printf(&b, "samples: %ld\n", t->samples);
+    lt_sb_printf(&b, "experiment: %s\n", lt_fmt_yaml_str(s, sizeof s, r->experiment));
+    lt_sb_printf(&b, "state: %s\n", state_name(status));
+    lt_sb_printf(&b, "status: %s\n",
+                 status == LT_RUNLOG_SUCCESS   ? "SUCCESS"
+                 : status == LT_RUNLOG_FAILURE ? "FAILURE"
+                                               : "RUNNING");
+    lt_sb_printf(&b, "steps: %ld\n", t ? t->step : r->last_step);
+    lt_sb_printf(&b, "epochs: %zu\n", t ? t->epoch : r->last_epoch);
+    if (t) lt_sb_printf(&b, "samples: %ld\n", t->samples);
     yaml_num(&b, "train_loss", r->train_loss);
     yaml_num(&b, "val_loss", r->val_loss);
     yaml_num(&b, "val_acc", r->val_acc);
     yaml_num(&b, "best_val_loss", r->best_val_loss);
-    if (r->best_val_loss_step >= 0) tx_printf(&b, "best_val_loss_step: %ld\n", r->best_val_loss_step);
+    if (r->best_val_loss_step >= 0) lt_sb_printf(&b, "best_val_loss_step: %ld\n", r->best_val_loss_step);
     yaml_num(&b, "best_val_acc", r->best_val_acc);
-    if (r->best_val_acc_step >= 0) tx_printf(&b, "best_val_acc_step: %ld\n", r->best_val_acc_step);
+    if (r->best_val_acc_step >= 0) lt_sb_printf(&b, "best_val_acc_step: %ld\n", r->best_val_acc_step);
     yaml_num(&b, "test_loss", r->test_loss);
     yaml_num(&b, "test_acc", r->test_acc);
-    tx_printf(&b, "start_time: %s\n", lt_fmt_yaml_str(s, sizeof s, r->start_iso));
-    tx_printf(&b, "end_time: %s\n", lt_fmt_yaml_str(s, sizeof s, lt_fmt_utc_now(iso, sizeof iso)));
+    lt_sb_printf(&b, "start_time: %s\n", lt_fmt_yaml_str(s, sizeof s, r->start_iso));
+    lt_sb_printf(&b, "end_time: %s\n", lt_fmt_yaml_str(s, sizeof s, lt_fmt_utc_now(iso, sizeof iso)));
     yaml_num(&b, "seconds", round((end - r->start_time) * 1000) / 1000);
-    if (t && t->failure[0]) tx_printf(&b, "failure: %s\n", lt_fmt_yaml_str(s, sizeof s, t->failure));
+    if (t && t->failure[0]) lt_sb_printf(&b, "failure: %s\n", lt_fmt_yaml_str(s, sizeof s, t->failure));
     char path[PATH_CAP + 16];
     snprintf(path, sizeof path, "%s/run.yaml", r->dir);
     int rc =
         b.oom ? lt_seterr(err, LT_ENOMEM, "out of memory for run.yaml") : lt_atomic_write_file(path, b.p, b.n, err);
-    free(b.p);
+    lt_sb_free(&b);
     return rc;
 }
 

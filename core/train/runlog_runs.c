@@ -1,157 +1,66 @@
 /* `lathe runs`: finds the run folders under a root and reads what each run
- * left there (run.yaml, hparams.yaml, metrics.csv, control.sock) into rows,
- * then lays them out as a table. Every file is untrusted text: lines are read
- * with a bound, numbers must parse whole, and anything odd leaves a field
- * unknown instead of failing the scan. */
+ * left there (run.yaml, hparams.yaml, metrics.csv, control.sock: through
+ * lathe/runfolder.h) into rows, then lays them out as a table. Anything odd in
+ * a file leaves a field unknown instead of failing the scan. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include "lathe/runlog.h"
+#include "lathe/runfolder.h"
 #include "lathe/runlog.h"
 #include "lathe/runlog_fmt.h"
+#include "lathe/strbuf.h"
 
 #define PATH_CAP 4200
-#define LINE_CAP 4096
 
 static int path_join(char *out, size_t cap, const char *a, const char *b) {
     return snprintf(out, cap, "%s/%s", a, b) < (int)cap ? 0 : -1;
 }
 
-static int is_file(const char *dir, const char *name, int want_sock) {
-    char p[PATH_CAP];
-    struct stat st;
-    if (path_join(p, sizeof p, dir, name) || lstat(p, &st) != 0) return 0;
-    return want_sock ? S_ISSOCK(st.st_mode) : S_ISREG(st.st_mode);
-}
-
-static int has_events(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    int found = 0;
-    while (!found && (e = readdir(d))) found = strstr(e->d_name, "tfevents") != NULL;
-    closedir(d);
-    return found;
-}
-
-static int is_run_dir(const char *dir) {
-    return is_file(dir, "hparams.yaml", 0) || is_file(dir, "metrics.csv", 0) || is_file(dir, "run.yaml", 0) ||
-           is_file(dir, LT_CONTROL_SOCKET, 1) || has_events(dir);
-}
-
-/* A control socket that accepts a connection belongs to a live run. A
- * non-blocking connect never waits: a full backlog (EAGAIN) is live too. */
-static int socket_live(const char *dir) {
-    if (!is_file(dir, LT_CONTROL_SOCKET, 1)) return 0;
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (snprintf(a.sun_path, sizeof a.sun_path, "%s/%s", dir, LT_CONTROL_SOCKET) >= (int)sizeof a.sun_path)
-        return 1; /* too long to reach; the socket file is there */
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return 0;
-    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-    int live = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
-    close(fd);
-    return live;
-}
-
-/* Reads a line of at most LINE_CAP - 1 bytes; a longer one is skipped whole
- * (*skipped set). Returns 0 at the end of the file. */
-static int read_line(FILE *f, char *buf, int *skipped) {
-    *skipped = 0;
-    for (;;) {
-        if (!fgets(buf, LINE_CAP, f)) return 0;
-        size_t n = strlen(buf);
-        if (n && buf[n - 1] == '\n') return 1;
-        if (feof(f)) return 1;
-        *skipped = 1; /* too long: drop the rest of it */
-        int c;
-        while ((c = fgetc(f)) != EOF && c != '\n') {
-        }
-        if (c == EOF) return 0;
-    }
-}
-
 static void read_hparams(const char *dir, lt_run_row *r) {
-    char p[PATH_CAP], line[LINE_CAP], *k, *v;
-    if (path_join(p, sizeof p, dir, "hparams.yaml")) return;
-    FILE *f = fopen(p, "r");
-    if (!f) return;
-    int skipped;
-    while (read_line(f, line, &skipped)) {
-        if (skipped || lt_yaml_line(line, &k, &v)) continue;
-        double x;
-        if (!strcmp(k, "lr") && !lt_parse_num(v, &x)) r->lr = x;
-        if (!strcmp(k, "batch_size") && !lt_parse_num(v, &x) && x >= 0 && x < 1e9 && x == floor(x))
-            r->batch_size = (long)x;
-        if (!strcmp(k, "optimizer")) snprintf(r->optimizer, sizeof r->optimizer, "%s", v);
-    }
-    fclose(f);
+    lt_run_yaml y;
+    if (lt_run_read_hparams(dir, &y, NULL)) return;
+    const char *v;
+    double x;
+    if ((v = lt_run_yaml_get(&y, "lr")) && !lt_parse_num(v, &x)) r->lr = x;
+    if ((v = lt_run_yaml_get(&y, "batch_size")) && !lt_parse_num(v, &x) && x >= 0 && x < 1e9 && x == floor(x))
+        r->batch_size = (long)x;
+    if ((v = lt_run_yaml_get(&y, "optimizer"))) snprintf(r->optimizer, sizeof r->optimizer, "%s", v);
+    lt_run_yaml_free(&y);
 }
 
-/* run.yaml: returns 1 when it was there. */
+/* run.yaml: returns 1 when it was there (readable or not). */
 static int read_run_yaml(const char *dir, lt_run_row *r) {
-    char p[PATH_CAP], line[LINE_CAP], *k, *v;
-    if (path_join(p, sizeof p, dir, "run.yaml")) return 0;
-    FILE *f = fopen(p, "r");
-    if (!f) return 0;
-    int skipped;
-    snprintf(r->state, sizeof r->state, "?");
-    while (read_line(f, line, &skipped)) {
-        if (skipped || lt_yaml_line(line, &k, &v)) continue;
-        double x;
-        int num = lt_parse_num(v, &x) == 0;
-        if (!strcmp(k, "state") && *v) snprintf(r->state, sizeof r->state, "%s", v);
-        if (!strcmp(k, "steps") && num && x >= 0 && x < 9e15) r->steps = (long)x;
-        if (!strcmp(k, "best_val_acc") && num) r->best_val_acc = x;
-        if (!strcmp(k, "best_val_loss") && num) r->best_val_loss = x;
-        if (!strcmp(k, "test_acc") && num) r->test_acc = x;
-    }
-    fclose(f);
+    lt_run_status st;
+    int rc = lt_run_read_status(dir, &st, NULL);
+    if (rc == LT_ENOTFOUND) return 0;
+    snprintf(r->state, sizeof r->state, "%s", st.state[0] ? st.state : "?");
+    if (st.steps >= 0 && st.steps < 9e15) r->steps = (long)st.steps;
+    r->best_val_acc = st.best_val_acc;
+    r->best_val_loss = st.best_val_loss;
+    r->test_acc = st.test_acc;
     return 1;
 }
 
-/* For a run that never closed: steps and metrics from metrics.csv, whose
- * columns are found by name in its header. */
+/* For a run that never closed: steps and metrics from metrics.csv. */
 static void read_metrics_csv(const char *dir, lt_run_row *r) {
-    char p[PATH_CAP], line[LINE_CAP];
-    if (path_join(p, sizeof p, dir, "metrics.csv")) return;
-    FILE *f = fopen(p, "r");
-    if (!f) return;
-    enum { STEP, VAL_ACC, VAL_LOSS, TEST_ACC, NCOL };
-    static const char *const names[NCOL] = {"step", "val_acc", "val_loss", "test_acc"};
-    int col[NCOL] = {-1, -1, -1, -1}, skipped, header = 1;
-    while (read_line(f, line, &skipped)) {
-        if (skipped) continue;
-        line[strcspn(line, "\r\n")] = '\0';
-        int i = 0;
-        for (char *s = line, *next; s; s = next, i++) {
-            next = strchr(s, ',');
-            if (next) *next++ = '\0';
-            for (int c = 0; c < NCOL; c++) {
-                if (header) {
-                    if (!strcmp(s, names[c])) col[c] = i;
-                    continue;
-                }
-                double x;
-                if (col[c] != i || lt_parse_num(s, &x) || !isfinite(x)) continue;
-                if (c == STEP && x >= 0 && x < 9e15 && (long)x > r->steps) r->steps = (long)x;
-                if (c == VAL_ACC && !(x <= r->best_val_acc)) r->best_val_acc = x;
-                if (c == VAL_LOSS && !(x >= r->best_val_loss)) r->best_val_loss = x;
-                if (c == TEST_ACC) r->test_acc = x;
-            }
-        }
-        header = 0;
+    lt_run_metrics m;
+    if (lt_run_read_metrics(dir, &m, NULL)) return;
+    int va = lt_run_metrics_col(&m, "val_acc"), vl = lt_run_metrics_col(&m, "val_loss"),
+        ta = lt_run_metrics_col(&m, "test_acc");
+    for (long i = 0; i < m.nrows; i++) {
+        double step = lt_run_metrics_at(&m, i, m.step_col), acc = lt_run_metrics_at(&m, i, va),
+               loss = lt_run_metrics_at(&m, i, vl), test = lt_run_metrics_at(&m, i, ta);
+        if ((long)step > r->steps) r->steps = (long)step;
+        if (isfinite(acc) && !(acc <= r->best_val_acc)) r->best_val_acc = acc;
+        if (isfinite(loss) && !(loss >= r->best_val_loss)) r->best_val_loss = loss;
+        if (isfinite(test)) r->test_acc = test;
     }
-    fclose(f);
+    lt_run_metrics_free(&m);
 }
 
 static void fill_row(lt_run_row *r, const char *dir, const char *experiment, const char *version) {
@@ -170,7 +79,7 @@ static void fill_row(lt_run_row *r, const char *dir, const char *experiment, con
         snprintf(r->state, sizeof r->state, "stopped");
         read_metrics_csv(dir, r);
     }
-    if (socket_live(dir)) snprintf(r->state, sizeof r->state, "running");
+    if (lt_run_folder_live(dir)) snprintf(r->state, sizeof r->state, "running");
 }
 
 typedef struct rows {
@@ -220,7 +129,7 @@ int lt_runs_scan(const char *root, lt_run_row *out, int max, lt_err *err) {
     char p[PATH_CAP], q[PATH_CAP];
     while (!rc && (e = readdir(d))) {
         if (e->d_name[0] == '.' || path_join(p, sizeof p, root, e->d_name) || !is_dir(p)) continue;
-        if (is_run_dir(p)) { /* a run straight under the root (no experiment name) */
+        if (lt_run_folder_files(p)) { /* a run straight under the root (no experiment name) */
             rc = add_row(&rs, p, "", e->d_name, err);
             continue;
         }
@@ -228,7 +137,8 @@ int lt_runs_scan(const char *root, lt_run_row *out, int max, lt_err *err) {
         if (!d2) continue;
         struct dirent *e2;
         while (!rc && (e2 = readdir(d2))) {
-            if (e2->d_name[0] == '.' || path_join(q, sizeof q, p, e2->d_name) || !is_dir(q) || !is_run_dir(q)) continue;
+            if (e2->d_name[0] == '.' || path_join(q, sizeof q, p, e2->d_name) || !is_dir(q) || !lt_run_folder_files(q))
+                continue;
             rc = add_row(&rs, q, e->d_name, e2->d_name, err);
         }
         closedir(d2);
@@ -314,4 +224,53 @@ char *lt_runs_table(const lt_run_row *rows_in, int n, lt_err *err) {
     }
     free(c);
     return out;
+}
+
+/* ---- JSON ---- */
+
+static void json_num(lt_sb *b, const char *key, double v) {
+    char num[32];
+    if (isfinite(v) && v == floor(v) && fabs(v) < 1e15) /* counts as integers, not 2.5e+02 */
+        lt_sb_printf(b, ",\"%s\":%.0f", key, v);
+    else if (isfinite(v))
+        lt_sb_printf(b, ",\"%s\":%s", key, lt_fmt_num(num, sizeof num, v));
+    else
+        lt_sb_printf(b, ",\"%s\":null", key);
+}
+
+static void json_str(lt_sb *b, const char *key, const char *v) {
+    lt_sb_printf(b, ",\"%s\":", key);
+    if (v[0])
+        lt_sb_json_str(b, v);
+    else
+        lt_sb_puts(b, "null");
+}
+
+char *lt_runs_json(const lt_run_row *rows_in, int n, lt_err *err) {
+    lt_sb b = {0};
+    lt_sb_puts(&b, "[");
+    for (int i = 0; i < n; i++) {
+        const lt_run_row *r = &rows_in[i];
+        lt_sb_puts(&b, i ? ",\n  {\"experiment\":" : "\n  {\"experiment\":");
+        lt_sb_json_str(&b, r->experiment);
+        lt_sb_puts(&b, ",\"version\":");
+        lt_sb_json_str(&b, r->version);
+        json_num(&b, "version_num", r->version_num >= 0 ? (double)r->version_num : NAN);
+        json_str(&b, "state", r->state);
+        json_num(&b, "steps", r->steps >= 0 ? (double)r->steps : NAN);
+        json_num(&b, "best_val_acc", r->best_val_acc);
+        json_num(&b, "best_val_loss", r->best_val_loss);
+        json_num(&b, "test_acc", r->test_acc);
+        json_num(&b, "lr", r->lr);
+        json_num(&b, "batch_size", r->batch_size >= 0 ? (double)r->batch_size : NAN);
+        json_str(&b, "optimizer", r->optimizer);
+        lt_sb_puts(&b, "}");
+    }
+    lt_sb_puts(&b, n > 0 ? "\n]\n" : "]\n");
+    if (b.oom) {
+        lt_sb_free(&b);
+        lt_seterr(err, LT_ENOMEM, "out of memory listing runs as JSON");
+        return NULL;
+    }
+    return b.p;
 }

@@ -132,6 +132,17 @@ check_table "root with garbage"
 [ "$(runs_row junk 5 | awk '{print $3}')" = done ] && ok || bad "junk/version_5 (control.sock a regular file): $(runs_row junk 5)"
 "$LATHE" runs --root "$tmp/nothing" >"$tmp/out" 2>&1 && grep -q 'does not exist' "$tmp/out" && ok ||
   bad "runs --root <missing>: $(cat "$tmp/out")"
+# --json: the same rows as JSON that python3's json module reads, garbage included
+"$LATHE" runs --root "$root" --json >"$tmp/runs.json" 2>"$tmp/runs.err" &&
+  python3 - "$tmp/runs.json" "$(($(wc -l <"$tmp/runs.out") - 1))" <<'PY' && ok || bad "runs --json: $(head -c 600 "$tmp/runs.json")"
+import json, sys
+rows = json.load(open(sys.argv[1], encoding="utf-8"))
+assert len(rows) == int(sys.argv[2]), (len(rows), sys.argv[2])
+mlp = [r for r in rows if r["experiment"] == "mlp" and r["version"] == "version_0"][0]
+assert mlp["state"] == "done" and mlp["steps"] == 16 and mlp["version_num"] == 0, mlp
+assert mlp["optimizer"] and 0 < mlp["best_val_acc"] <= 1 and mlp["batch_size"] == 32, mlp
+PY
+[ "$("$LATHE" runs --root "$tmp/nothing" --json 2>&1)" = "[]" ] && ok || bad "runs --json on a missing root"
 
 # ---- TensorBoard's reader on the steered run ---------------------------------
 PY=${LATHE_PYTHON:-/opt/lathe-venv/bin/python}

@@ -4,7 +4,7 @@
  *
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -Icore/include -Icore tests/fuzz/fuzz_safetensors.c core/formats/safetensors.c core/formats/safetensors_write.c \
- *     core/formats/atomic_file.c core/common.c -o /tmp/fuzz_safetensors
+ *     core/formats/atomic_file.c core/common.c core/strbuf.c -o /tmp/fuzz_safetensors
  *   mkdir -p /tmp/st_corpus && /tmp/fuzz_safetensors -seed_corpus=1 /tmp/st_corpus \
  *     -max_total_time=60 -max_len=4096
  *

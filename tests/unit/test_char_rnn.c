@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/rnn.h"
 #include "lathe/train.h"
 
@@ -61,16 +62,11 @@ static void test_learns_and_feeds(void) {
     static lt_trainer t;
     lt_config c;
     lt_err err = {0};
-    lt_config_defaults(&c);
-    c.batch_size = 16;
+    fixture_config(&c, (fixture_spec){.batch_size = 16, .max_epochs = 5, .val_batches = 6, .seed = 4});
     c.truncated_bptt_steps = 32;
     c.max_steps = 40;
-    c.max_epochs = 5;
-    c.limit_val_batches = (lt_limit){6, 0};
     c.num_sanity_val_steps = 0;
-    c.run_test = 0;
-    c.seed = 4;
-    CHECK_MSG(lt_trainer_init(&t, lt_experiment_find("char_rnn"), &c, &err) == LT_OK, "%s", err.msg);
+    CHECK(fixture_trainer(&t, lt_experiment_find("char_rnn"), &c) == LT_OK);
     CHECK(lt_trainer_evaluate(&t, LT_STAGE_VAL, &err) == LT_OK);
     double before = t.val_loss;
     CHECK(lt_trainer_fit(&t, &err) == LT_OK);

@@ -10,31 +10,23 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/checkpoint.h"
 
 static char dir[64];
 static const char *g_sched = ""; /* --lr-scheduler for the runs */
 
 static void config(lt_config *c) {
-    lt_config_defaults(c);
-    c->batch_size = 32;
-    c->max_epochs = 2;
-    c->limit_train_batches = (lt_limit){6, 0};
-    c->limit_val_batches = (lt_limit){2, 0};
-    c->run_test = 0;
-    c->threads = 2;
-    c->seed = 11;
+    fixture_config(c,
+                   (fixture_spec){.batch_size = 32, .max_epochs = 2, .train_batches = 6, .val_batches = 2, .seed = 11});
     c->prefetch = 1;
     snprintf(c->lr_scheduler, sizeof c->lr_scheduler, "%s", g_sched);
 }
 
 static int init(lt_trainer *t, const char *exp) {
     lt_config c;
-    lt_err err = {0};
     config(&c);
-    int rc = lt_trainer_init(t, lt_experiment_find(exp), &c, &err);
-    CHECK_MSG(rc == LT_OK, "%s", err.msg);
-    return rc;
+    return fixture_trainer(t, lt_experiment_find(exp), &c);
 }
 
 typedef struct stopper {
@@ -101,7 +93,7 @@ static void test_epoch_end_checkpoints(void) {
     snprintf(c.ckpt_monitor, sizeof c.ckpt_monitor, "val_loss");
     c.save_last = 1;
     c.max_epochs = 3;
-    CHECK(lt_trainer_init(&a, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&a, lt_experiment_find("mnist_cnn"), &c) == LT_OK);
     CHECK(lt_trainer_fit(&a, &err) == LT_OK);
     CHECK(a.step == 18 && a.warnings == 0);
     float *ref = copy_params(&a);
@@ -119,7 +111,7 @@ static void test_epoch_end_checkpoints(void) {
     config(&c);
     snprintf(c.ckpt_dir, sizeof c.ckpt_dir, "%s/ck2", dir);
     c.ckpt_every_n_epochs = 2;
-    CHECK(lt_trainer_init(&a, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&a, lt_experiment_find("mnist_cnn"), &c) == LT_OK);
     CHECK(lt_trainer_fit(&a, &err) == LT_OK);
     lt_trainer_free(&a);
     snprintf(path, sizeof path, "%s/ck2/epoch=1-step=12.safetensors", dir);
@@ -127,7 +119,7 @@ static void test_epoch_end_checkpoints(void) {
     config(&c);
     c.max_epochs = 3;
     snprintf(c.resume, sizeof c.resume, "%.1000s", path);
-    CHECK_MSG(lt_trainer_init(&b, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK, "%s", err.msg);
+    CHECK(fixture_trainer(&b, lt_experiment_find("mnist_cnn"), &c) == LT_OK);
     CHECK(b.step == 12 && b.epoch == 2);
     CHECK(lt_trainer_fit(&b, &err) == LT_OK);
     CHECK(b.step == 18);

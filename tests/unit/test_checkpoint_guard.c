@@ -13,23 +13,15 @@
 #include "check.h"
 #include "lathe/checkpoint.h"
 #include "lathe/safetensors.h"
+#include "trainer_fixture.h"
 
 static char dir[64];
 
 static int init(lt_trainer *t) {
     lt_config c;
-    lt_err err = {0};
-    lt_config_defaults(&c);
-    c.batch_size = 32;
-    c.max_epochs = 1;
-    c.limit_train_batches = (lt_limit){3, 0};
-    c.limit_val_batches = (lt_limit){1, 0};
-    c.run_test = 0;
-    c.threads = 2;
-    c.seed = 5;
-    int rc = lt_trainer_init(t, lt_experiment_find("mnist_cnn"), &c, &err);
-    CHECK_MSG(rc == LT_OK, "%s", err.msg);
-    return rc;
+    fixture_config(&c,
+                   (fixture_spec){.batch_size = 32, .max_epochs = 1, .train_batches = 3, .val_batches = 1, .seed = 5});
+    return fixture_trainer(t, lt_experiment_find("mnist_cnn"), &c);
 }
 
 static char *slurp(const char *path, size_t *n) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/train.h"
 
 static struct {
@@ -31,13 +32,8 @@ static void h_epoch_end(lt_module *m, size_t e) { n.epoch_end++; }
 static void h_val_end(lt_module *m) { n.val_end++; }
 
 static void config(lt_config *c) {
-    lt_config_defaults(c);
-    c->batch_size = 32;
-    c->max_epochs = 2;
-    c->limit_train_batches = (lt_limit){3, 0};
-    c->limit_val_batches = (lt_limit){1, 0};
-    c->run_test = 0;
-    c->seed = 2;
+    fixture_config(c,
+                   (fixture_spec){.batch_size = 32, .max_epochs = 2, .train_batches = 3, .val_batches = 1, .seed = 2});
 }
 
 static void test_hooks_called(void) {
@@ -52,7 +48,7 @@ static void test_hooks_called(void) {
     lt_err err = {0};
     config(&c);
     memset(&n, 0, sizeof n);
-    CHECK(lt_trainer_init(&t, &e, &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&t, &e, &c) == LT_OK);
     CHECK(lt_trainer_fit(&t, &err) == LT_OK);
     CHECK(n.batch_start == 6 && n.batch_end == 6);
     CHECK(n.before_backward == 6 && n.backward == 6 && n.after_backward == 6);
@@ -101,7 +97,7 @@ static void test_manual_two_optimizers(void) {
     config(&c);
     c.max_epochs = 1;
     c.limit_train_batches = (lt_limit){4, 0};
-    CHECK(lt_trainer_init(&t, &e, &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&t, &e, &c) == LT_OK);
     CHECK(!strcmp(t.mod.model.params[0].name, "dense_1.weight"));
     float before = t.mod.model.params[2].data[0]; /* dense_2.weight: Adam's */
     CHECK_MSG(lt_trainer_fit(&t, &err) == LT_OK, "%s", err.msg);

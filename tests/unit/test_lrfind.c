@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/lrfind.h"
 
 /* ---- the suggestion rule (expected indices from numpy) ---- */
@@ -112,18 +113,11 @@ static void check_same(const state *a, const state *b, const char *what) {
 
 static void make(lt_trainer *t, const char *exp, int batch, const char *sched) {
     lt_config cfg;
-    lt_config_defaults(&cfg);
-    cfg.batch_size = batch;
-    cfg.max_epochs = 100;
-    cfg.limit_train_batches = (lt_limit){20, 0};
-    cfg.limit_val_batches = (lt_limit){2, 0};
-    cfg.run_test = 0;
-    cfg.threads = 2;
-    cfg.seed = 11;
+    fixture_config(
+        &cfg,
+        (fixture_spec){.batch_size = batch, .max_epochs = 100, .train_batches = 20, .val_batches = 2, .seed = 11});
     snprintf(cfg.lr_scheduler, sizeof cfg.lr_scheduler, "%s", sched ? sched : "");
-    lt_err err = {0};
-    int rc = lt_trainer_init(t, lt_experiment_find(exp), &cfg, &err);
-    CHECK_MSG(rc == LT_OK, "%s", err.msg);
+    fixture_trainer(t, lt_experiment_find(exp), &cfg);
 }
 
 static int fit_to(lt_trainer *t, long steps) {

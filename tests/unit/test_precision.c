@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/train.h"
 
 static void test_rounding(void) {
@@ -28,16 +29,10 @@ static void test_rounding(void) {
 static void run(int precision, long steps, double init_scale, lt_trainer *t) {
     lt_config c;
     lt_err err = {0};
-    lt_config_defaults(&c);
-    c.batch_size = 64;
-    c.max_epochs = 1;
+    fixture_config(&c, (fixture_spec){.batch_size = 64, .max_epochs = 1, .val_batches = 8, .seed = 3});
     c.max_steps = steps;
-    c.limit_val_batches = (lt_limit){8, 0};
-    c.run_test = 0;
-    c.threads = 2;
-    c.seed = 3;
     c.precision = precision;
-    CHECK(lt_trainer_init(t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(t, lt_experiment_find("mlp"), &c) == LT_OK);
     if (init_scale > 0) t->scaler.scale = init_scale;
     CHECK_MSG(lt_trainer_fit(t, &err) == LT_OK, "%s", err.msg);
     CHECK(lt_trainer_evaluate(t, LT_STAGE_VAL, &err) == LT_OK);

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "check_python.h"
+#include "lathe/runfolder.h"
 #include "lathe/runlog.h"
 #include "lathe/runlog_fmt.h"
 
@@ -26,17 +28,13 @@ static char root[256]; /* mkdtemp; the run goes to root/mlp/version_1 */
 static char run_dir[512];
 
 static void config(lt_config *c) {
-    lt_config_defaults(c);
-    c->batch_size = 32;
-    c->max_epochs = 3;
+    /* epochs end at steps 8, 16; max_steps stops at 20 */
+    fixture_config(c,
+                   (fixture_spec){.batch_size = 32, .max_epochs = 3, .train_batches = 8, .val_batches = 2, .seed = 11});
     c->max_steps = 20;
-    c->limit_train_batches = (lt_limit){8, 0}; /* epochs end at steps 8, 16; max_steps stops at 20 */
-    c->limit_val_batches = (lt_limit){2, 0};
     c->limit_test_batches = (lt_limit){2, 0};
     c->log_every_n_steps = 5;
     c->run_test = 1;
-    c->threads = 2;
-    c->seed = 11;
     c->prefetch = 0;
 }
 
@@ -163,6 +161,17 @@ static void check_interventions(void) {
         CHECK_STR_CONTAINS(l[2], "Z,12,4,\"note \"\"hello, world\"\"\",,,noted");
     }
     free(s);
+    /* the run-folder reader reads back what the writer quoted */
+    lt_run_interventions iv;
+    lt_err err = {0};
+    CHECK_MSG(lt_run_read_interventions(run_dir, &iv, &err) == LT_OK, "%s", err.msg);
+    CHECK(iv.n == 2 && iv.bad == 0);
+    if (iv.n == 2) {
+        CHECK(!strcmp(iv.row[0].command, "set lr 0.0005") && !strcmp(iv.row[0].old_value, "0.001"));
+        CHECK(!strcmp(iv.row[1].command, "note \"hello, world\"") && !strcmp(iv.row[1].new_value, "noted"));
+        CHECK(iv.row[1].step == 12 && !strcmp(iv.row[1].client, "4") && !iv.row[1].name[0]);
+    }
+    lt_run_interventions_free(&iv);
 }
 
 static void check_run_yaml(void) {
@@ -174,6 +183,11 @@ static void check_run_yaml(void) {
     CHECK_STR_CONTAINS(s, "best_val_acc_step: ");
     CHECK_STR_CONTAINS(s, "test_acc: 0.");
     free(s);
+    lt_run_status st;
+    lt_err err = {0};
+    CHECK_MSG(lt_run_read_status(run_dir, &st, &err) == LT_OK, "%s", err.msg);
+    CHECK(!strcmp(st.state, "done") && !strcmp(st.experiment, "mlp") && st.steps == 20 && st.epochs == 3);
+    CHECK(st.best_val_acc > 0 && st.best_val_acc <= 1 && st.test_acc > 0 && !st.failure[0]);
 }
 
 static void test_real_run(void) {
@@ -185,8 +199,7 @@ static void test_real_run(void) {
     lt_config c;
     config(&c);
     lt_err err = {0};
-    int rc = lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err);
-    CHECK_MSG(rc == LT_OK, "%s", err.msg);
+    int rc = fixture_trainer(&t, lt_experiment_find("mlp"), &c);
     if (rc) return;
     snprintf(run_dir, sizeof run_dir, "%s/mlp", root);
     CHECK(mkdir(run_dir, 0755) == 0);
@@ -421,6 +434,20 @@ static void test_runs_scan(void) {
             for (int i = 0; i < nl; i++) CHECK(l[i][strlen(l[i]) - 1] != ' ');
             free(tab);
         }
+        char *js = lt_runs_json(rows, n, &err);
+        CHECK(js != NULL);
+        if (js) {
+            int nl = lines_of(js, l, 16);
+            CHECK(nl == n + 2 && !strcmp(l[0], "[") && !strcmp(l[n + 1], "]"));
+            CHECK_STR_CONTAINS(l[1], "{\"experiment\":\"\",\"version\":\"version_5\",\"version_num\":5,"
+                                     "\"state\":\"stopped\",\"steps\":null,");
+            CHECK_STR_CONTAINS(l[n], "{\"experiment\":\"mlp\",\"version\":\"version_10\",\"version_num\":10,"
+                                     "\"state\":\"stopped\",\"steps\":250,\"best_val_acc\":0.9,\"best_val_loss\":0.5,"
+                                     "\"test_acc\":null,\"lr\":0.0001,\"batch_size\":64,\"optimizer\":\"sgd\"}");
+            CHECK_STR_CONTAINS(l[4], "\"version\":\"best\",\"version_num\":null,");
+            for (int i = 1; i < n; i++) CHECK(l[i][strlen(l[i]) - 1] == ',');
+            free(js);
+        }
     }
     CHECK(lt_runs_scan(root, NULL, 0, &err) == want); /* counting only */
     if (live >= 0) close(live);
@@ -436,6 +463,9 @@ static void test_runs_scan(void) {
     CHECK_STR_CONTAINS(err.msg, "is not a folder");
     char *tab = lt_runs_table(rows, 0, &err);
     CHECK(tab && strchr(tab, '\n') == tab + strlen(tab) - 1);
+    free(tab);
+    tab = lt_runs_json(rows, 0, &err);
+    CHECK(tab && !strcmp(tab, "[]\n"));
     free(tab);
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/session.h"
 
 static char g_root[64];
@@ -65,13 +66,7 @@ static long status_step(lt_ctl_client *c, char *state, size_t cap) {
 
 static lt_session *start(const char *version, int keep_alive, lt_err *err) {
     lt_config cfg;
-    lt_config_defaults(&cfg);
-    cfg.batch_size = 32;
-    cfg.max_epochs = 100;
-    cfg.limit_train_batches = (lt_limit){20, 0};
-    cfg.limit_val_batches = (lt_limit){2, 0};
-    cfg.run_test = 0;
-    cfg.threads = 2;
+    fixture_config(&cfg, (fixture_spec){.batch_size = 32, .max_epochs = 100, .train_batches = 20, .val_batches = 2});
     cfg.log_every_n_steps = 5;
     lt_session_opts o = {.root_dir = g_root, .version = version, .keep_alive = keep_alive};
     return lt_session_start(lt_experiment_find("mnist_cnn"), &cfg, &o, err);
@@ -375,12 +370,7 @@ static void test_failure(void) {
 
     /* nobody attached: the run fails and says why */
     lt_config cfg;
-    lt_config_defaults(&cfg);
-    cfg.batch_size = 32;
-    cfg.max_epochs = 1;
-    cfg.limit_train_batches = (lt_limit){20, 0};
-    cfg.limit_val_batches = (lt_limit){2, 0};
-    cfg.run_test = 0;
+    fixture_config(&cfg, (fixture_spec){.batch_size = 32, .max_epochs = 1, .train_batches = 20, .val_batches = 2});
     cfg.lr = 1e30;
     lt_session_opts o = {.root_dir = g_root, .version = "fail2"};
     s = lt_session_start(lt_experiment_find("mnist_cnn"), &cfg, &o, &err);

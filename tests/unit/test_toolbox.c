@@ -7,16 +7,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/train.h"
 
 static void config(lt_config *c) {
-    lt_config_defaults(c);
-    c->batch_size = 32;
-    c->max_epochs = 1;
-    c->limit_val_batches = (lt_limit){1, 0};
-    c->run_test = 0;
-    c->threads = 2;
-    c->seed = 5;
+    fixture_config(c, (fixture_spec){.batch_size = 32, .max_epochs = 1, .val_batches = 1, .seed = 5});
 }
 
 static double model_grad_norm(const lt_model *m, double *maxabs) {
@@ -37,7 +32,7 @@ static void test_clip_norm(void) {
     config(&c);
     c.max_steps = 2;
     c.gradient_clip_val = 0.05;
-    CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&t, lt_experiment_find("mlp"), &c) == LT_OK);
     CHECK(lt_trainer_fit(&t, &err) == LT_OK);
     double maxabs, n = model_grad_norm(&t.mod.model, &maxabs);
     CHECK_MSG(t.grad_norm > 0.05, "pre-clip norm %g should exceed the bound for this test to mean anything",
@@ -55,7 +50,7 @@ static void test_clip_value(void) {
     c.max_steps = 1;
     c.gradient_clip_val = 1e-3;
     c.gradient_clip_by_value = 1;
-    CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&t, lt_experiment_find("mlp"), &c) == LT_OK);
     CHECK(lt_trainer_fit(&t, &err) == LT_OK);
     double maxabs;
     model_grad_norm(&t.mod.model, &maxabs);
@@ -72,13 +67,13 @@ static void test_accumulation_matches_big_batch(void) {
     config(&c);
     c.batch_size = 64;
     c.max_steps = 4;
-    CHECK(lt_trainer_init(&a, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&a, lt_experiment_find("mlp"), &c) == LT_OK);
     CHECK(lt_trainer_fit(&a, &err) == LT_OK);
     config(&c);
     c.batch_size = 32;
     c.accumulate_grad_batches = 2;
     c.max_steps = 4;
-    CHECK(lt_trainer_init(&b, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&b, lt_experiment_find("mlp"), &c) == LT_OK);
     CHECK(lt_trainer_fit(&b, &err) == LT_OK);
     CHECK(a.step == 4 && b.step == 4 && b.samples == 256);
     size_t n = a.mod.model.nparam_floats;
@@ -88,7 +83,7 @@ static void test_accumulation_matches_big_batch(void) {
     static lt_trainer d;
     config(&c);
     c.max_steps = 4;
-    CHECK(lt_trainer_init(&d, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&d, lt_experiment_find("mlp"), &c) == LT_OK);
     CHECK(lt_trainer_fit(&d, &err) == LT_OK);
     CHECK(check_max_rel_err(d.mod.model.mem, a.mod.model.mem, n) > 1e-3);
     lt_trainer_free(&a);
@@ -104,7 +99,7 @@ static void test_anomaly_names_layer(void) {
     lt_err err = {0};
     config(&c);
     c.max_steps = 1;
-    CHECK(lt_trainer_init(&t, lt_experiment_find("mnist_cnn"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&t, lt_experiment_find("mnist_cnn"), &c) == LT_OK);
     lt_anomaly a;
     CHECK(lt_trainer_find_anomaly(&t, &a) == 0);
     lt_layer *l = lt_model_find(&t.mod.model, "conv2d_2");

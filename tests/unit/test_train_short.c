@@ -5,22 +5,16 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/train.h"
 
 static void run(const char *exp, long steps, double *val_acc, double *train_loss) {
     lt_config cfg;
-    lt_config_defaults(&cfg);
-    cfg.batch_size = 64;
+    fixture_config(&cfg, (fixture_spec){.batch_size = 64, .max_epochs = 1, .val_batches = 8, .seed = 7});
     cfg.max_steps = steps;
-    cfg.max_epochs = 1;
-    cfg.limit_val_batches = (lt_limit){8, 0};
-    cfg.run_test = 0;
-    cfg.threads = 2;
-    cfg.seed = 7;
     static lt_trainer t;
     lt_err err = {0};
-    int rc = lt_trainer_init(&t, lt_experiment_find(exp), &cfg, &err);
-    CHECK_MSG(rc == LT_OK, "%s", err.msg);
+    int rc = fixture_trainer(&t, lt_experiment_find(exp), &cfg);
     if (!rc) rc = lt_trainer_fit(&t, &err);
     CHECK_MSG(rc == LT_OK, "%s", err.msg);
     CHECK(t.step == steps);

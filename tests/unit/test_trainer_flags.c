@@ -7,18 +7,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "trainer_fixture.h"
 #include "lathe/profiler.h"
 #include "lathe/train.h"
 
 static void config(lt_config *c) {
-    lt_config_defaults(c);
-    c->batch_size = 32;
-    c->max_epochs = 1;
-    c->limit_train_batches = (lt_limit){6, 0};
-    c->limit_val_batches = (lt_limit){2, 0};
-    c->run_test = 0;
-    c->threads = 2;
-    c->seed = 9;
+    fixture_config(c,
+                   (fixture_spec){.batch_size = 32, .max_epochs = 1, .train_batches = 6, .val_batches = 2, .seed = 9});
 }
 
 typedef struct counts {
@@ -36,8 +31,7 @@ static void on_eval_end(lt_trainer *t, lt_stage s, void *u) {
 static void on_eval_start(lt_trainer *t, lt_stage s, void *u) { ((counts *)u)->eval_start++; }
 
 static int fit(lt_trainer *t, const lt_experiment *e, const lt_config *c, counts *k, lt_err *err) {
-    int rc = lt_trainer_init(t, e, c, err);
-    CHECK_MSG(rc == LT_OK, "%s", err->msg);
+    int rc = fixture_trainer(t, e, c);
     if (rc) return rc;
     t->cb = (lt_trainer_callbacks){.user = k, .on_eval_end = on_eval_end, .on_eval_start = on_eval_start};
     return lt_trainer_fit(t, err);
@@ -153,7 +147,7 @@ static void test_scheduler(void) {
     c.lr = 0.01;
     c.max_steps = 4;
     snprintf(c.lr_scheduler, sizeof c.lr_scheduler, "exponential:gamma=0.5,interval=step");
-    CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(fixture_trainer(&t, lt_experiment_find("mlp"), &c) == LT_OK);
     CHECK(lt_trainer_hparam_set(&t, "lr", 0.4, &err) == LT_OK);
     CHECK(lt_trainer_fit(&t, &err) == LT_OK);
     CHECK(lt_optim_get(t.opt, "lr", &lr, &err) == LT_OK);

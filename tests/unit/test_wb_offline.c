@@ -67,7 +67,7 @@ static void test_full_run(void) {
     PUT(d, "hparams.yaml", HPARAMS);
     PUT(d, "interventions.csv", INTERVENTIONS);
     PUT(d, "run.yaml", RUN_YAML);
-    CHECK(wb_offline_is_run_dir(d));
+    CHECK(lt_run_folder_files(d) & LT_RUN_HAS_LOGS);
     wb_model m;
     wb_model_init(&m);
     lt_err err = {0};
@@ -123,11 +123,13 @@ static void test_full_run(void) {
     wb_model_free(&m);
 }
 
-/* Columns are found by name; extra columns are ignored. */
+/* Columns are found by name; extra columns are ignored; CSV quoting (commas
+ * and line breaks inside quotes, CRLF line ends) is read as RFC 4180 says. */
 static void test_column_order(void) {
     char d[512];
     make_dir(d, sizeof d, "order");
-    PUT(d, "metrics.csv", "val_acc,extra,step,train_loss\n0.25,x,3,1.5\n,y,4,1.25\n");
+    PUT(d, "metrics.csv",
+        "\"val_acc\",\"extra, with comma\",step,train_loss\r\n0.25,\"x,\ny\",3,1.5\r\n,y,4,\"1.25\"\r\n");
     wb_model m;
     wb_model_init(&m);
     lt_err err = {0};
@@ -135,6 +137,7 @@ static void test_column_order(void) {
     CHECK(m.series[WB_S_TRAIN_LOSS].n == 2 && m.series[WB_S_TRAIN_LOSS].y[1] == 1.25);
     CHECK(m.series[WB_S_VAL_ACC].n == 1 && m.series[WB_S_VAL_ACC].x[0] == 3);
     CHECK(m.series[WB_S_LR].n == 0);
+    CHECK(!log_has(&m, "malformed"));
     wb_model_free(&m);
 }
 
@@ -203,7 +206,7 @@ static void test_malformed(void) {
 static void test_missing_files(void) {
     char d[512];
     make_dir(d, sizeof d, "empty");
-    CHECK(!wb_offline_is_run_dir(d));
+    CHECK(!(lt_run_folder_files(d) & LT_RUN_HAS_LOGS));
     wb_model m;
     wb_model_init(&m);
     lt_err err = {0};
@@ -218,7 +221,7 @@ static void test_missing_files(void) {
     /* a run killed before it closed: metrics only */
     make_dir(d, sizeof d, "killed/version_1");
     PUT(d, "metrics.csv", METRICS);
-    CHECK(wb_offline_is_run_dir(d));
+    CHECK(lt_run_folder_files(d) & LT_RUN_HAS_LOGS);
     wb_model_init(&m);
     CHECK(wb_offline_load(&m, d, &err) == LT_OK);
     CHECK(!strcmp(m.st.state, "stopped"));

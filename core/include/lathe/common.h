@@ -42,6 +42,10 @@ void lt_err_clear(lt_err *err);
 void *lt_malloc(size_t n, lt_err *err);
 void *lt_calloc(size_t count, size_t size, lt_err *err);
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n >= 1), 0 when
+ * it is not one: no overlongs, no surrogates, nothing above U+10FFFF. */
+size_t lt_utf8_len(const unsigned char *s, size_t n);
+
 /* Monotonic clock in seconds. */
 double lt_now(void);
 

@@ -125,9 +125,9 @@ typedef struct lt_run_row {
     char optimizer[32];                           /* "" unknown */
 } lt_run_row;
 
-/* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders: folders
- * holding any of hparams.yaml, metrics.csv, run.yaml, control.sock or an event
- * file. State: "running" when control.sock accepts a connection; else the
+/* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders (folders
+ * lt_run_folder_files of lathe/runfolder.h finds anything in), read through
+ * that header. State: "running" when control.sock accepts a connection; else the
  * state run.yaml records; else "stopped" (the run never closed: steps and
  * metrics then come from metrics.csv). Rows are sorted by experiment, then
  * version number, then name. Fills up to max rows and returns how many runs
@@ -141,5 +141,14 @@ int lt_runs_scan(const char *root, lt_run_row *rows, int max, lt_err *err);
  * test_acc, lr, batch_size, optimizer; "-" for unknown values. Returns a
  * malloc'd string (the caller frees it) or NULL + err. */
 char *lt_runs_table(const lt_run_row *rows, int n, lt_err *err);
+
+/* The rows as `lathe runs --json` prints them: a JSON array of objects, one a
+ * line, with the keys experiment, version, version_num, state, steps,
+ * best_val_acc, best_val_loss, test_acc, lr, batch_size, optimizer; null for
+ * unknown values (and for version_num of names other than version_<N>).
+ * Numbers are the shortest decimals that read back the same (lt_fmt_num);
+ * strings are escaped by lt_sb_json_str (bytes that are not UTF-8 as \ufffd). Returns a malloc'd string (the caller
+ * frees it) or NULL + err. */
+char *lt_runs_json(const lt_run_row *rows, int n, lt_err *err);
 
 #endif

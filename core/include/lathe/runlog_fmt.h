@@ -1,6 +1,7 @@
 /* lathe/runlog_fmt.h: the text pieces of the run folder's files (numbers as Python
  * and PyYAML write them, YAML scalars, CSV fields, UTC timestamps) and their
- * lenient readers, shared by the run log writer and the `lathe runs` scan. */
+ * lenient readers, shared by the run log writer and the run-folder reader
+ * (lathe/runfolder.h). */
 #ifndef LATHE_RUNLOG_FMT_H
 #define LATHE_RUNLOG_FMT_H
 
