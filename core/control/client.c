@@ -231,13 +231,34 @@ int lt_ctl_client_pending(const lt_ctl_client *c) {
     return n - LT_CTL_HEADER_SIZE >= len;
 }
 
-int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id, lt_err *err) {
-    if (!c || !cmdline) return lt_seterr(err, LT_EINVAL, "control: no command given");
+int lt_ctl_client_send(lt_ctl_client *c, int argc, char *const *argv, uint32_t *req_id, lt_err *err) {
+    if (!c || argc < 1 || !argv) return lt_seterr(err, LT_EINVAL, "control: no command given");
     uint32_t id = c->next_req++;
     if (c->next_req == 0) c->next_req = 1; /* 0 is the id of unsolicited errors */
-    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = id, .body = (char *)cmdline, .body_len = strlen(cmdline)};
+    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = id, .argc = argc, .argv = (char **)argv};
     int rc = send_msg(c, &m, err);
     if (rc == LT_OK && req_id) *req_id = id;
+    return rc;
+}
+
+/* Splits a typed line (the one tokenisation) for the calls that take one. */
+static int split(const char *cmdline, int *argc, char ***argv, lt_err *err) {
+    if (!cmdline) return lt_seterr(err, LT_EINVAL, "control: no command given");
+    int rc = lt_cmdline_split(cmdline, argc, argv, err);
+    if (!rc && *argc == 0) {
+        lt_cmdline_free(*argc, *argv);
+        rc = lt_seterr(err, LT_EINVAL, "control: empty command");
+    }
+    return rc;
+}
+
+int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id, lt_err *err) {
+    int argc;
+    char **argv;
+    int rc = split(cmdline, &argc, &argv, err);
+    if (rc) return rc;
+    rc = lt_ctl_client_send(c, argc, argv, req_id, err);
+    lt_cmdline_free(argc, argv);
     return rc;
 }
 
@@ -256,16 +277,28 @@ int lt_ctl_client_read(lt_ctl_client *c, lt_ctl_msg *out, int timeout_ms, lt_err
 }
 
 int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, int *ok, char **body, lt_err *err) {
+    int argc;
+    char **argv;
+    if (body) *body = NULL;
+    int rc = split(cmdline, &argc, &argv, err);
+    if (rc) return rc;
+    rc = lt_ctl_request_sync_argv(c, argc, argv, timeout_ms, ok, body, err);
+    lt_cmdline_free(argc, argv);
+    return rc;
+}
+
+int lt_ctl_request_sync_argv(lt_ctl_client *c, int argc, char *const *argv, int timeout_ms, int *ok, char **body,
+                             lt_err *err) {
     uint32_t id = 0;
     if (body) *body = NULL;
-    int rc = lt_ctl_client_send_command(c, cmdline, &id, err);
+    int rc = lt_ctl_client_send(c, argc, argv, &id, err);
     if (rc) return rc;
     double dl = deadline_after(timeout_ms);
     for (;;) {
         lt_ctl_msg m;
         rc = read_frame(c, &m, dl, err);
         if (rc < 0) return rc;
-        if (rc == 0) return lt_seterr(err, LT_EIO, "control: no reply to \"%.64s\" within %d ms", cmdline, timeout_ms);
+        if (rc == 0) return lt_seterr(err, LT_EIO, "control: no reply to '%.64s' within %d ms", argv[0], timeout_ms);
         if (m.type == LT_CTL_REPLY && m.id == id) {
             if (ok) *ok = m.ok;
             if (body) {

@@ -85,16 +85,10 @@ static void reply(lt_ctl_request *r, int ok, buf *b) {
 }
 
 static void handle(lt_ctl_request *r) {
-    int argc;
-    char **argv;
+    int argc = r->argc; /* the words as the client split them */
+    char **argv = r->argv;
     buf b = {0};
     bprintf(&b, "%s", "");
-    if (lt_cmdline_split(r->line, &argc, &argv, NULL) || argc == 0) {
-        bprintf(&b, "cannot parse the command");
-        reply(r, 0, &b);
-        free(b.p);
-        return;
-    }
     const char *c = argv[0];
     int ok = 1;
     if (!strcmp(c, "status"))
@@ -201,7 +195,6 @@ static void handle(lt_ctl_request *r) {
         bprintf(&b, "unknown command '%s' (see help)", c);
     }
     reply(r, ok, &b);
-    lt_cmdline_free(argc, argv);
     free(b.p);
 }
 
