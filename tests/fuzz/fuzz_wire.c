@@ -3,7 +3,7 @@
  *
  * Build and run by hand (not part of the CMake build):
  *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Icore/include -Icore core/common.c core/control/wire.c core/control/cmdline.c \
+ *     -Icore/include -Icore core/common.c core/control/wire.c core/control/client.c \
  *     core/control/proto.c core/control/proto_events.c core/control/proto_replies.c \
  *     tests/fuzz/fuzz_wire.c -o fuzz_wire -lm
  *   mkdir -p /tmp/fuzz_wire_corpus && ./fuzz_wire -max_total_time=60 /tmp/fuzz_wire_corpus

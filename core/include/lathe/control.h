@@ -8,8 +8,8 @@
  *     served by its own thread; the training thread takes commands from a
  *     bounded queue and hands back replies, events and snapshots, which only
  *     enqueue and never block on a slow client;
- *   - the client library (core/control/client.c) and the command-line
- *     tokeniser (core/control/cmdline.c).
+ *   - the client library (core/control/client.c), with the command-line
+ *     tokeniser that splits a typed line into a COMMAND's words.
  * The protocol carries commands and text; what a command means is the
  * trainer's business, and what the texts of events and replies mean is
  * lathe/ctl_proto.h's.
@@ -217,7 +217,7 @@ int lt_ctl_client_pending(const lt_ctl_client *c);
 
 void lt_ctl_client_close(lt_ctl_client *c);
 
-/* ---- command-line tokeniser (cmdline.c) ---- */
+/* ---- command-line tokeniser (client.c) ---- */
 
 /* The one tokeniser of a typed command line. Splits line into words like a POSIX shell without expansions: blanks
  * (space, tab, CR, LF) separate words; 'single quotes' keep everything
