@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lathe/control.h"
+#include "lathe/ctl_proto.h"
 #include "lathe/session.h"
 
 int cmd_ctl(int argc, char **argv);
@@ -49,40 +50,6 @@ static int find_default_socket(char *out, size_t cap) {
         globfree(&g);
     }
     return best >= 0;
-}
-
-/* Appends word to line, single-quoted when it holds anything the tokeniser
- * would split or interpret. */
-static int append_word(char **line, size_t *n, size_t *cap, const char *w) {
-    int plain = *w != '\0';
-    for (const char *p = w; *p; p++)
-        if (strchr(" \t\r\n'\"\\", *p)) plain = 0;
-    size_t need = *n + 4 * strlen(w) + 4;
-    if (need > *cap) {
-        size_t c = need * 2;
-        char *q = realloc(*line, c);
-        if (!q) return -1;
-        *line = q, *cap = c;
-    }
-    char *o = *line + *n;
-    if (*n) *o++ = ' ';
-    if (plain) {
-        o += sprintf(o, "%s", w);
-    } else {
-        *o++ = '\'';
-        for (const char *p = w; *p; p++) {
-            if (*p == '\'') { /* close, escaped quote, reopen */
-                memcpy(o, "'\\''", 4);
-                o += 4;
-            } else {
-                *o++ = *p;
-            }
-        }
-        *o++ = '\'';
-    }
-    *o = '\0';
-    *n = (size_t)(o - *line);
-    return 0;
 }
 
 /* ---- --json: the reply body as one object ---- */
@@ -179,58 +146,49 @@ static void json_object_of_pairs(const char *s, const char *end) {
 }
 
 /* One line -> its key and JSON value: a scalar for `key=value`, an object
- * for a record line (`layer=a type=b ...`, `change=step=1 time=...`). */
-static void print_json(const char *body) {
-    /* collect lines, group by first key in order of first appearance */
-    size_t nlines = 0;
+ * for a record line (`layer=a type=b ...`, `change=step=1 time=...`); lines
+ * of the same key make an array. The lines come from lt_ctl_kv_next, the
+ * decoders' own line reader. */
+static int print_json(const char *body, lt_err *err) {
+    size_t nlines = 1;
     for (const char *p = body; *p; p++) nlines += *p == '\n';
-    nlines++;
-    const char **ls = calloc(nlines, sizeof *ls), **le = calloc(nlines, sizeof *le);
+    const char **ks = calloc(nlines, sizeof *ks), **vs = calloc(nlines, sizeof *vs);
+    size_t *kl = calloc(nlines, sizeof *kl), *vl = calloc(nlines, sizeof *vl);
     int *done = calloc(nlines, sizeof *done);
-    if (!ls || !le || !done) {
-        free(ls), free(le), free(done);
-        printf("{}\n");
-        return;
-    }
-    size_t n = 0;
-    for (const char *p = body; *p;) {
-        const char *e = strchr(p, '\n');
-        if (!e) e = p + strlen(p);
-        if (e > p && key_len(p, e)) ls[n] = p, le[n++] = e;
-        p = *e ? e + 1 : e;
-    }
-    putchar('{');
-    int first = 1;
-    for (size_t i = 0; i < n; i++) {
+    int rc = ks && vs && kl && vl && done ? LT_OK : lt_seterr(err, LT_ENOMEM, "out of memory");
+    size_t n = 0, pos = 0;
+    int more = !rc;
+    while (more && n < nlines && (more = lt_ctl_kv_next(body, &pos, &ks[n], &kl[n], &vs[n], &vl[n], err)) == 1) n++;
+    if (more < 0) rc = more;
+    if (!rc) putchar('{');
+    for (size_t i = 0; !rc && i < n; i++) {
         if (done[i]) continue;
-        size_t kl = key_len(ls[i], le[i]);
         size_t count = 0;
         for (size_t j = i; j < n; j++)
-            if (!done[j] && key_len(ls[j], le[j]) == kl && !memcmp(ls[j], ls[i], kl)) count++;
-        if (!first) putchar(',');
-        first = 0;
-        json_string(ls[i], kl);
+            if (!done[j] && kl[j] == kl[i] && !memcmp(ks[j], ks[i], kl[i])) count++;
+        if (i) putchar(',');
+        json_string(ks[i], kl[i]);
         putchar(':');
         if (count > 1) putchar('[');
         size_t c = 0;
         for (size_t j = i; j < n; j++) {
-            if (done[j] || key_len(ls[j], le[j]) != kl || memcmp(ls[j], ls[i], kl)) continue;
+            if (done[j] || kl[j] != kl[i] || memcmp(ks[j], ks[i], kl[i])) continue;
             done[j] = 1;
             if (c++) putchar(',');
-            const char *v = ls[j] + kl + 1;
-            const char *k[2], *vv[2];
+            const char *v = vs[j], *end = vs[j] + vl[j], *k[2], *vv[2];
             size_t kk[2], vvl[2];
-            if (key_len(v, le[j]))
-                json_object_of_pairs(v, le[j]); /* change=step=... */
-            else if (split_pairs(ls[j], le[j], k, kk, vv, vvl, 2) > 1)
-                json_object_of_pairs(ls[j], le[j]); /* layer=... type=... */
+            if (key_len(v, end))
+                json_object_of_pairs(v, end); /* change=step=... */
+            else if (split_pairs(ks[j], end, k, kk, vv, vvl, 2) > 1)
+                json_object_of_pairs(ks[j], end); /* layer=... type=... */
             else
-                json_value(v, (size_t)(le[j] - v));
+                json_value(v, vl[j]);
         }
         if (count > 1) putchar(']');
     }
-    printf("}\n");
-    free(ls), free(le), free(done);
+    if (!rc) printf("}\n");
+    free(ks), free(vs), free(kl), free(vl), free(done);
+    return rc;
 }
 
 int cmd_ctl(int argc, char **argv) {
@@ -276,35 +234,29 @@ int cmd_ctl(int argc, char **argv) {
         fprintf(stderr, "lathe ctl: no command given (try: lathe ctl %s help)\n", argv[i - 1]);
         return 2;
     }
-    char *line = NULL;
-    size_t n = 0, cap = 0;
-    for (int k = i; k < argc; k++) {
-        const char *w = argv[k];
-        char abs[2 * LT_RUN_DIR_MAX + 2], cwd[LT_RUN_DIR_MAX];
-        /* the session resolves paths from its own folder: send an absolute one */
-        if (k == i + 2 && !strcmp(argv[i], "feed") && !strcmp(argv[i + 1], "file") && w[0] != '/' &&
-            strlen(w) < LT_RUN_DIR_MAX && getcwd(cwd, sizeof cwd)) {
-            snprintf(abs, sizeof abs, "%s/%s", cwd, w);
-            w = abs;
-        }
-        if (append_word(&line, &n, &cap, w)) {
-            fprintf(stderr, "lathe ctl: out of memory\n");
-            free(line);
-            return 2;
-        }
+    /* The words go as the shell split them: nothing here joins or splits them
+     * again (lathe/control.h, COMMAND). The session resolves paths from its
+     * own folder: a relative `feed file` path is sent absolute. */
+    char **words = argv + i, abs[2 * LT_RUN_DIR_MAX + 2], cwd[LT_RUN_DIR_MAX], *patched[LT_CTL_ARGS_MAX + 1];
+    int nwords = argc - i;
+    if (nwords >= 3 && nwords <= LT_CTL_ARGS_MAX && !strcmp(words[0], "feed") && !strcmp(words[1], "file") &&
+        words[2][0] != '/' && strlen(words[2]) < LT_RUN_DIR_MAX && getcwd(cwd, sizeof cwd)) {
+        snprintf(abs, sizeof abs, "%s/%s", cwd, words[2]);
+        memcpy(patched, words, (size_t)nwords * sizeof *words);
+        patched[2] = abs;
+        patched[nwords] = NULL;
+        words = patched;
     }
     lt_err err = {0};
     lt_ctl_client *c = lt_ctl_connect(sock, "lathe-ctl", &err);
     if (!c) {
         fprintf(stderr, "lathe ctl: cannot connect to %s: %s\n", sock, err.msg);
-        free(line);
         return 2;
     }
     int ok = 0;
     char *body = NULL;
-    int rc = lt_ctl_request_sync(c, line, timeout_ms, &ok, &body, &err);
+    int rc = lt_ctl_request_sync_argv(c, nwords, words, timeout_ms, &ok, &body, &err);
     lt_ctl_client_close(c);
-    free(line);
     if (rc) {
         fprintf(stderr, "lathe ctl: %s: %s\n", sock, err.msg);
         return 2;
@@ -315,7 +267,11 @@ int cmd_ctl(int argc, char **argv) {
         return 1;
     }
     if (json) {
-        print_json(body ? body : "");
+        if (print_json(body ? body : "", &err)) {
+            fprintf(stderr, "lathe ctl: the reply is not key=value lines: %s\n", err.msg);
+            free(body);
+            return 2;
+        }
     } else if (body && *body) {
         fputs(body, stdout);
         if (body[strlen(body) - 1] != '\n') putchar('\n');

@@ -34,25 +34,28 @@ static void on_sigterm(int sig) {
 
 /* ---- requests ---- */
 
-static int kind_of(const char *line) {
+/* Which reply handler a command's answer goes to, from its words. */
+static int kind_of(int argc, char **argv) {
     static const struct {
         const char *word;
         int kind;
     } k[] = {{"status", WB_K_STATUS}, {"hparams", WB_K_HPARAMS}, {"changes", WB_K_CHANGES}, {"history", WB_K_HISTORY},
              {"layers", WB_K_LAYERS}, {"inspect", WB_K_INSPECT}, {"feed", WB_K_FEED},       {"pause", WB_K_PAUSE},
              {"resume", WB_K_PAUSE},  {"step", WB_K_PAUSE},      {"lr-find", WB_K_LRFIND}};
-    size_t n = strcspn(line, " \t");
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        if (strlen(k[i].word) == n && !strncmp(line, k[i].word, n)) {
+        if (!strcmp(argv[0], k[i].word)) {
             /* `feed shape ...` answers with layer lines and `feed text ...` with the
                continuation and per-step top characters: shown as text, not a probe */
-            if (k[i].kind == WB_K_FEED && (!strncmp(line + n, " shape", 6) || !strncmp(line + n, " text", 5)))
+            if (k[i].kind == WB_K_FEED && argc > 1 && (!strcmp(argv[1], "shape") || !strcmp(argv[1], "text")))
                 return WB_K_OTHER;
             return k[i].kind;
         }
     return WB_K_OTHER;
 }
 
+/* A command line typed, or made by a key: split here, once; its words are
+ * what is sent (lathe/control.h, COMMAND) and what picks the reply's handler
+ * and pane. */
 void wb_send(wb *w, const char *line, int echo) {
     if (echo) wb_model_log(&w->m, 3, "> %s", line);
     if (w->offline) { /* the run has ended: answered from its files, or refused */
@@ -65,7 +68,6 @@ void wb_send(wb *w, const char *line, int echo) {
         wb_model_log(&w->m, 2, "not connected: %s", w->gone[0] ? w->gone : "no run");
         return;
     }
-    /* Check the quoting here so a typo gets the tokeniser's message at once. */
     int argc;
     char **argv;
     lt_err err;
@@ -73,10 +75,11 @@ void wb_send(wb *w, const char *line, int echo) {
         wb_model_log(&w->m, 2, "%s", err.msg);
         return;
     }
-    lt_cmdline_free(argc, argv);
     uint32_t id;
-    if (lt_ctl_client_send_command(w->cli, line, &id, &err)) {
-        wb_model_log(&w->m, 2, "send failed: %s", err.msg);
+    int rc = argc ? lt_ctl_client_send(w->cli, argc, argv, &id, &err) : LT_OK;
+    if (rc) wb_model_log(&w->m, 2, "send failed: %s", err.msg);
+    if (rc || !argc) {
+        lt_cmdline_free(argc, argv);
         return;
     }
     if (w->nreq == WB_REQ_MAX) { /* forget the oldest unanswered request */
@@ -85,15 +88,15 @@ void wb_send(wb *w, const char *line, int echo) {
     }
     wb_req *r = &w->req[w->nreq++];
     r->id = id;
-    r->kind = kind_of(line);
+    r->kind = kind_of(argc, argv);
     r->echo = echo;
     snprintf(r->line, sizeof r->line, "%s", line);
     /* Commands whose answer has its own pane bring that pane up. */
     if (echo && r->kind == WB_K_INSPECT) w->pane = WB_P_INSPECT;
     if (echo && r->kind == WB_K_FEED) w->pane = WB_P_PROBE;
     if (echo && r->kind == WB_K_LAYERS) w->pane = WB_P_LAYERS;
-    if (echo && (r->kind == WB_K_HPARAMS || r->kind == WB_K_CHANGES || !strncmp(line, "set ", 4)))
-        w->pane = WB_P_HPARAMS;
+    if (echo && (r->kind == WB_K_HPARAMS || r->kind == WB_K_CHANGES || !strcmp(argv[0], "set"))) w->pane = WB_P_HPARAMS;
+    lt_cmdline_free(argc, argv);
     w->dirty = 1;
 }
 
@@ -145,19 +148,28 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
         break;
     case WB_K_LRFIND: {
         /* remember the suggestion: the A key applies it */
-        const char *sl = strstr(msg->body, "suggested_lr=");
-        w->lr_suggest = sl ? strtod(sl + 13, NULL) : NAN;
-        if (isfinite(w->lr_suggest))
+        lt_ctl_lrfind lf;
+        lt_err err = {0};
+        int rc = lt_ctl_lrfind_decode(msg->body, &lf, &err);
+        w->lr_suggest = rc ? NAN : lf.suggested_lr;
+        if (rc)
+            wb_model_log(&w->m, 2, "%s", err.msg);
+        else if (isfinite(w->lr_suggest))
             wb_model_log(&w->m, 1, "lr-find suggests lr %.4g: press A to apply it", w->lr_suggest);
         else
             wb_model_log(&w->m, 2, "lr-find found no suggestion");
+        if (!rc) lt_ctl_lrfind_free(&lf);
         r.echo = 0;
         break;
     }
     case WB_K_PAUSE: {
         /* state=paused step=...: show it before the next status snapshot */
-        const char *s = strstr(msg->body, "state=");
-        if (s) snprintf(w->m.st.state, sizeof w->m.st.state, "%.*s", (int)strcspn(s + 6, "\n"), s + 6);
+        lt_ctl_run_state rs;
+        lt_err err = {0};
+        if (lt_ctl_run_state_decode(msg->body, &rs, &err) == LT_OK)
+            snprintf(w->m.st.state, sizeof w->m.st.state, "%.15s", rs.state);
+        else
+            wb_model_log(&w->m, 2, "%s", err.msg);
         break;
     }
     default: break;
@@ -166,27 +178,28 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
     w->m.version++;
 }
 
-/* "anomaly layer=<name> what=<output|grad|weight_grad|loss> step=.. message=..":
- * the run paused on a non-finite value; jump to that layer in the inspector. */
-static void on_anomaly(wb *w, const char *text) {
-    const char *l = strstr(text, "layer="), *wh = strstr(text, "what="), *msg = strstr(text, "message=");
-    wb_model_log(&w->m, 2, "ANOMALY: %s", msg ? msg + 8 : text);
-    if (!l || !wh) return;
-    int ln = (int)strcspn(l + 6, " \n");
-    if (ln == 0 || ln > 60) return;
+/* The run paused on a non-finite value: jump to that layer in the inspector. */
+static void on_anomaly(wb *w, const lt_ctl_anomaly *a) {
+    if (!a->layer[0] || strlen(a->layer) > 60) return;
     char cmd[128];
-    int weight = !strncmp(wh + 5, "weight_grad", 11);
-    snprintf(cmd, sizeof cmd, "inspect %.*s %s", ln, l + 6, weight ? "grad" : "output");
+    snprintf(cmd, sizeof cmd, "inspect %s %s", a->layer, !strcmp(a->what, "weight_grad") ? "grad" : "output");
     wb_send(w, cmd, 1);
 }
 
 static void on_message(wb *w, const lt_ctl_msg *msg) {
     switch (msg->type) {
     case LT_CTL_REPLY: on_reply(w, msg); break;
-    case LT_CTL_EVENT:
-        if (!strncmp(msg->body, "anomaly ", 8)) on_anomaly(w, msg->body);
-        wb_model_event(&w->m, msg->body);
+    case LT_CTL_EVENT: {
+        lt_ctl_event ev;
+        lt_err err = {0};
+        if (lt_ctl_event_decode(msg->body, &ev, &err)) {
+            wb_model_log(&w->m, 2, "%s", err.msg);
+            break;
+        }
+        wb_model_apply_event(&w->m, &ev);
+        if (ev.kind == LT_CTL_EV_ANOMALY) on_anomaly(w, &ev.u.anomaly);
         break;
+    }
     case LT_CTL_SNAPSHOT:
         if (!strcmp(msg->kind, "status"))
             wb_model_status(&w->m, msg->body);

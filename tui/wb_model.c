@@ -1,5 +1,6 @@
-/* wb_model.c: parsing the control protocol's text into the workbench's
- * picture of the run (see wb_model.h). */
+/* wb_model.c: the control protocol's replies, events and snapshots, read
+ * with the decoders of lathe/ctl_proto.h, into the workbench's picture of
+ * the run (see wb_model.h). */
 #include "wb_model.h"
 
 #include <math.h>
@@ -30,77 +31,21 @@ void wb_model_free(wb_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-int wb_kv_next(const char **p, char *key, size_t kcap, const char **val, size_t *vlen) {
-    while (**p) {
-        const char *line = *p, *end = strchr(line, '\n');
-        if (!end) end = line + strlen(line);
-        *p = *end ? end + 1 : end;
-        const char *eq = memchr(line, '=', (size_t)(end - line));
-        if (!eq || eq == line) continue;
-        size_t kl = (size_t)(eq - line);
-        if (kl >= kcap) kl = kcap - 1;
-        memcpy(key, line, kl);
-        key[kl] = 0;
-        *val = eq + 1;
-        *vlen = (size_t)(end - eq - 1);
-        if (*vlen && (*val)[*vlen - 1] == '\r') (*vlen)--;
-        return 1;
-    }
-    return 0;
-}
-
-double wb_num(const char *s, size_t n) {
-    char tmp[64];
-    if (n == 0 || n >= sizeof tmp) return NAN;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    char *end;
-    double v = strtod(tmp, &end);
-    while (*end == ' ') end++;
-    return end == tmp || *end ? NAN : v;
-}
-
 static void copy(char *dst, size_t cap, const char *s, size_t n) {
     if (n >= cap) n = cap - 1;
     memcpy(dst, s, n);
     dst[n] = 0;
 }
 
-/* The next "key=value" word of a space-separated line s[0, len) from *i on:
- * key (cut to kcap - 1), the value's start and length; 0 at the end. Words
- * without '=' are passed over. */
-static int word_kv_next(const char *s, size_t len, size_t *i, char *key, size_t kcap, const char **val, size_t *vlen) {
-    while (*i < len) {
-        while (*i < len && s[*i] == ' ') (*i)++;
-        size_t j = *i;
-        while (j < len && s[j] != ' ') j++;
-        const char *w = s + *i, *eq = memchr(w, '=', j - *i);
-        *i = j;
-        if (!eq) continue;
-        copy(key, kcap, w, (size_t)(eq - w));
-        *val = eq + 1;
-        *vlen = (size_t)(s + j - *val);
-        return 1;
-    }
-    return 0;
-}
+static void copy_str(char *dst, size_t cap, const char *s) { copy(dst, cap, s, strlen(s)); }
 
-/* Parses up to max comma-separated numbers into a new array. */
-static double *num_list(const char *s, size_t n, int max, int *count) {
-    int k = 1;
-    for (size_t i = 0; i < n; i++) k += s[i] == ',';
-    if (k > max) k = max;
-    double *v = malloc((size_t)k * sizeof *v);
-    *count = 0;
-    if (!v) return NULL;
-    size_t i = 0;
-    while (i <= n && *count < k) {
-        size_t j = i;
-        while (j < n && s[j] != ',') j++;
-        v[(*count)++] = wb_num(s + i, j - i);
-        i = j + 1;
-    }
-    return v;
+static double long_or_nan(long v) { return v < 0 ? NAN : (double)v; }
+
+/* A body or event that did not decode: the decoder's one line, once (a
+ * snapshot that keeps failing would fill the log). */
+static void decode_failed(wb_model *m, const lt_err *err) {
+    const wb_logline *last = wb_model_log_line(m, 0);
+    if (!last || strncmp(last->text, err->msg, WB_LOG_LINE - 1)) wb_model_log(m, 2, "%s", err->msg);
 }
 
 int wb_series_index(const char *name) {
@@ -136,55 +81,55 @@ void wb_series_add(wb_series *s, double x, double y) {
 }
 
 void wb_model_status(wb_model *m, const char *body) {
-    wb_status *st = &m->st;
-    static const struct {
-        const char *key;
-        size_t off;
-    } nums[] = {
-#define F(k) {#k, offsetof(wb_status, k)}
-        F(epoch),    F(max_epochs), F(step),     F(total_steps), F(samples), F(samples_per_s), F(train_loss),
-        F(val_loss), F(val_acc),    F(test_acc), F(lr),          F(elapsed), F(eta),           F(clients),
-#undef F
-    };
-    const char *p = body, *v;
-    char key[48];
-    size_t n;
-    st->toolbox[0] = '\0';
-    while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
-        size_t tl = strlen(st->toolbox);
-        if (!strcmp(key, "grad_norm"))
-            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "|g| %.*s  ", (int)(n < 12 ? n : 12), v);
-        else if (!strcmp(key, "loss_scale"))
-            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "scale %.*s ", (int)(n < 12 ? n : 12), v);
-        else if (!strcmp(key, "skipped_steps"))
-            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "(%.*s skipped)  ", (int)(n < 12 ? n : 12), v);
-        else if (!strcmp(key, "precision"))
-            snprintf(st->toolbox + tl, sizeof st->toolbox - tl, "%.*s", (int)(n < 16 ? n : 16), v);
-        else if (!strcmp(key, "state"))
-            copy(st->state, sizeof st->state, v, n);
-        else if (!strcmp(key, "experiment"))
-            copy(st->experiment, sizeof st->experiment, v, n);
-        else if (!strcmp(key, "device"))
-            copy(st->device, sizeof st->device, v, n);
-        else if (!strcmp(key, "run_dir"))
-            copy(st->run_dir, sizeof st->run_dir, v, n);
-        else
-            for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-                if (!strcmp(key, nums[i].key)) *(double *)((char *)st + nums[i].off) = wb_num(v, n);
+    lt_ctl_status d;
+    lt_err err = {0};
+    if (lt_ctl_status_decode(body, &d, &err)) {
+        decode_failed(m, &err);
+        return;
     }
+    wb_status *st = &m->st;
+    copy_str(st->state, sizeof st->state, d.state);
+    copy_str(st->experiment, sizeof st->experiment, d.experiment);
+    copy_str(st->device, sizeof st->device, d.device);
+    copy_str(st->run_dir, sizeof st->run_dir, d.run_dir);
+    st->epoch = long_or_nan(d.epoch), st->max_epochs = long_or_nan(d.max_epochs);
+    st->step = long_or_nan(d.step), st->total_steps = long_or_nan(d.total_steps);
+    st->samples = long_or_nan(d.samples), st->clients = long_or_nan(d.clients);
+    st->samples_per_s = d.samples_per_s, st->train_loss = d.train_loss, st->val_loss = d.val_loss;
+    st->val_acc = d.val_acc, st->test_acc = d.test_acc, st->lr = d.lr, st->elapsed = d.elapsed, st->eta = d.eta;
+    /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed" */
+    size_t o = 0;
+    st->toolbox[0] = '\0';
+    if (!isnan(d.grad_norm)) o += (size_t)snprintf(st->toolbox + o, sizeof st->toolbox - o, "|g| %.4g  ", d.grad_norm);
+    if (!isnan(d.loss_scale) && o < sizeof st->toolbox)
+        o += (size_t)snprintf(st->toolbox + o, sizeof st->toolbox - o, "scale %.6g ", d.loss_scale);
+    if (d.skipped_steps >= 0 && o < sizeof st->toolbox)
+        o += (size_t)snprintf(st->toolbox + o, sizeof st->toolbox - o, "(%ld skipped)  ", d.skipped_steps);
+    if (o < sizeof st->toolbox) snprintf(st->toolbox + o, sizeof st->toolbox - o, "%.16s", d.precision);
     st->valid = 1;
     m->version++;
 }
 
+static int take_hparam(lt_ctl_row_kind kind, const void *row, void *user) {
+    wb_model *m = user;
+    const lt_ctl_hparam *h = row;
+    if (m->nhp == WB_HPARAMS_MAX) return 1;
+    wb_hparam *dst = &m->hp[m->nhp++];
+    copy_str(dst->name, sizeof dst->name, h->name);
+    copy_str(dst->value, sizeof dst->value, h->text);
+    return 0;
+}
+
+/* A list reply's rows replace the table only when the whole body decodes:
+ * the decoders check it all before the first row comes. */
 void wb_model_hparams(wb_model *m, const char *body) {
-    const char *p = body, *v;
-    char key[WB_NAME];
-    size_t n;
+    lt_err err = {0};
+    int kept = m->nhp;
     m->nhp = 0;
-    while (wb_kv_next(&p, key, sizeof key, &v, &n) && m->nhp < WB_HPARAMS_MAX) {
-        wb_hparam *h = &m->hp[m->nhp++];
-        copy(h->name, sizeof h->name, key, strlen(key));
-        copy(h->value, sizeof h->value, v, n);
+    if (lt_ctl_hparams_decode(body, take_hparam, m, &err)) {
+        m->nhp = kept;
+        decode_failed(m, &err);
+        return;
     }
     m->version++;
 }
@@ -195,288 +140,208 @@ const char *wb_model_hparam(const wb_model *m, const char *name) {
     return NULL;
 }
 
-static void add_change(wb_model *m, const wb_change *c) {
+static void add_change(wb_model *m, const lt_ctl_change *d, int with_time) {
+    wb_change c;
+    memset(&c, 0, sizeof c);
+    c.step = long_or_nan(d->step);
+    c.time = with_time ? long_or_nan(d->time) : NAN;
+    copy_str(c.name, sizeof c.name, d->name);
+    snprintf(c.old, sizeof c.old, "%.6g", d->old_value);
+    snprintf(c.now, sizeof c.now, "%.6g", d->new_value);
+    snprintf(c.client, sizeof c.client, "%u", (unsigned)d->client);
     if (m->nch == WB_CHANGES_MAX) {
         memmove(m->ch, m->ch + 1, (WB_CHANGES_MAX - 1) * sizeof *m->ch);
         m->nch--;
     }
-    m->ch[m->nch++] = *c;
+    m->ch[m->nch++] = c;
 }
 
-/* "step=<s> time=<t> name=<n> old=<o> new=<v> client=<id>" (space-separated). */
-static void parse_change(wb_model *m, const char *s, size_t len) {
-    wb_change c;
-    memset(&c, 0, sizeof c);
-    c.step = c.time = NAN;
-    size_t i = 0, vl;
-    char k[16];
-    const char *v;
-    while (word_kv_next(s, len, &i, k, sizeof k, &v, &vl)) {
-        if (!strcmp(k, "step"))
-            c.step = wb_num(v, vl);
-        else if (!strcmp(k, "time"))
-            c.time = wb_num(v, vl);
-        else if (!strcmp(k, "name"))
-            copy(c.name, sizeof c.name, v, vl);
-        else if (!strcmp(k, "old"))
-            copy(c.old, sizeof c.old, v, vl);
-        else if (!strcmp(k, "new"))
-            copy(c.now, sizeof c.now, v, vl);
-        else if (!strcmp(k, "client"))
-            copy(c.client, sizeof c.client, v, vl);
-    }
-    if (c.name[0]) add_change(m, &c);
+static void add_point(wb_model *m, const lt_ctl_point *p) {
+    int si = wb_series_index(p->series);
+    if (si < 0) return; /* a series this workbench does not draw */
+    wb_series_add(&m->series[si], (double)p->step, p->value);
+    if (si == WB_S_LR) m->st.lr = p->value;
+}
+
+/* history and changes rows; the first row clears what the body replaces */
+typedef struct rows_ctx {
+    wb_model *m;
+    int history, started;
+} rows_ctx;
+
+static void rows_start(rows_ctx *c) {
+    if (c->started) return;
+    c->started = 1;
+    if (c->history)
+        for (int i = 0; i < WB_S_COUNT; i++) c->m->series[i].n = 0;
+    c->m->nch = 0;
+}
+
+static int take_row(lt_ctl_row_kind kind, const void *row, void *user) {
+    rows_ctx *c = user;
+    rows_start(c);
+    if (kind == LT_CTL_ROW_POINT) add_point(c->m, row);
+    if (kind == LT_CTL_ROW_CHANGE) add_change(c->m, row, 1);
+    return 0;
 }
 
 void wb_model_changes(wb_model *m, const char *body) {
-    const char *p = body, *v;
-    char key[16];
-    size_t n;
-    m->nch = 0;
-    while (wb_kv_next(&p, key, sizeof key, &v, &n))
-        if (!strcmp(key, "change")) parse_change(m, v, n);
+    lt_err err = {0};
+    rows_ctx c = {m, 0, 0};
+    if (lt_ctl_changes_decode(body, take_row, &c, &err)) {
+        decode_failed(m, &err);
+        return;
+    }
+    rows_start(&c);
     m->version++;
-}
-
-/* "<series> <step> <value>" */
-static void parse_point(wb_model *m, const char *s, size_t n) {
-    char buf[128], name[32];
-    double x, y;
-    copy(buf, sizeof buf, s, n);
-    char xs[40], ys[40];
-    if (sscanf(buf, "%31s %39s %39s", name, xs, ys) != 3) return;
-    int si = wb_series_index(name);
-    x = wb_num(xs, strlen(xs));
-    y = wb_num(ys, strlen(ys));
-    if (si < 0 || !isfinite(x)) return;
-    wb_series_add(&m->series[si], x, y);
-    if (si == WB_S_LR) m->st.lr = y;
 }
 
 void wb_model_history(wb_model *m, const char *body) {
-    const char *p = body, *v;
-    char key[16];
-    size_t n;
-    for (int i = 0; i < WB_S_COUNT; i++) m->series[i].n = 0;
-    m->nch = 0;
-    while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
-        if (!strcmp(key, "point"))
-            parse_point(m, v, n);
-        else if (!strcmp(key, "change"))
-            parse_change(m, v, n);
+    lt_err err = {0};
+    rows_ctx c = {m, 1, 0};
+    if (lt_ctl_history_decode(body, take_row, &c, &err)) {
+        decode_failed(m, &err);
+        return;
     }
+    rows_start(&c);
     m->version++;
 }
 
-/* "layer=<name> type=<T> shape=<s> params=<n> mean= ... update_ratio=" on one line. */
-static void parse_layer(wb_layer *l, const char *s, size_t len) {
-    static const struct {
-        const char *key;
-        size_t off;
-    } nums[] = {
-#define F(k) {#k, offsetof(wb_layer, k)}
-        F(params), F(mean),      F(std),         F(min),       F(max),
-        F(zeros),  F(nonfinite), F(weight_norm), F(grad_norm), F(update_ratio),
-#undef F
-    };
-    memset(l, 0, sizeof *l);
-    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) *(double *)((char *)l + nums[i].off) = NAN;
-    size_t i = 0, vl;
-    char k[32];
-    const char *v;
-    while (word_kv_next(s, len, &i, k, sizeof k, &v, &vl)) {
-        if (!strcmp(k, "layer"))
-            copy(l->name, sizeof l->name, v, vl);
-        else if (!strcmp(k, "type"))
-            copy(l->type, sizeof l->type, v, vl);
-        else if (!strcmp(k, "shape"))
-            copy(l->shape, sizeof l->shape, v, vl);
-        else
-            for (size_t q = 0; q < sizeof nums / sizeof nums[0]; q++)
-                if (!strcmp(k, nums[q].key)) *(double *)((char *)l + nums[q].off) = wb_num(v, vl);
-    }
+static int take_layer(lt_ctl_row_kind kind, const void *row, void *user) {
+    wb_model *m = user;
+    const lt_ctl_layer *d = row;
+    if (m->nly == WB_LAYERS_MAX) return 1;
+    wb_layer *l = &m->ly[m->nly++];
+    copy_str(l->name, sizeof l->name, d->name);
+    copy_str(l->type, sizeof l->type, d->type);
+    copy_str(l->shape, sizeof l->shape, d->shape);
+    l->params = (double)d->params, l->nonfinite = (double)d->nonfinite;
+    l->mean = d->mean, l->std = d->std, l->min = d->min, l->max = d->max, l->zeros = d->zeros;
+    l->weight_norm = d->weight_norm, l->grad_norm = d->grad_norm, l->update_ratio = d->update_ratio;
+    return 0;
 }
 
 void wb_model_layers(wb_model *m, const char *body) {
+    lt_err err = {0};
+    int kept = m->nly;
     m->nly = 0;
-    for (const char *p = body; *p && m->nly < WB_LAYERS_MAX;) {
-        const char *end = strchr(p, '\n');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > 6 && !memcmp(p, "layer=", 6)) {
-            parse_layer(&m->ly[m->nly], p, len);
-            if (m->ly[m->nly].name[0]) m->nly++;
-        }
-        p += len + (end != NULL);
+    if (lt_ctl_layers_decode(body, take_layer, m, &err)) {
+        m->nly = kept;
+        decode_failed(m, &err);
+        return;
     }
     m->version++;
 }
 
 void wb_model_inspect(wb_model *m, const char *body) {
+    lt_ctl_inspect d;
+    lt_err err = {0};
+    if (lt_ctl_inspect_decode(body, &d, &err)) {
+        decode_failed(m, &err);
+        return;
+    }
     wb_inspect *in = &m->insp;
     free(in->values);
     memset(in, 0, sizeof *in);
-    in->mean = in->std = in->min = in->max = in->zeros = in->nonfinite = in->hist_min = in->hist_max = NAN;
-    const char *p = body, *v;
-    char key[32];
-    size_t n;
-    while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
-        double x = wb_num(v, n);
-        if (!strcmp(key, "layer"))
-            copy(in->layer, sizeof in->layer, v, n);
-        else if (!strcmp(key, "what"))
-            copy(in->what, sizeof in->what, v, n);
-        else if (!strcmp(key, "source"))
-            copy(in->source, sizeof in->source, v, n);
-        else if (!strcmp(key, "shape"))
-            copy(in->shape, sizeof in->shape, v, n);
-        else if (!strcmp(key, "full_shape"))
-            copy(in->full_shape, sizeof in->full_shape, v, n);
-        else if (!strcmp(key, "sample"))
-            in->sample = isfinite(x) ? (int)x : 0;
-        else if (!strcmp(key, "channel"))
-            in->channel = isfinite(x) ? (int)x : 0;
-        else if (!strcmp(key, "mean"))
-            in->mean = x;
-        else if (!strcmp(key, "std"))
-            in->std = x;
-        else if (!strcmp(key, "min"))
-            in->min = x;
-        else if (!strcmp(key, "max"))
-            in->max = x;
-        else if (!strcmp(key, "zeros"))
-            in->zeros = x;
-        else if (!strcmp(key, "nonfinite"))
-            in->nonfinite = x;
-        else if (!strcmp(key, "hist_min"))
-            in->hist_min = x;
-        else if (!strcmp(key, "hist_max"))
-            in->hist_max = x;
-        else if (!strcmp(key, "truncated"))
-            in->truncated = x == 1;
-        else if (!strcmp(key, "map_h"))
-            in->map_h = isfinite(x) && x > 0 && x < 4096 ? (int)x : 0;
-        else if (!strcmp(key, "map_w"))
-            in->map_w = isfinite(x) && x > 0 && x < 4096 ? (int)x : 0;
-        else if (!strcmp(key, "hist")) {
-            int k;
-            double *h = num_list(v, n, 20, &k);
-            if (h) {
-                memcpy(in->hist, h, (size_t)k * sizeof *h);
-                in->nhist = k;
-                free(h);
-            }
-        } else if (!strcmp(key, "values")) {
-            free(in->values);
-            in->values = num_list(v, n, 1 << 16, &in->nvalues);
-        }
-    }
-    if ((long)in->map_h * in->map_w > in->nvalues) in->map_h = in->map_w = 0;
+    copy_str(in->layer, sizeof in->layer, d.layer);
+    copy_str(in->what, sizeof in->what, d.what);
+    copy_str(in->source, sizeof in->source, d.source);
+    copy_str(in->shape, sizeof in->shape, d.shape);
+    copy_str(in->full_shape, sizeof in->full_shape, d.full_shape);
+    in->sample = d.sample < 0 || d.sample > 1 << 30 ? 0 : (int)d.sample;
+    in->channel = d.channel < 0 || d.channel > 1 << 30 ? 0 : (int)d.channel;
+    in->mean = d.mean, in->std = d.std, in->min = d.min, in->max = d.max, in->zeros = d.zeros;
+    in->nonfinite = (double)d.nonfinite, in->hist_min = d.hist_min, in->hist_max = d.hist_max;
+    memcpy(in->hist, d.hist, sizeof in->hist);
+    in->nhist = d.nhist;
+    in->map_h = d.map_h < 4096 ? (int)d.map_h : 0; /* the decoder checked the map fits the values */
+    in->map_w = d.map_w < 4096 ? (int)d.map_w : 0;
+    if (!in->map_h || !in->map_w) in->map_h = in->map_w = 0;
+    in->truncated = d.truncated == 1;
+    in->values = d.values; /* the model takes the values */
+    in->nvalues = d.nvalues;
     in->valid = 1;
     m->version++;
 }
 
 void wb_model_probe(wb_model *m, const char *body) {
+    lt_ctl_probe *d = malloc(sizeof *d);
+    lt_err err = {0};
+    if (!d) return;
+    if (lt_ctl_probe_decode(body, d, &err)) {
+        decode_failed(m, &err);
+        free(d);
+        return;
+    }
     wb_probe *pr = &m->probe;
     free(pr->input);
     memset(pr, 0, sizeof *pr);
-    pr->label = pr->pred = -1;
-    pr->prob_sum = NAN;
-    const char *p = body, *v;
-    char key[32];
-    size_t n;
-    while (wb_kv_next(&p, key, sizeof key, &v, &n)) {
-        double x = wb_num(v, n);
-        if (!strcmp(key, "source"))
-            copy(pr->source, sizeof pr->source, v, n);
-        else if (!strcmp(key, "label"))
-            pr->label = isfinite(x) ? (int)x : -1;
-        else if (!strcmp(key, "pred"))
-            pr->pred = isfinite(x) ? (int)x : -1;
-        else if (!strcmp(key, "label_name"))
-            copy(pr->label_name, sizeof pr->label_name, v, n);
-        else if (!strcmp(key, "pred_name"))
-            copy(pr->pred_name, sizeof pr->pred_name, v, n);
-        else if (!strcmp(key, "prob_sum"))
-            pr->prob_sum = x;
-        else if (!strcmp(key, "input_shape"))
-            copy(pr->input_shape, sizeof pr->input_shape, v, n);
-        else if (!strcmp(key, "layers"))
-            copy(pr->layers, sizeof pr->layers, v, n);
-        else if (!strcmp(key, "input")) {
-            free(pr->input);
-            pr->input = num_list(v, n, 1 << 16, &pr->ninput);
-        } else if (!strcmp(key, "top")) {
-            /* "<class>:<prob>,<class>:<prob>,..." */
-            size_t i = 0;
-            while (i < n && pr->ntop < WB_TOPK) {
-                size_t j = i;
-                while (j < n && v[j] != ',') j++;
-                const char *colon = NULL;
-                for (size_t q = j; q > i; q--)
-                    if (v[q - 1] == ':') {
-                        colon = v + q - 1;
-                        break;
-                    }
-                if (colon) {
-                    copy(pr->top[pr->ntop].cls, WB_NAME, v + i, (size_t)(colon - (v + i)));
-                    pr->top[pr->ntop].prob = wb_num(colon + 1, (size_t)(v + j - colon - 1));
-                    pr->ntop++;
-                }
-                i = j + 1;
-            }
-        }
+    copy_str(pr->source, sizeof pr->source, d->source);
+    copy_str(pr->label_name, sizeof pr->label_name, d->label_name);
+    copy_str(pr->pred_name, sizeof pr->pred_name, d->pred_name);
+    copy_str(pr->input_shape, sizeof pr->input_shape, d->input_shape);
+    copy_str(pr->layers, sizeof pr->layers, d->layers);
+    pr->label = d->label >= 0 && d->label < 1 << 30 ? (int)d->label : -1;
+    pr->pred = d->pred >= 0 && d->pred < 1 << 30 ? (int)d->pred : -1;
+    pr->prob_sum = d->prob_sum;
+    for (int i = 0; i < d->ntop && i < WB_TOPK; i++) {
+        copy_str(pr->top[i].cls, WB_NAME, d->top[i].cls);
+        pr->top[i].prob = d->top[i].prob;
+        pr->ntop++;
     }
+    pr->input = d->input; /* the model takes the input */
+    pr->ninput = d->ninput;
+    free(d);
     /* The image is the last two dimensions of the shape ("1x28x28"), or a
      * square when the input is flat (784). */
-    int d[8], nd = 0;
+    int dim[8], nd = 0;
     for (const char *s = pr->input_shape; *s && nd < 8;) {
-        d[nd++] = atoi(s);
+        dim[nd++] = atoi(s);
         s = strchr(s, 'x');
         if (!s) break;
         s++;
     }
     if (nd >= 2) {
-        pr->in_h = d[nd - 2];
-        pr->in_w = d[nd - 1];
+        pr->in_h = dim[nd - 2];
+        pr->in_w = dim[nd - 1];
     } else if (nd == 1) {
-        int r = (int)lround(sqrt((double)d[0]));
-        if (r * r == d[0]) pr->in_h = pr->in_w = r;
+        int r = (int)lround(sqrt((double)dim[0]));
+        if (r * r == dim[0]) pr->in_h = pr->in_w = r;
     }
     if (pr->in_h <= 0 || pr->in_w <= 0 || (long)pr->in_h * pr->in_w > pr->ninput) pr->in_h = pr->in_w = 0;
     pr->valid = 1;
     m->version++;
 }
 
-void wb_model_event(wb_model *m, const char *text) {
-    if (!strncmp(text, "point ", 6)) {
-        parse_point(m, text + 6, strlen(text + 6));
-    } else if (!strncmp(text, "state ", 6)) {
-        copy(m->st.state, sizeof m->st.state, text + 6, strcspn(text + 6, " \n"));
-    } else if (!strncmp(text, "hparam ", 7)) {
-        /* "hparam <name> <old> -> <new> step=<step> client=<id>" */
-        char name[WB_NAME], old[32], now[32], rest[64] = "";
-        if (sscanf(text + 7, "%63s %31s -> %31s %63[^\n]", name, old, now, rest) >= 3) {
-            wb_change c;
-            memset(&c, 0, sizeof c);
-            c.step = c.time = NAN;
-            snprintf(c.name, sizeof c.name, "%s", name);
-            snprintf(c.old, sizeof c.old, "%s", old);
-            snprintf(c.now, sizeof c.now, "%s", now);
-            char *s = strstr(rest, "step=");
-            if (s) c.step = strtod(s + 5, NULL);
-            s = strstr(rest, "client=");
-            if (s) snprintf(c.client, sizeof c.client, "%.*s", (int)strcspn(s + 7, " "), s + 7);
-            add_change(m, &c);
-            for (int i = 0; i < m->nhp; i++)
-                if (!strcmp(m->hp[i].name, name)) snprintf(m->hp[i].value, sizeof m->hp[i].value, "%s", now);
-            wb_model_log(m, 0, "%s", text);
-        }
-    } else if (!strncmp(text, "log ", 4)) {
-        wb_model_log(m, 0, "%s", text + 4);
-    } else {
-        wb_model_log(m, 0, "%s", text);
+void wb_model_apply_event(wb_model *m, const lt_ctl_event *e) {
+    switch (e->kind) {
+    case LT_CTL_EV_POINT: add_point(m, &e->u.point); break;
+    case LT_CTL_EV_STATE: copy_str(m->st.state, sizeof m->st.state, e->u.state); break;
+    case LT_CTL_EV_HPARAM: {
+        const lt_ctl_change *c = &e->u.hparam;
+        add_change(m, c, 0);
+        const wb_change *added = &m->ch[m->nch - 1];
+        for (int i = 0; i < m->nhp; i++)
+            if (!strcmp(m->hp[i].name, c->name)) copy_str(m->hp[i].value, sizeof m->hp[i].value, added->now);
+        wb_model_log(m, 0, "hparam %s %s -> %s step=%ld client=%s", added->name, added->old, added->now, c->step,
+                     added->client);
+        break;
+    }
+    case LT_CTL_EV_ANOMALY: wb_model_log(m, 2, "ANOMALY: %s", e->u.anomaly.message); break;
+    case LT_CTL_EV_LOG: wb_model_log(m, 0, "%s", e->u.log); break;
+    default: break;
     }
     m->version++;
+}
+
+void wb_model_event(wb_model *m, const char *text) {
+    lt_ctl_event e;
+    lt_err err = {0};
+    if (lt_ctl_event_decode(text, &e, &err)) {
+        decode_failed(m, &err);
+        return;
+    }
+    wb_model_apply_event(m, &e);
 }
 
 void wb_model_log(wb_model *m, int level, const char *fmt, ...) {

@@ -1,12 +1,15 @@
 /* wb_model.h: what the workbench knows about the run, filled from replies,
- * events and snapshots of the control protocol (core/control/COMMANDS.md).
- * Pure parsing and bookkeeping, no ncurses, so it can be unit-tested. Every
- * parser takes untrusted text: unknown keys are ignored, bad numbers read as
- * NaN, and the fixed-size tables drop what does not fit. */
+ * events and snapshots of the control protocol (core/control/COMMANDS.md),
+ * read with the decoders of lathe/ctl_proto.h. Bookkeeping only, no ncurses,
+ * so it can be unit-tested. A body or event that does not decode changes
+ * nothing and puts the decoder's one-line message in the log; the fixed-size
+ * tables drop what does not fit. */
 #ifndef LATHE_TUI_WB_MODEL_H
 #define LATHE_TUI_WB_MODEL_H
 
 #include <stddef.h>
+
+#include "lathe/ctl_proto.h"
 
 #define WB_NAME 64
 #define WB_HPARAMS_MAX 64
@@ -94,13 +97,6 @@ typedef struct wb_model {
 void wb_model_init(wb_model *m);
 void wb_model_free(wb_model *m);
 
-/* Iterates the key=value lines of a reply body: returns 1 with key (copied
- * into key[kcap]) and *val, *vlen pointing into body, 0 at the end. Lines
- * without '=' are skipped. */
-int wb_kv_next(const char **p, char *key, size_t kcap, const char **val, size_t *vlen);
-/* Parses a number field (%g style, "nan" allowed); NaN when empty or bad. */
-double wb_num(const char *s, size_t n);
-
 void wb_series_add(wb_series *s, double x, double y);
 int wb_series_index(const char *name); /* WB_S_* or -1 */
 
@@ -112,8 +108,9 @@ void wb_model_history(wb_model *m, const char *body); /* replaces the series and
 void wb_model_layers(wb_model *m, const char *body);
 void wb_model_inspect(wb_model *m, const char *body);
 void wb_model_probe(wb_model *m, const char *body);
-/* An EVENT text: point, hparam, state or log. */
+/* An EVENT text (point, hparam, state, anomaly, log), or one decoded already. */
 void wb_model_event(wb_model *m, const char *text);
+void wb_model_apply_event(wb_model *m, const lt_ctl_event *e);
 
 void wb_model_log(wb_model *m, int level, const char *fmt, ...)
 #if defined(__GNUC__)

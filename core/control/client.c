@@ -1,6 +1,9 @@
 /* Control client: connects to a run's socket, does the HELLO exchange, sends
  * COMMANDs and reads REPLY / EVENT / SNAPSHOT frames. Used by the workbench
- * (in-process or attached) and by `lathe ctl`.
+ * (in-process or attached) and by `lathe ctl`. A COMMAND travels as words, so
+ * the client is where a typed line is split, once: the shell-like tokeniser
+ * (rules in lathe/control.h) is at the end of this file; its result never
+ * points into the line.
  *
  * Messages that arrive while lt_ctl_request_sync waits for its reply are kept
  * for lt_ctl_client_read: snapshots coalesce there too (one per kind), and at
@@ -231,13 +234,34 @@ int lt_ctl_client_pending(const lt_ctl_client *c) {
     return n - LT_CTL_HEADER_SIZE >= len;
 }
 
-int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id, lt_err *err) {
-    if (!c || !cmdline) return lt_seterr(err, LT_EINVAL, "control: no command given");
+int lt_ctl_client_send(lt_ctl_client *c, int argc, char *const *argv, uint32_t *req_id, lt_err *err) {
+    if (!c || argc < 1 || !argv) return lt_seterr(err, LT_EINVAL, "control: no command given");
     uint32_t id = c->next_req++;
     if (c->next_req == 0) c->next_req = 1; /* 0 is the id of unsolicited errors */
-    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = id, .body = (char *)cmdline, .body_len = strlen(cmdline)};
+    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = id, .argc = argc, .argv = (char **)argv};
     int rc = send_msg(c, &m, err);
     if (rc == LT_OK && req_id) *req_id = id;
+    return rc;
+}
+
+/* Splits a typed line (the one tokenisation) for the calls that take one. */
+static int split(const char *cmdline, int *argc, char ***argv, lt_err *err) {
+    if (!cmdline) return lt_seterr(err, LT_EINVAL, "control: no command given");
+    int rc = lt_cmdline_split(cmdline, argc, argv, err);
+    if (!rc && *argc == 0) {
+        lt_cmdline_free(*argc, *argv);
+        rc = lt_seterr(err, LT_EINVAL, "control: empty command");
+    }
+    return rc;
+}
+
+int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id, lt_err *err) {
+    int argc = 0;
+    char **argv = NULL;
+    int rc = split(cmdline, &argc, &argv, err);
+    if (rc) return rc;
+    rc = lt_ctl_client_send(c, argc, argv, req_id, err);
+    lt_cmdline_free(argc, argv);
     return rc;
 }
 
@@ -256,16 +280,28 @@ int lt_ctl_client_read(lt_ctl_client *c, lt_ctl_msg *out, int timeout_ms, lt_err
 }
 
 int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, int *ok, char **body, lt_err *err) {
+    int argc = 0;
+    char **argv = NULL;
+    if (body) *body = NULL;
+    int rc = split(cmdline, &argc, &argv, err);
+    if (rc) return rc;
+    rc = lt_ctl_request_sync_argv(c, argc, argv, timeout_ms, ok, body, err);
+    lt_cmdline_free(argc, argv);
+    return rc;
+}
+
+int lt_ctl_request_sync_argv(lt_ctl_client *c, int argc, char *const *argv, int timeout_ms, int *ok, char **body,
+                             lt_err *err) {
     uint32_t id = 0;
     if (body) *body = NULL;
-    int rc = lt_ctl_client_send_command(c, cmdline, &id, err);
+    int rc = lt_ctl_client_send(c, argc, argv, &id, err);
     if (rc) return rc;
     double dl = deadline_after(timeout_ms);
     for (;;) {
         lt_ctl_msg m;
         rc = read_frame(c, &m, dl, err);
         if (rc < 0) return rc;
-        if (rc == 0) return lt_seterr(err, LT_EIO, "control: no reply to \"%.64s\" within %d ms", cmdline, timeout_ms);
+        if (rc == 0) return lt_seterr(err, LT_EIO, "control: no reply to '%.64s' within %d ms", argv[0], timeout_ms);
         if (m.type == LT_CTL_REPLY && m.id == id) {
             if (ok) *ok = m.ok;
             if (body) {
@@ -295,4 +331,107 @@ void lt_ctl_client_close(lt_ctl_client *c) {
     free(c->rbuf);
     free(c->run_info);
     free(c);
+}
+
+/* ---- the command-line tokeniser ---- */
+
+typedef struct words {
+    char **v;
+    int n, cap;
+} words;
+
+static int push_word(words *w, const char *s, size_t n, lt_err *err) {
+    if (w->n + 2 > w->cap) {
+        int cap = w->cap ? w->cap * 2 : 8;
+        char **v = realloc(w->v, (size_t)cap * sizeof *v);
+        if (!v) return lt_seterr(err, LT_ENOMEM, "cmdline: out of memory");
+        w->v = v;
+        w->cap = cap;
+    }
+    char *copy = lt_malloc(n + 1, err);
+    if (!copy) return LT_ENOMEM;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    w->v[w->n++] = copy;
+    w->v[w->n] = NULL;
+    return LT_OK;
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static char dq_escape(char c) {
+    switch (c) {
+    case 'n': return '\n';
+    case 't': return '\t';
+    case 'r': return '\r';
+    default: return c; /* \" \\ and any other \c give c */
+    }
+}
+
+void lt_cmdline_free(int argc, char **argv) {
+    if (!argv) return;
+    for (int i = 0; i < argc; i++) free(argv[i]);
+    free(argv);
+}
+
+int lt_cmdline_split(const char *line, int *argc, char ***argv, lt_err *err) {
+    *argc = 0;
+    *argv = NULL;
+    if (!line) return lt_seterr(err, LT_EINVAL, "cmdline: no line given");
+    size_t len = strlen(line);
+    /* A word is never longer than the line, so one scratch buffer serves all. */
+    char *tmp = lt_malloc(len + 1, err);
+    if (!tmp) return LT_ENOMEM;
+    words w = {0};
+    int rc = LT_OK;
+    size_t i = 0;
+    while (rc == LT_OK) {
+        while (i < len && is_blank(line[i])) i++;
+        if (i >= len) break;
+        size_t n = 0;
+        while (i < len && !is_blank(line[i])) {
+            char c = line[i];
+            if (c == '\\') {
+                if (i + 1 >= len) {
+                    rc = lt_seterr(err, LT_EINVAL, "cmdline: trailing backslash at column %zu", i + 1);
+                    break;
+                }
+                tmp[n++] = line[i + 1];
+                i += 2;
+            } else if (c == '\'' || c == '"') {
+                size_t start = i++;
+                while (i < len && line[i] != c) {
+                    if (c == '"' && line[i] == '\\' && i + 1 < len) {
+                        tmp[n++] = dq_escape(line[i + 1]);
+                        i += 2;
+                    } else {
+                        tmp[n++] = line[i++];
+                    }
+                }
+                if (i >= len) {
+                    rc = lt_seterr(err, LT_EINVAL, "cmdline: unterminated %s quote starting at column %zu",
+                                   c == '"' ? "double" : "single", start + 1);
+                    break;
+                }
+                i++; /* closing quote */
+            } else {
+                tmp[n++] = c;
+                i++;
+            }
+        }
+        if (rc == LT_OK) rc = push_word(&w, tmp, n, err);
+    }
+    free(tmp);
+    if (rc == LT_OK && !w.v) {
+        /* No words: still hand back a valid, NULL-terminated argv. */
+        w.v = lt_calloc(1, sizeof *w.v, err);
+        if (!w.v) rc = LT_ENOMEM;
+    }
+    if (rc != LT_OK) {
+        lt_cmdline_free(w.n, w.v);
+        return rc;
+    }
+    *argc = w.n;
+    *argv = w.v;
+    return LT_OK;
 }

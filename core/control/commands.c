@@ -39,10 +39,6 @@ static int run_over(lt_session *s, const char *cmd, lt_err *err) {
     return lt_seterr(err, LT_ESTATE, "%s: the run has ended (state=%s)", cmd, lt_run_state_name(s->t.state));
 }
 
-static void state_step(lt_session *s, lt_sb *out) {
-    lt_sb_printf(out, "state=%s\nstep=%ld\n", lt_run_state_name(s->t.state), s->t.step);
-}
-
 /* ---- run control ---- */
 static int cmd_status(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "status", err);
@@ -56,7 +52,7 @@ static int cmd_pause(lt_session *s, lt_ctl_request *req, int argc, char **argv, 
     if (s->t.state != LT_RUN_PAUSED) lt_sess_set_state(s, LT_RUN_PAUSED);
     lt_sess_reply_step(s); /* a `step` cut short */
     lt_sess_intervention(s, req, "pause", NULL, NULL, NULL);
-    state_step(s, out);
+    lt_sess_state_body(s, NULL, out);
     return LT_OK;
 }
 
@@ -66,7 +62,7 @@ static int cmd_resume(lt_session *s, lt_ctl_request *req, int argc, char **argv,
     if (s->t.state != LT_RUN_RUNNING) lt_sess_set_state(s, LT_RUN_RUNNING);
     lt_sess_reply_step(s);
     lt_sess_intervention(s, req, "resume", NULL, NULL, NULL);
-    state_step(s, out);
+    lt_sess_state_body(s, NULL, out);
     return LT_OK;
 }
 
@@ -79,7 +75,9 @@ static int cmd_step(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
         return lt_seterr(err, LT_ESTATE, "step: a step is already running (%ld left)", s->step_target - s->t.step);
     s->step_target = s->t.step + n;
     s->step_req = *req;
-    s->step_req.line = NULL; /* the reply needs only the ids */
+    s->step_req.argc = 0; /* the reply needs only the ids */
+    s->step_req.argv = NULL;
+    s->step_req.words = NULL;
     s->step_pending = 1;
     lt_sess_set_state(s, LT_RUN_STEPPING);
     char nbuf[32];
@@ -104,8 +102,8 @@ static int cmd_stop(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     if (rc) return rc;
     s->stop = 1;
     lt_sess_intervention(s, req, "stop", NULL, NULL, NULL);
-    lt_sess_event(s, "state stopping");
-    lt_sb_printf(out, "state=stopping\nstep=%ld\n", s->t.step);
+    lt_sess_event_state(s, "stopping");
+    lt_sess_state_body(s, "stopping", out);
     return LT_OK;
 }
 
@@ -147,10 +145,20 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
     lt_lrfind_result r;
     rc = lt_lrfind_run(&s->t, &o, &r, err);
     if (!rc) {
-        lt_sb_printf(out, "suggested_lr=%.6g\nsteps=%d\nstopped_early=%d\nmin_loss=%.6g\n", r.suggested_lr, r.steps,
-                     r.stopped_early, r.min_loss);
-        for (int i = 0; i < r.steps; i++)
-            lt_sb_printf(out, "point=%.6g %.6g %.6g\n", r.points[i].lr, r.points[i].loss, r.points[i].smoothed);
+        lt_ctl_lrfind body = {.suggested_lr = r.suggested_lr,
+                              .steps = r.steps,
+                              .stopped_early = r.stopped_early,
+                              .min_loss = r.min_loss,
+                              .npoints = r.steps};
+        body.points = malloc((size_t)(r.steps ? r.steps : 1) * sizeof *body.points);
+        if (!body.points) rc = lt_seterr(err, LT_ENOMEM, "lr-find: out of memory for the reply");
+        for (int i = 0; !rc && i < r.steps; i++) {
+            body.points[i].lr = r.points[i].lr;
+            body.points[i].loss = r.points[i].loss;
+            body.points[i].smoothed = r.points[i].smoothed;
+        }
+        if (!rc) LT_SB_ENCODE(out, lt_ctl_lrfind_encode, &body);
+        free(body.points);
         lt_sess_intervention(s, req, "lr-find", "suggested_lr", NULL, NULL);
     }
     lt_lrfind_result_free(&r);
@@ -175,6 +183,13 @@ static int cmd_profile(lt_session *s, lt_ctl_request *req, int argc, char **argv
 }
 
 /* ---- hparams ---- */
+static void hparam_row(lt_sb *out, const char *name, double v) {
+    lt_ctl_hparam h = {.number = v};
+    snprintf(h.name, sizeof h.name, "%s", name);
+    snprintf(h.text, sizeof h.text, "%.6g", v);
+    LT_SB_ENCODE(out, lt_ctl_hparam_line, &h);
+}
+
 static int cmd_hparams(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "hparams", err);
     if (rc) return rc;
@@ -183,7 +198,7 @@ static int cmd_hparams(lt_session *s, lt_ctl_request *req, int argc, char **argv
         char buf[2 * LT_NAME_MAX];
         const char *name = lt_trainer_hparam_name(&s->t, i, buf, sizeof buf);
         double v;
-        if (name && lt_trainer_hparam_get(&s->t, name, &v, NULL) == LT_OK) lt_sb_printf(out, "%s=%.6g\n", name, v);
+        if (name && lt_trainer_hparam_get(&s->t, name, &v, NULL) == LT_OK) hparam_row(out, name, v);
     }
     return LT_OK;
 }
@@ -192,7 +207,7 @@ static int cmd_get(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt
     int rc = need_args(argc, 1, 1, "get <name>", err);
     double v;
     if (rc || (rc = lt_trainer_hparam_get(&s->t, argv[1], &v, err))) return rc;
-    lt_sb_printf(out, "%s=%.6g\n", argv[1], v);
+    hparam_row(out, argv[1], v);
     return LT_OK;
 }
 
@@ -212,10 +227,13 @@ static int cmd_set(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt
     snprintf(ob, sizeof ob, "%.9g", old);
     snprintf(nb, sizeof nb, "%.9g", now);
     lt_sess_intervention(s, req, "set", argv[1], ob, nb);
-    lt_sess_event(s, "hparam %s %.6g -> %.6g step=%ld client=%u", argv[1], old, now, s->t.step, req->client_id);
+    lt_ctl_event e = {.kind = LT_CTL_EV_HPARAM,
+                      .u.hparam = {.step = s->t.step, .old_value = old, .new_value = now, .client = req->client_id}};
+    snprintf(e.u.hparam.name, sizeof e.u.hparam.name, "%s", argv[1]);
+    lt_sess_event(s, &e);
     if (!strcmp(argv[1], "lr")) {
         lt_sess_history_add(s, LT_SERIES_LR, s->t.step, now);
-        lt_sess_event(s, "point lr %ld %.6g", s->t.step, now);
+        lt_sess_event_point(s, "lr", s->t.step, now);
     }
     lt_sb_printf(out, "%s=%.6g\nold=%.6g\nstep=%ld\n", argv[1], now, old, s->t.step);
     return LT_OK;
@@ -273,8 +291,10 @@ static const struct {
     {"layers", cmd_layers, "layers", "per-layer output statistics of the last batch, weight and grad norms"},
     {"inspect", cmd_inspect, "inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]",
      "one layer's tensor: statistics, histogram, values"},
-    {"feed", cmd_feed, "feed test <I> | feed random | feed misclassified | feed file <PATH> | feed shape <D1xD2...>",
-     "a forward pass in eval mode without touching training state, or a shape dry run"},
+    {"feed", cmd_feed,
+     "feed test <I> | feed random | feed misclassified | feed file <PATH> | feed shape <D1xD2...> | feed text "
+     "\"<prompt>\" [N]",
+     "a forward pass in eval mode without touching training state, a shape dry run, or a text continuation"},
     {"history", cmd_history, "history", "every kept point and hparam change, for a client that attaches late"},
 };
 
@@ -286,15 +306,18 @@ static int cmd_help(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
 }
 
 const char *lt_session_command_word(int i) { return i >= 0 && i < NCOMMANDS ? commands[i].name : NULL; }
+const char *lt_session_command_usage(int i) { return i >= 0 && i < NCOMMANDS ? commands[i].usage : NULL; }
 
+/* The words come as the client split them (lathe/control.h, COMMAND): they
+ * are dispatched as they are, never tokenised again. */
 void lt_sess_command(lt_session *s, lt_ctl_request *req) {
     lt_err err = {0};
-    int argc = 0;
-    char **argv = NULL;
+    int argc = req->argc;
+    char **argv = req->argv;
     lt_sb *out = &s->reply;
     lt_sb_reset(out);
-    int rc = lt_cmdline_split(req->line ? req->line : "", &argc, &argv, &err);
-    if (!rc && argc == 0) rc = lt_seterr(&err, LT_EINVAL, "empty command (try help)");
+    int rc = LT_OK;
+    if (argc < 1 || !argv) rc = lt_seterr(&err, LT_EINVAL, "empty command (try help)");
     if (!rc) {
         cmd_fn fn = NULL;
         for (int i = 0; i < NCOMMANDS; i++)
@@ -309,7 +332,6 @@ void lt_sess_command(lt_session *s, lt_ctl_request *req) {
             rc = fn(s, req, argc, argv, out, &err);
         }
     }
-    lt_cmdline_free(argc, argv);
     if (rc == CMD_DEFERRED) return;
     if (rc == LT_OK && out->oom) rc = lt_seterr(&err, LT_ENOMEM, "out of memory for the reply");
     char *body = rc == LT_OK ? (out->p ? out->p : "") : (err.msg[0] ? err.msg : "failed");

@@ -148,28 +148,31 @@ static int probe_reply(lt_session *s, const char *source, int label, lt_sb *out,
                 int tmp = order[i];
                 order[i] = order[j], order[j] = tmp;
             }
-    char lname[64], pname[64], shp[64];
-    class_name(s, label, lname, sizeof lname);
-    class_name(s, order[0], pname, sizeof pname);
+    lt_ctl_probe r = {.label = label, .pred = order[0], .ntop = k};
+    snprintf(r.source, sizeof r.source, "%s", source);
+    class_name(s, label, r.label_name, sizeof r.label_name);
+    class_name(s, order[0], r.pred_name, sizeof r.pred_name);
     snprintf(s->probe_source, sizeof s->probe_source, "%s", source);
-    lt_sb_printf(out, "source=%s\nlabel=%d\nlabel_name=%s\npred=%d\npred_name=%s\ntop=", source, label, lname, order[0],
-                 pname);
     for (int i = 0; i < k; i++) {
-        char cn[64];
-        class_name(s, order[i], cn, sizeof cn);
-        lt_sb_printf(out, "%s%s:%.6g", i ? "," : "", cn, (double)p[order[i]]);
+        class_name(s, order[i], r.top[i].cls, sizeof r.top[i].cls);
+        r.top[i].prob = p[order[i]];
     }
-    lt_shape_str(s->t.mod.in_shape, s->t.mod.in_ndim, shp, sizeof shp);
-    lt_sb_printf(out, "\nprob_sum=%.6g\ninput_shape=%s\ninput=", sum, shp);
+    r.prob_sum = sum;
+    lt_shape_str(s->t.mod.in_shape, s->t.mod.in_ndim, r.input_shape, sizeof r.input_shape);
     size_t n = sample_size(s);
-    for (size_t i = 0; i < n; i++) lt_sb_printf(out, i ? ",%.6g" : "%.6g", (double)s->probe_in[i]);
-    lt_sb_printf(out, "\nlayers=");
+    r.input = malloc((n ? n : 1) * sizeof *r.input);
+    int rc = r.input ? LT_OK : lt_seterr(err, LT_ENOMEM, "feed: out of memory for the reply");
+    for (size_t i = 0; !rc && i < n; i++) r.input[i] = s->probe_in[i];
+    r.ninput = (int)n;
     const lt_model *m = &s->t.mod.model;
-    for (int i = 0; i < m->nlayers; i++) lt_sb_printf(out, "%s%s", i ? "," : "", m->layers[i].name);
-    lt_sb_printf(out, "\n");
+    size_t o = 0;
+    for (int i = 0; i < m->nlayers && o < sizeof r.layers; i++)
+        o += (size_t)snprintf(r.layers + o, sizeof r.layers - o, "%s%s", i ? "," : "", m->layers[i].name);
+    if (!rc) LT_SB_ENCODE(out, lt_ctl_probe_encode, &r);
+    free(r.input);
     free(p);
     free(order);
-    return LT_OK;
+    return rc;
 }
 
 static int ensure_input(lt_session *s, lt_err *err) {

@@ -87,13 +87,6 @@ static double l2(const float *x, size_t n) {
     return sqrt(s);
 }
 
-static void num(lt_sb *b, const char *key, double v) {
-    if (isnan(v))
-        lt_sb_printf(b, "%s=nan", key);
-    else
-        lt_sb_printf(b, "%s=%.6g", key, v);
-}
-
 void lt_sess_layers_body(lt_session *s, lt_sb *b) {
     lt_trainer *t = &s->t;
     lt_model *m = &t->mod.model;
@@ -108,10 +101,11 @@ void lt_sess_layers_body(lt_session *s, lt_sb *b) {
     stats prev = {NAN, NAN, NAN, NAN, 0, 0, 0};
     for (int i = 0; i < m->nlayers; i++) {
         const lt_layer *l = &m->layers[i];
-        char shp[64] = "?";
-        if (failed < 0) lt_shape_str(shapes[i], ndims[i], shp, sizeof shp);
-        lt_sb_printf(b, "layer=%s type=%s shape=%s params=%zu ", l->name, lt_layer_kind_name(l->kind), shp,
-                     lt_layer_param_count(l));
+        lt_ctl_layer row = {.params = (long)lt_layer_param_count(l)};
+        snprintf(row.name, sizeof row.name, "%s", l->name);
+        snprintf(row.type, sizeof row.type, "%s", lt_layer_kind_name(l->kind));
+        snprintf(row.shape, sizeof row.shape, "?");
+        if (failed < 0) lt_shape_str(shapes[i], ndims[i], row.shape, sizeof row.shape);
         stats st = {NAN, NAN, NAN, NAN, 0, 0, 0};
         const lt_tensor *prev_out = i ? m->layers[i - 1].out : NULL;
         if (l->out && prev_out && prev_out->data == l->out->data && prev_out->numel == l->out->numel)
@@ -119,36 +113,31 @@ void lt_sess_layers_body(lt_session *s, lt_sb *b) {
         else if (l->out)
             stats_of(l->out->data, l->out->numel, &st);
         prev = st;
-        num(b, "mean", st.mean), num(b, " std", st.std), num(b, " min", st.min), num(b, " max", st.max);
-        num(b, " zeros", l->out && st.n ? (double)st.zeros / (double)st.n : NAN);
-        lt_sb_printf(b, " nonfinite=%zu", st.nonfinite);
+        row.mean = st.mean, row.std = st.std, row.min = st.min, row.max = st.max;
+        row.zeros = l->out && st.n ? (double)st.zeros / (double)st.n : NAN;
+        row.nonfinite = (long)st.nonfinite;
+        row.weight_norm = row.grad_norm = row.update_ratio = NAN; /* written empty: no weights */
         if (l->weight.numel) {
-            double wn = l2(l->weight.data, l->weight.numel), gn = l2(l->weight.grad, l->weight.numel);
-            num(b, " weight_norm", wn), num(b, " grad_norm", gn);
-            num(b, " update_ratio", wn > 0 ? lr * gn / wn : NAN);
-            lt_sb_printf(b, "\n");
-        } else {
-            lt_sb_printf(b, " weight_norm= grad_norm= update_ratio=\n");
+            row.weight_norm = l2(l->weight.data, l->weight.numel);
+            row.grad_norm = l2(l->weight.grad, l->weight.numel);
+            row.update_ratio = row.weight_norm > 0 ? lr * row.grad_norm / row.weight_norm : NAN;
         }
+        LT_SB_ENCODE(b, lt_ctl_layer_line, &row);
     }
     free(shapes);
     free(ndims);
 }
 
 /* ---- inspect ---- */
-static void put_values(lt_sb *b, const float *x, size_t n) {
-    size_t k = n < VALUES_MAX ? n : VALUES_MAX;
-    lt_sb_printf(b, "values=");
-    for (size_t i = 0; i < k; i++) lt_sb_printf(b, i ? ",%.6g" : "%.6g", (double)x[i]);
-    lt_sb_printf(b, "\ntruncated=%d\n", n > k);
-}
 
-static void put_stats_hist(lt_sb *b, const float *x, size_t n) {
+/* Statistics, histogram and (at most VALUES_MAX of) the values of x[n] into
+ * r; r->values is malloc'ed (the caller frees it). */
+static int fill_stats(lt_ctl_inspect *r, const float *x, size_t n, const float *shown, size_t nshown, lt_err *err) {
     stats st;
     stats_of(x, n, &st);
-    num(b, "mean", st.mean), num(b, "\nstd", st.std), num(b, "\nmin", st.min), num(b, "\nmax", st.max);
-    num(b, "\nzeros", n ? (double)st.zeros / (double)n : NAN);
-    lt_sb_printf(b, "\nnonfinite=%zu\n", st.nonfinite);
+    r->mean = st.mean, r->std = st.std, r->min = st.min, r->max = st.max;
+    r->zeros = n ? (double)st.zeros / (double)n : NAN;
+    r->nonfinite = (long)st.nonfinite;
     size_t hist[HIST_BINS] = {0};
     double lo = st.min, hi = st.max, w = (hi - lo) / HIST_BINS;
     if (isfinite(lo))
@@ -157,10 +146,29 @@ static void put_stats_hist(lt_sb *b, const float *x, size_t n) {
             int bin = w > 0 ? (int)((x[i] - lo) / w) : 0;
             hist[bin < 0 ? 0 : bin >= HIST_BINS ? HIST_BINS - 1 : bin]++;
         }
-    num(b, "hist_min", lo), num(b, "\nhist_max", hi);
-    lt_sb_printf(b, "\nhist=");
-    for (int i = 0; i < HIST_BINS; i++) lt_sb_printf(b, i ? ",%zu" : "%zu", hist[i]);
-    lt_sb_printf(b, "\n");
+    r->hist_min = lo, r->hist_max = hi;
+    for (int i = 0; i < HIST_BINS; i++) r->hist[i] = (double)hist[i];
+    r->nhist = HIST_BINS;
+    size_t k = nshown < VALUES_MAX ? nshown : VALUES_MAX;
+    r->values = malloc((k ? k : 1) * sizeof *r->values);
+    if (!r->values) return lt_seterr(err, LT_ENOMEM, "inspect: out of memory for %zu values", k);
+    for (size_t i = 0; i < k; i++) r->values[i] = shown[i];
+    r->nvalues = (int)k;
+    r->truncated = nshown > k;
+    return LT_OK;
+}
+
+static int put_inspect(lt_ctl_inspect *r, lt_sb *out) {
+    LT_SB_ENCODE(out, lt_ctl_inspect_encode, r);
+    free(r->values);
+    r->values = NULL;
+    return LT_OK;
+}
+
+static void inspect_names(lt_ctl_inspect *r, const char *layer, const char *what, const char *source) {
+    snprintf(r->layer, sizeof r->layer, "%s", layer);
+    snprintf(r->what, sizeof r->what, "%s", what);
+    snprintf(r->source, sizeof r->source, "%s", source);
 }
 
 static int unknown_layer(lt_model *m, const char *name, lt_err *err) {
@@ -197,7 +205,7 @@ int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
         if (!strcmp(m->layers[i].name, argv[1])) li = i;
     if (li < 0) return unknown_layer(m, argv[1], err);
     lt_layer *l = &m->layers[li];
-    char shp[64], full[64];
+    char full[64];
 
     if (strcmp(what, "output") != 0) {
         lt_tensor *w = !strcmp(what, "bias") ? &l->bias : &l->weight;
@@ -210,20 +218,22 @@ int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
         if (channel >= rows)
             return lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %ld output channels)",
                              channel, l->name, rows);
-        lt_shape_str(w->shape, w->ndim, shp, sizeof shp);
-        lt_sb_printf(out, "layer=%s\nwhat=%s\nsource=model\nsample=\nchannel=%ld\nshape=%s\nfull_shape=%s\n", l->name,
-                     what, channel, shp, shp);
-        put_stats_hist(out, x, w->numel);
+        lt_ctl_inspect r = {.sample = -1, .channel = channel};
+        inspect_names(&r, l->name, what, "model");
+        lt_shape_str(w->shape, w->ndim, r.shape, sizeof r.shape);
+        lt_shape_str(w->shape, w->ndim, r.full_shape, sizeof r.full_shape);
+        const float *shown = x;
+        size_t nshown = w->numel;
         if (w->ndim == 4) { /* conv [O][I][K][K]: the kernel from input 0 to output C */
-            size_t kk = (size_t)w->shape[2] * w->shape[3];
-            lt_sb_printf(out, "map_h=%d\nmap_w=%d\n", w->shape[2], w->shape[3]);
-            put_values(out, x + (size_t)channel * w->shape[1] * kk, kk);
+            nshown = (size_t)w->shape[2] * w->shape[3];
+            shown = x + (size_t)channel * w->shape[1] * nshown;
+            r.map_h = w->shape[2], r.map_w = w->shape[3];
         } else if (w->ndim == 2) { /* dense [O][I]: the weights into unit C */
-            put_values(out, x + (size_t)channel * w->shape[1], (size_t)w->shape[1]);
-        } else {
-            put_values(out, x, w->numel);
+            nshown = (size_t)w->shape[1];
+            shown = x + (size_t)channel * w->shape[1];
         }
-        return LT_OK;
+        if ((rc = fill_stats(&r, x, w->numel, shown, nshown, err))) return rc;
+        return put_inspect(&r, out);
     }
 
     /* an output: the probe's when it is newer and no sample was asked for */
@@ -258,19 +268,19 @@ int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
     if (ndim == 3 && channel >= shape[0])
         return lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %d channels)", channel,
                          l->name, shape[0]);
-    lt_shape_str(shape, ndim, shp, sizeof shp);
-    lt_sb_printf(out, "layer=%s\nwhat=output\nsource=%s\nsample=%ld\nchannel=%ld\nshape=%s\nfull_shape=%s\n", l->name,
-                 source, sample, channel, shp, full);
-    put_stats_hist(out, x, n);
+    lt_ctl_inspect r = {.sample = sample, .channel = channel};
+    inspect_names(&r, l->name, "output", source);
+    lt_shape_str(shape, ndim, r.shape, sizeof r.shape);
+    snprintf(r.full_shape, sizeof r.full_shape, "%s", full);
+    const float *shown = x;
+    size_t nshown = n;
     if (ndim == 3) {
-        size_t hw = (size_t)shape[1] * shape[2];
-        lt_sb_printf(out, "map_h=%d\nmap_w=%d\n", shape[1], shape[2]);
-        put_values(out, x + (size_t)channel * hw, hw);
+        nshown = (size_t)shape[1] * shape[2];
+        shown = x + (size_t)channel * nshown;
+        r.map_h = shape[1], r.map_w = shape[2];
     } else if (ndim == 2) {
-        lt_sb_printf(out, "map_h=%d\nmap_w=%d\n", shape[0], shape[1]);
-        put_values(out, x, n);
-    } else {
-        put_values(out, x, n);
+        r.map_h = shape[0], r.map_w = shape[1];
     }
-    return LT_OK;
+    if ((rc = fill_stats(&r, x, n, shown, nshown, err))) return rc;
+    return put_inspect(&r, out);
 }

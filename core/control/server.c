@@ -36,7 +36,8 @@ int lt_ctl_uid_allowed(uid_t peer_uid, uid_t self_uid) { return peer_uid == self
 
 void lt_ctl_request_clear(lt_ctl_request *req) {
     if (!req) return;
-    free(req->line);
+    free(req->argv);
+    free(req->words);
     memset(req, 0, sizeof *req);
 }
 
@@ -157,7 +158,10 @@ static int handle_frame(lt_ctl_server *s, client *c) {
             r->client_id = c->id;
             r->req_id = m.id;
             memcpy(r->client_name, c->name, sizeof r->client_name);
-            r->line = m.body; /* the request takes the body */
+            r->argc = m.argc; /* the request takes the words */
+            r->argv = m.argv;
+            r->words = m.body;
+            m.argv = NULL;
             m.body = NULL;
             s->cmd_count++;
             pthread_cond_signal(&s->cmd_cv);

@@ -97,54 +97,72 @@ int lt_run_dir_create(const char *root, const char *name, const char *version, c
 }
 
 /* ---- events, state, snapshots ---- */
-void lt_sess_event(lt_session *s, const char *fmt, ...) {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
+void lt_sess_event(lt_session *s, const lt_ctl_event *e) {
+    char line[LT_CTL_EVENT_MAX];
+    lt_ctl_event_encode(e, line, sizeof line);
     lt_ctl_server_event(s->srv, line);
 }
 
-static void fmt_num(char *buf, size_t n, double v) {
-    if (isnan(v))
-        snprintf(buf, n, "nan");
-    else
-        snprintf(buf, n, "%.6g", v);
+void lt_sess_event_state(lt_session *s, const char *state) {
+    lt_ctl_event e = {.kind = LT_CTL_EV_STATE};
+    snprintf(e.u.state, sizeof e.u.state, "%s", state);
+    lt_sess_event(s, &e);
+}
+
+void lt_sess_event_point(lt_session *s, const char *series, long step, double value) {
+    lt_ctl_event e = {.kind = LT_CTL_EV_POINT, .u.point = {.step = step, .value = value}};
+    snprintf(e.u.point.series, sizeof e.u.point.series, "%s", series);
+    lt_sess_event(s, &e);
+}
+
+void lt_sess_log(lt_session *s, const char *fmt, ...) {
+    lt_ctl_event e = {.kind = LT_CTL_EV_LOG};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.u.log, sizeof e.u.log, fmt, ap);
+    va_end(ap);
+    lt_sess_event(s, &e);
 }
 
 void lt_sess_status_body(lt_session *s, lt_sb *b) {
     lt_trainer *t = &s->t;
+    lt_ctl_status st;
     double lr = NAN;
     lt_optim_get(t->opt, "lr", &lr, NULL);
-    double elapsed = t->fit_start > 0 ? lt_now() - t->fit_start : 0;
     long total = lt_trainer_total_steps(t);
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     double eta = rate > 0 ? (double)(total - t->step) * t->batch_size / rate : NAN;
-    if (eta < 0) eta = 0;
-    char v[8][32];
-    fmt_num(v[0], 32, t->train_loss);
-    fmt_num(v[1], 32, t->val_loss);
-    fmt_num(v[2], 32, t->val_acc);
-    fmt_num(v[3], 32, t->test_acc);
-    fmt_num(v[4], 32, lr);
-    fmt_num(v[5], 32, eta);
-    fmt_num(v[6], 32, t->samples_per_s);
-    lt_sb_printf(b,
-                 "state=%s\nexperiment=%s\nepoch=%zu\nmax_epochs=%d\nstep=%ld\ntotal_steps=%ld\nsamples=%ld\n"
-                 "samples_per_s=%s\ntrain_loss=%s\nval_loss=%s\nval_acc=%s\ntest_acc=%s\nlr=%s\nelapsed=%.1f\n"
-                 "eta=%s\ndevice=%s\nclients=%d\nrun_dir=%s\n",
-                 lt_run_state_name(t->state), t->exp->name,
-                 t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs, t->max_epochs, t->step, total,
-                 t->samples, v[6], v[0], v[1], v[2], v[3], v[4], elapsed, v[5], t->cfg.accelerator,
-                 lt_ctl_server_client_count(s->srv), s->run_dir);
-    /* the toolbox's own figures, when in use */
-    if (t->cfg.gradient_clip_val > 0) lt_sb_printf(b, "grad_norm=%.6g\n", t->grad_norm);
-    if (t->cfg.precision == LT_PREC_16_MIXED)
-        lt_sb_printf(b, "loss_scale=%.6g\nskipped_steps=%ld\n", t->scaler.scale, t->scaler.skipped);
-    if (t->cfg.precision) lt_sb_printf(b, "precision=%s\n", lt_precision_name(t->cfg.precision));
+    snprintf(st.state, sizeof st.state, "%s", lt_run_state_name(t->state));
+    snprintf(st.experiment, sizeof st.experiment, "%s", t->exp->name);
+    snprintf(st.device, sizeof st.device, "%s", t->cfg.accelerator);
+    snprintf(st.run_dir, sizeof st.run_dir, "%s", s->run_dir);
+    snprintf(st.precision, sizeof st.precision, "%s", t->cfg.precision ? lt_precision_name(t->cfg.precision) : "");
+    st.epoch = (long)(t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs);
+    st.max_epochs = t->max_epochs;
+    st.step = t->step;
+    st.total_steps = total;
+    st.samples = t->samples;
+    st.samples_per_s = t->samples_per_s;
+    st.train_loss = t->train_loss;
+    st.val_loss = t->val_loss;
+    st.val_acc = t->val_acc;
+    st.test_acc = t->test_acc;
+    st.lr = lr;
+    st.elapsed = t->fit_start > 0 ? lt_now() - t->fit_start : 0;
+    st.eta = eta < 0 ? 0 : eta;
+    st.clients = lt_ctl_server_client_count(s->srv);
+    /* the toolbox's own figures, only when in use */
+    st.grad_norm = t->cfg.gradient_clip_val > 0 ? t->grad_norm : NAN;
+    int scaled = t->cfg.precision == LT_PREC_16_MIXED;
+    st.loss_scale = scaled ? t->scaler.scale : NAN;
+    st.skipped_steps = scaled ? t->scaler.skipped : -1;
+    LT_SB_ENCODE(b, lt_ctl_status_encode, &st);
+}
+
+void lt_sess_state_body(lt_session *s, const char *state, lt_sb *b) {
+    lt_ctl_run_state r = {.step = s->t.step};
+    snprintf(r.state, sizeof r.state, "%s", state ? state : lt_run_state_name(s->t.state));
+    LT_SB_ENCODE(b, lt_ctl_run_state_encode, &r);
 }
 
 static void send_status(lt_session *s) {
@@ -168,7 +186,7 @@ static void send_layers(lt_session *s) {
 
 void lt_sess_set_state(lt_session *s, lt_run_state st) {
     s->t.state = st;
-    lt_sess_event(s, "state %s", lt_run_state_name(st));
+    lt_sess_event_state(s, lt_run_state_name(st));
     send_status(s);
 }
 
@@ -215,8 +233,13 @@ void lt_sess_change_add(lt_session *s, const char *name, double old_value, doubl
 void lt_sess_changes_body(lt_session *s, lt_sb *b) {
     for (int i = 0; i < s->nchanges; i++) {
         const lt_change *c = &s->changes[(s->changes_head + i) % LT_CHANGES_CAP];
-        lt_sb_printf(b, "change=step=%ld time=%ld name=%s old=%.6g new=%.6g client=%u\n", c->step, c->time, c->name,
-                     c->old_value, c->new_value, c->client);
+        lt_ctl_change row = {.step = c->step,
+                             .time = c->time,
+                             .old_value = c->old_value,
+                             .new_value = c->new_value,
+                             .client = c->client};
+        snprintf(row.name, sizeof row.name, "%s", c->name);
+        LT_SB_ENCODE(b, lt_ctl_change_line, &row);
     }
 }
 
@@ -227,7 +250,9 @@ void lt_sess_history_body(lt_session *s, lt_sb *b) {
         if (every < 1) every = 1;
         for (int i = 0; i < h->n; i += every) {
             int j = (h->head + i) % LT_HIST_CAP;
-            lt_sb_printf(b, "point=%s %ld %.6g\n", h->name, h->step[j], (double)h->value[j]);
+            lt_ctl_point p = {.step = h->step[j], .value = h->value[j]};
+            snprintf(p.series, sizeof p.series, "%s", h->name);
+            LT_SB_ENCODE(b, lt_ctl_point_line, &p);
         }
     }
     lt_sess_changes_body(s, b);
@@ -238,16 +263,17 @@ static int stopping(lt_session *s) { return s->stop || atomic_load(&s->ext_stop)
 
 void lt_sess_reply_step(lt_session *s) {
     if (!s->step_pending) return;
-    char body[96];
-    snprintf(body, sizeof body, "state=%s\nstep=%ld\n", lt_run_state_name(s->t.state), s->t.step);
-    lt_ctl_server_reply(s->srv, &s->step_req, 1, body);
+    lt_sb body = {0};
+    lt_sess_state_body(s, NULL, &body);
+    lt_ctl_server_reply(s->srv, &s->step_req, 1, body.p ? body.p : "");
+    lt_sb_free(&body);
     lt_ctl_request_clear(&s->step_req);
     s->step_pending = 0;
 }
 
 static void forward_server_log(lt_session *s) {
     char line[512];
-    while (lt_ctl_server_log(s->srv, line, sizeof line)) lt_sess_event(s, "log %s", line);
+    while (lt_ctl_server_log(s->srv, line, sizeof line)) lt_sess_log(s, "%s", line);
 }
 
 /* Takes commands: every queued one (timeout 0), or waits for one first (-1). */
@@ -263,9 +289,7 @@ static void serve(lt_session *s, int timeout_ms) {
     forward_server_log(s);
 }
 
-static void log_problem(lt_session *s, const char *what, const lt_err *e) {
-    lt_sess_event(s, "log %s: %s", what, e->msg);
-}
+static void log_problem(lt_session *s, const char *what, const lt_err *e) { lt_sess_log(s, "%s: %s", what, e->msg); }
 
 static int safe_point(lt_trainer *t, void *user) {
     lt_session *s = user;
@@ -288,8 +312,12 @@ static int safe_point(lt_trainer *t, void *user) {
 static int on_anomaly(lt_trainer *t, const lt_anomaly *a, void *user) {
     lt_session *s = user;
     const char *layer = a->layer >= 0 ? t->mod.model.layers[a->layer].name : "";
-    lt_sess_event(s, "anomaly layer=%s what=%s step=%ld epoch=%zu count=%zu message=%s", layer, a->what, a->step,
-                  a->epoch, a->count, a->message);
+    lt_ctl_event e = {.kind = LT_CTL_EV_ANOMALY,
+                      .u.anomaly = {.step = a->step, .epoch = (long)a->epoch, .count = (long)a->count}};
+    snprintf(e.u.anomaly.layer, sizeof e.u.anomaly.layer, "%s", layer);
+    snprintf(e.u.anomaly.what, sizeof e.u.anomaly.what, "%s", a->what);
+    snprintf(e.u.anomaly.message, sizeof e.u.anomaly.message, "%s", a->message);
+    lt_sess_event(s, &e);
     if (lt_ctl_server_client_count(s->srv) == 0) return 0;
     lt_sess_intervention(s, NULL, "anomaly-pause", layer, a->what, a->message);
     lt_sess_set_state(s, LT_RUN_PAUSED);
@@ -306,9 +334,9 @@ static void on_step(lt_trainer *t, void *user) {
         lt_sess_history_add(s, LT_SERIES_TRAIN_LOSS, t->step, t->train_loss);
         lt_sess_history_add(s, LT_SERIES_LR, t->step, lr);
         lt_sess_history_add(s, LT_SERIES_SAMPLES_PER_S, t->step, t->samples_per_s);
-        lt_sess_event(s, "point train_loss %ld %.6g", t->step, t->train_loss);
-        lt_sess_event(s, "point lr %ld %.6g", t->step, lr);
-        lt_sess_event(s, "point samples_per_s %ld %.6g", t->step, t->samples_per_s);
+        lt_sess_event_point(s, "train_loss", t->step, t->train_loss);
+        lt_sess_event_point(s, "lr", t->step, lr);
+        lt_sess_event_point(s, "samples_per_s", t->step, t->samples_per_s);
     }
     double now = lt_now();
     if (now - s->last_status >= 0.25) send_status(s);
@@ -324,7 +352,7 @@ static void on_epoch_end(lt_trainer *t, void *user) {
     if (s->log && lt_runlog_epoch_end(s->log, t, &e)) log_problem(s, "logging", &e);
     if (t->warnings != s->warnings_seen) {
         s->warnings_seen = t->warnings;
-        lt_sess_event(s, "log %s", t->warning);
+        lt_sess_log(s, "%s", t->warning);
     }
 }
 
@@ -346,8 +374,8 @@ static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     if (stage == LT_STAGE_VAL) {
         lt_sess_history_add(s, LT_SERIES_VAL_LOSS, t->step, t->val_loss);
         lt_sess_history_add(s, LT_SERIES_VAL_ACC, t->step, t->val_acc);
-        lt_sess_event(s, "point val_loss %ld %.6g", t->step, t->val_loss);
-        lt_sess_event(s, "point val_acc %ld %.6g", t->step, t->val_acc);
+        lt_sess_event_point(s, "val_loss", t->step, t->val_loss);
+        lt_sess_event_point(s, "val_acc", t->step, t->val_acc);
     }
     lt_sess_set_state(s, t->state);
     lt_err e = {0};
@@ -359,10 +387,10 @@ static void *trainer_main(void *arg) {
     lt_session *s = arg;
     lt_err err = {0};
     if (s->opts.on_start) s->opts.on_start(s, s->opts.user);
-    lt_sess_event(s, "state %s", lt_run_state_name(LT_RUN_RUNNING));
+    lt_sess_event_state(s, lt_run_state_name(LT_RUN_RUNNING));
     int rc = lt_trainer_fit(&s->t, &err);
     s->fit_over = 1;
-    if (rc) lt_sess_event(s, "log run failed: %s", err.msg);
+    if (rc) lt_sess_log(s, "run failed: %s", err.msg);
     if (s->log) {
         lt_err e = {0};
         int status = rc                                      ? LT_RUNLOG_FAILURE

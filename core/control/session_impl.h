@@ -8,9 +8,26 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
+#include "lathe/ctl_proto.h"
 #include "lathe/session.h"
 #include "lathe/strbuf.h" /* lt_sb: reply and snapshot bodies */
+
+/* Appends the text an lt_ctl_*_encode / _line function (snprintf-like, from
+ * lathe/ctl_proto.h) writes for x: every reply body clients read is made so. */
+#define LT_SB_ENCODE(b, encode, x)                                                                                     \
+    do {                                                                                                               \
+        char small_[1024];                                                                                             \
+        size_t n_ = encode(x, small_, sizeof small_);                                                                  \
+        char *big_ = n_ < sizeof small_ ? NULL : malloc(n_ + 1);                                                       \
+        if (big_) encode(x, big_, n_ + 1);                                                                             \
+        if (n_ < sizeof small_ || big_)                                                                                \
+            lt_sb_printf(b, "%s", big_ ? big_ : small_);                                                               \
+        else                                                                                                           \
+            (b)->oom = 1;                                                                                              \
+        free(big_);                                                                                                    \
+    } while (0)
 
 /* ---- history: bounded memory whatever the run's length ---- */
 #define LT_HIST_SERIES 5       /* train_loss val_loss val_acc lr samples_per_s */
@@ -93,12 +110,18 @@ struct lt_session {
 
 /* session.c */
 void lt_sess_set_state(lt_session *s, lt_run_state st);
-void lt_sess_event(lt_session *s, const char *fmt, ...)
+/* Events go out only through lt_ctl_event_encode; these make the common ones. */
+void lt_sess_event(lt_session *s, const lt_ctl_event *e);
+void lt_sess_event_state(lt_session *s, const char *state);
+void lt_sess_event_point(lt_session *s, const char *series, long step, double value);
+void lt_sess_log(lt_session *s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 void lt_sess_status_body(lt_session *s, lt_sb *b);
+/* The `state=` `step=` body of pause, resume, step and stop. */
+void lt_sess_state_body(lt_session *s, const char *state, lt_sb *b);
 void lt_sess_history_add(lt_session *s, int series, long step, double value);
 void lt_sess_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client);
 void lt_sess_history_body(lt_session *s, lt_sb *b);

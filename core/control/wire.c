@@ -1,7 +1,8 @@
 /* Control protocol wire format: framing and the encode/decode of each frame
  * type (layouts in lathe/control.h). Every byte that comes off a socket passes
  * through lt_ctl_decode_header and lt_ctl_decode_payload, which treat it as
- * untrusted: lengths are checked before use, text must be UTF-8 without NUL,
+ * untrusted: lengths are checked before use, text must be UTF-8 without NUL
+ * (a COMMAND's words each end in one),
  * and nothing is read past the buffer. */
 #include "lathe/control.h"
 
@@ -92,15 +93,46 @@ static size_t fixed_size(int type) {
     }
 }
 
+/* The COMMAND words, each followed by a NUL, into a new buffer. */
+static int join_words(const lt_ctl_msg *m, char **out, size_t *len, lt_err *err) {
+    if (m->argc < 1 || m->argc > LT_CTL_ARGS_MAX || !m->argv)
+        return lt_seterr(err, LT_EINVAL, "control: a COMMAND has 1 to %d words, not %d", LT_CTL_ARGS_MAX, m->argc);
+    size_t n = 0;
+    for (int i = 0; i < m->argc; i++) {
+        size_t k = m->argv[i] ? strlen(m->argv[i]) : 0;
+        if (!m->argv[i] || !lt_ctl_text_valid(m->argv[i], k))
+            return lt_seterr(err, LT_EINVAL, "control: COMMAND word %d is not UTF-8 text", i + 1);
+        if (k >= LT_CTL_MAX_PAYLOAD - n)
+            return lt_seterr(err, LT_EINVAL, "control: COMMAND exceeds the %u-byte limit", LT_CTL_MAX_PAYLOAD);
+        n += k + 1;
+    }
+    char *b = lt_malloc(n, err);
+    if (!b) return LT_ENOMEM;
+    size_t o = 0;
+    for (int i = 0; i < m->argc; i++) {
+        size_t k = strlen(m->argv[i]) + 1;
+        memcpy(b + o, m->argv[i], k);
+        o += k;
+    }
+    *out = b;
+    *len = n;
+    return LT_OK;
+}
+
 int lt_ctl_encode(const lt_ctl_msg *m, uint8_t **out, size_t *out_len, lt_err *err) {
     *out = NULL;
     *out_len = 0;
     const char *body = m->body ? m->body : "";
     size_t blen = m->body ? m->body_len : 0;
     size_t kind_len = 0;
+    char *words = NULL;
     if (m->type < LT_CTL_HELLO || m->type > LT_CTL_SNAPSHOT)
         return lt_seterr(err, LT_EINVAL, "control: cannot encode frame of unknown type %d", m->type);
-    if (m->type == LT_CTL_SNAPSHOT) {
+    if (m->type == LT_CTL_COMMAND) {
+        int rc = join_words(m, &words, &blen, err);
+        if (rc) return rc;
+        body = words;
+    } else if (m->type == LT_CTL_SNAPSHOT) {
         kind_len = strnlen(m->kind, sizeof m->kind);
         if (!kind_valid(m->kind, kind_len))
             return lt_seterr(err, LT_EINVAL, "control: snapshot kind \"%.*s\" must be 1..%d of [A-Za-z0-9_.-]",
@@ -109,18 +141,23 @@ int lt_ctl_encode(const lt_ctl_msg *m, uint8_t **out, size_t *out_len, lt_err *e
         if (!lt_ctl_text_valid(body, blen))
             return lt_seterr(err, LT_EINVAL, "control: %s text is not UTF-8 without NUL bytes",
                              lt_ctl_type_name(m->type));
-        if (blen == 0 && (m->type == LT_CTL_COMMAND || m->type == LT_CTL_EVENT))
+        if (blen == 0 && m->type == LT_CTL_EVENT)
             return lt_seterr(err, LT_EINVAL, "control: empty %s text", lt_ctl_type_name(m->type));
     }
     if (m->type == LT_CTL_REPLY && m->ok != 0 && m->ok != 1)
         return lt_seterr(err, LT_EINVAL, "control: REPLY ok flag must be 0 or 1, not %d", m->ok);
     size_t head = m->type == LT_CTL_SNAPSHOT ? 1 + kind_len : fixed_size(m->type);
-    if (blen > LT_CTL_MAX_PAYLOAD - head)
+    if (blen > LT_CTL_MAX_PAYLOAD - head) {
+        free(words);
         return lt_seterr(err, LT_EINVAL, "control: %s payload of %zu bytes exceeds the %u-byte limit",
                          lt_ctl_type_name(m->type), head + blen, LT_CTL_MAX_PAYLOAD);
+    }
     size_t plen = head + blen;
     uint8_t *buf = lt_malloc(LT_CTL_HEADER_SIZE + plen, err);
-    if (!buf) return LT_ENOMEM;
+    if (!buf) {
+        free(words);
+        return LT_ENOMEM;
+    }
     memcpy(buf, ctl_magic, 4);
     buf[4] = (uint8_t)m->type;
     put_u32(buf + 5, (uint32_t)plen);
@@ -142,6 +179,7 @@ int lt_ctl_encode(const lt_ctl_msg *m, uint8_t **out, size_t *out_len, lt_err *e
     default: break;
     }
     if (blen) memcpy(p + head, body, blen);
+    free(words);
     *out = buf;
     *out_len = LT_CTL_HEADER_SIZE + plen;
     return LT_OK;
@@ -164,7 +202,24 @@ int lt_ctl_decode_header(const uint8_t *hdr, int *type, uint32_t *len, lt_err *e
 
 void lt_ctl_msg_clear(lt_ctl_msg *m) {
     free(m->body);
+    free(m->argv);
     memset(m, 0, sizeof *m);
+}
+
+/* COMMAND words: 1..LT_CTL_ARGS_MAX pieces of UTF-8 text, each ending in NUL. */
+static int check_words(const char *w, size_t n, lt_err *err) {
+    if (n == 0 || w[n - 1] != '\0')
+        return lt_seterr(err, LT_EFORMAT, "control: COMMAND words must each end with a NUL byte");
+    int count = 0;
+    for (size_t i = 0; i < n; count++) {
+        size_t k = strnlen(w + i, n - i);
+        if (count == LT_CTL_ARGS_MAX)
+            return lt_seterr(err, LT_EFORMAT, "control: COMMAND has more than %d words", LT_CTL_ARGS_MAX);
+        if (!lt_ctl_text_valid(w + i, k))
+            return lt_seterr(err, LT_EFORMAT, "control: COMMAND word %d is not UTF-8", count + 1);
+        i += k + 1;
+    }
+    return LT_OK;
 }
 
 int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *out, lt_err *err) {
@@ -187,8 +242,12 @@ int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *
         int empty_ok = type == LT_CTL_HELLO || type == LT_CTL_REPLY;
         if (len < head + (empty_ok ? 0 : 1))
             return lt_seterr(err, LT_EFORMAT, "control: %s payload of %u bytes is too short", tn, len);
-        if (!lt_ctl_text_valid((const char *)p + head, len - head))
+        if (type == LT_CTL_COMMAND) {
+            int rc = check_words((const char *)p + head, len - head, err);
+            if (rc) return rc;
+        } else if (!lt_ctl_text_valid((const char *)p + head, len - head)) {
             return lt_seterr(err, LT_EFORMAT, "control: %s text is not UTF-8 without NUL bytes", tn);
+        }
         if (type == LT_CTL_HELLO) {
             out->version = get_u32(p);
             out->id = get_u32(p + 4);
@@ -209,6 +268,17 @@ int lt_ctl_decode_payload(int type, const uint8_t *p, uint32_t len, lt_ctl_msg *
     out->body[blen] = '\0';
     out->body_len = blen;
     out->type = type;
+    if (type == LT_CTL_COMMAND) { /* argv into the body, which check_words made sure ends with a NUL */
+        int n = 0;
+        for (size_t i = 0; i < blen; i++) n += out->body[i] == '\0';
+        out->argv = lt_malloc(((size_t)n + 1) * sizeof *out->argv, err);
+        if (!out->argv) {
+            lt_ctl_msg_clear(out);
+            return LT_ENOMEM;
+        }
+        for (size_t i = 0; i < blen; i += strlen(out->body + i) + 1) out->argv[out->argc++] = out->body + i;
+        out->argv[out->argc] = NULL;
+    }
     return LT_OK;
 }
 

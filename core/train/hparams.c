@@ -59,6 +59,20 @@ static int unknown(lt_trainer *t, const char *name, lt_err *err) {
     return lt_seterr(err, LT_ENOTFOUND, "unknown hparam '%s' (known: %s)", name, list);
 }
 
+/* A hand-set lr under a schedule: the schedule continues from it
+ * (lt_sched_override), and the optimizer takes the lr from the schedule, once,
+ * as after every scheduler step. Written to the optimizer directly as well,
+ * the two could disagree: when the schedule refused the value, the optimizer
+ * ran with it until the next scheduler step silently undid it. A refusal on
+ * either side now refuses the set and changes nothing. */
+static int set_scheduled_lr(lt_trainer *t, double v, lt_err *err) {
+    char saved[LT_SCHED_STATE_MAX];
+    int rc = lt_sched_state_str(t->sched, saved, sizeof saved, err);
+    if (!rc) rc = lt_sched_override(t->sched, v, err);
+    if (!rc && (rc = lt_sched_apply(t->sched, t->opt, err))) lt_sched_state_load(t->sched, saved, NULL);
+    return rc;
+}
+
 int lt_trainer_hparam_get(lt_trainer *t, const char *name, double *out, lt_err *err) {
     if (!strcmp(name, "batch_size")) {
         *out = t->batch_size;
@@ -96,11 +110,8 @@ int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err
     double old;
     lt_err e2 = {0};
     if (lt_optim_get(t->opt, name, &old, &e2) != LT_OK) return unknown(t, name, err);
-    int rc = lt_optim_set(t->opt, name, v, err);
-    if (!rc && !strcmp(name, "lr")) {
-        t->lr = v;
-        /* a hand-set lr: the schedule continues from it (sched.h, lt_sched_override) */
-        if (t->sched && lt_sched_override(t->sched, v, NULL) == LT_OK) lt_sched_apply(t->sched, t->opt, NULL);
-    }
+    int is_lr = !strcmp(name, "lr");
+    int rc = is_lr && t->sched ? set_scheduled_lr(t, v, err) : lt_optim_set(t->opt, name, v, err);
+    if (!rc && is_lr) t->lr = v;
     return rc;
 }

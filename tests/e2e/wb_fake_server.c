@@ -64,16 +64,10 @@ static void reply(lt_ctl_request *r, int ok, lt_sb *b) {
 }
 
 static void handle(lt_ctl_request *r) {
-    int argc;
-    char **argv;
+    int argc = r->argc; /* the words as the client split them */
+    char **argv = r->argv;
     lt_sb b = {0};
     lt_sb_printf(&b, "%s", "");
-    if (lt_cmdline_split(r->line, &argc, &argv, NULL) || argc == 0) {
-        lt_sb_printf(&b, "cannot parse the command");
-        reply(r, 0, &b);
-        lt_sb_free(&b);
-        return;
-    }
     const char *c = argv[0];
     int ok = 1;
     if (!strcmp(c, "status"))
@@ -181,7 +175,6 @@ static void handle(lt_ctl_request *r) {
         lt_sb_printf(&b, "unknown command '%s' (see help)", c);
     }
     reply(r, ok, &b);
-    lt_cmdline_free(argc, argv);
     lt_sb_free(&b);
 }
 

@@ -154,13 +154,15 @@ static void *trainer_main(void *arg) {
     while (!atomic_load(&t->stop)) {
         lt_ctl_request r;
         if (lt_ctl_server_next_command(t->s, &r, -1) != 1) continue;
-        if (strcmp(r.line, "emit") == 0) { /* traffic that arrives before the reply */
+        if (r.argc == 1 && strcmp(r.argv[0], "emit") == 0) { /* traffic that arrives before the reply */
             lt_ctl_server_event(t->s, "emitted");
             lt_ctl_server_snapshot(t->s, "status", "step=1", 6);
             lt_ctl_server_snapshot(t->s, "status", "step=2", 6);
         }
-        char body[256];
-        snprintf(body, sizeof body, "echo=%s\nclient=%u\n", r.line, r.client_id);
+        char body[256], line[128] = "";
+        for (int i = 0; i < r.argc; i++) /* the words as they came, one space apart */
+            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", i ? " " : "", r.argv[i]);
+        snprintf(body, sizeof body, "echo=%s\nclient=%u\n", line, r.client_id);
         lt_ctl_server_reply(t->s, &r, 1, body);
         lt_ctl_request_clear(&r);
     }
@@ -214,7 +216,8 @@ static void test_two_clients_commands_events(void) {
     lt_ctl_request r1, r2;
     CHECK(lt_ctl_server_next_command(s, &r1, 2000) == 1);
     CHECK(r1.client_id == lt_ctl_client_id(b) && r1.req_id == rb);
-    CHECK(r1.line && strcmp(r1.line, "set lr 0.05") == 0 && strcmp(r1.client_name, "beta") == 0);
+    CHECK(r1.argc == 3 && !strcmp(r1.argv[0], "set") && !strcmp(r1.argv[1], "lr") && !strcmp(r1.argv[2], "0.05"));
+    CHECK(r1.argv[3] == NULL && strcmp(r1.client_name, "beta") == 0);
     /* A second command from a, replied to before b's. */
     CHECK(lt_ctl_client_send_command(a, "get lr", &ra, &err) == 0);
     CHECK(lt_ctl_server_next_command(s, &r2, 2000) == 1);
@@ -390,7 +393,8 @@ static void test_bad_clients_dropped_others_carry_on(void) {
     CHECK(wait_log(s, "sent EVENT, which only the server sends", 2000));
 
     fd = raw_connect(); /* COMMAND before HELLO */
-    lt_ctl_msg cmd = {.type = LT_CTL_COMMAND, .id = 1, .body = "step", .body_len = 4};
+    char *step[] = {"step", NULL};
+    lt_ctl_msg cmd = {.type = LT_CTL_COMMAND, .id = 1, .argc = 1, .argv = step};
     raw_send_msg(fd, &cmd);
     CHECK(wait_eof(fd, 2000));
     close(fd);
@@ -600,7 +604,7 @@ static void test_limits_and_gone_clients(void) {
     lt_ctl_client_close(b);
     b = NULL;
     CHECK(wait_count(s, 1, 2000));
-    CHECK(r.line && strcmp(r.line, "late") == 0);
+    CHECK(r.argc == 1 && strcmp(r.argv[0], "late") == 0);
     CHECK(lt_ctl_server_reply(s, &r, 1, "") == LT_ENOTFOUND);
     lt_ctl_request_clear(&r);
     /* One left in the queue for stop to free. */

@@ -142,13 +142,17 @@ static void test_pause_and_step(void) {
                          "inspect conv2d_2 --channel 64",
                          "inspect flatten bias",
                          "get",
-                         "'unterminated",
                          "feed file /nonexistent/x.idx"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_MSG(req(g_c, bad[i], &b) == 0, "'%s' was accepted", bad[i]);
         CHECK_MSG(b && *b && !strchr(b, '\n'), "'%s': %s", bad[i], b ? b : "(null)");
         free(b);
     }
+    /* a line that does not split is refused where it is split, by the client: nothing is sent */
+    lt_err err = {0};
+    int ok = -1;
+    CHECK(lt_ctl_request_sync(g_c, "'unterminated", 1000, &ok, &b, &err) == LT_EINVAL && ok == -1 && !b);
+    CHECK_STR_CONTAINS(err.msg, "unterminated single quote");
     CHECK(status_step(g_c, NULL, 0) == a + 6); /* nothing ran */
 }
 

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "trainer_fixture.h"
 #include "lathe/profiler.h"
+#include "lathe/sched.h"
 #include "lathe/train.h"
 
 static void config(lt_config *c) {
@@ -163,6 +164,45 @@ static void test_scheduler(void) {
     lt_trainer_free(&t);
 }
 
+/* `set lr` under a schedule is applied once, through the schedule: the
+ * optimizer and the schedule never disagree, even when the schedule refuses
+ * the value (a warmup cannot rescale from an lr of 0). Applied to the
+ * optimizer directly as well, the refused value ran until the next scheduler
+ * step undid it, while the set reported success. */
+static void test_set_lr_applied_once(void) {
+    static lt_trainer t;
+    lt_config c;
+    lt_err err = {0};
+    double lr;
+    config(&c);
+    c.lr = 0;
+    c.max_steps = 3;
+    snprintf(c.lr_scheduler, sizeof c.lr_scheduler, "warmup_cosine:warmup=5,t_max=10,interval=step");
+    CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    CHECK(lt_trainer_hparam_set(&t, "lr", 0.1, &err) == LT_ESTATE);
+    CHECK_STR_CONTAINS(err.msg, "rescale");
+    CHECK(lt_optim_get(t.opt, "lr", &lr, &err) == LT_OK);
+    CHECK_MSG(lr == lt_sched_lr(t.sched) && lr == 0, "optimizer lr %g, schedule lr %g", lr, lt_sched_lr(t.sched));
+    CHECK(t.lr == 0);
+    lt_trainer_free(&t);
+    /* accepted: the optimizer runs the hand-set value, and the schedule continues from it */
+    config(&c);
+    c.lr = 0.01;
+    c.max_steps = 2;
+    snprintf(c.lr_scheduler, sizeof c.lr_scheduler, "warmup_cosine:warmup=5,t_max=10,interval=step");
+    CHECK(lt_trainer_init(&t, lt_experiment_find("mlp"), &c, &err) == LT_OK);
+    double first = lt_sched_lr(t.sched);
+    CHECK(lt_trainer_hparam_set(&t, "lr", 3 * first, &err) == LT_OK);
+    CHECK(lt_optim_get(t.opt, "lr", &lr, &err) == LT_OK && lr == 3 * first && lt_sched_lr(t.sched) == lr);
+    CHECK(lt_trainer_fit(&t, &err) == LT_OK);
+    lt_sched *twin = lt_sched_create(c.lr_scheduler, 3 * 0.01, &err); /* the warmup rescaled by 3 */
+    CHECK(twin && lt_sched_step(twin, NAN, &err) == LT_OK && lt_sched_step(twin, NAN, &err) == LT_OK);
+    CHECK(lt_optim_get(t.opt, "lr", &lr, &err) == LT_OK);
+    CHECK_MSG(twin && fabs(lr - lt_sched_lr(twin)) < 1e-15, "lr %.17g, twin %.17g", lr, twin ? lt_sched_lr(twin) : 0);
+    lt_sched_free(twin);
+    lt_trainer_free(&t);
+}
+
 static void test_profiler(void) {
     static lt_trainer t;
     lt_config c;
@@ -254,6 +294,7 @@ int main(void) {
     RUN(test_check_val_every_n_epoch);
     RUN(test_sanity_check);
     RUN(test_scheduler);
+    RUN(test_set_lr_applied_once);
     RUN(test_profiler);
     RUN(test_val_check_interval);
     RUN(test_detect_anomaly_gradient);

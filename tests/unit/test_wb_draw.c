@@ -157,17 +157,24 @@ static void test_bars(void) {
 static void test_model(void) {
     wb_model m;
     wb_model_init(&m);
-    wb_model_status(&m, "state=running\nexperiment=mnist_cnn\nepoch=1\nmax_epochs=12\nstep=42\nbogus\n=x\nlr=nan\n");
+    wb_model_status(&m, "state=running\nexperiment=mnist_cnn\nepoch=1\nmax_epochs=12\nstep=42\nlr=nan\n");
     CHECK(!strcmp(m.st.state, "running") && !strcmp(m.st.experiment, "mnist_cnn"));
-    CHECK(m.st.step == 42 && m.st.max_epochs == 12 && isnan(m.st.lr));
+    CHECK(m.st.step == 42 && m.st.max_epochs == 12 && isnan(m.st.lr) && isnan(m.st.eta));
+    /* a body that does not decode changes nothing and says why in the log */
+    wb_model_status(&m, "state=paused\nstep=43\nbogus\n");
+    CHECK(!strcmp(m.st.state, "running") && m.st.step == 42);
+    CHECK(wb_model_log_line(&m, 0) && strstr(wb_model_log_line(&m, 0)->text, "bogus"));
     wb_model_hparams(&m, "lr=1\nrho=0.9\ndropout_1.p=0.25\nbatch_size=128\n");
     CHECK(m.nhp == 4 && !strcmp(wb_model_hparam(&m, "rho"), "0.9"));
+    wb_model_hparams(&m, "lr=2\nno equals sign\n"); /* refused whole: the table stays */
+    CHECK(m.nhp == 4 && !strcmp(wb_model_hparam(&m, "lr"), "1"));
     wb_model_event(&m, "hparam lr 1 -> 0.5 step=210 client=3");
     CHECK(!strcmp(wb_model_hparam(&m, "lr"), "0.5"));
     CHECK(m.nch == 1 && m.ch[0].step == 210 && !strcmp(m.ch[0].client, "3") && !strcmp(m.ch[0].old, "1"));
     wb_model_event(&m, "point train_loss 10 2.25");
-    wb_model_event(&m, "point train_loss x 2.25"); /* bad step: ignored */
-    wb_model_event(&m, "point nosuch 10 1");
+    wb_model_event(&m, "point train_loss x 2.25"); /* bad step: refused */
+    CHECK(strstr(wb_model_log_line(&m, 0)->text, "'x' is not a whole number"));
+    wb_model_event(&m, "point nosuch 10 1"); /* a series not drawn: ignored */
     wb_model_event(&m, "state paused");
     CHECK(m.series[WB_S_TRAIN_LOSS].n == 1 && m.series[WB_S_TRAIN_LOSS].y[0] == 2.25);
     CHECK(!strcmp(m.st.state, "paused"));
@@ -179,20 +186,29 @@ static void test_model(void) {
     CHECK(m.series[WB_S_LR].n <= 4096 && m.series[WB_S_LR].x[m.series[WB_S_LR].n - 1] == 9999);
     wb_model_layers(&m, "layer=conv2d_1 type=Conv2D shape=32x26x26 params=320 mean=0.1 std=0.2 min=0 max=1 zeros=0.5 "
                         "nonfinite=0 weight_norm=3 grad_norm=0.1 update_ratio=0.03\n"
-                        "layer=flatten type=Flatten shape=9216 params=0 weight_norm= grad_norm= update_ratio=\n");
+                        "layer=flatten type=Flatten shape=9216 params=0 mean=0 std=0 min=0 max=0 zeros=1 nonfinite=0 "
+                        "weight_norm= grad_norm= update_ratio=\n");
     CHECK(m.nly == 2 && !strcmp(m.ly[0].shape, "32x26x26") && m.ly[0].params == 320 && isnan(m.ly[1].grad_norm));
-    wb_model_inspect(&m, "layer=conv2d_2\nwhat=output\nshape=2x3\nhist=1,2,3\nmap_h=2\nmap_w=3\nvalues=1,2,3,4,5,6\n");
+    const char *insp = "layer=conv2d_2\nwhat=output\nsource=batch\nsample=0\nchannel=0\nshape=2x3\nfull_shape=1x2x3\n"
+                       "mean=0\nstd=1\nmin=0\nmax=6\nzeros=0\nnonfinite=0\nhist_min=0\nhist_max=6\nhist=1,2,3\n"
+                       "map_h=2\nmap_w=3\nvalues=1,2,3,4,5,6\ntruncated=0\n";
+    wb_model_inspect(&m, insp);
     CHECK(m.insp.valid && m.insp.map_h == 2 && m.insp.nvalues == 6 && m.insp.values[5] == 6 && m.insp.nhist == 3);
-    wb_model_inspect(&m, "map_h=30\nmap_w=30\nvalues=1,2\n"); /* a map larger than its values is refused */
-    CHECK(m.insp.map_h == 0 && m.insp.nvalues == 2);
-    wb_model_probe(&m, "source=test:3\nlabel=7\npred=1\ntop=1:0.6,7:0.3,a:b:0.1\ninput_shape=1x2x2\ninput=0,1,1,0\n");
+    char big[1024]; /* a map larger than its values is refused whole */
+    snprintf(big, sizeof big, "%.*smap_h=30\nmap_w=30\nvalues=1,2\ntruncated=0\n", (int)(strstr(insp, "map_h") - insp),
+             insp);
+    wb_model_inspect(&m, big);
+    CHECK(m.insp.map_h == 2 && m.insp.nvalues == 6);
+    wb_model_probe(&m, "source=test:3\nlabel=7\nlabel_name=7\npred=1\npred_name=1\ntop=1:0.6,7:0.3,a:b:0.1\n"
+                       "prob_sum=1\ninput_shape=1x2x2\ninput=0,1,1,0\nlayers=a,b\n");
     CHECK(m.probe.label == 7 && m.probe.pred == 1 && m.probe.ntop == 3 && m.probe.in_h == 2 && m.probe.in_w == 2);
     CHECK(!strcmp(m.probe.top[2].cls, "a:b") && m.probe.top[2].prob == 0.1);
-    wb_model_probe(&m, "input_shape=4\ninput=1,2,3,4\n");
+    wb_model_probe(&m, "source=test:3\nlabel=7\nlabel_name=7\npred=1\npred_name=1\ntop=1:1\nprob_sum=1\n"
+                       "input_shape=4\ninput=1,2,3,4\nlayers=a\n");
     CHECK(m.probe.in_h == 2 && m.probe.in_w == 2);
-    /* garbage does not crash and leaves sane defaults */
+    /* garbage does not crash and leaves the picture as it was */
     wb_model_probe(&m, "input_shape=99999x99999\ninput=,,,\ntop=::,\n");
-    CHECK(m.probe.in_h == 0);
+    CHECK(m.probe.in_h == 2 && m.probe.ninput == 4);
     wb_model_status(&m, "");
     wb_model_event(&m, "hparam");
     wb_model_event(&m, "log client 4 dropped: too slow");

@@ -46,10 +46,12 @@ static void test_roundtrip_all_types(void) {
     CHECK(out.version == 3 && out.body_len == 0 && out.body && out.body[0] == '\0');
     lt_ctl_msg_clear(&out);
 
-    const char *cmd = "set lr 0.05 \xc3\xa9\xe2\x82\xac"; /* with UTF-8 é and € */
-    lt_ctl_msg command = {.type = LT_CTL_COMMAND, .id = 0xDEADBEEF, .body = (char *)cmd, .body_len = strlen(cmd)};
+    /* words, not a line: blanks and quotes inside a word stay, an empty word too; UTF-8 é and € */
+    char *words[] = {"feed", "text", "a b 'c\"", "", "\xc3\xa9\xe2\x82\xac", NULL};
+    lt_ctl_msg command = {.type = LT_CTL_COMMAND, .id = 0xDEADBEEF, .argc = 5, .argv = words};
     CHECK(roundtrip(&command, &out) == 0);
-    CHECK(out.type == LT_CTL_COMMAND && out.id == 0xDEADBEEF && strcmp(out.body, cmd) == 0);
+    CHECK(out.type == LT_CTL_COMMAND && out.id == 0xDEADBEEF && out.argc == 5 && out.argv[5] == NULL);
+    for (int i = 0; i < 5 && out.argc == 5; i++) CHECK_MSG(strcmp(out.argv[i], words[i]) == 0, "word %d", i);
     lt_ctl_msg_clear(&out);
 
     for (int ok = 0; ok <= 1; ok++) {
@@ -139,6 +141,17 @@ static void test_malformed_frames(void) {
     expect_reject(buf, n, "COMMAND payload of 0 bytes is too short");
     n = raw_frame(buf, "LTCP", LT_CTL_COMMAND, 4, "\1\0\0\0", 4); /* id but no line */
     expect_reject(buf, n, "too short");
+    n = raw_frame(buf, "LTCP", LT_CTL_COMMAND, 6, "\1\0\0\0ab", 6); /* a word without its NUL */
+    expect_reject(buf, n, "must each end with a NUL");
+    n = raw_frame(buf, "LTCP", LT_CTL_COMMAND, 7, "\1\0\0\0\xff\0", 7);
+    expect_reject(buf, n, "word 1 is not UTF-8");
+    {
+        uint8_t many[9 + 4 + 2 * (LT_CTL_ARGS_MAX + 1)];
+        char words[4 + 2 * (LT_CTL_ARGS_MAX + 1)] = {1};
+        for (int i = 0; i <= LT_CTL_ARGS_MAX; i++) words[4 + 2 * i] = 'w';
+        n = raw_frame(many, "LTCP", LT_CTL_COMMAND, sizeof words, words, sizeof words);
+        expect_reject(many, n, "more than 256 words");
+    }
     n = raw_frame(buf, "LTCP", LT_CTL_EVENT, 0, NULL, 0);
     expect_reject(buf, n, "EVENT payload of 0 bytes");
     n = raw_frame(buf, "LTCP", LT_CTL_HELLO, 7, "\1\0\0\0\0\0\0", 7);
@@ -178,9 +191,13 @@ static void test_encoder_refuses_bad_messages(void) {
     uint8_t *buf;
     size_t len;
     lt_err err = {0};
-    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = 1, .body = "", .body_len = 0};
+    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = 1, .argc = 0};
     CHECK(lt_ctl_encode(&m, &buf, &len, &err) == LT_EINVAL);
-    CHECK_STR_CONTAINS(err.msg, "empty COMMAND");
+    CHECK_STR_CONTAINS(err.msg, "1 to 256 words");
+    char *bad_word[] = {"set", "\xff", NULL};
+    lt_ctl_msg mb = {.type = LT_CTL_COMMAND, .id = 1, .argc = 2, .argv = bad_word};
+    CHECK(lt_ctl_encode(&mb, &buf, &len, &err) == LT_EINVAL);
+    CHECK_STR_CONTAINS(err.msg, "word 2");
     lt_ctl_msg bad = {.type = LT_CTL_EVENT, .body = "\xff", .body_len = 1};
     CHECK(lt_ctl_encode(&bad, &buf, &len, &err) == LT_EINVAL);
     lt_ctl_msg snap = {.type = LT_CTL_SNAPSHOT, .kind = "no spaces", .body = "x", .body_len = 1};

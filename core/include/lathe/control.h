@@ -8,10 +8,11 @@
  *     served by its own thread; the training thread takes commands from a
  *     bounded queue and hands back replies, events and snapshots, which only
  *     enqueue and never block on a slow client;
- *   - the client library (core/control/client.c) and the command-line
- *     tokeniser (core/control/cmdline.c).
+ *   - the client library (core/control/client.c), with the command-line
+ *     tokeniser that splits a typed line into a COMMAND's words.
  * The protocol carries commands and text; what a command means is the
- * trainer's business.
+ * trainer's business, and what the texts of events and replies mean is
+ * lathe/ctl_proto.h's.
  *
  * Frame (all integers little-endian):
  *
@@ -21,7 +22,11 @@
  *   HELLO     u32 protocol version | u32 client id | text
  *             client -> server: id 0, text = client name;
  *             server -> client: id assigned to the client, text = run info.
- *   COMMAND   u32 request id | text (a command line, not empty)
+ *   COMMAND   u32 request id | words: 1..LT_CTL_ARGS_MAX words, each UTF-8
+ *             without NUL and followed by one NUL byte. A command travels as
+ *             the words it was split into where it was typed (lt_cmdline_split
+ *             on a workbench line; the shell's argv for `lathe ctl`): nothing
+ *             after that tokenises it again.
  *   REPLY     u32 request id | u8 ok (1) or error (0) | text
  *             (ok: key=value lines; error: the message)
  *   EVENT     text (not empty), sent to every client
@@ -39,11 +44,12 @@
 
 #include "lathe/common.h"
 
-#define LT_CTL_PROTO_VERSION 1u
+#define LT_CTL_PROTO_VERSION 2u        /* 2: COMMAND carries words, not a line */
 #define LT_CTL_HEADER_SIZE 9           /* magic 4 + type 1 + length 4 */
 #define LT_CTL_MAX_PAYLOAD (16u << 20) /* bytes; larger frames are refused */
 #define LT_CTL_KIND_MAX 32             /* bytes in a snapshot kind */
 #define LT_CTL_NAME_MAX 64             /* client name kept by the server, incl. NUL */
+#define LT_CTL_ARGS_MAX 256            /* words in a COMMAND */
 
 enum {
     LT_CTL_HELLO = 1,
@@ -55,12 +61,16 @@ enum {
 
 /* One decoded frame. body is owned by the message (lt_ctl_msg_clear frees it)
  * and is always NUL-terminated at body[body_len], so text bodies are C
- * strings; a SNAPSHOT body may hold any bytes. */
+ * strings; a SNAPSHOT body may hold any bytes. A COMMAND's words are argv[0,
+ * argc) (argv[argc] is NULL): decoded, they point into body (which then holds
+ * them NUL-separated); to encode one, set argc and argv and leave body NULL. */
 typedef struct lt_ctl_msg {
     int type;                       /* LT_CTL_* */
     uint32_t version;               /* HELLO */
     uint32_t id;                    /* HELLO: client id; COMMAND, REPLY: request id */
     int ok;                         /* REPLY: 1 ok, 0 error */
+    int argc;                       /* COMMAND */
+    char **argv;                    /* COMMAND */
     char kind[LT_CTL_KIND_MAX + 1]; /* SNAPSHOT */
     char *body;
     size_t body_len;
@@ -108,12 +118,15 @@ typedef struct lt_ctl_server_opts {
                              beyond which a command gets a "busy" error reply */
 } lt_ctl_server_opts;
 
-/* A command taken from the queue. line is owned by the request. */
+/* A command taken from the queue: its words (argv[argc] is NULL), owned by
+ * the request. */
 typedef struct lt_ctl_request {
     uint32_t client_id;
     uint32_t req_id;
     char client_name[LT_CTL_NAME_MAX];
-    char *line;
+    int argc;
+    char **argv;
+    char *words; /* the bytes argv points into */
 } lt_ctl_request;
 
 void lt_ctl_request_clear(lt_ctl_request *req);
@@ -176,13 +189,19 @@ lt_ctl_client *lt_ctl_connect(const char *socket_path, const char *client_name, 
 const char *lt_ctl_client_run_info(const lt_ctl_client *c);
 uint32_t lt_ctl_client_id(const lt_ctl_client *c);
 
-/* Sends a COMMAND and waits up to timeout_ms (-1: forever) for its REPLY,
- * queuing EVENT, SNAPSHOT and other REPLY frames that arrive meanwhile for
- * lt_ctl_client_read. On LT_OK, *ok is the reply's flag and *body (when body is
- * non-NULL) a NUL-terminated string the caller frees with free(). */
+/* Sends the COMMAND argv[0, argc) and waits up to timeout_ms (-1: forever)
+ * for its REPLY, queuing EVENT, SNAPSHOT and other REPLY frames that arrive
+ * meanwhile for lt_ctl_client_read. On LT_OK, *ok is the reply's flag and
+ * *body (when body is non-NULL) a NUL-terminated string the caller frees with
+ * free(). */
+int lt_ctl_request_sync_argv(lt_ctl_client *c, int argc, char *const *argv, int timeout_ms, int *ok, char **body,
+                             lt_err *err);
+/* The same for a typed line, split once with lt_cmdline_split. */
 int lt_ctl_request_sync(lt_ctl_client *c, const char *cmdline, int timeout_ms, int *ok, char **body, lt_err *err);
 
-/* For an event loop: sends a COMMAND and returns its request id. */
+/* For an event loop: sends the COMMAND argv[0, argc) and returns its request
+ * id; lt_ctl_client_send_command does the same for a typed line. */
+int lt_ctl_client_send(lt_ctl_client *c, int argc, char *const *argv, uint32_t *req_id, lt_err *err);
 int lt_ctl_client_send_command(lt_ctl_client *c, const char *cmdline, uint32_t *req_id, lt_err *err);
 
 /* Reads the next REPLY, EVENT or SNAPSHOT: 1 with *out filled (the caller
@@ -198,9 +217,9 @@ int lt_ctl_client_pending(const lt_ctl_client *c);
 
 void lt_ctl_client_close(lt_ctl_client *c);
 
-/* ---- command-line tokeniser (cmdline.c) ---- */
+/* ---- command-line tokeniser (client.c) ---- */
 
-/* Splits line into words like a POSIX shell without expansions: blanks
+/* The one tokeniser of a typed command line. Splits line into words like a POSIX shell without expansions: blanks
  * (space, tab, CR, LF) separate words; 'single quotes' keep everything
  * literally; "double quotes" allow \" \\ \n \t \r (any other \c gives c);
  * outside quotes \c gives c; quoted and unquoted pieces next to each other

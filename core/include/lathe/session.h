@@ -74,6 +74,9 @@ void lt_session_request_stop(lt_session *s);
 /* The command words a session answers (COMMANDS.md), i = 0, 1, ... until NULL:
  * the one list the workbench's completion and `lathe ctl` use. */
 const char *lt_session_command_word(int i);
+/* Its usage line, e.g. "step [N]"; alternatives are separated by " | ".
+ * core/control/COMMANDS.md documents exactly these (tests/unit/test_commands_doc.c). */
+const char *lt_session_command_usage(int i);
 
 /* The trainer; read it only after lt_session_wait returned 1. */
 lt_trainer *lt_session_trainer(lt_session *s);
