@@ -181,7 +181,7 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
 /* The run paused on a non-finite value: jump to that layer in the inspector. */
 static void on_anomaly(wb *w, const lt_ctl_anomaly *a) {
     if (!a->layer[0] || strlen(a->layer) > 60) return;
-    char cmd[128];
+    char cmd[160];
     snprintf(cmd, sizeof cmd, "inspect %s %s", a->layer, !strcmp(a->what, "weight_grad") ? "grad" : "output");
     wb_send(w, cmd, 1);
 }

@@ -35,7 +35,7 @@ static lt_tensor *probe_forward(lt_session *s, int n, int keep, lt_err *err) {
     lt_trainer *t = &s->t;
     lt_model *m = &t->mod.model;
     if (!s->probe_ready) {
-        if (lt_graph_init(&s->probe, NULL, &s->probe_rng, err)) return NULL;
+        if (lt_graph_init(&s->probe, s->t.graph.be, &s->probe_rng, err)) return NULL;
         s->probe_ready = 1;
     }
     if (!s->probe_layers && !(s->probe_layers = lt_calloc((size_t)m->nlayers + 1, sizeof *s->probe_layers, err)))
@@ -307,7 +307,7 @@ static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *e
     int rc;
     if (argc == 4 && (rc = lt_sess_parse_long(argv[3], 1, 1000, "feed text length", &n, err))) return rc;
     if (!s->probe_ready) {
-        if ((rc = lt_graph_init(&s->probe, NULL, &s->probe_rng, err))) return rc;
+        if ((rc = lt_graph_init(&s->probe, s->t.graph.be, &s->probe_rng, err))) return rc;
         s->probe_ready = 1;
     }
     static char body[32768];

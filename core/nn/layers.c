@@ -1,12 +1,14 @@
 /* Every layer kind: its builder (lt_model_<kind>, declared in lathe/nn.h) and
  * its class (lt_layer_class: forward, shape inference, initialisation, live
- * hyperparameter), then the table of classes indexed by lt_layer_kind, the
+ * hyperparameter), the forward pass through the classes (lt_layer_forward,
+ * lt_model_forward), then the table of classes indexed by lt_layer_kind, the
  * one place model.c, shapes.c, the trainer, the control commands and the
  * workbench ask about a kind (KANN's op table, htop's MeterClass).
  * Adding a kind: its enum value and builder declaration in lathe/nn.h, its
  * builder and class here, and one line in the table at the end. */
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lathe/nn.h"
@@ -439,6 +441,58 @@ static const lt_layer_class nn_gru_class = {
     .infer_shape = recurrent_shape,
     .init = recurrent_init,
 };
+
+/* ---- the forward pass: each layer through its class ---- */
+lt_tensor *nn_param_leaf(lt_graph *g, lt_tensor *p) {
+    if (!p->numel) return NULL;
+    if (g->round) {
+        /* compute sees a low-precision copy; gradients go to the f32 master */
+        float *w = lt_arena_alloc(&g->arena, p->numel * sizeof(float));
+        if (!w) return NULL;
+        memcpy(w, p->data, p->numel * sizeof(float));
+        g->round(w, p->numel);
+        return lt_graph_wrap(g, w, p->grad, p->shape, p->ndim, 1);
+    }
+    return lt_graph_wrap(g, p->data, p->grad, p->shape, p->ndim, 1);
+}
+
+static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err);
+
+lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err) {
+    if (!g->timed) return layer_forward(l, g, x, err);
+    double t0 = lt_now();
+    lt_tensor *y = layer_forward(l, g, x, err);
+    char name[48];
+    snprintf(name, sizeof name, "%s forward", lt_layer_kind_name(l->kind));
+    g->timed(g->timed_ctx, name, lt_now() - t0);
+    return y;
+}
+
+static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err) {
+    lt_tensor *y = NULL;
+    if (!x) return NULL;
+    const lt_layer_class *c = lt_layer_class_of(l->kind);
+    if (!c) {
+        lt_seterr(err, LT_EINVAL, "layer %s: %d is not a layer kind", l->name, (int)l->kind);
+        return l->out = NULL;
+    }
+    y = c->forward(l, g, x, err);
+    if (!y && err && err->code != LT_OK) {
+        char msg[LT_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        lt_seterr(err, err->code, "layer %s: %s", l->name, msg);
+    }
+    /* mixed precision: the next layer reads a low-precision value; an output
+       that shares its input's data (flatten; dropout when off) stays as it came */
+    if (y && y != x && g->round && y->data != x->data) g->round(y->data, y->numel);
+    l->out = y;
+    return y;
+}
+
+lt_tensor *lt_model_forward(lt_model *m, lt_graph *g, lt_tensor *x, lt_err *err) {
+    for (int i = 0; i < m->nlayers && x; i++) x = lt_layer_forward(&m->layers[i], g, x, err);
+    return x;
+}
 
 /* ---- the table ---- */
 static const lt_layer_class *const layer_classes[LT_LAYER_KIND_COUNT] = {

@@ -1,6 +1,6 @@
-/* Models: adding layers, one-allocation parameter storage, initialisation
- * and forward, each through the layer's class (lathe/nn.h); what a kind does
- * is in its section of layers.c. */
+/* Models: adding layers, one-allocation parameter storage and initialisation,
+ * each through the layer's class (lathe/nn.h); what a kind does, and the
+ * forward pass through the classes, are in layers.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,55 +147,4 @@ lt_layer *lt_model_find(lt_model *m, const char *name) {
 
 void lt_model_zero_grad(lt_model *m) {
     if (m->mem) memset(m->mem + m->nparam_floats, 0, m->nparam_floats * sizeof(float));
-}
-
-lt_tensor *nn_param_leaf(lt_graph *g, lt_tensor *p) {
-    if (!p->numel) return NULL;
-    if (g->round) {
-        /* compute sees a low-precision copy; gradients go to the f32 master */
-        float *w = lt_arena_alloc(&g->arena, p->numel * sizeof(float));
-        if (!w) return NULL;
-        memcpy(w, p->data, p->numel * sizeof(float));
-        g->round(w, p->numel);
-        return lt_graph_wrap(g, w, p->grad, p->shape, p->ndim, 1);
-    }
-    return lt_graph_wrap(g, p->data, p->grad, p->shape, p->ndim, 1);
-}
-
-static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err);
-
-lt_tensor *lt_layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err) {
-    if (!g->timed) return layer_forward(l, g, x, err);
-    double t0 = lt_now();
-    lt_tensor *y = layer_forward(l, g, x, err);
-    char name[48];
-    snprintf(name, sizeof name, "%s forward", lt_layer_kind_name(l->kind));
-    g->timed(g->timed_ctx, name, lt_now() - t0);
-    return y;
-}
-
-static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *err) {
-    lt_tensor *y = NULL;
-    if (!x) return NULL;
-    const lt_layer_class *c = lt_layer_class_of(l->kind);
-    if (!c) {
-        lt_seterr(err, LT_EINVAL, "layer %s: %d is not a layer kind", l->name, (int)l->kind);
-        return l->out = NULL;
-    }
-    y = c->forward(l, g, x, err);
-    if (!y && err && err->code != LT_OK) {
-        char msg[LT_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        lt_seterr(err, err->code, "layer %s: %s", l->name, msg);
-    }
-    /* mixed precision: the next layer reads a low-precision value; an output
-       that shares its input's data (flatten; dropout when off) stays as it came */
-    if (y && y != x && g->round && y->data != x->data) g->round(y->data, y->numel);
-    l->out = y;
-    return y;
-}
-
-lt_tensor *lt_model_forward(lt_model *m, lt_graph *g, lt_tensor *x, lt_err *err) {
-    for (int i = 0; i < m->nlayers && x; i++) x = lt_layer_forward(&m->layers[i], g, x, err);
-    return x;
 }

@@ -39,7 +39,8 @@ lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor
         lt_seterr(err, LT_EINVAL, "embedding: needs ids for a B x T = %d x %d batch with B, T >= 1", B, T);
         return NULL;
     }
-    if (g->be != lt_backend_cpu()) return fail(err, LT_EUNSUPPORTED, "embedding", "runs on the CPU backend only");
+    if (lt_graph_be(g) != lt_backend_cpu())
+        return fail(err, LT_EUNSUPPORTED, "embedding", "runs on the CPU backend only");
     int V = weight->shape[0], E = weight->shape[1];
     size_t N = (size_t)B * T;
     for (size_t k = 0; k < N; k++)
@@ -158,7 +159,7 @@ lt_tensor *lt_lstm(lt_graph *g, lt_tensor *x, lt_tensor *h0, lt_tensor *c0, lt_t
                    lt_tensor *b_ih, lt_tensor *b_hh, lt_tensor **h_out_last, lt_tensor **c_out_last, lt_err *err) {
     int d[4];
     if (rnn_check("lstm", 4, x, w_ih, w_hh, b_ih, b_hh, h0, c0, d, err)) return NULL;
-    if (g->be != lt_backend_cpu()) return fail(err, LT_EUNSUPPORTED, "lstm", "runs on the CPU backend only");
+    if (lt_graph_be(g) != lt_backend_cpu()) return fail(err, LT_EUNSUPPORTED, "lstm", "runs on the CPU backend only");
     lt_tensor *y;
     rnn_saved *s = rnn_begin(g, "lstm", d, lt_lstm_save_floats(d[0], d[1], d[3]), 1, &y, err);
     if (!s) return NULL;
@@ -177,7 +178,7 @@ lt_tensor *lt_gru(lt_graph *g, lt_tensor *x, lt_tensor *h0, lt_tensor *w_ih, lt_
                   lt_tensor *b_hh, lt_tensor **h_out_last, lt_err *err) {
     int d[4];
     if (rnn_check("gru", 3, x, w_ih, w_hh, b_ih, b_hh, h0, NULL, d, err)) return NULL;
-    if (g->be != lt_backend_cpu()) return fail(err, LT_EUNSUPPORTED, "gru", "runs on the CPU backend only");
+    if (lt_graph_be(g) != lt_backend_cpu()) return fail(err, LT_EUNSUPPORTED, "gru", "runs on the CPU backend only");
     lt_tensor *y;
     rnn_saved *s = rnn_begin(g, "gru", d, lt_gru_save_floats(d[0], d[1], d[3]), 0, &y, err);
     if (!s) return NULL;

@@ -1,5 +1,5 @@
 /* ops/backend.h: one table of kernels per device (ggml's idea): the autograd
- * layer calls g->be->conv2d_forward(...) and never asks which device it is on.
+ * layer calls lt_graph_be(g)->conv2d_forward(...) and never asks which device it is on.
  * The CPU table points at core/ops/cpu/; a CUDA table will implement the same
  * entries with the same semantics (see ops/kernels.h for shapes and rules). */
 #ifndef LATHE_OPS_BACKEND_H

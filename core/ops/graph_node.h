@@ -6,6 +6,10 @@
 #include "lathe/ops.h"
 #include "ops/backend.h"
 
+/* The backend whose kernels the ops of g run (a graph made with none runs
+ * the CPU's). */
+static inline const lt_backend *lt_graph_be(const lt_graph *g) { return g->be ? g->be : lt_backend_cpu(); }
+
 /* True when any of the n inputs needs a gradient and the graph records. */
 static inline int lt_needs_grad(const lt_graph *g, lt_tensor *const *in, int n) {
     if (!g->grad_enabled) return 0;
@@ -17,8 +21,18 @@ static inline int lt_needs_grad(const lt_graph *g, lt_tensor *const *in, int n) 
 /* Appends a node for out = op(in...) to the tape; NULL on OOM. */
 lt_node *lt_graph_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor *out, lt_tensor *const *in, int n);
 
+/* 0 when a and b have the same shape, else -1 and err "<op>: shapes .. and ..
+ * differ". */
+int lt_same_shape(const char *op, const lt_tensor *a, const lt_tensor *b, lt_err *err);
+
 /* Output tensor with an out-of-memory message on failure. */
 lt_tensor *lt_graph_out(lt_graph *g, const char *op, const int *shape, int ndim, lt_err *err);
+
+/* A scalar output (a loss, a reduction). */
+static inline lt_tensor *lt_graph_scalar(lt_graph *g, const char *op, lt_err *err) {
+    int one = 1;
+    return lt_graph_out(g, op, &one, 0, err);
+}
 
 /* Gradient buffer of an input, or NULL when that input wants none. */
 static inline float *lt_in_grad(lt_node *n, int i) {

@@ -173,7 +173,7 @@ static int find_hparam(const lt_optim *o, const char *name, lt_err *err) {
     if (name)
         for (int i = 0; i < k->nhp; i++)
             if (strcmp(k->hp[i].name, name) == 0) return i;
-    const char *names[OPT_MAX_HP];
+    const char *names[OPT_MAX_HP] = {0};
     char list[256];
     for (int i = 0; i < k->nhp; i++) names[i] = k->hp[i].name;
     join_names(list, sizeof list, names, k->nhp);

@@ -150,10 +150,10 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     if ((rc = lt_model_finalize(&m->model, &t->rng, err))) return rc;
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
-    if ((rc = lt_graph_init(&t->graph, NULL, &t->rng, err))) return rc;
+    if ((rc = lt_graph_init(&t->graph, lt_backend_cpu(), &t->rng, err))) return rc;
     t->graph.round = lt_precision_rounder(cfg->precision);
     lt_grad_scaler_init(&t->scaler);
-    if ((rc = lt_graph_init(&t->eval_graph, NULL, &t->rng, err))) return rc;
+    if ((rc = lt_graph_init(&t->eval_graph, lt_backend_cpu(), &t->rng, err))) return rc;
 
     limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
     limit_eval_set(&m->test_set, cfg->limit_test_batches, t->batch_size);

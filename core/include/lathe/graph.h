@@ -1,7 +1,7 @@
 /* lathe/graph.h: the reverse-mode autograd tape and the step arena of a
- * graph, bound to one backend's kernels (ops/backend.h). Part of the ops
- * layer: it sits on tensors (lathe/tensor.h), and the ops (lathe/ops.h,
- * lathe/rnn.h) record their nodes on it. */
+ * graph. Part of the tensor layer: the ops above (lathe/ops.h, lathe/rnn.h)
+ * record their nodes on it and run the kernels of the backend the graph names
+ * (be, an opaque pointer here: NULL means the CPU backend). */
 #ifndef LATHE_GRAPH_H
 #define LATHE_GRAPH_H
 
@@ -42,9 +42,9 @@ typedef struct lt_graph {
     void (*round)(float *x, size_t n);
     void (*timed)(void *ctx, const char *name, double seconds);
     void *timed_ctx;
-    lt_rng *rng; /* dropout masks */
-    const lt_backend *be;
-    float *scratch; /* shared conv workspace, grown between steps */
+    lt_rng *rng;          /* dropout masks */
+    const lt_backend *be; /* whose kernels the ops run; NULL: the CPU backend */
+    float *scratch;       /* shared conv workspace, grown between steps */
     size_t scratch_floats;
 } lt_graph;
 

@@ -8,6 +8,10 @@
 
 #include "lathe/graph.h"
 
+/* The CPU backend: the kernels of core/ops/cpu, for lt_graph_init (a graph
+ * given no backend runs these too). */
+const lt_backend *lt_backend_cpu(void);
+
 /* Sets the CPU threads the kernels may use (BLAS and the kernels' own loops). */
 void lt_cpu_set_threads(int n);
 int lt_cpu_get_threads(void);

@@ -1,5 +1,5 @@
 /* lathe/tensor.h: f32 tensors up to 4-D and the arenas that own their memory
- * (the reverse-mode autograd tape over them is lathe/graph.h, in the ops layer).
+ * (the reverse-mode autograd tape over them is lathe/graph.h).
  *
  * Ownership: a tensor never owns its storage. Parameters, gradients and
  * optimizer state live in one allocation per model (see nn.h); everything made
