@@ -18,7 +18,7 @@ typedef int (*cmd_fn)(lt_session *s, lt_ctl_request *req, int argc, char **argv,
  * error), or CMD_DEFERRED (the reply comes later, e.g. when `step` is done). */
 #define CMD_DEFERRED 1
 
-int lt_sess_parse_long(const char *text, long lo, long hi, const char *what, long *out, lt_err *err) {
+int lt_session_parse_long(const char *text, long lo, long hi, const char *what, long *out, lt_err *err) {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -42,27 +42,27 @@ static int run_over(lt_session *s, const char *cmd, lt_err *err) {
 /* ---- run control ---- */
 static int cmd_status(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "status", err);
-    if (!rc) lt_sess_status_body(s, out);
+    if (!rc) lt_session_status_body(s, out);
     return rc;
 }
 
 static int cmd_pause(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "pause", err);
     if (rc || (rc = run_over(s, "pause", err))) return rc;
-    if (s->t.state != LT_RUN_PAUSED) lt_sess_set_state(s, LT_RUN_PAUSED);
-    lt_sess_reply_step(s); /* a `step` cut short */
-    lt_sess_intervention(s, req, "pause", NULL, NULL, NULL);
-    lt_sess_state_body(s, NULL, out);
+    if (s->t.state != LT_RUN_PAUSED) lt_session_set_state(s, LT_RUN_PAUSED);
+    lt_session_reply_step(s); /* a `step` cut short */
+    lt_session_intervention(s, req, "pause", NULL, NULL, NULL);
+    lt_session_state_body(s, NULL, out);
     return LT_OK;
 }
 
 static int cmd_resume(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "resume", err);
     if (rc || (rc = run_over(s, "resume", err))) return rc;
-    if (s->t.state != LT_RUN_RUNNING) lt_sess_set_state(s, LT_RUN_RUNNING);
-    lt_sess_reply_step(s);
-    lt_sess_intervention(s, req, "resume", NULL, NULL, NULL);
-    lt_sess_state_body(s, NULL, out);
+    if (s->t.state != LT_RUN_RUNNING) lt_session_set_state(s, LT_RUN_RUNNING);
+    lt_session_reply_step(s);
+    lt_session_intervention(s, req, "resume", NULL, NULL, NULL);
+    lt_session_state_body(s, NULL, out);
     return LT_OK;
 }
 
@@ -70,7 +70,7 @@ static int cmd_step(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     long n = 1;
     int rc = need_args(argc, 0, 1, "step [N]", err);
     if (rc || (rc = run_over(s, "step", err))) return rc;
-    if (argc == 2 && (rc = lt_sess_parse_long(argv[1], 1, 1000000000L, "step", &n, err))) return rc;
+    if (argc == 2 && (rc = lt_session_parse_long(argv[1], 1, 1000000000L, "step", &n, err))) return rc;
     if (s->step_pending)
         return lt_seterr(err, LT_ESTATE, "step: a step is already running (%ld left)", s->step_target - s->t.step);
     s->step_target = s->t.step + n;
@@ -79,10 +79,10 @@ static int cmd_step(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     s->step_req.argv = NULL;
     s->step_req.words = NULL;
     s->step_pending = 1;
-    lt_sess_set_state(s, LT_RUN_STEPPING);
+    lt_session_set_state(s, LT_RUN_STEPPING);
     char nbuf[32];
     snprintf(nbuf, sizeof nbuf, "%ld", n);
-    lt_sess_intervention(s, req, "step", "steps", NULL, nbuf);
+    lt_session_intervention(s, req, "step", "steps", NULL, nbuf);
     return CMD_DEFERRED;
 }
 
@@ -91,7 +91,7 @@ static int cmd_validate(lt_session *s, lt_ctl_request *req, int argc, char **arg
     if (rc) return rc;
     if (s->t.mod.val_set.n == 0)
         return lt_seterr(err, LT_ESTATE, "validate: this run has no validation set (--val-split 0)");
-    lt_sess_intervention(s, req, "validate", NULL, NULL, NULL);
+    lt_session_intervention(s, req, "validate", NULL, NULL, NULL);
     if ((rc = lt_trainer_evaluate(&s->t, LT_STAGE_VAL, err))) return rc;
     lt_sb_printf(out, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", s->t.val_loss, s->t.val_acc, s->t.step);
     return LT_OK;
@@ -101,9 +101,9 @@ static int cmd_stop(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     int rc = need_args(argc, 0, 0, "stop", err);
     if (rc) return rc;
     s->stop = 1;
-    lt_sess_intervention(s, req, "stop", NULL, NULL, NULL);
-    lt_sess_event_state(s, "stopping");
-    lt_sess_state_body(s, "stopping", out);
+    lt_session_intervention(s, req, "stop", NULL, NULL, NULL);
+    lt_session_event_state(s, "stopping");
+    lt_session_state_body(s, "stopping", out);
     return LT_OK;
 }
 
@@ -118,7 +118,7 @@ static int cmd_save(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     else
         snprintf(path, sizeof path, "%s/epoch=%zu-step=%ld.safetensors", s->t.cfg.ckpt_dir, s->t.epoch, s->t.step);
     if ((rc = lt_trainer_save_checkpoint(&s->t, path, err))) return rc;
-    lt_sess_intervention(s, req, "save", "path", NULL, path);
+    lt_session_intervention(s, req, "save", "path", NULL, path);
     lt_sb_printf(out, "path=%s\nstep=%ld\n", path, s->t.step);
     return LT_OK;
 }
@@ -139,7 +139,7 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
     }
     long n;
     if (argc == 4) {
-        if ((rc = lt_sess_parse_long(argv[3], 2, 100000, "lr-find num_training", &n, err))) return rc;
+        if ((rc = lt_session_parse_long(argv[3], 2, 100000, "lr-find num_training", &n, err))) return rc;
         o.num_training = (int)n;
     }
     lt_lrfind_result r;
@@ -159,7 +159,7 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
         }
         if (!rc) LT_SB_ENCODE(out, lt_ctl_lrfind_encode, &body);
         free(body.points);
-        lt_sess_intervention(s, req, "lr-find", "suggested_lr", NULL, NULL);
+        lt_session_intervention(s, req, "lr-find", "suggested_lr", NULL, NULL);
     }
     lt_lrfind_result_free(&r);
     return rc;
@@ -222,18 +222,18 @@ static int cmd_set(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt
         return lt_seterr(err, LT_EINVAL, "set %s: '%s' is not a number", argv[1], argv[2]);
     if ((rc = lt_trainer_hparam_set(&s->t, argv[1], v, err))) return rc;
     if (lt_trainer_hparam_get(&s->t, argv[1], &now, NULL)) now = v;
-    lt_sess_change_add(s, argv[1], old, now, req->client_id);
+    lt_session_change_add(s, argv[1], old, now, req->client_id);
     char ob[32], nb[32];
     snprintf(ob, sizeof ob, "%.9g", old);
     snprintf(nb, sizeof nb, "%.9g", now);
-    lt_sess_intervention(s, req, "set", argv[1], ob, nb);
+    lt_session_intervention(s, req, "set", argv[1], ob, nb);
     lt_ctl_event e = {.kind = LT_CTL_EV_HPARAM,
                       .u.hparam = {.step = s->t.step, .old_value = old, .new_value = now, .client = req->client_id}};
     snprintf(e.u.hparam.name, sizeof e.u.hparam.name, "%s", argv[1]);
-    lt_sess_event(s, &e);
+    lt_session_event(s, &e);
     if (!strcmp(argv[1], "lr")) {
-        lt_sess_history_add(s, LT_SERIES_LR, s->t.step, now);
-        lt_sess_event_point(s, "lr", s->t.step, now);
+        lt_session_history_add(s, LT_SERIES_LR, s->t.step, now);
+        lt_session_event_point(s, "lr", s->t.step, now);
     }
     lt_sb_printf(out, "%s=%.6g\nold=%.6g\nstep=%ld\n", argv[1], now, old, s->t.step);
     return LT_OK;
@@ -241,29 +241,29 @@ static int cmd_set(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt
 
 static int cmd_changes(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "changes", err);
-    if (!rc) lt_sess_changes_body(s, out);
+    if (!rc) lt_session_changes_body(s, out);
     return rc;
 }
 
 static int cmd_history(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "history", err);
-    if (!rc) lt_sess_history_body(s, out);
+    if (!rc) lt_session_history_body(s, out);
     return rc;
 }
 
 /* ---- looking inside (commands_inspect.c, commands_feed.c) ---- */
 static int cmd_layers(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "layers", err);
-    if (!rc) lt_sess_layers_body(s, out);
+    if (!rc) lt_session_layers_body(s, out);
     return rc;
 }
 
 static int cmd_inspect(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
-    return lt_sess_cmd_inspect(s, argc, argv, out, err);
+    return lt_session_cmd_inspect(s, argc, argv, out, err);
 }
 
 static int cmd_feed(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
-    return lt_sess_cmd_feed(s, argc, argv, out, err);
+    return lt_session_cmd_feed(s, argc, argv, out, err);
 }
 
 static int cmd_help(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err);
@@ -310,7 +310,7 @@ const char *lt_session_command_usage(int i) { return i >= 0 && i < NCOMMANDS ? c
 
 /* The words come as the client split them (lathe/control.h, COMMAND): they
  * are dispatched as they are, never tokenised again. */
-void lt_sess_command(lt_session *s, lt_ctl_request *req) {
+void lt_session_command(lt_session *s, lt_ctl_request *req) {
     lt_err err = {0};
     int argc = req->argc;
     char **argv = req->argv;

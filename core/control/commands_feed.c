@@ -15,7 +15,7 @@
 
 #define SEARCH_BATCH 64 /* samples per forward pass when looking for a misclassified one */
 
-void lt_sess_probe_free(lt_session *s) {
+void lt_session_probe_free(lt_session *s) {
     if (s->probe_ready) lt_graph_free(&s->probe);
     free(s->probe_mem);
     free(s->probe_in);
@@ -305,7 +305,7 @@ static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *e
     if (argc < 3 || argc > 4) return lt_seterr(err, LT_EINVAL, "usage: feed text \"<prompt>\" [length]");
     long n = 200;
     int rc;
-    if (argc == 4 && (rc = lt_sess_parse_long(argv[3], 1, 1000, "feed text length", &n, err))) return rc;
+    if (argc == 4 && (rc = lt_session_parse_long(argv[3], 1, 1000, "feed text length", &n, err))) return rc;
     if (!s->probe_ready) {
         if ((rc = lt_graph_init(&s->probe, s->t.graph.be, &s->probe_rng, err))) return rc;
         s->probe_ready = 1;
@@ -316,7 +316,7 @@ static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *e
     return LT_OK;
 }
 
-int lt_sess_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
+int lt_session_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
     static const char usage[] = "usage: feed test <I> | feed random | feed misclassified | feed file <PATH> | feed "
                                 "shape <D1xD2...> | feed text \"<prompt>\" [N]";
     if (argc < 2) return lt_seterr(err, LT_EINVAL, "%s", usage);
@@ -344,7 +344,7 @@ int lt_sess_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *e
     long i;
     if (!strcmp(mode, "random"))
         i = (long)lt_rng_below(&s->probe_rng, d->n);
-    else if ((rc = lt_sess_parse_long(argv[2], 0, (long)d->n - 1, "feed test", &i, err)))
+    else if ((rc = lt_session_parse_long(argv[2], 0, (long)d->n - 1, "feed test", &i, err)))
         return rc;
     return feed_test_sample(s, (size_t)i, out, err);
 }

@@ -87,7 +87,7 @@ static double l2(const float *x, size_t n) {
     return sqrt(s);
 }
 
-void lt_sess_layers_body(lt_session *s, lt_sb *b) {
+void lt_session_layers_body(lt_session *s, lt_sb *b) {
     lt_trainer *t = &s->t;
     lt_model *m = &t->mod.model;
     double lr = NAN;
@@ -179,7 +179,7 @@ static int unknown_layer(lt_model *m, const char *name, lt_err *err) {
     return lt_seterr(err, LT_ENOTFOUND, "inspect: no layer '%.64s' (layers: %s)", name, list);
 }
 
-int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
+int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
     static const char usage[] = "usage: inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]";
     lt_model *m = &s->t.mod.model;
     if (argc < 2) return lt_seterr(err, LT_EINVAL, "%s", usage);
@@ -190,7 +190,8 @@ int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
         if (!strcmp(argv[i], "--sample") || !strcmp(argv[i], "--channel")) {
             if (i + 1 >= argc) return lt_seterr(err, LT_EINVAL, "inspect: %s needs a value", argv[i]);
             int is_s = argv[i][2] == 's';
-            if ((rc = lt_sess_parse_long(argv[i + 1], 0, 1L << 30, argv[i], is_s ? &sample : &channel, err))) return rc;
+            if ((rc = lt_session_parse_long(argv[i + 1], 0, 1L << 30, argv[i], is_s ? &sample : &channel, err)))
+                return rc;
             *(is_s ? &have_sample : &have_channel) = 1;
             i++;
         } else if (!strcmp(argv[i], "output") || !strcmp(argv[i], "weight") || !strcmp(argv[i], "grad") ||

@@ -97,34 +97,34 @@ int lt_run_dir_create(const char *root, const char *name, const char *version, c
 }
 
 /* ---- events, state, snapshots ---- */
-void lt_sess_event(lt_session *s, const lt_ctl_event *e) {
+void lt_session_event(lt_session *s, const lt_ctl_event *e) {
     char line[LT_CTL_EVENT_MAX];
     lt_ctl_event_encode(e, line, sizeof line);
     lt_ctl_server_event(s->srv, line);
 }
 
-void lt_sess_event_state(lt_session *s, const char *state) {
+void lt_session_event_state(lt_session *s, const char *state) {
     lt_ctl_event e = {.kind = LT_CTL_EV_STATE};
     snprintf(e.u.state, sizeof e.u.state, "%s", state);
-    lt_sess_event(s, &e);
+    lt_session_event(s, &e);
 }
 
-void lt_sess_event_point(lt_session *s, const char *series, long step, double value) {
+void lt_session_event_point(lt_session *s, const char *series, long step, double value) {
     lt_ctl_event e = {.kind = LT_CTL_EV_POINT, .u.point = {.step = step, .value = value}};
     snprintf(e.u.point.series, sizeof e.u.point.series, "%s", series);
-    lt_sess_event(s, &e);
+    lt_session_event(s, &e);
 }
 
-void lt_sess_log(lt_session *s, const char *fmt, ...) {
+void lt_session_log(lt_session *s, const char *fmt, ...) {
     lt_ctl_event e = {.kind = LT_CTL_EV_LOG};
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e.u.log, sizeof e.u.log, fmt, ap);
     va_end(ap);
-    lt_sess_event(s, &e);
+    lt_session_event(s, &e);
 }
 
-void lt_sess_status_body(lt_session *s, lt_sb *b) {
+void lt_session_status_body(lt_session *s, lt_sb *b) {
     lt_trainer *t = &s->t;
     lt_ctl_status st;
     double lr = NAN;
@@ -159,7 +159,7 @@ void lt_sess_status_body(lt_session *s, lt_sb *b) {
     LT_SB_ENCODE(b, lt_ctl_status_encode, &st);
 }
 
-void lt_sess_state_body(lt_session *s, const char *state, lt_sb *b) {
+void lt_session_state_body(lt_session *s, const char *state, lt_sb *b) {
     lt_ctl_run_state r = {.step = s->t.step};
     snprintf(r.state, sizeof r.state, "%s", state ? state : lt_run_state_name(s->t.state));
     LT_SB_ENCODE(b, lt_ctl_run_state_encode, &r);
@@ -169,7 +169,7 @@ static void send_status(lt_session *s) {
     s->last_status = lt_now();
     if (lt_ctl_server_client_count(s->srv) == 0) return;
     lt_sb_reset(&s->snap);
-    lt_sess_status_body(s, &s->snap);
+    lt_session_status_body(s, &s->snap);
     if (!s->snap.oom) lt_ctl_server_snapshot(s->srv, "status", s->snap.p, s->snap.n);
 }
 
@@ -178,20 +178,20 @@ static void send_layers(lt_session *s) {
     if (lt_ctl_server_client_count(s->srv) == 0) return;
     double t0 = lt_now();
     lt_sb_reset(&s->snap);
-    lt_sess_layers_body(s, &s->snap);
+    lt_session_layers_body(s, &s->snap);
     s->layers_seconds += lt_now() - t0;
     s->layers_computed++;
     if (!s->snap.oom) lt_ctl_server_snapshot(s->srv, "layers", s->snap.p, s->snap.n);
 }
 
-void lt_sess_set_state(lt_session *s, lt_run_state st) {
+void lt_session_set_state(lt_session *s, lt_run_state st) {
     s->t.state = st;
-    lt_sess_event_state(s, lt_run_state_name(st));
+    lt_session_event_state(s, lt_run_state_name(st));
     send_status(s);
 }
 
 /* ---- history ---- */
-void lt_sess_history_add(lt_session *s, int series, long step, double value) {
+void lt_session_history_add(lt_session *s, int series, long step, double value) {
     lt_hist_series *h = &s->hist[series];
     if (h->decimate) {
         if (h->offered++ % h->stride) return;
@@ -217,7 +217,7 @@ void lt_sess_history_add(lt_session *s, int series, long step, double value) {
     h->value[at] = (float)value;
 }
 
-void lt_sess_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client) {
+void lt_session_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client) {
     int at = (s->changes_head + s->nchanges) % LT_CHANGES_CAP;
     if (s->nchanges == LT_CHANGES_CAP)
         s->changes_head = (s->changes_head + 1) % LT_CHANGES_CAP;
@@ -230,7 +230,7 @@ void lt_sess_change_add(lt_session *s, const char *name, double old_value, doubl
     c->old_value = old_value, c->new_value = new_value, c->client = client;
 }
 
-void lt_sess_changes_body(lt_session *s, lt_sb *b) {
+void lt_session_changes_body(lt_session *s, lt_sb *b) {
     for (int i = 0; i < s->nchanges; i++) {
         const lt_change *c = &s->changes[(s->changes_head + i) % LT_CHANGES_CAP];
         lt_ctl_change row = {.step = c->step,
@@ -243,7 +243,7 @@ void lt_sess_changes_body(lt_session *s, lt_sb *b) {
     }
 }
 
-void lt_sess_history_body(lt_session *s, lt_sb *b) {
+void lt_session_history_body(lt_session *s, lt_sb *b) {
     for (int k = 0; k < LT_HIST_SERIES; k++) {
         const lt_hist_series *h = &s->hist[k];
         int every = k == LT_SERIES_TRAIN_LOSS ? (h->n + LT_HIST_REPLY_MAX - 1) / LT_HIST_REPLY_MAX : 1;
@@ -255,16 +255,16 @@ void lt_sess_history_body(lt_session *s, lt_sb *b) {
             LT_SB_ENCODE(b, lt_ctl_point_line, &p);
         }
     }
-    lt_sess_changes_body(s, b);
+    lt_session_changes_body(s, b);
 }
 
 /* ---- the safe point ---- */
 static int stopping(lt_session *s) { return s->stop || atomic_load(&s->ext_stop); }
 
-void lt_sess_reply_step(lt_session *s) {
+void lt_session_reply_step(lt_session *s) {
     if (!s->step_pending) return;
     lt_sb body = {0};
-    lt_sess_state_body(s, NULL, &body);
+    lt_session_state_body(s, NULL, &body);
     lt_ctl_server_reply(s->srv, &s->step_req, 1, body.p ? body.p : "");
     lt_sb_free(&body);
     lt_ctl_request_clear(&s->step_req);
@@ -273,7 +273,7 @@ void lt_sess_reply_step(lt_session *s) {
 
 static void forward_server_log(lt_session *s) {
     char line[512];
-    while (lt_ctl_server_log(s->srv, line, sizeof line)) lt_sess_log(s, "%s", line);
+    while (lt_ctl_server_log(s->srv, line, sizeof line)) lt_session_log(s, "%s", line);
 }
 
 /* Takes commands: every queued one (timeout 0), or waits for one first (-1). */
@@ -282,24 +282,24 @@ static void serve(lt_session *s, int timeout_ms) {
     int first = 1;
     while (lt_ctl_server_next_command(s->srv, &req, first ? timeout_ms : 0) == 1) {
         first = 0;
-        lt_sess_command(s, &req);
+        lt_session_command(s, &req);
         lt_ctl_request_clear(&req);
         if (stopping(s)) break;
     }
     forward_server_log(s);
 }
 
-static void log_problem(lt_session *s, const char *what, const lt_err *e) { lt_sess_log(s, "%s: %s", what, e->msg); }
+static void log_problem(lt_session *s, const char *what, const lt_err *e) { lt_session_log(s, "%s: %s", what, e->msg); }
 
 static int safe_point(lt_trainer *t, void *user) {
     lt_session *s = user;
     if (!s->started) {
         s->started = 1;
-        if (s->opts.start_paused) lt_sess_set_state(s, LT_RUN_PAUSED);
+        if (s->opts.start_paused) lt_session_set_state(s, LT_RUN_PAUSED);
     }
     if (t->state == LT_RUN_STEPPING && t->step >= s->step_target) {
-        lt_sess_set_state(s, LT_RUN_PAUSED);
-        lt_sess_reply_step(s);
+        lt_session_set_state(s, LT_RUN_PAUSED);
+        lt_session_reply_step(s);
     }
     serve(s, 0);
     while (t->state == LT_RUN_PAUSED && !stopping(s)) serve(s, -1);
@@ -317,11 +317,11 @@ static int on_anomaly(lt_trainer *t, const lt_anomaly *a, void *user) {
     snprintf(e.u.anomaly.layer, sizeof e.u.anomaly.layer, "%s", layer);
     snprintf(e.u.anomaly.what, sizeof e.u.anomaly.what, "%s", a->what);
     snprintf(e.u.anomaly.message, sizeof e.u.anomaly.message, "%s", a->message);
-    lt_sess_event(s, &e);
+    lt_session_event(s, &e);
     if (lt_ctl_server_client_count(s->srv) == 0) return 0;
-    lt_sess_intervention(s, NULL, "anomaly-pause", layer, a->what, a->message);
-    lt_sess_set_state(s, LT_RUN_PAUSED);
-    lt_sess_reply_step(s); /* a `step N` cut short */
+    lt_session_intervention(s, NULL, "anomaly-pause", layer, a->what, a->message);
+    lt_session_set_state(s, LT_RUN_PAUSED);
+    lt_session_reply_step(s); /* a `step N` cut short */
     return 1;
 }
 
@@ -331,12 +331,12 @@ static void on_step(lt_trainer *t, void *user) {
     if (t->cfg.log_every_n_steps > 0 && t->step % t->cfg.log_every_n_steps == 0) {
         double lr = NAN;
         lt_optim_get(t->opt, "lr", &lr, NULL);
-        lt_sess_history_add(s, LT_SERIES_TRAIN_LOSS, t->step, t->train_loss);
-        lt_sess_history_add(s, LT_SERIES_LR, t->step, lr);
-        lt_sess_history_add(s, LT_SERIES_SAMPLES_PER_S, t->step, t->samples_per_s);
-        lt_sess_event_point(s, "train_loss", t->step, t->train_loss);
-        lt_sess_event_point(s, "lr", t->step, lr);
-        lt_sess_event_point(s, "samples_per_s", t->step, t->samples_per_s);
+        lt_session_history_add(s, LT_SERIES_TRAIN_LOSS, t->step, t->train_loss);
+        lt_session_history_add(s, LT_SERIES_LR, t->step, lr);
+        lt_session_history_add(s, LT_SERIES_SAMPLES_PER_S, t->step, t->samples_per_s);
+        lt_session_event_point(s, "train_loss", t->step, t->train_loss);
+        lt_session_event_point(s, "lr", t->step, lr);
+        lt_session_event_point(s, "samples_per_s", t->step, t->samples_per_s);
     }
     double now = lt_now();
     if (now - s->last_status >= 0.25) send_status(s);
@@ -352,12 +352,12 @@ static void on_epoch_end(lt_trainer *t, void *user) {
     if (s->log && lt_runlog_epoch_end(s->log, t, &e)) log_problem(s, "logging", &e);
     if (t->warnings != s->warnings_seen) {
         s->warnings_seen = t->warnings;
-        lt_sess_log(s, "%s", t->warning);
+        lt_session_log(s, "%s", t->warning);
     }
 }
 
-void lt_sess_intervention(lt_session *s, const lt_ctl_request *req, const char *command, const char *name,
-                          const char *old_value, const char *new_value) {
+void lt_session_intervention(lt_session *s, const lt_ctl_request *req, const char *command, const char *name,
+                             const char *old_value, const char *new_value) {
     lt_err e = {0};
     if (s->log && lt_runlog_intervention(s->log, s->t.step, req ? (int)req->client_id : 0, command, name ? name : "",
                                          old_value ? old_value : "", new_value ? new_value : "", &e))
@@ -366,18 +366,18 @@ void lt_sess_intervention(lt_session *s, const lt_ctl_request *req, const char *
 
 static void on_eval_start(lt_trainer *t, lt_stage stage, void *user) {
     lt_session *s = user;
-    lt_sess_set_state(s, t->state);
+    lt_session_set_state(s, t->state);
 }
 
 static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     lt_session *s = user;
     if (stage == LT_STAGE_VAL) {
-        lt_sess_history_add(s, LT_SERIES_VAL_LOSS, t->step, t->val_loss);
-        lt_sess_history_add(s, LT_SERIES_VAL_ACC, t->step, t->val_acc);
-        lt_sess_event_point(s, "val_loss", t->step, t->val_loss);
-        lt_sess_event_point(s, "val_acc", t->step, t->val_acc);
+        lt_session_history_add(s, LT_SERIES_VAL_LOSS, t->step, t->val_loss);
+        lt_session_history_add(s, LT_SERIES_VAL_ACC, t->step, t->val_acc);
+        lt_session_event_point(s, "val_loss", t->step, t->val_loss);
+        lt_session_event_point(s, "val_acc", t->step, t->val_acc);
     }
-    lt_sess_set_state(s, t->state);
+    lt_session_set_state(s, t->state);
     lt_err e = {0};
     if (s->log && lt_runlog_eval(s->log, t, stage, &e)) log_problem(s, "logging", &e);
     if (s->opts.on_eval_end) s->opts.on_eval_end(t, stage, s->opts.user);
@@ -387,10 +387,10 @@ static void *trainer_main(void *arg) {
     lt_session *s = arg;
     lt_err err = {0};
     if (s->opts.on_start) s->opts.on_start(s, s->opts.user);
-    lt_sess_event_state(s, lt_run_state_name(LT_RUN_RUNNING));
+    lt_session_event_state(s, lt_run_state_name(LT_RUN_RUNNING));
     int rc = lt_trainer_fit(&s->t, &err);
     s->fit_over = 1;
-    if (rc) lt_sess_log(s, "run failed: %s", err.msg);
+    if (rc) lt_session_log(s, "run failed: %s", err.msg);
     if (s->log) {
         lt_err e = {0};
         int status = rc                                      ? LT_RUNLOG_FAILURE
@@ -399,8 +399,8 @@ static void *trainer_main(void *arg) {
         if (lt_runlog_close(s->log, &s->t, status, &e)) log_problem(s, "logging", &e);
         s->log = NULL;
     }
-    lt_sess_set_state(s, s->t.state);
-    lt_sess_reply_step(s);
+    lt_session_set_state(s, s->t.state);
+    lt_session_reply_step(s);
     send_layers(s);
     while (atomic_load(&s->keep_alive) && !stopping(s)) serve(s, -1);
     serve(s, 0);
@@ -509,7 +509,7 @@ void lt_session_free(lt_session *s) {
     }
     if (s->srv) lt_ctl_server_stop(s->srv);
     lt_ctl_request_clear(&s->step_req);
-    lt_sess_probe_free(s);
+    lt_session_probe_free(s);
     if (s->log) lt_runlog_close(s->log, &s->t, LT_RUNLOG_FAILURE, NULL);
     lt_trainer_free(&s->t);
     lt_sb_free(&s->reply);

@@ -109,41 +109,41 @@ struct lt_session {
 };
 
 /* session.c */
-void lt_sess_set_state(lt_session *s, lt_run_state st);
+void lt_session_set_state(lt_session *s, lt_run_state st);
 /* Events go out only through lt_ctl_event_encode; these make the common ones. */
-void lt_sess_event(lt_session *s, const lt_ctl_event *e);
-void lt_sess_event_state(lt_session *s, const char *state);
-void lt_sess_event_point(lt_session *s, const char *series, long step, double value);
-void lt_sess_log(lt_session *s, const char *fmt, ...)
+void lt_session_event(lt_session *s, const lt_ctl_event *e);
+void lt_session_event_state(lt_session *s, const char *state);
+void lt_session_event_point(lt_session *s, const char *series, long step, double value);
+void lt_session_log(lt_session *s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-void lt_sess_status_body(lt_session *s, lt_sb *b);
+void lt_session_status_body(lt_session *s, lt_sb *b);
 /* The `state=` `step=` body of pause, resume, step and stop. */
-void lt_sess_state_body(lt_session *s, const char *state, lt_sb *b);
-void lt_sess_history_add(lt_session *s, int series, long step, double value);
-void lt_sess_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client);
-void lt_sess_history_body(lt_session *s, lt_sb *b);
-void lt_sess_changes_body(lt_session *s, lt_sb *b);
-void lt_sess_reply_step(lt_session *s);
+void lt_session_state_body(lt_session *s, const char *state, lt_sb *b);
+void lt_session_history_add(lt_session *s, int series, long step, double value);
+void lt_session_change_add(lt_session *s, const char *name, double old_value, double new_value, uint32_t client);
+void lt_session_history_body(lt_session *s, lt_sb *b);
+void lt_session_changes_body(lt_session *s, lt_sb *b);
+void lt_session_reply_step(lt_session *s);
 /* Records a client's intervention in interventions.csv and the event file. */
-void lt_sess_intervention(lt_session *s, const lt_ctl_request *req, const char *command, const char *name,
-                          const char *old_value, const char *new_value);
+void lt_session_intervention(lt_session *s, const lt_ctl_request *req, const char *command, const char *name,
+                             const char *old_value, const char *new_value);
 
 /* commands.c: runs one command line and replies (or defers, for `step`). */
-void lt_sess_command(lt_session *s, lt_ctl_request *req);
+void lt_session_command(lt_session *s, lt_ctl_request *req);
 
 /* commands_inspect.c */
-void lt_sess_layers_body(lt_session *s, lt_sb *b);
-int lt_sess_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
+void lt_session_layers_body(lt_session *s, lt_sb *b);
+int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
 
 /* commands_feed.c */
-int lt_sess_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
-void lt_sess_probe_free(lt_session *s);
+int lt_session_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
+void lt_session_probe_free(lt_session *s);
 
 /* Parses a whole decimal integer in [lo, hi]; 0 or LT_EINVAL with a message
  * naming what. */
-int lt_sess_parse_long(const char *text, long lo, long hi, const char *what, long *out, lt_err *err);
+int lt_session_parse_long(const char *text, long lo, long hi, const char *what, long *out, lt_err *err);
 
 #endif
