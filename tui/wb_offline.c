@@ -89,10 +89,10 @@ static int load_metrics(wb_model *m, const char *dir, summary *s) {
         if (!(step <= s->steps)) s->steps = step;
         for (int i = 0; i < WB_S_COUNT; i++) {
             double y = lt_run_metrics_at(&t, r, col[i]);
-            if (isnan(y)) continue; /* not logged in this row, or not a number */
-            char ev[96];
-            snprintf(ev, sizeof ev, "point %s %.17g %.17g", names[i], step, y);
-            wb_model_event(m, ev);
+            if (isnan(y) || !(fabs(step) < 1e18)) continue; /* not logged in this row, or not a number */
+            lt_ctl_event ev = {.kind = LT_CTL_EV_POINT, .u.point = {.step = (long)step, .value = y}};
+            snprintf(ev.u.point.series, sizeof ev.u.point.series, "%s", names[i]);
+            wb_model_apply_event(m, &ev);
             if (i == WB_S_TRAIN_LOSS) {
                 s->train_loss = y;
                 if (isfinite(epoch)) s->train_epoch = epoch;
