@@ -1,8 +1,6 @@
-/* libFuzzer target for lt_idx_load. Not built by CMake; from the repo root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore/include \
- *       tests/fuzz/fuzz_idx.c core/data/idx.c core/common.c -lz -o /tmp/fuzz_idx
- *   mkdir -p /tmp/fuzz_idx_corpus && /tmp/fuzz_idx -max_total_time=60 /tmp/fuzz_idx_corpus
+/* libFuzzer target for lt_idx_load. Built with -DLATHE_FUZZ=ON under clang
+ * (see README: "Fuzzing"); .ci/run runs it for a minute from
+ * tests/fuzz/corpus/idx.
  *
  * The first input byte picks how the rest reaches the reader: even, as the
  * file's raw bytes (which may themselves be a gzip stream); odd, gzip-compressed

@@ -1,12 +1,8 @@
 /* libFuzzer target for the safetensors reader (lt_st_load_mem): any bytes
  * must be refused with a one-line message or accepted with every tensor's
- * data inside the input. Not part of the CMake build. Build and run:
- *
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Icore/include -Icore tests/fuzz/fuzz_safetensors.c core/formats/safetensors.c core/formats/safetensors_write.c \
- *     core/formats/atomic_file.c core/common.c core/strbuf.c -o /tmp/fuzz_safetensors
- *   mkdir -p /tmp/st_corpus && /tmp/fuzz_safetensors -seed_corpus=1 /tmp/st_corpus \
- *     -max_total_time=60 -max_len=4096
+ * data inside the input. Built with -DLATHE_FUZZ=ON under clang (see
+ * README: "Fuzzing"); .ci/run runs it for a minute from
+ * tests/fuzz/corpus/safetensors.
  *
  * With -seed_corpus=1 (a flag this target reads itself and hides from
  * libFuzzer) the first run writes a few valid files into the corpus folder

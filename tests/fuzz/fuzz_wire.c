@@ -1,12 +1,8 @@
 /* libFuzzer target for the control protocol's decoders and the command-line
  * tokeniser: untrusted bytes from a socket or a user's line.
  *
- * Build and run by hand (not part of the CMake build):
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Icore/include -Icore core/common.c core/control/wire.c core/control/client.c \
- *     core/control/proto.c core/control/proto_events.c core/control/proto_replies.c \
- *     tests/fuzz/fuzz_wire.c -o fuzz_wire -lm
- *   mkdir -p /tmp/fuzz_wire_corpus && ./fuzz_wire -max_total_time=60 /tmp/fuzz_wire_corpus
+ * Built with -DLATHE_FUZZ=ON under clang (see README: "Fuzzing"); .ci/run
+ * runs it for a minute from tests/fuzz/corpus/wire.
  *
  * Checks beyond "does not crash": a decoded frame re-encodes to the very bytes
  * it came from (the format has one encoding per message), a decoder never
