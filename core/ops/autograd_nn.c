@@ -43,11 +43,17 @@ static lt_tensor *oom(lt_err *err, const char *op) {
 }
 
 /* ---- linear ---- */
+static lt_linear_desc linear_desc(const lt_tensor *x, const lt_tensor *w, int fuse) {
+    return (lt_linear_desc){.B = x->shape[0], .IN = x->shape[1], .OUT = w->shape[0], .act = (lt_act)fuse};
+}
+
 static void linear_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0], *w = n->in[1];
+    lt_linear_desc d = linear_desc(x, w, n->iarg[0]);
     /* the kernel may mask dout in place; it is this node's own gradient buffer */
-    lt_graph_be(n->g)->linear_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
-                                       x->data, w->data, n->iarg[0], n->iarg[1], n->iarg[2], (lt_act)n->iarg[3]);
+    be->linear_backward(be, &d, lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
+                        x->data, w->data);
 }
 
 lt_tensor *lt_linear(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int fuse, lt_err *err) {
@@ -58,16 +64,18 @@ lt_tensor *lt_linear(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int 
                   w->ndim == 2 ? w->shape[1] : -1);
         return NULL;
     }
-    int B = x->shape[0], IN = x->shape[1], OUT = w->shape[0];
-    int shape[2] = {B, OUT};
+    const lt_backend *be = lt_graph_be(g);
+    lt_linear_desc d = linear_desc(x, w, fuse);
+    if (lt_graph_supports(g, LT_OP_LINEAR, &d, err)) return NULL;
+    int shape[2] = {d.B, d.OUT};
     lt_tensor *y = lt_graph_out(g, "linear", shape, 2, err);
     if (!y) return NULL;
-    lt_graph_be(g)->linear_forward(y->data, x->data, w->data, b ? b->data : NULL, B, IN, OUT, (lt_act)fuse);
+    be->linear_forward(be, &d, y->data, x->data, w->data, b ? b->data : NULL);
     lt_tensor *in[3] = {x, w, b};
     if (lt_needs_grad(g, in, 3)) {
         lt_node *n = lt_graph_record(g, "linear", linear_bw, y, in, 3);
         if (!n) return oom(err, "linear");
-        n->iarg[0] = B, n->iarg[1] = IN, n->iarg[2] = OUT, n->iarg[3] = fuse;
+        n->iarg[0] = fuse;
     }
     return y;
 }
@@ -84,12 +92,25 @@ static int ensure_scratch(lt_graph *g, size_t floats) {
     return 0;
 }
 
+static lt_conv2d_desc conv2d_desc(const lt_tensor *x, const lt_tensor *w, int stride, int pad, int fuse) {
+    return (lt_conv2d_desc){.B = x->shape[0],
+                            .C = x->shape[1],
+                            .H = x->shape[2],
+                            .W = x->shape[3],
+                            .OC = w->shape[0],
+                            .KH = w->shape[2],
+                            .KW = w->shape[3],
+                            .stride = stride,
+                            .pad = pad,
+                            .act = (lt_act)fuse};
+}
+
 static void conv2d_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0], *w = n->in[1];
-    int *a = n->iarg;
-    lt_graph_be(n->g)->conv2d_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
-                                       x->data, w->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
-                                       w->shape[0], w->shape[2], w->shape[3], a[0], a[1], (lt_act)a[2], n->g->scratch);
+    lt_conv2d_desc d = conv2d_desc(x, w, n->iarg[0], n->iarg[1], n->iarg[2]);
+    be->conv2d_backward(be, &d, lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
+                        x->data, w->data, n->g->scratch);
 }
 
 lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int stride, int pad, int fuse,
@@ -101,21 +122,22 @@ lt_tensor *lt_conv2d(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int 
                   w->ndim == 4 ? w->shape[1] : -1);
         return NULL;
     }
-    int B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int B = x->shape[0], H = x->shape[2], W = x->shape[3];
     int OC = w->shape[0], KH = w->shape[2], KW = w->shape[3];
     if (stride < 1 || pad < 0 || H + 2 * pad < KH || W + 2 * pad < KW) {
         lt_seterr(err, LT_ESHAPE, "conv2d: a %dx%d kernel does not fit a %dx%d input with padding %d", KH, KW, H, W,
                   pad);
         return NULL;
     }
-    int OH = (H + 2 * pad - KH) / stride + 1, OW = (W + 2 * pad - KW) / stride + 1;
-    int shape[4] = {B, OC, OH, OW};
+    const lt_backend *be = lt_graph_be(g);
+    lt_conv2d_desc d = conv2d_desc(x, w, stride, pad, fuse);
+    if (lt_graph_supports(g, LT_OP_CONV2D, &d, err)) return NULL;
+    int shape[4] = {B, OC, 0, 0};
+    lt_conv2d_out(&d, &shape[2], &shape[3]);
     lt_tensor *y = lt_graph_out(g, "conv2d", shape, 4, err);
     if (!y) return NULL;
-    if (ensure_scratch(g, lt_graph_be(g)->conv2d_scratch_floats(B, C, H, W, OC, KH, KW, stride, pad)))
-        return oom(err, "conv2d workspace");
-    lt_graph_be(g)->conv2d_forward(y->data, x->data, w->data, b ? b->data : NULL, B, C, H, W, OC, KH, KW, stride, pad,
-                                   (lt_act)fuse, g->scratch);
+    if (ensure_scratch(g, be->conv2d_scratch_floats(be, &d))) return oom(err, "conv2d workspace");
+    be->conv2d_forward(be, &d, y->data, x->data, w->data, b ? b->data : NULL, g->scratch);
     lt_tensor *in[3] = {x, w, b};
     if (lt_needs_grad(g, in, 3)) {
         lt_node *n = lt_graph_record(g, "conv2d", conv2d_bw, y, in, 3);
@@ -144,28 +166,36 @@ static int pool_shape(const char *op, lt_tensor *x, int k, int stride, int pad, 
     return 0;
 }
 
+static lt_pool2d_desc pool_desc(const lt_tensor *x, int k, int stride, int pad) {
+    return (lt_pool2d_desc){
+        .B = x->shape[0], .C = x->shape[1], .H = x->shape[2], .W = x->shape[3], .K = k, .stride = stride, .pad = pad};
+}
+
 static void maxpool_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0], *y = n->out;
+    lt_pool2d_desc d = pool_desc(x, n->iarg[0], n->iarg[1], n->iarg[2]);
     if (n->fresh)
-        lt_graph_be(n->g)->maxpool2d_backward_fill(x->grad, y->grad, n->saved, x->shape[0], x->shape[1], x->shape[2],
-                                                   x->shape[3], y->shape[2], y->shape[3]);
+        be->maxpool2d_backward_fill(be, &d, x->grad, y->grad, n->saved);
     else
-        lt_graph_be(n->g)->maxpool2d_backward(x->grad, y->grad, n->saved, x->shape[0], x->shape[1], x->shape[2],
-                                              x->shape[3], y->shape[2], y->shape[3]);
+        be->maxpool2d_backward(be, &d, x->grad, y->grad, n->saved);
 }
 
 lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err) {
     int shape[4];
     if (pool_shape("maxpool2d", x, k, stride, pad, shape, err)) return NULL;
+    const lt_backend *be = lt_graph_be(g);
+    lt_pool2d_desc d = pool_desc(x, k, stride, pad);
+    if (lt_graph_supports(g, LT_OP_MAXPOOL2D, &d, err)) return NULL;
     lt_tensor *y = lt_graph_out(g, "maxpool2d", shape, 4, err);
     int32_t *idx = y ? lt_arena_alloc(&g->arena, y->numel * sizeof(int32_t)) : NULL;
     if (!idx) return oom(err, "maxpool2d");
-    lt_graph_be(g)->maxpool2d_forward(y->data, idx, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k,
-                                      stride, pad);
+    be->maxpool2d_forward(be, &d, y->data, idx, x->data);
     if (lt_needs_grad(g, &x, 1)) {
         lt_node *n = lt_graph_record(g, "maxpool2d", maxpool_bw, y, &x, 1);
         if (!n) return oom(err, "maxpool2d");
         n->saved = idx;
+        n->iarg[0] = k, n->iarg[1] = stride, n->iarg[2] = pad;
         /* non-overlapping windows tiling the input: backward can write all of dx */
         n->fills_in0_grad = k == stride && pad == 0 && x->shape[2] % k == 0 && x->shape[3] % k == 0;
     }
@@ -173,18 +203,21 @@ lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, l
 }
 
 static void avgpool_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0];
-    lt_graph_be(n->g)->avgpool2d_backward(x->grad, n->out->grad, x->shape[0], x->shape[1], x->shape[2], x->shape[3],
-                                          n->iarg[0], n->iarg[1], n->iarg[2]);
+    lt_pool2d_desc d = pool_desc(x, n->iarg[0], n->iarg[1], n->iarg[2]);
+    be->avgpool2d_backward(be, &d, x->grad, n->out->grad);
 }
 
 lt_tensor *lt_avgpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err) {
     int shape[4];
     if (pool_shape("avgpool2d", x, k, stride, pad, shape, err)) return NULL;
+    const lt_backend *be = lt_graph_be(g);
+    lt_pool2d_desc d = pool_desc(x, k, stride, pad);
+    if (lt_graph_supports(g, LT_OP_AVGPOOL2D, &d, err)) return NULL;
     lt_tensor *y = lt_graph_out(g, "avgpool2d", shape, 4, err);
     if (!y) return NULL;
-    lt_graph_be(g)->avgpool2d_forward(y->data, x->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], k, stride,
-                                      pad);
+    be->avgpool2d_forward(be, &d, y->data, x->data);
     if (lt_needs_grad(g, &x, 1)) {
         lt_node *n = lt_graph_record(g, "avgpool2d", avgpool_bw, y, &x, 1);
         if (!n) return oom(err, "avgpool2d");
@@ -195,7 +228,9 @@ lt_tensor *lt_avgpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, l
 
 /* ---- dropout ---- */
 static void dropout_bw(lt_node *n) {
-    lt_graph_be(n->g)->dropout_backward(n->in[0]->grad, n->out->grad, n->saved, n->out->numel);
+    const lt_backend *be = lt_graph_be(n->g);
+    lt_elem_desc d = {.n = n->out->numel, .alpha = n->farg[0]};
+    be->dropout_backward(be, &d, n->in[0]->grad, n->out->grad, n->saved);
 }
 
 lt_tensor *lt_dropout(lt_graph *g, lt_tensor *x, float p, lt_err *err) {
@@ -208,14 +243,18 @@ lt_tensor *lt_dropout(lt_graph *g, lt_tensor *x, float p, lt_err *err) {
         lt_seterr(err, LT_ESTATE, "dropout: the graph has no random number generator");
         return NULL;
     }
+    const lt_backend *be = lt_graph_be(g);
+    lt_elem_desc d = {.n = x->numel, .alpha = p};
+    if (lt_graph_supports(g, LT_OP_DROPOUT, &d, err)) return NULL;
     lt_tensor *y = lt_graph_out(g, "dropout", x->shape, x->ndim, err);
     float *mask = y ? lt_arena_alloc(&g->arena, x->numel * sizeof(float)) : NULL;
     if (!mask) return oom(err, "dropout");
-    lt_graph_be(g)->dropout_forward(y->data, mask, x->data, x->numel, p, g->rng);
+    be->dropout_forward(be, &d, y->data, mask, x->data, g->rng);
     if (lt_needs_grad(g, &x, 1)) {
         lt_node *n = lt_graph_record(g, "dropout", dropout_bw, y, &x, 1);
         if (!n) return oom(err, "dropout");
         n->saved = mask;
+        n->farg[0] = p;
     }
     return y;
 }
@@ -260,12 +299,22 @@ lt_tensor *lt_reshape(lt_graph *g, lt_tensor *x, const int *shape, int ndim, lt_
 }
 
 /* ---- batch-norm 2-D ---- */
+static lt_batchnorm2d_desc batchnorm_desc(const lt_tensor *x, float momentum, float eps, int training) {
+    return (lt_batchnorm2d_desc){.B = x->shape[0],
+                                 .C = x->shape[1],
+                                 .HW = x->shape[2] * x->shape[3],
+                                 .momentum = momentum,
+                                 .eps = eps,
+                                 .training = training};
+}
+
 static void batchnorm_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0];
     float *save = n->saved;
-    int C = x->shape[1];
-    lt_graph_be(n->g)->batchnorm2d_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, x->data,
-                                            n->in[1]->data, save, save + C, x->shape[0], C, x->shape[2] * x->shape[3]);
+    lt_batchnorm2d_desc d = batchnorm_desc(x, n->farg[0], n->farg[1], 1);
+    be->batchnorm2d_backward(be, &d, lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, x->data,
+                             n->in[1]->data, save, save + d.C);
 }
 
 lt_tensor *lt_batchnorm2d(lt_graph *g, lt_tensor *x, lt_tensor *gamma, lt_tensor *beta, float *running_mean,
@@ -276,17 +325,20 @@ lt_tensor *lt_batchnorm2d(lt_graph *g, lt_tensor *x, lt_tensor *gamma, lt_tensor
                   lt_shape_str(x->shape, x->ndim, s1, sizeof s1), gamma->numel);
         return NULL;
     }
-    int B = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    const lt_backend *be = lt_graph_be(g);
+    lt_batchnorm2d_desc d = batchnorm_desc(x, momentum, eps, g->training);
+    if (lt_graph_supports(g, LT_OP_BATCHNORM2D, &d, err)) return NULL;
     lt_tensor *y = lt_graph_out(g, "batchnorm2d", x->shape, 4, err);
-    float *save = y ? lt_arena_alloc(&g->arena, 2 * (size_t)C * sizeof(float)) : NULL;
+    float *save = y ? lt_arena_alloc(&g->arena, 2 * (size_t)d.C * sizeof(float)) : NULL;
     if (!save) return oom(err, "batchnorm2d");
-    lt_graph_be(g)->batchnorm2d_forward(y->data, save, save + C, x->data, gamma->data, beta->data, running_mean,
-                                        running_var, B, C, HW, momentum, eps, g->training);
+    be->batchnorm2d_forward(be, &d, y->data, save, save + d.C, x->data, gamma->data, beta->data, running_mean,
+                            running_var);
     lt_tensor *in[3] = {x, gamma, beta};
     if (g->training && lt_needs_grad(g, in, 3)) {
         lt_node *n = lt_graph_record(g, "batchnorm2d", batchnorm_bw, y, in, 3);
         if (!n) return oom(err, "batchnorm2d");
         n->saved = save;
+        n->farg[0] = momentum, n->farg[1] = eps;
     }
     return y;
 }
@@ -308,16 +360,21 @@ static int check_labels(const char *op, const lt_tensor *x, const int32_t *label
 }
 
 static void ce_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0];
-    lt_graph_be(n->g)->cross_entropy_backward(x->grad, n->out->grad[0], n->saved, n->labels, x->shape[0], x->shape[1]);
+    lt_rows_desc d = {.R = x->shape[0], .C = x->shape[1]};
+    be->cross_entropy_backward(be, &d, x->grad, n->out->grad, n->saved, n->labels);
 }
 
 lt_tensor *lt_cross_entropy(lt_graph *g, lt_tensor *logits, const int32_t *labels, lt_err *err) {
     if (check_labels("cross_entropy", logits, labels, err)) return NULL;
+    const lt_backend *be = lt_graph_be(g);
+    lt_rows_desc d = {.R = logits->shape[0], .C = logits->shape[1]};
+    if (lt_graph_supports(g, LT_OP_CROSS_ENTROPY, &d, err)) return NULL;
     lt_tensor *y = lt_graph_scalar(g, "cross_entropy", err);
     float *probs = y ? lt_arena_alloc(&g->arena, logits->numel * sizeof(float)) : NULL;
     if (!probs) return oom(err, "cross_entropy");
-    y->data[0] = lt_graph_be(g)->cross_entropy_forward(probs, logits->data, labels, logits->shape[0], logits->shape[1]);
+    be->cross_entropy_forward(be, &d, y->data, probs, logits->data, labels);
     if (lt_needs_grad(g, &logits, 1)) {
         lt_node *n = lt_graph_record(g, "cross_entropy", ce_bw, y, &logits, 1);
         if (!n) return oom(err, "cross_entropy");
@@ -328,15 +385,20 @@ lt_tensor *lt_cross_entropy(lt_graph *g, lt_tensor *logits, const int32_t *label
 }
 
 static void nll_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0];
-    lt_graph_be(n->g)->nll_backward(x->grad, n->out->grad[0], n->labels, x->shape[0], x->shape[1]);
+    lt_rows_desc d = {.R = x->shape[0], .C = x->shape[1]};
+    be->nll_backward(be, &d, x->grad, n->out->grad, n->labels);
 }
 
 lt_tensor *lt_nll(lt_graph *g, lt_tensor *logp, const int32_t *labels, lt_err *err) {
     if (check_labels("nll", logp, labels, err)) return NULL;
+    const lt_backend *be = lt_graph_be(g);
+    lt_rows_desc d = {.R = logp->shape[0], .C = logp->shape[1]};
+    if (lt_graph_supports(g, LT_OP_NLL, &d, err)) return NULL;
     lt_tensor *y = lt_graph_scalar(g, "nll", err);
     if (!y) return NULL;
-    y->data[0] = lt_graph_be(g)->nll_forward(logp->data, labels, logp->shape[0], logp->shape[1]);
+    be->nll_forward(be, &d, y->data, logp->data, labels);
     if (lt_needs_grad(g, &logp, 1)) {
         lt_node *n = lt_graph_record(g, "nll", nll_bw, y, &logp, 1);
         if (!n) return oom(err, "nll");
@@ -355,15 +417,19 @@ int lt_same_shape(const char *op, const lt_tensor *a, const lt_tensor *b, lt_err
 }
 
 static void mse_bw(lt_node *n) {
-    lt_graph_be(n->g)->mse_backward(lt_in_grad(n, 0), lt_in_grad(n, 1), n->out->grad[0], n->in[0]->data, n->in[1]->data,
-                                    n->in[0]->numel);
+    const lt_backend *be = lt_graph_be(n->g);
+    lt_elem_desc d = {.n = n->in[0]->numel};
+    be->mse_backward(be, &d, lt_in_grad(n, 0), lt_in_grad(n, 1), n->out->grad, n->in[0]->data, n->in[1]->data);
 }
 
 lt_tensor *lt_mse(lt_graph *g, lt_tensor *pred, lt_tensor *target, lt_err *err) {
     if (lt_same_shape("mse", pred, target, err)) return NULL;
+    const lt_backend *be = lt_graph_be(g);
+    lt_elem_desc d = {.n = pred->numel};
+    if (lt_graph_supports(g, LT_OP_MSE, &d, err)) return NULL;
     lt_tensor *y = lt_graph_scalar(g, "mse", err);
     if (!y) return NULL;
-    y->data[0] = lt_graph_be(g)->mse_forward(pred->data, target->data, pred->numel);
+    be->mse_forward(be, &d, y->data, pred->data, target->data);
     lt_tensor *in[2] = {pred, target};
     if (lt_needs_grad(g, in, 2) && !lt_graph_record(g, "mse", mse_bw, y, in, 2)) return oom(err, "mse");
     return y;

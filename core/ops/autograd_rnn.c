@@ -1,5 +1,5 @@
-/* Differentiable embedding, LSTM and GRU (lathe/rnn.h) over the kernels of
- * ops/rnn_kernels.h.
+/* Differentiable embedding, LSTM and GRU (lathe/rnn.h) through the graph's
+ * backend table (the CPU's entries run the kernels of ops/rnn_kernels.h).
  *
  * A tape node has four input slots; the recurrent ops have up to seven inputs,
  * so the node holds x, w_ih, w_hh, b_ih and the saved record holds the rest
@@ -15,7 +15,6 @@
 
 #include "lathe/rnn.h"
 #include "ops/graph_node.h"
-#include "ops/rnn_kernels.h"
 
 static lt_tensor *fail(lt_err *err, int code, const char *op, const char *what) {
     lt_seterr(err, code, "%s: %s", op, what);
@@ -24,8 +23,10 @@ static lt_tensor *fail(lt_err *err, int code, const char *op, const char *what) 
 
 /* ---- embedding ---- */
 static void embedding_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *w = n->in[0];
-    lt_embedding_backward(lt_in_grad(n, 0), n->out->grad, n->labels, n->out->numel / (size_t)w->shape[1], w->shape[1]);
+    lt_embedding_desc d = {.N = n->out->numel / (size_t)w->shape[1], .V = w->shape[0], .E = w->shape[1]};
+    be->embedding_backward(be, &d, lt_in_grad(n, 0), n->out->grad, n->labels);
 }
 
 lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor *weight, lt_err *err) {
@@ -39,10 +40,11 @@ lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor
         lt_seterr(err, LT_EINVAL, "embedding: needs ids for a B x T = %d x %d batch with B, T >= 1", B, T);
         return NULL;
     }
-    if (lt_graph_be(g) != lt_backend_cpu())
-        return fail(err, LT_EUNSUPPORTED, "embedding", "runs on the CPU backend only");
+    const lt_backend *be = lt_graph_be(g);
     int V = weight->shape[0], E = weight->shape[1];
     size_t N = (size_t)B * T;
+    lt_embedding_desc d = {.N = N, .V = V, .E = E};
+    if (lt_graph_supports(g, LT_OP_EMBEDDING, &d, err)) return NULL;
     for (size_t k = 0; k < N; k++)
         if (ids[k] < 0 || ids[k] >= V) {
             lt_seterr(err, LT_EINVAL, "embedding: id %d at position %zu is outside the vocabulary [0, %d)", (int)ids[k],
@@ -52,7 +54,7 @@ lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor
     int shape[3] = {B, T, E};
     lt_tensor *y = lt_graph_out(g, "embedding", shape, 3, err);
     if (!y) return NULL;
-    lt_embedding_forward(y->data, ids, weight->data, N, E);
+    be->embedding_forward(be, &d, y->data, ids, weight->data);
     if (lt_needs_grad(g, &weight, 1)) {
         /* backward runs after the caller may have refilled its id buffer */
         int32_t *keep = lt_arena_alloc(&g->arena, N * sizeof *keep);
@@ -69,33 +71,34 @@ typedef struct rnn_saved {
     lt_tensor *b_hh, *h0, *c0;  /* inputs beyond the node's four slots */
     lt_tensor *h_last, *c_last; /* final states; their gradients feed backward */
     float *save, *scratch;      /* forward activations, backward workspace */
-    int B, T, IN, H;
+    lt_rnn_desc d;
 } rnn_saved;
 
 static float *grad_of(lt_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }
 static const float *data_of(const lt_tensor *t) { return t ? t->data : NULL; }
 
 static void lstm_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     rnn_saved *s = n->saved;
-    lt_lstm_backward(lt_in_grad(n, 0), grad_of(s->h0), grad_of(s->c0), lt_in_grad(n, 1), lt_in_grad(n, 2),
-                     lt_in_grad(n, 3), grad_of(s->b_hh), n->out->grad, s->h_last ? s->h_last->grad : NULL,
-                     s->c_last ? s->c_last->grad : NULL, s->save, n->out->data, n->in[0]->data, data_of(s->h0),
-                     data_of(s->c0), n->in[1]->data, n->in[2]->data, s->B, s->T, s->IN, s->H, s->scratch);
+    be->lstm_backward(be, &s->d, lt_in_grad(n, 0), grad_of(s->h0), grad_of(s->c0), lt_in_grad(n, 1), lt_in_grad(n, 2),
+                      lt_in_grad(n, 3), grad_of(s->b_hh), n->out->grad, s->h_last ? s->h_last->grad : NULL,
+                      s->c_last ? s->c_last->grad : NULL, s->save, n->out->data, n->in[0]->data, data_of(s->h0),
+                      data_of(s->c0), n->in[1]->data, n->in[2]->data, s->scratch);
 }
 
 static void gru_bw(lt_node *n) {
+    const lt_backend *be = lt_graph_be(n->g);
     rnn_saved *s = n->saved;
-    lt_gru_backward(lt_in_grad(n, 0), grad_of(s->h0), lt_in_grad(n, 1), lt_in_grad(n, 2), lt_in_grad(n, 3),
-                    grad_of(s->b_hh), n->out->grad, s->h_last ? s->h_last->grad : NULL, s->save, n->out->data,
-                    n->in[0]->data, data_of(s->h0), n->in[1]->data, n->in[2]->data, s->B, s->T, s->IN, s->H,
-                    s->scratch);
+    be->gru_backward(be, &s->d, lt_in_grad(n, 0), grad_of(s->h0), lt_in_grad(n, 1), lt_in_grad(n, 2), lt_in_grad(n, 3),
+                     grad_of(s->b_hh), n->out->grad, s->h_last ? s->h_last->grad : NULL, s->save, n->out->data,
+                     n->in[0]->data, data_of(s->h0), n->in[1]->data, n->in[2]->data, s->scratch);
 }
 
 /* Checks x [B, T, I], w_ih [G*H, I], w_hh [G*H, H], biases [G*H], states [B, H];
- * fills dims[] = {B, T, I, H}. */
+ * fills d. */
 static int rnn_check(const char *op, int G, const lt_tensor *x, const lt_tensor *w_ih, const lt_tensor *w_hh,
-                     const lt_tensor *b_ih, const lt_tensor *b_hh, const lt_tensor *h0, const lt_tensor *c0, int *dims,
-                     lt_err *err) {
+                     const lt_tensor *b_ih, const lt_tensor *b_hh, const lt_tensor *h0, const lt_tensor *c0,
+                     lt_rnn_desc *d, lt_err *err) {
     char s1[64], s2[64];
     if (!x || !w_ih || !w_hh) return lt_seterr(err, LT_EINVAL, "%s: x, w_ih and w_hh are required", op);
     if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1)
@@ -119,24 +122,24 @@ static int rnn_check(const char *op, int G, const lt_tensor *x, const lt_tensor 
         if (st[k] && (st[k]->ndim != 2 || st[k]->shape[0] != B || st[k]->shape[1] != H))
             return lt_seterr(err, LT_ESHAPE, "%s: %s is %s, expects [%d, %d]", op, k ? "c0" : "h0",
                              lt_shape_str(st[k]->shape, st[k]->ndim, s1, sizeof s1), B, H);
-    dims[0] = B, dims[1] = x->shape[1], dims[2] = x->shape[2], dims[3] = H;
+    *d = (lt_rnn_desc){.B = B, .T = x->shape[1], .IN = x->shape[2], .H = H};
     return LT_OK;
 }
 
 /* Output [B, T, H], final states, saved record with the forward's buffer. */
-static rnn_saved *rnn_begin(lt_graph *g, const char *op, const int *d, size_t save_floats, int with_c, lt_tensor **y,
-                            lt_err *err) {
-    int shape[3] = {d[0], d[1], d[3]};
+static rnn_saved *rnn_begin(lt_graph *g, const char *op, const lt_rnn_desc *d, size_t save_floats, int with_c,
+                            lt_tensor **y, lt_err *err) {
+    int shape[3] = {d->B, d->T, d->H};
     rnn_saved *s = lt_arena_calloc(&g->arena, sizeof *s);
     *y = s ? lt_graph_tensor(g, shape, 3) : NULL;
-    if (*y) s->h_last = lt_graph_tensor(g, (int[2]){d[0], d[3]}, 2);
-    if (*y && with_c) s->c_last = lt_graph_tensor(g, (int[2]){d[0], d[3]}, 2);
+    if (*y) s->h_last = lt_graph_tensor(g, (int[2]){d->B, d->H}, 2);
+    if (*y && with_c) s->c_last = lt_graph_tensor(g, (int[2]){d->B, d->H}, 2);
     if (s) s->save = lt_arena_alloc(&g->arena, save_floats * sizeof(float));
     if (!s || !*y || !s->h_last || (with_c && !s->c_last) || !s->save) {
-        lt_seterr(err, LT_ENOMEM, "%s: out of memory for a %dx%dx%d output", op, d[0], d[1], d[3]);
+        lt_seterr(err, LT_ENOMEM, "%s: out of memory for a %dx%dx%d output", op, d->B, d->T, d->H);
         return NULL;
     }
-    s->B = d[0], s->T = d[1], s->IN = d[2], s->H = d[3];
+    s->d = *d;
     return s;
 }
 
@@ -157,17 +160,18 @@ static int rnn_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor 
 
 lt_tensor *lt_lstm(lt_graph *g, lt_tensor *x, lt_tensor *h0, lt_tensor *c0, lt_tensor *w_ih, lt_tensor *w_hh,
                    lt_tensor *b_ih, lt_tensor *b_hh, lt_tensor **h_out_last, lt_tensor **c_out_last, lt_err *err) {
-    int d[4];
-    if (rnn_check("lstm", 4, x, w_ih, w_hh, b_ih, b_hh, h0, c0, d, err)) return NULL;
-    if (lt_graph_be(g) != lt_backend_cpu()) return fail(err, LT_EUNSUPPORTED, "lstm", "runs on the CPU backend only");
+    lt_rnn_desc d;
+    if (rnn_check("lstm", 4, x, w_ih, w_hh, b_ih, b_hh, h0, c0, &d, err)) return NULL;
+    if (lt_graph_supports(g, LT_OP_LSTM, &d, err)) return NULL;
+    const lt_backend *be = lt_graph_be(g);
     lt_tensor *y;
-    rnn_saved *s = rnn_begin(g, "lstm", d, lt_lstm_save_floats(d[0], d[1], d[3]), 1, &y, err);
+    rnn_saved *s = rnn_begin(g, "lstm", &d, be->lstm_save_floats(be, &d), 1, &y, err);
     if (!s) return NULL;
     s->b_hh = b_hh, s->h0 = h0, s->c0 = c0;
-    lt_lstm_forward(y->data, s->h_last->data, s->c_last->data, s->save, x->data, data_of(h0), data_of(c0), w_ih->data,
-                    w_hh->data, data_of(b_ih), data_of(b_hh), d[0], d[1], d[2], d[3]);
+    be->lstm_forward(be, &d, y->data, s->h_last->data, s->c_last->data, s->save, x->data, data_of(h0), data_of(c0),
+                     w_ih->data, w_hh->data, data_of(b_ih), data_of(b_hh));
     lt_tensor *in[7] = {x, w_ih, w_hh, b_ih, b_hh, h0, c0};
-    if (rnn_record(g, "lstm", lstm_bw, y, in, s, lt_lstm_scratch_floats(d[0], d[1], d[3])))
+    if (rnn_record(g, "lstm", lstm_bw, y, in, s, be->lstm_scratch_floats(be, &d)))
         return fail(err, LT_ENOMEM, "lstm", "out of memory");
     if (h_out_last) *h_out_last = s->h_last;
     if (c_out_last) *c_out_last = s->c_last;
@@ -176,17 +180,18 @@ lt_tensor *lt_lstm(lt_graph *g, lt_tensor *x, lt_tensor *h0, lt_tensor *c0, lt_t
 
 lt_tensor *lt_gru(lt_graph *g, lt_tensor *x, lt_tensor *h0, lt_tensor *w_ih, lt_tensor *w_hh, lt_tensor *b_ih,
                   lt_tensor *b_hh, lt_tensor **h_out_last, lt_err *err) {
-    int d[4];
-    if (rnn_check("gru", 3, x, w_ih, w_hh, b_ih, b_hh, h0, NULL, d, err)) return NULL;
-    if (lt_graph_be(g) != lt_backend_cpu()) return fail(err, LT_EUNSUPPORTED, "gru", "runs on the CPU backend only");
+    lt_rnn_desc d;
+    if (rnn_check("gru", 3, x, w_ih, w_hh, b_ih, b_hh, h0, NULL, &d, err)) return NULL;
+    if (lt_graph_supports(g, LT_OP_GRU, &d, err)) return NULL;
+    const lt_backend *be = lt_graph_be(g);
     lt_tensor *y;
-    rnn_saved *s = rnn_begin(g, "gru", d, lt_gru_save_floats(d[0], d[1], d[3]), 0, &y, err);
+    rnn_saved *s = rnn_begin(g, "gru", &d, be->gru_save_floats(be, &d), 0, &y, err);
     if (!s) return NULL;
     s->b_hh = b_hh, s->h0 = h0;
-    lt_gru_forward(y->data, s->h_last->data, s->save, x->data, data_of(h0), w_ih->data, w_hh->data, data_of(b_ih),
-                   data_of(b_hh), d[0], d[1], d[2], d[3]);
+    be->gru_forward(be, &d, y->data, s->h_last->data, s->save, x->data, data_of(h0), w_ih->data, w_hh->data,
+                    data_of(b_ih), data_of(b_hh));
     lt_tensor *in[7] = {x, w_ih, w_hh, b_ih, b_hh, h0, NULL};
-    if (rnn_record(g, "gru", gru_bw, y, in, s, lt_gru_scratch_floats(d[0], d[1], d[3])))
+    if (rnn_record(g, "gru", gru_bw, y, in, s, be->gru_scratch_floats(be, &d)))
         return fail(err, LT_ENOMEM, "gru", "out of memory");
     if (h_out_last) *h_out_last = s->h_last;
     return y;

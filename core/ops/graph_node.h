@@ -10,6 +10,15 @@
  * the CPU's). */
 static inline const lt_backend *lt_graph_be(const lt_graph *g) { return g->be ? g->be : lt_backend_cpu(); }
 
+/* LT_OK when g's backend runs op on desc (forward and backward), else
+ * LT_EUNSUPPORTED with the one line "<op>: the <backend> backend does not
+ * support it". Every op asks before its first kernel call. */
+static inline int lt_graph_supports(const lt_graph *g, lt_op op, const void *desc, lt_err *err) {
+    const lt_backend *be = lt_graph_be(g);
+    if (!be->supports_op || be->supports_op(be, op, desc)) return LT_OK;
+    return lt_seterr(err, LT_EUNSUPPORTED, "%s: the %s backend does not support it", lt_op_name(op), be->name);
+}
+
 /* True when any of the n inputs needs a gradient and the graph records. */
 static inline int lt_needs_grad(const lt_graph *g, lt_tensor *const *in, int n) {
     if (!g->grad_enabled) return 0;

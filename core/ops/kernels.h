@@ -8,9 +8,10 @@
  * called.
  *
  * Implemented in core/ops/cpu/ and reached through the backend table
- * (lt_backend in ops/backend.h); a CUDA backend would implement the same
- * entries with the same semantics (none is built today). The recurrent and
- * embedding kernels are in ops/rnn_kernels.h, outside the table. */
+ * (lt_backend in ops/backend.h, whose entries take the same arguments packed in
+ * a descriptor per op); a CUDA backend implements the same entries with the
+ * same semantics. The recurrent and embedding kernels are in
+ * ops/rnn_kernels.h. */
 #ifndef LATHE_OPS_KERNELS_H
 #define LATHE_OPS_KERNELS_H
 

@@ -4,7 +4,7 @@
  * ACCUMULATES (+=) into the gradients it is given and skips NULL ones, no kernel
  * allocates (workspaces come from the caller, sized by the *_floats() queries)
  * and no kernel fails (the autograd layer in ops/autograd_rnn.c checks shapes
- * and ids first).
+ * and ids first). The CPU backend's table (ops/backend.h) reaches them.
  *
  * Layouts follow PyTorch with batch_first=True, one layer, one direction:
  *   x [B, T, IN], out [B, T, H], h0 / c0 / h_last / c_last [B, H]

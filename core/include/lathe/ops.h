@@ -11,6 +11,9 @@
 /* The CPU backend: the kernels of core/ops/cpu, for lt_graph_init (a graph
  * given no backend runs these too). */
 const lt_backend *lt_backend_cpu(void);
+/* The CUDA backend, or NULL with err saying why there is none (not compiled
+ * in, or no device). */
+const lt_backend *lt_backend_cuda(lt_err *err);
 
 /* Sets the CPU threads the kernels may use (BLAS and the kernels' own loops). */
 void lt_cpu_set_threads(int n);

@@ -3,7 +3,8 @@
  * nn.LSTM / nn.GRU with batch_first=True (one layer, one direction). Like the
  * ops of lathe/ops.h they run forward at once and record a tape node when the
  * graph records and an input needs a gradient; a bad shape or id returns NULL
- * with err naming the op and the shapes. CPU backend only.
+ * with err naming the op and the shapes. They run on the graph's backend; one
+ * that does not support them returns NULL with err naming the op and it.
  *
  * Truncated backpropagation through time: the final states come back as
  * tensors of the step arena. A gradient that reaches them (a loss on h_last,

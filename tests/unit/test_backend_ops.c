@@ -1,0 +1,328 @@
+/* test_backend_ops.c: one parity suite over every backend (ggml's
+ * test-backend-ops). Every case of backend_ops_cases.c runs forward and
+ * backward through the public ops on each backend present:
+ *
+ *   - the CPU backend against the reference backend (backend_ops_ref*.c: plain
+ *     double loops written apart from core/ops/cpu), so two real
+ *     implementations meet on a machine without a GPU;
+ *   - the CUDA backend, when compiled in and a device is present, against the
+ *     CPU backend (else one line says why it was skipped).
+ *
+ * For each: normalised MSE sum (a - b)^2 / sum b^2 of every output (the
+ * running statistics included) and every input gradient <= 1e-7 (fp32);
+ * no NaN or Inf anywhere; and each backend's gradients against central finite
+ * differences of its own forward pass. The loss is L = sum_k <G_k, out_k> with
+ * fixed pseudo-random G_k, built with mul / sum / add on the same backend. */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "backend_ops.h"
+#include "check.h"
+
+#define NMSE_MAX 1e-7 /* fp32 forward and backward, as ggml's default */
+#define FD_H 1e-3     /* central-difference step */
+#define FD_TOL 1e-2   /* |analytic - numeric| <= FD_TOL * max(1, max |analytic|) */
+#define FD_SAMPLES 24 /* elements probed per input (all when fewer) */
+#define FD_KINK 0.1   /* one-sided slopes further apart than this (scaled): a kink, skipped */
+
+/* The inputs of a case, drawn once and shared by every backend. */
+typedef struct bo_data {
+    float *x[BO_MAXIN];
+    size_t n[BO_MAXIN];
+    int32_t *labels;
+    float *state0; /* running statistics before the forward pass */
+} bo_data;
+
+/* What one backend made of one case. */
+typedef struct bo_res {
+    int nout, refused, has_grad;
+    float *out[BO_MAXOUT + 1]; /* the outputs, then the running statistics */
+    size_t nel[BO_MAXOUT + 1];
+    float *grad[BO_MAXIN];
+    double fd_err; /* worst finite-difference error, scaled */
+} bo_res;
+
+static lt_rng drng;
+
+/* G_k[i]: a fixed pseudo-random weight in [-1, 1) */
+static float upstream(int k, size_t i) {
+    uint64_t z = (uint64_t)(k + 1) * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 31)) * 0x94D049BB133111EBull;
+    return (float)((double)((z ^ (z >> 29)) >> 11) / 4503599627370496.0) - 1.0f;
+}
+
+static size_t numel(const int *dims) {
+    size_t n = 1;
+    for (int k = 1; k <= dims[0]; k++) n *= (size_t)dims[k];
+    return n;
+}
+
+static void draw(const bo_case *c, bo_data *dt) {
+    lt_rng_seed(&drng, 42);
+    for (int k = 0; k < BO_MAXIN; k++) {
+        if (!c->in[k][0]) continue;
+        size_t n = dt->n[k] = numel(c->in[k]);
+        float *x = dt->x[k] = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) x[i] = 2.0f * lt_rng_uniform(&drng) - 1.0f;
+        if (c->init == BO_AWAY0)
+            for (size_t i = 0; i < n; i++) x[i] = x[i] < 0 ? -0.1f + 0.9f * x[i] : 0.1f + 0.9f * x[i];
+        if (c->init == BO_DISTINCT) {
+            for (size_t i = 0; i < n; i++) x[i] = 0.02f * ((float)i - (float)n / 2);
+            for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+                size_t j = lt_rng_below(&drng, i);
+                float t = x[i - 1];
+                x[i - 1] = x[j], x[j] = t;
+            }
+        }
+    }
+    dt->labels = malloc(((size_t)c->nlabels + 1) * sizeof(int32_t));
+    for (int i = 0; i < c->nlabels; i++) dt->labels[i] = (int32_t)lt_rng_below(&drng, (uint64_t)c->nclasses);
+    dt->state0 = malloc(((size_t)c->nstate + 1) * sizeof(float));
+    for (int i = 0; i < c->nstate; i++) /* means in [-1, 1], variances in [0.5, 1.5] */
+        dt->state0[i] = i < c->nstate / 2 ? 2.0f * lt_rng_uniform(&drng) - 1.0f : 0.5f + lt_rng_uniform(&drng);
+}
+
+/* One forward pass of c on g's backend; the same rng seed and running
+ * statistics every time, so dropout masks and batch-norm updates repeat. */
+static int forward(const bo_case *c, const bo_data *dt, lt_graph *g, int grad, float *state, lt_tensor **in,
+                   lt_tensor **out, lt_err *err) {
+    lt_graph_reset(g);
+    lt_rng_seed(g->rng, 7);
+    g->grad_enabled = grad;
+    g->training = !c->eval;
+    if (c->nstate) memcpy(state, dt->state0, (size_t)c->nstate * sizeof(float));
+    for (int k = 0; k < BO_MAXIN; k++)
+        in[k] = c->in[k][0] ? lt_graph_wrap(g, dt->x[k], NULL, &c->in[k][1], c->in[k][0], 1) : NULL;
+    return c->run(c, g, in, dt->labels, state, out, err);
+}
+
+static double weighted(lt_tensor **out, int nout) {
+    double s = 0;
+    for (int k = 0; k < nout; k++)
+        for (size_t i = 0; i < out[k]->numel; i++) s += (double)upstream(k, i) * out[k]->data[i];
+    return s;
+}
+
+/* L = sum_k sum(out_k * G_k) on the graph; NULL when no output needs a gradient */
+static lt_tensor *graph_loss(lt_graph *g, lt_tensor **out, int nout, lt_err *err) {
+    lt_tensor *loss = NULL;
+    for (int k = 0; k < nout; k++) {
+        if (!out[k]->requires_grad) continue;
+        float *gk = lt_arena_alloc(&g->arena, (out[k]->numel + 1) * sizeof(float));
+        for (size_t i = 0; i < out[k]->numel; i++) gk[i] = upstream(k, i);
+        lt_tensor *w = lt_graph_wrap(g, gk, NULL, out[k]->shape, out[k]->ndim, 0);
+        lt_tensor *term = lt_sum(g, lt_mul(g, out[k], w, err), err);
+        loss = loss ? lt_add(g, loss, term, err) : term;
+    }
+    return loss;
+}
+
+static float *copy(const float *a, size_t n) {
+    float *b = malloc((n + 1) * sizeof(float));
+    memcpy(b, a, n * sizeof(float));
+    return b;
+}
+
+/* Finite differences of L at the probed elements of every input against the
+ * gradients in r; returns the worst scaled error, or -1 when too many probes
+ * sat on a kink. */
+static double fd_check(const bo_case *c, bo_data *dt, lt_graph *g, float *state, const bo_res *r) {
+    lt_tensor *in[BO_MAXIN], *out[BO_MAXOUT];
+    lt_err err = {0};
+    double worst = 0;
+    int probes = 0, kinks = 0;
+    for (int k = 0; k < BO_MAXIN; k++) {
+        if (!r->grad[k]) continue;
+        double scale = 1;
+        for (size_t i = 0; i < dt->n[k]; i++) scale = fmax(scale, fabs(r->grad[k][i]));
+        int m = dt->n[k] < FD_SAMPLES ? (int)dt->n[k] : FD_SAMPLES;
+        for (int j = 0; j < m; j++) {
+            size_t i = (size_t)j * dt->n[k] / (size_t)m;
+            float keep = dt->x[k][i];
+            double l[3];
+            for (int s = 0; s < 3; s++) {
+                dt->x[k][i] = keep + (float)((s - 1) * FD_H);
+                int nout = forward(c, dt, g, 0, state, in, out, &err);
+                l[s] = nout > 0 ? weighted(out, nout) : NAN;
+            }
+            dt->x[k][i] = keep;
+            double num = (l[2] - l[0]) / (2 * FD_H), up = (l[2] - l[1]) / FD_H, down = (l[1] - l[0]) / FD_H;
+            probes++;
+            if (fabs(up - down) > FD_KINK * scale) {
+                kinks++;
+                continue;
+            }
+            double e = fabs(r->grad[k][i] - num) / scale;
+            if (!(e <= worst)) worst = e;
+        }
+    }
+    return 4 * kinks > probes ? -1 : worst;
+}
+
+/* Runs c on be: outputs, running statistics, gradients, finite differences. */
+static void run_case(const bo_case *c, bo_data *dt, const lt_backend *be, bo_res *r) {
+    lt_graph g;
+    lt_rng rng;
+    lt_err err = {0};
+    lt_tensor *in[BO_MAXIN], *out[BO_MAXOUT];
+    float *state = malloc(((size_t)c->nstate + 1) * sizeof(float));
+    memset(r, 0, sizeof *r);
+    lt_graph_init(&g, be, &rng, &err);
+    r->nout = forward(c, dt, &g, 1, state, in, out, &err);
+    r->refused = r->nout < 0 && err.code == LT_EUNSUPPORTED; /* a backend may lack an op */
+    if (r->refused) goto done;
+    CHECK_MSG(r->nout > 0, "%s on %s: %s", c->name, be->name, err.msg);
+    if (r->nout <= 0) goto done;
+    for (int k = 0; k < r->nout; k++) r->out[k] = copy(out[k]->data, r->nel[k] = out[k]->numel);
+    if (c->nstate) r->out[r->nout] = copy(state, r->nel[r->nout] = (size_t)c->nstate);
+    lt_tensor *loss = graph_loss(&g, out, r->nout, &err);
+    if (loss && loss->requires_grad) {
+        CHECK_MSG(lt_backward(&g, loss, &err) == LT_OK, "%s on %s: backward: %s", c->name, be->name, err.msg);
+        r->has_grad = 1;
+        for (int k = 0; k < BO_MAXIN; k++)
+            if (in[k] && in[k]->grad) r->grad[k] = copy(in[k]->grad, dt->n[k]);
+        r->fd_err = fd_check(c, dt, &g, state, r);
+    }
+done:
+    lt_graph_free(&g);
+    free(state);
+}
+
+static void free_res(bo_res *r) {
+    for (int k = 0; k <= BO_MAXOUT; k++) free(r->out[k]);
+    for (int k = 0; k < BO_MAXIN; k++) free(r->grad[k]);
+}
+
+/* sum (a - b)^2 / sum b^2 (the plain sum when b is all zero); +inf on NaN */
+static double nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d, den += (double)b[i] * b[i];
+    }
+    double e = den > 0 ? num / den : num;
+    return e == e ? e : INFINITY;
+}
+
+static int all_finite(const float *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a[i])) return 0;
+    return 1;
+}
+
+/* Checks one backend's result on its own (finite values, finite differences)
+ * and against the baseline's; returns the worst forward and backward NMSE. */
+static void compare(const bo_case *c, const bo_data *dt, const char *who, const bo_res *r, const bo_res *base,
+                    double *fw, double *bw) {
+    *fw = *bw = 0;
+    for (int k = 0; k < r->nout + (c->nstate > 0); k++) {
+        CHECK_MSG(all_finite(r->out[k], r->nel[k]), "%s on %s: output %d is not finite", c->name, who, k);
+        if (base) *fw = fmax(*fw, nmse(r->out[k], base->out[k], r->nel[k]));
+    }
+    for (int k = 0; k < BO_MAXIN; k++) {
+        if (!r->grad[k]) continue;
+        CHECK_MSG(all_finite(r->grad[k], dt->n[k]), "%s on %s: gradient %d is not finite", c->name, who, k);
+        if (base) *bw = fmax(*bw, base->grad[k] ? nmse(r->grad[k], base->grad[k], dt->n[k]) : INFINITY);
+    }
+    CHECK_MSG(*fw <= NMSE_MAX, "%s on %s: forward NMSE %.3g > %g", c->name, who, *fw, NMSE_MAX);
+    CHECK_MSG(*bw <= NMSE_MAX, "%s on %s: backward NMSE %.3g > %g", c->name, who, *bw, NMSE_MAX);
+    CHECK_MSG(r->fd_err >= 0 && r->fd_err <= FD_TOL, "%s on %s: gradient vs finite differences: %s %.3g", c->name, who,
+              r->fd_err < 0 ? "too many kinks," : "error", r->fd_err);
+}
+
+static const lt_backend *backends[4];
+static const char *baseline_of[4]; /* what each backend is compared with */
+static int nbackends;
+
+/* Every case on every backend; the first backend (the CPU) is the baseline. */
+static void test_cases(void) {
+    for (int i = 0; i < bo_ncases; i++) {
+        const bo_case *c = &bo_cases[i];
+        bo_data dt = {0};
+        bo_res res[4];
+        draw(c, &dt);
+        for (int b = 0; b < nbackends; b++) run_case(c, &dt, backends[b], &res[b]);
+        CHECK_MSG(!res[0].refused, "%s: the cpu backend refuses it", c->name);
+        printf("%-44s", c->name);
+        for (int b = 0; b < nbackends; b++) {
+            if (res[b].refused || res[0].refused) {
+                printf("  %s: not supported", backends[b]->name);
+                continue;
+            }
+            double fw, bw;
+            /* the CPU is checked against the reference, any other backend against the
+               CPU; the reference only on its own (finite values, finite differences) */
+            compare(c, &dt, backends[b]->name, &res[b], b == 0 ? &res[1] : b == 1 ? NULL : &res[0], &fw, &bw);
+            if (b == 1) continue; /* the reference backend's own pair was printed with the CPU's */
+            printf("  %s vs %s: fwd %.1e bwd %.1e fd %.1e", backends[b]->name, baseline_of[b], fw, bw, res[b].fd_err);
+        }
+        printf("\n");
+        for (int b = 0; b < nbackends; b++) free_res(&res[b]);
+        for (int k = 0; k < BO_MAXIN; k++) free(dt.x[k]);
+        free(dt.labels);
+        free(dt.state0);
+    }
+}
+
+/* Every compute entry of both tables is filled (entries from supports_op to the
+ * end of the struct are all function pointers). */
+static void test_tables_complete(void) {
+    const lt_backend *t[2] = {lt_backend_cpu(), bo_backend_ref()};
+    typedef void (*fnptr)(void);
+    for (int b = 0; b < 2; b++)
+        for (size_t at = offsetof(lt_backend, supports_op); at + sizeof(fnptr) <= sizeof(lt_backend);
+             at += sizeof(fnptr)) {
+            fnptr f;
+            memcpy(&f, (const char *)t[b] + at, sizeof f);
+            CHECK_MSG(f != NULL, "%s backend: the entry at byte %zu is empty", t[b]->name, at);
+        }
+}
+
+static void test_every_op_has_a_case(void) {
+    for (int op = 0; op < LT_OP_COUNT; op++) {
+        int found = 0;
+        for (int i = 0; i < bo_ncases; i++) found |= bo_cases[i].op == (lt_op)op;
+        CHECK_MSG(found, "no case runs %s", lt_op_name((lt_op)op));
+        CHECK(strcmp(lt_op_name((lt_op)op), "?") != 0);
+    }
+}
+
+/* A backend that lacks an op: the op refuses with one line naming both. */
+static int no_lstm(const lt_backend *be, lt_op op, const void *desc) { return op != LT_OP_LSTM; }
+
+static void test_refusal(void) {
+    lt_backend partial = *lt_backend_cpu();
+    partial.name = "partial";
+    partial.supports_op = no_lstm;
+    lt_graph g;
+    lt_rng rng;
+    lt_err err = {0};
+    lt_graph_init(&g, &partial, &rng, &err);
+    float x[6] = {0}, w[8] = {0}, u[4] = {0};
+    lt_tensor *tx = lt_graph_wrap(&g, x, NULL, (int[]){1, 3, 2}, 3, 0);
+    lt_tensor *tw = lt_graph_wrap(&g, w, NULL, (int[]){4, 2}, 2, 0);
+    lt_tensor *tu = lt_graph_wrap(&g, u, NULL, (int[]){4, 1}, 2, 0);
+    CHECK(lt_lstm(&g, tx, NULL, NULL, tw, tu, NULL, NULL, NULL, NULL, &err) == NULL);
+    CHECK(err.code == LT_EUNSUPPORTED);
+    CHECK_STR_CONTAINS(err.msg, "lstm: the partial backend does not support it");
+    CHECK(strchr(err.msg, '\n') == NULL);
+    /* the other ops still run on it */
+    CHECK(lt_tanh(&g, tx, &err) != NULL);
+    lt_graph_free(&g);
+}
+
+int main(void) {
+    lt_err err = {0};
+    backends[nbackends] = lt_backend_cpu(), baseline_of[nbackends++] = "reference";
+    backends[nbackends] = bo_backend_ref(), baseline_of[nbackends++] = "cpu";
+    const lt_backend *cuda = lt_backend_cuda(&err);
+    if (cuda)
+        backends[nbackends] = cuda, baseline_of[nbackends++] = "cpu";
+    else
+        printf("cuda: skipped: %s\n", err.msg);
+    RUN(test_tables_complete);
+    RUN(test_every_op_has_a_case);
+    RUN(test_refusal);
+    RUN(test_cases);
+    return check_done();
+}
