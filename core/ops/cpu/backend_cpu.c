@@ -1,8 +1,28 @@
 /* The CPU backend table: every entry points at a kernel in this folder. */
 #include "ops/backend.h"
+#include "ops/cpu/cpu_state.h"
 
 static const lt_backend cpu_backend = {
     .name = "cpu",
+    /* memory, copies, synchronisation, training-state ops */
+    .device = LT_DEV_CPU,
+    .alloc = lt_cpu_alloc,
+    .free = lt_cpu_free,
+    .host_ptr = lt_cpu_host_ptr,
+    .set = lt_cpu_set,
+    .get = lt_cpu_get,
+    .set_async = lt_cpu_set_async,
+    .get_async = lt_cpu_get_async,
+    .copy = lt_cpu_copy,
+    .synchronize = lt_cpu_synchronize,
+    .fill = lt_cpu_fill,
+    .optim_update = lt_cpu_optim_update,
+    .sum_squares = lt_cpu_sum_squares,
+    .scale = lt_cpu_scale,
+    .clamp = lt_cpu_clamp,
+    .any_above = lt_cpu_any_above,
+    .count_nonfinite = lt_cpu_count_nonfinite,
+    /* compute */
     .linear_forward = lt_linear_forward,
     .linear_backward = lt_linear_backward,
     .conv2d_scratch_floats = lt_conv2d_scratch_floats,
