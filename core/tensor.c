@@ -160,6 +160,7 @@ lt_tensor *lt_graph_tensor(lt_graph *g, const int *shape, int ndim) {
     float *d = lt_arena_alloc(&g->arena, n * sizeof(float));
     if (!d) return NULL;
     lt_tensor_view(t, d, shape, ndim);
+    t->device = g->device;
     return t;
 }
 
@@ -173,6 +174,7 @@ lt_tensor *lt_graph_wrap(lt_graph *g, float *data, float *grad, const int *shape
     lt_tensor *t = lt_arena_alloc(&g->arena, sizeof *t);
     if (!t) return NULL;
     lt_tensor_view(t, data, shape, ndim);
+    t->device = g->device;
     t->grad = grad;
     t->requires_grad = requires_grad;
     return t;

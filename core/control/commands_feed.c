@@ -75,7 +75,10 @@ static lt_tensor *probe_forward(lt_session *s, int n, int keep, lt_err *err) {
             pl->ndim = o->ndim - 1;
             memcpy(pl->shape, o->shape + 1, (size_t)pl->ndim * sizeof(int));
             size_t k = o->numel / (size_t)n;
-            memcpy(s->probe_mem + off, o->data, k * sizeof(float));
+            if (lt_tensor_read(o, 0, k, s->probe_mem + off, err)) { /* the first sample, wherever o lives */
+                y = NULL;
+                break;
+            }
             off += k;
         }
         s->probe_valid = y != NULL;

@@ -81,10 +81,20 @@ static void stats_of(const float *x, size_t n, stats *st) {
     st->min = n ? mn : NAN, st->max = n ? mx : NAN;
 }
 
-static double l2(const float *x, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return sqrt(s);
+/* L2 norm of t's data or grad, computed where it lives (the backend's sum of
+ * squares: no copy); NaN when this build cannot reach its device. */
+static double l2(const lt_tensor *t, int grad) {
+    const lt_backend *be = lt_backend_of(t->device);
+    return be ? sqrt(lt_dev_sum_squares(be, grad ? t->grad : t->data, t->numel)) : NAN;
+}
+
+/* Statistics of a layer output, read where the host can (lt_tensor_map:
+ * zero-copy on the CPU, a copy from a device); all NaN when it cannot be read. */
+static void tensor_stats(const lt_tensor *t, stats *st) {
+    const float *x = lt_tensor_map(t, 0, NULL);
+    if (!x) return;
+    stats_of(x, t->numel, st);
+    lt_tensor_unmap(t, t->data, x);
 }
 
 void lt_session_layers_body(lt_session *s, lt_sb *b) {
@@ -111,15 +121,15 @@ void lt_session_layers_body(lt_session *s, lt_sb *b) {
         if (l->out && prev_out && prev_out->data == l->out->data && prev_out->numel == l->out->numel)
             st = prev; /* a view of the previous output (flatten): same numbers */
         else if (l->out)
-            stats_of(l->out->data, l->out->numel, &st);
+            tensor_stats(l->out, &st);
         prev = st;
         row.mean = st.mean, row.std = st.std, row.min = st.min, row.max = st.max;
         row.zeros = l->out && st.n ? (double)st.zeros / (double)st.n : NAN;
         row.nonfinite = (long)st.nonfinite;
         row.weight_norm = row.grad_norm = row.update_ratio = NAN; /* written empty: no weights */
         if (l->weight.numel) {
-            row.weight_norm = l2(l->weight.data, l->weight.numel);
-            row.grad_norm = l2(l->weight.grad, l->weight.numel);
+            row.weight_norm = l2(&l->weight, 0);
+            row.grad_norm = l2(&l->weight, 1);
             row.update_ratio = row.weight_norm > 0 ? lr * row.grad_norm / row.weight_norm : NAN;
         }
         LT_SB_ENCODE(b, lt_ctl_layer_line, &row);
@@ -213,7 +223,7 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
         if (!w->numel)
             return lt_seterr(err, LT_ENOTFOUND, "inspect: layer %s has no %s", l->name,
                              !strcmp(what, "bias") ? "bias" : "weights");
-        const float *x = !strcmp(what, "grad") ? w->grad : w->data;
+        int grad = !strcmp(what, "grad");
         long rows = w->ndim >= 2 ? w->shape[0] : 1;
         if (have_sample) return lt_seterr(err, LT_EINVAL, "inspect: --sample applies to outputs, not to %s", what);
         if (channel >= rows)
@@ -223,6 +233,8 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
         inspect_names(&r, l->name, what, "model");
         lt_shape_str(w->shape, w->ndim, r.shape, sizeof r.shape);
         lt_shape_str(w->shape, w->ndim, r.full_shape, sizeof r.full_shape);
+        const float *x = lt_tensor_map(w, grad, err); /* zero-copy on the CPU */
+        if (!x) return err && err->code ? err->code : LT_ENOMEM;
         const float *shown = x;
         size_t nshown = w->numel;
         if (w->ndim == 4) { /* conv [O][I][K][K]: the kernel from input 0 to output C */
@@ -233,12 +245,13 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
             nshown = (size_t)w->shape[1];
             shown = x + (size_t)channel * w->shape[1];
         }
-        if ((rc = fill_stats(&r, x, w->numel, shown, nshown, err))) return rc;
-        return put_inspect(&r, out);
+        rc = fill_stats(&r, x, w->numel, shown, nshown, err);
+        lt_tensor_unmap(w, grad ? w->grad : w->data, x);
+        return rc ? rc : put_inspect(&r, out);
     }
 
     /* an output: the probe's when it is newer and no sample was asked for */
-    const float *x;
+    const float *x, *mapped = NULL;
     int ndim, shape[LT_MAX_DIMS];
     const char *source;
     if (s->probe_valid && !have_sample) {
@@ -259,16 +272,22 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
                              sample, l->out->shape[0]);
         ndim = l->out->ndim - 1;
         memcpy(shape, l->out->shape + 1, (size_t)ndim * sizeof(int));
-        x = l->out->data + (size_t)sample * (l->out->numel / (size_t)l->out->shape[0]);
+        if (!(mapped = lt_tensor_map(l->out, 0, err))) return err && err->code ? err->code : LT_ENOMEM;
+        x = mapped + (size_t)sample * (l->out->numel / (size_t)l->out->shape[0]);
         source = "batch";
         lt_shape_str(l->out->shape, l->out->ndim, full, sizeof full);
     }
     size_t n = lt_shape_numel(shape, ndim);
+    rc = LT_OK;
     if (have_channel && ndim != 3)
-        return lt_seterr(err, LT_EINVAL, "inspect: --channel applies to a CxHxW output; %s's is %d-D", l->name, ndim);
-    if (ndim == 3 && channel >= shape[0])
-        return lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %d channels)", channel,
-                         l->name, shape[0]);
+        rc = lt_seterr(err, LT_EINVAL, "inspect: --channel applies to a CxHxW output; %s's is %d-D", l->name, ndim);
+    else if (ndim == 3 && channel >= shape[0])
+        rc = lt_seterr(err, LT_EINVAL, "inspect: --channel %ld is out of range (%s has %d channels)", channel, l->name,
+                       shape[0]);
+    if (rc) {
+        if (mapped) lt_tensor_unmap(l->out, l->out->data, mapped);
+        return rc;
+    }
     lt_ctl_inspect r = {.sample = sample, .channel = channel};
     inspect_names(&r, l->name, "output", source);
     lt_shape_str(shape, ndim, r.shape, sizeof r.shape);
@@ -282,6 +301,7 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
     } else if (ndim == 2) {
         r.map_h = shape[0], r.map_w = shape[1];
     }
-    if ((rc = fill_stats(&r, x, n, shown, nshown, err))) return rc;
-    return put_inspect(&r, out);
+    rc = fill_stats(&r, x, n, shown, nshown, err);
+    if (mapped) lt_tensor_unmap(l->out, l->out->data, mapped);
+    return rc ? rc : put_inspect(&r, out);
 }

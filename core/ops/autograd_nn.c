@@ -271,6 +271,7 @@ lt_tensor *lt_flatten(lt_graph *g, lt_tensor *x, lt_err *err) {
     lt_tensor *y = lt_arena_alloc(&g->arena, sizeof *y);
     if (!y) return oom(err, "flatten");
     lt_tensor_view(y, x->data, shape, 2);
+    y->device = x->device; /* a view lives where its input does */
     if (lt_needs_grad(g, &x, 1)) {
         /* share the gradient storage: allocate the input's now so both alias it */
         if (!lt_graph_grad(g, x)) return oom(err, "flatten");
@@ -290,6 +291,7 @@ lt_tensor *lt_reshape(lt_graph *g, lt_tensor *x, const int *shape, int ndim, lt_
     lt_tensor *y = lt_arena_alloc(&g->arena, sizeof *y);
     if (!y) return oom(err, "reshape");
     lt_tensor_view(y, x->data, shape, ndim);
+    y->device = x->device;
     if (lt_needs_grad(g, &x, 1)) {
         if (!lt_graph_grad(g, x)) return oom(err, "reshape");
         y->grad = x->grad;

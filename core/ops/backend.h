@@ -19,6 +19,7 @@
 #ifndef LATHE_OPS_BACKEND_H
 #define LATHE_OPS_BACKEND_H
 
+#include "lathe/device.h"
 #include "ops/kernels.h"
 
 typedef struct lt_backend lt_backend;
@@ -148,6 +149,27 @@ static inline void lt_pool2d_out(const lt_pool2d_desc *d, int *OH, int *OW) {
 
 struct lt_backend {
     const char *name;
+    /* ---- memory, copies, synchronisation, training-state ops ----
+     * What lathe/device.h's calls reach (its comments give the contracts);
+     * every entry is required. Copies and sync return LT_OK or a negative
+     * LT_E* code (the wrappers turn it into a message naming the caller). */
+    lt_device device;
+    void *(*alloc)(size_t bytes, lt_mem_use use); /* zeroed, 64-byte aligned; NULL when out of memory */
+    void (*free)(void *buf, lt_mem_use use);
+    void *(*host_ptr)(void *buf); /* NULL: the host cannot address buf */
+    int (*set)(void *dst, const void *host_src, size_t bytes);
+    int (*get)(void *host_dst, const void *src, size_t bytes);
+    int (*set_async)(void *dst, const void *host_src, size_t bytes, lt_stream *s);
+    int (*get_async)(void *host_dst, const void *src, size_t bytes, lt_stream *s);
+    int (*copy)(void *dst, const void *src, size_t bytes);
+    int (*synchronize)(lt_stream *s);
+    void (*fill)(float *x, float v, size_t n);
+    void (*optim_update)(const lt_update *u, int nt, const lt_update_tensor *ts);
+    double (*sum_squares)(const float *x, size_t n);
+    void (*scale)(float *x, size_t n, float c);
+    void (*clamp)(float *x, size_t n, float v);
+    int (*any_above)(const float *x, size_t n, float limit);
+    size_t (*count_nonfinite)(const float *x, size_t n);
 
     /* ---- compute: the ops' kernels; semantics and shapes as in ops/kernels.h
      * and ops/rnn_kernels.h, whose CPU kernels carry the same names ---- */

@@ -30,47 +30,12 @@ static const opt_hparam_def adamw_hparams[NHP] = {
     [AMSGRAD] = {"amsgrad", 0, OPT_CHK_FLAG},
 };
 
-typedef struct adam_coef {
-    float wd;        /* coupled weight decay (adam) */
-    float decay;     /* decoupled factor 1 - lr*wd (adamw) */
-    float w1;        /* lerp weight 1 - beta1 */
-    float beta2, c2; /* c2 = 1 - beta2 */
-    float bc2_sqrt;  /* sqrt(1 - beta2^t) */
-    float eps;
-    float neg_step; /* -lr / (1 - beta1^t) */
-    int coupled_wd, decoupled_wd, amsgrad;
-} adam_coef;
-
-/* p, g, m, v, vmax [n]; this does elements [i, i+k), k <= OV_W. */
-static OPT_INLINE void adam_at(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                               float *restrict vmax, size_t i, size_t k, adam_coef c) {
-    ov8 P = ov_load(p + i, k), G = ov_load(g + i, k);
-    if (c.decoupled_wd) P = P * c.decay;
-    if (c.coupled_wd) G = G + c.wd * P;
-    ov8 M = ov_lerp(ov_load(m + i, k), G, c.w1);
-    ov8 V = ov_load(v + i, k) * c.beta2 + c.c2 * G * G;
-    ov_store(m + i, M, k);
-    ov_store(v + i, V, k);
-    if (c.amsgrad) {
-        V = ov_max(ov_load(vmax + i, k), V);
-        ov_store(vmax + i, V, k);
-    }
-    ov8 denom = ov_sqrt(V) / c.bc2_sqrt + c.eps;
-    ov_store(p + i, P + c.neg_step * M / denom, k); /* addcdiv: p + (s*m)/d */
-}
-
-static void adam_param(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                       float *restrict vmax, size_t n, adam_coef c) {
-    size_t i = 0;
-    for (; i + OV_W <= n; i += OV_W) adam_at(p, g, m, v, vmax, i, OV_W, c);
-    if (i < n) adam_at(p, g, m, v, vmax, i, n - i, c);
-}
-
-static void adam_step_common(lt_optim *o, const opt_group *grp, long t, int decoupled) {
+static void adam_coef_common(const opt_group *grp, long t, int decoupled, lt_update *u) {
     const double *hp = grp->hp;
     double bc1 = 1.0 - pow(hp[BETA1], (double)t);
     double bc2 = 1.0 - pow(hp[BETA2], (double)t);
-    adam_coef c = {
+    u->rule = LT_UPDATE_ADAM;
+    u->c.adam = (lt_adam_coef){
         .wd = (float)hp[WEIGHT_DECAY],
         .decay = (float)(1.0 - hp[LR] * hp[WEIGHT_DECAY]),
         .w1 = (float)(1.0 - hp[BETA1]),
@@ -83,14 +48,10 @@ static void adam_step_common(lt_optim *o, const opt_group *grp, long t, int deco
         .decoupled_wd = decoupled && hp[WEIGHT_DECAY] != 0,
         .amsgrad = hp[AMSGRAD] != 0,
     };
-    for (int i = grp->first; i < grp->first + grp->count; i++) {
-        const lt_param *prm = &o->params[i];
-        adam_param(prm->data, prm->grad, opt_state(o, i, 0), opt_state(o, i, 1), opt_state(o, i, 2), prm->n, c);
-    }
 }
 
-static void adam_step(lt_optim *o, const opt_group *grp, long t) { adam_step_common(o, grp, t, 0); }
-static void adamw_step(lt_optim *o, const opt_group *grp, long t) { adam_step_common(o, grp, t, 1); }
+static void adam_coef(lt_optim *o, const opt_group *grp, long t, lt_update *u) { adam_coef_common(grp, t, 0, u); }
+static void adamw_coef(lt_optim *o, const opt_group *grp, long t, lt_update *u) { adam_coef_common(grp, t, 1, u); }
 
 const opt_kind lt_optim_adam_kind = {
     .name = "adam",
@@ -98,7 +59,7 @@ const opt_kind lt_optim_adam_kind = {
     .hp = adam_hparams,
     .nslots = 3,
     .slots = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    .step = adam_step,
+    .coef = adam_coef,
 };
 
 const opt_kind lt_optim_adamw_kind = {
@@ -107,5 +68,5 @@ const opt_kind lt_optim_adamw_kind = {
     .hp = adamw_hparams,
     .nslots = 3,
     .slots = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    .step = adamw_step,
+    .coef = adamw_coef,
 };

@@ -1,6 +1,7 @@
-/* The optimizer object: creation (all state allocated once), the
- * hyperparameter table with validation, state enumeration for checkpoints, and
- * the step dispatch to the per-kind update rules. */
+/* The optimizer object: creation (all state allocated once, on the params'
+ * device), the hyperparameter table with validation, state enumeration for
+ * checkpoints, and the step: the kind's coefficients, applied by the backend
+ * (lathe/device.h, lt_dev_optim_update). */
 #include "optim/optim_impl.h"
 
 #include <stdio.h>
@@ -12,7 +13,7 @@ static const opt_kind *const kinds[] = {&lt_optim_sgd_kind,      &lt_optim_adam_
 
 /* Keeps nparams * nslots well inside int and the duplicate-name check cheap. */
 #define OPT_MAX_PARAMS 65536
-#define STATE_ALIGN 64 /* bytes; each state buffer starts on a cache line */
+#define STATE_ALIGN 64 /* bytes; each state buffer starts on a cache line (the block is 64-byte aligned) */
 
 static const opt_kind *find_kind(const char *name) {
     for (int i = 0; i < NKINDS; i++)
@@ -52,7 +53,13 @@ static int check_params(const lt_param *params, int nparams, lt_err *err) {
         for (int j = 0; j < i; j++)
             if (strcmp(params[j].name, p->name) == 0)
                 return lt_seterr(err, LT_EINVAL, "parameter name '%s' appears twice", p->name);
+        if (p->device != params[0].device)
+            return lt_seterr(err, LT_EINVAL, "parameters '%s' and '%s' live on different devices", params[0].name,
+                             p->name);
     }
+    if (!lt_backend_of(params[0].device))
+        return lt_seterr(err, LT_EUNSUPPORTED, "parameter '%s' lives on a device this build has no backend for",
+                         params[0].name);
     return LT_OK;
 }
 
@@ -73,6 +80,7 @@ lt_optim *lt_optim_create(const char *kind, const lt_param *params, int nparams,
     lt_optim *o = lt_calloc(1, sizeof *o, err);
     if (!o) return NULL;
     o->kind = k;
+    o->be = lt_backend_of(params[0].device);
     o->nparams = nparams;
     o->ngroups = 1;
     o->groups[0].first = 0;
@@ -83,7 +91,8 @@ lt_optim *lt_optim_create(const char *kind, const lt_param *params, int nparams,
     o->params = lt_malloc((size_t)nparams * sizeof *o->params, err);
     o->state = lt_calloc((size_t)nbuf, sizeof *o->state, err);
     o->state_names = lt_calloc((size_t)nbuf, sizeof *o->state_names, err);
-    if (!o->params || !o->state || !o->state_names) goto fail;
+    o->upd = lt_calloc((size_t)nparams, sizeof *o->upd, err);
+    if (!o->params || !o->state || !o->state_names || !o->upd) goto fail;
     memcpy(o->params, params, (size_t)nparams * sizeof *o->params);
 
     /* Sizes: every buffer rounded up to whole cache lines, checked for overflow. */
@@ -104,14 +113,7 @@ lt_optim *lt_optim_create(const char *kind, const lt_param *params, int nparams,
             name_bytes += strlen(params[p].name) + 1 + strlen(k->slots[s]) + 1;
         }
     }
-    if (bytes > 0) {
-        o->state_mem = aligned_alloc(STATE_ALIGN, bytes);
-        if (!o->state_mem) {
-            lt_seterr(err, LT_ENOMEM, "out of memory allocating %zu bytes of optimizer state", bytes);
-            goto fail;
-        }
-        memset(o->state_mem, 0, bytes);
-    }
+    if (bytes > 0 && !(o->state_mem = lt_dev_alloc(o->be, bytes, LT_MEM_OPTIM, err))) goto fail; /* zeroed */
     o->names_mem = lt_malloc(name_bytes, err);
     if (!o->names_mem) goto fail;
 
@@ -127,6 +129,8 @@ lt_optim *lt_optim_create(const char *kind, const lt_param *params, int nparams,
             o->state_names[i] = nm;
             nm += len;
         }
+        o->upd[p] = (lt_update_tensor){.p = params[p].data, .g = params[p].grad, .n = params[p].n};
+        for (int s = 0; s < k->nslots; s++) o->upd[p].s[s] = opt_state(o, p, s);
     }
     return o;
 fail:
@@ -140,7 +144,8 @@ void lt_optim_free(lt_optim *o) {
     free(o->state);
     free(o->state_names);
     free(o->names_mem);
-    free(o->state_mem);
+    free(o->upd);
+    lt_dev_free(o->be, o->state_mem, LT_MEM_OPTIM);
     free(o);
 }
 
@@ -149,7 +154,11 @@ const char *lt_optim_kind(const lt_optim *o) { return o ? o->kind->name : NULL; 
 int lt_optim_step(lt_optim *o, lt_err *err) {
     if (!o) return lt_seterr(err, LT_EINVAL, "lt_optim_step: no optimizer");
     long t = o->steps + 1;
-    for (int g = 0; g < o->ngroups; g++) o->kind->step(o, &o->groups[g], t);
+    for (int g = 0; g < o->ngroups; g++) {
+        lt_update u;
+        o->kind->coef(o, &o->groups[g], t, &u);
+        lt_dev_optim_update(o->be, &u, o->groups[g].count, o->upd + o->groups[g].first);
+    }
     o->steps = t;
     return LT_OK;
 }
@@ -157,7 +166,7 @@ int lt_optim_step(lt_optim *o, lt_err *err) {
 void lt_optim_zero_grad(lt_optim *o) {
     if (!o) return;
     for (int p = 0; p < o->nparams; p++)
-        if (o->params[p].n) memset(o->params[p].grad, 0, o->params[p].n * sizeof(float));
+        if (o->params[p].n) lt_dev_fill(o->be, o->params[p].grad, 0.0f, o->params[p].n);
 }
 
 int lt_optim_hparam_count(const lt_optim *o) { return o ? o->kind->nhp : 0; }
@@ -250,18 +259,24 @@ size_t lt_optim_state_floats(const lt_optim *o) {
     return total;
 }
 
-void lt_optim_state_save(const lt_optim *o, float *dst) {
-    for (int i = 0; i < lt_optim_state_count(o); i++) {
+const lt_backend *lt_optim_backend(const lt_optim *o) { return o ? o->be : NULL; }
+
+int lt_optim_state_save(const lt_optim *o, float *dst, lt_err *err) {
+    int rc = LT_OK;
+    for (int i = 0; !rc && i < lt_optim_state_count(o); i++) {
         size_t n = o->params[i / o->kind->nslots].n;
-        memcpy(dst, o->state[i], n * sizeof(float));
+        rc = lt_dev_get(o->be, dst, o->state[i], n * sizeof(float), err);
         dst += n;
     }
+    return rc;
 }
 
-void lt_optim_state_load(lt_optim *o, const float *src) {
-    for (int i = 0; i < lt_optim_state_count(o); i++) {
+int lt_optim_state_load(lt_optim *o, const float *src, lt_err *err) {
+    int rc = LT_OK;
+    for (int i = 0; !rc && i < lt_optim_state_count(o); i++) {
         size_t n = o->params[i / o->kind->nslots].n;
-        memcpy(o->state[i], src, n * sizeof(float));
+        rc = lt_dev_set(o->be, o->state[i], src, n * sizeof(float), err);
         src += n;
     }
+    return rc;
 }

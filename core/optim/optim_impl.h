@@ -1,12 +1,9 @@
 /* optim/optim_impl.h: private to core/optim. The optimizer object shared by
  * optim.c (creation, hyperparameters, state) and the per-kind files (sgd.c,
- * adam.c, adadelta.c, rmsprop.c, adagrad.c, each an update rule), plus the
- * small vector helpers the update loops are written with.
- *
- * Why explicit vectors: the update loops need sqrtf, and with the default
- * -fmath-errno GCC will not vectorise a loop calling sqrtf (it keeps a scalar
- * call for the errno path). The loops are therefore written once over ov8, a GCC
- * vector of 8 floats, with the square root done by the target's instruction. */
+ * adam.c, adadelta.c, rmsprop.c, adagrad.c, each an update rule: its
+ * hyperparameters and how they become the f32 coefficients of lathe/device.h's
+ * lt_update; the element-wise loops are the backend's, core/ops/cpu/optim_update.c
+ * on the CPU). */
 #ifndef LATHE_OPTIM_IMPL_H
 #define LATHE_OPTIM_IMPL_H
 
@@ -14,16 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lathe/device.h"
 #include "lathe/optim.h"
-
-#if defined(__AVX__) || defined(__SSE__)
-#include <immintrin.h>
-#elif defined(__aarch64__) && defined(__ARM_NEON)
-#include <arm_neon.h>
-#endif
-
-/* Loop bodies are inlined so the full-vector loop sees k == OV_W. */
-#define OPT_INLINE inline __attribute__((always_inline))
 
 #define OPT_MAX_HP 8
 #define OPT_MAX_SLOTS 3
@@ -59,10 +48,12 @@ struct lt_optim {
     opt_group groups[1];
     int ngroups;
     long steps;
-    int sgd_buf_init;   /* sgd: momentum buffers hold a value (PyTorch: not None) */
-    float *state_mem;   /* one 64-byte aligned block for every state buffer */
-    float **state;      /* [nparams * nslots]: state[p * nslots + s] */
-    char **state_names; /* same indexing, "<param>.<slot>" */
+    int sgd_buf_init;      /* sgd: momentum buffers hold a value (PyTorch: not None) */
+    const lt_backend *be;  /* owns the params' memory (their device's) and the state */
+    lt_update_tensor *upd; /* [nparams]: p, g, state slots of each param, for the backend */
+    float *state_mem;      /* one 64-byte aligned block (LT_MEM_OPTIM) for every state buffer */
+    float **state;         /* [nparams * nslots]: state[p * nslots + s] */
+    char **state_names;    /* same indexing, "<param>.<slot>" */
     char *names_mem;
 };
 
@@ -74,8 +65,9 @@ struct opt_kind {
     const char *slots[OPT_MAX_SLOTS];
     /* Checks across hyperparameters after one changed; NULL when none. */
     int (*check)(const double *hp, lt_err *err);
-    /* Updates the params of group g; t is the 1-based step being taken. */
-    void (*step)(lt_optim *o, const opt_group *g, long t);
+    /* The coefficients of the update of group g at step t (1-based), which
+       the backend then applies to the group's params. */
+    void (*coef)(lt_optim *o, const opt_group *g, long t, lt_update *u);
 };
 
 extern const opt_kind lt_optim_sgd_kind, lt_optim_adam_kind, lt_optim_adamw_kind, lt_optim_adadelta_kind,
@@ -83,61 +75,5 @@ extern const opt_kind lt_optim_sgd_kind, lt_optim_adam_kind, lt_optim_adamw_kind
 
 /* State buffer s of param p. */
 static inline float *opt_state(const lt_optim *o, int p, int s) { return o->state[p * o->kind->nslots + s]; }
-
-/* ---- 8-float vectors (GCC/Clang vector extension) ---- */
-#define OV_W 8
-typedef float ov8 __attribute__((vector_size(32)));
-typedef int32_t ov8i __attribute__((vector_size(32)));
-
-static inline ov8 ov_set1(float x) { return (ov8){x, x, x, x, x, x, x, x}; }
-
-/* Loads k <= 8 floats (the rest zero); stores k floats. The k == 8 path is a
- * plain unaligned vector load/store. */
-static inline ov8 ov_load(const float *p, size_t k) {
-    ov8 v = ov_set1(0.0f);
-    memcpy(&v, p, (k == OV_W ? OV_W : k) * sizeof(float));
-    return v;
-}
-static inline void ov_store(float *p, ov8 v, size_t k) { memcpy(p, &v, (k == OV_W ? OV_W : k) * sizeof(float)); }
-
-static inline ov8 ov_sqrt(ov8 x) {
-#if defined(__AVX__)
-    return (ov8)_mm256_sqrt_ps((__m256)x);
-#elif defined(__SSE__)
-    __m128 lo, hi;
-    memcpy(&lo, &x, 16);
-    memcpy(&hi, (const char *)&x + 16, 16);
-    lo = _mm_sqrt_ps(lo);
-    hi = _mm_sqrt_ps(hi);
-    memcpy(&x, &lo, 16);
-    memcpy((char *)&x + 16, &hi, 16);
-    return x;
-#elif defined(__aarch64__) && defined(__ARM_NEON)
-    float32x4_t lo, hi;
-    memcpy(&lo, &x, 16);
-    memcpy(&hi, (const char *)&x + 16, 16);
-    lo = vsqrtq_f32(lo);
-    hi = vsqrtq_f32(hi);
-    memcpy(&x, &lo, 16);
-    memcpy((char *)&x + 16, &hi, 16);
-    return x;
-#else
-    for (int j = 0; j < OV_W; j++) x[j] = sqrtf(x[j]);
-    return x;
-#endif
-}
-
-/* Lane-wise max(a, b) (b where a is not greater, as torch.maximum for non-NaN). */
-static inline ov8 ov_max(ov8 a, ov8 b) {
-    ov8i m = a > b;
-    return (ov8)(((ov8i)a & m) | ((ov8i)b & ~m));
-}
-
-/* torch.lerp(a, b, w) for a scalar weight, as ATen computes it:
- * |w| < 0.5 ? a + w*(b - a) : b - (b - a)*(1 - w). */
-static inline ov8 ov_lerp(ov8 a, ov8 b, float w) {
-    if (fabsf(w) < 0.5f) return a + w * (b - a);
-    return b - (b - a) * (1.0f - w);
-}
 
 #endif

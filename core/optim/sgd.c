@@ -24,33 +24,10 @@ static int sgd_check(const double *hp, lt_err *err) {
     return LT_OK;
 }
 
-typedef struct sgd_coef {
-    float lr, wd, mom, one_minus_damp;
-    int has_wd, has_mom, nesterov, first; /* first: buf = g */
-} sgd_coef;
-
-/* p, g, buf [n]; this does elements [i, i+k), k <= OV_W. */
-static OPT_INLINE void sgd_at(float *restrict p, const float *restrict g, float *restrict buf, size_t i, size_t k,
-                              sgd_coef c) {
-    ov8 P = ov_load(p + i, k), G = ov_load(g + i, k);
-    if (c.has_wd) G = G + c.wd * P;
-    if (c.has_mom) {
-        ov8 B = c.first ? G : ov_load(buf + i, k) * c.mom + c.one_minus_damp * G;
-        ov_store(buf + i, B, k);
-        G = c.nesterov ? G + c.mom * B : B;
-    }
-    ov_store(p + i, P + (-c.lr) * G, k);
-}
-
-static void sgd_param(float *restrict p, const float *restrict g, float *restrict buf, size_t n, sgd_coef c) {
-    size_t i = 0;
-    for (; i + OV_W <= n; i += OV_W) sgd_at(p, g, buf, i, OV_W, c);
-    if (i < n) sgd_at(p, g, buf, i, n - i, c);
-}
-
-static void sgd_step(lt_optim *o, const opt_group *grp, long t) {
+static void sgd_coef(lt_optim *o, const opt_group *grp, long t, lt_update *u) {
     const double *hp = grp->hp;
-    sgd_coef c = {
+    u->rule = LT_UPDATE_SGD;
+    u->c.sgd = (lt_sgd_coef){
         .lr = (float)hp[LR],
         .wd = (float)hp[WEIGHT_DECAY],
         .mom = (float)hp[MOMENTUM],
@@ -61,11 +38,7 @@ static void sgd_step(lt_optim *o, const opt_group *grp, long t) {
         .first = !o->sgd_buf_init,
     };
     (void)t;
-    for (int i = grp->first; i < grp->first + grp->count; i++) {
-        const lt_param *prm = &o->params[i];
-        sgd_param(prm->data, prm->grad, opt_state(o, i, 0), prm->n, c);
-    }
-    if (c.has_mom) o->sgd_buf_init = 1;
+    if (u->c.sgd.has_mom) o->sgd_buf_init = 1;
 }
 
 const opt_kind lt_optim_sgd_kind = {
@@ -75,5 +48,5 @@ const opt_kind lt_optim_sgd_kind = {
     .nslots = 1,
     .slots = {"momentum_buffer"},
     .check = sgd_check,
-    .step = sgd_step,
+    .coef = sgd_coef,
 };

@@ -1,4 +1,9 @@
-/* Checkpoints: the trainer's whole state in one safetensors file. */
+/* Checkpoints: the trainer's whole state in one safetensors file.
+ *
+ * The tensors live in their backend's memory (the model's, the optimizer's).
+ * A save reads them through lt_dev_map_read: zero-copy where the host can
+ * address the memory (the CPU), else into host copies (lt_dev_get); a load
+ * writes them with lt_dev_set. */
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -21,11 +26,14 @@
 typedef struct ckpt_list {
     lt_st_tensor t[MAX_TENSORS];
     char names[MAX_TENSORS][160];
-    float *dst[MAX_TENSORS]; /* where each tensor lives in the trainer */
+    float *dst[MAX_TENSORS];           /* where each tensor lives in the trainer */
+    const lt_backend *be[MAX_TENSORS]; /* whose memory dst is */
+    const void *mapped[MAX_TENSORS];   /* a save: dst as the host reads it */
     int n;
 } ckpt_list;
 
-static int add(ckpt_list *l, const char *name, float *data, const int *shape, int ndim, lt_err *err) {
+static int add(ckpt_list *l, const char *name, float *data, const lt_backend *be, const int *shape, int ndim,
+               lt_err *err) {
     if (l->n == MAX_TENSORS) return lt_seterr(err, LT_EINVAL, "checkpoint: more than %d tensors", MAX_TENSORS);
     lt_st_tensor *t = &l->t[l->n];
     snprintf(l->names[l->n], sizeof l->names[0], "%s", name);
@@ -35,6 +43,8 @@ static int add(ckpt_list *l, const char *name, float *data, const int *shape, in
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->data = data;
     l->dst[l->n] = data;
+    l->be[l->n] = be;
+    l->mapped[l->n] = NULL;
     l->n++;
     return LT_OK;
 }
@@ -57,7 +67,7 @@ static int collect(lt_trainer *t, ckpt_list *l, int with_optimizer, lt_err *err)
         for (int k = 0; k < 6; k++) {
             if (!ts[k]->numel) continue;
             snprintf(name, sizeof name, "%s.%s", ly->name, suffix[k]);
-            if ((rc = add(l, name, ts[k]->data, ts[k]->shape, ts[k]->ndim, err))) return rc;
+            if ((rc = add(l, name, ts[k]->data, m->be, ts[k]->shape, ts[k]->ndim, err))) return rc;
         }
     }
     if (!with_optimizer) return LT_OK;
@@ -69,7 +79,7 @@ static int collect(lt_trainer *t, ckpt_list *l, int with_optimizer, lt_err *err)
         char name[160];
         snprintf(name, sizeof name, "optimizer.%s", sname);
         int shape[1] = {(int)n};
-        if ((rc = add(l, name, data, shape, 1, err))) return rc;
+        if ((rc = add(l, name, data, lt_optim_backend(t->opt), shape, 1, err))) return rc;
     }
     return LT_OK;
 }
@@ -181,17 +191,44 @@ static int meta_save(const char *path, ckpt_list *l, meta_list *b, lt_err *err) 
     return rc;
 }
 
+/* Points every tensor of l at a host-readable view of its memory (in l's
+ * original order, before any sort), or gives back what it took and fails. */
+static int map_all(ckpt_list *l, lt_err *err) {
+    for (int i = 0; i < l->n; i++) {
+        l->mapped[i] = lt_dev_map_read(l->be[i], l->dst[i], lt_st_nbytes(&l->t[i]), err);
+        if (!l->mapped[i]) {
+            while (i--) lt_dev_unmap(l->be[i], l->dst[i], l->mapped[i]);
+            return err && err->code ? err->code : LT_ENOMEM;
+        }
+        l->t[i].data = l->mapped[i];
+    }
+    return LT_OK;
+}
+
+static void unmap_all(ckpt_list *l) {
+    for (int i = 0; i < l->n; i++) lt_dev_unmap(l->be[i], l->dst[i], l->mapped[i]);
+}
+
+static int save_mapped(lt_trainer *t, ckpt_list *l, const char *path, lt_err *err);
+
 int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
     static ckpt_list l; /* large; saves run on the trainer thread only */
-    meta_list mb = {0};
     int rc = collect(t, &l, 1, err);
-    if (rc) return rc;
-    const char *bad = first_nonfinite(l.t, l.n);
+    if (rc || (rc = map_all(&l, err))) return rc;
+    rc = save_mapped(t, &l, path, err);
+    unmap_all(&l);
+    return rc;
+}
+
+/* The save proper, over host-readable tensors (l->t[i].data). */
+static int save_mapped(lt_trainer *t, ckpt_list *l, const char *path, lt_err *err) {
+    meta_list mb = {0};
+    const char *bad = first_nonfinite(l->t, l->n);
     if (bad)
         return lt_seterr(err, LT_ESTATE,
                          "checkpoint %s not written: %s holds NaN or inf at step %ld (an earlier checkpoint is kept)",
                          path, bad, t->step);
-    qsort(l.t, (size_t)l.n, sizeof l.t[0], by_name);
+    qsort(l->t, (size_t)l->n, sizeof l->t[0], by_name);
     size_t le, lb;
     lt_loader_position(t->train_loader, &le, &lb);
     size_t epoch = t->epoch;
@@ -236,10 +273,10 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err) {
     uint32_t crc = 0;
     if (!mb.full && !mb.text.oom) {
         meta_point(&mb);
-        crc = checkpoint_crc(l.t, l.n, mb.m, mb.n, 1);
+        crc = checkpoint_crc(l->t, l->n, mb.m, mb.n, 1);
     }
     meta_add(&mb, "crc32", "%08" PRIx32, crc);
-    return meta_save(path, &l, &mb, err);
+    return meta_save(path, l, &mb, err);
 }
 
 /* ---- loading ---- */
@@ -312,8 +349,10 @@ static int open_checked(lt_trainer *t, const char *path, int with_optimizer, lt_
     return LT_OK;
 }
 
-static void copy_in(const ckpt_list *l, const lt_st_tensor **src) {
-    for (int i = 0; i < l->n; i++) memcpy(l->dst[i], src[i]->data, lt_st_nbytes(src[i]));
+static int copy_in(const ckpt_list *l, const lt_st_tensor **src, lt_err *err) {
+    int rc = LT_OK;
+    for (int i = 0; !rc && i < l->n; i++) rc = lt_dev_set(l->be[i], l->dst[i], src[i]->data, lt_st_nbytes(src[i]), err);
+    return rc;
 }
 
 int lt_checkpoint_load_weights(lt_trainer *t, const char *path, lt_err *err) {
@@ -321,7 +360,7 @@ int lt_checkpoint_load_weights(lt_trainer *t, const char *path, lt_err *err) {
     static const lt_st_tensor *src[MAX_TENSORS];
     lt_st_file f = {0};
     int rc = open_checked(t, path, 0, &f, &l, src, err);
-    if (!rc) copy_in(&l, src);
+    if (!rc) rc = copy_in(&l, src, err);
     lt_st_free(&f);
     return rc;
 }
@@ -400,8 +439,8 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
         if (!rc && t->sched && sstate) rc = lt_sched_state_load(t->sched, sstate, err);
         if (!rc) rc = apply_hparams(t, &f, path, err);
         if (!rc && (rc = lt_loader_seek(t->train_loader, (size_t)le, (size_t)lb, err))) restore_hparams(t, &f);
+        if (!rc && (rc = copy_in(&l, src, err))) restore_hparams(t, &f);
         if (!rc) {
-            copy_in(&l, src);
             lt_optim_set_steps(t->opt, (long)osteps);
             if (t->sched) lt_sched_apply(t->sched, t->opt, NULL);
             t->rng = rng;

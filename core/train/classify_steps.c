@@ -10,10 +10,11 @@ static lt_tensor *forward(lt_module *m, lt_graph *g, lt_tensor *x, lt_err *err) 
     return m->exp->forward ? m->exp->forward(m, g, x, err) : lt_model_forward(&m->model, g, x, err);
 }
 
-static int correct_count(const lt_tensor *logits, const int32_t *y) {
-    int B = logits->shape[0], C = logits->shape[1], correct = 0;
+/* logits [B, C] read on the host (lt_tensor_map: zero-copy on the CPU) */
+static int correct_count(const float *logits, int B, int C, const int32_t *y) {
+    int correct = 0;
     for (int b = 0; b < B; b++) {
-        const float *row = logits->data + (size_t)b * C;
+        const float *row = logits + (size_t)b * C;
         int best = 0;
         for (int c = 1; c < C; c++)
             if (row[c] > row[best]) best = c;
@@ -31,11 +32,15 @@ lt_tensor *lt_classify_step(lt_module *m, lt_graph *g, const lt_batch *b, lt_ten
     if (!logits) return NULL;
     lt_tensor *loss = lt_cross_entropy(g, logits, b->y, err);
     if (!loss) return NULL;
+    float lv;
+    const float *lh = lt_tensor_read(loss, 0, 1, &lv, err) ? NULL : lt_tensor_map(logits, 0, err);
+    if (!lh) return NULL;
     char name[32];
     snprintf(name, sizeof name, "%s_loss", stage_prefix(m->stage));
-    lt_log(m, name, loss->data[0], b->n);
+    lt_log(m, name, lv, b->n);
     snprintf(name, sizeof name, "%s_acc", stage_prefix(m->stage));
-    lt_log(m, name, (double)correct_count(logits, b->y) / b->n, b->n);
+    lt_log(m, name, (double)correct_count(lh, logits->shape[0], logits->shape[1], b->y) / b->n, b->n);
+    lt_tensor_unmap(logits, logits->data, lh);
     return loss;
 }
 

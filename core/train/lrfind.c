@@ -123,13 +123,16 @@ static int snapshot_take(lt_trainer *t, snapshot *s, lt_err *err) {
         snapshot_free(s);
         return LT_ENOMEM;
     }
-    memcpy(s->mem, md->mem, s->mem_floats * sizeof(float));
-    lt_optim_state_save(t->opt, s->ostate);
+    int rc = lt_dev_get(md->be, s->mem, md->mem, s->mem_floats * sizeof(float), err);
+    if (rc || (rc = lt_optim_state_save(t->opt, s->ostate, err))) {
+        snapshot_free(s);
+        return rc;
+    }
     s->opt_steps = lt_optim_steps(t->opt);
     for (int i = 0; i < s->nhparams; i++) {
         char buf[96];
         const char *name = lt_trainer_hparam_name(t, i, buf, sizeof buf);
-        int rc = name ? lt_trainer_hparam_get(t, name, &s->hparams[i], err) : LT_EINVAL;
+        rc = name ? lt_trainer_hparam_get(t, name, &s->hparams[i], err) : LT_EINVAL;
         if (rc) {
             snapshot_free(s);
             return rc;
@@ -160,10 +163,9 @@ static int snapshot_take(lt_trainer *t, snapshot *s, lt_err *err) {
  * so a restore never touches the loader's batch size needlessly. */
 static int snapshot_restore(lt_trainer *t, const snapshot *s, lt_err *err) {
     lt_model *md = &t->mod.model;
-    memcpy(md->mem, s->mem, s->mem_floats * sizeof(float));
-    lt_optim_state_load(t->opt, s->ostate);
+    int rc = lt_dev_set(md->be, md->mem, s->mem, s->mem_floats * sizeof(float), err);
+    if (!rc) rc = lt_optim_state_load(t->opt, s->ostate, err);
     lt_optim_set_steps(t->opt, s->opt_steps);
-    int rc = LT_OK;
     for (int i = 0; i < s->nhparams && !rc; i++) {
         char buf[96];
         const char *name = lt_trainer_hparam_name(t, i, buf, sizeof buf);

@@ -77,19 +77,15 @@ void lt_grad_scaler_init(lt_grad_scaler *s) {
     s->skipped = 0;
 }
 
-int lt_grad_scaler_unscale(lt_grad_scaler *s, float *g, size_t n) {
+int lt_grad_scaler_unscale(lt_grad_scaler *s, const lt_backend *be, float *g, size_t n) {
     /* fp16 gradients that overflowed would be inf: check the f32 ones against fp16's range */
-    int bad = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(fabsf(g[i]) <= LT_FP16_MAX)) bad = 1;
-    if (bad) {
+    if (lt_dev_any_above(be, g, n, LT_FP16_MAX)) {
         s->scale *= s->backoff_factor;
         s->good_steps = 0;
         s->skipped++;
         return 0;
     }
-    float inv = (float)(1.0 / s->scale);
-    for (size_t i = 0; i < n; i++) g[i] *= inv;
+    lt_dev_scale(be, g, n, (float)(1.0 / s->scale));
     if (++s->good_steps >= s->growth_interval) {
         s->scale *= s->growth_factor;
         s->good_steps = 0;

@@ -424,8 +424,14 @@ int lt_runlog_epoch_end(lt_runlog *r, lt_trainer *t, lt_err *err) {
     int rc = lt_tb_scalar(r->tb, "epoch", t->step, (double)t->epoch, err);
     if (rc || r->hist_every == 0 || (t->epoch + 1) % (size_t)r->hist_every != 0) return rc;
     const lt_model *m = &t->mod.model;
-    for (int i = 0; i < m->nparams && !rc; i++)
-        rc = lt_tb_histogram(r->tb, m->params[i].name, t->step, m->params[i].data, m->params[i].n, err);
+    for (int i = 0; i < m->nparams && !rc; i++) {
+        /* the weights as the host reads them: zero-copy on the CPU, a copy from a device */
+        const lt_param *p = &m->params[i];
+        const float *x = lt_dev_map_read(m->be, p->data, p->n * sizeof(float), err);
+        if (!x) return err && err->code ? err->code : LT_ENOMEM;
+        rc = lt_tb_histogram(r->tb, p->name, t->step, x, p->n, err);
+        lt_dev_unmap(m->be, p->data, x);
+    }
     return rc;
 }
 

@@ -96,24 +96,6 @@ static void limit_eval_set(lt_subset *s, lt_limit l, int batch_size) {
     lt_subset_limit(s, apply_limit(l, nb) * bs);
 }
 
-static int check_accelerator(const lt_config *c, lt_err *err) {
-    if (strcmp(c->accelerator, "gpu") == 0 || strcmp(c->accelerator, "cuda") == 0) {
-#ifdef LATHE_HAVE_CUDA
-        return lt_seterr(err, LT_EUNSUPPORTED, "--accelerator gpu: the CUDA backend is not available yet; use cpu");
-#else
-        return lt_seterr(
-            err, LT_EUNSUPPORTED,
-            "--accelerator gpu: this build has no CUDA backend (built without CUDA); use --accelerator cpu");
-#endif
-    }
-    if (strcmp(c->accelerator, "cpu") != 0 && strcmp(c->accelerator, "auto") != 0)
-        return lt_seterr(err, LT_EINVAL, "--accelerator %s: expected cpu, gpu or auto", c->accelerator);
-    if (c->devices != 1)
-        return lt_seterr(err, LT_EUNSUPPORTED, "--devices %d: the cpu accelerator runs one device per process",
-                         c->devices);
-    return LT_OK;
-}
-
 int lt_module_build_model(lt_module *m, const lt_experiment *exp, const lt_config *cfg, lt_rng *rng, lt_err *err) {
     memset(m, 0, sizeof *m);
     m->exp = exp;
@@ -133,7 +115,12 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->cfg = *cfg;
     t->exp = exp;
     t->val_loss = t->val_acc = t->test_loss = t->test_acc = t->train_loss = NAN;
-    if (check_accelerator(cfg, err)) return err ? err->code : LT_EINVAL;
+    const char *note;
+    if (!(t->be = lt_backend_for(cfg->accelerator, cfg->devices, &note, err))) return err ? err->code : LT_EINVAL;
+    if (note) { /* auto fell back to the CPU: said once, as a warning of the run */
+        snprintf(t->warning, sizeof t->warning, "%s", note);
+        t->warnings++;
+    }
     lt_cpu_set_threads(cfg->threads);
     lt_rng_seed(&t->rng, cfg->seed);
     t->batch_size = cfg->batch_size > 0 ? cfg->batch_size : exp->batch_size;
@@ -147,13 +134,16 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     int rc;
     if ((rc = exp->setup_data(m, err))) return rc;
     if ((rc = exp->build(m, err))) return rc;
+    m->model.be = t->be;
     if ((rc = lt_model_finalize(&m->model, &t->rng, err))) return rc;
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
-    if ((rc = lt_graph_init(&t->graph, lt_backend_cpu(), &t->rng, err))) return rc;
+    if ((rc = lt_graph_init(&t->graph, t->be, &t->rng, err))) return rc;
+    t->graph.device = lt_dev_kind(t->be);
     t->graph.round = lt_precision_rounder(cfg->precision);
     lt_grad_scaler_init(&t->scaler);
-    if ((rc = lt_graph_init(&t->eval_graph, lt_backend_cpu(), &t->rng, err))) return rc;
+    if ((rc = lt_graph_init(&t->eval_graph, t->be, &t->rng, err))) return rc;
+    t->eval_graph.device = lt_dev_kind(t->be);
 
     limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
     limit_eval_set(&m->test_set, cfg->limit_test_batches, t->batch_size);
@@ -224,25 +214,23 @@ long lt_trainer_total_steps(const lt_trainer *t) {
     return total;
 }
 
-/* Wraps a batch as the model's input tensor [n, C, H, W] (no copy). */
-static lt_tensor *batch_input(lt_trainer *t, const lt_batch *b) {
+/* The batch (host memory) as the model's input tensor [n, C, H, W] on the
+ * graph's device: wrapped with no copy when the device is the host and nothing
+ * rounds it, else copied (lt_dev_set) into a graph tensor. */
+static lt_tensor *batch_input(lt_trainer *t, const lt_batch *b, lt_err *err) {
     int shape[LT_MAX_DIMS] = {b->n};
     for (int i = 0; i < t->mod.in_ndim; i++) shape[i + 1] = t->mod.in_shape[i];
     lt_graph *g = &t->graph;
-    if (!g->round) return lt_graph_wrap(g, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
+    if (!g->round && g->device == LT_DEV_CPU) return lt_graph_wrap(g, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
     lt_tensor *x = lt_graph_tensor(g, shape, t->mod.in_ndim + 1);
-    if (!x) return NULL;
-    memcpy(x->data, b->x, x->numel * sizeof(float));
-    g->round(x->data, x->numel);
+    if (!x || lt_dev_set(t->be, x->data, b->x, x->numel * sizeof(float), err)) return NULL;
+    if (g->round) g->round(x->data, x->numel);
     return x;
 }
 
 /* L2 norm of every parameter gradient together (double accumulation). */
 static double grad_norm(const lt_model *m) {
-    const float *gr = m->mem + m->nparam_floats;
-    double s = 0;
-    for (size_t i = 0; i < m->nparam_floats; i++) s += (double)gr[i] * gr[i];
-    return sqrt(s);
+    return sqrt(lt_dev_sum_squares(m->be, m->mem + m->nparam_floats, m->nparam_floats));
 }
 
 /* --gradient-clip-val with --gradient-clip-algorithm norm (PyTorch's
@@ -256,14 +244,10 @@ static void clip_gradients(lt_trainer *t) {
     if (v <= 0) return; /* the norm costs a pass over every gradient: only when clipping */
     t->grad_norm = grad_norm(m);
     if (t->cfg.gradient_clip_by_value) {
-        float fv = (float)v;
-        for (size_t i = 0; i < n; i++) gr[i] = gr[i] > fv ? fv : gr[i] < -fv ? -fv : gr[i];
+        lt_dev_clamp(m->be, gr, n, (float)v);
     } else {
         double coef = v / (t->grad_norm + 1e-6);
-        if (coef < 1.0) {
-            float c = (float)coef;
-            for (size_t i = 0; i < n; i++) gr[i] *= c;
-        }
+        if (coef < 1.0) lt_dev_scale(m->be, gr, n, (float)coef);
     }
 }
 
@@ -293,12 +277,14 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     m->stage = LT_STAGE_TRAIN;
     const lt_experiment *e = t->exp;
     if (e->on_train_batch_start) e->on_train_batch_start(m, b);
-    lt_tensor *x = batch_input(t, b);
+    lt_tensor *x = batch_input(t, b, err);
     double tp = lt_now();
     lt_tensor *loss = x ? e->training_step(m, g, b, x, err) : NULL;
     if (t->prof) lt_prof_add(t->prof, "training_step", lt_now() - tp);
     if (!loss) return err && err->code ? err->code : lt_seterr(err, LT_EINVAL, "training_step returned no loss");
-    float lv = loss->data[0];
+    float lv;
+    int rc = lt_tensor_read(loss, 0, 1, &lv, err);
+    if (rc) return rc;
     if (e->manual_optimization) {
         /* the step did its own backward and optimizer steps */
         t->samples += b->n;
@@ -329,7 +315,7 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     float seed = (fp16 ? (float)t->scaler.scale : 1.0f) / (float)accum;
     if (e->on_before_backward) e->on_before_backward(m, loss);
     tp = lt_now();
-    int rc = e->backward ? e->backward(m, g, loss, seed, err) : lt_backward_scaled(g, loss, seed, err);
+    rc = e->backward ? e->backward(m, g, loss, seed, err) : lt_backward_scaled(g, loss, seed, err);
     if (t->prof) lt_prof_add(t->prof, "backward", lt_now() - tp);
     if (rc) return rc;
     if (e->on_after_backward) e->on_after_backward(m);
@@ -339,7 +325,8 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     if (t->accum_count >= accum || last_in_epoch) {
         lt_model *md = &m->model;
         /* 16-mixed: unscale, or skip this step when the scaled gradients overflowed */
-        int usable = !fp16 || lt_grad_scaler_unscale(&t->scaler, md->mem + md->nparam_floats, md->nparam_floats);
+        int usable =
+            !fp16 || lt_grad_scaler_unscale(&t->scaler, md->be, md->mem + md->nparam_floats, md->nparam_floats);
         /* --detect-anomaly: look before the update, so a bad gradient never reaches the weights */
         if (usable && t->cfg.detect_anomaly && lt_trainer_find_anomaly(t, &t->anomaly))
             return anomaly_handled(t) ? LT_OK : lt_seterr(err, LT_EINVAL, "anomaly: %s", t->anomaly.message);
@@ -410,7 +397,7 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
         lt_graph_reset(g);
         g->training = 0;
         g->grad_enabled = 0;
-        lt_tensor *x = batch_input(t, &b);
+        lt_tensor *x = batch_input(t, &b, err);
         int (*step)(lt_module *, lt_graph *, const lt_batch *, lt_tensor *, lt_err *) =
             stage == LT_STAGE_TEST ? t->exp->test_step : t->exp->validation_step;
         if ((rc = step(m, g, &b, x, err))) break;

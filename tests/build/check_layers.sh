@@ -21,7 +21,7 @@ for L in $layers; do
   seen=$(ls "$root/$L/lathe" | sort)
   for h in $all; do
     printf '#include "lathe/%s"\nint lt_layers_probe;\n' "$h" >"$tmp/probe.c"
-    if echo "$seen" | grep -qx "$h"; then
+    if grep -qx "$h" <<<"$seen"; then
       "$CC" -std=c11 -D_GNU_SOURCE -fsyntax-only -I"$root/$L" "$tmp/probe.c" 2>"$tmp/err" \
         && ok || bad "$L cannot include its own or a lower header lathe/$h: $(head -1 "$tmp/err")"
     else

@@ -40,6 +40,8 @@ expect_error "unknown flag '--bogus'" train mnist_cnn --bogus 1
 expect_error "--max-epochs needs a value" train mnist_cnn --max-epochs
 expect_error "unknown command 'fly'" fly
 expect_error "--accelerator gpu" train mnist_cnn --accelerator gpu --max-steps 1
+expect_error "--accelerator tpu: expected cpu, gpu or auto" train mnist_cnn --accelerator tpu --max-steps 1
+expect_error "--devices 2: the cpu accelerator runs one device per process" train mnist_cnn --devices 2 --max-steps 1
 
 # bad data folders: missing, truncated, wrong magic
 mkdir -p "$tmp/empty" "$tmp/trunc" "$tmp/magic"

@@ -66,7 +66,7 @@ static void capture(lt_trainer *t, state *s) {
     memcpy(s->mem, md->mem, s->nmem * sizeof(float));
     s->nost = lt_optim_state_floats(t->opt);
     s->ost = malloc(s->nost * sizeof(float) + 1);
-    lt_optim_state_save(t->opt, s->ost);
+    lt_optim_state_save(t->opt, s->ost, NULL);
     s->osteps = lt_optim_steps(t->opt);
     s->nhp = lt_trainer_hparam_count(t);
     for (int i = 0; i < s->nhp && i < 64; i++) {

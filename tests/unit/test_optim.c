@@ -281,7 +281,7 @@ static void test_state_enumeration(void) {
         CHECK(total == (size_t)st[k].nslots * (f.p[0].n + f.p[1].n));
         float *snap = malloc(total * sizeof(float)), *back = malloc(total * sizeof(float));
         for (size_t j = 0; j < total; j++) snap[j] = (float)j;
-        lt_optim_state_load(o, snap);
+        lt_optim_state_load(o, snap, NULL);
         for (int i = 0; i < lt_optim_state_count(o); i++) {
             float *data;
             size_t n;
@@ -289,7 +289,7 @@ static void test_state_enumeration(void) {
             for (size_t j = 0; j < n; j++) CHECK(data[j] == (float)(at + j));
             at += n;
         }
-        lt_optim_state_save(o, back);
+        lt_optim_state_save(o, back, NULL);
         CHECK(memcmp(snap, back, total * sizeof(float)) == 0);
         free(snap), free(back);
         lt_optim_free(o);

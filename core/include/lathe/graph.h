@@ -44,7 +44,13 @@ typedef struct lt_graph {
     void *timed_ctx;
     lt_rng *rng;          /* dropout masks */
     const lt_backend *be; /* whose kernels the ops run; NULL: the CPU backend */
-    float *scratch;       /* shared conv workspace, grown between steps */
+    /* where the graph's tensors live (lt_graph_tensor, lt_graph_wrap set it on
+       each): LT_DEV_CPU from lt_graph_init; whoever installs another device's
+       backend sets it to that device (lt_dev_kind(be)). The step arena's
+       blocks are host memory today: a device backend will give them through
+       its alloc (LT_MEM_STEP). */
+    lt_device device;
+    float *scratch; /* shared conv workspace, grown between steps */
     size_t scratch_floats;
 } lt_graph;
 
@@ -56,7 +62,8 @@ void lt_graph_free(lt_graph *g);
 /* A new tensor from the step arena (data uninitialised); NULL on OOM. */
 lt_tensor *lt_graph_tensor(lt_graph *g, const int *shape, int ndim);
 lt_tensor *lt_graph_zeros(lt_graph *g, const int *shape, int ndim);
-/* Wraps external memory (a batch, a parameter) as a leaf tensor. */
+/* Wraps external memory (a batch, a parameter) as a leaf tensor; the memory
+ * must be on the graph's device. */
 lt_tensor *lt_graph_wrap(lt_graph *g, float *data, float *grad, const int *shape, int ndim, int requires_grad);
 /* Returns t->grad, allocating a zeroed one from the arena when absent. */
 float *lt_graph_grad(lt_graph *g, lt_tensor *t);

@@ -11,6 +11,7 @@
 #ifndef LATHE_NN_H
 #define LATHE_NN_H
 
+#include "lathe/device.h"
 #include "lathe/ops.h"
 #include "lathe/tensor.h"
 
@@ -61,6 +62,9 @@ typedef struct lt_layer {
 typedef struct lt_model {
     lt_layer *layers;
     int nlayers, caplayers;
+    /* owns mem (LT_MEM_MODEL); NULL: the CPU. Set before lt_model_finalize,
+       unchanged after. The model's tensors and params carry its device. */
+    const lt_backend *be;
     float *mem;              /* parameters | gradients | buffers, one allocation */
     size_t nparam_floats;    /* trainable floats */
     size_t nbuffer_floats;   /* running statistics */
@@ -93,7 +97,7 @@ const char *lt_layer_param_suffix(const lt_layer *l, int k);
 /* A layer's parameter tensors in order (weight, bias, weight_hh, bias_hh; absent ones have numel 0). */
 lt_tensor *lt_layer_param(lt_layer *l, int k);
 
-/* Allocates parameters, gradients and buffers in one block and initialises
+/* Allocates parameters, gradients and buffers in one block through m->be and initialises
  * them as PyTorch's defaults do (kaiming-uniform(a=sqrt(5)) weights, uniform
  * +-1/sqrt(fan_in) biases, batch-norm gamma 1, beta 0, running var 1). */
 int lt_model_finalize(lt_model *m, lt_rng *rng, lt_err *err);

@@ -15,6 +15,14 @@ const lt_backend *lt_backend_cpu(void);
  * in, or no device). */
 const lt_backend *lt_backend_cuda(lt_err *err);
 
+/* The backend for --accelerator cpu | gpu | auto (cuda: gpu) and --devices:
+ * cpu, the CPU; gpu, the CUDA backend, or NULL with LT_EUNSUPPORTED and one
+ * line when this build has none usable; auto, the CUDA backend when usable,
+ * else the CPU with *note (when note is not NULL) set to one line saying so,
+ * for the caller to show once. Any other accelerator: NULL with LT_EINVAL;
+ * devices other than 1: NULL with LT_EUNSUPPORTED. */
+const lt_backend *lt_backend_for(const char *accelerator, int devices, const char **note, lt_err *err);
+
 /* Sets the CPU threads the kernels may use (BLAS and the kernels' own loops). */
 void lt_cpu_set_threads(int n);
 int lt_cpu_get_threads(void);

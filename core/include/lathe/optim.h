@@ -23,14 +23,17 @@
 #include <stddef.h>
 
 #include "lathe/common.h"
+#include "lathe/device.h" /* lt_backend */
 #include "lathe/tensor.h" /* lt_param */
 
 typedef struct lt_optim lt_optim;
 
 /* kind: sgd adam adamw adadelta rmsprop adagrad. An unknown kind gives
  * LT_ENOTFOUND with a message listing the known ones. params: nparams >= 1
- * entries with distinct non-empty names and non-NULL data and grad. Allocates
- * all optimizer state (zeroed) once. Returns NULL on failure. */
+ * entries with distinct non-empty names and non-NULL data and grad, all on one
+ * device (lt_param.device). Allocates all optimizer state (zeroed) once, on
+ * that device through its backend (LT_EUNSUPPORTED when this build has none);
+ * every update runs there too. Returns NULL on failure. */
 lt_optim *lt_optim_create(const char *kind, const lt_param *params, int nparams, lt_err *err);
 void lt_optim_free(lt_optim *o);
 const char *lt_optim_kind(const lt_optim *o);
@@ -64,16 +67,20 @@ long lt_optim_steps(const lt_optim *o);
  *   rmsprop  square_avg momentum_buffer grad_avg (the last two only with
  *            momentum > 0 / centered)
  *   adagrad  sum
- * Every buffer has the parameter's n floats and is always allocated. A restore
- * writes the buffers through the data pointers and then calls
- * lt_optim_set_steps. state_get returns LT_EINVAL when i is out of range. */
+ * Every buffer has the parameter's n floats and is always allocated. The data
+ * pointers are memory of the optimizer's backend (lt_optim_backend): read and
+ * write them as lathe/device.h says (lt_dev_host, lt_dev_get / lt_dev_set).
+ * A restore writes the buffers and then calls lt_optim_set_steps. state_get
+ * returns LT_EINVAL when i is out of range. */
 int lt_optim_state_count(const lt_optim *o);
 int lt_optim_state_get(const lt_optim *o, int i, const char **name, float **data, size_t *n);
 /* All the buffers one after another, as a snapshot: their total in floats, and
  * copies out to / back in from a flat array of that many floats. */
 size_t lt_optim_state_floats(const lt_optim *o);
-void lt_optim_state_save(const lt_optim *o, float *dst);
-void lt_optim_state_load(lt_optim *o, const float *src);
+int lt_optim_state_save(const lt_optim *o, float *dst, lt_err *err); /* dst: host memory */
+int lt_optim_state_load(lt_optim *o, const float *src, lt_err *err); /* src: host memory */
+/* The backend that owns the state (and the params' memory). */
+const lt_backend *lt_optim_backend(const lt_optim *o);
 /* Sets the step count (negative is taken as 0). For sgd, steps > 0 also marks
  * the momentum buffers as initialised (PyTorch creates them at the first
  * momentum step as a copy of the gradient). */

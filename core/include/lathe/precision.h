@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "lathe/device.h"
+
 typedef enum lt_precision { LT_PREC_32 = 0, LT_PREC_BF16_MIXED = 1, LT_PREC_16_MIXED = 2 } lt_precision;
 
 /* Parses "32", "bf16-mixed", "16-mixed" (also "16", "bf16"); -1 when unknown. */
@@ -39,7 +41,8 @@ typedef struct lt_grad_scaler {
 void lt_grad_scaler_init(lt_grad_scaler *s);
 /* After backward with the scaled loss: returns 1 when the gradients are usable
  * (then they have been unscaled in place), 0 when they overflowed (the step must
- * be skipped; the scale has backed off). */
-int lt_grad_scaler_unscale(lt_grad_scaler *s, float *grads, size_t n);
+ * be skipped; the scale has backed off). grads: n floats of be's memory, checked
+ * and scaled there (lt_dev_any_above, lt_dev_scale). */
+int lt_grad_scaler_unscale(lt_grad_scaler *s, const lt_backend *be, float *grads, size_t n);
 
 #endif

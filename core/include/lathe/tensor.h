@@ -30,6 +30,11 @@ typedef struct lt_tensor {
     int shape[LT_MAX_DIMS];
     size_t numel;
     lt_dtype dtype; /* only LT_F32 is computed on today */
+    /* where data and grad live, set by whoever gives the tensor memory: the
+       model (lt_model_finalize: its backend's device), the graph
+       (lt_graph_tensor, lt_graph_wrap: the graph's device), lt_tensor_view
+       (the CPU). Memory of a device other than the CPU is read and written
+       only through lathe/device.h. */
     lt_device device;
     int requires_grad;    /* a leaf that wants a gradient, or a result of one */
     struct lt_node *node; /* the op that produced it; NULL for leaves */
@@ -73,6 +78,7 @@ typedef struct lt_param {
     float *data;
     float *grad;
     size_t n;
+    lt_device device; /* where data and grad live (LT_DEV_CPU, 0, unless the model says otherwise) */
 } lt_param;
 
 #endif

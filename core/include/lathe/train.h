@@ -221,6 +221,9 @@ struct lt_trainer {
     lt_graph eval_graph; /* validation and test passes, so they leave the
                             last training batch's layer outputs readable */
     lt_rng rng;          /* init, dropout */
+    /* --accelerator's backend (lt_backend_for): owns the model's and the
+       optimizer's memory, runs both graphs and the training-state ops */
+    const lt_backend *be;
     lt_optim *opt;
     lt_loader *train_loader;
     lt_trainer_callbacks cb;

@@ -7,6 +7,7 @@
  *
  * The CPU runs every op: supports_op says yes to all of lt_op. */
 #include "ops/backend.h"
+#include "ops/cpu/cpu_state.h"
 #include "ops/rnn_kernels.h"
 
 typedef const lt_backend be_t;
@@ -206,6 +207,25 @@ static void gru_bw(be_t *be, const lt_rnn_desc *d, float *dx, float *dh0, float 
 
 static const lt_backend cpu_backend = {
     .name = "cpu",
+    /* memory, copies, synchronisation, training-state ops */
+    .device = LT_DEV_CPU,
+    .alloc = lt_cpu_alloc,
+    .free = lt_cpu_free,
+    .host_ptr = lt_cpu_host_ptr,
+    .set = lt_cpu_set,
+    .get = lt_cpu_get,
+    .set_async = lt_cpu_set_async,
+    .get_async = lt_cpu_get_async,
+    .copy = lt_cpu_copy,
+    .synchronize = lt_cpu_synchronize,
+    .fill = lt_cpu_fill,
+    .optim_update = lt_cpu_optim_update,
+    .sum_squares = lt_cpu_sum_squares,
+    .scale = lt_cpu_scale,
+    .clamp = lt_cpu_clamp,
+    .any_above = lt_cpu_any_above,
+    .count_nonfinite = lt_cpu_count_nonfinite,
+    /* compute */
     .supports_op = cpu_supports,
     .linear_forward = linear_fw,
     .linear_backward = linear_bw,

@@ -1,0 +1,183 @@
+/* lathe/device.h: the calls above core/ops reach a backend's memory, copies
+ * and training-state ops through; each resolves be (NULL: the CPU) and turns
+ * a backend's failure into a message naming the caller's file and line.
+ * Also the choice of backend from --accelerator / --devices. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lathe/device.h"
+#include "lathe/ops.h"
+#include "ops/backend.h"
+
+static const lt_backend *resolve(const lt_backend *be) { return be ? be : lt_backend_cpu(); }
+
+const char *lt_dev_name(const lt_backend *be) { return resolve(be)->name; }
+lt_device lt_dev_kind(const lt_backend *be) { return resolve(be)->device; }
+
+const lt_backend *lt_backend_of(lt_device d) { return d == LT_DEV_CPU ? lt_backend_cpu() : NULL; }
+
+const lt_backend *lt_backend_for(const char *accelerator, int devices, const char **note, lt_err *err) {
+    if (note) *note = NULL;
+    const char *a = accelerator ? accelerator : "";
+    int gpu = !strcmp(a, "gpu") || !strcmp(a, "cuda");
+    if (!gpu && strcmp(a, "cpu") != 0 && strcmp(a, "auto") != 0) {
+        lt_seterr(err, LT_EINVAL, "--accelerator %s: expected cpu, gpu or auto", a);
+        return NULL;
+    }
+    /* the CUDA backend, once it exists, is chosen here for gpu and auto */
+    const lt_backend *cuda = lt_backend_of(LT_DEV_CUDA);
+    if (gpu && !cuda) {
+#ifdef LATHE_HAVE_CUDA
+        lt_seterr(err, LT_EUNSUPPORTED, "--accelerator gpu: the CUDA backend is not available yet; use cpu");
+#else
+        lt_seterr(err, LT_EUNSUPPORTED,
+                  "--accelerator gpu: this build has no CUDA backend (built without CUDA); use --accelerator cpu");
+#endif
+        return NULL;
+    }
+    const lt_backend *be = gpu || (!strcmp(a, "auto") && cuda) ? cuda : lt_backend_cpu();
+    if (devices != 1) {
+        lt_seterr(err, LT_EUNSUPPORTED, "--devices %d: the %s accelerator runs one device per process", devices,
+                  be->name);
+        return NULL;
+    }
+    if (!strcmp(a, "auto") && be->device == LT_DEV_CPU && note)
+        *note = "--accelerator auto: no usable CUDA backend in this build; training on the cpu";
+    return be;
+}
+
+/* ---- memory and copies ---- */
+static int failed(lt_err *err, int rc, const char *what, const lt_backend *be, size_t bytes, const char *file,
+                  int line) {
+    return lt_seterr(err, rc ? rc : LT_EIO, "%s:%d: %s of %zu bytes on %s failed", file, line, what, bytes, be->name);
+}
+
+void *lt_dev_alloc_at(const lt_backend *be, size_t bytes, lt_mem_use use, lt_err *err, const char *file, int line) {
+    be = resolve(be);
+    void *p = be->alloc(bytes, use);
+    if (!p) failed(err, LT_ENOMEM, "allocation", be, bytes, file, line);
+    return p;
+}
+
+void lt_dev_free(const lt_backend *be, void *buf, lt_mem_use use) {
+    if (buf) resolve(be)->free(buf, use);
+}
+
+void *lt_dev_host(const lt_backend *be, void *buf) { return buf ? resolve(be)->host_ptr(buf) : NULL; }
+
+int lt_dev_set_at(const lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err, const char *file,
+                  int line) {
+    be = resolve(be);
+    int rc = be->set(dst, src, bytes);
+    return rc ? failed(err, rc, "copy to the device", be, bytes, file, line) : LT_OK;
+}
+
+int lt_dev_get_at(const lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err, const char *file,
+                  int line) {
+    be = resolve(be);
+    int rc = be->get(dst, src, bytes);
+    return rc ? failed(err, rc, "copy from the device", be, bytes, file, line) : LT_OK;
+}
+
+int lt_dev_set_async_at(const lt_backend *be, void *dst, const void *src, size_t bytes, lt_stream *s, lt_err *err,
+                        const char *file, int line) {
+    be = resolve(be);
+    int rc = be->set_async(dst, src, bytes, s);
+    return rc ? failed(err, rc, "queued copy to the device", be, bytes, file, line) : LT_OK;
+}
+
+int lt_dev_get_async_at(const lt_backend *be, void *dst, const void *src, size_t bytes, lt_stream *s, lt_err *err,
+                        const char *file, int line) {
+    be = resolve(be);
+    int rc = be->get_async(dst, src, bytes, s);
+    return rc ? failed(err, rc, "queued copy from the device", be, bytes, file, line) : LT_OK;
+}
+
+int lt_dev_copy_at(const lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err, const char *file,
+                   int line) {
+    be = resolve(be);
+    int rc = be->copy(dst, src, bytes);
+    return rc ? failed(err, rc, "device copy", be, bytes, file, line) : LT_OK;
+}
+
+int lt_dev_sync_at(const lt_backend *be, lt_stream *s, lt_err *err, const char *file, int line) {
+    be = resolve(be);
+    int rc = be->synchronize(s);
+    return rc ? lt_seterr(err, rc, "%s:%d: synchronising %s failed", file, line, be->name) : LT_OK;
+}
+
+void lt_dev_fill(const lt_backend *be, float *x, float v, size_t n) {
+    if (n) resolve(be)->fill(x, v, n);
+}
+
+const void *lt_dev_map_read_at(const lt_backend *be, const void *src, size_t bytes, lt_err *err, const char *file,
+                               int line) {
+    be = resolve(be);
+    const void *h = be->host_ptr((void *)src);
+    if (h) return h;
+    void *copy = lt_malloc(bytes ? bytes : 1, err);
+    if (copy && lt_dev_get_at(be, copy, src, bytes, err, file, line)) {
+        free(copy);
+        copy = NULL;
+    }
+    return copy;
+}
+
+void lt_dev_unmap(const lt_backend *be, const void *src, const void *mapped) {
+    if (mapped && mapped != resolve(be)->host_ptr((void *)src)) free((void *)mapped);
+}
+
+/* ---- tensors ---- */
+static const lt_backend *of_tensor(const lt_tensor *t, lt_err *err) {
+    const lt_backend *be = lt_backend_of(t->device);
+    if (!be)
+        lt_seterr(err, LT_EUNSUPPORTED, "tensor %s lives on a device this build has no backend for",
+                  t->name ? t->name : "(unnamed)");
+    return be;
+}
+
+int lt_tensor_read_at(const lt_tensor *t, size_t first, size_t n, float *dst, lt_err *err, const char *file, int line) {
+    if (first > t->numel || n > t->numel - first)
+        return lt_seterr(err, LT_EINVAL, "%s:%d: reading floats %zu..%zu of a tensor of %zu", file, line, first,
+                         first + n, t->numel);
+    const lt_backend *be = of_tensor(t, err);
+    if (!be) return LT_EUNSUPPORTED;
+    return lt_dev_get_at(be, dst, t->data + first, n * sizeof(float), err, file, line);
+}
+
+const float *lt_tensor_map(const lt_tensor *t, int grad, lt_err *err) {
+    const lt_backend *be = of_tensor(t, err);
+    const float *src = grad ? t->grad : t->data;
+    if (!be || !src) return NULL;
+    return lt_dev_map_read(be, src, t->numel * sizeof(float), err);
+}
+
+void lt_tensor_unmap(const lt_tensor *t, const float *src, const float *mapped) {
+    const lt_backend *be = lt_backend_of(t->device);
+    if (be) lt_dev_unmap(be, src, mapped);
+}
+
+/* ---- training-state ops ---- */
+void lt_dev_optim_update(const lt_backend *be, const lt_update *u, int nt, const lt_update_tensor *ts) {
+    if (nt > 0) resolve(be)->optim_update(u, nt, ts);
+}
+
+double lt_dev_sum_squares(const lt_backend *be, const float *x, size_t n) {
+    return n ? resolve(be)->sum_squares(x, n) : 0.0;
+}
+
+void lt_dev_scale(const lt_backend *be, float *x, size_t n, float c) {
+    if (n) resolve(be)->scale(x, n, c);
+}
+
+void lt_dev_clamp(const lt_backend *be, float *x, size_t n, float v) {
+    if (n) resolve(be)->clamp(x, n, v);
+}
+
+int lt_dev_any_above(const lt_backend *be, const float *x, size_t n, float limit) {
+    return n ? resolve(be)->any_above(x, n, limit) : 0;
+}
+
+size_t lt_dev_count_nonfinite(const lt_backend *be, const float *x, size_t n) {
+    return n ? resolve(be)->count_nonfinite(x, n) : 0;
+}
