@@ -177,6 +177,33 @@ static void test_hparams(void) {
     }
     CHECK(req(g_c, "get lr", &b) == 1 && !strcmp(val(b, "lr"), "0.05"));
     free(b);
+    /* values that pass as a double but not as what is stored or used: the
+       float rate 1.0, rho 1.0 in the update, inf; words strtod would take */
+    static const struct {
+        const char *line, *says;
+    } refused[] = {{"set dropout_1.p 0.99999999", "which is 1 as the float stored"},
+                   {"set rho 0.99999999", "is 1 as a float"},
+                   {"set lr 1e300", "float"},
+                   {"set lr 3.5e38", "float"},
+                   {"set eps 1e300", "float"},
+                   {"set weight_decay 1e300", "float"},
+                   {"set lr 0x10", "is not a decimal number"},
+                   {"set lr inf", "is not a decimal number"},
+                   {"set lr nan", "is not a decimal number"},
+                   {"set lr 1e400", "too large"},
+                   {"set eps 1e-400", "set eps: 1e-400 underflows to 0, and eps must be > 0"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        CHECK_MSG(req(g_c, refused[i].line, &b) == 0, "'%s' was accepted: %s", refused[i].line, b);
+        CHECK_STR_CONTAINS(b, refused[i].says);
+        CHECK_MSG(!strchr(b, '\n'), "'%s': more than one line", refused[i].line);
+        free(b);
+    }
+    CHECK(req(g_c, "hparams", &b) == 1 && strstr(b, "rho=0.95\neps=1e-07\nweight_decay=0\ndropout_1.p=0.25\n"));
+    free(b);
+    CHECK(req(g_c, "set weight_decay -0", &b) == 1 && !strcmp(val(b, "weight_decay"), "0"));
+    free(b);
+    CHECK(req(g_c, "set weight_decay 1e-400", &b) == 1 && !strcmp(val(b, "weight_decay"), "0"));
+    free(b);
     CHECK(req(g_c, "get dropout_1.p", &b) == 1 && !strcmp(val(b, "dropout_1.p"), "0.25"));
     free(b);
     CHECK(req(g_c, "set dropout_2.p 0.3", &b) == 1);
