@@ -276,6 +276,51 @@ void wb_map_resample(const double *src, int sh, int sw, double *dst, int dh, int
     }
 }
 
+/* The finite values' [min, max] of v[n]: 1, or 0 when none is finite. */
+static int finite_range(const double *v, int n, double *lo, double *hi) {
+    double a = INFINITY, b = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) a = fmin(a, v[i]), b = fmax(b, v[i]);
+    *lo = a, *hi = b;
+    return a <= b;
+}
+
+int wb_map_range(const double *v, int n, double *lo, double *hi) {
+    double a, b;
+    if (!finite_range(v, n, &a, &b)) { /* NaN cells draw as '?' whatever the range */
+        *lo = 0, *hi = 1;
+        return 0;
+    }
+    if (a < b) {
+        *lo = a, *hi = b;
+        return 0;
+    }
+    /* mid-grey for a flat map would look like a live one: shade against 0 */
+    *lo = a > 0 ? 0 : a;
+    *hi = a > 0 ? a : a < 0 ? 0 : 1;
+    return 1;
+}
+
+void wb_map_shade(const double *v, int sh, int sw, int rows, int cols, int levels, int *out) {
+    double lo, hi, *grid = malloc((size_t)rows * cols * sizeof *grid + 1);
+    if (!grid) return;
+    wb_map_range(v, sh * sw, &lo, &hi);
+    wb_map_resample(v, sh, sw, grid, rows, cols);
+    for (int i = 0; i < rows * cols; i++) out[i] = wb_shade_level(grid[i], lo, hi, levels);
+    free(grid);
+}
+
+void wb_map_caption(const double *v, int h, int w, int truncated, char *buf, size_t cap) {
+    double lo, hi;
+    char what[64] = "shaded from min (blank) to max";
+    if (finite_range(v, h * w, &lo, &hi) && lo == hi) {
+        char c[32];
+        wb_fmt_num(lo, c, sizeof c);
+        snprintf(what, sizeof what, "constant %s%s", c, lo > 0 ? "" : " (blank)");
+    }
+    snprintf(buf, cap, "map %dx%d, %s%s", h, w, what, truncated ? ", truncated" : "");
+}
+
 /* ---- bars ---- */
 
 static const char *const eighth_h[] = {"",

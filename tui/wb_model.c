@@ -216,6 +216,7 @@ static int take_layer(lt_ctl_row_kind kind, const void *row, void *user) {
     copy_str(l->type, sizeof l->type, d->type);
     copy_str(l->shape, sizeof l->shape, d->shape);
     l->params = (double)d->params, l->nonfinite = (double)d->nonfinite;
+    l->dead = d->dead < 0 ? NAN : (double)d->dead;
     l->mean = d->mean, l->std = d->std, l->min = d->min, l->max = d->max, l->zeros = d->zeros;
     l->weight_norm = d->weight_norm, l->grad_norm = d->grad_norm, l->update_ratio = d->update_ratio;
     return 0;

@@ -49,6 +49,7 @@ typedef struct wb_change {
 typedef struct wb_layer {
     char name[WB_NAME], type[32], shape[32];
     double params, mean, std, min, max, zeros, nonfinite, weight_norm, grad_norm, update_ratio;
+    double dead; /* channels all zero over the batch; NaN for an output without channels */
 } wb_layer;
 
 typedef struct wb_inspect {

@@ -62,9 +62,9 @@ static void inspect_draw(wb *w, void *self, const wb_rect *r) {
     if (mw < 8) return;
     if (in->map_h > 0 && in->map_w > 0 && in->values) {
         int used = wb_draw_map(w, my, mx, mh - 1, mw, in->values, in->map_h, in->map_w);
+        wb_map_caption(in->values, in->map_h, in->map_w, in->truncated, t, sizeof t);
         wb_attr(w, WB_C_DIM, 0);
-        wb_putf(my + used, mx, mw, "map %dx%d, shaded from min (blank) to max%s", in->map_h, in->map_w,
-                in->truncated ? ", truncated" : "");
+        wb_put(my + used, mx, mw, t);
         wb_attr(w, 0, 0);
     } else if (in->values) {
         /* values as a grid of numbers */

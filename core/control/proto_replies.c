@@ -293,6 +293,7 @@ static const field layer_fields[] = {
     L("max", FT_NUM, max, 0),
     L("zeros", FT_NUM, zeros, 0),
     L("nonfinite", FT_LONG, nonfinite, 0),
+    L("dead", FT_LONG, dead, FF_EMPTY),
     L("weight_norm", FT_NUM, weight_norm, FF_EMPTY),
     L("grad_norm", FT_NUM, grad_norm, FF_EMPTY),
     L("update_ratio", FT_NUM, update_ratio, FF_EMPTY),

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "trainer_fixture.h"
+#include "lathe/ctl_proto.h"
 #include "lathe/session.h"
 
 static char g_root[64];
@@ -292,6 +293,58 @@ static void test_inspect_feed(void) {
     CHECK(memcmp(&rng, &t->rng, sizeof rng) == 0 && t->step == step && lt_optim_steps(t->opt) == osteps);
 }
 
+/* The `layers` row of name, decoded. */
+typedef struct layer_row {
+    const char *name;
+    lt_ctl_layer row;
+    int found;
+} layer_row;
+
+static int take_row(lt_ctl_row_kind kind, const void *row, void *user) {
+    layer_row *r = user;
+    if (kind == LT_CTL_ROW_LAYER && !strcmp(((const lt_ctl_layer *)row)->name, r->name))
+        r->row = *(const lt_ctl_layer *)row, r->found = 1;
+    return 0;
+}
+
+static layer_row layers_row(const char *name) {
+    layer_row r = {name};
+    char *b = NULL;
+    lt_err err = {0};
+    CHECK(req(g_c, "layers", &b) == 1 && lt_ctl_layers_decode(b, take_row, &r, &err) == LT_OK);
+    CHECK_MSG(r.found, "no layers row for %s", name);
+    free(b);
+    return r;
+}
+
+/* A channel of conv2d_2 whose weights and bias are zero puts out 0 after the
+ * ReLU for every sample, and its gradient is 0, so it stays dead: the layers
+ * reply counts it, and its map reads constant 0. */
+static void test_dead_channel(void) {
+    lt_trainer *t = lt_session_trainer(g_s); /* paused */
+    lt_layer *l = lt_model_find(&t->mod.model, "conv2d_2");
+    CHECK(l && l->weight.ndim == 4 && l->weight.shape[0] == 64);
+    if (!l) return;
+    long before = layers_row("conv2d_2").row.dead;
+    CHECK(before >= 0 && before < 64);
+    size_t per = l->weight.numel / 64;
+    memset(l->weight.data + per, 0, per * sizeof(float)); /* output channel 1 */
+    l->bias.data[1] = 0;
+    char *b = NULL;
+    CHECK(req(g_c, "step 1", &b) == 1);
+    free(b);
+    layer_row r = layers_row("conv2d_2");
+    CHECK_MSG(r.row.dead >= 1 && r.row.dead >= before, "dead=%ld (before %ld)", r.row.dead, before);
+    CHECK(layers_row("conv2d_1").row.dead >= 0);
+    CHECK(layers_row("flatten").row.dead == -1 && layers_row("dense_1").row.dead == -1); /* no channels */
+    CHECK(req(g_c, "inspect conv2d_2 output --sample 0 --channel 1", &b) == 1);
+    CHECK(!strcmp(val(b, "map_h"), "24"));
+    int all_zero = 1;
+    for (const char *p = val(b, "values"); *p; p++) all_zero &= *p == '0' || *p == ',';
+    CHECK_MSG(all_zero, "channel 1 holds %.60s", val(b, "values"));
+    free(b);
+}
+
 static void test_two_clients_and_garbage(void) {
     lt_err err = {0};
     lt_ctl_client *c2 = lt_ctl_connect(lt_session_socket_path(g_s), "second", &err);
@@ -462,6 +515,7 @@ int main(void) {
         RUN(test_pause_and_step);
         RUN(test_hparams);
         RUN(test_inspect_feed);
+        RUN(test_dead_channel);
         RUN(test_two_clients_and_garbage);
         RUN(test_lrfind_save);
         RUN(test_resume_and_stop);

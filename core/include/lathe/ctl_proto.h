@@ -65,13 +65,15 @@ typedef struct lt_ctl_anomaly {
 } lt_ctl_anomaly;
 
 /* A `layers` line: `layer=<name> type= shape= params= mean= std= min= max=
- * zeros= nonfinite= weight_norm= grad_norm= update_ratio=`; the three norms
- * are written empty when NaN (a layer without weights). */
+ * zeros= nonfinite= dead= weight_norm= grad_norm= update_ratio=`; dead (the
+ * channels of a CxHxW output that are zero over the whole batch) is written
+ * empty when -1 (an output without channels), the three norms when NaN (a
+ * layer without weights). */
 typedef struct lt_ctl_layer {
     char name[LT_CTL_WORD_MAX], type[LT_CTL_SHORT_MAX], shape[LT_CTL_SHAPE_MAX];
     long params;
     double mean, std, min, max, zeros;
-    long nonfinite;
+    long nonfinite, dead;
     double weight_norm, grad_norm, update_ratio;
 } lt_ctl_layer;
 
