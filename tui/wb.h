@@ -198,6 +198,9 @@ struct wb {
 
 /* wb_main.c */
 void wb_send(wb *w, const char *line, int echo);
+/* Reads what the socket has now (a bounded batch) into the model: replies,
+ * events, snapshots. The loop calls it when the socket is readable. */
+void wb_drain_socket(wb *w);
 
 /* wb_readline.c */
 int wb_rl_init(wb *w);

@@ -219,7 +219,7 @@ static void gone(wb *w, const char *why) {
 }
 
 /* Reads what the socket has, at most a bounded batch so keys stay responsive. */
-static void drain_socket(wb *w) {
+void wb_drain_socket(wb *w) {
     for (int k = 0; k < 512 && w->cli; k++) {
         lt_ctl_msg msg;
         lt_err err;
@@ -406,7 +406,7 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
         }
         /* keys first (a resize arrives as KEY_RESIZE after the poll is interrupted) */
         drain_keys(w);
-        if (w->cli && (pf[1].revents || lt_ctl_client_pending(w->cli))) drain_socket(w);
+        if (w->cli && (pf[1].revents || lt_ctl_client_pending(w->cli))) wb_drain_socket(w);
     }
 
     wb_rl_free(w);

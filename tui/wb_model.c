@@ -249,7 +249,7 @@ void wb_model_inspect(wb_model *m, const char *body) {
     copy_str(in->source, sizeof in->source, d.source);
     copy_str(in->shape, sizeof in->shape, d.shape);
     copy_str(in->full_shape, sizeof in->full_shape, d.full_shape);
-    in->sample = d.sample < 0 || d.sample > 1 << 30 ? 0 : (int)d.sample;
+    in->sample = d.sample < 0 || d.sample > 1 << 30 ? -1 : (int)d.sample;
     in->channel = d.channel < 0 || d.channel > 1 << 30 ? 0 : (int)d.channel;
     in->mean = d.mean, in->std = d.std, in->min = d.min, in->max = d.max, in->zeros = d.zeros;
     in->nonfinite = (double)d.nonfinite, in->hist_min = d.hist_min, in->hist_max = d.hist_max;

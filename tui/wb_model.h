@@ -53,7 +53,7 @@ typedef struct wb_layer {
 } wb_layer;
 
 typedef struct wb_inspect {
-    int valid, truncated, map_h, map_w, sample, channel;
+    int valid, truncated, map_h, map_w, sample, channel; /* sample -1: a parameter's view */
     char layer[WB_NAME], what[16], source[32], shape[32], full_shape[32];
     double mean, std, min, max, zeros, nonfinite, hist_min, hist_max;
     double hist[20];
