@@ -426,3 +426,76 @@ int wb_locale_utf8(void) {
     int u = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
     return u && !getenv("LATHE_ASCII");
 }
+
+/* ---- the lr-find plot ---- */
+
+/* Puts s into row at column col when it fits inside [0, w) and does not run
+ * over text already there (spaces are free). */
+static void place(char *row, int w, int col, const char *s) {
+    int n = (int)strlen(s);
+    if (col < 0) col = 0;
+    if (col + n > w) col = w - n;
+    if (col < 0) return;
+    for (int i = -1; i <= n; i++)
+        if (col + i >= 0 && col + i < w && row[col + i] != ' ') return;
+    memcpy(row + col, s, (size_t)n);
+}
+
+int wb_lrfind_plot(const double *lr, const double *smoothed, int n, double sugg_lr, int w, int h, int utf8, char *buf,
+                   size_t cap) {
+    wb_canvas c;
+    size_t len = 0;
+    if (cap) buf[0] = 0;
+    if (n < 1 || w < 8 || h < 2 || !(lr[0] > 0) || wb_canvas_init(&c, w, h)) return 0;
+    wb_axis ax = {lr[0], lr[n - 1] > lr[0] ? lr[n - 1] : lr[0] * 10, 1}, ay = {0, 1, 0};
+    int have = wb_range(smoothed, n, 0, &ay.lo, &ay.hi);
+    int sx = -1; /* the suggestion's dot column */
+    if (isfinite(sugg_lr)) {
+        sx = (int)lround(wb_axis_pos(&ax, sugg_lr, 2 * w));
+        /* a dotted vertical line (braille only: in ASCII it would look like the curve) */
+        for (int py = 0; utf8 && py < 4 * h; py += 3) wb_canvas_dot(&c, sx, py, 1);
+    }
+    if (have) wb_plot_xy(&c, lr, smoothed, n, &ax, &ay, 0);
+    char line[64];
+    snprintf(line, sizeof line, "%*s smoothed training loss\n", WB_LRFIND_YLAB, "");
+    append(buf, cap, &len, line);
+    for (int cy = 0; cy < h; cy++) {
+        char lab[32] = "", cell[8];
+        if (have && (cy == 0 || cy == h - 1 || cy == h / 2)) /* the value at the cell row's middle */
+            wb_fmt_num(ay.hi - (ay.hi - ay.lo) * (cy + 0.5) / h, lab, sizeof lab);
+        snprintf(line, sizeof line, "%*s %s", WB_LRFIND_YLAB - 1, lab, utf8 ? "\xE2\x94\x82" : "|");
+        append(buf, cap, &len, line);
+        for (int cx = 0; cx < w; cx++) {
+            wb_canvas_cell(&c, cx, cy, utf8, cell);
+            append(buf, cap, &len, cell);
+        }
+        append(buf, cap, &len, "\n");
+    }
+    /* the x axis: ticks at powers of ten, labelled where the labels fit */
+    char *axis = malloc((size_t)w + 1), *labels = malloc((size_t)w + 1);
+    if (axis && labels) {
+        memset(axis, '-', (size_t)w);
+        memset(labels, ' ', (size_t)w);
+        axis[w] = labels[w] = 0;
+        for (int e = (int)ceil(log10(ax.lo) - 1e-9); e <= (int)floor(log10(ax.hi) + 1e-9); e++) {
+            int col = (int)(wb_axis_pos(&ax, pow(10, e), 2 * w) / 2);
+            if (col < 0 || col >= w) continue;
+            axis[col] = '+';
+            char s[16];
+            snprintf(s, sizeof s, e ? "1e%d" : "1", e);
+            place(labels, w, col - (int)strlen(s) / 2, s);
+        }
+        if (sx >= 0 && sx / 2 < w) axis[sx / 2] = '^';
+        snprintf(line, sizeof line, "%*s +", WB_LRFIND_YLAB - 1, "");
+        append(buf, cap, &len, line);
+        append(buf, cap, &len, axis);
+        snprintf(line, sizeof line, "\n%*s  ", WB_LRFIND_YLAB - 1, "");
+        append(buf, cap, &len, line);
+        append(buf, cap, &len, labels);
+        append(buf, cap, &len, "  lr (log)\n");
+    }
+    free(axis);
+    free(labels);
+    wb_canvas_free(&c);
+    return h + 3;
+}

@@ -96,6 +96,19 @@ const char *wb_vbar_glyph(double frac, int r, int rows, int utf8);
 /* A sparkline of v[0..n) squeezed (by averaging) or stretched into width cells. */
 void wb_sparkline(const double *v, int n, int width, int utf8, char *buf, size_t cap);
 
+/* ---- the lr-find plot (lathe lr-find and the workbench's lr-find view) ---- */
+
+#define WB_LRFIND_YLAB 9 /* columns of y labels left of the plot */
+/* The smoothed loss against the lr (n points, lr rising) on a log axis, in a
+ * canvas of w x h cells: a title row, h rows with y labels at the top, middle
+ * and bottom, an x axis with a '+' at every power of ten and a '^' under the
+ * suggestion (and, in UTF-8, a dotted line up from it; sugg_lr NaN: none),
+ * and the axis labels. Lines end with '\n' in buf (cut at cap, always
+ * NUL-terminated). Returns the number of lines, h + 3, or 0 when there is
+ * nothing to draw. A line is WB_LRFIND_YLAB + 1 + w columns wide. */
+int wb_lrfind_plot(const double *lr, const double *smoothed, int n, double sugg_lr, int w, int h, int utf8, char *buf,
+                   size_t cap);
+
 /* Display width of a UTF-8 string counted in code points (every glyph the
  * workbench draws is one column wide). */
 int wb_utf8_width(const char *s);

@@ -147,18 +147,14 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
         r.echo = 0;
         break;
     case WB_K_LRFIND: {
-        /* remember the suggestion: the A key applies it */
-        lt_ctl_lrfind lf;
-        lt_err err = {0};
-        int rc = lt_ctl_lrfind_decode(msg->body, &lf, &err);
-        w->lr_suggest = rc ? NAN : lf.suggested_lr;
-        if (rc)
-            wb_model_log(&w->m, 2, "%s", err.msg);
-        else if (isfinite(w->lr_suggest))
+        /* the plot comes up; the A key applies the suggestion, when there is one */
+        int ok = wb_model_lrfind(&w->m, msg->body) == 0;
+        w->lr_suggest = ok ? w->m.lrf.suggested_lr : NAN;
+        w->lrfind = ok;
+        if (isfinite(w->lr_suggest))
             wb_model_log(&w->m, 1, "lr-find suggests lr %.4g: press A to apply it", w->lr_suggest);
-        else
-            wb_model_log(&w->m, 2, "lr-find found no suggestion");
-        if (!rc) lt_ctl_lrfind_free(&lf);
+        else if (ok)
+            wb_model_log(&w->m, 2, "lr-find: no suggestion: %s", w->m.lrf.reason);
         r.echo = 0;
         break;
     }

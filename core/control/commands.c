@@ -148,6 +148,7 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
                               .stopped_early = r.stopped_early,
                               .min_loss = r.min_loss,
                               .npoints = r.steps};
+        snprintf(body.reason, sizeof body.reason, "%s", r.suggestion < 0 ? r.no_suggestion : "");
         body.points = malloc((size_t)(r.steps ? r.steps : 1) * sizeof *body.points);
         if (!body.points) rc = lt_seterr(err, LT_ENOMEM, "lr-find: out of memory for the reply");
         for (int i = 0; !rc && i < r.steps; i++) {

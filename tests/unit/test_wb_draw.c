@@ -167,6 +167,37 @@ static void test_map_constant(void) {
     CHECK_MSG(!strcmp(cap, "map 24x24, shaded from min (blank) to max"), "'%s'", cap);
 }
 
+/* The lr-find plot the CLI prints and the workbench's lr-find view draws,
+ * and the reply the view reads: with a suggestion a '^' under it, without
+ * one none, and the reason kept. */
+static void test_lrfind_plot(void) {
+    double lr[60], sm[60];
+    for (int i = 0; i < 60; i++) lr[i] = 1e-6 * pow(1e6, i / 59.0), sm[i] = 2.3 - 1.5 / (1 + exp(-(i - 30) / 4.0));
+    char buf[8192];
+    CHECK(wb_lrfind_plot(lr, sm, 60, lr[30], 40, 8, 0, buf, sizeof buf) == 11);
+    int lines = 0;
+    for (const char *p = buf; *p; p++) lines += *p == '\n';
+    CHECK(lines == 11);
+    CHECK_STR_CONTAINS(buf, "smoothed training loss");
+    CHECK_STR_CONTAINS(buf, "lr (log)");
+    const char *axis = strstr(buf, " +");
+    CHECK(axis && strchr(axis, '^') && strchr(axis, '^') < strchr(axis, '\n'));
+    CHECK(wb_lrfind_plot(lr, sm, 60, NAN, 40, 8, 0, buf, sizeof buf) == 11 && !strchr(buf, '^'));
+    CHECK(wb_lrfind_plot(lr, sm, 60, lr[30], 40, 8, 1, buf, sizeof buf) == 11 && strstr(buf, "\xE2\x94\x82"));
+    CHECK(wb_lrfind_plot(lr, sm, 0, NAN, 40, 8, 0, buf, sizeof buf) == 0);
+
+    wb_model m;
+    wb_model_init(&m);
+    CHECK(wb_model_lrfind(&m, "suggested_lr=none\nreason=no clear descent: flat\nsteps=2\nstopped_early=0\n"
+                              "min_loss=0.3\npoint=1e-08 0.31 0.31\npoint=1e-07 0.29 0.3\n") == 0);
+    CHECK(m.lrf.valid && isnan(m.lrf.suggested_lr) && m.lrf.npoints == 2 && m.lrf.smoothed[1] == 0.3);
+    CHECK(!strcmp(m.lrf.reason, "no clear descent: flat"));
+    CHECK(wb_model_lrfind(&m, "suggested_lr=oops\n") == -1 && m.lrf.npoints == 2); /* kept */
+    CHECK(wb_model_lrfind(&m, "suggested_lr=0.003\nsteps=0\nstopped_early=1\nmin_loss=0.3\n") == 0);
+    CHECK(m.lrf.suggested_lr == 0.003 && m.lrf.reason[0] == 0 && m.lrf.stopped_early && m.lrf.npoints == 0);
+    wb_model_free(&m);
+}
+
 static void test_bars(void) {
     char b[128];
     wb_bar(0.5, 4, 0, b, sizeof b);
@@ -262,6 +293,7 @@ int main(void) {
     RUN(test_plot);
     RUN(test_map);
     RUN(test_map_constant);
+    RUN(test_lrfind_plot);
     RUN(test_bars);
     RUN(test_model);
     return check_done();

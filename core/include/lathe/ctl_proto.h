@@ -146,9 +146,12 @@ int lt_ctl_run_state_decode(const char *body, lt_ctl_run_state *out, lt_err *err
 
 /* `lr-find` reply: the summary, then one `point=<lr> <loss> <smoothed>` line
  * per step (points: steps of them, malloc'ed by the decoder and freed with
- * lt_ctl_lrfind_free; the encoder reads npoints of them). */
+ * lt_ctl_lrfind_free; the encoder reads npoints of them). Without a
+ * suggestion suggested_lr is NaN, written `none`, and reason (a `reason=`
+ * line, there only then) says why: no clear descent, too few points. */
 typedef struct lt_ctl_lrfind {
     double suggested_lr;
+    char reason[LT_CTL_TEXT_MAX];
     long steps, stopped_early;
     double min_loss;
     struct {
