@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "lathe/common.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,4 +58,34 @@ double lt_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Digits, with *any set when there was at least one; returns the end. */
+static const char *skip_digits(const char *p, int *any) {
+    while (*p >= '0' && *p <= '9') p++, *any = 1;
+    return p;
+}
+
+int lt_parse_decimal(const char *s, const char *what, double *out, int *underflow, lt_err *err) {
+    const char *p = s;
+    int mant = 0, nonzero = 0, exp_digits = 0;
+    if (underflow) *underflow = 0;
+    if (*p == '+' || *p == '-') p++;
+    for (const char *q = p; (*q >= '0' && *q <= '9') || *q == '.'; q++) nonzero |= *q >= '1' && *q <= '9';
+    p = skip_digits(p, &mant);
+    if (*p == '.') p = skip_digits(p + 1, &mant);
+    if (mant && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        p = skip_digits(p, &exp_digits);
+        if (!exp_digits) mant = 0;
+    }
+    if (!mant || *p) return lt_seterr(err, LT_EINVAL, "%s: '%.40s' is not a decimal number", what, s);
+    errno = 0;
+    double v = strtod(s, NULL);
+    if (errno == ERANGE && isinf(v)) return lt_seterr(err, LT_EINVAL, "%s: %.40s is too large", what, s);
+    /* strtod's ERANGE on the way down also flags subnormal results, which are values */
+    if (nonzero && v == 0 && underflow) *underflow = 1;
+    *out = v == 0 ? 0.0 : v; /* -0 and an underflow from below read as 0 */
+    return LT_OK;
 }

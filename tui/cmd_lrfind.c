@@ -3,7 +3,8 @@
  * trainer's initial weights (or --resume's), drawn as a plot of the smoothed
  * loss against the lr on a log axis (braille, or ASCII outside a UTF-8
  * locale or with LATHE_ASCII set), then one key=value line for scripts:
- *   suggested_lr=<x> steps=<n> min_loss=<y> */
+ *   suggested_lr=<x> steps=<n> min_loss=<y>  (suggested_lr=none, and why on stderr,
+ * when the curve shows no clear descent) */
 #include <langinfo.h>
 #include <locale.h>
 #include <math.h>
@@ -19,7 +20,6 @@
 
 #define PLOT_W 70 /* canvas cells */
 #define PLOT_H 16
-#define YLAB 9 /* columns of y labels */
 
 static void progress(const lt_lrfind_point *p, int i, int n, void *user) {
     (void)user;
@@ -27,80 +27,22 @@ static void progress(const lt_lrfind_point *p, int i, int n, void *user) {
     fflush(stderr);
 }
 
-/* Puts s into row at column col when it fits inside [0, w) and does not run
- * over text already there (spaces are free). */
-static void place(char *row, int w, int col, const char *s) {
-    int n = (int)strlen(s);
-    if (col < 0) col = 0;
-    if (col + n > w) col = w - n;
-    if (col < 0) return;
-    for (int i = -1; i <= n; i++)
-        if (col + i >= 0 && col + i < w && row[col + i] != ' ') return;
-    memcpy(row + col, s, (size_t)n);
-}
-
-/* The plot: y labels at the top, middle and bottom rows, the canvas, an x axis
- * with a tick at every power of ten, and a '^' under the suggestion. */
+/* The plot (wb_draw.h, the same as the workbench's lr-find view). */
 static void print_plot(const lt_lrfind_result *r, int utf8, FILE *f) {
     int n = r->steps;
     double *x = malloc((size_t)n * sizeof *x + 1), *y = malloc((size_t)n * sizeof *y + 1);
-    wb_canvas c;
-    if (!x || !y || wb_canvas_init(&c, PLOT_W, PLOT_H)) {
-        free(x);
-        free(y);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        x[i] = r->points[i].lr;
-        y[i] = r->points[i].smoothed;
-    }
-    wb_axis ax = {x[0], x[n - 1], 1}, ay = {0, 1, 0};
-    int have = wb_range(y, n, 0, &ay.lo, &ay.hi);
-    int sx = -1; /* the suggestion's dot column */
-    if (r->suggestion >= 0) {
-        sx = (int)lround(wb_axis_pos(&ax, r->suggested_lr, 2 * PLOT_W));
-        /* a dotted vertical line (braille only: in ASCII it would look like the curve) */
-        for (int py = 0; utf8 && py < 4 * PLOT_H; py += 3) wb_canvas_dot(&c, sx, py, 1);
-    }
-    if (have) wb_plot_xy(&c, x, y, n, &ax, &ay, 0);
-
-    const char *vbar = utf8 ? "\xE2\x94\x82" : "|";
-    fprintf(f, "%*s smoothed training loss\n", YLAB, "");
-    for (int cy = 0; cy < PLOT_H; cy++) {
-        char lab[32] = "";
-        if (have && (cy == 0 || cy == PLOT_H - 1 || cy == PLOT_H / 2)) {
-            /* the value at the cell row's middle */
-            double v = ay.hi - (ay.hi - ay.lo) * (cy + 0.5) / PLOT_H;
-            wb_fmt_num(v, lab, sizeof lab);
+    size_t cap = (size_t)(PLOT_H + 3) * (PLOT_W * 3 + 64) + 64;
+    char *buf = malloc(cap);
+    if (x && y && buf) {
+        for (int i = 0; i < n; i++) {
+            x[i] = r->points[i].lr;
+            y[i] = r->points[i].smoothed;
         }
-        fprintf(f, "%*s %s", YLAB - 1, lab, vbar);
-        char cell[8];
-        for (int cx = 0; cx < PLOT_W; cx++) {
-            wb_canvas_cell(&c, cx, cy, utf8, cell);
-            fputs(cell, f);
-        }
-        fputc('\n', f);
+        if (wb_lrfind_plot(x, y, n, r->suggested_lr, PLOT_W, PLOT_H, utf8, buf, cap)) fputs(buf, f);
     }
-    /* the x axis: ticks at powers of ten, labelled where the labels fit */
-    char axis[PLOT_W + 1], labels[PLOT_W + 1];
-    memset(axis, '-', PLOT_W);
-    memset(labels, ' ', PLOT_W);
-    axis[PLOT_W] = labels[PLOT_W] = 0;
-    for (int e = (int)ceil(log10(ax.lo) - 1e-9); e <= (int)floor(log10(ax.hi) + 1e-9); e++) {
-        int col = (int)(wb_axis_pos(&ax, pow(10, e), 2 * PLOT_W) / 2);
-        if (col < 0 || col >= PLOT_W) continue;
-        axis[col] = '+';
-        char s[16];
-        snprintf(s, sizeof s, "1e%d", e);
-        if (e == 0) snprintf(s, sizeof s, "1");
-        place(labels, PLOT_W, col - (int)strlen(s) / 2, s);
-    }
-    if (sx >= 0) axis[sx / 2] = '^';
-    fprintf(f, "%*s +%s\n", YLAB - 1, "", axis);
-    fprintf(f, "%*s  %s  lr (log)\n", YLAB - 1, "", labels);
-    wb_canvas_free(&c);
     free(x);
     free(y);
+    free(buf);
 }
 
 static int use_utf8(void) {
@@ -148,10 +90,11 @@ int cmd_lrfind(int argc, char **argv) {
     if (r.suggestion >= 0)
         printf("suggestion (^): lr %.4g at step %d, where the smoothed loss %.4f falls fastest\n", r.suggested_lr,
                r.suggestion, r.points[r.suggestion].smoothed);
-    if (r.suggestion < 0)
-        fprintf(stderr, "lathe: no suggestion: too few points after skipping the first %d and the last %d\n",
-                LT_LRFIND_SKIP_BEGIN, LT_LRFIND_SKIP_END);
-    printf("suggested_lr=%.6g steps=%d min_loss=%.6f\n", r.suggested_lr, r.steps, r.min_loss);
+    if (r.suggestion < 0) fprintf(stderr, "lathe: no suggestion: %s\n", r.no_suggestion);
+    if (r.suggestion >= 0)
+        printf("suggested_lr=%.6g steps=%d min_loss=%.6f\n", r.suggested_lr, r.steps, r.min_loss);
+    else
+        printf("suggested_lr=none steps=%d min_loss=%.6f\n", r.steps, r.min_loss);
     lt_lrfind_result_free(&r);
     lt_trainer_free(&t);
     return 0;

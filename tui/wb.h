@@ -90,7 +90,7 @@ typedef struct wb_pane {
 /* The panes tab and 1-6 choose from, in tab order (wb_offline.h returns these
  * numbers too), and the bars around them, which the layout always shows. */
 enum { WB_P_CURVES, WB_P_HPARAMS, WB_P_LAYERS, WB_P_INSPECT, WB_P_PROBE, WB_P_LOG, WB_NPANES };
-enum { WB_P_STATUS = WB_NPANES, WB_P_MESSAGES, WB_P_FOOTER, WB_P_HELP, WB_NALLPANES };
+enum { WB_P_STATUS = WB_NPANES, WB_P_MESSAGES, WB_P_FOOTER, WB_P_HELP, WB_P_LRFIND, WB_NALLPANES };
 
 /* wb_pane.c: every pane by WB_P_* number, and its state in a workbench. */
 extern const wb_pane *const wb_panes[WB_NALLPANES];
@@ -111,7 +111,7 @@ extern const wb_keymap wb_keys_scroll;
 
 /* The panes, one file each (wb_pane_<name>.c). */
 extern const wb_pane wb_pane_curves, wb_pane_hparams, wb_pane_layers, wb_pane_inspect, wb_pane_probe, wb_pane_log;
-extern const wb_pane wb_pane_status, wb_pane_messages, wb_pane_footer, wb_pane_help;
+extern const wb_pane wb_pane_status, wb_pane_messages, wb_pane_footer, wb_pane_help, wb_pane_lrfind;
 
 /* ---- layout (wb_layout.c) ---- */
 
@@ -184,6 +184,7 @@ struct wb {
     int focus_cmd; /* the command line has the keys */
     int pane;      /* WB_P_* shown in the main area */
     int help;      /* the help overlay is up */
+    int lrfind;    /* the last lr-find's plot is up (over the panes, as the help) */
     int quit;
     int dirty;
     /* Plot settings the screen's keys toggle in any pane (L, f); the curves
@@ -198,6 +199,9 @@ struct wb {
 
 /* wb_main.c */
 void wb_send(wb *w, const char *line, int echo);
+/* Reads what the socket has now (a bounded batch) into the model: replies,
+ * events, snapshots. The loop calls it when the socket is readable. */
+void wb_drain_socket(wb *w);
 
 /* wb_readline.c */
 int wb_rl_init(wb *w);

@@ -276,6 +276,51 @@ void wb_map_resample(const double *src, int sh, int sw, double *dst, int dh, int
     }
 }
 
+/* The finite values' [min, max] of v[n]: 1, or 0 when none is finite. */
+static int finite_range(const double *v, int n, double *lo, double *hi) {
+    double a = INFINITY, b = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) a = fmin(a, v[i]), b = fmax(b, v[i]);
+    *lo = a, *hi = b;
+    return a <= b;
+}
+
+int wb_map_range(const double *v, int n, double *lo, double *hi) {
+    double a, b;
+    if (!finite_range(v, n, &a, &b)) { /* NaN cells draw as '?' whatever the range */
+        *lo = 0, *hi = 1;
+        return 0;
+    }
+    if (a < b) {
+        *lo = a, *hi = b;
+        return 0;
+    }
+    /* mid-grey for a flat map would look like a live one: shade against 0 */
+    *lo = a > 0 ? 0 : a;
+    *hi = a > 0 ? a : a < 0 ? 0 : 1;
+    return 1;
+}
+
+void wb_map_shade(const double *v, int sh, int sw, int rows, int cols, int levels, int *out) {
+    double lo, hi, *grid = malloc((size_t)rows * cols * sizeof *grid + 1);
+    if (!grid) return;
+    wb_map_range(v, sh * sw, &lo, &hi);
+    wb_map_resample(v, sh, sw, grid, rows, cols);
+    for (int i = 0; i < rows * cols; i++) out[i] = wb_shade_level(grid[i], lo, hi, levels);
+    free(grid);
+}
+
+void wb_map_caption(const double *v, int h, int w, int truncated, char *buf, size_t cap) {
+    double lo, hi;
+    char what[64] = "shaded from min (blank) to max";
+    if (finite_range(v, h * w, &lo, &hi) && lo == hi) {
+        char c[32];
+        wb_fmt_num(lo, c, sizeof c);
+        snprintf(what, sizeof what, "constant %s%s", c, lo > 0 ? "" : " (blank)");
+    }
+    snprintf(buf, cap, "map %dx%d, %s%s", h, w, what, truncated ? ", truncated" : "");
+}
+
 /* ---- bars ---- */
 
 static const char *const eighth_h[] = {"",
@@ -380,4 +425,77 @@ int wb_locale_utf8(void) {
     const char *cs = nl_langinfo(CODESET);
     int u = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));
     return u && !getenv("LATHE_ASCII");
+}
+
+/* ---- the lr-find plot ---- */
+
+/* Puts s into row at column col when it fits inside [0, w) and does not run
+ * over text already there (spaces are free). */
+static void place(char *row, int w, int col, const char *s) {
+    int n = (int)strlen(s);
+    if (col < 0) col = 0;
+    if (col + n > w) col = w - n;
+    if (col < 0) return;
+    for (int i = -1; i <= n; i++)
+        if (col + i >= 0 && col + i < w && row[col + i] != ' ') return;
+    memcpy(row + col, s, (size_t)n);
+}
+
+int wb_lrfind_plot(const double *lr, const double *smoothed, int n, double sugg_lr, int w, int h, int utf8, char *buf,
+                   size_t cap) {
+    wb_canvas c;
+    size_t len = 0;
+    if (cap) buf[0] = 0;
+    if (n < 1 || w < 8 || h < 2 || !(lr[0] > 0) || wb_canvas_init(&c, w, h)) return 0;
+    wb_axis ax = {lr[0], lr[n - 1] > lr[0] ? lr[n - 1] : lr[0] * 10, 1}, ay = {0, 1, 0};
+    int have = wb_range(smoothed, n, 0, &ay.lo, &ay.hi);
+    int sx = -1; /* the suggestion's dot column */
+    if (isfinite(sugg_lr)) {
+        sx = (int)lround(wb_axis_pos(&ax, sugg_lr, 2 * w));
+        /* a dotted vertical line (braille only: in ASCII it would look like the curve) */
+        for (int py = 0; utf8 && py < 4 * h; py += 3) wb_canvas_dot(&c, sx, py, 1);
+    }
+    if (have) wb_plot_xy(&c, lr, smoothed, n, &ax, &ay, 0);
+    char line[64];
+    snprintf(line, sizeof line, "%*s smoothed training loss\n", WB_LRFIND_YLAB, "");
+    append(buf, cap, &len, line);
+    for (int cy = 0; cy < h; cy++) {
+        char lab[32] = "", cell[8];
+        if (have && (cy == 0 || cy == h - 1 || cy == h / 2)) /* the value at the cell row's middle */
+            wb_fmt_num(ay.hi - (ay.hi - ay.lo) * (cy + 0.5) / h, lab, sizeof lab);
+        snprintf(line, sizeof line, "%*s %s", WB_LRFIND_YLAB - 1, lab, utf8 ? "\xE2\x94\x82" : "|");
+        append(buf, cap, &len, line);
+        for (int cx = 0; cx < w; cx++) {
+            wb_canvas_cell(&c, cx, cy, utf8, cell);
+            append(buf, cap, &len, cell);
+        }
+        append(buf, cap, &len, "\n");
+    }
+    /* the x axis: ticks at powers of ten, labelled where the labels fit */
+    char *axis = malloc((size_t)w + 1), *labels = malloc((size_t)w + 1);
+    if (axis && labels) {
+        memset(axis, '-', (size_t)w);
+        memset(labels, ' ', (size_t)w);
+        axis[w] = labels[w] = 0;
+        for (int e = (int)ceil(log10(ax.lo) - 1e-9); e <= (int)floor(log10(ax.hi) + 1e-9); e++) {
+            int col = (int)(wb_axis_pos(&ax, pow(10, e), 2 * w) / 2);
+            if (col < 0 || col >= w) continue;
+            axis[col] = '+';
+            char s[16];
+            snprintf(s, sizeof s, e ? "1e%d" : "1", e);
+            place(labels, w, col - (int)strlen(s) / 2, s);
+        }
+        if (sx >= 0 && sx / 2 < w) axis[sx / 2] = '^';
+        snprintf(line, sizeof line, "%*s +", WB_LRFIND_YLAB - 1, "");
+        append(buf, cap, &len, line);
+        append(buf, cap, &len, axis);
+        snprintf(line, sizeof line, "\n%*s  ", WB_LRFIND_YLAB - 1, "");
+        append(buf, cap, &len, line);
+        append(buf, cap, &len, labels);
+        append(buf, cap, &len, "  lr (log)\n");
+    }
+    free(axis);
+    free(labels);
+    wb_canvas_free(&c);
+    return h + 3;
 }

@@ -72,6 +72,17 @@ const char *wb_shade_glyph(int level, int utf8);
  * source pixel, so pixels stay square), else the largest fractional scale
  * that fits (fewer than 2 cols per pixel, or a down-scale). */
 void wb_map_fit(int sh, int sw, int maxr, int maxc, int *rows, int *cols);
+/* The range a map of n values is shaded over: the finite values' [min, max].
+ * A constant map has no range; it is drawn as what it is: blank for 0 (a dead
+ * channel), full for a positive constant, blank for a negative one, and the
+ * function returns 1 (else 0), so the caption can say which constant. */
+int wb_map_range(const double *v, int n, double *lo, double *hi);
+/* The shade level (wb_shade_level) of every cell of an sh x sw map drawn in
+ * rows x cols cells (wb_map_fit), over wb_map_range: out[rows * cols]. */
+void wb_map_shade(const double *v, int sh, int sw, int rows, int cols, int levels, int *out);
+/* The caption under a map: "map HxW, shaded from min (blank) to max" or
+ * "map HxW, constant 0 (blank)" ("..., truncated" when the values were cut). */
+void wb_map_caption(const double *v, int h, int w, int truncated, char *buf, size_t cap);
 /* Box-resamples src (sh x sw, row-major) onto dst (dh x dw); each destination
  * value is the mean of the finite source values its box covers (NaN if none). */
 void wb_map_resample(const double *src, int sh, int sw, double *dst, int dh, int dw);
@@ -84,6 +95,19 @@ void wb_bar(double frac, int width, int utf8, char *buf, size_t cap);
 const char *wb_vbar_glyph(double frac, int r, int rows, int utf8);
 /* A sparkline of v[0..n) squeezed (by averaging) or stretched into width cells. */
 void wb_sparkline(const double *v, int n, int width, int utf8, char *buf, size_t cap);
+
+/* ---- the lr-find plot (lathe lr-find and the workbench's lr-find view) ---- */
+
+#define WB_LRFIND_YLAB 9 /* columns of y labels left of the plot */
+/* The smoothed loss against the lr (n points, lr rising) on a log axis, in a
+ * canvas of w x h cells: a title row, h rows with y labels at the top, middle
+ * and bottom, an x axis with a '+' at every power of ten and a '^' under the
+ * suggestion (and, in UTF-8, a dotted line up from it; sugg_lr NaN: none),
+ * and the axis labels. Lines end with '\n' in buf (cut at cap, always
+ * NUL-terminated). Returns the number of lines, h + 3, or 0 when there is
+ * nothing to draw. A line is WB_LRFIND_YLAB + 1 + w columns wide. */
+int wb_lrfind_plot(const double *lr, const double *smoothed, int n, double sugg_lr, int w, int h, int utf8, char *buf,
+                   size_t cap);
 
 /* Display width of a UTF-8 string counted in code points (every glyph the
  * workbench draws is one column wide). */

@@ -83,6 +83,8 @@ static int apply_lr(wb *w, void *self, int ch) {
         char cmd[64];
         snprintf(cmd, sizeof cmd, "set lr %.6g", w->lr_suggest);
         wb_send(w, cmd, 1);
+    } else if (w->m.lrf.valid) {
+        wb_model_log(&w->m, 2, "no lr-find suggestion to apply: %s", w->m.lrf.reason);
     } else {
         wb_model_log(&w->m, 1, "no lr-find suggestion yet: type :lr-find");
     }
@@ -115,6 +117,10 @@ int wb_key_screen(wb *w, int ch) {
     if (w->help) { /* any key closes the help */
         w->help = 0;
         return 1;
+    }
+    if (w->lrfind) { /* any key closes the lr-find plot; A still applies its suggestion */
+        w->lrfind = 0;
+        if (ch != 'A') return 1;
     }
     if (wb_keymap_run(&wb_keys_screen, w, NULL, ch)) return 1;
     int p[2], n = wb_layout_key_panes(w, p);

@@ -39,6 +39,7 @@ static const wb_rect *rect_of(const wb *w, int p) {
     case WB_P_MESSAGES: return &w->lay.msg;
     case WB_P_FOOTER: return &w->lay.footer;
     case WB_P_HELP:
+    case WB_P_LRFIND:
     case WB_P_CURVES: return &w->lay.main;
     default: return w->lay.wide ? &w->lay.side : &w->lay.main;
     }
@@ -71,6 +72,8 @@ void wb_draw_frame(wb *w) {
     wb_pane_draw(w, WB_P_STATUS, &w->lay.status);
     if (w->help) {
         wb_pane_draw(w, WB_P_HELP, &w->lay.main);
+    } else if (w->lrfind) {
+        wb_pane_draw(w, WB_P_LRFIND, &w->lay.main);
     } else if (w->lay.wide) {
         wb_pane_draw(w, WB_P_CURVES, &w->lay.main);
         wb_attr(w, WB_C_DIM, 0);

@@ -147,18 +147,14 @@ static void on_reply(wb *w, const lt_ctl_msg *msg) {
         r.echo = 0;
         break;
     case WB_K_LRFIND: {
-        /* remember the suggestion: the A key applies it */
-        lt_ctl_lrfind lf;
-        lt_err err = {0};
-        int rc = lt_ctl_lrfind_decode(msg->body, &lf, &err);
-        w->lr_suggest = rc ? NAN : lf.suggested_lr;
-        if (rc)
-            wb_model_log(&w->m, 2, "%s", err.msg);
-        else if (isfinite(w->lr_suggest))
+        /* the plot comes up; the A key applies the suggestion, when there is one */
+        int ok = wb_model_lrfind(&w->m, msg->body) == 0;
+        w->lr_suggest = ok ? w->m.lrf.suggested_lr : NAN;
+        w->lrfind = ok;
+        if (isfinite(w->lr_suggest))
             wb_model_log(&w->m, 1, "lr-find suggests lr %.4g: press A to apply it", w->lr_suggest);
-        else
-            wb_model_log(&w->m, 2, "lr-find found no suggestion");
-        if (!rc) lt_ctl_lrfind_free(&lf);
+        else if (ok)
+            wb_model_log(&w->m, 2, "lr-find: no suggestion: %s", w->m.lrf.reason);
         r.echo = 0;
         break;
     }
@@ -219,7 +215,7 @@ static void gone(wb *w, const char *why) {
 }
 
 /* Reads what the socket has, at most a bounded batch so keys stay responsive. */
-static void drain_socket(wb *w) {
+void wb_drain_socket(wb *w) {
     for (int k = 0; k < 512 && w->cli; k++) {
         lt_ctl_msg msg;
         lt_err err;
@@ -406,7 +402,7 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
         }
         /* keys first (a resize arrives as KEY_RESIZE after the poll is interrupted) */
         drain_keys(w);
-        if (w->cli && (pf[1].revents || lt_ctl_client_pending(w->cli))) drain_socket(w);
+        if (w->cli && (pf[1].revents || lt_ctl_client_pending(w->cli))) wb_drain_socket(w);
     }
 
     wb_rl_free(w);

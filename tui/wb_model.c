@@ -28,6 +28,8 @@ void wb_model_free(wb_model *m) {
     }
     free(m->insp.values);
     free(m->probe.input);
+    free(m->lrf.lr);
+    free(m->lrf.smoothed);
     memset(m, 0, sizeof *m);
 }
 
@@ -216,6 +218,7 @@ static int take_layer(lt_ctl_row_kind kind, const void *row, void *user) {
     copy_str(l->type, sizeof l->type, d->type);
     copy_str(l->shape, sizeof l->shape, d->shape);
     l->params = (double)d->params, l->nonfinite = (double)d->nonfinite;
+    l->dead = d->dead < 0 ? NAN : (double)d->dead;
     l->mean = d->mean, l->std = d->std, l->min = d->min, l->max = d->max, l->zeros = d->zeros;
     l->weight_norm = d->weight_norm, l->grad_norm = d->grad_norm, l->update_ratio = d->update_ratio;
     return 0;
@@ -248,7 +251,7 @@ void wb_model_inspect(wb_model *m, const char *body) {
     copy_str(in->source, sizeof in->source, d.source);
     copy_str(in->shape, sizeof in->shape, d.shape);
     copy_str(in->full_shape, sizeof in->full_shape, d.full_shape);
-    in->sample = d.sample < 0 || d.sample > 1 << 30 ? 0 : (int)d.sample;
+    in->sample = d.sample < 0 || d.sample > 1 << 30 ? -1 : (int)d.sample;
     in->channel = d.channel < 0 || d.channel > 1 << 30 ? 0 : (int)d.channel;
     in->mean = d.mean, in->std = d.std, in->min = d.min, in->max = d.max, in->zeros = d.zeros;
     in->nonfinite = (double)d.nonfinite, in->hist_min = d.hist_min, in->hist_max = d.hist_max;
@@ -366,4 +369,30 @@ void wb_model_log(wb_model *m, int level, const char *fmt, ...) {
 const wb_logline *wb_model_log_line(const wb_model *m, int i) {
     if (i < 0 || i >= m->log_n) return NULL;
     return &m->log[(m->log_head + m->log_n - 1 - i) % WB_LOG_MAX];
+}
+
+int wb_model_lrfind(wb_model *m, const char *body) {
+    lt_ctl_lrfind d;
+    lt_err err = {0};
+    if (lt_ctl_lrfind_decode(body, &d, &err)) {
+        decode_failed(m, &err);
+        return -1;
+    }
+    wb_lrfind *f = &m->lrf;
+    free(f->lr);
+    free(f->smoothed);
+    memset(f, 0, sizeof *f);
+    f->lr = malloc((size_t)d.npoints * sizeof *f->lr + 1);
+    f->smoothed = malloc((size_t)d.npoints * sizeof *f->smoothed + 1);
+    if (f->lr && f->smoothed) {
+        for (int i = 0; i < d.npoints; i++) f->lr[i] = d.points[i].lr, f->smoothed[i] = d.points[i].smoothed;
+        f->npoints = d.npoints;
+    }
+    f->valid = 1;
+    f->stopped_early = d.stopped_early == 1;
+    f->suggested_lr = d.suggested_lr;
+    copy_str(f->reason, sizeof f->reason, d.reason);
+    lt_ctl_lrfind_free(&d);
+    m->version++;
+    return 0;
 }

@@ -49,10 +49,11 @@ typedef struct wb_change {
 typedef struct wb_layer {
     char name[WB_NAME], type[32], shape[32];
     double params, mean, std, min, max, zeros, nonfinite, weight_norm, grad_norm, update_ratio;
+    double dead; /* channels all zero over the batch; NaN for an output without channels */
 } wb_layer;
 
 typedef struct wb_inspect {
-    int valid, truncated, map_h, map_w, sample, channel;
+    int valid, truncated, map_h, map_w, sample, channel; /* sample -1: a parameter's view */
     char layer[WB_NAME], what[16], source[32], shape[32], full_shape[32];
     double mean, std, min, max, zeros, nonfinite, hist_min, hist_max;
     double hist[20];
@@ -73,6 +74,14 @@ typedef struct wb_probe {
     int ninput;
 } wb_probe;
 
+/* The last lr-find reply: the smoothed loss against the lr, the suggestion
+ * (NaN: none) and, without one, why. */
+typedef struct wb_lrfind {
+    int valid, npoints, stopped_early;
+    double suggested_lr, *lr, *smoothed; /* npoints each */
+    char reason[200];
+} wb_lrfind;
+
 typedef struct wb_logline {
     int level; /* 0 info, 1 reply, 2 error, 3 command echo */
     char text[WB_LOG_LINE];
@@ -89,6 +98,7 @@ typedef struct wb_model {
     int nly;
     wb_inspect insp;
     wb_probe probe;
+    wb_lrfind lrf;
     wb_logline log[WB_LOG_MAX];
     int log_head, log_n; /* ring: oldest at log_head */
     unsigned version;    /* bumped on every change, so the screen knows to redraw */
@@ -108,6 +118,8 @@ void wb_model_history(wb_model *m, const char *body); /* replaces the series and
 void wb_model_layers(wb_model *m, const char *body);
 void wb_model_inspect(wb_model *m, const char *body);
 void wb_model_probe(wb_model *m, const char *body);
+/* The `lr-find` reply: 0, or -1 when it did not decode (nothing changed). */
+int wb_model_lrfind(wb_model *m, const char *body);
 /* An EVENT text (point, hparam, state, anomaly, log), or one decoded already. */
 void wb_model_event(wb_model *m, const char *text);
 void wb_model_apply_event(wb_model *m, const lt_ctl_event *e);

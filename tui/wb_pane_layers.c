@@ -14,8 +14,8 @@ typedef struct col {
 } col;
 
 static const col layer_cols[] = {
-    {"name", 14, 0}, {"type", 12, 1}, {"shape", 10, 2}, {"params", 7, 4}, {"mean", 9, 3}, {"std", 9, 3},
-    {"min", 9, 6},   {"max", 9, 6},   {"zeros", 6, 5},  {"nonfin", 6, 5}, {"grad", 9, 4}, {"upd", 9, 5},
+    {"name", 14, 0}, {"type", 12, 1}, {"shape", 10, 2}, {"params", 7, 4}, {"mean", 9, 3}, {"std", 9, 3}, {"min", 9, 6},
+    {"max", 9, 6},   {"zeros", 6, 5}, {"dead", 5, 3},   {"nonfin", 6, 5}, {"grad", 9, 4}, {"upd", 9, 5},
 };
 #define NCOLS (int)(sizeof layer_cols / sizeof layer_cols[0])
 
@@ -30,8 +30,9 @@ static void layer_cell(const wb_layer *l, int c, char *buf, size_t cap) {
     case 6: wb_fmt_num(l->min, buf, cap); break;
     case 7: wb_fmt_num(l->max, buf, cap); break;
     case 8: snprintf(buf, cap, isfinite(l->zeros) ? "%.0f%%" : "-", l->zeros * 100); break;
-    case 9: wb_fmt_num(l->nonfinite, buf, cap); break;
-    case 10: wb_fmt_num(l->grad_norm, buf, cap); break;
+    case 9: wb_fmt_num(l->dead, buf, cap); break; /* channels all zero over the batch, "-" without channels */
+    case 10: wb_fmt_num(l->nonfinite, buf, cap); break;
+    case 11: wb_fmt_num(l->grad_norm, buf, cap); break;
     default: wb_fmt_num(l->update_ratio, buf, cap); break;
     }
 }

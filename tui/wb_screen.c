@@ -57,20 +57,11 @@ int wb_draw_map(wb *w, int y, int x, int maxr, int maxc, const double *v, int h,
     int rows, cols;
     wb_map_fit(h, wd, maxr, maxc, &rows, &cols);
     if (rows <= 0 || cols <= 0) return 0;
-    double *grid = malloc((size_t)rows * cols * sizeof *grid);
-    if (!grid) return 0;
-    wb_map_resample(v, h, wd, grid, rows, cols);
-    double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < rows * cols; i++)
-        if (isfinite(grid[i])) {
-            lo = fmin(lo, grid[i]);
-            hi = fmax(hi, grid[i]);
-        }
-    int levels = wb_shade_levels(w->utf8);
+    int *lv = malloc((size_t)rows * cols * sizeof *lv);
+    if (!lv) return 0;
+    wb_map_shade(v, h, wd, rows, cols, wb_shade_levels(w->utf8), lv);
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            wb_put(y + r, x + c, 1,
-                   wb_shade_glyph(wb_shade_level(grid[(size_t)r * cols + c], lo, hi, levels), w->utf8));
-    free(grid);
+        for (int c = 0; c < cols; c++) wb_put(y + r, x + c, 1, wb_shade_glyph(lv[(size_t)r * cols + c], w->utf8));
+    free(lv);
     return rows;
 }

@@ -132,11 +132,9 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
     lt_lrfind_opts o;
     lt_lrfind_opts_defaults(&o);
     double *dst[2] = {&o.min_lr, &o.max_lr};
-    for (int i = 1; i < argc && i < 3; i++) {
-        char *end;
-        *dst[i - 1] = strtod(argv[i], &end);
-        if (end == argv[i] || *end) return lt_seterr(err, LT_EINVAL, "lr-find: '%s' is not a number", argv[i]);
-    }
+    for (int i = 1; i < argc && i < 3; i++)
+        if ((rc = lt_parse_decimal(argv[i], i == 1 ? "lr-find min_lr" : "lr-find max_lr", dst[i - 1], NULL, err)))
+            return rc;
     long n;
     if (argc == 4) {
         if ((rc = lt_session_parse_long(argv[3], 2, 100000, "lr-find num_training", &n, err))) return rc;
@@ -150,6 +148,7 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
                               .stopped_early = r.stopped_early,
                               .min_loss = r.min_loss,
                               .npoints = r.steps};
+        snprintf(body.reason, sizeof body.reason, "%s", r.suggestion < 0 ? r.no_suggestion : "");
         body.points = malloc((size_t)(r.steps ? r.steps : 1) * sizeof *body.points);
         if (!body.points) rc = lt_seterr(err, LT_ENOMEM, "lr-find: out of memory for the reply");
         for (int i = 0; !rc && i < r.steps; i++) {
@@ -215,12 +214,18 @@ static int cmd_set(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt
     int rc = need_args(argc, 2, 2, "set <name> <value>", err);
     double old, v, now;
     if (rc || (rc = lt_trainer_hparam_get(&s->t, argv[1], &old, err))) return rc;
-    char *end;
-    errno = 0;
-    v = strtod(argv[2], &end);
-    if (end == argv[2] || *end || errno == ERANGE)
-        return lt_seterr(err, LT_EINVAL, "set %s: '%s' is not a number", argv[1], argv[2]);
-    if ((rc = lt_trainer_hparam_set(&s->t, argv[1], v, err))) return rc;
+    char what[LT_CTL_WORD_MAX + 8];
+    int tiny;
+    snprintf(what, sizeof what, "set %s", argv[1]);
+    if ((rc = lt_parse_decimal(argv[2], what, &v, &tiny, err))) return rc;
+    if ((rc = lt_trainer_hparam_set(&s->t, argv[1], v, err))) {
+        if (tiny) { /* say why a value that is not 0 was taken as 0 */
+            char msg[LT_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err ? err->msg : "");
+            lt_seterr(err, rc, "%s: %.40s underflows to 0, and %s", what, argv[2], msg);
+        }
+        return rc;
+    }
     if (lt_trainer_hparam_get(&s->t, argv[1], &now, NULL)) now = v;
     lt_session_change_add(s, argv[1], old, now, req->client_id);
     char ob[32], nb[32];

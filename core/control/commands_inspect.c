@@ -97,6 +97,28 @@ static void tensor_stats(const lt_tensor *t, stats *st) {
     lt_tensor_unmap(t, t->data, x);
 }
 
+/* The channels of an NCHW output that are exactly zero in every sample of
+ * the batch: a unit that no longer fires (a dead ReLU), whatever the input.
+ * A live channel ends its scan at its first non-zero value. -1 when the
+ * output cannot be read here. */
+static long dead_channels(const lt_tensor *out) {
+    const float *x = lt_tensor_map(out, 0, NULL);
+    if (!x) return -1;
+    int n = out->shape[0], c = out->shape[1];
+    size_t hw = (size_t)out->shape[2] * out->shape[3];
+    long dead = 0;
+    for (int k = 0; k < c; k++) {
+        int live = 0;
+        for (int s = 0; s < n && !live; s++) {
+            const float *p = x + ((size_t)s * c + k) * hw;
+            for (size_t i = 0; i < hw && !live; i++) live = p[i] != 0.0f;
+        }
+        dead += !live;
+    }
+    lt_tensor_unmap(out, out->data, x);
+    return dead;
+}
+
 void lt_session_layers_body(lt_session *s, lt_sb *b) {
     lt_trainer *t = &s->t;
     lt_model *m = &t->mod.model;
@@ -126,6 +148,7 @@ void lt_session_layers_body(lt_session *s, lt_sb *b) {
         row.mean = st.mean, row.std = st.std, row.min = st.min, row.max = st.max;
         row.zeros = l->out && st.n ? (double)st.zeros / (double)st.n : NAN;
         row.nonfinite = (long)st.nonfinite;
+        row.dead = l->out && l->out->ndim == 4 ? dead_channels(l->out) : -1;
         row.weight_norm = row.grad_norm = row.update_ratio = NAN; /* written empty: no weights */
         if (l->weight.numel) {
             row.weight_norm = l2(&l->weight, 0);

@@ -178,7 +178,7 @@ int lt_field_parse(const record *r, const field *f, const char *v, size_t n, voi
         return LT_OK;
     }
     case FT_NUM:
-        if (blank) {
+        if (blank || ((f->flags & FF_NONE) && n == 4 && !memcmp(v, "none", 4))) {
             *AT(st, f, double) = NAN;
             return LT_OK;
         }
@@ -199,7 +199,10 @@ static void put_value(const field *f, const void *st, writer *w) {
         break;
     case FT_U32: lt_wr_printf(w, "%u", (unsigned)*(const uint32_t *)p); break;
     case FT_NUM:
-        if (!((f->flags & FF_EMPTY) && isnan(*(const double *)p))) lt_wr_num(w, *(const double *)p);
+        if ((f->flags & FF_NONE) && isnan(*(const double *)p))
+            lt_wr_str(w, "none");
+        else if (!((f->flags & FF_EMPTY) && isnan(*(const double *)p)))
+            lt_wr_num(w, *(const double *)p);
         break;
     case FT_ARROW: lt_wr_str(w, "->"); break;
     case FT_NUMS: {

@@ -30,6 +30,7 @@ enum {
     FF_EMPTY = 1u, /* a word, or a number read as NaN / -1, may be empty */
     FF_OPT = 2u,   /* lines layout: may be absent (NaN, -1, "" or no values) */
     FF_SKIP = 4u,  /* lines layout: the encoder leaves out an absent value */
+    FF_NONE = 8u,  /* a number: NaN is written "none", and "none" reads as NaN */
 };
 
 typedef struct field {

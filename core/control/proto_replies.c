@@ -75,7 +75,8 @@ int lt_ctl_run_state_decode(const char *body, lt_ctl_run_state *out, lt_err *err
 /* ---- lr-find ---- */
 
 static const field lrfind_fields[] = {
-    FIELD(lt_ctl_lrfind, "suggested_lr", FT_NUM, suggested_lr, 0),
+    FIELD(lt_ctl_lrfind, "suggested_lr", FT_NUM, suggested_lr, FF_NONE),
+    FIELD(lt_ctl_lrfind, "reason", FT_TEXT, reason, FF_OPT | FF_SKIP),
     FIELD(lt_ctl_lrfind, "steps", FT_LONG, steps, 0),
     FIELD(lt_ctl_lrfind, "stopped_early", FT_LONG, stopped_early, 0),
     FIELD(lt_ctl_lrfind, "min_loss", FT_NUM, min_loss, 0),
@@ -293,6 +294,7 @@ static const field layer_fields[] = {
     L("max", FT_NUM, max, 0),
     L("zeros", FT_NUM, zeros, 0),
     L("nonfinite", FT_LONG, nonfinite, 0),
+    L("dead", FT_LONG, dead, FF_EMPTY),
     L("weight_norm", FT_NUM, weight_norm, FF_EMPTY),
     L("grad_norm", FT_NUM, grad_norm, FF_EMPTY),
     L("update_ratio", FT_NUM, update_ratio, FF_EMPTY),

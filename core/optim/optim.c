@@ -4,6 +4,7 @@
  * (lathe/device.h, lt_dev_optim_update). */
 #include "optim/optim_impl.h"
 
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -220,11 +221,27 @@ static int check_value(const opt_hparam_def *d, double v, lt_err *err) {
     return LT_OK;
 }
 
+/* The update rules compute in float: the value they use must pass as well
+ * (rho 0.99999999 is 1 there, lr 1e300 is inf). */
+static int check_f32(const opt_hparam_def *d, double v, lt_err *err) {
+    float f = (float)v;
+    if (!isfinite(f))
+        return lt_seterr(err, LT_EINVAL, "%s must be at most %g in magnitude (the update computes in float), got %g",
+                         d->name, (double)FLT_MAX, v);
+    lt_err e = {0};
+    if (check_value(d, f, &e))
+        return lt_seterr(err, LT_EINVAL, "%s: %.9g is %.9g as a float, which the update computes in: %s", d->name, v,
+                         (double)f, e.msg);
+    return LT_OK;
+}
+
 int lt_optim_set(lt_optim *o, const char *name, double value, lt_err *err) {
     if (!o) return lt_seterr(err, LT_EINVAL, "lt_optim_set: no optimizer");
     int i = find_hparam(o, name, err);
     if (i < 0) return i;
+    if (value == 0) value = 0.0; /* -0 is 0 */
     int rc = check_value(&o->kind->hp[i], value, err);
+    if (!rc) rc = check_f32(&o->kind->hp[i], value, err);
     if (rc) return rc;
     /* Cross-checks run on a copy so a refusal changes nothing. */
     double hp[OPT_MAX_HP];

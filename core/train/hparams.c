@@ -90,6 +90,7 @@ int lt_trainer_hparam_get(lt_trainer *t, const char *name, double *out, lt_err *
 
 int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err) {
     if (!isfinite(v)) return lt_seterr(err, LT_EINVAL, "%s: %g is not a finite number", name, v);
+    if (v == 0) v = 0.0; /* -0 is 0 (and would be shown as -0) */
     if (!strcmp(name, "batch_size")) {
         if (v < 1 || v > (1 << 20) || v != floor(v))
             return lt_seterr(err, LT_EINVAL, "batch_size: %g must be a whole number from 1 to %d", v, 1 << 20);
@@ -101,10 +102,15 @@ int lt_trainer_hparam_set(lt_trainer *t, const char *name, double v, lt_err *err
     lt_layer *l = hparam_layer(t, name);
     if (l) {
         const lt_layer_hparam *hp = layer_hparam(l);
+        /* the range holds for the float the layer stores: 0.99999999 is 1 there */
+        float f = (float)v;
         if (!(v >= hp->lo && v < hp->hi))
             return lt_seterr(err, LT_EINVAL, "%s: %s must be in [%g, %g), got %g", name, hp->what, (double)hp->lo,
                              (double)hp->hi, v);
-        *lt_layer_hparam_value(l) = (float)v;
+        if (!(f >= hp->lo && f < hp->hi))
+            return lt_seterr(err, LT_EINVAL, "%s: %s must be in [%g, %g), got %.9g, which is %.9g as the float stored",
+                             name, hp->what, (double)hp->lo, (double)hp->hi, v, (double)f);
+        *lt_layer_hparam_value(l) = f;
         return LT_OK;
     }
     double old;

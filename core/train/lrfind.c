@@ -79,6 +79,86 @@ int lt_lrfind_suggest(const double *y, const double *x, int n, int skip_begin, i
     return best;
 }
 
+/* ---- is it a descent at all? ---- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The standard deviation of (s_b - s_a) / (b - a), a < b, where s is the
+ * bias-corrected moving average (beta) of independent losses of unit
+ * variance: s_k = sum_j w_kj l_j, w_kj = (1-beta) beta^(k-j) / (1 - beta^(k+1)).
+ * The sums of the squared weight differences have closed forms (geometric
+ * series), so this is O(1) at any index. */
+static double smoothed_slope_sd(int a, int b, double beta) {
+    double q = 1 - beta, Ba = 1 - pow(beta, a + 1), Bb = 1 - pow(beta, b + 1), d = b - a;
+    double old = pow(beta, d) / Bb - 1 / Ba; /* the shared factor of the weights of l_0..l_a */
+    double v = q * q * old * old * (1 - pow(beta, 2.0 * (a + 1))) / (1 - beta * beta);
+    v += q * q / (Bb * Bb) * (1 - pow(beta, 2 * d)) / (1 - beta * beta); /* l_(a+1)..l_b */
+    return sqrt(v) / d;
+}
+
+/* The batch-to-batch noise of the raw losses[m]: the median absolute
+ * successive difference scaled to a normal's sigma (1.4826 / sqrt 2), which
+ * a trend or a few spikes hardly move. */
+static double loss_noise(const lt_lrfind_point *p, int m) {
+    if (m < 3) return 0;
+    double *d = malloc((size_t)(m - 1) * sizeof *d);
+    if (!d) return 0;
+    for (int i = 0; i + 1 < m; i++) d[i] = fabs(p[i + 1].loss - p[i].loss);
+    qsort(d, (size_t)(m - 1), sizeof *d, cmp_double);
+    double med = (m - 1) % 2 ? d[(m - 1) / 2] : (d[(m - 1) / 2 - 1] + d[(m - 1) / 2]) / 2;
+    free(d);
+    return med * 1.4826 / sqrt(2.0);
+}
+
+int lt_lrfind_judge(const lt_lrfind_point *p, int n, int suggestion, char *why, size_t cap) {
+    int m = 0; /* the points before the first non-finite loss */
+    while (m < n && isfinite(p[m].loss) && isfinite(p[m].smoothed)) m++;
+    int k0 = LT_LRFIND_SKIP_BEGIN < m ? LT_LRFIND_SKIP_BEGIN : 0;
+    if (suggestion < k0 || suggestion >= m || m < 3) {
+        snprintf(why, cap, "too few points before the loss went non-finite (%d)", m);
+        return 0;
+    }
+    /* the fall: the raw losses' mean over the first W batches against the lowest
+       mean of W in a row after them (the smoothed curve lags too far behind on
+       a short sweep to show it) */
+    int W = m / 4 < LT_LRFIND_WINDOW ? (m / 4 > 1 ? m / 4 : 1) : LT_LRFIND_WINDOW;
+    double sum = 0, start, low;
+    for (int i = 0; i < W; i++) sum += p[i].loss;
+    start = low = sum / W;
+    for (int i = W; i < m; i++) {
+        sum += p[i].loss - p[i - W].loss;
+        low = fmin(low, sum / W);
+    }
+    double sigma = loss_noise(p, m), need = fmax(LT_LRFIND_MIN_FALL * fabs(start), 4 * sigma * sqrt(2.0 / W));
+    if (!(start - low >= need)) {
+        snprintf(why, cap,
+                 "no clear descent: the loss (mean of %d batches) falls from %.4g to at best %.4g, less than %.3g "
+                 "(%.0f%% of it, and 4 sigma of the batch-to-batch noise)",
+                 W, start, low, need, LT_LRFIND_MIN_FALL * 100);
+        return 0;
+    }
+    /* the slope np.gradient takes at the suggestion: central inside, one-sided at the ends */
+    int a = suggestion > k0 ? suggestion - 1 : suggestion, b = suggestion + 1 < m ? suggestion + 1 : suggestion;
+    if (a == b) {
+        snprintf(why, cap, "too few points around the steepest descent");
+        return 0;
+    }
+    double slope = (p[b].smoothed - p[a].smoothed) / (b - a);
+    double noise = sigma * smoothed_slope_sd(a, b, LT_LRFIND_BETA);
+    if (!(-slope > LT_LRFIND_NOISE_Z * noise)) {
+        snprintf(why, cap,
+                 "no clear descent: the steepest fall (at lr %.3g, slope %.3g a step) is within the batch-to-batch "
+                 "noise (%.3g)",
+                 p[suggestion].lr, slope, noise);
+        return 0;
+    }
+    if (cap) why[0] = '\0';
+    return 1;
+}
+
 /* ---- what the sweep changes, saved and put back ---- */
 
 typedef struct snapshot {
@@ -293,6 +373,12 @@ int lt_lrfind_run(lt_trainer *t, const lt_lrfind_opts *o, lt_lrfind_result *r, l
         if (isfinite(y[i]) && !(y[i] >= r->min_loss)) r->min_loss = y[i];
     }
     r->suggestion = lt_lrfind_suggest(y, NULL, r->steps, LT_LRFIND_SKIP_BEGIN, LT_LRFIND_SKIP_END);
+    if (r->suggestion < 0)
+        snprintf(r->no_suggestion, sizeof r->no_suggestion,
+                 "too few points after skipping the first %d and the last %d", LT_LRFIND_SKIP_BEGIN,
+                 LT_LRFIND_SKIP_END);
+    else if (!lt_lrfind_judge(r->points, r->steps, r->suggestion, r->no_suggestion, sizeof r->no_suggestion))
+        r->suggestion = -1;
     if (r->suggestion >= 0) r->suggested_lr = r->points[r->suggestion].lr;
     free(y);
     return LT_OK;

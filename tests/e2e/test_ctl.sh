@@ -52,7 +52,7 @@ expect_kv lr=0.05
 ctl "$run" set lr -1
 [ $rc -eq 1 ] && grep -q 'lr must be >= 0' "$tmp/err" && [ ! -s "$tmp/out" ] && ok || bad "set lr -1: rc=$rc $(cat "$tmp/err")"
 ctl "$run" set lr abc
-[ $rc -eq 1 ] && grep -q "'abc' is not a number" "$tmp/err" && ok || bad "set lr abc: rc=$rc $(cat "$tmp/err")"
+[ $rc -eq 1 ] && grep -q "'abc' is not a decimal number" "$tmp/err" && ok || bad "set lr abc: rc=$rc $(cat "$tmp/err")"
 ctl "$run" set nosuch 1
 [ $rc -eq 1 ] && grep -q "unknown hparam 'nosuch'" "$tmp/err" && ok || bad "set nosuch: rc=$rc $(cat "$tmp/err")"
 ctl "$run" get lr

@@ -45,8 +45,10 @@ static void layers_body(lt_sb *b) {
     for (int i = 0; i < 8; i++) {
         double g = layer_params[i] ? 0.1 / (1 + step * 0.01) : NAN;
         lt_sb_printf(
-            b, "layer=%s type=%s shape=%s params=%ld mean=%.6g std=%.6g min=%.6g max=%.6g zeros=%.6g nonfinite=0 ",
-            layer_names[i], layer_types[i], layer_shapes[i], layer_params[i], 0.1 * i, 0.5, -1.0, 2.0 + i, 0.3);
+            b,
+            "layer=%s type=%s shape=%s params=%ld mean=%.6g std=%.6g min=%.6g max=%.6g zeros=%.6g nonfinite=0 dead=%s ",
+            layer_names[i], layer_types[i], layer_shapes[i], layer_params[i], 0.1 * i, 0.5, -1.0, 2.0 + i, 0.3,
+            i < 4 ? (i == 1 ? "1" : "0") : "");
         if (layer_params[i])
             lt_sb_printf(b, "weight_norm=%.6g grad_norm=%.6g update_ratio=%.6g\n", 5.0, g, lr * g / 5);
         else

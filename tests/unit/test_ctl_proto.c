@@ -246,9 +246,20 @@ static void test_inspect_probe_lrfind(void) {
     CHECK_MSG(lt_ctl_lrfind_decode(buf, &ld, &err) == LT_OK, "%s", err.msg);
     CHECK(ld.suggested_lr == 0.01 && ld.npoints == 2 && ld.points[1].smoothed == 1.5);
     lt_ctl_lrfind_free(&ld);
+    CHECK(!strstr(buf, "reason=")); /* there only without a suggestion */
     strcat(buf, "point=1 2\n");
     CHECK(lt_ctl_lrfind_decode(buf, &ld, &err) == LT_EFORMAT);
     CHECK_STR_CONTAINS(err.msg, "lr-find");
+    /* no suggestion: `none`, and the reason */
+    lt_ctl_lrfind nf = {.suggested_lr = NAN, .steps = 0, .min_loss = 0.5, .reason = "no clear descent: flat"};
+    lt_ctl_lrfind_encode(&nf, buf, sizeof buf);
+    CHECK_MSG(strstr(buf, "suggested_lr=none\nreason=no clear descent: flat\n") == buf, "%s", buf);
+    CHECK_MSG(lt_ctl_lrfind_decode(buf, &ld, &err) == LT_OK, "%s", err.msg);
+    CHECK(isnan(ld.suggested_lr) && !strcmp(ld.reason, "no clear descent: flat"));
+    lt_ctl_lrfind_free(&ld);
+    CHECK(lt_ctl_lrfind_decode("suggested_lr=nan\nsteps=0\nstopped_early=0\nmin_loss=1\n", &ld, &err) == LT_OK);
+    CHECK(isnan(ld.suggested_lr) && ld.reason[0] == 0);
+    lt_ctl_lrfind_free(&ld);
 }
 
 static void test_kv_next(void) {

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "trainer_fixture.h"
+#include "lathe/ctl_proto.h"
 #include "lathe/session.h"
 
 static char g_root[64];
@@ -177,6 +178,33 @@ static void test_hparams(void) {
     }
     CHECK(req(g_c, "get lr", &b) == 1 && !strcmp(val(b, "lr"), "0.05"));
     free(b);
+    /* values that pass as a double but not as what is stored or used: the
+       float rate 1.0, rho 1.0 in the update, inf; words strtod would take */
+    static const struct {
+        const char *line, *says;
+    } refused[] = {{"set dropout_1.p 0.99999999", "which is 1 as the float stored"},
+                   {"set rho 0.99999999", "is 1 as a float"},
+                   {"set lr 1e300", "float"},
+                   {"set lr 3.5e38", "float"},
+                   {"set eps 1e300", "float"},
+                   {"set weight_decay 1e300", "float"},
+                   {"set lr 0x10", "is not a decimal number"},
+                   {"set lr inf", "is not a decimal number"},
+                   {"set lr nan", "is not a decimal number"},
+                   {"set lr 1e400", "too large"},
+                   {"set eps 1e-400", "set eps: 1e-400 underflows to 0, and eps must be > 0"}};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        CHECK_MSG(req(g_c, refused[i].line, &b) == 0, "'%s' was accepted: %s", refused[i].line, b);
+        CHECK_STR_CONTAINS(b, refused[i].says);
+        CHECK_MSG(!strchr(b, '\n'), "'%s': more than one line", refused[i].line);
+        free(b);
+    }
+    CHECK(req(g_c, "hparams", &b) == 1 && strstr(b, "rho=0.95\neps=1e-07\nweight_decay=0\ndropout_1.p=0.25\n"));
+    free(b);
+    CHECK(req(g_c, "set weight_decay -0", &b) == 1 && !strcmp(val(b, "weight_decay"), "0"));
+    free(b);
+    CHECK(req(g_c, "set weight_decay 1e-400", &b) == 1 && !strcmp(val(b, "weight_decay"), "0"));
+    free(b);
     CHECK(req(g_c, "get dropout_1.p", &b) == 1 && !strcmp(val(b, "dropout_1.p"), "0.25"));
     free(b);
     CHECK(req(g_c, "set dropout_2.p 0.3", &b) == 1);
@@ -263,6 +291,58 @@ static void test_inspect_feed(void) {
     CHECK_STR_CONTAINS(b, "3136 bytes");
     free(b);
     CHECK(memcmp(&rng, &t->rng, sizeof rng) == 0 && t->step == step && lt_optim_steps(t->opt) == osteps);
+}
+
+/* The `layers` row of name, decoded. */
+typedef struct layer_row {
+    const char *name;
+    lt_ctl_layer row;
+    int found;
+} layer_row;
+
+static int take_row(lt_ctl_row_kind kind, const void *row, void *user) {
+    layer_row *r = user;
+    if (kind == LT_CTL_ROW_LAYER && !strcmp(((const lt_ctl_layer *)row)->name, r->name))
+        r->row = *(const lt_ctl_layer *)row, r->found = 1;
+    return 0;
+}
+
+static layer_row layers_row(const char *name) {
+    layer_row r = {name};
+    char *b = NULL;
+    lt_err err = {0};
+    CHECK(req(g_c, "layers", &b) == 1 && lt_ctl_layers_decode(b, take_row, &r, &err) == LT_OK);
+    CHECK_MSG(r.found, "no layers row for %s", name);
+    free(b);
+    return r;
+}
+
+/* A channel of conv2d_2 whose weights and bias are zero puts out 0 after the
+ * ReLU for every sample, and its gradient is 0, so it stays dead: the layers
+ * reply counts it, and its map reads constant 0. */
+static void test_dead_channel(void) {
+    lt_trainer *t = lt_session_trainer(g_s); /* paused */
+    lt_layer *l = lt_model_find(&t->mod.model, "conv2d_2");
+    CHECK(l && l->weight.ndim == 4 && l->weight.shape[0] == 64);
+    if (!l) return;
+    long before = layers_row("conv2d_2").row.dead;
+    CHECK(before >= 0 && before < 64);
+    size_t per = l->weight.numel / 64;
+    memset(l->weight.data + per, 0, per * sizeof(float)); /* output channel 1 */
+    l->bias.data[1] = 0;
+    char *b = NULL;
+    CHECK(req(g_c, "step 1", &b) == 1);
+    free(b);
+    layer_row r = layers_row("conv2d_2");
+    CHECK_MSG(r.row.dead >= 1 && r.row.dead >= before, "dead=%ld (before %ld)", r.row.dead, before);
+    CHECK(layers_row("conv2d_1").row.dead >= 0);
+    CHECK(layers_row("flatten").row.dead == -1 && layers_row("dense_1").row.dead == -1); /* no channels */
+    CHECK(req(g_c, "inspect conv2d_2 output --sample 0 --channel 1", &b) == 1);
+    CHECK(!strcmp(val(b, "map_h"), "24"));
+    int all_zero = 1;
+    for (const char *p = val(b, "values"); *p; p++) all_zero &= *p == '0' || *p == ',';
+    CHECK_MSG(all_zero, "channel 1 holds %.60s", val(b, "values"));
+    free(b);
 }
 
 static void test_two_clients_and_garbage(void) {
@@ -435,6 +515,7 @@ int main(void) {
         RUN(test_pause_and_step);
         RUN(test_hparams);
         RUN(test_inspect_feed);
+        RUN(test_dead_channel);
         RUN(test_two_clients_and_garbage);
         RUN(test_lrfind_save);
         RUN(test_resume_and_stop);

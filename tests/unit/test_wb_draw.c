@@ -132,6 +132,72 @@ static void test_map(void) {
     CHECK_NEAR(one, 1, 1e-12);
 }
 
+/* A constant map is drawn as what it is: an all-zero channel (a dead one)
+ * blank, not the mid-grey a live map's middle would be, and the caption says
+ * which constant; a positive constant full, a negative one blank. */
+static void test_map_constant(void) {
+    double zero[24 * 24] = {0}, half[24 * 24], neg[24 * 24], ramp[24 * 24];
+    for (int i = 0; i < 24 * 24; i++) half[i] = 0.5, neg[i] = -2, ramp[i] = i;
+    int r, c;
+    wb_map_fit(24, 24, 17, 48, &r, &c);
+    CHECK(r > 0 && c > 0);
+    int *lv = malloc((size_t)r * c * sizeof *lv);
+    const double *maps[3] = {zero, half, neg};
+    const int want[3] = {0, 4, 0};
+    for (int m = 0; m < 3; m++) {
+        wb_map_shade(maps[m], 24, 24, r, c, 5, lv);
+        int same = 1;
+        for (int i = 0; i < r * c; i++) same &= lv[i] == want[m];
+        CHECK_MSG(same, "map %d: cell 0 at level %d, not %d", m, lv[0], want[m]);
+    }
+    wb_map_shade(zero, 24, 24, r, c, 5, lv);
+    CHECK(!strcmp(wb_shade_glyph(lv[0], 1), " ") && !strcmp(wb_shade_glyph(lv[0], 0), " "));
+    wb_map_shade(ramp, 24, 24, r, c, 5, lv);
+    CHECK(lv[0] == 0 && lv[r * c - 1] == 4);
+    free(lv);
+    double lo, hi;
+    CHECK(wb_map_range(zero, 24 * 24, &lo, &hi) == 1 && lo == 0 && hi == 1);
+    CHECK(wb_map_range(ramp, 24 * 24, &lo, &hi) == 0 && lo == 0 && hi == 575);
+    char cap[96];
+    wb_map_caption(zero, 24, 24, 0, cap, sizeof cap);
+    CHECK_MSG(!strcmp(cap, "map 24x24, constant 0 (blank)"), "'%s'", cap);
+    wb_map_caption(half, 24, 24, 1, cap, sizeof cap);
+    CHECK_MSG(!strcmp(cap, "map 24x24, constant 0.5, truncated"), "'%s'", cap);
+    wb_map_caption(ramp, 24, 24, 0, cap, sizeof cap);
+    CHECK_MSG(!strcmp(cap, "map 24x24, shaded from min (blank) to max"), "'%s'", cap);
+}
+
+/* The lr-find plot the CLI prints and the workbench's lr-find view draws,
+ * and the reply the view reads: with a suggestion a '^' under it, without
+ * one none, and the reason kept. */
+static void test_lrfind_plot(void) {
+    double lr[60], sm[60];
+    for (int i = 0; i < 60; i++) lr[i] = 1e-6 * pow(1e6, i / 59.0), sm[i] = 2.3 - 1.5 / (1 + exp(-(i - 30) / 4.0));
+    char buf[8192];
+    CHECK(wb_lrfind_plot(lr, sm, 60, lr[30], 40, 8, 0, buf, sizeof buf) == 11);
+    int lines = 0;
+    for (const char *p = buf; *p; p++) lines += *p == '\n';
+    CHECK(lines == 11);
+    CHECK_STR_CONTAINS(buf, "smoothed training loss");
+    CHECK_STR_CONTAINS(buf, "lr (log)");
+    const char *axis = strstr(buf, " +");
+    CHECK(axis && strchr(axis, '^') && strchr(axis, '^') < strchr(axis, '\n'));
+    CHECK(wb_lrfind_plot(lr, sm, 60, NAN, 40, 8, 0, buf, sizeof buf) == 11 && !strchr(buf, '^'));
+    CHECK(wb_lrfind_plot(lr, sm, 60, lr[30], 40, 8, 1, buf, sizeof buf) == 11 && strstr(buf, "\xE2\x94\x82"));
+    CHECK(wb_lrfind_plot(lr, sm, 0, NAN, 40, 8, 0, buf, sizeof buf) == 0);
+
+    wb_model m;
+    wb_model_init(&m);
+    CHECK(wb_model_lrfind(&m, "suggested_lr=none\nreason=no clear descent: flat\nsteps=2\nstopped_early=0\n"
+                              "min_loss=0.3\npoint=1e-08 0.31 0.31\npoint=1e-07 0.29 0.3\n") == 0);
+    CHECK(m.lrf.valid && isnan(m.lrf.suggested_lr) && m.lrf.npoints == 2 && m.lrf.smoothed[1] == 0.3);
+    CHECK(!strcmp(m.lrf.reason, "no clear descent: flat"));
+    CHECK(wb_model_lrfind(&m, "suggested_lr=oops\n") == -1 && m.lrf.npoints == 2); /* kept */
+    CHECK(wb_model_lrfind(&m, "suggested_lr=0.003\nsteps=0\nstopped_early=1\nmin_loss=0.3\n") == 0);
+    CHECK(m.lrf.suggested_lr == 0.003 && m.lrf.reason[0] == 0 && m.lrf.stopped_early && m.lrf.npoints == 0);
+    wb_model_free(&m);
+}
+
 static void test_bars(void) {
     char b[128];
     wb_bar(0.5, 4, 0, b, sizeof b);
@@ -185,10 +251,11 @@ static void test_model(void) {
     for (int i = 0; i < 10000; i++) wb_series_add(&m.series[WB_S_LR], i, i);
     CHECK(m.series[WB_S_LR].n <= 4096 && m.series[WB_S_LR].x[m.series[WB_S_LR].n - 1] == 9999);
     wb_model_layers(&m, "layer=conv2d_1 type=Conv2D shape=32x26x26 params=320 mean=0.1 std=0.2 min=0 max=1 zeros=0.5 "
-                        "nonfinite=0 weight_norm=3 grad_norm=0.1 update_ratio=0.03\n"
+                        "nonfinite=0 dead=3 weight_norm=3 grad_norm=0.1 update_ratio=0.03\n"
                         "layer=flatten type=Flatten shape=9216 params=0 mean=0 std=0 min=0 max=0 zeros=1 nonfinite=0 "
-                        "weight_norm= grad_norm= update_ratio=\n");
+                        "dead= weight_norm= grad_norm= update_ratio=\n");
     CHECK(m.nly == 2 && !strcmp(m.ly[0].shape, "32x26x26") && m.ly[0].params == 320 && isnan(m.ly[1].grad_norm));
+    CHECK(m.ly[0].dead == 3 && isnan(m.ly[1].dead)); /* dead channels; none to count without channels */
     const char *insp = "layer=conv2d_2\nwhat=output\nsource=batch\nsample=0\nchannel=0\nshape=2x3\nfull_shape=1x2x3\n"
                        "mean=0\nstd=1\nmin=0\nmax=6\nzeros=0\nnonfinite=0\nhist_min=0\nhist_max=6\nhist=1,2,3\n"
                        "map_h=2\nmap_w=3\nvalues=1,2,3,4,5,6\ntruncated=0\n";
@@ -225,6 +292,8 @@ int main(void) {
     RUN(test_canvas);
     RUN(test_plot);
     RUN(test_map);
+    RUN(test_map_constant);
+    RUN(test_lrfind_plot);
     RUN(test_bars);
     RUN(test_model);
     return check_done();

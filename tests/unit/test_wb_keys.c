@@ -255,6 +255,22 @@ static void test_dispatch(void) {
     /* actions that talk to the run (no run here: they say so) */
     CHECK(wb_key_screen(w, ' ') && strstr(newest_log(w), "not connected"));
     CHECK(wb_key_screen(w, 'A') && strstr(newest_log(w), "no lr-find suggestion"));
+    /* an lr-find without a clear descent: its plot is up, any key closes it,
+       and A has nothing to apply but says why */
+    CHECK(wb_model_lrfind(&w->m, "suggested_lr=none\nreason=no clear descent: flat noise\nsteps=0\n"
+                                 "stopped_early=0\nmin_loss=0.3\n") == 0);
+    w->lrfind = 1;
+    CHECK(wb_key_screen(w, 'x') && !w->lrfind && w->pane == WB_P_LOG);
+    w->lrfind = 1;
+    CHECK(wb_key_screen(w, 'A') && !w->lrfind);
+    CHECK(strstr(newest_log(w), "no lr-find suggestion to apply: no clear descent: flat noise"));
+    /* with a suggestion A applies it, also from the plot */
+    CHECK(wb_model_lrfind(&w->m, "suggested_lr=0.003\nsteps=0\nstopped_early=0\nmin_loss=0.3\n") == 0);
+    w->lr_suggest = w->m.lrf.suggested_lr;
+    w->lrfind = 1;
+    CHECK(wb_key_screen(w, 'A') && !w->lrfind);
+    CHECK(wb_model_log_line(&w->m, 1) && !strcmp(wb_model_log_line(&w->m, 1)->text, "> set lr 0.003"));
+    w->lr_suggest = NAN;
     CHECK(!wb_key_screen(w, 'x'));
     /* a pane's keys reach its own state */
     const wb_scroll *log = w->pane_state[WB_P_LOG];

@@ -46,6 +46,14 @@ void *lt_calloc(size_t count, size_t size, lt_err *err);
  * it is not one: no overlongs, no surrogates, nothing above U+10FFFF. */
 size_t lt_utf8_len(const unsigned char *s, size_t n);
 
+/* A number a person typed, read strictly: [+-] digits [. digits] [e [+-] digits]
+ * (or . digits), the whole string, nothing else: no blanks, hex, "inf" or
+ * "nan" (strtod takes all of those). A value beyond the double range is
+ * refused; one too small for it reads as 0 with *underflow set (when not
+ * NULL), so the caller can refuse it where 0 is not a valid value. -0 reads
+ * as 0. On refusal: LT_EINVAL and a message naming what. */
+int lt_parse_decimal(const char *s, const char *what, double *out, int *underflow, lt_err *err);
+
 /* Monotonic clock in seconds. */
 double lt_now(void);
 

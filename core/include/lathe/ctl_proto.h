@@ -65,13 +65,15 @@ typedef struct lt_ctl_anomaly {
 } lt_ctl_anomaly;
 
 /* A `layers` line: `layer=<name> type= shape= params= mean= std= min= max=
- * zeros= nonfinite= weight_norm= grad_norm= update_ratio=`; the three norms
- * are written empty when NaN (a layer without weights). */
+ * zeros= nonfinite= dead= weight_norm= grad_norm= update_ratio=`; dead (the
+ * channels of a CxHxW output that are zero over the whole batch) is written
+ * empty when -1 (an output without channels), the three norms when NaN (a
+ * layer without weights). */
 typedef struct lt_ctl_layer {
     char name[LT_CTL_WORD_MAX], type[LT_CTL_SHORT_MAX], shape[LT_CTL_SHAPE_MAX];
     long params;
     double mean, std, min, max, zeros;
-    long nonfinite;
+    long nonfinite, dead;
     double weight_norm, grad_norm, update_ratio;
 } lt_ctl_layer;
 
@@ -144,9 +146,12 @@ int lt_ctl_run_state_decode(const char *body, lt_ctl_run_state *out, lt_err *err
 
 /* `lr-find` reply: the summary, then one `point=<lr> <loss> <smoothed>` line
  * per step (points: steps of them, malloc'ed by the decoder and freed with
- * lt_ctl_lrfind_free; the encoder reads npoints of them). */
+ * lt_ctl_lrfind_free; the encoder reads npoints of them). Without a
+ * suggestion suggested_lr is NaN, written `none`, and reason (a `reason=`
+ * line, there only then) says why: no clear descent, too few points. */
 typedef struct lt_ctl_lrfind {
     double suggested_lr;
+    char reason[LT_CTL_TEXT_MAX];
     long steps, stopped_early;
     double min_loss;
     struct {

@@ -12,7 +12,9 @@
  * smoothed loss so far (checked from i = 1 on), or at a non-finite loss.
  * The suggestion is the lr at the steepest descent of the smoothed losses:
  * argmin of np.gradient over the finite smoothed losses, skipping the first 10
- * and the last point.
+ * and the last point, kept only when the curve shows a clear descent
+ * (lt_lrfind_judge): a sweep from weights that already train well is flat
+ * noise until it diverges, and its steepest point means nothing.
  *
  * Afterwards everything the sweep touched is as it was, bit for bit: the
  * parameters, gradients and buffers, the optimizer's state and step count,
@@ -50,8 +52,9 @@ typedef struct lt_lrfind_result {
     lt_lrfind_point *points; /* [steps], owned (lt_lrfind_result_free) */
     int steps;               /* steps run (points recorded) */
     int stopped_early;       /* diverged before num_training steps */
-    int suggestion;          /* index into points; -1 when too few points */
+    int suggestion;          /* index into points; -1 when none */
     double suggested_lr;     /* points[suggestion].lr, NaN when none */
+    char no_suggestion[200]; /* why there is none ("" when there is one) */
     double min_loss;         /* the smallest finite smoothed loss, NaN when none */
 } lt_lrfind_result;
 
@@ -70,5 +73,21 @@ int lt_lrfind_run(lt_trainer *t, const lt_lrfind_opts *o, lt_lrfind_result *r, l
  * documented); x given: np.gradient(y, x) with those coordinates (Lightning
  * 2.x passes the lrs, torch.gradient(losses, spacing=[lrs])). */
 int lt_lrfind_suggest(const double *y, const double *x, int n, int skip_begin, int skip_end);
+
+/* Whether the steepest-descent point at index suggestion of the n points is
+ * a clear descent: 1, or 0 with the reason in why[cap]. Refused when
+ *   - the raw loss, as the mean of LT_LRFIND_WINDOW batches in a row, never
+ *     falls below the first such mean by LT_LRFIND_MIN_FALL of it and by 4
+ *     standard deviations of the batch-to-batch noise, or
+ *   - the smoothed slope there is within LT_LRFIND_NOISE_Z standard deviations
+ *     of what batch-to-batch noise alone gives the smoothed curve at that
+ *     index (the noise taken from the raw losses' successive differences; the
+ *     bias-corrected average is noisiest near the start, where a flat sweep's
+ *     "steepest" point tends to land).
+ * Only points up to the first non-finite loss count. */
+#define LT_LRFIND_MIN_FALL 0.10
+#define LT_LRFIND_WINDOW 10
+#define LT_LRFIND_NOISE_Z 5.0
+int lt_lrfind_judge(const lt_lrfind_point *p, int n, int suggestion, char *why, size_t cap);
 
 #endif
