@@ -181,6 +181,12 @@ pid=
   >"$tmp/g.out" 2>"$tmp/g.err" || bad "mlp run: $(tail -n 2 "$tmp/g.err")"
 G=$root/good/version_0/checkpoints/last.safetensors
 cp "$G" "$tmp/good.copy" && cp "$A" "$tmp/cnn.copy" && ok || bad "no checkpoints to check"
+# lathe test --json: the same figures as one JSON object
+"$LATHE" test mlp --ckpt "$G" --limit-test-batches 4 --threads 2 >"$tmp/tk.out" 2>&1 &&
+  "$LATHE" test mlp --ckpt "$G" --limit-test-batches 4 --threads 2 --json >"$tmp/tj.out" 2>&1
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); kv=dict(w.split("=",1) for w in open(sys.argv[2]).read().split())
+assert d["samples"]==int(kv["samples"]) and "%.6f"%d["test_loss"]==kv["test_loss"] and d["ckpt"]==kv["ckpt"], (d, kv)' \
+  "$tmp/tj.out" "$tmp/tk.out" && ok || bad "lathe test --json: $(cat "$tmp/tj.out") vs $(cat "$tmp/tk.out")"
 if [ $have_st -eq 1 ]; then
   for pair in "mlp $G" "mnist_cnn $A"; do
     set -- $pair
