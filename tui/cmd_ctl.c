@@ -250,7 +250,12 @@ int cmd_ctl(int argc, char **argv) {
     lt_err err = {0};
     lt_ctl_client *c = lt_ctl_connect(sock, "lathe-ctl", &err);
     if (!c) {
-        fprintf(stderr, "lathe ctl: cannot connect to %s: %s\n", sock, err.msg);
+        /* the path once: the client's message may name it already; a refused
+           connection's message is the server's reason */
+        if (strstr(err.msg, sock))
+            fprintf(stderr, "lathe ctl: %s\n", err.msg);
+        else
+            fprintf(stderr, "lathe ctl: %s: %s\n", sock, err.msg);
         return 2;
     }
     int ok = 0;

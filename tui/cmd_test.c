@@ -1,5 +1,6 @@
-/* lathe test <experiment> --ckpt <file>: evaluates a checkpoint on the test
- * set and prints one key=value line, as `lathe train` does at its end. */
+/* lathe test <experiment> --ckpt <file> [--json]: evaluates a checkpoint on
+ * the test set and prints one key=value line (or a JSON object), as `lathe
+ * train` does at its end. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,32 @@ int cmd_test(int argc, char **argv) {
         lt_trainer_free(&t);
         return 2;
     }
-    printf("ckpt=%s samples=%zu test_loss=%.6f test_acc=%.4f\n", o.ckpt, t.mod.test_set.n, t.test_loss, t.test_acc);
+    if (o.json) {
+        /* NaN (not measured) is null; the path as a JSON string */
+        printf("{\"ckpt\": \"");
+        for (const char *p = o.ckpt; *p; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (ch == '"' || ch == '\\')
+                printf("\\%c", ch);
+            else if (ch < 0x20)
+                printf("\\u%04x", ch);
+            else
+                putchar(ch);
+        }
+        printf("\", \"samples\": %zu, \"test_loss\": ", t.mod.test_set.n);
+        if (isfinite(t.test_loss))
+            printf("%.6f", t.test_loss);
+        else
+            fputs("null", stdout);
+        printf(", \"test_acc\": ");
+        if (isfinite(t.test_acc))
+            printf("%.4f", t.test_acc);
+        else
+            fputs("null", stdout);
+        printf("}\n");
+    } else {
+        printf("ckpt=%s samples=%zu test_loss=%.6f test_acc=%.4f\n", o.ckpt, t.mod.test_set.n, t.test_loss, t.test_acc);
+    }
     lt_trainer_free(&t);
     return 0;
 }

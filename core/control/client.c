@@ -191,9 +191,17 @@ lt_ctl_client *lt_ctl_connect(const char *socket_path, const char *client_name, 
                         .version = LT_CTL_PROTO_VERSION,
                         .body = (char *)client_name,
                         .body_len = strlen(client_name)};
-    if (send_msg(c, &hello, err)) goto fail;
+    /* a server that refuses the connection sends its reason and closes, maybe
+       before our HELLO goes: read the reason even when the send failed */
+    lt_err serr = {0};
+    int sent = send_msg(c, &hello, &serr);
     lt_ctl_msg m;
     int rc = read_frame(c, &m, deadline_after(HELLO_TIMEOUT_MS), err);
+    if (sent && !(rc == 1 && m.type == LT_CTL_REPLY && !m.ok)) {
+        if (rc == 1) lt_ctl_msg_clear(&m);
+        if (err) *err = serr;
+        goto fail;
+    }
     if (rc == 0) lt_seterr(err, LT_EIO, "control: no HELLO from %s within %d ms", socket_path, HELLO_TIMEOUT_MS);
     if (rc < 0 && err && strstr(err->msg, "closed"))
         lt_seterr(err, LT_EIO,

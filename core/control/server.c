@@ -10,8 +10,12 @@
  * (refcounted; the count is only touched under the mutex).
  *
  * A client is dropped, with a line in the log ring, when it sends an invalid
- * frame, stalls mid-frame or before HELLO, lets its output queue overflow, or
- * goes away. Snapshots coalesce per client: a new snapshot of a kind removes
+ * frame, stalls mid-frame or before HELLO, lets its output queue overflow, is
+ * idle (lt_ctl_server_opts.idle_timeout_ms), or goes away. A connection
+ * refused at once (another user, no slot) is sent one error REPLY saying why
+ * before the close, so the client can show more than a reset. A client with
+ * more than BACKPRESSURE_BYTES of output waiting is not read from until it
+ * reads. Snapshots coalesce per client: a new snapshot of a kind removes
  * the unsent one of that kind, so a non-reading client holds at most one
  * queued snapshot per kind plus the one being sent. */
 #include "lathe/control.h"
@@ -24,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -77,6 +83,7 @@ int lt_ctl_server_log(lt_ctl_server *s, char *line, size_t cap) {
 
 static void drop_client(lt_ctl_server *s, client *c, const char *reason) {
     logf_locked(s, "client %u (%s) dropped: %s", c->id, c->name, reason);
+    lt_srv_cmds_free(s, c);
     close(c->fd);
     lt_srv_outq_free(c);
     free(c->in_buf);
@@ -149,12 +156,13 @@ static int handle_frame(lt_ctl_server *s, client *c) {
             logf_locked(s, "client %u (%s) connected", c->id, c->name);
         }
     } else if (m.type == LT_CTL_COMMAND) {
-        if (s->cmd_count == s->opts.cmd_queue_max) {
+        int q = s->opts.cmd_queue_max;
+        if (c->cmd_count == q) {
             char msg[96];
-            snprintf(msg, sizeof msg, "busy: %d commands already wait for the trainer", s->cmd_count);
+            snprintf(msg, sizeof msg, "busy: %d commands of this client already wait for the trainer", c->cmd_count);
             reply_error(s, c, m.id, msg);
         } else {
-            lt_ctl_request *r = &s->cmds[(s->cmd_head + s->cmd_count) % s->opts.cmd_queue_max];
+            lt_ctl_request *r = &s->cmds[(c - s->clients) * q + (c->cmd_head + c->cmd_count) % q];
             r->client_id = c->id;
             r->req_id = m.id;
             memcpy(r->client_name, c->name, sizeof r->client_name);
@@ -163,7 +171,8 @@ static int handle_frame(lt_ctl_server *s, client *c) {
             r->words = m.body;
             m.argv = NULL;
             m.body = NULL;
-            s->cmd_count++;
+            c->cmd_count++;
+            s->cmd_total++;
             pthread_cond_signal(&s->cmd_cv);
         }
     } else {
@@ -246,7 +255,8 @@ static void read_client(lt_ctl_server *s, client *c, uint8_t *scratch) {
             snprintf(c->drop_reason, sizeof c->drop_reason, "disconnected");
         return;
     }
-    if (feed(s, c, scratch, (size_t)r) == 0 && mid_frame(c)) c->last_rx = lt_now();
+    c->last_read = lt_now();
+    if (feed(s, c, scratch, (size_t)r) == 0 && mid_frame(c)) c->last_rx = c->last_read;
 }
 
 static void flush_client(client *c) {
@@ -270,6 +280,55 @@ static void flush_client(client *c) {
     }
 }
 
+/* One error REPLY (id 0) saying why, then the close: the client reads the
+ * reason before it sees the connection end. */
+static void refuse(int fd, const char *why) {
+    lt_ctl_msg m = {.type = LT_CTL_REPLY, .id = 0, .ok = 0, .body = (char *)why, .body_len = strlen(why)};
+    uint8_t *buf;
+    size_t len;
+    lt_err e;
+    if (lt_ctl_encode(&m, &buf, &len, &e) == LT_OK) {
+        ssize_t w = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL); /* a new socket's buffer takes it */
+        (void)w;
+        free(buf);
+    }
+    close(fd);
+}
+
+/* 1 when c has taken every byte sent to it: nothing queued here, nothing
+ * unread in its socket (SIOCOUTQ: what the peer has not read yet). */
+static int drained(const client *c) {
+    int unread = 0;
+    if (c->out_head) return 0;
+    return ioctl(c->fd, SIOCOUTQ, &unread) != 0 || unread == 0;
+}
+
+/* Idle: nothing came from it for `after` seconds and it has not read what
+ * it was sent (or never said HELLO). */
+static int idle_for(const client *c, double now, double after) {
+    if (now - c->last_read < after) return 0;
+    return c->state == C_HELLO || (c->state == C_READY && !drained(c));
+}
+
+/* With every slot taken, the idle client quiet longest (at least
+ * EVICT_AFTER) gives its place to a newcomer: a crowd of clients that
+ * connect and never speak nor read cannot lock a controller out. */
+static client *evict_for_newcomer(lt_ctl_server *s) {
+    double now = lt_now();
+    client *victim = NULL;
+    for (int i = 0; i < s->opts.max_clients; i++) {
+        client *c = &s->clients[i];
+        if (c->state == C_FREE || c->drop_reason[0] || !idle_for(c, now, EVICT_AFTER)) continue;
+        if (!victim || c->last_read < victim->last_read) victim = c;
+    }
+    if (!victim) return NULL;
+    char reason[128];
+    snprintf(reason, sizeof reason, "idle for %.1f s while every slot was taken: its place went to a new client",
+             now - victim->last_read);
+    drop_client(s, victim, reason);
+    return victim;
+}
+
 static void accept_clients(lt_ctl_server *s) {
     for (;;) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -290,16 +349,22 @@ static void accept_clients(lt_ctl_server *s) {
         if (!lt_ctl_uid_allowed(cred.uid, geteuid())) {
             logf_locked(s, "refused a connection from uid %u (pid %d): the server runs as uid %u", (unsigned)cred.uid,
                         (int)cred.pid, (unsigned)geteuid());
-            close(fd);
+            char why[160];
+            snprintf(why, sizeof why, "refused: another user's run (it runs as uid %u, this client as uid %u)",
+                     (unsigned)geteuid(), (unsigned)cred.uid);
+            refuse(fd, why);
             continue;
         }
         client *c = NULL;
         for (int i = 0; i < s->opts.max_clients && !c; i++)
             if (s->clients[i].state == C_FREE) c = &s->clients[i];
+        if (!c) c = evict_for_newcomer(s);
         if (!c) {
             logf_locked(s, "refused a connection from pid %d: %d clients already connected", (int)cred.pid,
                         s->opts.max_clients);
-            close(fd);
+            char why[128];
+            snprintf(why, sizeof why, "refused: too many clients (%d connected, none idle)", s->opts.max_clients);
+            refuse(fd, why);
             continue;
         }
         memset(c, 0, sizeof *c);
@@ -307,7 +372,8 @@ static void accept_clients(lt_ctl_server *s) {
         c->state = C_HELLO;
         c->id = s->next_id++;
         snprintf(c->name, sizeof c->name, "pid %d", (int)cred.pid);
-        c->deadline = lt_now() + s->opts.stall_timeout_ms / 1000.0;
+        c->last_read = lt_now();
+        c->deadline = c->last_read + s->opts.stall_timeout_ms / 1000.0;
     }
 }
 
@@ -328,6 +394,22 @@ static int sweep(lt_ctl_server *s) {
         if (c->state == C_CLOSING && !c->out_head) {
             drop_client(s, c, "closed after the version error");
             continue;
+        }
+        if (c->state == C_READY && !mid_frame(c)) {
+            /* idle: checked once the quiet time is up, then every second */
+            double idle = s->opts.idle_timeout_ms / 1000.0;
+            double at = c->last_read + idle > c->idle_check ? c->last_read + idle : c->idle_check;
+            if (now >= at) {
+                if (idle_for(c, now, idle)) {
+                    char reason[128];
+                    snprintf(reason, sizeof reason, "idle: sent nothing for %d ms and did not read what it was sent",
+                             s->opts.idle_timeout_ms);
+                    drop_client(s, c, reason);
+                    continue;
+                }
+                c->idle_check = at = now + 1.0;
+            }
+            if (next < 0 || at < next) next = at;
         }
         double dl = c->deadline;
         if (c->state == C_READY && mid_frame(c)) dl = c->last_rx + stall;
@@ -373,7 +455,9 @@ static void *server_main(void *arg) {
         for (int i = 0; i < s->opts.max_clients; i++) {
             client *c = &s->clients[i];
             if (c->state == C_FREE) continue;
-            short ev = c->state == C_CLOSING ? 0 : POLLIN;
+            /* not read from while it does not read what it is sent */
+            int hold = c->state == C_CLOSING || c->out_bytes > BACKPRESSURE_BYTES;
+            short ev = hold ? 0 : POLLIN;
             if (c->out_head) ev |= POLLOUT;
             slot[n] = i;
             pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
@@ -417,59 +501,6 @@ static void *server_main(void *arg) {
     return NULL;
 }
 
-/* ---- socket setup ---- */
-
-/* Fails when path holds a live server or anything but a socket; removes a
- * socket file that nothing listens on. */
-static int clear_stale(const char *path, lt_err *err) {
-    struct stat st;
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT) return LT_OK;
-        return lt_seterr(err, LT_EIO, "control: cannot stat %s: %s", path, strerror(errno));
-    }
-    if (!S_ISSOCK(st.st_mode))
-        return lt_seterr(err, LT_EIO, "control: %s exists and is not a socket; not replacing it", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return lt_seterr(err, LT_EIO, "control: socket: %s", strerror(errno));
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    memcpy(a.sun_path, path, strlen(path) + 1);
-    int r = connect(fd, (struct sockaddr *)&a, sizeof a);
-    int e = errno;
-    close(fd);
-    if (r == 0) return lt_seterr(err, LT_ESTATE, "control: a server is already listening on %s", path);
-    if (e != ECONNREFUSED)
-        return lt_seterr(err, LT_EIO, "control: cannot probe existing socket %s: %s", path, strerror(e));
-    if (unlink(path) != 0 && errno != ENOENT)
-        return lt_seterr(err, LT_EIO, "control: cannot remove stale socket %s: %s", path, strerror(errno));
-    return LT_OK;
-}
-
-static int open_listener(lt_ctl_server *s, const char *path, lt_err *err) {
-    int rc = clear_stale(path, err);
-    if (rc) return rc;
-    s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->listen_fd < 0) return lt_seterr(err, LT_EIO, "control: socket: %s", strerror(errno));
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    memcpy(a.sun_path, path, strlen(path) + 1);
-    if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) != 0)
-        return lt_seterr(err, LT_EIO, "control: cannot bind %s: %s", path, strerror(errno));
-    /* The file is made with the process umask; tighten it before listen():
-     * until listen() any connect() is refused, so no one slips in. (umask()
-     * would race with other threads; fchmod() on a socket fd does not reach
-     * the file.) */
-    if (chmod(path, 0600) != 0) {
-        rc = lt_seterr(err, LT_EIO, "control: cannot chmod %s: %s", path, strerror(errno));
-        unlink(path);
-        return rc;
-    }
-    if (listen(s->listen_fd, 64) != 0) {
-        rc = lt_seterr(err, LT_EIO, "control: cannot listen on %s: %s", path, strerror(errno));
-        unlink(path);
-        return rc;
-    }
-    return LT_OK;
-}
-
 static void server_free(lt_ctl_server *s) {
     if (s->listen_fd >= 0) close(s->listen_fd);
     if (s->wake_rd >= 0) close(s->wake_rd);
@@ -482,8 +513,7 @@ static void server_free(lt_ctl_server *s) {
                 free(s->clients[i].in_buf);
             }
     if (s->cmds)
-        for (int i = 0; i < s->cmd_count; i++)
-            lt_ctl_request_clear(&s->cmds[(s->cmd_head + i) % s->opts.cmd_queue_max]);
+        for (int i = 0; i < s->opts.max_clients * s->opts.cmd_queue_max; i++) lt_ctl_request_clear(&s->cmds[i]);
     free(s->cmds);
     free(s->clients);
     free(s->run_info);
@@ -502,7 +532,8 @@ lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run
     if (o.max_clients <= 0) o.max_clients = 64;
     if (o.stall_timeout_ms <= 0) o.stall_timeout_ms = 10000;
     if (o.out_queue_max == 0) o.out_queue_max = (size_t)32 << 20;
-    if (o.cmd_queue_max <= 0) o.cmd_queue_max = 256;
+    if (o.cmd_queue_max <= 0) o.cmd_queue_max = 32;
+    if (o.idle_timeout_ms <= 0) o.idle_timeout_ms = 60000;
     if (!run_info) run_info = "";
     if (!lt_ctl_text_valid(run_info, strlen(run_info)) || strlen(run_info) > LT_CTL_MAX_PAYLOAD - 8) {
         lt_seterr(err, LT_EINVAL, "control: run info is not valid UTF-8 text");
@@ -527,7 +558,7 @@ lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run
     snprintf(s->path, sizeof s->path, "%s", socket_path);
     s->run_info = strdup(run_info);
     s->clients = lt_calloc((size_t)o.max_clients, sizeof *s->clients, err);
-    s->cmds = lt_calloc((size_t)o.cmd_queue_max, sizeof *s->cmds, err);
+    s->cmds = lt_calloc((size_t)o.max_clients * (size_t)o.cmd_queue_max, sizeof *s->cmds, err);
     if (!s->run_info || !s->clients || !s->cmds) {
         lt_seterr(err, LT_ENOMEM, "control: out of memory starting the server");
         server_free(s);
@@ -541,7 +572,7 @@ lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run
     }
     s->wake_rd = p[0];
     s->wake_wr = p[1];
-    if (open_listener(s, socket_path, err)) {
+    if (lt_srv_open_listener(s, socket_path, err)) {
         server_free(s);
         return NULL;
     }

@@ -95,6 +95,14 @@ client *lt_srv_find_client(lt_ctl_server *s, uint32_t id) {
     return NULL;
 }
 
+void lt_srv_cmds_free(lt_ctl_server *s, client *c) {
+    int q = s->opts.cmd_queue_max;
+    for (; c->cmd_count > 0; c->cmd_count--, s->cmd_total--) {
+        lt_ctl_request_clear(&s->cmds[(c - s->clients) * q + c->cmd_head]);
+        c->cmd_head = (c->cmd_head + 1) % q;
+    }
+}
+
 /* ---- the trainer's side ---- */
 
 int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeout_ms) {
@@ -111,22 +119,30 @@ int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeou
         }
     }
     pthread_mutex_lock(&s->mu);
-    while (s->cmd_count == 0 && !s->woken && timeout_ms != 0) {
+    while (s->cmd_total == 0 && !s->woken && timeout_ms != 0) {
         if (timeout_ms < 0)
             pthread_cond_wait(&s->cmd_cv, &s->mu);
         else if (pthread_cond_timedwait(&s->cmd_cv, &s->mu, &dl) == ETIMEDOUT)
             break;
     }
-    int got = 0;
-    if (s->cmd_count > 0) {
-        *out = s->cmds[s->cmd_head];
-        memset(&s->cmds[s->cmd_head], 0, sizeof s->cmds[s->cmd_head]);
-        s->cmd_head = (s->cmd_head + 1) % s->opts.cmd_queue_max;
-        s->cmd_count--;
+    int got = 0, n = s->opts.max_clients, q = s->opts.cmd_queue_max;
+    /* round robin: one command of each client in turn, so a client with a
+       full queue delays another's command by one of its own at most */
+    for (int k = 0; k < n && s->cmd_total > 0; k++) {
+        int i = (s->rr + k) % n;
+        client *c = &s->clients[i];
+        if (c->state == C_FREE || c->cmd_count == 0) continue;
+        lt_ctl_request *r = &s->cmds[i * q + c->cmd_head];
+        *out = *r;
+        memset(r, 0, sizeof *r);
+        c->cmd_head = (c->cmd_head + 1) % q;
+        c->cmd_count--;
+        s->cmd_total--;
+        s->rr = (i + 1) % n;
         got = 1;
-    } else {
-        s->woken = 0;
+        break;
     }
+    if (!got) s->woken = 0;
     pthread_mutex_unlock(&s->mu);
     return got;
 }

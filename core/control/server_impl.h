@@ -14,6 +14,11 @@
 #define LOG_LINES 64
 #define LOG_LINE_MAX 240
 #define READ_CHUNK 65536 /* bytes read from one client per poll round: fairness */
+/* A client with this much output queued is not read from until it reads:
+ * one that pipelines commands without taking their replies stops being
+ * served instead of filling memory and the trainer's time. */
+#define BACKPRESSURE_BYTES ((size_t)1 << 20)
+#define EVICT_AFTER 1.0 /* s: an idle client this quiet makes room for a newcomer */
 
 typedef struct frame {
     int refs;
@@ -42,7 +47,12 @@ typedef struct client {
     uint32_t in_len;
     uint8_t *in_buf;
     size_t in_cap, in_got;
-    double last_rx; /* when bytes of an unfinished frame last came */
+    double last_rx;    /* when bytes of an unfinished frame last came */
+    double last_read;  /* when any bytes last came (or it connected) */
+    double idle_check; /* not before this is it checked for idleness again */
+    /* its commands waiting for the trainer: a ring of opts.cmd_queue_max in
+       the server's cmds, at slot index * cmd_queue_max */
+    int cmd_head, cmd_count;
     /* output */
     outq_item *out_head, *out_tail;
     size_t out_off, out_bytes;
@@ -61,8 +71,9 @@ struct lt_ctl_server {
     client *clients;
     uint32_t next_id;
     double accept_pause_until;
-    lt_ctl_request *cmds; /* ring of cmd_queue_max */
-    int cmd_head, cmd_count;
+    lt_ctl_request *cmds; /* per client, see client.cmd_head */
+    int cmd_total;        /* queued over all clients */
+    int rr;               /* the slot next_command looks at first: round robin */
     char log[LOG_LINES][LOG_LINE_MAX];
     int log_head, log_count;
     unsigned log_lost;
@@ -75,5 +86,9 @@ void lt_srv_poke(lt_ctl_server *s); /* no lock needed */
 void lt_srv_outq_free(client *c);
 void lt_srv_enqueue(lt_ctl_server *s, client *c, frame *f, const char *kind);
 client *lt_srv_find_client(lt_ctl_server *s, uint32_t id);
+/* Creates, binds (mode 0600) and listens on s->listen_fd at path (server_socket.c). */
+int lt_srv_open_listener(lt_ctl_server *s, const char *path, lt_err *err);
+/* Frees a client's queued commands (it is going). */
+void lt_srv_cmds_free(lt_ctl_server *s, client *c);
 
 #endif

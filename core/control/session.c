@@ -276,14 +276,32 @@ static void forward_server_log(lt_session *s) {
     while (lt_ctl_server_log(s->srv, line, sizeof line)) lt_session_log(s, "%s", line);
 }
 
-/* Takes commands: every queued one (timeout 0), or waits for one first (-1). */
-static void serve(lt_session *s, int timeout_ms) {
+/* While the run trains, commands get at most CMD_SHARE of the trainer's time,
+ * so that a client flooding expensive commands cannot starve training: a
+ * credit grows by CMD_SHARE of the time spent training between safe points
+ * (at most CMD_BURST banked), each command's run time is taken from it, and a
+ * safe point serves commands while it is positive; the rest wait, in the
+ * server's per-client queues, for the next one (taken round robin, so a
+ * flood delays another client's command by about one step). The debt is
+ * capped at CMD_BURST, so one long command (validate, lr-find) does not
+ * hold the others back for long. Paused or finished runs serve freely. */
+#define CMD_SHARE 0.05
+#define CMD_BURST 0.05
+
+/* Takes commands: every queued one (timeout 0), or waits for one first (-1);
+ * budgeted: only while the credit lasts. */
+static void serve(lt_session *s, int timeout_ms, int budgeted) {
     lt_ctl_request req;
     int first = 1;
-    while (lt_ctl_server_next_command(s->srv, &req, first ? timeout_ms : 0) == 1) {
+    while (!(budgeted && s->cmd_credit <= 0) && lt_ctl_server_next_command(s->srv, &req, first ? timeout_ms : 0) == 1) {
         first = 0;
+        double t0 = lt_now();
         lt_session_command(s, &req);
         lt_ctl_request_clear(&req);
+        if (budgeted) {
+            s->cmd_credit -= lt_now() - t0;
+            if (s->cmd_credit < -CMD_BURST) s->cmd_credit = -CMD_BURST;
+        }
         if (stopping(s)) break;
     }
     forward_server_log(s);
@@ -295,14 +313,20 @@ static int safe_point(lt_trainer *t, void *user) {
     lt_session *s = user;
     if (!s->started) {
         s->started = 1;
+        s->last_safe = lt_now();
+        s->cmd_credit = CMD_BURST;
         if (s->opts.start_paused) lt_session_set_state(s, LT_RUN_PAUSED);
     }
     if (t->state == LT_RUN_STEPPING && t->step >= s->step_target) {
         lt_session_set_state(s, LT_RUN_PAUSED);
         lt_session_reply_step(s);
     }
-    serve(s, 0);
-    while (t->state == LT_RUN_PAUSED && !stopping(s)) serve(s, -1);
+    double now = lt_now();
+    s->cmd_credit += CMD_SHARE * (now - s->last_safe);
+    if (s->cmd_credit > CMD_BURST) s->cmd_credit = CMD_BURST;
+    serve(s, 0, 1);
+    while (t->state == LT_RUN_PAUSED && !stopping(s)) serve(s, -1, 0);
+    s->last_safe = lt_now(); /* commands' time is not training time */
     return stopping(s);
 }
 
@@ -402,8 +426,8 @@ static void *trainer_main(void *arg) {
     lt_session_set_state(s, s->t.state);
     lt_session_reply_step(s);
     send_layers(s);
-    while (atomic_load(&s->keep_alive) && !stopping(s)) serve(s, -1);
-    serve(s, 0);
+    while (atomic_load(&s->keep_alive) && !stopping(s)) serve(s, -1, 0);
+    serve(s, 0, 0);
     pthread_mutex_lock(&s->mu);
     s->finished = 1;
     s->fit_rc = rc;

@@ -92,6 +92,8 @@ struct lt_session {
     double layers_seconds;           /* time spent computing layer statistics */
     long layers_computed;
     long warnings_seen; /* t.warnings already reported as events */
+    double cmd_credit;  /* s of command time the trainer may still spend (session.c, serve) */
+    double last_safe;   /* when the last safe point ended, lt_now() s */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];

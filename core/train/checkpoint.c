@@ -19,8 +19,9 @@
 #include "lathe/safetensors.h"
 #include "lathe/sched.h"
 #include "lathe/strbuf.h"
+#include "train/trainer_callbacks.h"
 
-#define MAX_META 96
+#define MAX_META 128
 #define MAX_TENSORS 512
 
 typedef struct ckpt_list {
@@ -169,6 +170,9 @@ static void meta_add(meta_list *b, const char *key, const char *fmt, ...) {
     b->n++;
 }
 
+/* meta_add for the callbacks' keys (lt_tcb_put). */
+static void meta_put(void *ctx, const char *key, const char *value) { meta_add(ctx, key, "%s", value); }
+
 /* Points the lt_st_meta entries into the buffer (valid until it grows). */
 static void meta_point(meta_list *b) {
     for (int i = 0; i < b->n; i++) {
@@ -232,10 +236,15 @@ static int save_mapped(lt_trainer *t, ckpt_list *l, const char *path, lt_err *er
     size_t le, lb;
     lt_loader_position(t->train_loader, &le, &lb);
     size_t epoch = t->epoch;
+    int epoch_end_pending = 0;
     if (le == t->epoch && lb >= t->batches_per_epoch) {
-        /* saved at the end of an epoch: resume at the start of the next one */
-        epoch = le = t->epoch + 1;
+        /* saved at the end of an epoch: the loader resumes at the start of the
+           next one; the epoch too, unless the epoch's end (its scheduler tick,
+           hooks and callbacks) is still to run, as after its last step */
+        le = t->epoch + 1;
         lb = 0;
+        epoch_end_pending = t->epoch_end_pending;
+        if (!epoch_end_pending) epoch = le;
     }
     meta_add(&mb, "format", "%s", LT_CKPT_FORMAT);
     meta_add(&mb, "format_version", "%d", LT_CKPT_VERSION);
@@ -250,8 +259,13 @@ static int save_mapped(lt_trainer *t, ckpt_list *l, const char *path, lt_err *er
              t->rng.s[3]);
     meta_add(&mb, "optimizer", "%s", lt_optim_kind(t->opt));
     meta_add(&mb, "optimizer_steps", "%ld", lt_optim_steps(t->opt));
-    meta_add(&mb, "val_loss", "%.9g", t->val_loss);
-    meta_add(&mb, "val_acc", "%.9g", t->val_acc);
+    meta_add(&mb, "val_loss", "%.17g", t->val_loss); /* exact: callbacks compare with it */
+    meta_add(&mb, "val_acc", "%.17g", t->val_acc);
+    meta_add(&mb, "train_loss", "%.17g", t->train_loss);
+    /* what the fit loop still owes this step: a due validation, the epoch's end */
+    meta_add(&mb, "val_pending", "%d", t->val_pending ? 1 : 0);
+    meta_add(&mb, "epoch_end_pending", "%d", epoch_end_pending);
+    lt_tcb_state_save(t, meta_put, &mb);
     for (int i = 0; i < lt_trainer_hparam_count(t); i++) {
         char buf[96], key[128];
         double v;
@@ -290,6 +304,28 @@ static int meta_u64(const lt_st_file *f, const char *path, const char *key, uint
     *out = strtoull(v, NULL, 10);
     if (*out > (uint64_t)LONG_MAX)
         return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%s' is out of range", path, key, v);
+    return LT_OK;
+}
+
+/* What the fit loop still owed at the checkpoint's step (absent in older
+ * files: nothing): pending[0] a due validation, pending[1] the end of the
+ * epoch before `epoch`, whose next batch (the loader's) is then the next
+ * epoch's first. */
+static int read_pending(const lt_st_file *f, const char *path, uint64_t epoch, uint64_t le, uint64_t lb, int pending[2],
+                        lt_err *err) {
+    static const char *const keys[2] = {"val_pending", "epoch_end_pending"};
+    for (int i = 0; i < 2; i++) {
+        const char *v = lt_st_meta_get(f, keys[i]);
+        if (!v) continue;
+        if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+            return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%.32s' is not 0 or 1", path, keys[i], v);
+        pending[i] = v[0] == '1';
+    }
+    if (pending[1] && (le != epoch + 1 || lb != 0))
+        return lt_seterr(err, LT_EFORMAT,
+                         "%s: checkpoint metadata: an epoch end pending at loader position %" PRIu64 ":%" PRIu64
+                         " in epoch %" PRIu64,
+                         path, le, lb, epoch);
     return LT_OK;
 }
 
@@ -436,6 +472,10 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
         if (!rc && t->sched && sspec && strcmp(sspec, lt_sched_spec(t->sched)) != 0)
             rc = lt_seterr(err, LT_EINVAL, "%s: saved with --lr-scheduler '%s', this run uses '%s'", path, sspec,
                            lt_sched_spec(t->sched));
+        int pending[2] = {0, 0};
+        void *cbs = NULL;
+        if (!rc) rc = read_pending(&f, path, epoch, le, lb, pending, err);
+        if (!rc) rc = lt_tcb_state_parse(t, &f, path, &cbs, err);
         if (!rc && t->sched && sstate) rc = lt_sched_state_load(t->sched, sstate, err);
         if (!rc) rc = apply_hparams(t, &f, path, err);
         if (!rc && (rc = lt_loader_seek(t->train_loader, (size_t)le, (size_t)lb, err))) restore_hparams(t, &f);
@@ -450,7 +490,14 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
             const char *vl = lt_st_meta_get(&f, "val_loss"), *va = lt_st_meta_get(&f, "val_acc");
             t->val_loss = vl ? strtod(vl, NULL) : NAN;
             t->val_acc = va ? strtod(va, NULL) : NAN;
+            const char *tl = lt_st_meta_get(&f, "train_loss");
+            t->train_loss = tl ? strtod(tl, NULL) : NAN;
+            t->val_pending = pending[0];
+            t->epoch_end_pending = pending[1];
+            lt_tcb_state_apply(t, cbs);
+            cbs = NULL;
         }
+        free(cbs);
     }
     lt_st_free(&f);
     return rc;

@@ -490,6 +490,8 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         size_t first = 0;
         if (pos_epoch == t->epoch)
             first = pos_batch;
+        else if (t->epoch_end_pending) /* resumed after the epoch's last step: its end is left */
+            first = t->batches_per_epoch;
         else if ((rc = lt_loader_seek(t->train_loader, t->epoch, 0, err)))
             break;
         /* a batch size changed during the run applies from a fresh epoch */
@@ -498,6 +500,8 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
                 apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
         lt_metrics_reset(m);
         if (first == 0 && t->exp->on_train_epoch_start) t->exp->on_train_epoch_start(m, t->epoch);
+        /* resumed from a checkpoint written between a step and its validation */
+        if (t->val_pending && (t->val_pending = 0, rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;
         size_t bi;
         for (bi = first; bi < t->batches_per_epoch; bi++) {
             if (t->cb.safe_point && t->cb.safe_point(t, t->cb.user)) t->stop_requested = 1;
@@ -520,12 +524,15 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             int stepped;
             if ((rc = train_step(t, &b, bi + 1 == t->batches_per_epoch, 0, &stepped, err))) break;
             if (!stepped) continue;
+            /* owed after this step; a checkpoint written before they run keeps them */
+            t->val_pending = val_due(t, bi);
+            t->epoch_end_pending = bi + 1 == t->batches_per_epoch;
             sched_tick(t, LT_SCHED_STEP);
             lt_tcb_after_step(t);
             double tc = lt_now();
             if (t->cb.on_step) t->cb.on_step(t, t->cb.user);
             if (t->prof) lt_prof_add(t->prof, "callbacks (logging, snapshots)", lt_now() - tc);
-            if (val_due(t, bi) && (rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;
+            if (t->val_pending && (t->val_pending = 0, rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) break;
             m->stage = LT_STAGE_TRAIN;
         }
         if (rc < 0) break;
@@ -534,6 +541,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         if (t->stop_requested && !t->early_stopped) break;
         sched_tick(t, LT_SCHED_EPOCH);
         if (t->exp->on_train_epoch_end) t->exp->on_train_epoch_end(m, t->epoch);
+        t->epoch_end_pending = 0; /* an epoch-end checkpoint comes after the tick and the hook */
         lt_tcb_epoch_end(t);
         if (t->cb.on_epoch_end) t->cb.on_epoch_end(t, t->cb.user);
         if (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps) {

@@ -11,6 +11,7 @@
 
 #include "lathe/callbacks.h"
 #include "lathe/checkpoint.h"
+#include "lathe/safetensors.h"
 #include "train/trainer_callbacks.h"
 
 typedef struct tcb_state {
@@ -71,21 +72,28 @@ int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err) {
     return rc;
 }
 
+/* The top-k list names checkpoints relative to the checkpoint folder, so that
+ * a resumed run (writing into a folder of its own) carries the list on
+ * without ever deleting a file of the run it resumed from. */
 static void save_due(lt_trainer *t) {
     tcb_state *s = t->callbacks;
     if (!s || !t->cfg.ckpt_dir[0] || s->last_saved_step == t->step) return;
     s->last_saved_step = t->step;
     lt_err err = {0};
-    char path[1100], evict[256];
-    snprintf(path, sizeof path, "%s/epoch=%zu-step=%ld.safetensors", t->cfg.ckpt_dir, t->epoch, t->step);
+    char name[96], path[1100], evict[256]; /* path: as t->last_ckpt */
+    snprintf(name, sizeof name, "epoch=%zu-step=%ld.safetensors", t->epoch, t->step);
+    snprintf(path, sizeof path, "%.1000s/%s", t->cfg.ckpt_dir, name);
     double score = s->ckpt.monitor[0] ? lt_trainer_metric(t, s->ckpt.monitor) : NAN;
-    if (lt_ckpt_offer(&s->ckpt, path, score, evict, sizeof evict)) {
+    if (lt_ckpt_offer(&s->ckpt, name, score, evict, sizeof evict)) {
         if (lt_trainer_save_checkpoint(t, path, &err)) {
             warn(t, err.msg);
-        } else if (evict[0] && unlink(evict) != 0 && errno != ENOENT) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s: cannot remove an old checkpoint: %s", evict, strerror(errno));
-            warn(t, msg);
+        } else if (evict[0]) {
+            snprintf(path, sizeof path, "%.1000s/%.95s", t->cfg.ckpt_dir, evict);
+            if (unlink(path) != 0 && errno != ENOENT) {
+                char msg[LT_ERR_MSG_MAX];
+                snprintf(msg, sizeof msg, "%.300s: cannot remove an old checkpoint: %s", path, strerror(errno));
+                warn(t, msg);
+            }
         }
     }
     if (s->ckpt.save_last) {
@@ -121,4 +129,155 @@ void lt_tcb_nonfinite(lt_trainer *t) {
     char path[1100];
     snprintf(path, sizeof path, "%s/last.safetensors", t->cfg.ckpt_dir);
     if (lt_trainer_save_checkpoint(t, path, &err)) warn(t, err.msg);
+}
+
+/* ---- the callbacks' state in a checkpoint ----
+ * EarlyStopping's best, wait count and verdict, and ModelCheckpoint's top-k
+ * list, best and save count, so that a resumed run decides as the run it
+ * continues would have. Each part is restored only when the resumed run
+ * monitors the same metric in the same mode (another monitor starts afresh,
+ * as the state would mean nothing to it). */
+void lt_tcb_state_save(const lt_trainer *t, lt_tcb_put put, void *ctx) {
+    const tcb_state *s = t->callbacks;
+    if (!s) return;
+    char v[LT_CKPT_MAX_TOPK * 300 + 64];
+    if (s->es_on) {
+        put(ctx, "early_stopping.monitor", s->es.monitor);
+        put(ctx, "early_stopping.mode", s->es.mode_max ? "max" : "min");
+        snprintf(v, sizeof v, "%.17g", s->es.best);
+        put(ctx, "early_stopping.best", v);
+        snprintf(v, sizeof v, "%d", s->es.wait);
+        put(ctx, "early_stopping.wait", v);
+        snprintf(v, sizeof v, "%d", s->es.stopped);
+        put(ctx, "early_stopping.stopped", v);
+        put(ctx, "early_stopping.reason", s->es.reason);
+    }
+    const lt_ckpt_policy *p = &s->ckpt;
+    put(ctx, "model_checkpoint.monitor", p->monitor);
+    put(ctx, "model_checkpoint.mode", p->mode_max ? "max" : "min");
+    snprintf(v, sizeof v, "%ld", p->saves);
+    put(ctx, "model_checkpoint.saves", v);
+    snprintf(v, sizeof v, "%.17g", p->best_score);
+    put(ctx, "model_checkpoint.best_score", v);
+    put(ctx, "model_checkpoint.best", p->best_path);
+    snprintf(v, sizeof v, "%ld", s->last_saved_step);
+    put(ctx, "model_checkpoint.last_saved_step", v);
+    /* "name score order" entries, comma-separated (names are ours: no blank, no comma) */
+    size_t o = 0;
+    v[0] = '\0';
+    for (int i = 0; i < p->nkept && o < sizeof v; i++)
+        o += (size_t)snprintf(v + o, sizeof v - o, "%s%s %.17g %ld", i ? "," : "", p->kept[i], p->kept_score[i],
+                              p->kept_order[i]);
+    put(ctx, "model_checkpoint.kept", v);
+}
+
+/* A number of the metadata: the whole value (inf and nan allowed). */
+static int meta_num(const lt_st_file *f, const char *path, const char *key, double lo, double hi, double *out,
+                    lt_err *err) {
+    const char *v = lt_st_meta_get(f, key);
+    char *end;
+    if (!v) return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata lacks %s", path, key);
+    *out = strtod(v, &end);
+    if (!*v || *end || *out < lo || *out > hi)
+        return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%.32s' is not valid", path, key, v);
+    return LT_OK;
+}
+
+/* A checkpoint's own file name: no folder, nothing to climb out with. */
+static int plain_name(const char *n, size_t len) {
+    return len > 0 && len < 256 && !memchr(n, '/', len) && !(len == 1 && n[0] == '.') &&
+           !(len == 2 && n[0] == '.' && n[1] == '.');
+}
+
+static int parse_kept(lt_ckpt_policy *p, const char *v, const char *path, lt_err *err) {
+    p->nkept = 0;
+    for (const char *e = v; *e;) {
+        const char *end = strchr(e, ',');
+        size_t len = end ? (size_t)(end - e) : strlen(e);
+        char item[400];
+        const char *sp = memchr(e, ' ', len);
+        if (p->nkept == LT_CKPT_MAX_TOPK || len >= sizeof item || !sp || !plain_name(e, (size_t)(sp - e)))
+            return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata model_checkpoint.kept is not valid", path);
+        memcpy(item, e, len);
+        item[len] = '\0';
+        item[sp - e] = '\0';
+        char *q, *num = item + (sp - e) + 1;
+        double score = strtod(num, &q);
+        long order = q != num && *q == ' ' ? strtol(q + 1, &q, 10) : -1;
+        if (*q || order < 0)
+            return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata model_checkpoint.kept is not valid", path);
+        memcpy(p->kept[p->nkept], item, (size_t)(sp - e) + 1); /* plain_name: under 256 bytes */
+        p->kept_score[p->nkept] = score;
+        p->kept_order[p->nkept++] = order;
+        e = end ? end + 1 : e + len;
+    }
+    return LT_OK;
+}
+
+static int parse_es(lt_early_stopping *es, const lt_st_file *f, const char *path, lt_err *err) {
+    const char *mon = lt_st_meta_get(f, "early_stopping.monitor"), *mode = lt_st_meta_get(f, "early_stopping.mode");
+    if (!mon || !mode || strcmp(mon, es->monitor) != 0 || strcmp(mode, es->mode_max ? "max" : "min") != 0)
+        return LT_OK; /* saved without early stopping, or watching something else */
+    double best = 0, wait = 0, stopped = 0;
+    int rc = meta_num(f, path, "early_stopping.best", -INFINITY, INFINITY, &best, err);
+    if (!rc) rc = meta_num(f, path, "early_stopping.wait", 0, 1e9, &wait, err);
+    if (!rc) rc = meta_num(f, path, "early_stopping.stopped", 0, 1, &stopped, err);
+    if (rc) return rc;
+    if (isnan(best) || wait != floor(wait) || stopped != floor(stopped))
+        return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata early_stopping.* is not valid", path);
+    const char *reason = lt_st_meta_get(f, "early_stopping.reason");
+    es->best = best;
+    es->wait = (int)wait;
+    es->stopped = (int)stopped;
+    snprintf(es->reason, sizeof es->reason, "%s", reason ? reason : "");
+    return LT_OK;
+}
+
+static int parse_ckpt(tcb_state *s, const lt_st_file *f, const char *path, lt_err *err) {
+    lt_ckpt_policy *p = &s->ckpt;
+    const char *mon = lt_st_meta_get(f, "model_checkpoint.monitor"), *mode = lt_st_meta_get(f, "model_checkpoint.mode");
+    if (!mon || !mode || strcmp(mon, p->monitor) != 0 || strcmp(mode, p->mode_max ? "max" : "min") != 0) return LT_OK;
+    double saves = 0, best = 0, last = 0;
+    int rc = meta_num(f, path, "model_checkpoint.saves", 0, 1e15, &saves, err);
+    if (!rc) rc = meta_num(f, path, "model_checkpoint.best_score", -INFINITY, INFINITY, &best, err);
+    if (!rc) rc = meta_num(f, path, "model_checkpoint.last_saved_step", -1, 1e15, &last, err);
+    const char *bp = lt_st_meta_get(f, "model_checkpoint.best"), *kept = lt_st_meta_get(f, "model_checkpoint.kept");
+    if (!rc && (!bp || !kept || (*bp && !plain_name(bp, strlen(bp)))))
+        rc = lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata model_checkpoint.* is not valid", path);
+    if (!rc) rc = parse_kept(p, kept, path, err);
+    if (rc) return rc;
+    p->saves = (long)saves;
+    p->best_score = best;
+    snprintf(p->best_path, sizeof p->best_path, "%s", bp);
+    s->last_saved_step = (long)last;
+    return LT_OK;
+}
+
+int lt_tcb_state_parse(const lt_trainer *t, const lt_st_file *f, const char *path, void **out, lt_err *err) {
+    *out = NULL;
+    if (!t->callbacks) return LT_OK;
+    tcb_state *s = malloc(sizeof *s);
+    if (!s) return lt_seterr(err, LT_ENOMEM, "out of memory");
+    memcpy(s, t->callbacks, sizeof *s);
+    int rc = s->es_on ? parse_es(&s->es, f, path, err) : LT_OK;
+    if (!rc) rc = parse_ckpt(s, f, path, err);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return LT_OK;
+}
+
+void lt_tcb_state_apply(lt_trainer *t, void *parsed) {
+    if (!parsed) return;
+    tcb_state *s = t->callbacks;
+    memcpy(s, parsed, sizeof *s);
+    free(parsed);
+    if (s->es_on && s->es.stopped) {
+        /* it had stopped the fit: the resumed one ends there too */
+        t->stop_requested = 1;
+        t->early_stopped = 1;
+        snprintf(t->stop_reason, sizeof t->stop_reason, "early stopping: %s", s->es.reason);
+    }
 }

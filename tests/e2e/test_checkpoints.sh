@@ -2,7 +2,10 @@
 # Checkpoints through the lathe binary, as a user meets them:
 #  1. a run killed with SIGKILL and resumed (--resume last, --resume FILE, and
 #     from an epoch-end checkpoint) ends with weights (and optimizer state)
-#     bitwise equal to an uninterrupted run's;
+#     bitwise equal to an uninterrupted run's; with early stopping too, resumed
+#     from a step checkpoint, from one written before its step's validation,
+#     and from the final one (killed after writing it), the stop step and the
+#     summary line are the uninterrupted run's;
 #  2. a checkpoint loads into the equivalent PyTorch model with strict key
 #     matching and scores what `lathe test --ckpt` scores (check_ckpt_torch.py);
 #  3. missing, truncated, corrupted, non-safetensors and wrong-experiment files
@@ -128,12 +131,62 @@ F=$(run_dir "$tmp/e.err")/checkpoints/last.safetensors
 [ "$(kv val_loss "$tmp/e.out")|$(kv test_loss "$tmp/e.out")" = "$(kv val_loss "$tmp/a.out")|$(kv test_loss "$tmp/a.out")" ] &&
   ok || bad "--resume from an epoch end: $(tail -n 1 "$tmp/e.out") vs $(tail -n 1 "$tmp/a.out")"
 
+# ---- 1b. early stopping across a resume ------------------------------------
+# val_loss falls, so mode max with patience 1 stops at the second validation
+# (step 20); checkpoints every 5 steps, the one at step 10 written after the
+# epoch's last step but before its validation
+es=(mnist_cnn --headless --default-root-dir "$root" --seed 7 --threads 1 --max-epochs 5 --limit-train-batches 10
+  --limit-val-batches 3 --limit-test-batches 20 --every-n-train-steps 5 --save-top-k -1 --save-last
+  --early-stop-monitor val_loss --early-stop-mode max --early-stop-patience 1)
+# summary: the summary line without its timing and folder
+summary() { tail -n 1 "$1" | tr ' ' '\n' | grep -E '^(steps|samples|train_loss|val_loss|val_acc|test_loss|test_acc|state)=' | tr '\n' ' '; }
+"$LATHE" train "${es[@]}" --name es >"$tmp/es.out" 2>"$tmp/es.err"
+rc=$?
+ESD=$root/es/version_0/checkpoints
+[ $rc -eq 0 ] && [ "$(kv steps "$tmp/es.out")" = 20 ] && grep -q 'stopped: early stopping' "$tmp/es.err" && ok ||
+  bad "early-stopped run: $(tail -n 1 "$tmp/es.out") $(tail -n 2 "$tmp/es.err")"
+for s in 10 15; do
+  "$LATHE" train "${es[@]}" --name es_from$s --resume "$ESD/epoch=$((s > 10 ? 1 : 0))-step=$s.safetensors" \
+    >"$tmp/es$s.out" 2>"$tmp/es$s.err"
+  [ $? -eq 0 ] && [ "$(summary "$tmp/es$s.out")" = "$(summary "$tmp/es.out")" ] && ok ||
+    bad "early stopping resumed from step $s: $(summary "$tmp/es$s.out") vs $(summary "$tmp/es.out"): $(tail -n 2 "$tmp/es$s.err")"
+  same_weights "$ESD/last.safetensors" "$root/es_from$s/version_0/checkpoints/last.safetensors" \
+    "early stopping resumed from step $s"
+done
+# killed with SIGKILL once its final checkpoint (step 20) is written, during
+# the validation and test that follow it
+"$LATHE" train "${es[@]}" --name es_kill >"$tmp/ek.out" 2>"$tmp/ek.err" &
+pid=$!
+K=$root/es_kill/version_0/checkpoints/last.safetensors
+for _ in $(seq 1 3000); do
+  if [ "$(ckpt_step "$K")" = 20 ]; then
+    kill -9 "$pid"
+    break
+  fi
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.01
+done
+{ wait "$pid"; } 2>/dev/null
+rc=$?
+pid=
+[ $rc -eq 137 ] || echo "note: the early-stopped run ended (exit $rc) before it could be killed after step 20"
+[ "$(ckpt_step "$K")" = 20 ] && ok || bad "killed run's last.safetensors at step '$(ckpt_step "$K")'"
+"$LATHE" train "${es[@]}" --name es_after_kill --resume "$K" >"$tmp/ea.out" 2>"$tmp/ea.err"
+[ $? -eq 0 ] && [ "$(summary "$tmp/ea.out")" = "$(summary "$tmp/es.out")" ] && ok ||
+  bad "resumed after the final checkpoint: $(summary "$tmp/ea.out") vs $(summary "$tmp/es.out"): $(tail -n 2 "$tmp/ea.err")"
+
 # ---- 2. the checkpoint in PyTorch ------------------------------------------
 # a mlp checkpoint trained a little longer, also the good file of part 3
 "$LATHE" train mlp "${common[@]}" --limit-train-batches 50 --max-epochs 1 --save-last --name good \
   >"$tmp/g.out" 2>"$tmp/g.err" || bad "mlp run: $(tail -n 2 "$tmp/g.err")"
 G=$root/good/version_0/checkpoints/last.safetensors
 cp "$G" "$tmp/good.copy" && cp "$A" "$tmp/cnn.copy" && ok || bad "no checkpoints to check"
+# lathe test --json: the same figures as one JSON object
+"$LATHE" test mlp --ckpt "$G" --limit-test-batches 4 --threads 2 >"$tmp/tk.out" 2>&1 &&
+  "$LATHE" test mlp --ckpt "$G" --limit-test-batches 4 --threads 2 --json >"$tmp/tj.out" 2>&1
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); kv=dict(w.split("=",1) for w in open(sys.argv[2]).read().split())
+assert d["samples"]==int(kv["samples"]) and "%.6f"%d["test_loss"]==kv["test_loss"] and d["ckpt"]==kv["ckpt"], (d, kv)' \
+  "$tmp/tj.out" "$tmp/tk.out" && ok || bad "lathe test --json: $(cat "$tmp/tj.out") vs $(cat "$tmp/tk.out")"
 if [ $have_st -eq 1 ]; then
   for pair in "mlp $G" "mnist_cnn $A"; do
     set -- $pair

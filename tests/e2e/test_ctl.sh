@@ -94,6 +94,7 @@ ctl "$tmp/nowhere" status
 [ $rc -eq 2 ] && ok || bad "missing run dir exited $rc"
 ctl "$tmp" status
 [ $rc -eq 2 ] && grep -q 'cannot connect' "$tmp/err" && ok || bad "folder without a socket: rc=$rc $(cat "$tmp/err")"
+[ "$(grep -o "$tmp/control.sock" "$tmp/err" | wc -l)" = 1 ] && ok || bad "the socket path is not said once: $(cat "$tmp/err")"
 
 # a second run gets the next version folder
 "$LATHE" train mnist_cnn "${run_flags[@]}" --max-steps 3 >"$tmp/train2.out" 2>"$tmp/train2.err"

@@ -616,6 +616,64 @@ out:
     lt_ctl_server_stop(s); /* frees any command still queued */
 }
 
+/* A refused connection reads why before the close; clients that said HELLO
+ * and then neither send nor read give their slot to a newcomer, and are
+ * dropped once idle; a watcher that reads is never idle. */
+static void test_refusal_reason_and_idle(void) {
+    lt_ctl_server_opts o = {.max_clients = 3};
+    lt_ctl_server *s = start(&o);
+    if (!s) return;
+    lt_ctl_client *a = conn("a"), *b = conn("b"), *x = conn("x"), *w = NULL;
+    int idle[2] = {-1, -1};
+    lt_ctl_msg m;
+    lt_err err = {0};
+    CHECK(wait_count(s, 3, 2000));
+    /* every slot taken by clients that read: a newcomer is refused with a reason */
+    lt_ctl_client *c = lt_ctl_connect(g_path, "late", &err);
+    CHECK(c == NULL);
+    CHECK_STR_CONTAINS(err.msg, "too many clients");
+    int fd = raw_connect();
+    CHECK(fd >= 0 && raw_read_msg(fd, &m, 2000) == 1 && m.type == LT_CTL_REPLY && m.ok == 0 && m.id == 0);
+    if (m.body) CHECK_STR_CONTAINS(m.body, "refused: too many clients");
+    lt_ctl_msg_clear(&m);
+    close(fd);
+    lt_ctl_client_close(x);
+    lt_ctl_client_close(b);
+    CHECK(wait_count(s, 1, 2000));
+    /* two that say HELLO and never read: after a second of quiet, a newcomer takes a place */
+    for (int i = 0; i < 2; i++) {
+        idle[i] = raw_connect();
+        raw_hello(idle[i], LT_CTL_PROTO_VERSION);
+    }
+    CHECK(wait_count(s, 3, 2000));
+    sleep_ms(1200);
+    w = conn("watcher");
+    CHECK(w != NULL);
+    CHECK(wait_log(s, "its place went to a new client", 2000));
+    CHECK(lt_ctl_server_client_count(s) == 3);
+    lt_ctl_server_stop(s);
+    lt_ctl_client_close(a);
+    lt_ctl_client_close(w);
+    for (int i = 0; i < 2; i++) close(idle[i]);
+    /* idle timeout: the non-reading HELLO-only client goes, the watcher that reads stays */
+    o = (lt_ctl_server_opts){.idle_timeout_ms = 300};
+    s = start(&o);
+    if (!s) return;
+    w = conn("watcher");
+    idle[0] = raw_connect();
+    raw_hello(idle[0], LT_CTL_PROTO_VERSION);
+    CHECK(wait_count(s, 2, 2000));
+    CHECK(wait_log(s, "(raw) dropped: idle: sent nothing for 300 ms", 3000));
+    sleep_ms(700);
+    CHECK(lt_ctl_server_client_count(s) == 1);
+    CHECK(lt_ctl_server_event(s, "still here") == LT_OK);
+    CHECK(w && lt_ctl_client_read(w, &m, 2000, &err) == 1 && m.type == LT_CTL_EVENT);
+    lt_ctl_msg_clear(&m);
+    close(idle[0]);
+    lt_ctl_client_close(w);
+    lt_ctl_server_stop(s);
+}
+
 static void test_uid_policy(void) {
     CHECK(lt_ctl_uid_allowed(1000, 1000) == 1);
     CHECK(lt_ctl_uid_allowed(0, 0) == 1);
@@ -641,6 +699,7 @@ int main(void) {
     RUN(test_next_command_timeout_and_wake);
     RUN(test_many_clients);
     RUN(test_limits_and_gone_clients);
+    RUN(test_refusal_reason_and_idle);
     RUN(test_uid_policy);
     unlink(g_path);
     rmdir(g_dir);

@@ -6,6 +6,8 @@
  * second session fails on a non-finite loss and still answers. Also the run
  * directory rules (version numbering, names, the socket path limit). */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,6 +507,152 @@ static void test_lrfind_save(void) {
     }
 }
 
+/* ---- command floods while a session trains ---- */
+static atomic_int g_flood_on;
+
+/* Raw clients: HELLO, then (flooding) the same COMMAND frame as fast as the
+ * socket takes it, never reading a byte; or (idle) nothing more at all. */
+static void *non_reader(void *arg) {
+    int fd = *(int *)arg;
+    char *words[] = {"inspect", "dense_1", "weight", NULL};
+    lt_ctl_msg m = {.type = LT_CTL_COMMAND, .id = 1, .argc = 3, .argv = words};
+    uint8_t *buf;
+    size_t len;
+    lt_err err;
+    if (lt_ctl_encode(&m, &buf, &len, &err)) return NULL;
+    while (atomic_load(&g_flood_on))
+        if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) usleep(1000);
+    free(buf);
+    return NULL;
+}
+
+static int raw_client(const char *sock) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", sock);
+    lt_ctl_msg h = {.type = LT_CTL_HELLO, .version = LT_CTL_PROTO_VERSION, .body = "raw", .body_len = 3};
+    uint8_t *buf;
+    size_t len;
+    lt_err err;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || lt_ctl_encode(&h, &buf, &len, &err)) return -1;
+    ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+    free(buf);
+    return w == (ssize_t)len ? fd : -1;
+}
+
+/* A client that pipelines `inspect dense_1 weight` 16 at a time and reads the replies. */
+static void *pipeliner(void *arg) {
+    lt_ctl_client *c = arg;
+    char *words[] = {"inspect", "dense_1", "weight"};
+    lt_err err = {0};
+    while (atomic_load(&g_flood_on)) {
+        int sent = 0;
+        uint32_t id;
+        for (int i = 0; i < 16; i++) sent += lt_ctl_client_send(c, 3, words, &id, &err) == LT_OK;
+        lt_ctl_msg m;
+        while (sent > 0 && lt_ctl_client_read(c, &m, 5000, &err) == 1) {
+            sent -= m.type == LT_CTL_REPLY;
+            lt_ctl_msg_clear(&m);
+        }
+    }
+    return NULL;
+}
+
+typedef struct stepper {
+    lt_ctl_client *c;
+    double seconds;
+} stepper;
+
+static void *step_n(void *arg) {
+    stepper *st = arg;
+    double t0 = lt_now();
+    CHECK(req(st->c, "step 40", NULL) == 1);
+    st->seconds = lt_now() - t0;
+    return NULL;
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* 40 steps of a paused session, timed; with flood, while a pipelining client,
+ * 8 clients that flood without reading and 20 that only said HELLO are
+ * connected. `status` is asked every 20 meanwhile: *lat_ms, its median answer
+ * time (a status waits for the step in progress, flood or not). */
+static double timed_steps(lt_ctl_client *c, const char *sock, int flood, double *lat_ms) {
+    enum { NFLOOD = 8, NIDLE = 20 };
+    int fds[NFLOOD + NIDLE];
+    pthread_t th[NFLOOD + 1], stth;
+    lt_err err = {0};
+    lt_ctl_client *pipe_c = NULL, *stc = lt_ctl_connect(sock, "stepper", &err);
+    stepper st = {.c = stc};
+    atomic_store(&g_flood_on, 1);
+    if (flood) {
+        pipe_c = lt_ctl_connect(sock, "pipeliner", &err);
+        for (int i = 0; i < NFLOOD + NIDLE; i++) fds[i] = raw_client(sock);
+        for (int i = 0; i < NFLOOD; i++) pthread_create(&th[i], NULL, non_reader, &fds[i]);
+        if (pipe_c) pthread_create(&th[NFLOOD], NULL, pipeliner, pipe_c);
+        usleep(300000); /* the queues fill */
+    }
+    *lat_ms = 0;
+    if (!stc) return 0;
+    pthread_create(&stth, NULL, step_n, &st);
+    static double lat[4096];
+    int n = 0;
+    for (int done = 0; !done;) {
+        usleep(20000);
+        double t0 = lt_now();
+        char state[32];
+        status_step(c, state, sizeof state);
+        if (n < 4096) lat[n++] = (lt_now() - t0) * 1e3;
+        done = !strcmp(state, "paused");
+    }
+    qsort(lat, (size_t)n, sizeof *lat, by_value);
+    *lat_ms = lat[n / 2];
+    pthread_join(stth, NULL);
+    atomic_store(&g_flood_on, 0);
+    if (flood) {
+        for (int i = 0; i < NFLOOD; i++) pthread_join(th[i], NULL);
+        if (pipe_c) pthread_join(th[NFLOOD], NULL);
+        for (int i = 0; i < NFLOOD + NIDLE; i++) close(fds[i]);
+        lt_ctl_client_close(pipe_c);
+    }
+    lt_ctl_client_close(stc);
+    return st.seconds;
+}
+
+static void test_flood_keeps_training(void) {
+    lt_err err = {0};
+    lt_config cfg;
+    fixture_config(&cfg, (fixture_spec){.batch_size = 32, .max_epochs = 100, .train_batches = 20, .val_batches = 2});
+    lt_session_opts o = {.root_dir = g_root, .version = "flood", .start_paused = 1};
+    lt_session *s = lt_session_start(lt_experiment_find("mnist_cnn"), &cfg, &o, &err);
+    CHECK_MSG(s != NULL, "%s", err.msg);
+    if (!s) return;
+    const char *sock = lt_session_socket_path(s);
+    lt_ctl_client *c = lt_ctl_connect(sock, "status", &err);
+    if (c) {
+        /* in turns, best of two each: this machine is shared and noisy */
+        double lat[2] = {1e9, 1e9}, secs[2] = {1e9, 1e9};
+        for (int round = 0; round < 4; round++) {
+            double l, t = timed_steps(c, sock, round % 2, &l);
+            secs[round % 2] = t < secs[round % 2] ? t : secs[round % 2];
+            lat[round % 2] = l < lat[round % 2] ? l : lat[round % 2];
+        }
+        double base = secs[0], flood = secs[1];
+        printf("40 steps: %.2f s undisturbed, %.2f s flooded (%.0f%% of the rate); status answered in %.0f ms "
+               "undisturbed, %.0f ms flooded (medians; best of 2 rounds each)\n",
+               base, flood, 100 * base / flood, lat[0], lat[1]);
+        /* the goal is 90%; 75% leaves room for this shared machine's noise, an unbounded flood fell to 13% */
+        CHECK_MSG(flood > 0 && base / flood >= 0.75, "flooded: %.0f%% of the undisturbed rate", 100 * base / flood);
+        CHECK_MSG(lat[1] <= lat[0] + 100, "status took %.0f ms while flooded, %.0f ms undisturbed", lat[1], lat[0]);
+        lt_ctl_client_close(c);
+    }
+    CHECK_MSG(c != NULL, "%s", err.msg);
+    lt_session_free(s);
+}
+
 int main(void) {
     if (!check_have(CHECK_DATA_DIR)) return 77;
     snprintf(g_root, sizeof g_root, "/tmp/lt_session_XXXXXX");
@@ -521,6 +669,7 @@ int main(void) {
         RUN(test_resume_and_stop);
     }
     RUN(test_failure);
+    RUN(test_flood_keeps_training);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_root);
     if (system(cmd) != 0) printf("could not remove %s\n", g_root);

@@ -7,7 +7,10 @@
  * __metadata__ (all strings): format=lathe.checkpoint, format_version, the
  * experiment, the trainer state (epoch, step, samples, the loader's position,
  * the RNG state), the optimizer kind and step count, every hparam as it is at
- * that moment (live changes included) as hparam.<name>, and crc32: the zlib
+ * that moment (live changes included) as hparam.<name>, what the fit loop
+ * still owed after the step (val_pending, epoch_end_pending), the last
+ * train_loss, the callbacks' state (early_stopping.*, model_checkpoint.*:
+ * restored when the resumed run monitors the same metric), and crc32: the zlib
  * CRC-32 of every tensor's bytes taken in name order, then of every other
  * metadata entry (key NUL value NUL, in key order), checked on load (files of
  * format_version 1 covered the tensors only and still load).

@@ -34,7 +34,9 @@
  *             | body (any bytes); newer snapshots of a kind replace unsent
  *             older ones of that kind (coalescing).
  * The protocol version lives in HELLO so that a client of another version
- * gets an error REPLY (request id 0) it can show, then the server closes. */
+ * gets an error REPLY (request id 0) it can show, then the server closes. A
+ * connection the server refuses (another user's run, too many clients) gets
+ * the same: one error REPLY with id 0 saying why, then the close. */
 #ifndef LATHE_CONTROL_H
 #define LATHE_CONTROL_H
 
@@ -114,8 +116,17 @@ typedef struct lt_ctl_server_opts {
                              HELLO after connecting, is dropped; default 10000 */
     size_t out_queue_max; /* bytes queued for one client before it is dropped
                              as too slow; default 32 MiB */
-    int cmd_queue_max;    /* commands waiting for the trainer; default 256,
-                             beyond which a command gets a "busy" error reply */
+    int cmd_queue_max;    /* commands of one client waiting for the trainer;
+                             default 32, beyond which a command gets a "busy"
+                             error reply. The trainer takes them round robin,
+                             one client after another. */
+    int idle_timeout_ms;  /* a client is dropped as idle when nothing came
+                             from it for this long and it has not read all
+                             that was sent to it (a watcher that reads its
+                             events is never idle); default 60000. When every
+                             slot is taken, a newcomer takes the place of the
+                             idle-looking client quiet longest (at least 1 s),
+                             or is refused with a reason */
 } lt_ctl_server_opts;
 
 /* A command taken from the queue: its words (argv[argc] is NULL), owned by

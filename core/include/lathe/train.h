@@ -244,6 +244,8 @@ struct lt_trainer {
     lt_anomaly anomaly;       /* the last one found (step -1: none) */
     int early_stopped;        /* EarlyStopping ended the fit (the test pass still runs) */
     int in_sanity;            /* the sanity validation before training: nothing is recorded */
+    int val_pending;          /* a validation is due after the step just taken (a checkpoint keeps it) */
+    int epoch_end_pending;    /* the epoch's last step is taken, its end not yet run (a checkpoint keeps it) */
     struct lt_profiler *prof; /* --profiler simple; NULL when off */
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
