@@ -371,6 +371,7 @@ static void accept_clients(lt_ctl_server *s) {
         c->fd = fd;
         c->state = C_HELLO;
         c->id = s->next_id++;
+        c->served = s->vclock;
         snprintf(c->name, sizeof c->name, "pid %d", (int)cred.pid);
         c->last_read = lt_now();
         c->deadline = c->last_read + s->opts.stall_timeout_ms / 1000.0;
@@ -455,8 +456,13 @@ static void *server_main(void *arg) {
         for (int i = 0; i < s->opts.max_clients; i++) {
             client *c = &s->clients[i];
             if (c->state == C_FREE) continue;
-            /* not read from while it does not read what it is sent */
-            int hold = c->state == C_CLOSING || c->out_bytes > BACKPRESSURE_BYTES;
+            /* not read from while it does not read what it is sent, nor while
+               its command queue is full (what it had sent past that has been
+               told busy): a flood then waits in its own socket buffer instead
+               of costing this thread, and the cores training, a decode and a
+               refusal per frame */
+            int hold =
+                c->state == C_CLOSING || c->out_bytes > BACKPRESSURE_BYTES || c->cmd_count >= s->opts.cmd_queue_max;
             short ev = hold ? 0 : POLLIN;
             if (c->out_head) ev |= POLLOUT;
             slot[n] = i;

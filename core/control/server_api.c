@@ -126,12 +126,20 @@ int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeou
             break;
     }
     int got = 0, n = s->opts.max_clients, q = s->opts.cmd_queue_max;
-    /* round robin: one command of each client in turn, so a client with a
-       full queue delays another's command by one of its own at most */
+    /* fair by the trainer's time: the waiting client that has used least goes
+       first (round robin among equals), so a client whose commands are
+       expensive waits for its share and a cheap one is answered at once */
+    int best = -1;
     for (int k = 0; k < n && s->cmd_total > 0; k++) {
         int i = (s->rr + k) % n;
         client *c = &s->clients[i];
         if (c->state == C_FREE || c->cmd_count == 0) continue;
+        if (best < 0 || c->served < s->clients[best].served) best = i;
+    }
+    if (best >= 0) {
+        int i = best;
+        client *c = &s->clients[i];
+        if (c->served > s->vclock) s->vclock = c->served;
         lt_ctl_request *r = &s->cmds[i * q + c->cmd_head];
         *out = *r;
         memset(r, 0, sizeof *r);
@@ -140,11 +148,18 @@ int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeou
         s->cmd_total--;
         s->rr = (i + 1) % n;
         got = 1;
-        break;
     }
     if (!got) s->woken = 0;
     pthread_mutex_unlock(&s->mu);
     return got;
+}
+
+void lt_ctl_server_charge(lt_ctl_server *s, uint32_t client_id, double seconds) {
+    if (!s || !(seconds > 0)) return;
+    pthread_mutex_lock(&s->mu);
+    client *c = lt_srv_find_client(s, client_id);
+    if (c) c->served += seconds;
+    pthread_mutex_unlock(&s->mu);
 }
 
 void lt_ctl_server_wake(lt_ctl_server *s) {

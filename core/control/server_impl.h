@@ -53,6 +53,11 @@ typedef struct client {
     /* its commands waiting for the trainer: a ring of opts.cmd_queue_max in
        the server's cmds, at slot index * cmd_queue_max */
     int cmd_head, cmd_count;
+    /* seconds of the trainer's time its commands took (lt_ctl_server_charge):
+       the next command comes from the waiting client that has used least,
+       so a cheap `status` is not queued behind another client's flood of
+       expensive ones; a newcomer starts at the server's vclock */
+    double served;
     /* output */
     outq_item *out_head, *out_tail;
     size_t out_off, out_bytes;
@@ -73,7 +78,8 @@ struct lt_ctl_server {
     double accept_pause_until;
     lt_ctl_request *cmds; /* per client, see client.cmd_head */
     int cmd_total;        /* queued over all clients */
-    int rr;               /* the slot next_command looks at first: round robin */
+    int rr;               /* the slot next_command looks at first among equals */
+    double vclock;        /* `served` of the client whose command was taken last */
     char log[LOG_LINES][LOG_LINE_MAX];
     int log_head, log_count;
     unsigned log_lost;

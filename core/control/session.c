@@ -296,13 +296,19 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
     while (!(budgeted && s->cmd_credit <= 0) && lt_ctl_server_next_command(s->srv, &req, first ? timeout_ms : 0) == 1) {
         first = 0;
         double t0 = lt_now();
+        uint32_t who = req.client_id;
         lt_session_command(s, &req);
         lt_ctl_request_clear(&req);
+        double used = lt_now() - t0;
+        lt_ctl_server_charge(s->srv, who, used);
         if (budgeted) {
-            s->cmd_credit -= lt_now() - t0;
+            s->cmd_credit -= used;
             if (s->cmd_credit < -CMD_BURST) s->cmd_credit = -CMD_BURST;
         }
         if (stopping(s)) break;
+        /* a paused run that was just resumed or stepped trains first: the
+           commands still queued wait for the next safe point and its budget */
+        if (!budgeted && s->t.state != LT_RUN_PAUSED) break;
     }
     forward_server_log(s);
 }

@@ -149,10 +149,15 @@ lt_ctl_server *lt_ctl_server_start(const char *socket_path, const char *run_info
 lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run_info, const lt_ctl_server_opts *opts,
                                         lt_err *err);
 
-/* Takes the oldest queued command: returns 1 with *out filled, 0 when
+/* Takes a queued command (the oldest of the waiting client that has used the
+ * least of the trainer's time): returns 1 with *out filled, 0 when
  * timeout_ms passed (0: do not wait; -1: wait until a command comes or
  * lt_ctl_server_wake is called) or a wake interrupted the wait. */
 int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeout_ms);
+
+/* Charges a client for the trainer's time its command took (seconds): the
+ * next command is taken from the waiting client that has used least. */
+void lt_ctl_server_charge(lt_ctl_server *s, uint32_t client_id, double seconds);
 
 /* Makes a blocked (or the next) next_command that finds no command return 0. */
 void lt_ctl_server_wake(lt_ctl_server *s);
