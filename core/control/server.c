@@ -161,6 +161,7 @@ static int handle_frame(lt_ctl_server *s, client *c) {
             char msg[96];
             snprintf(msg, sizeof msg, "busy: %d commands of this client already wait for the trainer", c->cmd_count);
             reply_error(s, c, m.id, msg);
+            c->told_busy = 1;
         } else {
             lt_ctl_request *r = &s->cmds[(c - s->clients) * q + (c->cmd_head + c->cmd_count) % q];
             r->client_id = c->id;
@@ -457,12 +458,11 @@ static void *server_main(void *arg) {
             client *c = &s->clients[i];
             if (c->state == C_FREE) continue;
             /* not read from while it does not read what it is sent, nor while
-               its command queue is full (what it had sent past that has been
-               told busy): a flood then waits in its own socket buffer instead
-               of costing this thread, and the cores training, a decode and a
-               refusal per frame */
-            int hold =
-                c->state == C_CLOSING || c->out_bytes > BACKPRESSURE_BYTES || c->cmd_count >= s->opts.cmd_queue_max;
+               its command queue is full and it has been told busy: a flood then
+               waits in its own socket buffer instead of costing this thread,
+               and the cores training, a decode and a refusal per frame */
+            int hold = c->state == C_CLOSING || c->out_bytes > BACKPRESSURE_BYTES ||
+                       (c->told_busy && c->cmd_count >= s->opts.cmd_queue_max);
             short ev = hold ? 0 : POLLIN;
             if (c->out_head) ev |= POLLOUT;
             slot[n] = i;

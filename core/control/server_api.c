@@ -145,6 +145,7 @@ int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeou
         memset(r, 0, sizeof *r);
         c->cmd_head = (c->cmd_head + 1) % q;
         c->cmd_count--;
+        c->told_busy = 0;
         s->cmd_total--;
         s->rr = (i + 1) % n;
         got = 1;

@@ -58,6 +58,7 @@ typedef struct client {
        so a cheap `status` is not queued behind another client's flood of
        expensive ones; a newcomer starts at the server's vclock */
     double served;
+    int told_busy; /* answered busy since its queue was last full; cleared when a command is taken */
     /* output */
     outq_item *out_head, *out_tail;
     size_t out_off, out_bytes;
