@@ -9,11 +9,13 @@
 #include "lathe/safetensors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "formats/st_internal.h"
 
@@ -536,12 +538,19 @@ int lt_st_load(const char *path, lt_st_file *out, lt_err *err) {
     if (!out) return lt_seterr(err, LT_EINVAL, "safetensors: NULL output");
     memset(out, 0, sizeof *out);
     if (!path) return lt_seterr(err, LT_EINVAL, "safetensors: NULL path");
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return lt_seterr(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    /* without blocking: a FIFO (or a device) given as a checkpoint would
+       otherwise hang in open() until a writer came; only regular files pass */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return lt_seterr(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return lt_seterr(err, LT_EIO, "%s: not a regular file", path);
+    }
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return lt_seterr(err, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
     }
     uint64_t size = (uint64_t)st.st_size;
     unsigned char len8[8];

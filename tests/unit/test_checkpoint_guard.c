@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -228,6 +229,22 @@ static void test_counts_and_hparams_checked(void) {
     }
 }
 
+/* A FIFO (or anything but a regular file) is refused at once: opening it
+ * must not wait for a writer. The alarm turns a hang into a failure. */
+static void test_fifo_refused(void) {
+    char p[128];
+    lt_err err = {0};
+    snprintf(p, sizeof p, "%s/fifo.safetensors", dir);
+    CHECK(mkfifo(p, 0600) == 0);
+    alarm(20);
+    CHECK(load(p, &err, NULL) != LT_OK);
+    alarm(0);
+    CHECK_STR_CONTAINS(err.msg, "not a regular file");
+    snprintf(p, sizeof p, "%s", dir); /* a folder */
+    CHECK(load(p, &err, NULL) != LT_OK);
+    CHECK_STR_CONTAINS(err.msg, "not a regular file");
+}
+
 static void test_version1_still_loads(void) {
     char p[128];
     lt_err err = {0};
@@ -255,6 +272,7 @@ int main(void) {
     RUN(test_metadata_in_crc);
     RUN(test_counts_and_hparams_checked);
     RUN(test_version1_still_loads);
+    RUN(test_fifo_refused);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) return 1;
     return check_done();
