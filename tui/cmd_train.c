@@ -13,6 +13,7 @@
 #include "flags.h"
 #include "lathe/checkpoint.h"
 #include "lathe/profiler.h"
+#include "lathe/runlog_fmt.h"
 #include "lathe/session.h"
 #include "wb_draw.h"
 #include "workbench.h"
@@ -32,13 +33,15 @@ static void print_progress(lt_trainer *t, progress *p, int final) {
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     double left = rate > 0 ? (double)(p->total_steps - t->step) * t->batch_size / rate : NAN;
     wb_fmt_dur(left, eta, sizeof eta);
+    char loss[32];
+    lt_fmt_metric(loss, sizeof loss, t->train_loss, 4);
     if (p->tty) {
-        fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %s", epoch, t->max_epochs,
-                t->step, p->total_steps, t->train_loss, t->samples_per_s, eta);
+        fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %s  %.0f samples/s  ETA %s", epoch, t->max_epochs,
+                t->step, p->total_steps, loss, t->samples_per_s, eta);
         if (final) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%.4f samples_per_s=%.0f eta=%s\n", epoch, t->step, p->total_steps,
-                t->train_loss, t->samples_per_s, eta);
+        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%s samples_per_s=%.0f eta=%s\n", epoch, t->step, p->total_steps,
+                loss, t->samples_per_s, eta);
     }
     fflush(stderr);
 }
@@ -57,11 +60,12 @@ static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     progress *p = user;
     if (atomic_load(&p->quiet)) return;
     if (p->tty) fputs("\r\033[K", stderr);
+    char loss[32];
     if (stage == LT_STAGE_VAL)
-        fprintf(stderr, "epoch=%zu step=%ld val_loss=%.4f val_acc=%.4f\n", t->epoch + 1, t->step, t->val_loss,
-                t->val_acc);
+        fprintf(stderr, "epoch=%zu step=%ld val_loss=%s val_acc=%.4f\n", t->epoch + 1, t->step,
+                lt_fmt_metric(loss, sizeof loss, t->val_loss, 4), t->val_acc);
     else
-        fprintf(stderr, "test_loss=%.4f test_acc=%.4f\n", t->test_loss, t->test_acc);
+        fprintf(stderr, "test_loss=%s test_acc=%.4f\n", lt_fmt_metric(loss, sizeof loss, t->test_loss, 4), t->test_acc);
     fflush(stderr);
 }
 
@@ -169,8 +173,10 @@ int cmd_train(int argc, char **argv) {
                t->step, t->samples, lt_now() - t->fit_start, nb[0], nb[1], nb[2], nb[3], nb[4], nb[5],
                lt_run_state_name(t->state));
     } else {
-        printf("steps=%ld samples=%ld seconds=%.2f samples_per_s=%.1f train_loss=%.6f val_loss=%.6f val_acc=%.4f",
-               t->step, t->samples, lt_now() - t->fit_start, rate, t->train_loss, t->val_loss, t->val_acc);
+        printf("steps=%ld samples=%ld seconds=%.2f samples_per_s=%.1f train_loss=%.6f", t->step, t->samples,
+               lt_now() - t->fit_start, rate, t->train_loss);
+        /* no validation ran: nothing to say (not nan) */
+        if (!isnan(t->val_loss) || !isnan(t->val_acc)) printf(" val_loss=%.6f val_acc=%.4f", t->val_loss, t->val_acc);
         if (!isnan(t->test_acc)) printf(" test_loss=%.6f test_acc=%.4f", t->test_loss, t->test_acc);
         printf(" state=%s run_dir=%s\n", lt_run_state_name(t->state), lt_session_run_dir(s));
     }

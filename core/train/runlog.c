@@ -370,7 +370,8 @@ int lt_runlog_train_step(lt_runlog *r, lt_trainer *t, lt_err *err) {
     }
     cells[C_LR] = lt_fmt_num(lr, sizeof lr, t->lr);
     if (!rc) rc = lt_tb_scalar(r->tb, "lr", t->step, t->lr, err);
-    cells[C_SPS] = lt_fmt_num(sps, sizeof sps, round(t->samples_per_s * 10) / 10);
+    snprintf(sps, sizeof sps, "%.1f", t->samples_per_s); /* 1220.0, as Python writes it, not 1.22e+03 */
+    cells[C_SPS] = sps;
     if (!rc) rc = lt_tb_scalar(r->tb, "samples_per_s", t->step, t->samples_per_s, err);
     /* clipping: the norm before clipping; 16-mixed: the loss scaler */
     if (!rc && t->cfg.gradient_clip_val > 0) rc = lt_tb_scalar(r->tb, "grad_norm", t->step, t->grad_norm, err);

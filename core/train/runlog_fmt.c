@@ -20,6 +20,12 @@ char *lt_fmt_num(char *buf, size_t cap, double v) {
     return buf;
 }
 
+char *lt_fmt_metric(char *buf, size_t cap, double v, int decimals) {
+    if (!isfinite(v)) return lt_fmt_num(buf, cap, v);
+    snprintf(buf, cap, fabs(v) < 1e6 ? "%.*f" : "%.*g", decimals, v);
+    return buf;
+}
+
 char *lt_fmt_f32(char *buf, size_t cap, float v) {
     if (!isfinite(v)) return lt_fmt_num(buf, cap, v);
     for (int p = 1; p <= 9; p++) {

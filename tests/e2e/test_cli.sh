@@ -30,6 +30,19 @@ for k in steps=20 samples=2560 seconds= samples_per_s= train_loss= val_loss= val
   case "$line" in *"$k"*) ok ;; *) bad "summary line lacks $k: $line" ;; esac
 done
 grep -q '^epoch=1 step=5/20 ' "$tmp/err" && ok || bad "progress lines: $(head -3 "$tmp/err")"
+# metrics.csv writes samples/s as Python does (1220.0), never with an exponent
+run=$(printf '%s\n' "$line" | sed -n 's/.*run_dir=\([^ ]*\).*/\1/p')
+if [ -f "$run/metrics.csv" ]; then
+  col=$(head -1 "$run/metrics.csv" | tr ',' '\n' | grep -nx samples_per_s | cut -d: -f1)
+  bad_sps=$(tail -n +2 "$run/metrics.csv" | cut -d, -f"$col" | grep -E 'e|E' | head -1)
+  [ -n "$col" ] && [ -z "$bad_sps" ] && ok || bad "metrics.csv samples_per_s: '$bad_sps'"
+else bad "no metrics.csv under '$run'"; fi
+
+# a run without validation says nothing of val_loss / val_acc (not nan)
+"$LATHE" train mlp --max-steps 4 --limit-val-batches 0 --limit-test-batches 1 --num-sanity-val-steps 0 \
+  >"$tmp/out" 2>"$tmp/err"
+line=$(tail -n 1 "$tmp/out")
+case "$line" in *val_loss*|*nan*) bad "no validation ran, yet: $line" ;; *steps=4*) ok ;; *) bad "run: $line $(cat "$tmp/err")" ;; esac
 
 # bad flags and words
 expect_error "unknown experiment 'nope'" train nope

@@ -310,6 +310,10 @@ static void test_formats(void) {
     CHECK(!strcmp(lt_fmt_yaml_float(b, sizeof b, NAN), ".nan"));
     CHECK(!strcmp(lt_fmt_yaml_float(b, sizeof b, -INFINITY), "-.inf"));
     CHECK(!strcmp(lt_fmt_num(b, sizeof b, 0.001), "0.001"));
+    CHECK(!strcmp(lt_fmt_metric(b, sizeof b, 0.79190612, 4), "0.7919"));
+    CHECK(!strcmp(lt_fmt_metric(b, sizeof b, 7320816527976583978944770867200.0, 4), "7.321e+30"));
+    CHECK(!strcmp(lt_fmt_metric(b, sizeof b, -2.5e7, 4), "-2.5e+07"));
+    CHECK(!strcmp(lt_fmt_metric(b, sizeof b, NAN, 4), "nan"));
     CHECK(!strcmp(lt_fmt_f32(b, sizeof b, 0.1f), "0.1"));
     CHECK(!strcmp(lt_fmt_yaml_str(b, sizeof b, "mnist_cnn"), "mnist_cnn"));
     CHECK(!strcmp(lt_fmt_yaml_str(b, sizeof b, "yes"), "'yes'"));

@@ -10,6 +10,11 @@
 /* The shortest decimal that reads back as v ("%.{p}g" for the least p), e.g.
  * 0.001, 1e-08, 0.30000000000000004; "nan"/"inf"/"-inf". */
 char *lt_fmt_num(char *buf, size_t cap, double v);
+/* A metric for a person to read: fixed with `decimals` places while
+ * |v| < 1e6 (0.7919), else with `decimals` significant digits and an exponent
+ * (7.321e+30) so that a diverging loss stays one short word; nan, inf, -inf. */
+char *lt_fmt_metric(char *buf, size_t cap, double v, int decimals);
+
 /* The same for a float32 value (fewer digits: 0.2345679). */
 char *lt_fmt_f32(char *buf, size_t cap, float v);
 
