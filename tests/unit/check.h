@@ -7,7 +7,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 static int check_passed_, check_failed_, check_case_failed_;
 
@@ -53,6 +55,17 @@ static inline int check_have(const char *path) {
     if (stat(path, &st) == 0) return 1;
     printf("skipped: %s is not installed\n", path);
     return 0;
+}
+
+/* Binds dir/control.sock as a run's control socket; listening (a live run)
+ * or not (close it at once for a stale socket). Returns the descriptor. */
+static inline int check_control_socket(const char *dir, int listening) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    if (listening) CHECK(listen(fd, 4) == 0);
+    return fd;
 }
 
 #define RUN(fn)                                                                                                        \

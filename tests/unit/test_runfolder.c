@@ -29,15 +29,6 @@ static void folder(char *out, size_t cap, const char *name) {
     CHECK(mkdir(out, 0755) == 0);
 }
 
-static int bind_socket(const char *dir, int listening) {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", dir);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    if (listening) CHECK(listen(fd, 4) == 0);
-    return fd;
-}
-
 static void test_files(void) {
     char d[512], p[600];
     folder(d, sizeof d, "files");
@@ -58,12 +49,12 @@ static void test_files(void) {
 
     /* a socket: a stale one is there but not live; a listening one is live */
     folder(d, sizeof d, "sock");
-    int stale = bind_socket(d, 0);
+    int stale = check_control_socket(d, 0);
     close(stale);
     CHECK(lt_run_folder_files(d) == LT_RUN_HAS_SOCKET && !(lt_run_folder_files(d) & LT_RUN_HAS_LOGS));
     CHECK(!lt_run_folder_live(d));
     folder(d, sizeof d, "live");
-    int fd = bind_socket(d, 1);
+    int fd = check_control_socket(d, 1);
     CHECK(lt_run_folder_live(d));
     snprintf(p, sizeof p, "%s/control.sock", d);
     CHECK(lt_run_socket_live(p) && !lt_run_socket_live("/nonexistent/lathe.sock"));

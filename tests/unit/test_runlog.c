@@ -359,14 +359,8 @@ static void mkrun(char *out, size_t cap, const char *exp, const char *ver) {
 
 /* Binds control.sock in dir; listening, or closed at once (a stale socket). */
 static int make_socket(const char *dir, int listening) {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", dir);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    if (listening) {
-        CHECK(listen(fd, 4) == 0);
-        return fd;
-    }
+    int fd = check_control_socket(dir, listening);
+    if (listening) return fd;
     close(fd);
     return -1;
 }
