@@ -170,6 +170,8 @@ struct lt_backend {
     void (*clamp)(float *x, size_t n, float v);
     int (*any_above)(const float *x, size_t n, float limit);
     size_t (*count_nonfinite)(const float *x, size_t n);
+    /* LT_OK or LT_EUNSUPPORTED; NULL: f32 only */
+    int (*set_math)(const lt_backend *be, lt_math m);
 
     /* ---- compute: the ops' kernels; semantics and shapes as in ops/kernels.h
      * and ops/rnn_kernels.h, whose CPU kernels carry the same names ---- */

@@ -2,6 +2,7 @@
  * and training-state ops through; each resolves be (NULL: the CPU) and turns
  * a backend's failure into a message naming the caller's file and line.
  * Also the choice of backend from --accelerator / --devices. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,36 +15,50 @@ static const lt_backend *resolve(const lt_backend *be) { return be ? be : lt_bac
 const char *lt_dev_name(const lt_backend *be) { return resolve(be)->name; }
 lt_device lt_dev_kind(const lt_backend *be) { return resolve(be)->device; }
 
-const lt_backend *lt_backend_of(lt_device d) { return d == LT_DEV_CPU ? lt_backend_cpu() : NULL; }
+const lt_backend *lt_backend_of(lt_device d) {
+    if (d == LT_DEV_CPU) return lt_backend_cpu();
+    return d == LT_DEV_CUDA ? lt_backend_cuda(NULL) : NULL;
+}
 
 const lt_backend *lt_backend_for(const char *accelerator, int devices, const char **note, lt_err *err) {
+    static char why_auto[sizeof((lt_err *)0)->msg + 96];
     if (note) *note = NULL;
     const char *a = accelerator ? accelerator : "";
-    int gpu = !strcmp(a, "gpu") || !strcmp(a, "cuda");
-    if (!gpu && strcmp(a, "cpu") != 0 && strcmp(a, "auto") != 0) {
+    int gpu = !strcmp(a, "gpu") || !strcmp(a, "cuda"), autos = !strcmp(a, "auto");
+    if (!gpu && !autos && strcmp(a, "cpu") != 0) {
         lt_seterr(err, LT_EINVAL, "--accelerator %s: expected cpu, gpu or auto", a);
         return NULL;
     }
-    /* the CUDA backend, once it exists, is chosen here for gpu and auto */
-    const lt_backend *cuda = lt_backend_of(LT_DEV_CUDA);
+    lt_err why = {0};
+    const lt_backend *cuda = gpu || autos ? lt_backend_cuda(&why) : NULL;
     if (gpu && !cuda) {
-#ifdef LATHE_HAVE_CUDA
-        lt_seterr(err, LT_EUNSUPPORTED, "--accelerator gpu: the CUDA backend is not available yet; use cpu");
-#else
-        lt_seterr(err, LT_EUNSUPPORTED,
-                  "--accelerator gpu: this build has no CUDA backend (built without CUDA); use --accelerator cpu");
-#endif
+        lt_seterr(err, LT_EUNSUPPORTED, "--accelerator gpu: no usable GPU: %s; use --accelerator cpu or auto", why.msg);
         return NULL;
     }
-    const lt_backend *be = gpu || (!strcmp(a, "auto") && cuda) ? cuda : lt_backend_cpu();
+    const lt_backend *be = cuda ? cuda : lt_backend_cpu();
     if (devices != 1) {
         lt_seterr(err, LT_EUNSUPPORTED, "--devices %d: the %s accelerator runs one device per process", devices,
                   be->name);
         return NULL;
     }
-    if (!strcmp(a, "auto") && be->device == LT_DEV_CPU && note)
-        *note = "--accelerator auto: no usable CUDA backend in this build; training on the cpu";
+    if (autos && !cuda && note) {
+        snprintf(why_auto, sizeof why_auto, "--accelerator auto: no usable GPU (%s); training on the cpu", why.msg);
+        *note = why_auto;
+    }
     return be;
+}
+
+const char *lt_math_name(lt_math m) {
+    static const char *const names[] = {"f32", "tf32", "bf16", "fp16"};
+    return (unsigned)m < sizeof names / sizeof *names ? names[m] : "?";
+}
+
+int lt_dev_set_math(const lt_backend *be, lt_math m, lt_err *err) {
+    be = resolve(be);
+    if (m == LT_MATH_F32 && !be->set_math) return LT_OK;
+    if (!be->set_math || be->set_math(be, m))
+        return lt_seterr(err, LT_EUNSUPPORTED, "%s computes in f32 only, not %s", be->name, lt_math_name(m));
+    return LT_OK;
 }
 
 /* ---- memory and copies ---- */

@@ -40,6 +40,16 @@ lt_device lt_dev_kind(const lt_backend *be);
 /* The backend that owns memory of device d in this build; NULL when none. */
 const lt_backend *lt_backend_of(lt_device d);
 
+/* What GEMMs and convolutions may compute in (torch.backends' knobs):
+ * f32 throughout (the default, torch's "highest"); TF32 tensor cores
+ * (--matmul-precision high|medium); bf16 or fp16 inputs with f32 accumulation
+ * and f32 storage (--precision bf16-mixed | 16-mixed on a GPU). */
+typedef enum lt_math { LT_MATH_F32 = 0, LT_MATH_TF32, LT_MATH_BF16, LT_MATH_FP16 } lt_math;
+/* LT_OK, or LT_EUNSUPPORTED with err naming the mode when be computes f32
+ * only (the CPU: its bf16-mixed is the graph's rounding hook, not a mode). */
+int lt_dev_set_math(const lt_backend *be, lt_math m, lt_err *err);
+const char *lt_math_name(lt_math m); /* "f32", "tf32", "bf16", "fp16" */
+
 /* ---- memory ---- */
 /* bytes of zeroed memory, 64-byte aligned, on be's device; NULL with err on
  * failure. Free with lt_dev_free and the same use. */
