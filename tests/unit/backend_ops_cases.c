@@ -68,15 +68,28 @@ static int run_embedding(const bo_case *c, lt_graph *g, lt_tensor **in, const in
                          lt_err *err) {
     return one(out, lt_embedding(g, lab, c->p[0], c->p[1], in[0], err));
 }
+/* The recurrent layers' outputs in the loss, by p[0]: RNN_ALL (out and the
+ * final states), RNN_OUT (out only: no gradient reaches h_last / c_last, so
+ * backward gets them NULL), RNN_LAST (the final states only: dout is zero). */
+enum { RNN_ALL, RNN_OUT, RNN_LAST };
+static int rnn_outputs(const bo_case *c, lt_tensor **out, int n) {
+    if (!out[0]) return -1;
+    if (c->p[0] == RNN_OUT) return 1;
+    if (c->p[0] == RNN_LAST) {
+        for (int k = 1; k < n; k++) out[k - 1] = out[k];
+        return n - 1;
+    }
+    return n;
+}
 static int run_lstm(const bo_case *c, lt_graph *g, lt_tensor **in, const int32_t *lab, float *st, lt_tensor **out,
                     lt_err *err) {
     out[0] = lt_lstm(g, in[0], in[5], in[6], in[1], in[2], in[3], in[4], &out[1], &out[2], err);
-    return out[0] ? 3 : -1;
+    return rnn_outputs(c, out, 3);
 }
 static int run_gru(const bo_case *c, lt_graph *g, lt_tensor **in, const int32_t *lab, float *st, lt_tensor **out,
                    lt_err *err) {
     out[0] = lt_gru(g, in[0], in[5], in[1], in[2], in[3], in[4], &out[1], err);
-    return out[0] ? 2 : -1;
+    return rnn_outputs(c, out, 2);
 }
 
 /* shorthands for the shape rows */
@@ -218,6 +231,18 @@ const bo_case bo_cases[] = {
     {"gru B1 T1 I1 H1, no biases or state", LT_OP_GRU, run_gru, RNN_IN(3, 1, 1, 1, 1, 0, 0, 0)},
     {"gru B2 T4 I3 H5, biases, h0", LT_OP_GRU, run_gru, RNN_IN(3, 2, 4, 3, 5, 1, 1, 0)},
     {"gru B3 T7 I2 H3, biases", LT_OP_GRU, run_gru, RNN_IN(3, 3, 7, 2, 3, 1, 0, 0)},
+    /* batch 1 over several steps, c0 without h0, odd H spanning several blocks
+       of a device kernel, and losses that leave upstream gradients NULL or zero */
+    {"lstm B1 T5 I4 H7, c0 only", LT_OP_LSTM, run_lstm, RNN_IN(4, 1, 5, 4, 7, 1, 0, 1)},
+    {"lstm B3 T3 I5 H97, biases, h0, c0", LT_OP_LSTM, run_lstm, RNN_IN(4, 3, 3, 5, 97, 1, 1, 1)},
+    {"lstm B2 T3 I3 H5, loss on out only", LT_OP_LSTM, run_lstm, RNN_IN(4, 2, 3, 3, 5, 1, 1, 1), {RNN_OUT}},
+    {"lstm B2 T3 I3 H5, loss on final states", LT_OP_LSTM, run_lstm, RNN_IN(4, 2, 3, 3, 5, 0, 1, 0), {RNN_LAST}},
+    {"lstm B1 T1 I2 H3, loss on out only", LT_OP_LSTM, run_lstm, RNN_IN(4, 1, 1, 2, 3, 1, 1, 1), {RNN_OUT}},
+    {"gru B1 T6 I4 H7, h0", LT_OP_GRU, run_gru, RNN_IN(3, 1, 6, 4, 7, 1, 1, 0)},
+    {"gru B3 T3 I5 H97, biases, h0", LT_OP_GRU, run_gru, RNN_IN(3, 3, 3, 5, 97, 1, 1, 0)},
+    {"gru B2 T3 I3 H5, loss on out only", LT_OP_GRU, run_gru, RNN_IN(3, 2, 3, 3, 5, 1, 1, 0), {RNN_OUT}},
+    {"gru B2 T3 I3 H5, loss on h_last", LT_OP_GRU, run_gru, RNN_IN(3, 2, 3, 3, 5, 0, 1, 0), {RNN_LAST}},
+    {"gru B1 T1 I2 H3, loss on out only", LT_OP_GRU, run_gru, RNN_IN(3, 1, 1, 2, 3, 1, 0, 0), {RNN_OUT}},
 };
 
 const int bo_ncases = (int)(sizeof bo_cases / sizeof bo_cases[0]);

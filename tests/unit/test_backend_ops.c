@@ -234,6 +234,125 @@ static const lt_backend *backends[4];
 static const char *baseline_of[4]; /* what each backend is compared with */
 static int nbackends;
 
+/* ---- the recurrent entries called directly, each upstream gradient NULL or
+ * not (the public ops always hand backward an allocated dout, so only this
+ * reaches dout = NULL), gradients accumulated onto non-zero values ---- */
+enum {
+    R_X,
+    R_H0,
+    R_C0,
+    R_WIH,
+    R_WHH,
+    R_BIH,
+    R_BHH,
+    R_DOUT,
+    R_DHL,
+    R_DCL, /* inputs */
+    R_OUT,
+    R_HL,
+    R_CL,
+    R_DX,
+    R_DH0,
+    R_DC0,
+    R_DWIH,
+    R_DWHH,
+    R_DBIH,
+    R_DBHH, /* results */
+    R_SAVE,
+    R_SCRATCH,
+    R_N
+};
+#define R_FIRST_RESULT R_OUT
+#define R_NRESULT (R_SAVE - R_OUT)
+
+/* Runs forward then backward on be with the upstream gradients in mask (bit
+ * 0: dout, 1: dh_last, 2: dc_last); res[k] gets result R_OUT + k. A backend
+ * without alloc (the reference) works on host memory. */
+static void rnn_direct(const lt_backend *be, int gru, const lt_rnn_desc *d, int mask, float *const *host,
+                       const size_t *n, float **res) {
+    float *p[R_N] = {0};
+    for (int k = 0; k < R_N; k++) {
+        size_t bytes = (n[k] + 1) * sizeof(float);
+        p[k] = be->alloc ? be->alloc(bytes, LT_MEM_STEP) : calloc(1, bytes);
+        CHECK(p[k] != NULL);
+        if (!p[k]) goto done;
+        if (k < R_SAVE && be->alloc) CHECK(be->set(p[k], host[k], n[k] * sizeof(float)) == LT_OK);
+        if (k < R_SAVE && !be->alloc) memcpy(p[k], host[k], n[k] * sizeof(float));
+    }
+    const float *dout = mask & 1 ? p[R_DOUT] : NULL, *dhl = mask & 2 ? p[R_DHL] : NULL;
+    const float *dcl = mask & 4 ? p[R_DCL] : NULL;
+    if (gru) {
+        be->gru_forward(be, d, p[R_OUT], p[R_HL], p[R_SAVE], p[R_X], p[R_H0], p[R_WIH], p[R_WHH], p[R_BIH], p[R_BHH]);
+        be->gru_backward(be, d, p[R_DX], p[R_DH0], p[R_DWIH], p[R_DWHH], p[R_DBIH], p[R_DBHH], dout, dhl, p[R_SAVE],
+                         p[R_OUT], p[R_X], p[R_H0], p[R_WIH], p[R_WHH], p[R_SCRATCH]);
+    } else {
+        be->lstm_forward(be, d, p[R_OUT], p[R_HL], p[R_CL], p[R_SAVE], p[R_X], p[R_H0], p[R_C0], p[R_WIH], p[R_WHH],
+                         p[R_BIH], p[R_BHH]);
+        be->lstm_backward(be, d, p[R_DX], p[R_DH0], p[R_DC0], p[R_DWIH], p[R_DWHH], p[R_DBIH], p[R_DBHH], dout, dhl,
+                          dcl, p[R_SAVE], p[R_OUT], p[R_X], p[R_H0], p[R_C0], p[R_WIH], p[R_WHH], p[R_SCRATCH]);
+    }
+    if (be->synchronize) CHECK(be->synchronize(NULL) == LT_OK);
+    for (int k = 0; k < R_NRESULT; k++) {
+        size_t m = n[R_FIRST_RESULT + k];
+        res[k] = malloc((m + 1) * sizeof(float));
+        if (be->alloc)
+            CHECK(be->get(res[k], p[R_FIRST_RESULT + k], m * sizeof(float)) == LT_OK);
+        else
+            memcpy(res[k], p[R_FIRST_RESULT + k], m * sizeof(float));
+    }
+done:
+    for (int k = 0; k < R_N; k++) {
+        if (!p[k]) continue;
+        if (be->alloc)
+            be->free(p[k], LT_MEM_STEP);
+        else
+            free(p[k]);
+    }
+}
+
+static void test_rnn_null_upstream(void) {
+    const lt_rnn_desc d = {.B = 2, .T = 3, .IN = 3, .H = 5};
+    const size_t BT = (size_t)d.B * d.T, BH = (size_t)d.B * d.H;
+    for (int gru = 0; gru < 2; gru++) {
+        const size_t G = (size_t)(gru ? 3 : 4) * d.H;
+        size_t n[R_N] = {
+            [R_X] = BT * d.IN, [R_H0] = BH, [R_C0] = BH,         [R_WIH] = G * d.IN, [R_WHH] = G * d.H,
+            [R_BIH] = G,       [R_BHH] = G, [R_DOUT] = BT * d.H, [R_DHL] = BH,       [R_DCL] = BH,
+        };
+        for (int k = R_DX; k < R_SAVE; k++) n[k] = n[k - R_DX]; /* a gradient: its input's size */
+        n[R_OUT] = BT * d.H, n[R_HL] = BH, n[R_CL] = BH;
+        float *host[R_SAVE];
+        lt_rng_seed(&drng, 5);
+        for (int k = 0; k < R_SAVE; k++) {
+            host[k] = malloc((n[k] + 1) * sizeof(float));
+            for (size_t i = 0; i < n[k]; i++) /* inputs in [-1, 1]; gradients start at 0.25 */
+                host[k][i] = k >= R_DX ? 0.25f : k >= R_OUT ? 0.0f : 2.0f * lt_rng_uniform(&drng) - 1.0f;
+        }
+        for (int mask = 0; mask < (gru ? 4 : 8); mask++) {
+            float *res[4][R_NRESULT] = {{0}};
+            for (int b = 0; b < nbackends; b++) {
+                const lt_backend *be = backends[b];
+                n[R_SAVE] = gru ? be->gru_save_floats(be, &d) : be->lstm_save_floats(be, &d);
+                n[R_SCRATCH] = gru ? be->gru_scratch_floats(be, &d) : be->lstm_scratch_floats(be, &d);
+                rnn_direct(be, gru, &d, mask, host, n, res[b]);
+            }
+            for (int b = 1; b < nbackends; b++)
+                for (int k = 0; k < R_NRESULT; k++) {
+                    if (gru && (k == R_CL - R_OUT || k == R_DC0 - R_OUT)) continue;
+                    if (!res[b][k] || !res[0][k]) continue;
+                    size_t m = n[R_FIRST_RESULT + k];
+                    double e = nmse(res[b][k], res[0][k], m);
+                    CHECK_MSG(all_finite(res[b][k], m) && e <= NMSE_MAX,
+                              "%s direct, upstream mask %d, on %s: result %d NMSE %.3g vs cpu", gru ? "gru" : "lstm",
+                              mask, backends[b]->name, k, e);
+                }
+            for (int b = 0; b < nbackends; b++)
+                for (int k = 0; k < R_NRESULT; k++) free(res[b][k]);
+        }
+        for (int k = 0; k < R_SAVE; k++) free(host[k]);
+    }
+}
+
 /* Every case on every backend; the first backend (the CPU) is the baseline. */
 static void test_cases(void) {
     for (int i = 0; i < bo_ncases; i++) {
@@ -324,5 +443,6 @@ int main(void) {
     RUN(test_every_op_has_a_case);
     RUN(test_refusal);
     RUN(test_cases);
+    RUN(test_rnn_null_upstream);
     return check_done();
 }
