@@ -171,6 +171,7 @@ const bo_case bo_cases[] = {
     {"dropout 37 p 0.5", LT_OP_DROPOUT, run_unary, {S1(37)}, .f = {0.5f}},
     {"dropout 2x500 p 0.25 (3 chunks)", LT_OP_DROPOUT, run_unary, {S2(2, 500)}, .f = {0.25f}},
     {"dropout 64 p 0.9", LT_OP_DROPOUT, run_unary, {S1(64)}, .f = {0.9f}},
+    {"dropout 4x16384 p 0.3 (kept fraction)", LT_OP_DROPOUT, run_unary, {S2(4, 16384)}, .f = {0.3f}},
     /* ---- batch-norm: x, gamma [C], beta [C]; f = momentum, eps ---- */
     {"batchnorm2d B2 C3 4x5",
      LT_OP_BATCHNORM2D,

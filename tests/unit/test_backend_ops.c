@@ -12,7 +12,12 @@
  * running statistics included) and every input gradient <= 1e-7 (fp32);
  * no NaN or Inf anywhere; and each backend's gradients against central finite
  * differences of its own forward pass. The loss is L = sum_k <G_k, out_k> with
- * fixed pseudo-random G_k, built with mul / sum / add on the same backend. */
+ * fixed pseudo-random G_k, built with mul / sum / add on the same backend.
+ *
+ * Dropout is the exception: only the CPU and the reference draw the mask the
+ * same way (lt_dropout_forward's bits); a device backend draws its own. Its
+ * cases are checked on every backend for the properties of a dropout mask
+ * (check_dropout), and against the baseline only where the masks agree. */
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -40,6 +45,7 @@ typedef struct bo_res {
     size_t nel[BO_MAXOUT + 1];
     float *grad[BO_MAXIN];
     double fd_err; /* worst finite-difference error, scaled */
+    float *again;  /* dropout: output 0 of a second forward pass from the same rng state */
 } bo_res;
 
 static lt_rng drng;
@@ -183,6 +189,11 @@ static void run_case(const bo_case *c, bo_data *dt, const lt_backend *be, bo_res
             if (in[k] && in[k]->grad) r->grad[k] = copy(in[k]->grad, dt->n[k]);
         r->fd_err = fd_check(c, dt, &g, state, r);
     }
+    if (c->op == LT_OP_DROPOUT) {
+        int nout = forward(c, dt, &g, 0, state, in, out, &err);
+        CHECK_MSG(nout == r->nout, "%s on %s: second forward: %s", c->name, be->name, err.msg);
+        if (nout == r->nout) r->again = copy(out[0]->data, out[0]->numel);
+    }
 done:
     lt_graph_free(&g);
     free(state);
@@ -191,6 +202,7 @@ done:
 static void free_res(bo_res *r) {
     for (int k = 0; k <= BO_MAXOUT; k++) free(r->out[k]);
     for (int k = 0; k < BO_MAXIN; k++) free(r->grad[k]);
+    free(r->again);
 }
 
 /* sum (a - b)^2 / sum b^2 (the plain sum when b is all zero); +inf on NaN */
@@ -228,6 +240,46 @@ static void compare(const bo_case *c, const bo_data *dt, const char *who, const 
     CHECK_MSG(*bw <= NMSE_MAX, "%s on %s: backward NMSE %.3g > %g", c->name, who, *bw, NMSE_MAX);
     CHECK_MSG(r->fd_err >= 0 && r->fd_err <= FD_TOL, "%s on %s: gradient vs finite differences: %s %.3g", c->name, who,
               r->fd_err < 0 ? "too many kinks," : "error", r->fd_err);
+}
+
+/* Whether r is a dropout: out = x * mask exactly (the float product) with
+ * every mask value 0 or one scale s, the float 1/(1-p) (either rounding of it,
+ * or a neighbour); the gradient of L exactly G * mask; the same output again
+ * from the same rng state; and on the larger cases the kept fraction within 5
+ * sigma of 1 - p. Which elements are kept is not compared with any other
+ * backend. */
+static size_t dropout_mismatches(const float *x, const float *y, const float *gx, size_t n, float s) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* kept: a nonzero output, or (x == 0) a nonzero gradient */
+        float m = y[i] != 0.0f || (x[i] == 0.0f && gx[i] != 0.0f) ? s : 0.0f;
+        bad += (y[i] != x[i] * m) + (gx[i] != upstream(0, i) * m);
+    }
+    return bad;
+}
+
+static void check_dropout(const bo_case *c, const bo_data *dt, const char *who, const bo_res *r) {
+    const float *x = dt->x[0], *y = r->out[0], *gx = r->grad[0];
+    size_t n = r->nel[0], kept = 0;
+    float p = c->f[0], s = 1.0f / (1.0f - p), sd = (float)(1.0 / (1.0 - (double)p));
+    float cand[4] = {s, sd, nextafterf(s, 0.0f), nextafterf(s, INFINITY)};
+    CHECK_MSG(gx != NULL, "%s on %s: no gradient", c->name, who);
+    if (!gx) return;
+    size_t bad = SIZE_MAX;
+    for (int k = 0; k < 4 && bad; k++) {
+        size_t b = dropout_mismatches(x, y, gx, n, cand[k]);
+        bad = b < bad ? b : bad;
+    }
+    for (size_t i = 0; i < n; i++) kept += y[i] != 0.0f || (x[i] == 0.0f && gx[i] != 0.0f);
+    CHECK_MSG(bad == 0, "%s on %s: %zu outputs or gradients are not x * mask, dout * mask with mask in {0, %.9g}",
+              c->name, who, bad, (double)s);
+    CHECK_MSG(r->again && memcmp(r->again, y, n * sizeof(float)) == 0,
+              "%s on %s: the same rng state gave a different mask", c->name, who);
+    if (n >= 1000) {
+        double mean = (double)n * (1.0 - p), sigma = sqrt((double)n * p * (1.0 - p));
+        CHECK_MSG(fabs((double)kept - mean) <= 5 * sigma, "%s on %s: kept %zu of %zu, expected %.0f +- 5 x %.1f",
+                  c->name, who, kept, n, mean, sigma);
+    }
 }
 
 static const lt_backend *backends[4];
@@ -370,9 +422,17 @@ static void test_cases(void) {
             }
             double fw, bw;
             /* the CPU is checked against the reference, any other backend against the
-               CPU; the reference only on its own (finite values, finite differences) */
-            compare(c, &dt, backends[b]->name, &res[b], b == 0 ? &res[1] : b == 1 ? NULL : &res[0], &fw, &bw);
+               CPU; the reference only on its own (finite values, finite differences).
+               A device's dropout masks are its own: properties only */
+            int own_mask = c->op == LT_OP_DROPOUT && b >= 2;
+            const bo_res *base = b == 0 ? &res[1] : b == 1 || own_mask ? NULL : &res[0];
+            compare(c, &dt, backends[b]->name, &res[b], base, &fw, &bw);
+            if (c->op == LT_OP_DROPOUT) check_dropout(c, &dt, backends[b]->name, &res[b]);
             if (b == 1) continue; /* the reference backend's own pair was printed with the CPU's */
+            if (own_mask) {
+                printf("  %s: dropout mask properties, fd %.1e", backends[b]->name, res[b].fd_err);
+                continue;
+            }
             printf("  %s vs %s: fwd %.1e bwd %.1e fd %.1e", backends[b]->name, baseline_of[b], fw, bw, res[b].fd_err);
         }
         printf("\n");
