@@ -172,6 +172,9 @@ struct lt_backend {
     size_t (*count_nonfinite)(const float *x, size_t n);
     /* LT_OK or LT_EUNSUPPORTED; NULL: f32 only */
     int (*set_math)(const lt_backend *be, lt_math m);
+    /* the text of the failure a copy or sync just reported (the library's
+       call and message), or NULL; NULL entry: none kept */
+    const char *(*error_text)(void);
 
     /* ---- compute: the ops' kernels; semantics and shapes as in ops/kernels.h
      * and ops/rnn_kernels.h, whose CPU kernels carry the same names ---- */

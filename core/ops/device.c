@@ -62,9 +62,18 @@ int lt_dev_set_math(const lt_backend *be, lt_math m, lt_err *err) {
 }
 
 /* ---- memory and copies ---- */
+/* the backend's own words for the failure, after a ": ", or "" */
+static const char *detail(const lt_backend *be, char *buf, size_t cap) {
+    const char *t = be->error_text ? be->error_text() : NULL;
+    snprintf(buf, cap, "%s%s", t ? ": " : "", t ? t : "");
+    return buf;
+}
+
 static int failed(lt_err *err, int rc, const char *what, const lt_backend *be, size_t bytes, const char *file,
                   int line) {
-    return lt_seterr(err, rc ? rc : LT_EIO, "%s:%d: %s of %zu bytes on %s failed", file, line, what, bytes, be->name);
+    char d[160];
+    return lt_seterr(err, rc ? rc : LT_EIO, "%s:%d: %s of %zu bytes on %s failed%s", file, line, what, bytes, be->name,
+                     detail(be, d, sizeof d));
 }
 
 void *lt_dev_alloc_at(const lt_backend *be, size_t bytes, lt_mem_use use, lt_err *err, const char *file, int line) {
@@ -118,7 +127,9 @@ int lt_dev_copy_at(const lt_backend *be, void *dst, const void *src, size_t byte
 int lt_dev_sync_at(const lt_backend *be, lt_stream *s, lt_err *err, const char *file, int line) {
     be = resolve(be);
     int rc = be->synchronize(s);
-    return rc ? lt_seterr(err, rc, "%s:%d: synchronising %s failed", file, line, be->name) : LT_OK;
+    char d[160];
+    return rc ? lt_seterr(err, rc, "%s:%d: synchronising %s failed%s", file, line, be->name, detail(be, d, sizeof d))
+              : LT_OK;
 }
 
 void lt_dev_fill(const lt_backend *be, float *x, float v, size_t n) {

@@ -121,6 +121,9 @@ static int peek_kept(void) {
     return rc;
 }
 
+/* The text of the last failure noted (what device.c's messages append). */
+static const char *cuda_error_text(void) { return lt_cuda_ctx.err_msg[0] ? lt_cuda_ctx.err_msg : NULL; }
+
 /* ---- the workspace: stream-ordered, so growing it waits for nothing ---- */
 void *lt_cu_workspace(size_t bytes) {
     lt_cuda *c = &lt_cuda_ctx;
@@ -367,6 +370,7 @@ lt_cuda lt_cuda_ctx = {
             .any_above = cuda_any_above,
             .count_nonfinite = cuda_count_nonfinite,
             .set_math = cuda_set_math,
+            .error_text = cuda_error_text,
             /* compute */
             .supports_op = lt_cu_supports,
             .linear_forward = lt_cu_linear_forward,
