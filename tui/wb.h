@@ -26,7 +26,7 @@ typedef struct wb wb;
  * each in wb_keys.c; a pane's keys are a table in the pane's file. The
  * dispatcher, the footer and the help all read these tables. */
 
-#define WB_BIND_KEYS 8
+#define WB_BIND_KEYS 9
 
 /* Runs a binding: self is the pane's state (NULL for the screen's and the
  * command line's keys), ch the key pressed. Returns 1 when it used the key. */
@@ -87,9 +87,9 @@ typedef struct wb_pane {
     const wb_keymap *keys;                               /* its bindings: what key() runs and the help lists */
 } wb_pane;
 
-/* The panes tab and 1-6 choose from, in tab order (wb_offline.h returns these
+/* The panes tab and 1-7 choose from, in tab order (wb_offline.h returns these
  * numbers too), and the bars around them, which the layout always shows. */
-enum { WB_P_CURVES, WB_P_HPARAMS, WB_P_LAYERS, WB_P_INSPECT, WB_P_PROBE, WB_P_LOG, WB_NPANES };
+enum { WB_P_CURVES, WB_P_HPARAMS, WB_P_LAYERS, WB_P_INSPECT, WB_P_PROBE, WB_P_LOG, WB_P_GPU, WB_NPANES };
 enum { WB_P_STATUS = WB_NPANES, WB_P_MESSAGES, WB_P_FOOTER, WB_P_HELP, WB_P_LRFIND, WB_NALLPANES };
 
 /* wb_pane.c: every pane by WB_P_* number, and its state in a workbench. */
@@ -110,7 +110,8 @@ typedef struct wb_scroll {
 extern const wb_keymap wb_keys_scroll;
 
 /* The panes, one file each (wb_pane_<name>.c). */
-extern const wb_pane wb_pane_curves, wb_pane_hparams, wb_pane_layers, wb_pane_inspect, wb_pane_probe, wb_pane_log;
+extern const wb_pane wb_pane_curves, wb_pane_hparams, wb_pane_layers, wb_pane_inspect, wb_pane_probe, wb_pane_log,
+    wb_pane_gpu;
 extern const wb_pane wb_pane_status, wb_pane_messages, wb_pane_footer, wb_pane_help, wb_pane_lrfind;
 
 /* ---- layout (wb_layout.c) ---- */

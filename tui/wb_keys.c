@@ -54,7 +54,7 @@ static int prev_pane(wb *w, void *self, int ch) {
 }
 
 static int choose_pane(wb *w, void *self, int ch) {
-    set_pane(w, ch - '1');
+    set_pane(w, ch == 'G' ? WB_P_GPU : ch - '1');
     return 1;
 }
 
@@ -108,7 +108,7 @@ static const wb_binding screen_bindings[] = {
     {{'L'}, "L", "log scale on plots", "log", NULL, toggle_log},
     {{'f'}, "f", "follow newest step", "follow", NULL, toggle_follow},
     {{'A'}, "A", "apply lr-find's lr", NULL, NULL, apply_lr},
-    {{'1', '2', '3', '4', '5', '6'}, "1-6", "pane by number", NULL, NULL, choose_pane},
+    {{'1', '2', '3', '4', '5', '6', '7', 'G'}, "1-7,G", "pane (G: gpu)", NULL, NULL, choose_pane},
     {{'q', 'Q'}, "q", "detach (run goes on)", "detach", "close", leave},
 };
 const wb_keymap wb_keys_screen = WB_KEYMAP("keys (command line not focused)", screen_bindings);

@@ -108,6 +108,16 @@ void wb_model_status(wb_model *m, const char *body) {
     if (d.skipped_steps >= 0 && o < sizeof st->toolbox)
         o += (size_t)snprintf(st->toolbox + o, sizeof st->toolbox - o, "(%ld skipped)  ", d.skipped_steps);
     if (o < sizeof st->toolbox) snprintf(st->toolbox + o, sizeof st->toolbox - o, "%.16s", d.precision);
+    wb_gpu *g = &st->gpu;
+    memset(g, 0, sizeof *g);
+    g->known = d.has_gpu;
+    g->ok = d.has_gpu && !d.gpu.reason[0];
+    g->index = (int)d.gpu.index;
+    copy_str(g->name, sizeof g->name, d.gpu.name);
+    copy_str(g->reason, sizeof g->reason, d.gpu.reason);
+    g->util = d.gpu.util, g->mem_util = d.gpu.mem_util, g->mem_used = d.gpu.mem_used;
+    g->mem_total = d.gpu.mem_total, g->temp = d.gpu.temp, g->power = d.gpu.power, g->power_limit = d.gpu.power_limit;
+    if (!d.has_gpu) g->util = g->mem_util = g->mem_used = g->mem_total = g->temp = g->power = g->power_limit = NAN;
     st->valid = 1;
     m->version++;
 }

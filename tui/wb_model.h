@@ -29,11 +29,21 @@ typedef struct wb_series {
 
 enum { WB_S_TRAIN_LOSS, WB_S_VAL_LOSS, WB_S_VAL_ACC, WB_S_LR, WB_S_RATE, WB_S_COUNT };
 
+/* The training machine's GPU, as the status's `gpu=` line says. */
+typedef struct wb_gpu {
+    int known; /* the status had a gpu= line */
+    int ok;    /* measured; else reason says why not */
+    int index;
+    char name[WB_NAME + 32], reason[200];
+    double util, mem_util, mem_used, mem_total, temp, power, power_limit; /* %, MiB, C, W; NaN: not given */
+} wb_gpu;
+
 typedef struct wb_status {
-    char state[16], experiment[WB_NAME], device[WB_NAME], run_dir[256];
+    char state[16], experiment[WB_NAME], device[128], run_dir[256];
     double epoch, max_epochs, step, total_steps, samples, samples_per_s, train_loss, val_loss, val_acc, test_acc, lr,
         elapsed, eta, clients;
     char toolbox[96]; /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
+    wb_gpu gpu;
     int valid;
 } wb_status;
 

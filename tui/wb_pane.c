@@ -6,10 +6,10 @@
 #include "wb.h"
 
 const wb_pane *const wb_panes[WB_NALLPANES] = {
-    [WB_P_CURVES] = &wb_pane_curves,   [WB_P_HPARAMS] = &wb_pane_hparams,   [WB_P_LAYERS] = &wb_pane_layers,
-    [WB_P_INSPECT] = &wb_pane_inspect, [WB_P_PROBE] = &wb_pane_probe,       [WB_P_LOG] = &wb_pane_log,
-    [WB_P_STATUS] = &wb_pane_status,   [WB_P_MESSAGES] = &wb_pane_messages, [WB_P_FOOTER] = &wb_pane_footer,
-    [WB_P_HELP] = &wb_pane_help,       [WB_P_LRFIND] = &wb_pane_lrfind,
+    [WB_P_CURVES] = &wb_pane_curves,   [WB_P_HPARAMS] = &wb_pane_hparams, [WB_P_LAYERS] = &wb_pane_layers,
+    [WB_P_INSPECT] = &wb_pane_inspect, [WB_P_PROBE] = &wb_pane_probe,     [WB_P_LOG] = &wb_pane_log,
+    [WB_P_GPU] = &wb_pane_gpu,         [WB_P_STATUS] = &wb_pane_status,   [WB_P_MESSAGES] = &wb_pane_messages,
+    [WB_P_FOOTER] = &wb_pane_footer,   [WB_P_HELP] = &wb_pane_help,       [WB_P_LRFIND] = &wb_pane_lrfind,
 };
 
 int wb_panes_init(wb *w) {

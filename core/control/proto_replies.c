@@ -31,7 +31,7 @@ static const field status_fields[] = {
     S("lr", FT_NUM, lr, FF_OPT),
     S("elapsed", FT_NUM, elapsed, FF_OPT),
     S("eta", FT_NUM, eta, FF_OPT),
-    S("device", FT_WORD, device, FF_OPT | FF_EMPTY),
+    S("device", FT_TEXT, device, FF_OPT),
     S("clients", FT_LONG, clients, FF_OPT),
     S("run_dir", FT_TEXT, run_dir, FF_OPT),
     S("grad_norm", FT_NUM, grad_norm, FF_OPT | FF_SKIP),
@@ -41,6 +41,27 @@ static const field status_fields[] = {
 };
 #undef S
 static const record status_rec = REC("status", status_fields);
+
+/* the `gpu=` line's two forms (lathe/ctl_proto.h) */
+#define G(k, t, m, fl) FIELD(lt_ctl_gpu, k, t, m, fl)
+static const field gpu_fields[] = {
+    G("index", FT_LONG, index, 0),
+    G("util", FT_NUM, util, FF_EMPTY),
+    G("mem_util", FT_NUM, mem_util, FF_EMPTY),
+    G("mem_used", FT_NUM, mem_used, FF_EMPTY),
+    G("mem_total", FT_NUM, mem_total, FF_EMPTY),
+    G("temp", FT_NUM, temp, FF_EMPTY),
+    G("power", FT_NUM, power, FF_EMPTY),
+    G("power_limit", FT_NUM, power_limit, FF_EMPTY),
+    G("name", FT_TEXT, name, 0),
+};
+static const field gpu_absent_fields[] = {
+    G("index", FT_LONG, index, 0),
+    G("reason", FT_TEXT, reason, 0),
+};
+#undef G
+static const record gpu_rec = REC("status: gpu", gpu_fields);
+static const record gpu_absent_rec = REC("status: gpu", gpu_absent_fields);
 
 static const field run_state_fields[] = {
     FIELD(lt_ctl_run_state, "state", FT_WORD, state, 0),
@@ -55,12 +76,41 @@ static size_t encode_lines(const record *r, const void *st, char *buf, size_t ca
 }
 
 size_t lt_ctl_status_encode(const lt_ctl_status *s, char *buf, size_t cap) {
-    return encode_lines(&status_rec, s, buf, cap);
+    writer w = {buf, cap, 0};
+    lt_rec_encode_lines(&status_rec, s, &w);
+    if (s->has_gpu) {
+        lt_wr_str(&w, "gpu=");
+        lt_rec_encode_words(s->gpu.reason[0] ? &gpu_absent_rec : &gpu_rec, &s->gpu, &w);
+        lt_wr_put(&w, "\n", 1);
+    }
+    return lt_wr_done(&w);
+}
+
+/* The `gpu=` line: the form by its second word. */
+static int status_gpu_line(const char *k, size_t kl, const char *v, size_t vl, int line, void *st, lt_err *err) {
+    lt_ctl_status *s = st;
+    if (kl != 3 || memcmp(k, "gpu", 3))
+        return lt_seterr(err, LT_EFORMAT, "status: line %d: unknown key '%s'", line, QUOTE(k, kl));
+    if (s->has_gpu) return lt_seterr(err, LT_EFORMAT, "status: line %d: key 'gpu' is repeated", line);
+    size_t sp = 0;
+    while (sp < vl && v[sp] != ' ') sp++;
+    int absent = vl - sp > 7 && !memcmp(v + sp + 1, "reason=", 7);
+    lt_ctl_gpu g;
+    memset(&g, 0, sizeof g);
+    int rc = lt_rec_decode_words(absent ? &gpu_absent_rec : &gpu_rec, v, vl, &g, err);
+    if (rc) return rc;
+    if (absent && !g.reason[0]) return lt_seterr(err, LT_EFORMAT, "status: gpu: field 'reason' is empty");
+    if (absent) g.util = g.mem_util = g.mem_used = g.mem_total = g.temp = g.power = g.power_limit = NAN;
+    s->gpu = g;
+    s->has_gpu = 1;
+    return LT_OK;
 }
 
 int lt_ctl_status_decode(const char *body, lt_ctl_status *out, lt_err *err) {
     memset(out, 0, sizeof *out);
-    return lt_rec_decode_lines(&status_rec, body, out, NULL, err);
+    int rc = lt_rec_decode_lines(&status_rec, body, out, status_gpu_line, err);
+    if (rc) memset(&out->gpu, 0, sizeof out->gpu), out->has_gpu = 0;
+    return rc;
 }
 
 size_t lt_ctl_run_state_encode(const lt_ctl_run_state *s, char *buf, size_t cap) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "lathe/device.h"
 #include "lathe/runlog.h"
 #include "control/session_impl.h"
 
@@ -134,7 +135,7 @@ void lt_session_status_body(lt_session *s, lt_sb *b) {
     double eta = rate > 0 ? (double)(total - t->step) * t->batch_size / rate : NAN;
     snprintf(st.state, sizeof st.state, "%s", lt_run_state_name(t->state));
     snprintf(st.experiment, sizeof st.experiment, "%s", t->exp->name);
-    snprintf(st.device, sizeof st.device, "%s", t->cfg.accelerator);
+    snprintf(st.device, sizeof st.device, "%s", lt_dev_name(t->be));
     snprintf(st.run_dir, sizeof st.run_dir, "%s", s->run_dir);
     snprintf(st.precision, sizeof st.precision, "%s", t->cfg.precision ? lt_precision_name(t->cfg.precision) : "");
     st.epoch = (long)(t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs);
@@ -156,6 +157,21 @@ void lt_session_status_body(lt_session *s, lt_sb *b) {
     int scaled = t->cfg.precision == LT_PREC_16_MIXED;
     st.loss_scale = scaled ? t->scaler.scale : NAN;
     st.skipped_steps = scaled ? t->scaler.skipped : -1;
+    /* the machine's GPU 0, measured at most once a second */
+    st.has_gpu = s->gpu != NULL;
+    if (s->gpu) {
+        const lt_gpu_sample *g = lt_gpumon_sample(s->gpu, lt_now());
+        st.gpu = (lt_ctl_gpu){.index = g->index,
+                              .util = g->util,
+                              .mem_util = g->mem_util,
+                              .mem_used = g->mem_used,
+                              .mem_total = g->mem_total,
+                              .temp = g->temp,
+                              .power = g->power,
+                              .power_limit = g->power_limit};
+        snprintf(st.gpu.name, sizeof st.gpu.name, "%s", g->name);
+        snprintf(st.gpu.reason, sizeof st.gpu.reason, "%s", g->ok ? "" : g->reason[0] ? g->reason : "unavailable");
+    }
     LT_SB_ENCODE(b, lt_ctl_status_encode, &st);
 }
 
@@ -460,6 +476,7 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     }
     lt_rng_seed(&s->probe_rng, cfg->seed ^ 0x9e3779b97f4a7c15ull);
     if (lt_trainer_init(&s->t, exp, cfg, err)) goto fail;
+    s->gpu = lt_gpumon_open(0); /* NULL (out of memory): the status has no gpu line */
     const char *name = s->opts.name ? s->opts.name : exp->name;
     if (lt_run_dir_create(s->opts.root_dir, name, s->opts.version, s->run_dir, sizeof s->run_dir, err)) goto fail;
     /* lt_run_dir_create checked that this fits */
@@ -542,6 +559,7 @@ void lt_session_free(lt_session *s) {
     lt_session_probe_free(s);
     if (s->log) lt_runlog_close(s->log, &s->t, LT_RUNLOG_FAILURE, NULL);
     lt_trainer_free(&s->t);
+    lt_gpumon_close(s->gpu);
     lt_sb_free(&s->reply);
     lt_sb_free(&s->snap);
     pthread_mutex_destroy(&s->mu);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "lathe/ctl_proto.h"
+#include "lathe/gpumon.h"
 #include "lathe/session.h"
 #include "lathe/strbuf.h" /* lt_sb: reply and snapshot bodies */
 
@@ -80,6 +81,7 @@ struct lt_session {
     atomic_int keep_alive; /* lt_session_opts.keep_alive, lt_session_keep_alive */
 
     struct lt_runlog *log; /* the run folder's logs; NULL when they could not be opened */
+    lt_gpumon *gpu;        /* the machine's GPU 0 (NVML); sampled by the status body, on the trainer thread */
 
     /* ---- trainer-thread state ---- */
     int started;      /* the first safe point has passed */

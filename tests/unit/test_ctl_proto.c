@@ -126,6 +126,73 @@ static void test_status(void) {
     CHECK(lt_ctl_run_state_decode(buf, &rd, &err) == LT_OK && rd.step == 5 && !strcmp(rd.state, "paused"));
 }
 
+/* The training machine's GPU in a status: both forms of the gpu= line, the
+ * device as a text, and what a decoder refuses. */
+static void test_status_gpu(void) {
+    lt_ctl_status s, d;
+    memset(&s, 0, sizeof s);
+    snprintf(s.state, sizeof s.state, "running");
+    snprintf(s.device, sizeof s.device, "cuda:0 NVIDIA H100 80GB HBM3");
+    s.epoch = s.max_epochs = s.step = s.total_steps = s.samples = s.clients = s.skipped_steps = -1;
+    s.samples_per_s = s.train_loss = s.val_loss = s.val_acc = s.test_acc = s.lr = s.elapsed = s.eta = NAN;
+    s.grad_norm = s.loss_scale = NAN;
+    s.has_gpu = 1;
+    s.gpu = (lt_ctl_gpu){.index = 0,
+                         .util = 37,
+                         .mem_util = 12,
+                         .mem_used = 20480,
+                         .mem_total = 81559,
+                         .temp = 45,
+                         .power = 123.456,
+                         .power_limit = NAN}; /* not given: written empty */
+    snprintf(s.gpu.name, sizeof s.gpu.name, "NVIDIA H100 80GB HBM3");
+    char buf[4096];
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK_STR_CONTAINS(buf, "\ndevice=cuda:0 NVIDIA H100 80GB HBM3\n");
+    CHECK_STR_CONTAINS(buf, "\ngpu=index=0 util=37 mem_util=12 mem_used=20480 mem_total=81559 temp=45 power=123.456 "
+                            "power_limit= name=NVIDIA H100 80GB HBM3\n");
+    lt_err err = {0};
+    CHECK_MSG(lt_ctl_status_decode(buf, &d, &err) == LT_OK, "%s", err.msg);
+    CHECK(!strcmp(d.device, s.device) && d.has_gpu && d.gpu.index == 0 && !strcmp(d.gpu.name, s.gpu.name));
+    CHECK(d.gpu.util == 37 && d.gpu.mem_util == 12 && d.gpu.mem_used == 20480 && d.gpu.mem_total == 81559);
+    CHECK(d.gpu.temp == 45 && d.gpu.power == 123.456 && isnan(d.gpu.power_limit) && !d.gpu.reason[0]);
+    /* nothing measured: the reason alone */
+    snprintf(s.gpu.reason, sizeof s.gpu.reason, "no NVIDIA driver: libnvidia-ml.so.1: cannot open shared object file");
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK_STR_CONTAINS(buf, "\ngpu=index=0 reason=no NVIDIA driver: libnvidia-ml.so.1: cannot open shared object "
+                            "file\n");
+    CHECK(!strstr(buf, "util="));
+    CHECK_MSG(lt_ctl_status_decode(buf, &d, &err) == LT_OK, "%s", err.msg);
+    CHECK(d.has_gpu && !strcmp(d.gpu.reason, s.gpu.reason) && isnan(d.gpu.util) && !d.gpu.name[0]);
+    /* a status without the line: no gpu */
+    s.has_gpu = 0;
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK(!strstr(buf, "gpu="));
+    CHECK(lt_ctl_status_decode(buf, &d, &err) == LT_OK && !d.has_gpu);
+    static const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"state=a\ngpu=index=0 reason=x\ngpu=index=0 reason=y\n", "line 3: key 'gpu' is repeated"},
+        {"state=a\ngpu=index=0 reason=\n", "field 'reason' is empty"},
+        {"state=a\ngpu=\n", "expected 'index='"},
+        {"state=a\ngpu=index=0\n", "field 'util' is missing"},
+        {"state=a\ngpu=index=0 util=1 mem_util=2 mem_used=3 mem_total=4 temp=5 power=6 power_limit=7\n",
+         "field 'name' is missing"},
+        {"state=a\ngpu=index=0 util=lots mem_util= mem_used= mem_total= temp= power= power_limit= name=x\n",
+         "field 'util': 'lots' is not a number"},
+        {"state=a\ngpu=index=0 mem_util= util= mem_used= mem_total= temp= power= power_limit= name=x\n",
+         "expected 'util='"},
+        {"state=a\ngpu=index=x reason=y\n", "is not a whole number"},
+        {"state=a\ngpu=index=0 why=y\n", "expected 'util='"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_MSG(lt_ctl_status_decode(bad[i].body, &d, &err) == LT_EFORMAT, "'%s' was accepted", bad[i].body);
+        CHECK_STR_CONTAINS(err.msg, bad[i].needle);
+        CHECK_STR_CONTAINS(err.msg, "status");
+        CHECK(!d.has_gpu);
+    }
+}
+
 typedef struct rows {
     int n[4];
     lt_ctl_point point;
@@ -279,6 +346,7 @@ int main(void) {
     RUN(test_events);
     RUN(test_events_refused);
     RUN(test_status);
+    RUN(test_status_gpu);
     RUN(test_lists);
     RUN(test_inspect_probe_lrfind);
     RUN(test_kv_next);

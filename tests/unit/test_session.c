@@ -110,6 +110,18 @@ static void test_start(void) {
     CHECK(stat(lt_session_socket_path(g_s), &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
     g_c = lt_ctl_connect(lt_session_socket_path(g_s), "test", &err);
     CHECK_MSG(g_c != NULL, "%s", err.msg);
+    if (!g_c) return;
+    /* the status names the backend and carries the machine's GPU, measured
+       through the stand-in NVML that main() named */
+    char *b = NULL;
+    CHECK(req(g_c, "status", &b) == 1);
+    CHECK(!strcmp(val(b, "device"), "cpu"));
+    CHECK_MSG(!strcmp(val(b, "gpu"), "index=0 util=37 mem_util=12 mem_used=20480 mem_total=81559 temp=45 "
+                                     "power=123.456 power_limit=700 name=NVIDIA Stub H100 80GB HBM3"),
+              "%s", val(b, "gpu"));
+    lt_ctl_status cs;
+    CHECK(lt_ctl_status_decode(b, &cs, &err) == LT_OK && cs.has_gpu && cs.gpu.util == 37);
+    free(b);
 }
 
 static void test_pause_and_step(void) {
@@ -662,6 +674,7 @@ int main(void) {
     if (!check_have(CHECK_DATA_DIR)) return 77;
     snprintf(g_root, sizeof g_root, "/tmp/lt_session_XXXXXX");
     if (!mkdtemp(g_root)) return 1;
+    setenv("LATHE_NVML_LIB", LATHE_NVML_STUB, 1);
     RUN(test_run_dir);
     RUN(test_start);
     if (g_s && g_c) {

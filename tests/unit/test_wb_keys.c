@@ -11,7 +11,7 @@
 #include "../../tui/wb.h"
 #include "check.h"
 
-static const char *const tab_names[WB_NPANES] = {"curves", "hparams", "layers", "inspect", "probe", "log"};
+static const char *const tab_names[WB_NPANES] = {"curves", "hparams", "layers", "inspect", "probe", "log", "gpu"};
 
 /* Every table: the screen's, the command line's, and each pane's. */
 static int all_keymaps(const wb_keymap **out) {
@@ -38,7 +38,7 @@ static void test_pane_vtables(void) {
         if (pn->keys) CHECK_MSG(pn->keys->n == 0 || pn->keys->b, "pane %s: keys without a table", pn->name);
         for (int q = 0; q < p; q++) CHECK_MSG(strcmp(wb_panes[q]->name, pn->name), "two panes named %s", pn->name);
     }
-    /* the tabs, in the order tab and 1-6 go through them */
+    /* the tabs, in the order tab and 1-7 go through them */
     for (int p = 0; p < WB_NPANES; p++)
         CHECK_MSG(!strcmp(wb_panes[p]->name, tab_names[p]), "tab %d is %s, not %s", p, wb_panes[p]->name, tab_names[p]);
     /* the state each pane owns is allocated, and freed */
@@ -69,7 +69,7 @@ static void test_bindings_complete(void) {
             if (b->name && k > ' ' && k < 127)
                 CHECK_MSG(strchr(b->name, k) != NULL, "%s: %s does not name the key '%c'", km[t]->title, nm, k);
         }
-    /* 1-6 chooses exactly the tab panes */
+    /* 1-7 choose exactly the tab panes */
     const wb_binding *one = wb_keymap_find(&wb_keys_screen, '1');
     CHECK(one != NULL);
     for (int p = 0; p < WB_NPANES; p++) CHECK(wb_keymap_find(&wb_keys_screen, '1' + p) == one);
@@ -243,9 +243,11 @@ static void test_dispatch(void) {
     CHECK(wb_key_screen(w, '3') && w->pane == WB_P_LAYERS);
     CHECK(wb_key_screen(w, '\t') && w->pane == WB_P_INSPECT);
     CHECK(wb_key_screen(w, KEY_BTAB) && w->pane == WB_P_LAYERS);
-    wb_key_screen(w, '6');
+    wb_key_screen(w, '7');
     CHECK(wb_key_screen(w, '\t') && w->pane == WB_P_CURVES);
-    CHECK(wb_key_screen(w, KEY_BTAB) && w->pane == WB_P_LOG);
+    CHECK(wb_key_screen(w, KEY_BTAB) && w->pane == WB_P_GPU);
+    CHECK(wb_key_screen(w, 'G') && w->pane == WB_P_GPU);
+    wb_key_screen(w, '6');
     /* the help closes on any key, which does nothing else */
     CHECK(wb_key_screen(w, '?') && w->help);
     CHECK(wb_key_screen(w, '1') && !w->help && w->pane == WB_P_LOG);

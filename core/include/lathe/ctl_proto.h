@@ -117,12 +117,27 @@ size_t lt_ctl_point_event(char *buf, size_t cap, const char *series, long step, 
 
 /* ---- replies read by one struct ---- */
 
+/* The training machine's GPU in a status (lathe/gpumon.h measures it), one
+ * `gpu=` line in one of two forms:
+ *   gpu=index=<i> util=<%> mem_util=<%> mem_used=<MiB> mem_total=<MiB>
+ *       temp=<C> power=<W> power_limit=<W> name=<text>
+ *   gpu=index=<i> reason=<text>   (nothing measured: why, never empty)
+ * In the first form a value NVML does not give is written empty (NaN). */
+typedef struct lt_ctl_gpu {
+    long index;
+    double util, mem_util, mem_used, mem_total, temp, power, power_limit;
+    char name[LT_CTL_WORD_MAX];
+    char reason[LT_CTL_TEXT_MAX]; /* "": measured */
+} lt_ctl_gpu;
+
 /* `status` reply and snapshot. Only state is required; an optional field that
  * is absent reads as NaN, -1 or "" (a finished run's files do not know them
  * all; grad_norm, loss_scale, skipped_steps and precision are there only when
- * the run uses clipping, fp16 loss scaling or a lower precision). */
+ * the run uses clipping, fp16 loss scaling or a lower precision). device is
+ * the backend the run trains on, a text ("cpu", "cuda:0 NVIDIA H100 80GB
+ * HBM3"); the `gpu=` line is there when has_gpu is 1 (written last). */
 typedef struct lt_ctl_status {
-    char state[LT_CTL_SHORT_MAX], experiment[LT_CTL_WORD_MAX], device[LT_CTL_SHORT_MAX];
+    char state[LT_CTL_SHORT_MAX], experiment[LT_CTL_WORD_MAX], device[LT_CTL_WORD_MAX];
     long epoch, max_epochs, step, total_steps, samples;
     double samples_per_s, train_loss, val_loss, val_acc, test_acc, lr, elapsed, eta;
     long clients;
@@ -130,6 +145,8 @@ typedef struct lt_ctl_status {
     double grad_norm, loss_scale;
     long skipped_steps;
     char precision[LT_CTL_SHORT_MAX];
+    int has_gpu;
+    lt_ctl_gpu gpu;
 } lt_ctl_status;
 
 size_t lt_ctl_status_encode(const lt_ctl_status *s, char *buf, size_t cap);
