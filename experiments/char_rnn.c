@@ -170,6 +170,14 @@ static lt_optim *configure_optimizers(lt_module *m, double lr, lt_err *err) {
     return lt_module_optimizer(m, "adam", lr, err);
 }
 
+/* The precision plugin: under bf16-mixed / 16-mixed the output layer (the
+ * logits over the vocabulary, fed to the softmax) is computed in fp32, as an
+ * LM head often is: a bf16 logit has 8 bits of mantissa, too coarse for a
+ * softmax over ~100 close classes. The loss scaler keeps torch's defaults. */
+static int configure_precision(lt_module *m, lt_precision_setup *p, lt_err *err) {
+    return lt_precision_keep_fp32(p, "dense", err);
+}
+
 static void on_train_epoch_start(lt_module *m, size_t epoch) { ((rnn_state *)m->user)->valid[0] = 0; }
 
 static void teardown(lt_module *m) {
@@ -317,6 +325,7 @@ const lt_experiment lt_exp_char_rnn = {
     .setup_data = setup_data,
     .feed_text = feed_text,
     .sequential = 1,
+    .configure_precision = configure_precision,
     .on_train_epoch_start = on_train_epoch_start,
     .teardown = teardown,
 };

@@ -78,6 +78,7 @@ static void on_start(lt_session *s, void *user) {
     fprintf(stderr, "lathe: training %s on %zu samples (%zu validation, %zu test), batch %d, %d epochs, %d threads\n",
             t->exp->name, t->mod.train_set.n, t->mod.val_set.n, t->mod.test_set.n, t->batch_size, t->max_epochs,
             lt_cpu_get_threads());
+    if (t->note[0]) fprintf(stderr, "lathe: note: %s\n", t->note); /* once, as Lightning's rank_zero_info */
     fflush(stderr);
 }
 

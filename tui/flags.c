@@ -44,6 +44,8 @@ static const flag_def flags[] = {
      "fraction of the training set held out for validation (default 0.1)"},
     {"--precision", F_CHOICE, CFG(precision), 0, 0,
      "32, bf16-mixed or 16-mixed (f32 master weights; fp16 with loss scaling)", "32|bf16-mixed|16-mixed"},
+    {"--matmul-precision", F_CHOICE, CFG(matmul_precision), 0, 0,
+     "f32 GEMMs (highest, default) or TF32 on a GPU (high, medium); the cpu computes f32", "highest|high|medium"},
     {"--gradient-clip-val", F_DOUBLE, CFG(gradient_clip_val), 0, 1e30, "clip gradients at this value (0: off)"},
     {"--gradient-clip-algorithm", F_CHOICE, CFG(gradient_clip_by_value), 0, 0, "norm (the global L2 norm) or value",
      "norm|value"},

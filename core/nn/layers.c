@@ -476,7 +476,13 @@ static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *
         lt_seterr(err, LT_EINVAL, "layer %s: %d is not a layer kind", l->name, (int)l->kind);
         return l->out = NULL;
     }
+    /* a layer kept in f32: its forward sees no rounding hook (its weights stay
+       f32: nn_param_leaf reads g->round) and its output is left as computed */
+    void (*round)(float *, size_t) = l->keep_fp32 ? NULL : g->round;
+    void (*saved)(float *, size_t) = g->round;
+    g->round = round;
     y = c->forward(l, g, x, err);
+    g->round = saved;
     if (!y && err && err->code != LT_OK) {
         char msg[LT_ERR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", err->msg);
@@ -484,7 +490,7 @@ static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *
     }
     /* mixed precision: the next layer reads a low-precision value; an output
        that shares its input's data (flatten; dropout when off) stays as it came */
-    if (y && y != x && g->round && y->data != x->data) g->round(y->data, y->numel);
+    if (y && y != x && round && y->data != x->data) round(y->data, y->numel);
     l->out = y;
     return y;
 }

@@ -92,3 +92,68 @@ int lt_grad_scaler_unscale(lt_grad_scaler *s, const lt_backend *be, float *g, si
     }
     return 1;
 }
+
+void lt_precision_setup_defaults(lt_precision_setup *p, int precision) {
+    lt_grad_scaler s;
+    lt_grad_scaler_init(&s);
+    memset(p, 0, sizeof *p);
+    p->precision = precision;
+    p->init_scale = s.scale;
+    p->growth_factor = s.growth_factor;
+    p->backoff_factor = s.backoff_factor;
+    p->growth_interval = s.growth_interval;
+}
+
+int lt_precision_keep_fp32(lt_precision_setup *p, const char *layer, lt_err *err) {
+    if (p->nkeep < 0 || p->nkeep >= LT_PREC_MAX_KEEP)
+        return lt_seterr(err, LT_EINVAL, "configure_precision: at most %d layers can stay in fp32", LT_PREC_MAX_KEEP);
+    p->keep_fp32[p->nkeep++] = layer;
+    return LT_OK;
+}
+
+int lt_precision_setup_check(const lt_precision_setup *p, lt_err *err) {
+    /* written as !(ok) so that NaN is refused too */
+    if (!(p->init_scale > 0 && p->init_scale <= 3.4e38))
+        return lt_seterr(err, LT_EINVAL, "configure_precision: init_scale %g must be above 0 (and finite)",
+                         p->init_scale);
+    if (!(p->growth_factor > 1 && p->growth_factor <= 3.4e38))
+        return lt_seterr(err, LT_EINVAL, "configure_precision: growth_factor %g must be above 1 (and finite)",
+                         p->growth_factor);
+    if (!(p->backoff_factor > 0 && p->backoff_factor < 1))
+        return lt_seterr(err, LT_EINVAL, "configure_precision: backoff_factor %g must be between 0 and 1 (exclusive)",
+                         p->backoff_factor);
+    if (p->growth_interval < 1)
+        return lt_seterr(err, LT_EINVAL, "configure_precision: growth_interval %d must be at least 1",
+                         p->growth_interval);
+    if (p->nkeep < 0 || p->nkeep > LT_PREC_MAX_KEEP)
+        return lt_seterr(err, LT_EINVAL, "configure_precision: nkeep %d must be 0 to %d", p->nkeep, LT_PREC_MAX_KEEP);
+    for (int i = 0; i < p->nkeep; i++)
+        if (!p->keep_fp32[i] || !p->keep_fp32[i][0])
+            return lt_seterr(err, LT_EINVAL, "configure_precision: keep_fp32[%d] names no layer", i);
+    return LT_OK;
+}
+
+void lt_grad_scaler_configure(lt_grad_scaler *s, const lt_precision_setup *p) {
+    lt_grad_scaler_init(s);
+    s->scale = p->init_scale;
+    s->growth_factor = p->growth_factor;
+    s->backoff_factor = p->backoff_factor;
+    s->growth_interval = p->growth_interval;
+}
+
+int lt_matmul_precision_parse(const char *s) {
+    if (!strcmp(s, "highest")) return LT_MATMUL_HIGHEST;
+    if (!strcmp(s, "high")) return LT_MATMUL_HIGH;
+    if (!strcmp(s, "medium")) return LT_MATMUL_MEDIUM;
+    return -1;
+}
+
+const char *lt_matmul_precision_name(int mp) {
+    return mp == LT_MATMUL_HIGH ? "high" : mp == LT_MATMUL_MEDIUM ? "medium" : "highest";
+}
+
+lt_math lt_precision_math(int p, int mp) {
+    if (p == LT_PREC_BF16_MIXED) return LT_MATH_BF16;
+    if (p == LT_PREC_16_MIXED) return LT_MATH_FP16;
+    return mp == LT_MATMUL_HIGH || mp == LT_MATMUL_MEDIUM ? LT_MATH_TF32 : LT_MATH_F32;
+}

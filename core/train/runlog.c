@@ -494,7 +494,13 @@ static int write_run_yaml(lt_runlog *r, const lt_trainer *t, int status, double 
                                                : "RUNNING");
     lt_sb_printf(&b, "steps: %ld\n", t ? t->step : r->last_step);
     lt_sb_printf(&b, "epochs: %zu\n", t ? t->epoch : r->last_epoch);
-    if (t) lt_sb_printf(&b, "samples: %ld\n", t->samples);
+    if (t) {
+        lt_sb_printf(&b, "samples: %ld\n", t->samples);
+        /* --precision and --matmul-precision as given; math: what the backend computed GEMMs in */
+        lt_sb_printf(&b, "precision: %s\n", lt_fmt_yaml_str(s, sizeof s, lt_precision_name(t->cfg.precision)));
+        lt_sb_printf(&b, "matmul_precision: %s\n", lt_matmul_precision_name(t->cfg.matmul_precision));
+        lt_sb_printf(&b, "math: %s\n", lt_math_name(t->math));
+    }
     yaml_num(&b, "train_loss", r->train_loss);
     yaml_num(&b, "val_loss", r->val_loss);
     yaml_num(&b, "val_acc", r->val_acc);

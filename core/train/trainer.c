@@ -110,6 +110,56 @@ int lt_module_build_model(lt_module *m, const lt_experiment *exp, const lt_confi
     return rc;
 }
 
+/* --precision, --matmul-precision and the experiment's configure_precision.
+ * The CPU emulates the mixed modes by rounding (the graph's round hook) and
+ * computes f32 GEMMs whatever --matmul-precision says (a note says so); a
+ * device backend computes in the mode lt_precision_math names (lt_dev_set_math)
+ * and rounds nothing: its memory is not the host's. */
+static int setup_precision(lt_trainer *t, lt_err *err) {
+    const lt_config *cfg = &t->cfg;
+    lt_module *m = &t->mod;
+    int on_device = lt_dev_kind(t->be) != LT_DEV_CPU;
+    t->math = LT_MATH_F32;
+    if (on_device) {
+        t->math = lt_precision_math(cfg->precision, cfg->matmul_precision);
+        lt_err e = {0};
+        int rc = lt_dev_set_math(t->be, t->math, &e);
+        if (rc == LT_EUNSUPPORTED && t->math == LT_MATH_TF32) {
+            /* a hint, as torch's: a device without TF32 computes f32 and says so once */
+            snprintf(t->note, sizeof t->note, "--matmul-precision %s: %.400s; computing f32 GEMMs",
+                     lt_matmul_precision_name(cfg->matmul_precision), e.msg);
+            t->math = LT_MATH_F32;
+            rc = lt_dev_set_math(t->be, t->math, &e);
+        }
+        if (rc) return lt_seterr(err, rc, "%s", e.msg);
+        t->graph.round = NULL;
+    } else {
+        t->graph.round = lt_precision_rounder(cfg->precision);
+        if (cfg->matmul_precision != LT_MATMUL_HIGHEST)
+            snprintf(t->note, sizeof t->note,
+                     "--matmul-precision %s: the cpu computes f32 GEMMs; the setting applies on a GPU",
+                     lt_matmul_precision_name(cfg->matmul_precision));
+    }
+    lt_precision_setup p;
+    lt_precision_setup_defaults(&p, cfg->precision);
+    if (t->exp->configure_precision) {
+        int rc = t->exp->configure_precision(m, &p, err);
+        if (rc) return rc;
+        p.precision = cfg->precision; /* read only */
+        if ((rc = lt_precision_setup_check(&p, err))) return rc;
+    }
+    for (int i = 0; i < m->model.nlayers; i++) m->model.layers[i].keep_fp32 = 0;
+    for (int k = 0; k < p.nkeep; k++) {
+        lt_layer *l = lt_model_find(&m->model, p.keep_fp32[k]);
+        if (!l)
+            return lt_seterr(err, LT_EINVAL, "configure_precision: no layer named '%.64s' to keep in fp32",
+                             p.keep_fp32[k]);
+        l->keep_fp32 = 1;
+    }
+    lt_grad_scaler_configure(&t->scaler, &p);
+    return LT_OK;
+}
+
 int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cfg, lt_err *err) {
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
@@ -140,8 +190,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, t->be, &t->rng, err))) return rc;
     t->graph.device = lt_dev_kind(t->be);
-    t->graph.round = lt_precision_rounder(cfg->precision);
-    lt_grad_scaler_init(&t->scaler);
+    if ((rc = setup_precision(t, err))) return rc;
     if ((rc = lt_graph_init(&t->eval_graph, t->be, &t->rng, err))) return rc;
     t->eval_graph.device = lt_dev_kind(t->be);
 

@@ -44,6 +44,15 @@ else bad "no metrics.csv under '$run'"; fi
 line=$(tail -n 1 "$tmp/out")
 case "$line" in *val_loss*|*nan*) bad "no validation ran, yet: $line" ;; *steps=4*) ok ;; *) bad "run: $line $(cat "$tmp/err")" ;; esac
 
+# --matmul-precision high on the cpu: accepted, said once, recorded in run.yaml
+"$LATHE" train mlp --max-steps 2 --limit-val-batches 0 --limit-test-batches 1 --num-sanity-val-steps 0 \
+  --matmul-precision high >"$tmp/out" 2>"$tmp/err"
+n=$(grep -c -- 'note: --matmul-precision high: the cpu computes f32 GEMMs; the setting applies on a GPU' "$tmp/err")
+[ "$n" = 1 ] && ok || bad "matmul note said $n times: $(cat "$tmp/err")"
+run=$(tail -n 1 "$tmp/out" | sed -n 's/.*run_dir=\([^ ]*\).*/\1/p')
+grep -qx 'matmul_precision: high' "$run/run.yaml" 2>/dev/null && grep -qx "precision: '32'" "$run/run.yaml" && ok ||
+  bad "run.yaml lacks the precision settings: $(cat "$run/run.yaml" 2>&1)"
+
 # bad flags and words
 expect_error "unknown experiment 'nope'" train nope
 expect_error "--lr: '-0.1' must not be negative" train mnist_cnn --lr -0.1
@@ -51,6 +60,7 @@ expect_error "--lr: 'abc' is not a number" train mnist_cnn --lr abc
 expect_error "--batch-size: '0' must be at least 1" train mnist_cnn --batch-size 0
 expect_error "unknown flag '--bogus'" train mnist_cnn --bogus 1
 expect_error "--max-epochs needs a value" train mnist_cnn --max-epochs
+expect_error "--matmul-precision: 'low' is not one of highest|high|medium" train mnist_cnn --matmul-precision low
 expect_error "unknown command 'fly'" fly
 expect_error "--accelerator gpu" train mnist_cnn --accelerator gpu --max-steps 1
 expect_error "--accelerator tpu: expected cpu, gpu or auto" train mnist_cnn --accelerator tpu --max-steps 1

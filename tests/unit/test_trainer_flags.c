@@ -1,11 +1,15 @@
 /* Lightning's loop flags, each with a check that fails when the flag is
  * ignored: fast_dev_run, overfit_batches, max_time, check_val_every_n_epoch,
  * the sanity validation, and an lr scheduler stepped by the trainer with a
- * hand-set lr overriding it. */
+ * hand-set lr overriding it; --precision and --matmul-precision as the
+ * command line parses them, and what the cpu makes of --matmul-precision. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../../tui/flags.h"
 #include "check.h"
 #include "trainer_fixture.h"
 #include "lathe/profiler.h"
@@ -286,8 +290,97 @@ static void test_detect_anomaly_gradient(void) {
     lt_trainer_free(&t);
 }
 
+/* cli_parse on argv; the stderr it writes goes to err (cap bytes) */
+static int parse(cli_opts *o, char *err, size_t cap, int argc, char **argv) {
+    const char *pos[2];
+    int npos;
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    FILE *f = tmpfile();
+    if (saved < 0 || !f) return -1;
+    dup2(fileno(f), STDERR_FILENO);
+    cli_opts_defaults(o);
+    int rc = cli_parse(argc, argv, 0, o, pos, 2, &npos);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(f);
+    size_t n = fread(err, 1, cap - 1, f);
+    err[n] = '\0';
+    fclose(f);
+    return rc;
+}
+
+static void test_precision_flags_parse(void) {
+    cli_opts o;
+    char e[512];
+    CHECK(parse(&o, e, sizeof e, 0, NULL) == 0);
+    CHECK(o.cfg.matmul_precision == LT_MATMUL_HIGHEST && o.cfg.precision == LT_PREC_32); /* the defaults */
+    static const struct {
+        const char *flag, *value;
+        int want;
+    } good[] = {
+        {"--matmul-precision", "highest", LT_MATMUL_HIGHEST}, {"--matmul-precision", "high", LT_MATMUL_HIGH},
+        {"--matmul-precision", "medium", LT_MATMUL_MEDIUM},   {"--precision", "32", LT_PREC_32},
+        {"--precision", "bf16-mixed", LT_PREC_BF16_MIXED},    {"--precision", "16-mixed", LT_PREC_16_MIXED},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char *argv[] = {(char *)good[i].flag, (char *)good[i].value};
+        CHECK_MSG(parse(&o, e, sizeof e, 2, argv) == 0, "%s %s: %s", good[i].flag, good[i].value, e);
+        int got = !strcmp(good[i].flag, "--precision") ? o.cfg.precision : o.cfg.matmul_precision;
+        CHECK_MSG(got == good[i].want, "%s %s gave %d", good[i].flag, good[i].value, got);
+    }
+    char *eq[] = {"--matmul-precision=medium"};
+    CHECK(parse(&o, e, sizeof e, 1, eq) == 0 && o.cfg.matmul_precision == LT_MATMUL_MEDIUM);
+    /* a bad value: exit status 2 and one line naming the flag and the choices */
+    char *bad[] = {"--matmul-precision", "low"};
+    CHECK(parse(&o, e, sizeof e, 2, bad) == 2);
+    CHECK_STR_CONTAINS(e, "--matmul-precision: 'low' is not one of highest|high|medium");
+    CHECK_MSG(strchr(e, '\n') == e + strlen(e) - 1, "not one line: %s", e);
+    char *bad2[] = {"--matmul-precision", "HIGH"};
+    CHECK(parse(&o, e, sizeof e, 2, bad2) == 2);
+    char *missing[] = {"--matmul-precision"};
+    CHECK(parse(&o, e, sizeof e, 1, missing) == 2);
+    CHECK_STR_CONTAINS(e, "--matmul-precision needs a value");
+    char *badp[] = {"--precision", "8-bit"};
+    CHECK(parse(&o, e, sizeof e, 2, badp) == 2);
+    CHECK_STR_CONTAINS(e, "--precision: '8-bit' is not one of 32|bf16-mixed|16-mixed");
+}
+
+/* --matmul-precision high|medium on the cpu: accepted, said once in the
+ * trainer's note, and the run is bitwise the one of highest (f32 GEMMs) */
+static void test_matmul_precision_cpu(void) {
+    static lt_trainer hi, t;
+    lt_config c;
+    lt_err err = {0};
+    config(&c);
+    c.max_steps = 3;
+    CHECK(fixture_trainer(&hi, lt_experiment_find("mlp"), &c) == LT_OK);
+    CHECK(hi.note[0] == '\0' && hi.math == LT_MATH_F32);
+    CHECK(lt_trainer_fit(&hi, &err) == LT_OK);
+    for (int mp = LT_MATMUL_HIGH; mp <= LT_MATMUL_MEDIUM; mp++) {
+        config(&c);
+        c.max_steps = 3;
+        c.matmul_precision = mp;
+        CHECK(fixture_trainer(&t, lt_experiment_find("mlp"), &c) == LT_OK);
+        char want[96];
+        snprintf(want, sizeof want, "--matmul-precision %s: the cpu computes f32 GEMMs; the setting applies on a GPU",
+                 lt_matmul_precision_name(mp));
+        CHECK_MSG(!strcmp(t.note, want), "note '%s'", t.note);
+        CHECK(t.math == LT_MATH_F32 && t.warnings == 0);
+        CHECK(lt_trainer_fit(&t, &err) == LT_OK);
+        CHECK_MSG(t.train_loss == hi.train_loss, "%s: loss %.9g vs %.9g", lt_matmul_precision_name(mp), t.train_loss,
+                  hi.train_loss);
+        CHECK(!memcmp(t.mod.model.mem, hi.mod.model.mem, t.mod.model.nparam_floats * sizeof(float)));
+        lt_trainer_free(&t);
+    }
+    lt_trainer_free(&hi);
+}
+
 int main(void) {
+    RUN(test_precision_flags_parse);
     if (!check_have(CHECK_DATA_DIR)) return 77;
+    RUN(test_matmul_precision_cpu);
     RUN(test_fast_dev_run);
     RUN(test_overfit_batches);
     RUN(test_max_time);

@@ -57,6 +57,10 @@ typedef struct lt_layer {
     lt_tensor *h0, *c0, *h_last, *c_last;
     /* the last output this layer produced (graph memory; valid until the next step) */
     lt_tensor *out;
+    /* mixed precision: computed in f32 (set by the trainer from the
+       experiment's configure_precision): a rounding graph (lt_graph.round)
+       neither rounds this layer's weights nor its output */
+    int keep_fp32;
 } lt_layer;
 
 typedef struct lt_model {

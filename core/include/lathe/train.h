@@ -58,6 +58,7 @@ typedef struct lt_config {
     int gradient_clip_by_value;  /* 0: norm, 1: value */
     int accumulate_grad_batches; /* 1: step after every batch */
     int precision;               /* lt_precision (precision.h) */
+    int matmul_precision;        /* lt_matmul_precision: highest (f32), high | medium (TF32 on a GPU) */
     int check_val_every_n_epoch; /* validate in epochs where (epoch+1) % n == 0 */
     int num_sanity_val_steps;    /* validation batches before training (-1: all) */
     int fast_dev_run;            /* >0: that many batches of each loop, one epoch, no checkpoints */
@@ -139,6 +140,11 @@ struct lt_experiment {
        with two optimizers); the trainer only counts the step */
     int manual_optimization;
     /* optional hooks, named as Lightning's */
+    /* the precision plugin (Lightning's configure_apex once): called once at
+       setup, after the model is built, with p holding the defaults; may change
+       the loss scaler's values and name layers that stay in fp32. The trainer
+       refuses bad values (and unknown layers) with a one-line error. */
+    int (*configure_precision)(lt_module *m, lt_precision_setup *p, lt_err *err);
     void (*on_fit_start)(lt_module *m);
     void (*on_train_epoch_start)(lt_module *m, size_t epoch);
     void (*on_train_epoch_end)(lt_module *m, size_t epoch);
@@ -240,6 +246,7 @@ struct lt_trainer {
     double grad_norm;         /* L2 norm of all gradients before clipping, last step (when clipping) */
     int accum_count;          /* batches accumulated toward the next optimizer step */
     lt_grad_scaler scaler;    /* 16-mixed: dynamic loss scaling */
+    lt_math math;             /* what the backend computes GEMMs in (lt_dev_set_math; f32 on the CPU) */
     struct lt_sched *sched;   /* --lr-scheduler; NULL: constant lr */
     lt_anomaly anomaly;       /* the last one found (step -1: none) */
     int early_stopped;        /* EarlyStopping ended the fit (the test pass still runs) */
@@ -255,6 +262,7 @@ struct lt_trainer {
     void *callbacks;              /* checkpoint and early-stopping state (train/trainer_callbacks.c) */
     char last_ckpt[1100];         /* path of the newest checkpoint written, "" when none */
     char warning[LT_ERR_MSG_MAX]; /* the last problem the run carried on through (a failed checkpoint write) */
+    char note[LT_ERR_MSG_MAX];    /* a remark on the settings, for the front end to say once ("" : none) */
     long warnings;                /* how many such problems so far */
 };
 
