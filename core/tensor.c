@@ -8,10 +8,11 @@
 
 #define ARENA_ALIGN 64
 
-static lt_arena_block *block_new(size_t size) {
+static lt_arena_block *block_new(const lt_arena *a, size_t size) {
     lt_arena_block *b = malloc(sizeof *b);
     if (!b) return NULL;
-    b->mem = aligned_alloc(ARENA_ALIGN, (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    size_t bytes = (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    b->mem = a->block_alloc ? a->block_alloc(a->block_ctx, bytes) : aligned_alloc(ARENA_ALIGN, bytes);
     if (!b->mem) {
         free(b);
         return NULL;
@@ -47,7 +48,7 @@ void *lt_arena_alloc(lt_arena *a, size_t bytes) {
     }
     if (!b) {
         size_t sz = bytes > a->block_size ? bytes : a->block_size;
-        b = block_new(sz);
+        b = block_new(a, sz);
         if (!b) return NULL;
         if (!a->head) {
             a->head = b;
@@ -95,7 +96,10 @@ void lt_arena_free(lt_arena *a) {
     lt_arena_block *b = a->head;
     while (b) {
         lt_arena_block *n = b->next;
-        free(b->mem);
+        if (a->block_free)
+            a->block_free(a->block_ctx, b->mem);
+        else
+            free(b->mem);
         free(b);
         b = n;
     }
@@ -141,15 +145,40 @@ int lt_graph_init(lt_graph *g, const lt_backend *be, lt_rng *rng, lt_err *err) {
     return LT_OK;
 }
 
+void lt_graph_set_mem(lt_graph *g, const lt_graph_mem *mem, lt_device device) {
+    lt_arena_free(&g->data);
+    g->mem = mem;
+    g->device = device;
+    if (!mem) return;
+    lt_arena_init(&g->data, (size_t)64 << 20);
+    g->data.block_alloc = mem->alloc;
+    g->data.block_free = mem->free;
+    g->data.block_ctx = g->be;
+}
+
+void *lt_graph_data(lt_graph *g, size_t bytes) { return lt_arena_alloc(g->mem ? &g->data : &g->arena, bytes); }
+
+void *lt_graph_data_zeroed(lt_graph *g, size_t bytes) {
+    if (!g->mem) return lt_arena_calloc(&g->arena, bytes);
+    void *p = lt_arena_alloc(&g->data, bytes);
+    if (p && bytes) g->mem->zero(g->be, p, bytes);
+    return p;
+}
+
 void lt_graph_reset(lt_graph *g) {
     lt_arena_reset(&g->arena);
+    lt_arena_reset(&g->data);
     g->tape = NULL;
     g->ntape = g->captape = 0;
 }
 
 void lt_graph_free(lt_graph *g) {
     lt_arena_free(&g->arena);
-    free(g->scratch);
+    lt_arena_free(&g->data);
+    if (g->mem && g->scratch)
+        g->mem->free(g->be, g->scratch);
+    else
+        free(g->scratch);
     memset(g, 0, sizeof *g);
 }
 
@@ -157,7 +186,7 @@ lt_tensor *lt_graph_tensor(lt_graph *g, const int *shape, int ndim) {
     lt_tensor *t = lt_arena_alloc(&g->arena, sizeof *t);
     if (!t) return NULL;
     size_t n = lt_shape_numel(shape, ndim);
-    float *d = lt_arena_alloc(&g->arena, n * sizeof(float));
+    float *d = lt_graph_data(g, n * sizeof(float));
     if (!d) return NULL;
     lt_tensor_view(t, d, shape, ndim);
     t->device = g->device;
@@ -166,7 +195,11 @@ lt_tensor *lt_graph_tensor(lt_graph *g, const int *shape, int ndim) {
 
 lt_tensor *lt_graph_zeros(lt_graph *g, const int *shape, int ndim) {
     lt_tensor *t = lt_graph_tensor(g, shape, ndim);
-    if (t) memset(t->data, 0, t->numel * sizeof(float));
+    if (!t) return NULL;
+    if (g->mem)
+        g->mem->zero(g->be, t->data, t->numel * sizeof(float));
+    else
+        memset(t->data, 0, t->numel * sizeof(float));
     return t;
 }
 
@@ -181,7 +214,7 @@ lt_tensor *lt_graph_wrap(lt_graph *g, float *data, float *grad, const int *shape
 }
 
 float *lt_graph_grad(lt_graph *g, lt_tensor *t) {
-    if (!t->grad) t->grad = lt_arena_calloc(&g->arena, t->numel * sizeof(float));
+    if (!t->grad) t->grad = lt_graph_data_zeroed(g, t->numel * sizeof(float));
     return t->grad;
 }
 
@@ -195,14 +228,22 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
         return lt_seterr(err, LT_ESTATE, "backward: the loss does not depend on anything that needs a gradient");
     float *dl = lt_graph_grad(g, loss);
     if (!dl) return lt_seterr(err, LT_ENOMEM, "backward: out of memory");
-    dl[0] += seed;
+    if (g->mem) { /* device memory: d loss += seed through the host */
+        float v;
+        int rc = g->mem->get(g->be, &v, dl, sizeof v);
+        v += seed;
+        if (!rc) rc = g->mem->set(g->be, dl, &v, sizeof v);
+        if (rc) return lt_seterr(err, rc, "backward: seeding the loss gradient on the device failed");
+    } else {
+        dl[0] += seed;
+    }
     for (int i = g->ntape - 1; i >= 0; i--) {
         lt_node *n = g->tape[i];
         if (!n->out->grad) continue; /* nothing flowed into this node */
         n->fresh = 0;
         if (n->fills_in0_grad && n->in[0]->requires_grad && !n->in[0]->grad) {
             /* the op writes all of it: no need to zero tens of MB first */
-            n->in[0]->grad = lt_arena_alloc(&g->arena, n->in[0]->numel * sizeof(float));
+            n->in[0]->grad = lt_graph_data(g, n->in[0]->numel * sizeof(float));
             if (!n->in[0]->grad) return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);
             n->fresh = 1;
         }

@@ -94,17 +94,22 @@ static int build(lt_module *m, lt_err *err) {
 }
 
 /* Sets the LSTM's initial state from the carried one (a leaf: the gradient
- * stops at the chunk border), or zeros when the streams restart. */
-static void load_state(lt_module *m, lt_graph *g, int which, int B, int restart) {
+ * stops at the chunk border), or zeros when the streams restart. The carried
+ * state is host memory, copied into the step arena on every device: wrapped,
+ * it would be overwritten by save_state before backward reads h0 and c0. */
+static int load_state(lt_module *m, lt_graph *g, int which, int B, int restart, lt_err *err) {
     rnn_state *st = m->user;
     lt_layer *l = lt_model_find(&m->model, "lstm");
     int shape[2] = {B, HIDDEN};
-    if (restart || !st->valid[which] || B != st->B) {
-        l->h0 = l->c0 = NULL;
-        return;
-    }
-    l->h0 = lt_graph_wrap(g, st->h[which], NULL, shape, 2, 0);
-    l->c0 = lt_graph_wrap(g, st->c[which], NULL, shape, 2, 0);
+    l->h0 = l->c0 = NULL;
+    if (restart || !st->valid[which] || B != st->B) return LT_OK;
+    lt_tensor *h = lt_graph_tensor(g, shape, 2), *c = lt_graph_tensor(g, shape, 2);
+    if (!h || !c) return lt_seterr(err, LT_ENOMEM, "out of memory for the carried state");
+    size_t bytes = (size_t)B * HIDDEN * sizeof(float);
+    int rc = lt_dev_set(g->be, h->data, st->h[which], bytes, err);
+    if (!rc) rc = lt_dev_set(g->be, c->data, st->c[which], bytes, err);
+    if (!rc) l->h0 = h, l->c0 = c;
+    return rc;
 }
 
 static void save_state(lt_module *m, int which, int B) {
@@ -114,28 +119,36 @@ static void save_state(lt_module *m, int which, int B) {
         st->valid[which] = 0;
         return;
     }
-    memcpy(st->h[which], l->h_last->data, (size_t)B * HIDDEN * sizeof(float));
-    memcpy(st->c[which], l->c_last->data, (size_t)B * HIDDEN * sizeof(float));
-    st->valid[which] = 1;
+    size_t n = (size_t)B * HIDDEN; /* read where the states live */
+    st->valid[which] =
+        !lt_tensor_read(l->h_last, 0, n, st->h[which], NULL) && !lt_tensor_read(l->c_last, 0, n, st->c[which], NULL);
 }
 
-/* x [B, T+1] ids: inputs x[:, :T], targets x[:, 1:]. */
+/* x [B, T+1] ids: inputs x[:, :T], targets x[:, 1:]. The split is made on
+ * the host (x read through lt_tensor_map, zero-copy on the CPU) into the
+ * step's host arena; the inputs go to the graph's device, the targets to the
+ * loss, which takes host labels. */
 static lt_tensor *chunk_loss(lt_module *m, lt_graph *g, const lt_batch *b, lt_tensor *x, lt_err *err) {
     rnn_state *st = m->user;
     int which = m->stage == LT_STAGE_TRAIN ? 0 : 1, B = b->n, T = x->shape[1] - 1;
     int shape[2] = {B, T};
-    lt_tensor *in = lt_graph_tensor(g, shape, 2);
-    int32_t *targets = lt_arena_alloc(&g->arena, (size_t)B * (size_t)T * sizeof(int32_t));
-    if (!in || !targets) {
+    size_t N = (size_t)B * (size_t)T;
+    float *inh = lt_arena_alloc(&g->arena, N * sizeof(float));
+    int32_t *targets = lt_arena_alloc(&g->arena, N * sizeof(int32_t));
+    if (!inh || !targets) {
         lt_seterr(err, LT_ENOMEM, "out of memory");
         return NULL;
     }
+    const float *xh = lt_tensor_map(x, 0, err);
+    if (!xh) return NULL;
     for (int r = 0; r < B; r++)
         for (int j = 0; j < T; j++) {
-            in->data[r * T + j] = x->data[(size_t)r * (T + 1) + j];
-            targets[r * T + j] = (int32_t)x->data[(size_t)r * (T + 1) + j + 1];
+            inh[r * T + j] = xh[(size_t)r * (T + 1) + j];
+            targets[r * T + j] = (int32_t)xh[(size_t)r * (T + 1) + j + 1];
         }
-    load_state(m, g, which, B, b->index == 0);
+    lt_tensor_unmap(x, x->data, xh);
+    lt_tensor *in = lt_graph_from_host(g, inh, shape, 2, err);
+    if (!in || load_state(m, g, which, B, b->index == 0, err)) return NULL;
     lt_tensor *logits = lt_model_forward(&m->model, g, in, err);
     if (!logits) return NULL;
     save_state(m, which, B);
@@ -143,20 +156,24 @@ static lt_tensor *chunk_loss(lt_module *m, lt_graph *g, const lt_batch *b, lt_te
     lt_tensor *lf = lt_reshape(g, logits, flat, 2, err);
     lt_tensor *loss = lf ? lt_cross_entropy(g, lf, targets, err) : NULL;
     if (!loss) return NULL;
+    float lv;
+    const float *lh = lt_tensor_read(loss, 0, 1, &lv, err) ? NULL : lt_tensor_map(lf, 0, err);
+    if (!lh) return NULL;
     int correct = 0;
     for (int i = 0; i < B * T; i++) {
-        const float *row = lf->data + (size_t)i * flat[1];
+        const float *row = lh + (size_t)i * flat[1];
         int best = 0;
         for (int k = 1; k < flat[1]; k++)
             if (row[k] > row[best]) best = k;
         correct += best == targets[i];
     }
+    lt_tensor_unmap(lf, lf->data, lh);
     const char *pre = m->stage == LT_STAGE_TRAIN ? "train" : m->stage == LT_STAGE_VAL ? "val" : "test";
     char name[32];
     snprintf(name, sizeof name, "%s_loss", pre);
-    lt_log(m, name, loss->data[0], B);
+    lt_log(m, name, lv, B);
     snprintf(name, sizeof name, "%s_bpc", pre);
-    lt_log(m, name, loss->data[0] / M_LN2, B);
+    lt_log(m, name, lv / M_LN2, B);
     snprintf(name, sizeof name, "%s_acc", pre);
     lt_log(m, name, (double)correct / (B * T), B);
     return loss;
@@ -236,10 +253,14 @@ static int feed_text(lt_module *m, lt_graph *g, const char *prompt, int length, 
     for (size_t i = 0; i < P; i++) put_char(out, cap, &o, (unsigned char)prompt[i]);
     o += (size_t)snprintf(out + o, cap - o, "\n");
     int shape[2] = {1, (int)P};
-    lt_tensor *x = lt_graph_tensor(g, shape, 2);
-    float *probs = malloc((size_t)V * sizeof *probs);
-    if (!x || !probs) rc = lt_seterr(err, LT_ENOMEM, "out of memory");
-    for (size_t i = 0; !rc && i < P; i++) x->data[i] = (float)ids[i];
+    /* host floats: the prompt's ids, then each picked one (x0[0]); the last
+       row of logits is read into last */
+    float *x0 = malloc(P * sizeof *x0), *probs = malloc((size_t)V * sizeof *probs),
+          *last = malloc((size_t)V * sizeof *last);
+    if (!x0 || !probs || !last) rc = lt_seterr(err, LT_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < P; i++) x0[i] = (float)ids[i];
+    lt_tensor *x = rc ? NULL : lt_graph_from_host(g, x0, shape, 2, err);
+    if (!rc && !x) rc = err && err->code ? err->code : LT_ENOMEM;
     l->h0 = l->c0 = NULL;
     char steps[8192];
     size_t so = 0;
@@ -249,7 +270,7 @@ static int feed_text(lt_module *m, lt_graph *g, const char *prompt, int length, 
             rc = err && err->code ? err->code : LT_EINVAL;
             break;
         }
-        const float *last = logits->data + (logits->numel - (size_t)V);
+        if ((rc = lt_tensor_read(logits, logits->numel - (size_t)V, (size_t)V, last, err))) break;
         float mx = last[0];
         for (int k = 1; k < V; k++) mx = last[k] > mx ? last[k] : mx;
         double sum = 0;
@@ -286,15 +307,17 @@ static int feed_text(lt_module *m, lt_graph *g, const char *prompt, int length, 
         int one[2] = {1, 1};
         int hs[2] = {1, HIDDEN};
         lt_tensor *h = lt_graph_tensor(g, hs, 2), *c = lt_graph_tensor(g, hs, 2);
-        x = lt_graph_tensor(g, one, 2);
+        x0[0] = (float)pick; /* P >= 1 */
+        x = h && c ? lt_graph_from_host(g, x0, one, 2, err) : NULL;
         if (!h || !c || !x) {
-            rc = lt_seterr(err, LT_ENOMEM, "out of memory");
+            rc = err && err->code ? err->code : lt_seterr(err, LT_ENOMEM, "out of memory");
             break;
         }
-        memcpy(h->data, l->h_last->data, HIDDEN * sizeof(float));
-        memcpy(c->data, l->c_last->data, HIDDEN * sizeof(float));
+        /* copies where the states live (lt_dev_copy: memcpy on the CPU) */
+        if ((rc = lt_dev_copy(g->be, h->data, l->h_last->data, HIDDEN * sizeof(float), err)) ||
+            (rc = lt_dev_copy(g->be, c->data, l->c_last->data, HIDDEN * sizeof(float), err)))
+            break;
         l->h0 = h, l->c0 = c;
-        x->data[0] = (float)pick;
     }
     if (!rc) {
         cont[co < sizeof cont ? co : sizeof cont - 1] = '\0';
@@ -302,6 +325,8 @@ static int feed_text(lt_module *m, lt_graph *g, const char *prompt, int length, 
         snprintf(out + o, cap - o, "%s", steps);
     }
     free(probs);
+    free(last);
+    free(x0);
     free(ids);
     l->h0 = keep_h0, l->c0 = keep_c0;
     for (int i = 0; i < m->model.nlayers && i < 8; i++) m->model.layers[i].out = outs[i];

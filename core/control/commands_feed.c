@@ -28,16 +28,23 @@ void lt_session_probe_free(lt_session *s) {
 
 static size_t sample_size(const lt_session *s) { return lt_shape_numel(s->t.mod.in_shape, s->t.mod.in_ndim); }
 
+/* The probe graph, made at first use on the trainer's backend. */
+static int probe_graph(lt_session *s, lt_err *err) {
+    if (s->probe_ready) return LT_OK;
+    int rc = lt_graph_init(&s->probe, s->t.graph.be, &s->probe_rng, err);
+    if (rc) return rc;
+    lt_graph_bind(&s->probe, s->t.graph.be);
+    s->probe_ready = 1;
+    return LT_OK;
+}
+
 /* Runs n samples from s->probe_in through the model in eval mode. With keep,
  * sample 0's output of every layer is copied into the probe store. Returns
  * the model's output [n, classes] (probe graph memory) or NULL. */
 static lt_tensor *probe_forward(lt_session *s, int n, int keep, lt_err *err) {
     lt_trainer *t = &s->t;
     lt_model *m = &t->mod.model;
-    if (!s->probe_ready) {
-        if (lt_graph_init(&s->probe, s->t.graph.be, &s->probe_rng, err)) return NULL;
-        s->probe_ready = 1;
-    }
+    if (probe_graph(s, err)) return NULL;
     if (!s->probe_layers && !(s->probe_layers = lt_calloc((size_t)m->nlayers + 1, sizeof *s->probe_layers, err)))
         return NULL;
     lt_tensor **saved = lt_malloc(((size_t)m->nlayers + 1) * sizeof *saved, err);
@@ -49,7 +56,8 @@ static lt_tensor *probe_forward(lt_session *s, int n, int keep, lt_err *err) {
     g->grad_enabled = 0;
     int shape[LT_MAX_DIMS] = {n};
     for (int i = 0; i < t->mod.in_ndim; i++) shape[i + 1] = t->mod.in_shape[i];
-    lt_tensor *x = lt_graph_wrap(g, s->probe_in, NULL, shape, t->mod.in_ndim + 1, 0);
+    /* the input on the graph's device: probe_in itself on the CPU */
+    lt_tensor *x = lt_graph_from_host(g, s->probe_in, shape, t->mod.in_ndim + 1, err);
     lt_tensor *y = !x ? NULL : t->exp->forward ? t->exp->forward(&t->mod, g, x, err) : lt_model_forward(m, g, x, err);
     if (!y && err && !err->code) lt_seterr(err, LT_ENOMEM, "feed: out of memory for the forward pass");
     if (y && keep) {
@@ -88,11 +96,10 @@ static lt_tensor *probe_forward(lt_session *s, int n, int keep, lt_err *err) {
     return y;
 }
 
-/* Class probabilities of row r of the model's output into p[classes]. */
-static void probabilities(const lt_session *s, const lt_tensor *y, int r, float *p) {
+/* Class probabilities of one row of the model's output (host memory, c
+ * classes) into p[c]. */
+static void probabilities(const lt_session *s, const float *row, int c, float *p) {
     const lt_model *m = &s->t.mod.model;
-    int c = y->shape[1];
-    const float *row = y->data + (size_t)r * c;
     /* what the last layer's kind yields (lathe/nn.h) */
     const lt_layer_class *last = m->nlayers ? lt_layer_class_of(m->layers[m->nlayers - 1].kind) : NULL;
     lt_layer_yields yields = last ? last->yields : LT_YIELDS_SCORES;
@@ -110,10 +117,9 @@ static void probabilities(const lt_session *s, const lt_tensor *y, int r, float 
     for (int i = 0; i < c; i++) p[i] /= sum;
 }
 
-static int argmax_row(const lt_tensor *y, int r) {
-    const float *row = y->data + (size_t)r * y->shape[1];
+static int argmax_row(const float *row, int c) {
     int best = 0;
-    for (int i = 1; i < y->shape[1]; i++)
+    for (int i = 1; i < c; i++)
         if (row[i] > row[best]) best = i;
     return best;
 }
@@ -141,7 +147,13 @@ static int probe_reply(lt_session *s, const char *source, int label, lt_sb *out,
         free(p), free(order);
         return LT_ENOMEM;
     }
-    probabilities(s, y, 0, p);
+    const float *yh = lt_tensor_map(y, 0, err); /* zero-copy on the CPU */
+    if (!yh) {
+        free(p), free(order);
+        return err && err->code ? err->code : LT_EIO;
+    }
+    probabilities(s, yh, c, p);
+    lt_tensor_unmap(y, y->data, yh);
     double sum = 0;
     for (int i = 0; i < c; i++) sum += p[i], order[i] = i;
     int k = c < 5 ? c : 5;
@@ -208,12 +220,16 @@ static int feed_misclassified(lt_session *s, lt_sb *out, lt_err *err) {
         if ((size_t)k > d->n - done) k = (int)(d->n - done);
         memcpy(s->probe_in, d->x + start * n, (size_t)k * n * sizeof(float));
         lt_tensor *y = probe_forward(s, k, 0, err);
-        if (!y) return err && err->code ? err->code : LT_EINVAL;
-        for (int r = 0; r < k; r++)
-            if (argmax_row(y, r) != d->y[start + (size_t)r]) {
-                s->mis_cursor = (start + (size_t)r + 1) % d->n;
-                return feed_test_sample(s, start + (size_t)r, out, err);
-            }
+        const float *yh = y ? lt_tensor_map(y, 0, err) : NULL;
+        if (!yh) return err && err->code ? err->code : LT_EINVAL;
+        int c = y->shape[1], wrong = -1;
+        for (int r = 0; r < k && wrong < 0; r++)
+            if (argmax_row(yh + (size_t)r * c, c) != d->y[start + (size_t)r]) wrong = r;
+        lt_tensor_unmap(y, y->data, yh);
+        if (wrong >= 0) {
+            s->mis_cursor = (start + (size_t)wrong + 1) % d->n;
+            return feed_test_sample(s, start + (size_t)wrong, out, err);
+        }
         done += (size_t)k;
     }
     return lt_seterr(err, LT_ENOTFOUND, "feed misclassified: the model gets every one of the %zu test samples right",
@@ -309,10 +325,7 @@ static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *e
     long n = 200;
     int rc;
     if (argc == 4 && (rc = lt_session_parse_long(argv[3], 1, 1000, "feed text length", &n, err))) return rc;
-    if (!s->probe_ready) {
-        if ((rc = lt_graph_init(&s->probe, s->t.graph.be, &s->probe_rng, err))) return rc;
-        s->probe_ready = 1;
-    }
+    if ((rc = probe_graph(s, err))) return rc;
     static char body[32768];
     if ((rc = m->exp->feed_text(m, &s->probe, argv[2], (int)n, body, sizeof body, err))) return rc;
     lt_sb_printf(out, "%s", body);

@@ -336,12 +336,17 @@ static lt_tensor *embedding_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_e
         lt_seterr(err, LT_ESHAPE, "embedding expects ids [B, T]");
         return NULL;
     }
+    /* the ids are checked and converted on the host (the step's host arena);
+       x is read where it lives (lt_tensor_map: zero-copy on the CPU) */
     int32_t *ids = lt_arena_alloc(&g->arena, x->numel * sizeof(int32_t));
     if (!ids) {
         lt_seterr(err, LT_ENOMEM, "embedding: out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < x->numel; i++) ids[i] = (int32_t)x->data[i];
+    const float *xh = lt_tensor_map(x, 0, err);
+    if (!xh) return NULL;
+    for (size_t i = 0; i < x->numel; i++) ids[i] = (int32_t)xh[i];
+    lt_tensor_unmap(x, x->data, xh);
     return lt_embedding(g, ids, x->shape[0], x->shape[1], nn_param_leaf(g, &l->weight), err);
 }
 
@@ -446,7 +451,8 @@ static const lt_layer_class nn_gru_class = {
 lt_tensor *nn_param_leaf(lt_graph *g, lt_tensor *p) {
     if (!p->numel) return NULL;
     if (g->round) {
-        /* compute sees a low-precision copy; gradients go to the f32 master */
+        /* compute sees a low-precision copy; gradients go to the f32 master.
+           Host memory only: the trainer installs round only on such a graph */
         float *w = lt_arena_alloc(&g->arena, p->numel * sizeof(float));
         if (!w) return NULL;
         memcpy(w, p->data, p->numel * sizeof(float));

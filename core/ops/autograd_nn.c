@@ -83,10 +83,15 @@ lt_tensor *lt_linear(lt_graph *g, lt_tensor *x, lt_tensor *w, lt_tensor *b, int 
 /* ---- conv2d ---- */
 static int ensure_scratch(lt_graph *g, size_t floats) {
     if (floats <= g->scratch_floats) return 0;
-    /* grows at most a few times during the first steps, then never */
-    float *s = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+    /* grows at most a few times during the first steps, then never; on the
+       graph's device (the backend's step memory when it is not the host) */
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    float *s = g->mem ? g->mem->alloc(g->be, bytes) : aligned_alloc(64, bytes);
     if (!s) return -1;
-    free(g->scratch);
+    if (g->mem && g->scratch)
+        g->mem->free(g->be, g->scratch);
+    else
+        free(g->scratch);
     g->scratch = s;
     g->scratch_floats = floats;
     return 0;
@@ -188,7 +193,7 @@ lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, l
     lt_pool2d_desc d = pool_desc(x, k, stride, pad);
     if (lt_graph_supports(g, LT_OP_MAXPOOL2D, &d, err)) return NULL;
     lt_tensor *y = lt_graph_out(g, "maxpool2d", shape, 4, err);
-    int32_t *idx = y ? lt_arena_alloc(&g->arena, y->numel * sizeof(int32_t)) : NULL;
+    int32_t *idx = y ? lt_graph_data(g, y->numel * sizeof(int32_t)) : NULL;
     if (!idx) return oom(err, "maxpool2d");
     be->maxpool2d_forward(be, &d, y->data, idx, x->data);
     if (lt_needs_grad(g, &x, 1)) {
@@ -247,7 +252,7 @@ lt_tensor *lt_dropout(lt_graph *g, lt_tensor *x, float p, lt_err *err) {
     lt_elem_desc d = {.n = x->numel, .alpha = p};
     if (lt_graph_supports(g, LT_OP_DROPOUT, &d, err)) return NULL;
     lt_tensor *y = lt_graph_out(g, "dropout", x->shape, x->ndim, err);
-    float *mask = y ? lt_arena_alloc(&g->arena, x->numel * sizeof(float)) : NULL;
+    float *mask = y ? lt_graph_data(g, x->numel * sizeof(float)) : NULL;
     if (!mask) return oom(err, "dropout");
     be->dropout_forward(be, &d, y->data, mask, x->data, g->rng);
     if (lt_needs_grad(g, &x, 1)) {
@@ -331,7 +336,7 @@ lt_tensor *lt_batchnorm2d(lt_graph *g, lt_tensor *x, lt_tensor *gamma, lt_tensor
     lt_batchnorm2d_desc d = batchnorm_desc(x, momentum, eps, g->training);
     if (lt_graph_supports(g, LT_OP_BATCHNORM2D, &d, err)) return NULL;
     lt_tensor *y = lt_graph_out(g, "batchnorm2d", x->shape, 4, err);
-    float *save = y ? lt_arena_alloc(&g->arena, 2 * (size_t)d.C * sizeof(float)) : NULL;
+    float *save = y ? lt_graph_data(g, 2 * (size_t)d.C * sizeof(float)) : NULL;
     if (!save) return oom(err, "batchnorm2d");
     be->batchnorm2d_forward(be, &d, y->data, save, save + d.C, x->data, gamma->data, beta->data, running_mean,
                             running_var);
@@ -370,11 +375,13 @@ static void ce_bw(lt_node *n) {
 
 lt_tensor *lt_cross_entropy(lt_graph *g, lt_tensor *logits, const int32_t *labels, lt_err *err) {
     if (check_labels("cross_entropy", logits, labels, err)) return NULL;
+    /* checked on the host; the kernels read them where the graph's data lives */
+    if (!(labels = lt_graph_ints(g, labels, (size_t)logits->shape[0], 0, err))) return NULL;
     const lt_backend *be = lt_graph_be(g);
     lt_rows_desc d = {.R = logits->shape[0], .C = logits->shape[1]};
     if (lt_graph_supports(g, LT_OP_CROSS_ENTROPY, &d, err)) return NULL;
     lt_tensor *y = lt_graph_scalar(g, "cross_entropy", err);
-    float *probs = y ? lt_arena_alloc(&g->arena, logits->numel * sizeof(float)) : NULL;
+    float *probs = y ? lt_graph_data(g, logits->numel * sizeof(float)) : NULL;
     if (!probs) return oom(err, "cross_entropy");
     be->cross_entropy_forward(be, &d, y->data, probs, logits->data, labels);
     if (lt_needs_grad(g, &logits, 1)) {
@@ -395,6 +402,7 @@ static void nll_bw(lt_node *n) {
 
 lt_tensor *lt_nll(lt_graph *g, lt_tensor *logp, const int32_t *labels, lt_err *err) {
     if (check_labels("nll", logp, labels, err)) return NULL;
+    if (!(labels = lt_graph_ints(g, labels, (size_t)logp->shape[0], 0, err))) return NULL;
     const lt_backend *be = lt_graph_be(g);
     lt_rows_desc d = {.R = logp->shape[0], .C = logp->shape[1]};
     if (lt_graph_supports(g, LT_OP_NLL, &d, err)) return NULL;

@@ -10,7 +10,8 @@
  * tape runs in reverse), and this backward takes that gradient as dh_T / dc_T.
  * The output's gradient is allocated at record time so that the backward runs
  * even when only a final state reaches the loss. The forward's saved
- * activations and the backward's workspace come from the step arena. */
+ * activations and the backward's workspace come from the step arena's data
+ * (lt_graph_data: the device's memory on a device); the record is host. */
 #include <string.h>
 
 #include "lathe/rnn.h"
@@ -54,13 +55,16 @@ lt_tensor *lt_embedding(lt_graph *g, const int32_t *ids, int B, int T, lt_tensor
     int shape[3] = {B, T, E};
     lt_tensor *y = lt_graph_out(g, "embedding", shape, 3, err);
     if (!y) return NULL;
-    be->embedding_forward(be, &d, y->data, ids, weight->data);
+    /* checked on the host; a device's kernels read a copy in its memory */
+    const int32_t *dids = g->mem ? lt_graph_ints(g, ids, N, 0, err) : ids;
+    if (!dids) return NULL;
+    be->embedding_forward(be, &d, y->data, dids, weight->data);
     if (lt_needs_grad(g, &weight, 1)) {
-        /* backward runs after the caller may have refilled its id buffer */
-        int32_t *keep = lt_arena_alloc(&g->arena, N * sizeof *keep);
+        /* backward runs after the caller may have refilled its id buffer: a
+           copy on the host, the device's copy as it is */
+        const int32_t *keep = g->mem ? dids : lt_graph_ints(g, ids, N, 1, err);
         lt_node *n = keep ? lt_graph_record(g, "embedding", embedding_bw, y, &weight, 1) : NULL;
         if (!n) return fail(err, LT_ENOMEM, "embedding", "out of memory");
-        memcpy(keep, ids, N * sizeof *keep);
         n->labels = keep;
     }
     return y;
@@ -134,7 +138,7 @@ static rnn_saved *rnn_begin(lt_graph *g, const char *op, const lt_rnn_desc *d, s
     *y = s ? lt_graph_tensor(g, shape, 3) : NULL;
     if (*y) s->h_last = lt_graph_tensor(g, (int[2]){d->B, d->H}, 2);
     if (*y && with_c) s->c_last = lt_graph_tensor(g, (int[2]){d->B, d->H}, 2);
-    if (s) s->save = lt_arena_alloc(&g->arena, save_floats * sizeof(float));
+    if (s) s->save = lt_graph_data(g, save_floats * sizeof(float));
     if (!s || !*y || !s->h_last || (with_c && !s->c_last) || !s->save) {
         lt_seterr(err, LT_ENOMEM, "%s: out of memory for a %dx%dx%d output", op, d->B, d->T, d->H);
         return NULL;
@@ -148,7 +152,7 @@ static int rnn_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor 
                       size_t scratch_floats) {
     if (!lt_needs_grad(g, in7, 7)) return 0;
     lt_node *n = lt_graph_record(g, op, fn, y, in7, 4);
-    s->scratch = n ? lt_arena_alloc(&g->arena, scratch_floats * sizeof(float)) : NULL;
+    s->scratch = n ? lt_graph_data(g, scratch_floats * sizeof(float)) : NULL;
     if (!s->scratch || !lt_graph_grad(g, y)) return -1;
     for (int k = 4; k < 7; k++)
         if (in7[k] && in7[k]->requires_grad && !lt_graph_grad(g, in7[k])) return -1;

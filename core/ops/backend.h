@@ -154,15 +154,21 @@ struct lt_backend {
      * every entry is required. Copies and sync return LT_OK or a negative
      * LT_E* code (the wrappers turn it into a message naming the caller). */
     lt_device device;
-    void *(*alloc)(size_t bytes, lt_mem_use use); /* zeroed, 64-byte aligned; NULL when out of memory */
+    /* zeroed, 64-byte aligned; NULL when out of memory. LT_MEM_STAGING is host
+       memory (pinned on a device) that host_ptr maps to a non-NULL pointer */
+    void *(*alloc)(size_t bytes, lt_mem_use use);
     void (*free)(void *buf, lt_mem_use use);
-    void *(*host_ptr)(void *buf); /* NULL: the host cannot address buf */
+    void *(*host_ptr)(void *buf); /* NULL: the host cannot address buf (never for LT_MEM_STAGING) */
     int (*set)(void *dst, const void *host_src, size_t bytes);
     int (*get)(void *host_dst, const void *src, size_t bytes);
     int (*set_async)(void *dst, const void *host_src, size_t bytes, lt_stream *s);
     int (*get_async)(void *host_dst, const void *src, size_t bytes, lt_stream *s);
     int (*copy)(void *dst, const void *src, size_t bytes);
     int (*synchronize)(lt_stream *s);
+    /* a new stream (LT_OK and *s) and its end; both NULL: the backend has
+       only its default stream (the CPU), and lt_dev_stream_create gives NULL */
+    int (*stream_create)(lt_stream **s);
+    void (*stream_destroy)(lt_stream *s);
     void (*fill)(float *x, float v, size_t n);
     void (*optim_update)(const lt_update *u, int nt, const lt_update_tensor *ts);
     double (*sum_squares)(const float *x, size_t n);

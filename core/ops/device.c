@@ -15,7 +15,14 @@ static const lt_backend *resolve(const lt_backend *be) { return be ? be : lt_bac
 const char *lt_dev_name(const lt_backend *be) { return resolve(be)->name; }
 lt_device lt_dev_kind(const lt_backend *be) { return resolve(be)->device; }
 
+static const lt_backend *override_of[2];
+
+void lt_backend_of_override(lt_device d, const lt_backend *be) {
+    if ((unsigned)d < sizeof override_of / sizeof *override_of) override_of[d] = be;
+}
+
 const lt_backend *lt_backend_of(lt_device d) {
+    if ((unsigned)d < sizeof override_of / sizeof *override_of && override_of[d]) return override_of[d];
     if (d == LT_DEV_CPU) return lt_backend_cpu();
     return d == LT_DEV_CUDA ? lt_backend_cuda(NULL) : NULL;
 }
@@ -132,6 +139,19 @@ int lt_dev_sync_at(const lt_backend *be, lt_stream *s, lt_err *err, const char *
               : LT_OK;
 }
 
+int lt_dev_stream_create_at(const lt_backend *be, lt_stream **s, lt_err *err, const char *file, int line) {
+    be = resolve(be);
+    *s = NULL;
+    if (!be->stream_create) return LT_OK;
+    int rc = be->stream_create(s);
+    return rc ? lt_seterr(err, rc, "%s:%d: creating a stream on %s failed", file, line, be->name) : LT_OK;
+}
+
+void lt_dev_stream_free(const lt_backend *be, lt_stream *s) {
+    be = resolve(be);
+    if (s && be->stream_destroy) be->stream_destroy(s);
+}
+
 void lt_dev_fill(const lt_backend *be, float *x, float v, size_t n) {
     if (n) resolve(be)->fill(x, v, n);
 }
@@ -151,6 +171,49 @@ const void *lt_dev_map_read_at(const lt_backend *be, const void *src, size_t byt
 
 void lt_dev_unmap(const lt_backend *be, const void *src, const void *mapped) {
     if (mapped && mapped != resolve(be)->host_ptr((void *)src)) free((void *)mapped);
+}
+
+/* ---- graphs: the step arena's data in the backend's memory ---- */
+static void *step_alloc(const void *be, size_t bytes) { return resolve(be)->alloc(bytes, LT_MEM_STEP); }
+static void step_free(const void *be, void *block) { resolve(be)->free(block, LT_MEM_STEP); }
+/* the arena hands out whole floats (64-byte multiples), so bytes / 4 rounded up stays inside */
+static void step_zero(const lt_backend *be, void *p, size_t bytes) { resolve(be)->fill(p, 0.0f, (bytes + 3) / 4); }
+static int step_set(const lt_backend *be, void *dst, const void *src, size_t bytes) {
+    return resolve(be)->set(dst, src, bytes);
+}
+static int step_get(const lt_backend *be, void *dst, const void *src, size_t bytes) {
+    return resolve(be)->get(dst, src, bytes);
+}
+static const lt_graph_mem step_mem = {step_alloc, step_free, step_zero, step_set, step_get};
+
+void lt_graph_bind(lt_graph *g, const lt_backend *be) {
+    be = resolve(be);
+    g->be = be;
+    lt_graph_set_mem(g, be == lt_backend_cpu() ? NULL : &step_mem, be->device);
+}
+
+lt_tensor *lt_graph_from_host(lt_graph *g, const float *host, const int *shape, int ndim, lt_err *err) {
+    lt_tensor *t = g->mem ? lt_graph_tensor(g, shape, ndim) : lt_graph_wrap(g, (float *)host, NULL, shape, ndim, 0);
+    if (!t) {
+        lt_seterr(err, LT_ENOMEM, "out of memory for a %zu-float input", lt_shape_numel(shape, ndim));
+        return NULL;
+    }
+    if (g->mem && lt_dev_set(g->be, t->data, host, t->numel * sizeof(float), err)) return NULL;
+    return t;
+}
+
+const int32_t *lt_graph_ints(lt_graph *g, const int32_t *host, size_t n, int keep, lt_err *err) {
+    if (!g->mem && !keep) return host;
+    int32_t *d = lt_graph_data(g, n * sizeof *d);
+    if (!d) {
+        lt_seterr(err, LT_ENOMEM, "out of memory for %zu ids", n);
+        return NULL;
+    }
+    if (!g->mem) {
+        memcpy(d, host, n * sizeof *d);
+        return d;
+    }
+    return lt_dev_set(g->be, d, host, n * sizeof *d, err) ? NULL : d;
 }
 
 /* ---- tensors ---- */

@@ -27,6 +27,12 @@ static inline int lt_needs_grad(const lt_graph *g, lt_tensor *const *in, int n) 
     return 0;
 }
 
+/* host ids or labels [n], already checked on the host, where g's kernels read
+ * them: host itself on the CPU (or a copy in the step arena with keep: the
+ * caller may refill its buffer before backward), else a copy in the step
+ * arena on the device. NULL with err on failure. */
+const int32_t *lt_graph_ints(lt_graph *g, const int32_t *host, size_t n, int keep, lt_err *err);
+
 /* Appends a node for out = op(in...) to the tape; NULL on OOM. */
 lt_node *lt_graph_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor *out, lt_tensor *const *in, int n);
 

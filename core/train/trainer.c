@@ -166,7 +166,10 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->exp = exp;
     t->val_loss = t->val_acc = t->test_loss = t->test_acc = t->train_loss = NAN;
     const char *note;
-    if (!(t->be = lt_backend_for(cfg->accelerator, cfg->devices, &note, err))) return err ? err->code : LT_EINVAL;
+    if (cfg->backend) /* a test's backend (lt_config.backend) */
+        t->be = cfg->backend, note = NULL;
+    else if (!(t->be = lt_backend_for(cfg->accelerator, cfg->devices, &note, err)))
+        return err ? err->code : LT_EINVAL;
     if (note) { /* auto fell back to the CPU: said once, as a warning of the run */
         snprintf(t->warning, sizeof t->warning, "%s", note);
         t->warnings++;
@@ -189,10 +192,10 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, t->be, &t->rng, err))) return rc;
-    t->graph.device = lt_dev_kind(t->be);
+    lt_graph_bind(&t->graph, t->be);
     if ((rc = setup_precision(t, err))) return rc;
     if ((rc = lt_graph_init(&t->eval_graph, t->be, &t->rng, err))) return rc;
-    t->eval_graph.device = lt_dev_kind(t->be);
+    lt_graph_bind(&t->eval_graph, t->be);
 
     limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
     limit_eval_set(&m->test_set, cfg->limit_test_batches, t->batch_size);
@@ -246,6 +249,11 @@ void lt_trainer_free(lt_trainer *t) {
     free(t->prof);
     lt_loader_free(t->train_loader);
     lt_optim_free(t->opt);
+    for (int k = 0; k < 2; k++) {
+        lt_dev_free(t->be, t->upload.dev[k], LT_MEM_STEP);
+        lt_dev_free(t->be, t->upload.stage[k], LT_MEM_STAGING);
+    }
+    lt_dev_stream_free(t->be, t->upload.stream);
     lt_graph_free(&t->graph);
     lt_graph_free(&t->eval_graph);
     lt_model_free(&m->model);
@@ -263,17 +271,60 @@ long lt_trainer_total_steps(const lt_trainer *t) {
     return total;
 }
 
-/* The batch (host memory) as the model's input tensor [n, C, H, W] on the
- * graph's device: wrapped with no copy when the device is the host and nothing
- * rounds it, else copied (lt_dev_set) into a graph tensor. */
-static lt_tensor *batch_input(lt_trainer *t, const lt_batch *b, lt_err *err) {
+/* The batch's samples on the device, in the next of the two upload buffers:
+ * copied into its pinned staging buffer, sent on the side stream and waited
+ * for (only that copy: the default stream may still be running the previous
+ * step, which reads the other buffer). NULL with err on failure. */
+static float *upload_batch(lt_trainer *t, const float *x, size_t n, lt_err *err) {
+    if (!t->upload.have_stream) {
+        if (lt_dev_stream_create(t->be, &t->upload.stream, err)) return NULL;
+        t->upload.have_stream = 1;
+    }
+    if (n > t->upload.floats) { /* the first batch, or a larger batch size */
+        for (int k = 0; k < 2; k++) {
+            lt_dev_free(t->be, t->upload.dev[k], LT_MEM_STEP);
+            lt_dev_free(t->be, t->upload.stage[k], LT_MEM_STAGING);
+            t->upload.dev[k] = t->upload.stage[k] = NULL;
+        }
+        t->upload.floats = 0;
+        for (int k = 0; k < 2; k++)
+            if (!(t->upload.dev[k] = lt_dev_alloc(t->be, n * sizeof(float), LT_MEM_STEP, err)) ||
+                !(t->upload.stage[k] = lt_dev_alloc(t->be, n * sizeof(float), LT_MEM_STAGING, err)))
+                return NULL;
+        t->upload.floats = n;
+    }
+    int k = t->upload.next;
+    t->upload.next ^= 1;
+    float *stage = lt_dev_host(t->be, t->upload.stage[k]);
+    if (!stage) {
+        lt_seterr(err, LT_EUNSUPPORTED, "%s gave staging memory the host cannot write", lt_dev_name(t->be));
+        return NULL;
+    }
+    memcpy(stage, x, n * sizeof(float));
+    if (lt_dev_set_async(t->be, t->upload.dev[k], stage, n * sizeof(float), t->upload.stream, err) ||
+        lt_dev_sync(t->be, t->upload.stream, err))
+        return NULL;
+    return t->upload.dev[k];
+}
+
+/* The batch (host memory) as the model's input tensor [n, C, H, W] on graph
+ * g's device: wrapped with no copy when g's data is host memory and nothing
+ * rounds it; copied and rounded when the (host) training graph rounds; on a device, sent
+ * through the upload buffers (upload_batch). */
+static lt_tensor *batch_input(lt_trainer *t, lt_graph *g, const lt_batch *b, lt_err *err) {
     int shape[LT_MAX_DIMS] = {b->n};
     for (int i = 0; i < t->mod.in_ndim; i++) shape[i + 1] = t->mod.in_shape[i];
-    lt_graph *g = &t->graph;
-    if (!g->round && g->device == LT_DEV_CPU) return lt_graph_wrap(g, b->x, NULL, shape, t->mod.in_ndim + 1, 0);
-    lt_tensor *x = lt_graph_tensor(g, shape, t->mod.in_ndim + 1);
+    int nd = t->mod.in_ndim + 1;
+    /* the training graph's hook rounds every pass's input, validation's too */
+    void (*round)(float *, size_t) = t->graph.round;
+    if (!round && !g->mem) return lt_graph_wrap(g, b->x, NULL, shape, nd, 0);
+    if (g->mem) {
+        float *d = upload_batch(t, b->x, lt_shape_numel(shape, nd), err);
+        return d ? lt_graph_wrap(g, d, NULL, shape, nd, 0) : NULL;
+    }
+    lt_tensor *x = lt_graph_tensor(g, shape, nd);
     if (!x || lt_dev_set(t->be, x->data, b->x, x->numel * sizeof(float), err)) return NULL;
-    if (g->round) g->round(x->data, x->numel);
+    round(x->data, x->numel);
     return x;
 }
 
@@ -326,7 +377,7 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     m->stage = LT_STAGE_TRAIN;
     const lt_experiment *e = t->exp;
     if (e->on_train_batch_start) e->on_train_batch_start(m, b);
-    lt_tensor *x = batch_input(t, b, err);
+    lt_tensor *x = batch_input(t, g, b, err);
     double tp = lt_now();
     lt_tensor *loss = x ? e->training_step(m, g, b, x, err) : NULL;
     if (t->prof) lt_prof_add(t->prof, "training_step", lt_now() - tp);
@@ -446,7 +497,7 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
         lt_graph_reset(g);
         g->training = 0;
         g->grad_enabled = 0;
-        lt_tensor *x = batch_input(t, &b, err);
+        lt_tensor *x = batch_input(t, g, &b, err);
         int (*step)(lt_module *, lt_graph *, const lt_batch *, lt_tensor *, lt_err *) =
             stage == LT_STAGE_TEST ? t->exp->test_step : t->exp->validation_step;
         if ((rc = step(m, g, &b, x, err))) break;

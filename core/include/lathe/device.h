@@ -28,6 +28,10 @@ typedef enum lt_mem_use {
     LT_MEM_MODEL = 0, /* a model's parameters | gradients | buffers, one block for its life */
     LT_MEM_OPTIM,     /* an optimizer's state, one block for its life */
     LT_MEM_STEP,      /* a graph's step arena blocks (kept across steps) */
+    /* host memory a device copies from fast and asynchronously (pinned): the
+       host writes it through lt_dev_host(), which is never NULL for it, and
+       hands it to lt_dev_set_async as the source. The CPU: plain memory. */
+    LT_MEM_STAGING,
 } lt_mem_use;
 
 /* A queue of work on a device; NULL is the backend's default stream. The CPU
@@ -39,6 +43,9 @@ const char *lt_dev_name(const lt_backend *be); /* "cpu" */
 lt_device lt_dev_kind(const lt_backend *be);
 /* The backend that owns memory of device d in this build; NULL when none. */
 const lt_backend *lt_backend_of(lt_device d);
+/* Tests only: lt_backend_of(d) answers be from now on (NULL: the build's own
+ * again), so a test backend can stand in for a device this build lacks. */
+void lt_backend_of_override(lt_device d, const lt_backend *be);
 
 /* What GEMMs and convolutions may compute in (torch.backends' knobs):
  * f32 throughout (the default, torch's "highest"); TF32 tensor cores
@@ -82,6 +89,13 @@ int lt_dev_get_async_at(const lt_backend *be, void *dst, const void *src, size_t
 #define lt_dev_copy(be, dst, src, bytes, err) lt_dev_copy_at((be), (dst), (src), (bytes), (err), __FILE__, __LINE__)
 int lt_dev_copy_at(const lt_backend *be, void *dst, const void *src, size_t bytes, lt_err *err, const char *file,
                    int line);
+/* A stream of its own (for copies beside the default stream's compute), in
+ * *s; LT_OK, or an error code with err. A backend without streams (the CPU)
+ * gives NULL, the default stream, whose async copies are done when they
+ * return. Free with lt_dev_stream_free (NULL is fine). */
+#define lt_dev_stream_create(be, s, err) lt_dev_stream_create_at((be), (s), (err), __FILE__, __LINE__)
+int lt_dev_stream_create_at(const lt_backend *be, lt_stream **s, lt_err *err, const char *file, int line);
+void lt_dev_stream_free(const lt_backend *be, lt_stream *s);
 /* Waits for everything queued on s; reports a failure of any of it. */
 #define lt_dev_sync(be, s, err) lt_dev_sync_at((be), (s), (err), __FILE__, __LINE__)
 int lt_dev_sync_at(const lt_backend *be, lt_stream *s, lt_err *err, const char *file, int line);
@@ -95,6 +109,19 @@ void lt_dev_fill(const lt_backend *be, float *x, float v, size_t n);
 const void *lt_dev_map_read_at(const lt_backend *be, const void *src, size_t bytes, lt_err *err, const char *file,
                                int line);
 void lt_dev_unmap(const lt_backend *be, const void *src, const void *mapped);
+
+/* ---- graphs on a backend ---- */
+/* Makes g run on be (NULL: the CPU) right after lt_graph_init: sets g->be and
+ * g->device, and for any backend but the CPU puts the tensors' data (their
+ * gradients, what ops save for backward, ids and labels, the conv workspace)
+ * in be's memory (LT_MEM_STEP blocks kept across steps, so a step after the
+ * first allocates nothing on the device), while headers, nodes and the tape
+ * stay in host memory. On the CPU the step arena holds both, as ever. */
+void lt_graph_bind(lt_graph *g, const lt_backend *be);
+/* A tensor on g's device holding host[0..numel): host itself wrapped where
+ * g's data is host memory (zero-copy: host must outlive the step), else a
+ * copy in the step arena. NULL with err on failure. */
+lt_tensor *lt_graph_from_host(lt_graph *g, const float *host, const int *shape, int ndim, lt_err *err);
 
 /* ---- tensors: the backend is the one of t->device ---- */
 /* floats [first, first + n) of t's data into dst (host) */

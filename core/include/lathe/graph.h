@@ -12,6 +12,21 @@ typedef struct lt_backend lt_backend;
 
 typedef void (*lt_backward_fn)(struct lt_node *n);
 
+/* Where a graph's step data lives when it is not host memory: the hooks the
+ * ops layer installs (lt_graph_bind, lathe/device.h) so that this layer, which
+ * cannot call a backend, can still carve, zero and seed device memory. Each
+ * takes the graph's backend (alloc and free as the arena's opaque context).
+ * alloc: a block of at least bytes (zeroed or not), 64-byte aligned, NULL when
+ * out of memory; free: gives a block back; zero: bytes at p = 0; set / get:
+ * host <-> device copies, LT_OK or a negative LT_E* code. */
+typedef struct lt_graph_mem {
+    void *(*alloc)(const void *be, size_t bytes);
+    void (*free)(const void *be, void *block);
+    void (*zero)(const lt_backend *be, void *p, size_t bytes);
+    int (*set)(const lt_backend *be, void *dst, const void *host_src, size_t bytes);
+    int (*get)(const lt_backend *be, void *host_dst, const void *src, size_t bytes);
+} lt_graph_mem;
+
 typedef struct lt_node {
     lt_backward_fn backward;
     const char *op; /* "conv2d", "relu", ... for errors and profiles */
@@ -29,8 +44,14 @@ typedef struct lt_node {
 } lt_node;
 
 typedef struct lt_graph {
-    lt_arena arena; /* per-step memory */
-    lt_node **tape; /* nodes in creation order */
+    /* per-step memory, host: tensor headers, nodes, the tape, saved records;
+       also the tensors' data (and grads, saved buffers, ids) while mem is NULL */
+    lt_arena arena;
+    /* the tensors' data when mem is set: blocks from mem->alloc (the backend's
+       LT_MEM_STEP memory), kept across steps like the arena's */
+    lt_arena data;
+    const lt_graph_mem *mem; /* NULL: the data is host memory (the CPU) */
+    lt_node **tape;          /* nodes in creation order */
     int ntape, captape;
     int grad_enabled; /* record ops for backward */
     int training;     /* dropout/batchnorm behave as in training */
@@ -45,19 +66,29 @@ typedef struct lt_graph {
     lt_rng *rng;          /* dropout masks */
     const lt_backend *be; /* whose kernels the ops run; NULL: the CPU backend */
     /* where the graph's tensors live (lt_graph_tensor, lt_graph_wrap set it on
-       each): LT_DEV_CPU from lt_graph_init; whoever installs another device's
-       backend sets it to that device (lt_dev_kind(be)). The step arena's
-       blocks are host memory today: a device backend will give them through
-       its alloc (LT_MEM_STEP). */
+       each): LT_DEV_CPU from lt_graph_init; lt_graph_bind (the ops layer) sets
+       it to its backend's device, and for a backend other than the CPU puts
+       the tensors' data in that backend's memory (mem, data above). */
     lt_device device;
-    float *scratch; /* shared conv workspace, grown between steps */
+    float *scratch; /* shared conv workspace on the graph's device, grown between steps */
     size_t scratch_floats;
 } lt_graph;
 
 int lt_graph_init(lt_graph *g, const lt_backend *be, lt_rng *rng, lt_err *err);
+/* Puts the tensors' data of g on device memory through mem (NULL: back to
+ * host memory), device being where it lives. Only before g has made a tensor
+ * (or right after lt_graph_init); lt_graph_bind is the usual way. */
+void lt_graph_set_mem(lt_graph *g, const lt_graph_mem *mem, lt_device device);
 /* Rewinds the arena and the tape; tensors made in the previous step die. */
 void lt_graph_reset(lt_graph *g);
 void lt_graph_free(lt_graph *g);
+
+/* bytes of step memory on the graph's device (the data arena, or the host
+ * arena while mem is NULL), 64-byte aligned: uninitialised, or zeroed
+ * (through mem->zero on a device); NULL on OOM. Tensor data, gradients and
+ * what ops save for backward come from here; headers from g->arena. */
+void *lt_graph_data(lt_graph *g, size_t bytes);
+void *lt_graph_data_zeroed(lt_graph *g, size_t bytes);
 
 /* A new tensor from the step arena (data uninitialised); NULL on OOM. */
 lt_tensor *lt_graph_tensor(lt_graph *g, const int *shape, int ndim);

@@ -53,10 +53,16 @@ typedef struct lt_arena {
     lt_arena_block *cur;  /* block being carved */
     size_t block_size;    /* default size of a new block */
     size_t high_water;    /* most bytes in use at once */
+    /* where blocks come from (a device's memory, which this arena only carves
+       and never reads or writes): NULL, the default, is aligned_alloc / free */
+    void *(*block_alloc)(const void *ctx, size_t bytes);
+    void (*block_free)(const void *ctx, void *mem);
+    const void *block_ctx;
 } lt_arena;
 
 void lt_arena_init(lt_arena *a, size_t block_size);
-/* 64-byte aligned, uninitialised; NULL on out of memory. */
+/* 64-byte aligned, uninitialised; NULL on out of memory. lt_arena_calloc
+ * zeroes with memset: host blocks only. */
 void *lt_arena_alloc(lt_arena *a, size_t bytes);
 void *lt_arena_calloc(lt_arena *a, size_t bytes);
 void lt_arena_reset(lt_arena *a);

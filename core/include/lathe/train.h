@@ -71,6 +71,10 @@ typedef struct lt_config {
     int profiler;             /* 1: --profiler simple */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
+    /* tests only, never set from the command line: the backend to train on
+       instead of --accelerator's (tests/unit/test_hostless.c puts its
+       host-inaccessible test backend here); NULL: --accelerator decides */
+    const lt_backend *backend;
 } lt_config;
 
 void lt_config_defaults(lt_config *c);
@@ -230,6 +234,17 @@ struct lt_trainer {
     /* --accelerator's backend (lt_backend_for): owns the model's and the
        optimizer's memory, runs both graphs and the training-state ops */
     const lt_backend *be;
+    /* batches on a device (a graph whose data is not host memory): two input
+       buffers on the device and two pinned staging buffers, used in turn, and
+       the side stream the uploads run on, so that a batch travels while the
+       previous step's queued work still runs on the default stream */
+    struct {
+        float *dev[2], *stage[2];
+        size_t floats; /* of each buffer */
+        int next;      /* the pair the next batch takes */
+        lt_stream *stream;
+        int have_stream;
+    } upload;
     lt_optim *opt;
     lt_loader *train_loader;
     lt_trainer_callbacks cb;

@@ -1,0 +1,469 @@
+/* Everything above core/ops on memory the host cannot touch. A test backend
+ * made from the CPU's table ("hostless") stands in for a device: its buffers
+ * are mmap'd pages that stay PROT_NONE except while one of its own entries
+ * runs (each compute, copy and training-state entry opens every live buffer,
+ * calls the CPU's entry and closes them again), and host_ptr answers NULL, so
+ * any read or write of device memory above core/ops, outside lathe/device.h's
+ * calls, is a SIGSEGV. Training on it (the trainer's lt_config.backend) must
+ * give bitwise the CPU's losses and weights: mnist_cnn (conv, pooling,
+ * dropout, Adadelta) with validation, a checkpoint saved on one backend and
+ * loaded on the other, feed and inspect of a layer through a session; the MLP
+ * (Adam); char_rnn (embedding, LSTM, truncated BPTT, feed text) when its text
+ * is installed. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "ops/backend.h"
+#include "trainer_fixture.h"
+#include "lathe/checkpoint.h"
+#include "lathe/control.h"
+#include "lathe/session.h"
+
+#define TEXT "/usr/share/games/fortunes"
+
+/* ---- the hostless backend ---- */
+typedef struct buf {
+    char *p;
+    size_t size;
+    int staging; /* host memory: open always, host_ptr answers it */
+} buf;
+
+static buf g_bufs[4096];
+static int g_nbufs;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static long g_entries; /* entries run, to show the test went through the backend */
+
+static void protect_all(int prot) {
+    for (int i = 0; i < g_nbufs; i++)
+        if (!g_bufs[i].staging && mprotect(g_bufs[i].p, g_bufs[i].size, prot)) abort();
+}
+static void open_all(void) {
+    pthread_mutex_lock(&g_lock);
+    g_entries++;
+    protect_all(PROT_READ | PROT_WRITE);
+}
+static void close_all(void) {
+    protect_all(PROT_NONE);
+    pthread_mutex_unlock(&g_lock);
+}
+
+static const lt_backend *cpu(void) { return lt_backend_cpu(); }
+
+static void *h_alloc(size_t bytes, lt_mem_use use) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), size = (bytes + page - 1) / page * page;
+    if (!size) size = page;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* zeroed */
+    if (p == MAP_FAILED) return NULL;
+    pthread_mutex_lock(&g_lock);
+    if (g_nbufs == (int)(sizeof g_bufs / sizeof *g_bufs)) abort();
+    g_bufs[g_nbufs++] = (buf){p, size, use == LT_MEM_STAGING};
+    if (use != LT_MEM_STAGING) mprotect(p, size, PROT_NONE);
+    pthread_mutex_unlock(&g_lock);
+    return p;
+}
+
+static void h_free(void *p, lt_mem_use use) {
+    (void)use;
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_nbufs; i++)
+        if (g_bufs[i].p == p) {
+            munmap(p, g_bufs[i].size);
+            g_bufs[i] = g_bufs[--g_nbufs];
+            break;
+        }
+    pthread_mutex_unlock(&g_lock);
+}
+
+static void *h_host_ptr(void *p) {
+    void *h = NULL;
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < g_nbufs; i++)
+        if ((char *)p >= g_bufs[i].p && (char *)p < g_bufs[i].p + g_bufs[i].size && g_bufs[i].staging) h = p;
+    pthread_mutex_unlock(&g_lock);
+    return h;
+}
+
+/* an entry of the CPU's table, run with every buffer open */
+#define WRAP_R(ret, name, params, args)                                                                                \
+    static ret h_##name params {                                                                                       \
+        open_all();                                                                                                    \
+        ret r = cpu()->name args;                                                                                      \
+        close_all();                                                                                                   \
+        return r;                                                                                                      \
+    }
+#define WRAP_V(name, params, args)                                                                                     \
+    static void h_##name params {                                                                                      \
+        open_all();                                                                                                    \
+        cpu()->name args;                                                                                              \
+        close_all();                                                                                                   \
+    }
+#define B const lt_backend *be
+#define F float *
+#define CF const float *
+
+WRAP_R(int, set, (void *d, const void *s, size_t n), (d, s, n))
+WRAP_R(int, get, (void *d, const void *s, size_t n), (d, s, n))
+WRAP_R(int, set_async, (void *d, const void *s, size_t n, lt_stream *st), (d, s, n, st))
+WRAP_R(int, get_async, (void *d, const void *s, size_t n, lt_stream *st), (d, s, n, st))
+WRAP_R(int, copy, (void *d, const void *s, size_t n), (d, s, n))
+WRAP_V(fill, (F x, float v, size_t n), (x, v, n))
+WRAP_V(optim_update, (const lt_update *u, int nt, const lt_update_tensor *ts), (u, nt, ts))
+WRAP_R(double, sum_squares, (CF x, size_t n), (x, n))
+WRAP_V(scale, (F x, size_t n, float c), (x, n, c))
+WRAP_V(clamp, (F x, size_t n, float v), (x, n, v))
+WRAP_R(int, any_above, (CF x, size_t n, float l), (x, n, l))
+WRAP_R(size_t, count_nonfinite, (CF x, size_t n), (x, n))
+WRAP_V(linear_forward, (B, const lt_linear_desc *d, F o, CF i, CF w, CF b), (be, d, o, i, w, b))
+WRAP_V(linear_backward, (B, const lt_linear_desc *d, F di, F dw, F db, F dout, CF o, CF i, CF w),
+       (be, d, di, dw, db, dout, o, i, w))
+WRAP_V(conv2d_forward, (B, const lt_conv2d_desc *d, F o, CF i, CF w, CF b, F s), (be, d, o, i, w, b, s))
+WRAP_V(conv2d_backward, (B, const lt_conv2d_desc *d, F di, F dw, F db, F dout, CF o, CF i, CF w, F s),
+       (be, d, di, dw, db, dout, o, i, w, s))
+WRAP_V(maxpool2d_forward, (B, const lt_pool2d_desc *d, F o, int32_t *idx, CF i), (be, d, o, idx, i))
+WRAP_V(maxpool2d_backward, (B, const lt_pool2d_desc *d, F di, CF dout, const int32_t *idx), (be, d, di, dout, idx))
+WRAP_V(maxpool2d_backward_fill, (B, const lt_pool2d_desc *d, F di, CF dout, const int32_t *idx), (be, d, di, dout, idx))
+WRAP_V(avgpool2d_forward, (B, const lt_pool2d_desc *d, F o, CF i), (be, d, o, i))
+WRAP_V(avgpool2d_backward, (B, const lt_pool2d_desc *d, F di, CF dout), (be, d, di, dout))
+#define ACT(n)                                                                                                         \
+    WRAP_V(n##_forward, (B, const lt_elem_desc *d, F o, CF i), (be, d, o, i))                                          \
+    WRAP_V(n##_backward, (B, const lt_elem_desc *d, F di, CF dout, CF i, CF o), (be, d, di, dout, i, o))
+ACT(relu)
+ACT(tanh)
+ACT(sigmoid)
+ACT(gelu)
+ACT(elu)
+WRAP_V(softmax_forward, (B, const lt_rows_desc *d, F o, CF i), (be, d, o, i))
+WRAP_V(softmax_backward, (B, const lt_rows_desc *d, F di, CF dout, CF o), (be, d, di, dout, o))
+WRAP_V(log_softmax_forward, (B, const lt_rows_desc *d, F o, CF i), (be, d, o, i))
+WRAP_V(log_softmax_backward, (B, const lt_rows_desc *d, F di, CF dout, CF o), (be, d, di, dout, o))
+WRAP_V(dropout_forward, (B, const lt_elem_desc *d, F o, F m, CF i, lt_rng *r), (be, d, o, m, i, r))
+WRAP_V(dropout_backward, (B, const lt_elem_desc *d, F di, CF dout, CF m), (be, d, di, dout, m))
+WRAP_V(batchnorm2d_forward, (B, const lt_batchnorm2d_desc *d, F o, F sm, F si, CF i, CF g, CF bt, F rm, F rv),
+       (be, d, o, sm, si, i, g, bt, rm, rv))
+WRAP_V(batchnorm2d_backward, (B, const lt_batchnorm2d_desc *d, F di, F dg, F db, CF dout, CF i, CF g, CF sm, CF si),
+       (be, d, di, dg, db, dout, i, g, sm, si))
+WRAP_V(cross_entropy_forward, (B, const lt_rows_desc *d, F l, F p, CF x, const int32_t *y), (be, d, l, p, x, y))
+WRAP_V(cross_entropy_backward, (B, const lt_rows_desc *d, F dx, CF dl, CF p, const int32_t *y), (be, d, dx, dl, p, y))
+WRAP_V(nll_forward, (B, const lt_rows_desc *d, F l, CF x, const int32_t *y), (be, d, l, x, y))
+WRAP_V(nll_backward, (B, const lt_rows_desc *d, F dx, CF dl, const int32_t *y), (be, d, dx, dl, y))
+WRAP_V(mse_forward, (B, const lt_elem_desc *d, F l, CF p, CF t), (be, d, l, p, t))
+WRAP_V(mse_backward, (B, const lt_elem_desc *d, F dp, F dt, CF dl, CF p, CF t), (be, d, dp, dt, dl, p, t))
+WRAP_V(add_forward, (B, const lt_elem_desc *d, F o, CF a, CF b), (be, d, o, a, b))
+WRAP_V(add_backward, (B, const lt_elem_desc *d, F da, F db, CF dout), (be, d, da, db, dout))
+WRAP_V(mul_forward, (B, const lt_elem_desc *d, F o, CF a, CF b), (be, d, o, a, b))
+WRAP_V(mul_backward, (B, const lt_elem_desc *d, F da, F db, CF dout, CF a, CF b), (be, d, da, db, dout, a, b))
+WRAP_V(scale_forward, (B, const lt_elem_desc *d, F o, CF a), (be, d, o, a))
+WRAP_V(scale_backward, (B, const lt_elem_desc *d, F da, CF dout), (be, d, da, dout))
+WRAP_V(sum_forward, (B, const lt_elem_desc *d, F o, CF a), (be, d, o, a))
+WRAP_V(sum_backward, (B, const lt_elem_desc *d, F da, CF dout), (be, d, da, dout))
+WRAP_V(embedding_forward, (B, const lt_embedding_desc *d, F o, const int32_t *ids, CF w), (be, d, o, ids, w))
+WRAP_V(embedding_backward, (B, const lt_embedding_desc *d, F dw, CF dout, const int32_t *ids), (be, d, dw, dout, ids))
+WRAP_V(lstm_forward,
+       (B, const lt_rnn_desc *d, F o, F hl, F cl, F s, CF x, CF h0, CF c0, CF wih, CF whh, CF bih, CF bhh),
+       (be, d, o, hl, cl, s, x, h0, c0, wih, whh, bih, bhh))
+WRAP_V(lstm_backward,
+       (B, const lt_rnn_desc *d, F dx, F dh0, F dc0, F dwih, F dwhh, F dbih, F dbhh, CF dout, CF dhl, CF dcl, CF s,
+        CF o, CF x, CF h0, CF c0, CF wih, CF whh, F sc),
+       (be, d, dx, dh0, dc0, dwih, dwhh, dbih, dbhh, dout, dhl, dcl, s, o, x, h0, c0, wih, whh, sc))
+WRAP_V(gru_forward, (B, const lt_rnn_desc *d, F o, F hl, F s, CF x, CF h0, CF wih, CF whh, CF bih, CF bhh),
+       (be, d, o, hl, s, x, h0, wih, whh, bih, bhh))
+WRAP_V(gru_backward,
+       (B, const lt_rnn_desc *d, F dx, F dh0, F dwih, F dwhh, F dbih, F dbhh, CF dout, CF dhl, CF s, CF o, CF x, CF h0,
+        CF wih, CF whh, F sc),
+       (be, d, dx, dh0, dwih, dwhh, dbih, dbhh, dout, dhl, s, o, x, h0, wih, whh, sc))
+
+static lt_backend g_hostless;
+
+static const lt_backend *hostless(void) {
+    if (g_hostless.name) return &g_hostless;
+    g_hostless = *lt_backend_cpu(); /* sizes, supports_op, synchronize: the CPU's */
+    lt_backend *h = &g_hostless;
+    h->name = "hostless";
+    h->device = LT_DEV_CUDA; /* any device but the host: lt_backend_of answers this table for it */
+    h->alloc = h_alloc, h->free = h_free, h->host_ptr = h_host_ptr;
+#define SET(n) h->n = h_##n
+    SET(set);
+    SET(get);
+    SET(set_async);
+    SET(get_async);
+    SET(copy);
+    SET(fill);
+    SET(optim_update);
+    SET(sum_squares);
+    SET(scale);
+    SET(clamp);
+    SET(any_above);
+    SET(count_nonfinite);
+    SET(linear_forward);
+    SET(linear_backward);
+    SET(conv2d_forward);
+    SET(conv2d_backward);
+    SET(maxpool2d_forward);
+    SET(maxpool2d_backward);
+    SET(maxpool2d_backward_fill);
+    SET(avgpool2d_forward);
+    SET(avgpool2d_backward);
+    SET(relu_forward);
+    SET(relu_backward);
+    SET(tanh_forward);
+    SET(tanh_backward);
+    SET(sigmoid_forward);
+    SET(sigmoid_backward);
+    SET(gelu_forward);
+    SET(gelu_backward);
+    SET(elu_forward);
+    SET(elu_backward);
+    SET(softmax_forward);
+    SET(softmax_backward);
+    SET(log_softmax_forward);
+    SET(log_softmax_backward);
+    SET(dropout_forward);
+    SET(dropout_backward);
+    SET(batchnorm2d_forward);
+    SET(batchnorm2d_backward);
+    SET(cross_entropy_forward);
+    SET(cross_entropy_backward);
+    SET(nll_forward);
+    SET(nll_backward);
+    SET(mse_forward);
+    SET(mse_backward);
+    SET(add_forward);
+    SET(add_backward);
+    SET(mul_forward);
+    SET(mul_backward);
+    SET(scale_forward);
+    SET(scale_backward);
+    SET(sum_forward);
+    SET(sum_backward);
+    SET(embedding_forward);
+    SET(embedding_backward);
+    SET(lstm_forward);
+    SET(lstm_backward);
+    SET(gru_forward);
+    SET(gru_backward);
+#undef SET
+    lt_backend_of_override(LT_DEV_CUDA, h);
+    return h;
+}
+
+/* ---- runs ---- */
+typedef struct result {
+    double train_loss, val_loss, val_acc;
+    long step;
+    float *w; /* every parameter, read through lt_tensor_read */
+    size_t nw;
+} result;
+
+static void read_weights(lt_trainer *t, result *r) {
+    lt_model *m = &t->mod.model;
+    r->nw = m->nparam_floats;
+    r->w = calloc(r->nw + 1, sizeof(float));
+    size_t off = 0;
+    lt_err err = {0};
+    for (int i = 0; i < m->nlayers; i++)
+        for (int k = 0; k < 4; k++) {
+            lt_tensor *p = lt_layer_param(&m->layers[i], k);
+            if (!p->numel) continue;
+            CHECK_MSG(lt_tensor_read(p, 0, p->numel, r->w + off, &err) == LT_OK, "%s", err.msg);
+            off += p->numel;
+        }
+    CHECK(off == r->nw);
+}
+
+static void same(const char *what, const result *a, const result *b) {
+    CHECK_MSG(a->step == b->step && a->step > 0, "%s: steps %ld vs %ld", what, a->step, b->step);
+    CHECK_MSG(!memcmp(&a->train_loss, &b->train_loss, sizeof(double)), "%s: train_loss %.9g vs %.9g", what,
+              a->train_loss, b->train_loss);
+    CHECK_MSG(!memcmp(&a->val_loss, &b->val_loss, sizeof(double)) && !memcmp(&a->val_acc, &b->val_acc, sizeof(double)),
+              "%s: val_loss %.9g vs %.9g, val_acc %.9g vs %.9g", what, a->val_loss, b->val_loss, a->val_acc,
+              b->val_acc);
+    CHECK_MSG(a->nw == b->nw && a->nw > 0 && !memcmp(a->w, b->w, a->nw * sizeof(float)),
+              "%s: the weights differ (%zu vs %zu floats)", what, a->nw, b->nw);
+}
+
+static void config(lt_config *c, const lt_backend *be, int batch, int train_batches) {
+    fixture_config(c, (fixture_spec){.batch_size = batch, .max_epochs = 1, .val_batches = 2, .seed = 5});
+    c->limit_train_batches = (lt_limit){train_batches, 0};
+    c->backend = be;
+}
+
+/* fits exp on be; with save, writes a checkpoint there; with load, starts from one */
+static void fit(const char *exp, const lt_backend *be, int batch, int train_batches, const char *save, const char *load,
+                result *r) {
+    lt_config cfg;
+    config(&cfg, be, batch, train_batches);
+    static lt_trainer t;
+    lt_err err = {0};
+    memset(r, 0, sizeof *r);
+    if (fixture_trainer(&t, lt_experiment_find(exp), &cfg)) return;
+    CHECK_MSG(!strcmp(lt_dev_name(t.be), be ? be->name : "cpu"), "trained on %s", lt_dev_name(t.be));
+    CHECK(t.graph.mem == NULL ? be == NULL : be != NULL); /* the step's data on the device */
+    int rc = load ? lt_checkpoint_load_weights(&t, load, &err) : LT_OK;
+    CHECK_MSG(rc == LT_OK, "load %s: %s", load ? load : "", err.msg);
+    if (!rc) rc = lt_trainer_fit(&t, &err);
+    CHECK_MSG(rc == LT_OK, "%s on %s: %s", exp, lt_dev_name(t.be), err.msg);
+    if (!rc) rc = lt_trainer_evaluate(&t, LT_STAGE_VAL, &err);
+    CHECK_MSG(rc == LT_OK, "%s", err.msg);
+    r->train_loss = t.train_loss, r->val_loss = t.val_loss, r->val_acc = t.val_acc, r->step = t.step;
+    read_weights(&t, r);
+    if (save) CHECK_MSG(lt_checkpoint_save(&t, save, &err) == LT_OK, "save: %s", err.msg);
+    printf("%s on %s: %ld steps, train_loss %.6f, val_loss %.6f\n", exp, lt_dev_name(t.be), t.step, t.train_loss,
+           t.val_loss);
+    lt_trainer_free(&t);
+}
+
+static char g_dir[64];
+
+/* The backend's premise: the host reading its memory outside an entry dies. */
+static void test_host_read_faults(void) {
+    const lt_backend *be = hostless();
+    lt_err err = {0};
+    float *p = lt_dev_alloc(be, 256, LT_MEM_STEP, &err), v = 1.5f, back = 0;
+    CHECK_MSG(p != NULL, "%s", err.msg);
+    if (!p) return;
+    CHECK(lt_dev_host(be, p) == NULL);
+    CHECK(lt_dev_set(be, p + 3, &v, sizeof v, &err) == LT_OK && lt_dev_get(be, &back, p + 3, sizeof v, &err) == LT_OK);
+    CHECK(back == v);
+    float *st = lt_dev_alloc(be, 256, LT_MEM_STAGING, &err);
+    CHECK(st && lt_dev_host(be, st) == st);
+    lt_dev_free(be, st, LT_MEM_STAGING);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) _exit(((volatile float *)p)[3] == v ? 0 : 1);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "a host read of device memory did not fault");
+    lt_dev_free(be, p, LT_MEM_STEP);
+}
+
+static void test_mnist_cnn(void) {
+    char a[128], b[128];
+    snprintf(a, sizeof a, "%s/cpu.safetensors", g_dir);
+    snprintf(b, sizeof b, "%s/hostless.safetensors", g_dir);
+    result c, h, c2, h2;
+    long e0 = g_entries;
+    fit("mnist_cnn", NULL, 32, 4, a, NULL, &c);
+    fit("mnist_cnn", hostless(), 32, 4, b, NULL, &h);
+    CHECK_MSG(g_entries > e0 + 100, "only %ld entries ran on the hostless backend", g_entries - e0);
+    same("mnist_cnn", &c, &h);
+    /* each checkpoint continued on the other backend */
+    fit("mnist_cnn", hostless(), 32, 3, NULL, a, &h2);
+    fit("mnist_cnn", NULL, 32, 3, NULL, b, &c2);
+    same("mnist_cnn from a checkpoint of the other backend", &c2, &h2);
+    free(c.w), free(h.w), free(c2.w), free(h2.w);
+}
+
+static void test_mlp_adam(void) {
+    result c, h;
+    fit("mlp", NULL, 64, 5, NULL, NULL, &c);
+    fit("mlp", hostless(), 64, 5, NULL, NULL, &h);
+    same("mlp (adam)", &c, &h);
+    free(c.w), free(h.w);
+}
+
+static void test_char_rnn(void) {
+    if (!check_have(TEXT)) {
+        printf("skipped: no %s\n", TEXT);
+        return;
+    }
+    result r[2];
+    char text[2][32768];
+    for (int k = 0; k < 2; k++) {
+        const lt_backend *be = k ? hostless() : NULL;
+        lt_config cfg;
+        config(&cfg, be, 8, 3);
+        cfg.truncated_bptt_steps = 16;
+        static lt_trainer t;
+        lt_err err = {0};
+        memset(&r[k], 0, sizeof r[k]);
+        if (fixture_trainer(&t, lt_experiment_find("char_rnn"), &cfg)) return;
+        int rc = lt_trainer_fit(&t, &err);
+        CHECK_MSG(rc == LT_OK, "char_rnn on %s: %s", lt_dev_name(t.be), err.msg);
+        r[k].train_loss = t.train_loss, r[k].val_loss = t.val_loss, r[k].val_acc = t.val_acc, r[k].step = t.step;
+        read_weights(&t, &r[k]);
+        /* feed text on the eval graph, as the session's probe does */
+        text[k][0] = '\0';
+        rc = t.exp->feed_text(&t.mod, &t.eval_graph, "The ", 20, text[k], sizeof text[k], &err);
+        CHECK_MSG(rc == LT_OK, "feed text on %s: %s", lt_dev_name(t.be), err.msg);
+        lt_trainer_free(&t);
+    }
+    same("char_rnn", &r[0], &r[1]);
+    CHECK_MSG(!strcmp(text[0], text[1]), "feed text differs:\n%s\nvs\n%s", text[0], text[1]);
+    free(r[0].w), free(r[1].w);
+}
+
+/* ---- feed and inspect through a session ---- */
+static int req(lt_ctl_client *c, const char *line, char **body) {
+    int ok = -1;
+    char *b = NULL;
+    lt_err err = {0};
+    int rc = lt_ctl_request_sync(c, line, 60000, &ok, &b, &err);
+    CHECK_MSG(rc == LT_OK, "%s: %s", line, err.msg);
+    *body = b;
+    return ok;
+}
+
+static void session_bodies(const lt_backend *be, const char *version, char **bodies, const char *const *lines, int n) {
+    lt_config cfg;
+    config(&cfg, be, 32, 3);
+    lt_session_opts o = {.root_dir = g_dir, .version = version, .keep_alive = 1};
+    lt_err err = {0};
+    lt_session *s = lt_session_start(lt_experiment_find("mnist_cnn"), &cfg, &o, &err);
+    CHECK_MSG(s != NULL, "%s", err.msg);
+    if (!s) return;
+    lt_ctl_client *c = lt_ctl_connect(lt_session_socket_path(s), "test", &err);
+    CHECK_MSG(c != NULL, "%s", err.msg);
+    for (int i = 0; c && i < 600; i++) { /* until the fit is over */
+        char *b = NULL;
+        req(c, "status", &b);
+        int done = b && strstr(b, "state=done");
+        free(b);
+        if (done) break;
+        usleep(50000);
+    }
+    for (int i = 0; c && i < n; i++) {
+        CHECK_MSG(req(c, lines[i], &bodies[i]) == 1, "%s on %s: %s", lines[i], be ? be->name : "cpu",
+                  bodies[i] ? bodies[i] : "");
+    }
+    if (c) lt_ctl_client_close(c);
+    lt_session_request_stop(s);
+    lt_session_wait(s, -1, NULL, NULL);
+    lt_session_free(s);
+}
+
+static void test_feed_inspect(void) {
+    static const char *const lines[] = {"feed test 3", "inspect conv2d_2", "inspect conv2d_2 weight",
+                                        "inspect dense_1 grad", "feed misclassified"};
+    enum { N = sizeof lines / sizeof *lines };
+    char *c[N] = {0}, *h[N] = {0};
+    session_bodies(NULL, "cpu", c, lines, N);
+    session_bodies(hostless(), "hostless", h, lines, N);
+    for (int i = 0; i < N; i++) {
+        CHECK_MSG(c[i] && h[i] && !strcmp(c[i], h[i]), "%s differs:\n%s\nvs\n%s", lines[i], c[i] ? c[i] : "",
+                  h[i] ? h[i] : "");
+        free(c[i]), free(h[i]);
+    }
+}
+
+int main(void) {
+    if (!check_have(CHECK_DATA_DIR)) return 77;
+    snprintf(g_dir, sizeof g_dir, "/tmp/lathe_hostless_XXXXXX");
+    if (!mkdtemp(g_dir)) return 1;
+    RUN(test_host_read_faults);
+    RUN(test_mnist_cnn);
+    RUN(test_mlp_adam);
+    RUN(test_char_rnn);
+    RUN(test_feed_inspect);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd)) return 1;
+    lt_backend_of_override(LT_DEV_CUDA, NULL);
+    return check_done();
+}
