@@ -22,6 +22,7 @@
 #include <stdlib.h>
 
 #include "backend_ops.h"
+#include "hostless_backend.h"
 #include "check.h"
 
 #define NMSE_MAX 1e-7 /* fp32 forward and backward, as ggml's default */
@@ -88,6 +89,32 @@ static void draw(const bo_case *c, bo_data *dt) {
         dt->state0[i] = i < c->nstate / 2 ? 2.0f * lt_rng_uniform(&drng) - 1.0f : 0.5f + lt_rng_uniform(&drng);
 }
 
+/* The parity harness keeps its data on the host and moves it with the
+ * device calls: a graph whose data is device memory (g->mem, lt_graph_bind)
+ * gets its inputs, upstream weights and running statistics through
+ * lt_graph_from_host / lt_dev_set and gives its results back through
+ * lt_dev_get; on the CPU the same calls wrap and read host memory. */
+static void put(lt_graph *g, float *dst, const float *src, size_t n) {
+    if (!g->mem) {
+        memcpy(dst, src, n * sizeof(float));
+        return;
+    }
+    lt_err err = {0};
+    CHECK_MSG(lt_dev_set(g->be, dst, src, n * sizeof(float), &err) == LT_OK, "%s", err.msg);
+}
+
+/* n floats at src (on g's device) as a fresh host copy */
+static float *fetch(lt_graph *g, const float *src, size_t n) {
+    float *b = malloc((n + 1) * sizeof(float));
+    if (!g->mem) {
+        memcpy(b, src, n * sizeof(float));
+        return b;
+    }
+    lt_err err = {0};
+    CHECK_MSG(lt_dev_get(g->be, b, src, n * sizeof(float), &err) == LT_OK, "%s", err.msg);
+    return b;
+}
+
 /* One forward pass of c on g's backend; the same rng seed and running
  * statistics every time, so dropout masks and batch-norm updates repeat. */
 static int forward(const bo_case *c, const bo_data *dt, lt_graph *g, int grad, float *state, lt_tensor **in,
@@ -96,16 +123,22 @@ static int forward(const bo_case *c, const bo_data *dt, lt_graph *g, int grad, f
     lt_rng_seed(g->rng, 7);
     g->grad_enabled = grad;
     g->training = !c->eval;
-    if (c->nstate) memcpy(state, dt->state0, (size_t)c->nstate * sizeof(float));
-    for (int k = 0; k < BO_MAXIN; k++)
-        in[k] = c->in[k][0] ? lt_graph_wrap(g, dt->x[k], NULL, &c->in[k][1], c->in[k][0], 1) : NULL;
+    if (c->nstate) put(g, state, dt->state0, (size_t)c->nstate);
+    for (int k = 0; k < BO_MAXIN; k++) {
+        in[k] = c->in[k][0] ? lt_graph_from_host(g, dt->x[k], &c->in[k][1], c->in[k][0], err) : NULL;
+        if (c->in[k][0] && !in[k]) return -1;
+        if (in[k]) in[k]->requires_grad = 1;
+    }
     return c->run(c, g, in, dt->labels, state, out, err);
 }
 
-static double weighted(lt_tensor **out, int nout) {
+static double weighted(lt_graph *g, lt_tensor **out, int nout) {
     double s = 0;
-    for (int k = 0; k < nout; k++)
-        for (size_t i = 0; i < out[k]->numel; i++) s += (double)upstream(k, i) * out[k]->data[i];
+    for (int k = 0; k < nout; k++) {
+        float *y = fetch(g, out[k]->data, out[k]->numel);
+        for (size_t i = 0; i < out[k]->numel; i++) s += (double)upstream(k, i) * y[i];
+        free(y);
+    }
     return s;
 }
 
@@ -114,19 +147,13 @@ static lt_tensor *graph_loss(lt_graph *g, lt_tensor **out, int nout, lt_err *err
     lt_tensor *loss = NULL;
     for (int k = 0; k < nout; k++) {
         if (!out[k]->requires_grad) continue;
-        float *gk = lt_arena_alloc(&g->arena, (out[k]->numel + 1) * sizeof(float));
+        float *gk = lt_arena_alloc(&g->arena, (out[k]->numel + 1) * sizeof(float)); /* host: headers' arena */
         for (size_t i = 0; i < out[k]->numel; i++) gk[i] = upstream(k, i);
-        lt_tensor *w = lt_graph_wrap(g, gk, NULL, out[k]->shape, out[k]->ndim, 0);
+        lt_tensor *w = lt_graph_from_host(g, gk, out[k]->shape, out[k]->ndim, err);
         lt_tensor *term = lt_sum(g, lt_mul(g, out[k], w, err), err);
         loss = loss ? lt_add(g, loss, term, err) : term;
     }
     return loss;
-}
-
-static float *copy(const float *a, size_t n) {
-    float *b = malloc((n + 1) * sizeof(float));
-    memcpy(b, a, n * sizeof(float));
-    return b;
 }
 
 /* Finite differences of L at the probed elements of every input against the
@@ -149,7 +176,7 @@ static double fd_check(const bo_case *c, bo_data *dt, lt_graph *g, float *state,
             for (int s = 0; s < 3; s++) {
                 dt->x[k][i] = keep + (float)((s - 1) * FD_H);
                 int nout = forward(c, dt, g, 0, state, in, out, &err);
-                l[s] = nout > 0 ? weighted(out, nout) : NAN;
+                l[s] = nout > 0 ? weighted(g, out, nout) : NAN;
             }
             dt->x[k][i] = keep;
             double num = (l[2] - l[0]) / (2 * FD_H), up = (l[2] - l[1]) / FD_H, down = (l[1] - l[0]) / FD_H;
@@ -171,32 +198,42 @@ static void run_case(const bo_case *c, bo_data *dt, const lt_backend *be, bo_res
     lt_rng rng;
     lt_err err = {0};
     lt_tensor *in[BO_MAXIN], *out[BO_MAXOUT];
-    float *state = malloc(((size_t)c->nstate + 1) * sizeof(float));
     memset(r, 0, sizeof *r);
+    /* tensors of LT_DEV_CUDA are the hostless backend's only while it runs */
+    lt_backend_of_override(LT_DEV_CUDA, be == hostless() ? be : NULL);
     lt_graph_init(&g, be, &rng, &err);
+    if (be->alloc) lt_graph_bind(&g, be); /* the reference backend has no memory of its own: host */
+    size_t sbytes = ((size_t)c->nstate + 1) * sizeof(float);
+    float *state = g.mem ? lt_dev_alloc(be, sbytes, LT_MEM_STEP, &err) : malloc(sbytes);
+    CHECK_MSG(state != NULL, "%s on %s: %s", c->name, be->name, err.msg);
+    if (!state) goto done;
     r->nout = forward(c, dt, &g, 1, state, in, out, &err);
     r->refused = r->nout < 0 && err.code == LT_EUNSUPPORTED; /* a backend may lack an op */
     if (r->refused) goto done;
     CHECK_MSG(r->nout > 0, "%s on %s: %s", c->name, be->name, err.msg);
     if (r->nout <= 0) goto done;
-    for (int k = 0; k < r->nout; k++) r->out[k] = copy(out[k]->data, r->nel[k] = out[k]->numel);
-    if (c->nstate) r->out[r->nout] = copy(state, r->nel[r->nout] = (size_t)c->nstate);
+    for (int k = 0; k < r->nout; k++) r->out[k] = fetch(&g, out[k]->data, r->nel[k] = out[k]->numel);
+    if (c->nstate) r->out[r->nout] = fetch(&g, state, r->nel[r->nout] = (size_t)c->nstate);
     lt_tensor *loss = graph_loss(&g, out, r->nout, &err);
     if (loss && loss->requires_grad) {
         CHECK_MSG(lt_backward(&g, loss, &err) == LT_OK, "%s on %s: backward: %s", c->name, be->name, err.msg);
         r->has_grad = 1;
         for (int k = 0; k < BO_MAXIN; k++)
-            if (in[k] && in[k]->grad) r->grad[k] = copy(in[k]->grad, dt->n[k]);
+            if (in[k] && in[k]->grad) r->grad[k] = fetch(&g, in[k]->grad, dt->n[k]);
         r->fd_err = fd_check(c, dt, &g, state, r);
     }
     if (c->op == LT_OP_DROPOUT) {
         int nout = forward(c, dt, &g, 0, state, in, out, &err);
         CHECK_MSG(nout == r->nout, "%s on %s: second forward: %s", c->name, be->name, err.msg);
-        if (nout == r->nout) r->again = copy(out[0]->data, out[0]->numel);
+        if (nout == r->nout) r->again = fetch(&g, out[0]->data, out[0]->numel);
     }
 done:
+    if (g.mem)
+        lt_dev_free(be, state, LT_MEM_STEP);
+    else
+        free(state);
     lt_graph_free(&g);
-    free(state);
+    lt_backend_of_override(LT_DEV_CUDA, NULL);
 }
 
 static void free_res(bo_res *r) {
@@ -282,8 +319,8 @@ static void check_dropout(const bo_case *c, const bo_data *dt, const char *who, 
     }
 }
 
-static const lt_backend *backends[4];
-static const char *baseline_of[4]; /* what each backend is compared with */
+static const lt_backend *backends[5];
+static const char *baseline_of[5]; /* what each backend is compared with */
 static int nbackends;
 
 /* ---- the recurrent entries called directly, each upstream gradient NULL or
@@ -410,7 +447,7 @@ static void test_cases(void) {
     for (int i = 0; i < bo_ncases; i++) {
         const bo_case *c = &bo_cases[i];
         bo_data dt = {0};
-        bo_res res[4];
+        bo_res res[5];
         draw(c, &dt);
         for (int b = 0; b < nbackends; b++) run_case(c, &dt, backends[b], &res[b]);
         CHECK_MSG(!res[0].refused, "%s: the cpu backend refuses it", c->name);
@@ -494,6 +531,10 @@ int main(void) {
     lt_err err = {0};
     backends[nbackends] = lt_backend_cpu(), baseline_of[nbackends++] = "reference";
     backends[nbackends] = bo_backend_ref(), baseline_of[nbackends++] = "cpu";
+    /* the CPU's kernels on memory the host cannot touch: the harness's own
+       proof that it moves every byte through the device calls */
+    backends[nbackends] = hostless(), baseline_of[nbackends++] = "cpu";
+    lt_backend_of_override(LT_DEV_CUDA, NULL);
     const lt_backend *cuda = lt_backend_cuda(&err);
     if (cuda)
         backends[nbackends] = cuda, baseline_of[nbackends++] = "cpu";

@@ -142,12 +142,18 @@ void *lt_cu_workspace(size_t bytes) {
 /* ---- memory and copies ---- */
 /* cudaMalloc's blocks are 256-byte aligned; zeroed on the training stream and
  * waited for, so any stream may use the block at once */
+/* One kind of device memory serves every lifetime but LT_MEM_STAGING: pinned
+ * host memory the batch uploads copy from without a bounce. */
 static void *cuda_alloc(size_t bytes, lt_mem_use use) {
-    (void)use; /* one kind of device memory serves every lifetime */
     if (bytes > SIZE_MAX - CU_ALIGN) return NULL;
     size_t size = (bytes + CU_ALIGN - 1) / CU_ALIGN * CU_ALIGN;
     if (!size) size = CU_ALIGN;
     void *p = NULL;
+    if (use == LT_MEM_STAGING) {
+        if (direct(cudaHostAlloc(&p, size, cudaHostAllocDefault), "cudaHostAlloc")) return NULL;
+        memset(p, 0, size);
+        return p;
+    }
     if (direct(cudaMalloc(&p, size), "cudaMalloc")) return NULL;
     if (direct(cudaMemsetAsync(p, 0, size, lt_cuda_ctx.stream), "cudaMemsetAsync") ||
         direct(cudaStreamSynchronize(lt_cuda_ctx.stream), "cudaStreamSynchronize")) {
@@ -160,14 +166,34 @@ static void *cuda_alloc(size_t bytes, lt_mem_use use) {
 /* after the training stream's work on buf (cudaFree alone need not wait for
  * a non-blocking stream) */
 static void cuda_free(void *buf, lt_mem_use use) {
-    (void)use;
     LT_CU(cudaStreamSynchronize(lt_cuda_ctx.stream));
-    LT_CU(cudaFree(buf));
+    if (use == LT_MEM_STAGING)
+        LT_CU(cudaFreeHost(buf));
+    else
+        LT_CU(cudaFree(buf));
 }
 
+/* pinned host memory (staging, or any pointer inside it) is the host's own;
+ * device memory is not */
 static void *cuda_host_ptr(void *buf) {
-    (void)buf;
-    return NULL;
+    struct cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, buf) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return a.type == cudaMemoryTypeHost ? buf : NULL;
+}
+
+/* a non-blocking stream of the trainer's own (batch uploads) */
+static int cuda_stream_create(lt_stream **s) {
+    cudaStream_t st = NULL;
+    int rc = direct(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    *s = rc ? NULL : (lt_stream *)(void *)st;
+    return rc;
+}
+
+static void cuda_stream_destroy(lt_stream *s) {
+    if (s) LT_CU(cudaStreamDestroy((cudaStream_t)(void *)s));
 }
 
 static int cuda_set(void *dst, const void *host_src, size_t bytes) {
@@ -362,6 +388,8 @@ lt_cuda lt_cuda_ctx = {
             .get_async = cuda_get_async,
             .copy = cuda_copy,
             .synchronize = cuda_synchronize,
+            .stream_create = cuda_stream_create,
+            .stream_destroy = cuda_stream_destroy,
             .fill = cuda_fill,
             .optim_update = cuda_optim_update,
             .sum_squares = cuda_sum_squares,
