@@ -105,6 +105,7 @@ int lt_module_build_model(lt_module *m, const lt_experiment *exp, const lt_confi
     m->train_data.num_classes = exp->num_classes;
     lt_model_init(&m->model);
     int rc = exp->build(m, err);
+    m->model.be = cfg->backend; /* a test's backend; NULL: the CPU */
     if (!rc) rc = lt_model_finalize(&m->model, rng, err);
     if (rc) lt_model_free(&m->model);
     return rc;

@@ -1,12 +1,18 @@
 /* One full training step of mnist_cnn against PyTorch (gen_step_fixtures.py):
  * forward, cross-entropy, backward through every layer, one Adadelta step.
- * Weights and inputs come from the same formula on both sides. */
+ * Weights and inputs come from the same formula on both sides. The step runs
+ * on every backend present: the CPU, the hostless test backend (the CPU's
+ * kernels on memory the host cannot touch) and the CUDA backend on a machine
+ * with a GPU; values travel through lathe/device.h's calls. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "check.h"
 #include "fixture.h"
+#include "hostless_backend.h"
+#include "lathe/device.h"
+#include "lathe/ops.h"
 #include "lathe/train.h"
 
 #define B 8
@@ -17,8 +23,19 @@ static void formula(float *out, size_t n, double phase, double scale) {
 }
 
 static fx_file fx;
+static const lt_backend *be; /* the backend under test */
 
-static void compare(const char *name, const float *got, size_t n, size_t stride) {
+/* n floats at src (be's memory) in a host buffer of the caller's */
+static const float *host(const float *src, size_t n) {
+    static float buf[1 << 21];
+    lt_err err = {0};
+    if (n > sizeof buf / sizeof buf[0]) n = sizeof buf / sizeof buf[0];
+    CHECK_MSG(lt_dev_get(be, buf, src, n * sizeof(float), &err) == LT_OK, "%s", err.msg);
+    return buf;
+}
+
+static void compare(const char *name, const float *dev, size_t n, size_t stride) {
+    const float *got = host(dev, n);
     const fx_array *a = fx_get(&fx, name);
     CHECK_MSG(a != NULL, "fixture lacks %s", name);
     if (!a) return;
@@ -28,7 +45,7 @@ static void compare(const char *name, const float *got, size_t n, size_t stride)
     CHECK_MSG(k == a->n, "%s: %zu values vs %zu in the fixture", name, k, a->n);
     if (k != a->n) return;
     double e = check_max_rel_err(buf, a->data, k);
-    CHECK_MSG(e <= 1e-4, "%s: relative error %g", name, e);
+    CHECK_MSG(e <= 1e-4, "%s on %s: relative error %g", name, lt_dev_name(be), e);
 }
 
 static void test_step(void) {
@@ -37,6 +54,7 @@ static void test_step(void) {
     lt_err err = {0};
     lt_module m;
     lt_config_defaults(&cfg);
+    cfg.backend = be;
     lt_rng_seed(&rng, 1);
     CHECK(lt_module_build_model(&m, lt_experiment_find("mnist_cnn"), &cfg, &rng, &err) == LT_OK);
     lt_model *md = &m.model;
@@ -48,7 +66,9 @@ static void test_step(void) {
             if (l->weight.data == p->data) rows = (size_t)l->weight.shape[0];
         }
         double scale = rows ? 1.0 / sqrt((double)(p->n / rows)) : 0.05;
-        formula(p->data, p->n, 0.1 * (k + 1), scale);
+        static float w[1 << 21];
+        formula(w, p->n, 0.1 * (k + 1), scale);
+        CHECK(lt_dev_set(be, p->data, w, p->n * sizeof(float), &err) == LT_OK);
     }
     for (int i = 0; i < md->nlayers; i++)
         if (md->layers[i].kind == LT_LAYER_DROPOUT) md->layers[i].p = 0.0f;
@@ -60,9 +80,10 @@ static void test_step(void) {
     for (int b = 0; b < B; b++) y[b] = (3 * b + 1) % 10;
 
     lt_graph g;
-    lt_graph_init(&g, NULL, &rng, &err);
+    lt_graph_init(&g, be, &rng, &err);
+    lt_graph_bind(&g, be);
     int shape[4] = {B, 1, 28, 28};
-    lt_tensor *in = lt_graph_wrap(&g, x, NULL, shape, 4, 0);
+    lt_tensor *in = lt_graph_from_host(&g, x, shape, 4, &err);
     lt_tensor *logits = lt_model_forward(md, &g, in, &err);
     CHECK_MSG(logits != NULL, "%s", err.msg);
     if (!logits) return;
@@ -75,7 +96,8 @@ static void test_step(void) {
         char name[128];
         if (!strcmp(p->name, "dense_1.weight")) {
             double s = 0, ss = 0;
-            for (size_t i = 0; i < p->n; i++) s += p->grad[i], ss += (double)p->grad[i] * p->grad[i];
+            const float *gr = host(p->grad, p->n);
+            for (size_t i = 0; i < p->n; i++) s += gr[i], ss += (double)gr[i] * gr[i];
             snprintf(name, sizeof name, "%s.grad_sampled", p->name);
             compare(name, p->grad, p->n, STRIDE);
             const fx_array *fs = fx_get(&fx, "dense_1.weight.grad_sum");
@@ -106,7 +128,17 @@ static void test_step(void) {
 
 int main(void) {
     if (fx_load(&fx, LATHE_FIXTURE_DIR "/step.fix")) return 1;
-    RUN(test_step);
+    lt_err err = {0};
+    const lt_backend *cuda = lt_backend_cuda(&err);
+    const lt_backend *all[3] = {lt_backend_cpu(), hostless(), cuda};
+    lt_backend_of_override(LT_DEV_CUDA, NULL);
+    if (!cuda) printf("cuda: skipped: %s\n", err.msg);
+    for (int b = 0; b < 3; b++) {
+        if (!(be = all[b])) continue;
+        lt_backend_of_override(LT_DEV_CUDA, be == all[1] ? be : NULL);
+        printf("%s:\n", lt_dev_name(be));
+        RUN(test_step);
+    }
     fx_free(&fx);
     return check_done();
 }
