@@ -16,9 +16,10 @@
  *   gflops          the equivalent useful rate: samples/s * flop_per_sample,
  *                   counting 2*M*N*K per GEMM-shaped op (forward, dW and dX;
  *                   the first conv's dX is never computed)
- *   pct_peak        gflops / peak_gflops, peak = threads * GHz * FLOP/cycle
- *                   (default 2.45 GHz and 32 fp32 FLOP/cycle: two 256-bit FMA
- *                   pipes)
+ *   peak_gflops     the fp32 FMA peak of this CPU on `threads` threads, as
+ *                   bench_peak measures it (tests/bench/peak.c, about 1 s before
+ *                   the run), or --peak-gflops F (e.g. bench_peak's figure)
+ *   pct_peak        gflops / peak_gflops
  *   peak_rss_mb     getrusage ru_maxrss (the whole process: both data sets as
  *                   floats, the model, the optimizer state, the arenas)
  *
@@ -28,9 +29,13 @@
  *                   direct convolution's flops either way, so with auto they
  *                   are an equivalent rate, above what the FMA units execute
  *
+ * A second line names the peak: "% of measured fp32 peak (P GFLOP/s on <cpu>,
+ * T threads)".
+ *
  * Usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N]
- *                    [--data DIR] [--ghz F] [--flop-per-cycle N] [--conv auto|gemm]
- * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data. */
+ *                    [--data DIR] [--peak-gflops F] [--conv auto|gemm]
+ * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data,
+ * the peak measured. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +43,7 @@
 
 #include "lathe/train.h"
 #include "ops/kernels.h"
+#include "peak.h"
 
 typedef struct timing {
     long warmup_steps;
@@ -85,14 +91,14 @@ static double flop_per_sample(int h, int w) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] [--ghz F] "
-                    "[--flop-per-cycle N] [--conv auto|gemm]\n");
+    fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] "
+                    "[--peak-gflops F] [--conv auto|gemm]\n");
 }
 
 int main(int argc, char **argv) {
     long steps = 100, warmup = 5;
     int threads = 2, batch = 128;
-    double ghz = 2.45, fpc = 32;
+    double peak = 0; /* 0: measure it */
     const char *data = NULL, *conv = "auto";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -110,10 +116,8 @@ int main(int argc, char **argv) {
             batch = atoi(v);
         else if (!strcmp(a, "--data"))
             data = v;
-        else if (!strcmp(a, "--ghz"))
-            ghz = atof(v);
-        else if (!strcmp(a, "--flop-per-cycle"))
-            fpc = atof(v);
+        else if (!strcmp(a, "--peak-gflops") && atof(v) > 0)
+            peak = atof(v);
         else if (!strcmp(a, "--conv") && (!strcmp(v, "auto") || !strcmp(v, "gemm")))
             conv = v;
         else {
@@ -122,9 +126,19 @@ int main(int argc, char **argv) {
         }
         i++;
     }
-    if (steps < 1 || warmup < 1 || threads < 1 || batch < 1 || ghz <= 0 || fpc <= 0) {
+    if (steps < 1 || warmup < 1 || threads < 1 || batch < 1) {
         usage();
         return 2;
+    }
+
+    const char *peak_src = "given";
+    if (peak <= 0) {
+        peak = peak_fp32_gflops(threads, 0.2, 3);
+        peak_src = "measured";
+        if (peak <= 0) {
+            fprintf(stderr, "bench_train: this CPU has no fp32 FMA to measure; pass --peak-gflops\n");
+            return 2;
+        }
     }
 
     lt_conv2d_set_algo(!strcmp(conv, "gemm") ? LT_CONV_GEMM : LT_CONV_AUTO);
@@ -171,7 +185,7 @@ int main(int argc, char **argv) {
     long samples = t.samples - tm.samples_warm;
     double secs = tm.t_end - tm.t_warm, step_secs = t.fit_seconds - tm.fit_warm;
     double rate = samples / secs, fps = flop_per_sample(h, w);
-    double gflops = rate * fps * 1e-9, peak = threads * ghz * fpc;
+    double gflops = rate * fps * 1e-9;
     double med = batch / median(tm.step_s, tm.nstep);
     free(tm.step_s);
     double loss = t.train_loss;
@@ -182,8 +196,10 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("impl=lathe threads=%d batch=%d warmup=%ld steps=%ld samples=%ld seconds=%.3f step_seconds=%.3f "
            "samples_per_s=%.1f median_samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f "
-           "pct_peak=%.1f peak_rss_mb=%.1f train_loss=%.4f conv=%s\n",
+           "pct_peak=%.1f peak_src=%s peak_rss_mb=%.1f train_loss=%.4f conv=%s\n",
            nthreads, batch, warmup, steps, samples, secs, step_secs, rate, med, fps, gflops, peak,
-           100.0 * gflops / peak, ru.ru_maxrss / 1024.0, loss, conv);
+           100.0 * gflops / peak, peak_src, ru.ru_maxrss / 1024.0, loss, conv);
+    printf("%.1f%% of %s fp32 peak (%.1f GFLOP/s on %s, %d threads)\n", 100.0 * gflops / peak, peak_src, peak,
+           peak_cpu_model(), threads);
     return 0;
 }

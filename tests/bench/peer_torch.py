@@ -12,8 +12,10 @@ bench_train (samples_per_s, median_samples_per_s, seconds, gflops, pct_peak,
 peak_rss_mb, ...).
 
 Usage: /opt/lathe-venv/bin/python tests/bench/peer_torch.py [--steps N]
-       [--warmup N] [--threads N] [--batch N] [--data DIR] [--ghz F]
-       [--flop-per-cycle N] [--profile]
+       [--warmup N] [--threads N] [--batch N] [--data DIR] [--peak-gflops F]
+       [--ghz F] [--flop-per-cycle N] [--profile]
+--peak-gflops is the fp32 peak pct_peak divides by (run_train_bench.sh passes
+bench_peak's measured figure); without it, threads x GHz x FLOP/cycle.
 --profile also prints (on stderr) the top operators of a few steps under
 torch.profiler, to show which kernels torch picks (mkldnn or not).
 """
@@ -89,6 +91,7 @@ def main():
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--ghz", type=float, default=2.45)
     ap.add_argument("--flop-per-cycle", type=float, default=32)
+    ap.add_argument("--peak-gflops", type=float, default=0)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--profile", action="store_true")
     a = ap.parse_args()
@@ -158,7 +161,7 @@ def main():
     rate = samples / secs
     fps = flop_per_sample(h, w)
     gflops = rate * fps * 1e-9
-    peak = a.threads * a.ghz * a.flop_per_cycle
+    peak = a.peak_gflops if a.peak_gflops > 0 else a.threads * a.ghz * a.flop_per_cycle
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"impl=torch threads={torch.get_num_threads()} batch={a.batch} warmup={a.warmup} steps={a.steps} "
           f"samples={samples} seconds={secs:.3f} samples_per_s={rate:.1f} median_samples_per_s={med:.1f} "

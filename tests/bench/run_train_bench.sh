@@ -5,8 +5,10 @@
 # Usage: tests/bench/run_train_bench.sh BUILD_DIR [STEPS] [THREADS] [BATCH] [REPEATS]
 #   e.g. tests/bench/run_train_bench.sh build 100 2 128 3
 # Defaults: 100 timed steps (after 5 warm-up steps), 2 threads, batch 128, 3
-# repeats. It builds nothing: BUILD_DIR must hold bench_train
-# (cmake --build BUILD_DIR --target bench_train). The peer runs under
+# repeats. It builds nothing: BUILD_DIR must hold bench_train and bench_peak
+# (cmake --build BUILD_DIR --target bench_train bench_peak). bench_peak first
+# measures this CPU's fp32 FMA peak on THREADS threads; every "% of peak" in
+# the table divides by it. The peer runs under
 # $PYTHON (default /opt/lathe-venv/bin/python); DATA overrides the data folder.
 # Three columns: lathe as `lathe train` runs (Winograd F(4x4, 3x3) for conv2),
 # lathe with --conv gemm (im2col + GEMM for every layer: the GEMM path's own
@@ -18,9 +20,9 @@
 # OPENBLAS_* settings in the environment are passed through unchanged.
 set -euo pipefail
 
-if [ $# -lt 1 ] || [ ! -x "$1/bench_train" ]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
-    echo "run_train_bench.sh: ${1:-<BUILD_DIR>}/bench_train not found (build the bench_train target)" >&2
+if [ $# -lt 1 ] || [ ! -x "$1/bench_train" ] || [ ! -x "$1/bench_peak" ]; then
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    echo "run_train_bench.sh: ${1:-<BUILD_DIR>}/bench_train or bench_peak not found (build both targets)" >&2
     exit 2
 fi
 build=$1
@@ -32,10 +34,15 @@ warmup=5
 here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-/opt/lathe-venv/bin/python}
 data=${DATA:-/usr/share/datasets/fashion-mnist}
-common=(--steps "$steps" --warmup "$warmup" --threads "$threads" --batch "$batch" --data "$data")
 
 # value of key in a key=value line
 kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+
+peakout=$("$build/bench_peak" --threads "$threads")
+echo "$peakout" >&2
+peak=$(kv peak_fp32_gflops "$(grep '^peak_fp32_gflops=' <<<"$peakout")")
+cpu=$(sed -n 's/^cpu: //p' <<<"$peakout")
+common=(--steps "$steps" --warmup "$warmup" --threads "$threads" --batch "$batch" --data "$data" --peak-gflops "$peak")
 
 best_lathe="" best_gemm="" best_torch=""
 best_rate() { # $1 current best line, $2 new line -> the better one
@@ -63,9 +70,9 @@ awk -v ls="$(kv samples_per_s "$L")" -v gs="$(kv samples_per_s "$G")" -v ts="$(k
     -v tm="$(kv median_samples_per_s "$T")" \
     -v lr="$(kv peak_rss_mb "$L")" -v gr="$(kv peak_rss_mb "$G")" -v tr="$(kv peak_rss_mb "$T")" \
     -v pk="$(kv peak_gflops "$L")" -v tv="$(kv torch "$T")" -v mk="$(kv mkldnn "$T")" \
-    -v steps="$steps" -v threads="$threads" -v batch="$batch" -v reps="$repeats" 'BEGIN {
-    printf "mnist_cnn training, batch %d, %d threads, %d timed steps, best of %d (peak %.1f GFLOP/s)\n",
-           batch, threads, steps, reps, pk
+    -v steps="$steps" -v threads="$threads" -v batch="$batch" -v reps="$repeats" -v cpu="$cpu" 'BEGIN {
+    printf "mnist_cnn training, batch %d, %d threads, %d timed steps, best of %d\n", batch, threads, steps, reps
+    printf "%% of peak: of the measured fp32 peak (bench_peak: %.1f GFLOP/s on %s, %d threads)\n", pk, cpu, threads
     printf "%-14s %12s %12s %12s %12s\n", "", "lathe", "lathe-im2col", "torch", "lathe/torch"
     printf "%-14s %12.1f %12.1f %12.1f %11.2fx\n", "samples/s", ls, gs, ts, ls / ts
     printf "%-14s %12.1f %12.1f %12.1f %11.2fx\n", "median step", lm, gm, tm, lm / tm
