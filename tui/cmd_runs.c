@@ -12,8 +12,9 @@
 static void runs_usage(FILE *f) {
     fprintf(f, "usage: lathe runs [--root DIR] [--json]\n"
                "  lists the runs under DIR (default logs): <experiment>/version_<N>/ folders.\n"
-               "  state: done, failed, interrupted (stopped before its limits), running (its\n"
-               "  control.sock answers), stopped (never closed: killed or crashed).\n"
+               "  state: done (its limits or early stopping), stopped (a stop command),\n"
+               "  interrupted (SIGINT, SIGTERM or SIGHUP), failed, running (its control.sock\n"
+               "  answers), killed (never closed: SIGKILL or a crash).\n"
                "  val_acc / val_loss are the best over the run.\n"
                "  --json  the same rows as a JSON array of objects (null for unknown values)\n");
 }

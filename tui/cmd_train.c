@@ -82,11 +82,24 @@ static void on_start(lt_session *s, void *user) {
     fflush(stderr);
 }
 
-static volatile sig_atomic_t g_interrupted;
+/* SIGINT, SIGTERM, SIGHUP: the run ends as interrupted at its next step
+ * boundary (lt_session_interrupt); the handler only records the signal. A
+ * second one while that happens changes nothing: the checkpoint being written
+ * is atomic and the run ends within a step. */
+static volatile sig_atomic_t g_signal;
 
 static void on_signal(int sig) {
-    g_interrupted = 1;
-    signal(sig, SIG_DFL); /* a second ^C ends the process at once */
+    if (!g_signal) g_signal = sig;
+}
+
+static void catch_signals(int on) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_signal : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -130,8 +143,13 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     int rc = 0, asked = 0;
+    /* before the workbench, which puts these back when it ends */
+    catch_signals(1);
     if (screen) {
         int wrc = wb_run(lt_session_socket_path(s), 1);
+        /* the terminal hung up or SIGTERM came: the run ends as interrupted;
+           a Ctrl-C there only detached (a second one interrupts) */
+        if (wb_end_signal() && !g_signal) g_signal = wb_end_signal();
         /* after a detach the run carries on here with progress lines and ends
            with its fit (lathe attach reaches it meanwhile) */
         lt_session_keep_alive(s, 0);
@@ -139,19 +157,16 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "lathe: %s; run %s, control socket %s\n", wrc ? "no workbench screen" : "detached",
                 lt_session_run_dir(s), lt_session_socket_path(s));
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    while (!lt_session_wait(s, 200, &rc, &err))
-        if (g_interrupted && !asked) {
+    while (!lt_session_wait(s, g_signal && !asked ? 0 : 200, &rc, &err))
+        if (g_signal && !asked) {
             asked = 1;
-            lt_session_request_stop(s);
+            lt_session_interrupt(s, g_signal);
         }
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     lt_trainer *t = lt_session_trainer(s);
     if (t->step > 0) print_progress(t, &p, 1);
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
-    if (t->stop_reason[0]) fprintf(stderr, "lathe: stopped: %s\n", t->stop_reason);
+    if (t->stop_reason[0])
+        fprintf(stderr, "lathe: %s%s\n", t->state == LT_RUN_INTERRUPTED ? "" : "stopped: ", t->stop_reason);
     if (t->prof) {
         static char report[16384];
         lt_prof_report(t->prof, report, sizeof report);
@@ -183,6 +198,8 @@ int cmd_train(int argc, char **argv) {
     }
     fflush(stdout);
     if (rc) fprintf(stderr, "lathe: %s\n", err.msg);
-    lt_session_free(s);
-    return rc ? 1 : 0;
+    int exit_status = rc ? 1 : lt_run_exit_status(t->state, t->end_signal);
+    lt_session_free(s); /* removes control.sock */
+    catch_signals(0);
+    return exit_status;
 }

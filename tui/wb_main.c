@@ -27,10 +27,10 @@ static void on_sigint(int sig) {
     g_sigint = 1;
     (void)sig;
 }
-static void on_sigterm(int sig) {
-    g_sigterm = 1;
-    (void)sig;
-}
+static void on_sigterm(int sig) { g_sigterm = sig; /* SIGTERM or SIGHUP */ }
+
+static int g_end_signal;
+int wb_end_signal(void) { return g_end_signal; }
 
 /* ---- requests ---- */
 
@@ -368,8 +368,13 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
     double last_draw = 0;
     unsigned drawn_version = ~0u;
     int status = 0;
+    g_sigterm = 0;
+    g_end_signal = 0;
     while (!w->quit) {
-        if (g_sigterm) break;
+        if (g_sigterm) {
+            g_end_signal = g_sigterm;
+            break;
+        }
         if (g_sigint) { /* Ctrl-C: leave the command line, or detach */
             g_sigint = 0;
             if (w->focus_cmd)

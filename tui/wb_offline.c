@@ -224,7 +224,7 @@ static void set_status(wb_model *m, const summary *s, const char *dir) {
     size_t o = 0;
     char rd[256];
     clean_copy(rd, sizeof rd, dir);
-    o += (size_t)snprintf(b, sizeof b, "state=%s\nexperiment=%s\nrun_dir=%s\n", s->state[0] ? s->state : "stopped",
+    o += (size_t)snprintf(b, sizeof b, "state=%s\nexperiment=%s\nrun_dir=%s\n", s->state[0] ? s->state : "killed",
                           s->experiment, rd);
     /* The epoch shown live is the 1-based epoch in progress; the last
      * training row knows it best, run.yaml's count is the fallback. */

@@ -9,6 +9,9 @@
  * exit status: 0 after a detach, 1 when the socket could not be reached or
  * the terminal could not be set up (a one-line error on stderr). */
 int wb_run(const char *socket_path, int owns_run);
+/* The signal (SIGTERM, SIGHUP) that ended the last wb_run; 0 when it ended
+ * otherwise (a key, Ctrl-C: a detach). */
+int wb_end_signal(void);
 
 /* lathe attach [RUN_DIR|SOCKET]: a run folder (its control.sock), a socket,
  * or with no argument the newest live logs/<exp>/version_<n>/control.sock

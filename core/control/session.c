@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,6 +430,33 @@ static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     if (s->opts.on_eval_end) s->opts.on_eval_end(t, stage, s->opts.user);
 }
 
+/* A signal ended the fit at a step boundary: Lightning's OnExceptionCheckpoint
+ * writes a checkpoint there (atomically, as every checkpoint: a second signal
+ * meanwhile leaves the previous file whole) when the run writes checkpoints. */
+static void on_interrupt(lt_session *s, int sig) {
+    lt_trainer *t = &s->t;
+    char sn[32];
+    t->state = LT_RUN_INTERRUPTED;
+    t->end_signal = sig;
+    snprintf(t->stop_reason, sizeof t->stop_reason, "interrupted by %s at step %ld", lt_signal_name(sig, sn, sizeof sn),
+             t->step);
+    lt_session_log(s, "%s", t->stop_reason);
+    if (!t->cfg.ckpt_dir[0] || (t->cfg.save_top_k == 0 && !t->cfg.save_last)) return;
+    const char *names[2] = {"on_exception.safetensors", t->cfg.save_last ? "last.safetensors" : NULL};
+    for (int i = 0; i < 2 && names[i]; i++) {
+        char path[1100];
+        lt_err e = {0};
+        snprintf(path, sizeof path, "%.1000s/%s", t->cfg.ckpt_dir, names[i]);
+        if (lt_trainer_save_checkpoint(t, path, &e)) {
+            snprintf(t->warning, sizeof t->warning, "%s", e.msg);
+            t->warnings++;
+            log_problem(s, "checkpoint", &e);
+        } else {
+            lt_session_log(s, "checkpoint at step %ld: %s", t->step, path);
+        }
+    }
+}
+
 static void *trainer_main(void *arg) {
     lt_session *s = arg;
     lt_err err = {0};
@@ -437,12 +465,11 @@ static void *trainer_main(void *arg) {
     int rc = lt_trainer_fit(&s->t, &err);
     s->fit_over = 1;
     if (rc) lt_session_log(s, "run failed: %s", err.msg);
+    int sig = atomic_load(&s->ext_signal);
+    if (!rc && s->t.state == LT_RUN_STOPPED && sig) on_interrupt(s, sig);
     if (s->log) {
         lt_err e = {0};
-        int status = rc                                      ? LT_RUNLOG_FAILURE
-                     : s->t.state == LT_RUN_DONE && !s->stop ? LT_RUNLOG_SUCCESS
-                                                             : LT_RUNLOG_RUNNING;
-        if (lt_runlog_close(s->log, &s->t, status, &e)) log_problem(s, "logging", &e);
+        if (lt_runlog_close(s->log, &s->t, rc ? LT_RUN_FAILED : s->t.state, &e)) log_problem(s, "logging", &e);
         s->log = NULL;
     }
     lt_session_set_state(s, s->t.state);
@@ -467,6 +494,7 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     atomic_init(&s->ext_stop, 0);
+    atomic_init(&s->ext_signal, 0);
     atomic_init(&s->keep_alive, s->opts.keep_alive);
     static const char *const names[LT_HIST_SERIES] = {"train_loss", "val_loss", "val_acc", "lr", "samples_per_s"};
     for (int k = 0; k < LT_HIST_SERIES; k++) {
@@ -528,6 +556,11 @@ void lt_session_request_stop(lt_session *s) {
     if (s->srv) lt_ctl_server_wake(s->srv);
 }
 
+void lt_session_interrupt(lt_session *s, int signo) {
+    atomic_store(&s->ext_signal, signo > 0 ? signo : SIGINT);
+    lt_session_request_stop(s);
+}
+
 int lt_session_wait(lt_session *s, int timeout_ms, int *fit_rc, lt_err *err) {
     pthread_mutex_lock(&s->mu);
     if (timeout_ms < 0) {
@@ -557,7 +590,7 @@ void lt_session_free(lt_session *s) {
     if (s->srv) lt_ctl_server_stop(s->srv);
     lt_ctl_request_clear(&s->step_req);
     lt_session_probe_free(s);
-    if (s->log) lt_runlog_close(s->log, &s->t, LT_RUNLOG_FAILURE, NULL);
+    if (s->log) lt_runlog_close(s->log, &s->t, LT_RUN_FAILED, NULL);
     lt_trainer_free(&s->t);
     lt_gpumon_close(s->gpu);
     lt_sb_free(&s->reply);

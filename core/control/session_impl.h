@@ -78,6 +78,7 @@ struct lt_session {
     int fit_rc;            /* under mu */
     lt_err fit_err;        /* under mu */
     atomic_int ext_stop;   /* lt_session_request_stop */
+    atomic_int ext_signal; /* lt_session_interrupt: the signal; 0: none */
     atomic_int keep_alive; /* lt_session_opts.keep_alive, lt_session_keep_alive */
 
     struct lt_runlog *log; /* the run folder's logs; NULL when they could not be opened */

@@ -474,24 +474,20 @@ int lt_runlog_intervention(lt_runlog *r, long step, int client, const char *comm
 
 /* ---- close: session end and run.yaml ---- */
 
-static const char *state_name(int status) {
-    return status == LT_RUNLOG_SUCCESS ? "done" : status == LT_RUNLOG_FAILURE ? "failed" : "interrupted";
-}
-
 static void yaml_num(lt_sb *b, const char *key, double v) {
     char s[48];
     if (isfinite(v)) lt_sb_printf(b, "%s: %s\n", key, lt_fmt_yaml_float(s, sizeof s, v));
 }
 
-static int write_run_yaml(lt_runlog *r, const lt_trainer *t, int status, double end, lt_err *err) {
+static int write_run_yaml(lt_runlog *r, const lt_trainer *t, lt_run_state end_state, double end, lt_err *err) {
     lt_sb b = {0};
     char s[600], iso[40];
+    int sig = t ? t->end_signal : 0;
     lt_sb_printf(&b, "experiment: %s\n", lt_fmt_yaml_str(s, sizeof s, r->experiment));
-    lt_sb_printf(&b, "state: %s\n", state_name(status));
-    lt_sb_printf(&b, "status: %s\n",
-                 status == LT_RUNLOG_SUCCESS   ? "SUCCESS"
-                 : status == LT_RUNLOG_FAILURE ? "FAILURE"
-                                               : "RUNNING");
+    lt_sb_printf(&b, "state: %s\n", lt_run_state_name(end_state));
+    lt_sb_printf(&b, "status: %s\n", lt_run_state_status(end_state));
+    if (end_state == LT_RUN_INTERRUPTED && sig > 0) lt_sb_printf(&b, "signal: %s\n", lt_signal_name(sig, s, sizeof s));
+    lt_sb_printf(&b, "exit_status: %d\n", lt_run_exit_status(end_state, sig));
     lt_sb_printf(&b, "steps: %ld\n", t ? t->step : r->last_step);
     lt_sb_printf(&b, "epochs: %zu\n", t ? t->epoch : r->last_epoch);
     if (t) {
@@ -522,18 +518,22 @@ static int write_run_yaml(lt_runlog *r, const lt_trainer *t, int status, double 
     return rc;
 }
 
-int lt_runlog_close(lt_runlog *r, lt_trainer *t, int status, lt_err *err) {
+int lt_runlog_close(lt_runlog *r, lt_trainer *t, lt_run_state end_state, lt_err *err) {
     if (!r) return LT_OK;
     int rc = LT_OK;
-    if (status != LT_RUNLOG_SUCCESS && status != LT_RUNLOG_FAILURE && status != LT_RUNLOG_RUNNING) {
-        rc = lt_seterr(err, LT_EINVAL, "runlog: close status %d is not SUCCESS, FAILURE or RUNNING", status);
-        status = LT_RUNLOG_FAILURE;
+    if (!lt_run_state_ended(end_state)) {
+        rc = lt_seterr(err, LT_EINVAL, "runlog: close state '%s' is not done, stopped, interrupted or failed",
+                       lt_run_state_name(end_state));
+        end_state = LT_RUN_FAILED;
     }
+    /* TensorBoard's HParams status has no word for a stop or an interruption */
+    lt_tb_status status =
+        end_state == LT_RUN_DONE || end_state == LT_RUN_STOPPED ? LT_TB_STATUS_SUCCESS : LT_TB_STATUS_FAILURE;
     if (t) note_step(r, t);
     double end = unix_now();
     lt_err e2 = {0};
     lt_err *e = rc ? &e2 : err;
-    int r1 = lt_tb_hparams_session_end(r->tb, (lt_tb_status)status, end, e);
+    int r1 = lt_tb_hparams_session_end(r->tb, status, end, e);
     if (r1 && !rc) rc = r1, e = &e2;
     int r2 = lt_tb_close(r->tb, e);
     r->tb = NULL;
@@ -542,7 +542,7 @@ int lt_runlog_close(lt_runlog *r, lt_trainer *t, int status, lt_err *err) {
     if (r3 && !rc) rc = r3, e = &e2;
     int r4 = lf_close(&r->iv, e);
     if (r4 && !rc) rc = r4, e = &e2;
-    int r5 = write_run_yaml(r, t, status, end, e);
+    int r5 = write_run_yaml(r, t, end_state, end, e);
     if (r5 && !rc) rc = r5;
     free_runlog(r);
     return rc;

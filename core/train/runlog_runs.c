@@ -76,7 +76,7 @@ static void fill_row(lt_run_row *r, const char *dir, const char *experiment, con
     r->best_val_acc = r->best_val_loss = r->test_acc = r->lr = NAN;
     read_hparams(dir, r);
     if (!read_run_yaml(dir, r)) {
-        snprintf(r->state, sizeof r->state, "stopped");
+        snprintf(r->state, sizeof r->state, "killed");
         read_metrics_csv(dir, r);
     }
     if (lt_run_folder_live(dir)) snprintf(r->state, sizeof r->state, "running");

@@ -1,5 +1,6 @@
 /* The trainer: Lightning's fit / validate / test loop over an experiment. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +39,40 @@ void lt_config_defaults(lt_config *c) {
 }
 
 const char *lt_run_state_name(lt_run_state s) {
-    static const char *const names[] = {"idle",       "running", "paused", "stepping",
-                                        "validating", "testing", "done",   "failed"};
+    static const char *const names[] = {"idle",    "running", "paused", "stepping", "validating",
+                                        "testing", "done",    "failed", "stopped",  "interrupted"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+int lt_run_state_ended(lt_run_state s) {
+    return s == LT_RUN_DONE || s == LT_RUN_FAILED || s == LT_RUN_STOPPED || s == LT_RUN_INTERRUPTED;
+}
+
+const char *lt_run_state_status(lt_run_state s) {
+    switch (s) {
+    case LT_RUN_DONE:
+    case LT_RUN_STOPPED: return "FINISHED";
+    case LT_RUN_INTERRUPTED: return "INTERRUPTED";
+    case LT_RUN_FAILED: return "FAILED";
+    default: return "RUNNING";
+    }
+}
+
+int lt_run_exit_status(lt_run_state s, int signo) {
+    switch (s) {
+    case LT_RUN_DONE:
+    case LT_RUN_STOPPED: return 0;
+    case LT_RUN_INTERRUPTED: return 128 + (signo > 0 && signo < 64 ? signo : SIGINT);
+    default: return 1;
+    }
+}
+
+const char *lt_signal_name(int signo, char *buf, size_t len) {
+    if (signo == SIGINT) return "SIGINT";
+    if (signo == SIGTERM) return "SIGTERM";
+    if (signo == SIGHUP) return "SIGHUP";
+    snprintf(buf, len, "signal %d", signo);
+    return buf;
 }
 
 /* ---- metrics ---- */
@@ -660,6 +692,8 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         t->state = LT_RUN_FAILED;
         return rc;
     }
-    t->state = LT_RUN_DONE;
+    /* a stop asked for from outside (a command, a signal: the session tells
+       them apart) ends as stopped; the fit's own limits as done */
+    t->state = stopped_by_user ? LT_RUN_STOPPED : LT_RUN_DONE;
     return LT_OK;
 }

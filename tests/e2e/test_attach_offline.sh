@@ -4,7 +4,7 @@
 # hparams table from the run's files; steering commands and keys answer
 # "this run has ended: read-only view of <dir>"; resizes redraw; q exits 0.
 # A second run is steered with `lathe ctl` (pause, set lr, stop) before it
-# ends, so its view shows INTERRUPTED, the changed lr and the change history.
+# ends, so its view shows STOPPED, the changed lr and the change history.
 #   usage: test_attach_offline.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_tmux "the read-only attach test"
@@ -91,7 +91,7 @@ pid=
 grep -q '^.*,set,lr,0.001,0.01$' "$B/interventions.csv" && ok || bad "interventions.csv: $(cat "$B/interventions.csv")"
 
 $T new-window -t wb -n two "cd $tmp && env $ENVS $LATHE attach $B; echo EXIT=\$?; sleep 120"
-wait_for wb:two '^ mlp +INTERRUPTED ' 50 && ok || bad "no 'mlp INTERRUPTED': $(cap wb:two | head -2)"
+wait_for wb:two '^ mlp +STOPPED ' 50 && ok || bad "no 'mlp STOPPED': $(cap wb:two | head -2)"
 $T send-keys -t wb:two ':changes' Enter
 wait_for wb:two '^lr +0\.01 *' 20 && ok || bad "the hparams table lacks the lr the run ended with: $(cap wb:two)"
 cap wb:two | grep -qE ' [0-9]+ +lr +0\.001 -> 0\.01 +[0-9]+$' && ok || bad "no lr change in the history: $(cap wb:two)"

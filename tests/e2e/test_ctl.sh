@@ -116,7 +116,8 @@ else
   trc=$?
   pid=
   [ $trc -eq 0 ] && ok || bad "the stopped run exited $trc"
-  grep -q 'state=done' "$tmp/train.out" && ok || bad "summary: $(cat "$tmp/train.out")"
+  grep -q 'state=stopped' "$tmp/train.out" && ok || bad "summary: $(cat "$tmp/train.out")"
+  grep -q '^state: stopped$' "$run/run.yaml" && grep -q '^status: FINISHED$' "$run/run.yaml" && ok || bad "run.yaml after stop: $(head -n 4 "$run/run.yaml")"
   [ ! -e "$run/control.sock" ] && ok || bad "socket left behind"
 fi
 

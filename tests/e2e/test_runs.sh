@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run folders through the lathe binary: two short runs (one with --name other,
 # steered once with lathe ctl) and one killed with SIGKILL, then `lathe runs`
-# lists them (done / done / stopped, steps, best val_acc) and shrugs off
+# lists them (done / done / killed, steps, best val_acc) and shrugs off
 # garbage under the root; a run folder holds the TensorBoard event file,
 # metrics.csv, hparams.yaml, interventions.csv, run.yaml and checkpoints/;
 # when $LATHE_PYTHON (else /opt/lathe-venv/bin/python) has tensorboard,
@@ -103,7 +103,7 @@ check_table() { # $1: what
   [ "$4|$5|$6" = "done|800|$(best_val_acc "$R2")" ] && ok ||
     bad "$1: other row '${*:2}', expected done 800 $(best_val_acc "$R2")"
   set -- "$1" $(runs_row killed 0)
-  [ "$4" = stopped ] && [ "$5" -ge 5 ] 2>/dev/null && ok || bad "$1: killed row '${*:2}', expected stopped with steps"
+  [ "$4" = killed ] && [ "$5" -ge 5 ] 2>/dev/null && ok || bad "$1: killed row '${*:2}', expected killed with steps"
 }
 "$LATHE" runs --root "$root" >"$tmp/runs.out" 2>"$tmp/runs.err"
 rc=$?

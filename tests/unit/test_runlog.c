@@ -178,7 +178,7 @@ static void check_run_yaml(void) {
     char *s = slurp(run_dir, "run.yaml");
     CHECK(s != NULL);
     if (!s) return;
-    CHECK_STR_CONTAINS(s, "experiment: mlp\nstate: done\nstatus: SUCCESS\nsteps: 20\nepochs: 3\n");
+    CHECK_STR_CONTAINS(s, "experiment: mlp\nstate: done\nstatus: FINISHED\nexit_status: 0\nsteps: 20\nepochs: 3\n");
     CHECK_STR_CONTAINS(s, "best_val_acc: 0.");
     CHECK_STR_CONTAINS(s, "best_val_acc_step: ");
     CHECK_STR_CONTAINS(s, "test_acc: 0.");
@@ -226,8 +226,8 @@ static void test_real_run(void) {
     rc = lt_trainer_fit(&t, &err);
     CHECK_MSG(rc == LT_OK, "%s", err.msg);
     CHECK(t.step == 20 && cx.changed && cx.errors == 0);
-    CHECK_MSG(lt_runlog_close(cx.log, &t, LT_RUNLOG_SUCCESS, &err) == LT_OK, "%s", err.msg);
-    CHECK(lt_runlog_close(NULL, &t, LT_RUNLOG_SUCCESS, &err) == LT_OK);
+    CHECK_MSG(lt_runlog_close(cx.log, &t, LT_RUN_DONE, &err) == LT_OK, "%s", err.msg);
+    CHECK(lt_runlog_close(NULL, &t, LT_RUN_DONE, &err) == LT_OK);
     check_metrics_csv();
     check_hparams_yaml();
     check_interventions();
@@ -271,7 +271,7 @@ static void test_real_run(void) {
         setrlimit(RLIMIT_FSIZE, &rl);
         t.step = 5000;
         if (lt_runlog_train_step(r, &t, &err)) _exit(4);
-        if (lt_runlog_close(r, &t, LT_RUNLOG_FAILURE, &err)) _exit(5);
+        if (lt_runlog_close(r, &t, LT_RUN_FAILED, &err)) _exit(5);
         _exit(fails >= 50 ? 0 : 6);
     }
     int status = 0;
@@ -293,7 +293,51 @@ static void test_real_run(void) {
     char rm[700];
     snprintf(rm, sizeof rm, "rm -rf '%s'", full);
     CHECK(system(rm) == 0);
+
+    /* a run a signal interrupted: run.yaml says so as the summary line and the exit status do */
+    char intr[600];
+    snprintf(intr, sizeof intr, "%s.intr", root);
+    CHECK(mkdir(intr, 0755) == 0);
+    lt_runlog *r = lt_runlog_open(intr, &t, &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    t.end_signal = SIGTERM;
+    CHECK_MSG(lt_runlog_close(r, &t, LT_RUN_INTERRUPTED, &err) == LT_OK, "%s", err.msg);
+    s = slurp(intr, "run.yaml");
+    CHECK(s && strstr(s, "state: interrupted\nstatus: INTERRUPTED\nsignal: SIGTERM\nexit_status: 143\n"));
+    free(s);
+    /* closing with a state that is no end is refused and recorded as failed */
+    r = lt_runlog_open(intr, &t, &err);
+    CHECK(r != NULL);
+    CHECK(lt_runlog_close(r, &t, LT_RUN_RUNNING, &err) == LT_EINVAL);
+    s = slurp(intr, "run.yaml");
+    CHECK(s && strstr(s, "state: failed\nstatus: FAILED\nexit_status: 1\n"));
+    free(s);
+    snprintf(rm, sizeof rm, "rm -rf '%s'", intr);
+    CHECK(system(rm) == 0);
     lt_trainer_free(&t);
+}
+
+/* One set of names and exit statuses for how a run ends. */
+static void test_run_end_states(void) {
+    char b[32];
+    CHECK(!strcmp(lt_run_state_name(LT_RUN_DONE), "done") && !strcmp(lt_run_state_name(LT_RUN_FAILED), "failed"));
+    CHECK(!strcmp(lt_run_state_name(LT_RUN_STOPPED), "stopped"));
+    CHECK(!strcmp(lt_run_state_name(LT_RUN_INTERRUPTED), "interrupted"));
+    CHECK(lt_run_state_ended(LT_RUN_DONE) && lt_run_state_ended(LT_RUN_FAILED) && lt_run_state_ended(LT_RUN_STOPPED) &&
+          lt_run_state_ended(LT_RUN_INTERRUPTED));
+    CHECK(!lt_run_state_ended(LT_RUN_RUNNING) && !lt_run_state_ended(LT_RUN_PAUSED) &&
+          !lt_run_state_ended(LT_RUN_TESTING));
+    CHECK(!strcmp(lt_run_state_status(LT_RUN_DONE), "FINISHED") &&
+          !strcmp(lt_run_state_status(LT_RUN_STOPPED), "FINISHED"));
+    CHECK(!strcmp(lt_run_state_status(LT_RUN_INTERRUPTED), "INTERRUPTED"));
+    CHECK(!strcmp(lt_run_state_status(LT_RUN_FAILED), "FAILED") &&
+          !strcmp(lt_run_state_status(LT_RUN_RUNNING), "RUNNING"));
+    CHECK(lt_run_exit_status(LT_RUN_DONE, 0) == 0 && lt_run_exit_status(LT_RUN_STOPPED, 0) == 0);
+    CHECK(lt_run_exit_status(LT_RUN_FAILED, 0) == 1);
+    CHECK(lt_run_exit_status(LT_RUN_INTERRUPTED, SIGINT) == 130 &&
+          lt_run_exit_status(LT_RUN_INTERRUPTED, SIGTERM) == 143);
+    CHECK(lt_run_exit_status(LT_RUN_INTERRUPTED, SIGHUP) == 129 && lt_run_exit_status(LT_RUN_INTERRUPTED, 0) == 130);
+    CHECK(!strcmp(lt_signal_name(SIGHUP, b, sizeof b), "SIGHUP") && !strcmp(lt_signal_name(SIGUSR1, b, sizeof b), b));
 }
 
 static void test_formats(void) {
@@ -395,10 +439,10 @@ static void test_runs_scan(void) {
     int want = 6 + real;
     CHECK_MSG(n == want, "%d runs (%s)", n, err.msg);
     if (n == want) {
-        const char *order[][3] = {{"", "version_5", "stopped"},    {"cnn", "version_0", "running"},
-                                  {"cnn", "version_1", "stopped"}, {"cnn", "best", "done"},
-                                  {"mlp", "version_1", "done"},    {"mlp", "version_2", "failed"},
-                                  {"mlp", "version_10", "stopped"}};
+        const char *order[][3] = {{"", "version_5", "killed"},    {"cnn", "version_0", "running"},
+                                  {"cnn", "version_1", "killed"}, {"cnn", "best", "done"},
+                                  {"mlp", "version_1", "done"},   {"mlp", "version_2", "failed"},
+                                  {"mlp", "version_10", "killed"}};
         for (int i = 0, k = 0; i < 7; i++) {
             if (!real && i == 4) continue;
             CHECK_MSG(!strcmp(rows[k].experiment, order[i][0]) && !strcmp(rows[k].version, order[i][1]) &&
@@ -426,8 +470,8 @@ static void test_runs_scan(void) {
             CHECK(!strncmp(l[0], "experiment  version  state", 26));
             CHECK_STR_CONTAINS(l[0], "steps  val_acc  val_loss  test_acc");
             CHECK_STR_CONTAINS(l[0], "lr  batch_size  optimizer");
-            CHECK(!strncmp(l[1], "-           5        stopped", 28));
-            CHECK_STR_CONTAINS(l[n], "mlp         10       stopped");
+            CHECK(!strncmp(l[1], "-           5        killed", 27));
+            CHECK_STR_CONTAINS(l[n], "mlp         10       killed");
             CHECK_STR_CONTAINS(l[n], "250   0.9000    0.5000         -  0.0001          64  sgd");
             for (int i = 0; i < nl; i++) CHECK(l[i][strlen(l[i]) - 1] != ' ');
             free(tab);
@@ -438,9 +482,9 @@ static void test_runs_scan(void) {
             int nl = lines_of(js, l, 16);
             CHECK(nl == n + 2 && !strcmp(l[0], "[") && !strcmp(l[n + 1], "]"));
             CHECK_STR_CONTAINS(l[1], "{\"experiment\":\"\",\"version\":\"version_5\",\"version_num\":5,"
-                                     "\"state\":\"stopped\",\"steps\":null,");
+                                     "\"state\":\"killed\",\"steps\":null,");
             CHECK_STR_CONTAINS(l[n], "{\"experiment\":\"mlp\",\"version\":\"version_10\",\"version_num\":10,"
-                                     "\"state\":\"stopped\",\"steps\":250,\"best_val_acc\":0.9,\"best_val_loss\":0.5,"
+                                     "\"state\":\"killed\",\"steps\":250,\"best_val_acc\":0.9,\"best_val_loss\":0.5,"
                                      "\"test_acc\":null,\"lr\":0.0001,\"batch_size\":64,\"optimizer\":\"sgd\"}");
             CHECK_STR_CONTAINS(l[4], "\"version\":\"best\",\"version_num\":null,");
             for (int i = 1; i < n; i++) CHECK(l[i][strlen(l[i]) - 1] == ',');
@@ -471,6 +515,7 @@ int main(void) {
     snprintf(root, sizeof root, "%s/lathe_runlog_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(root)) return 1;
     RUN(test_formats);
+    RUN(test_run_end_states);
     RUN(test_real_run);
     RUN(test_runs_scan);
     int rc = check_done();

@@ -411,7 +411,7 @@ static void test_resume_and_stop(void) {
     lt_err err = {0};
     CHECK(lt_session_wait(g_s, 10000, &rc, &err) == 1);
     CHECK(rc == LT_OK);
-    CHECK(lt_session_trainer(g_s)->state == LT_RUN_DONE);
+    CHECK(lt_session_trainer(g_s)->state == LT_RUN_STOPPED);
     lt_ctl_client_close(g_c);
     char sock[LT_SOCKET_PATH_MAX + 1];
     snprintf(sock, sizeof sock, "%s", lt_session_socket_path(g_s));

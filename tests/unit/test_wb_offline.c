@@ -188,7 +188,7 @@ static void test_malformed(void) {
     const char *c = wb_model_hparam(&m, "ctl");
     CHECK(c && !strchr(c, '\n'));
     /* run.yaml said nothing usable: the state is not taken, the steps come from the rows */
-    CHECK(!strcmp(m.st.state, "stopped"));
+    CHECK(!strcmp(m.st.state, "killed"));
     CHECK(m.st.step == 10);
     CHECK(isnan(m.st.elapsed));
     CHECK(!strcmp(m.st.experiment, "bad")); /* from the folder */
@@ -224,7 +224,7 @@ static void test_missing_files(void) {
     CHECK(lt_run_folder_files(d) & LT_RUN_HAS_LOGS);
     wb_model_init(&m);
     CHECK(wb_offline_load(&m, d, &err) == LT_OK);
-    CHECK(!strcmp(m.st.state, "stopped"));
+    CHECK(!strcmp(m.st.state, "killed"));
     CHECK(m.st.step == 20 && m.st.test_acc == 0.578125);
     CHECK(m.st.epoch == 1); /* the last training row's epoch 0, 1-based */
     CHECK(!strcmp(m.st.experiment, "killed"));

@@ -23,8 +23,9 @@
  *                          quoted only where YAML needs it.
  *   interventions.csv      every live change: time,step,client,command,name,
  *                          old,new (time is UTC ISO 8601); flushed per line.
- *   run.yaml               written by lt_runlog_close: state, steps, best and
- *                          final metrics (read by `lathe runs`).
+ *   run.yaml               written by lt_runlog_close: state (done, stopped,
+ *                          interrupted, failed), status, exit_status, steps,
+ *                          best and final metrics (read by `lathe runs`).
  *
  * Steps: "step" everywhere is the number of optimizer steps taken when the
  * value was logged (lt_trainer.step); epoch is 0-based (lt_trainer.epoch).
@@ -50,14 +51,6 @@
 
 #define LT_RUNLOG_CSV_HEADER "epoch,step,train_loss,lr,samples_per_s,val_loss,val_acc,test_loss,test_acc"
 #define LT_RUNLOG_INTERVENTIONS_HEADER "time,step,client,command,name,old,new"
-
-/* How the run ended; the values are TensorBoard's HParams Status. */
-enum {
-    LT_RUNLOG_SUCCESS = 1, /* reached its limits (state "done") */
-    LT_RUNLOG_FAILURE = 2, /* stopped by an error (state "failed") */
-    LT_RUNLOG_RUNNING = 3, /* ended before its limits, e.g. a stop command
-                              (state "interrupted"; resumable from a checkpoint) */
-};
 
 typedef struct lt_runlog lt_runlog;
 
@@ -101,11 +94,15 @@ int lt_runlog_epoch_end(lt_runlog *r, lt_trainer *t, lt_err *err);
 int lt_runlog_intervention(lt_runlog *r, long step, int client, const char *command, const char *name,
                            const char *old_value, const char *new_value, lt_err *err);
 
-/* Writes the session end (status: LT_RUNLOG_SUCCESS, _FAILURE or _RUNNING),
- * flushes and closes every file, writes run.yaml (atomically), frees r. r may
+/* Writes the session end for a run that ended in end_state (LT_RUN_DONE,
+ * _STOPPED, _INTERRUPTED or _FAILED; TensorBoard's HParams status SUCCESS for
+ * done and stopped, FAILURE otherwise), flushes and closes every file, writes
+ * run.yaml (atomically: `state:` the state's name, `status:` Lightning's
+ * TrainerStatus FINISHED / INTERRUPTED / FAILED, `signal:` for an
+ * interrupted run (t->end_signal), `exit_status:` lt_run_exit_status), frees r. r may
  * be NULL. t may be NULL (then the step counts come from what was logged).
  * Returns the first error; r is freed whatever happens. */
-int lt_runlog_close(lt_runlog *r, lt_trainer *t, int status, lt_err *err);
+int lt_runlog_close(lt_runlog *r, lt_trainer *t, lt_run_state end_state, lt_err *err);
 
 /* Paths of the files (owned by r), for messages and tests. */
 const char *lt_runlog_dir(const lt_runlog *r);
@@ -117,7 +114,7 @@ typedef struct lt_run_row {
     char experiment[128];                         /* "" for runs directly under the root */
     char version[64];                             /* folder name, e.g. "version_3" */
     long version_num;                             /* N of version_<N>; -1 for other names */
-    char state[16];                               /* done failed interrupted running stopped */
+    char state[16];                               /* done stopped interrupted failed running killed */
     long steps;                                   /* -1 unknown */
     double best_val_acc, best_val_loss, test_acc; /* NAN when not logged */
     double lr;                                    /* NAN when unknown */
@@ -128,7 +125,7 @@ typedef struct lt_run_row {
 /* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders (folders
  * lt_run_folder_files of lathe/runfolder.h finds anything in), read through
  * that header. State: "running" when control.sock accepts a connection; else the
- * state run.yaml records; else "stopped" (the run never closed: steps and
+ * state run.yaml records; else "killed" (the run never closed: steps and
  * metrics then come from metrics.csv). Rows are sorted by experiment, then
  * version number, then name. Fills up to max rows and returns how many runs
  * there are (may exceed max), or LT_ENOTFOUND when root does not exist,

@@ -71,6 +71,16 @@ void lt_session_keep_alive(lt_session *s, int on);
  * Thread-safe; not for signal handlers (set a flag there and call this). */
 void lt_session_request_stop(lt_session *s);
 
+/* Asks the run to end as interrupted by signal signo (SIGINT, SIGTERM,
+ * SIGHUP), Lightning's OnExceptionCheckpoint: at its next step boundary the
+ * fit stops (no test pass), a checkpoint is written there when the run writes
+ * checkpoints (checkpoints/on_exception.safetensors, and last.safetensors with
+ * --save-last), run.yaml says `state: interrupted`, and the trainer's state is
+ * LT_RUN_INTERRUPTED with end_signal = signo (lt_run_exit_status gives the
+ * process's exit status). A run whose fit is already over keeps its state.
+ * Thread-safe; not for signal handlers (set a flag there and call this). */
+void lt_session_interrupt(lt_session *s, int signo);
+
 /* The command words a session answers (COMMANDS.md), i = 0, 1, ... until NULL:
  * the one list the workbench's completion and `lathe ctl` use. */
 const char *lt_session_command_word(int i);

@@ -188,11 +188,29 @@ typedef enum lt_run_state {
     LT_RUN_STEPPING,
     LT_RUN_VALIDATING,
     LT_RUN_TESTING,
+    /* how a run ends (the last four): done (its epochs, max_steps, max_time or
+       early stopping), failed (an error), stopped (a `stop` command), or
+       interrupted (a signal: SIGINT, SIGTERM, SIGHUP) */
     LT_RUN_DONE,
     LT_RUN_FAILED,
+    LT_RUN_STOPPED,
+    LT_RUN_INTERRUPTED,
 } lt_run_state;
 
+/* "idle" "running" ... "done" "failed" "stopped" "interrupted": the name the
+ * summary line, status replies, run.yaml, `lathe runs` and the workbench show. */
 const char *lt_run_state_name(lt_run_state s);
+/* 1 for the four end states. */
+int lt_run_state_ended(lt_run_state s);
+/* Lightning's TrainerStatus for run.yaml's `status:`: FINISHED (done,
+ * stopped), INTERRUPTED, FAILED; RUNNING before the end. */
+const char *lt_run_state_status(lt_run_state s);
+/* The process exit status for a run that ended in s: 0 done or stopped, 1
+ * failed, 128 + signo interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP, as
+ * shells and Lightning report them; 130 when signo is unknown). */
+int lt_run_exit_status(lt_run_state s, int signo);
+/* "SIGINT", "SIGTERM", "SIGHUP", else "signal N" (into buf). */
+const char *lt_signal_name(int signo, char *buf, size_t len);
 
 /* A non-finite value found after a step (lt_trainer_find_anomaly). */
 struct lt_anomaly {
@@ -272,6 +290,7 @@ struct lt_trainer {
     double train_loss;        /* last logged */
     double val_loss, val_acc, test_loss, test_acc; /* NAN until measured */
     int stop_requested;
+    int end_signal;        /* the signal that interrupted the run (LT_RUN_INTERRUPTED); 0: none */
     char stop_reason[320]; /* why the fit stopped early (early stopping, a command) */
     char failure[LT_ERR_MSG_MAX];
     void *callbacks;              /* checkpoint and early-stopping state (train/trainer_callbacks.c) */
