@@ -249,6 +249,8 @@ static int save_mapped(lt_trainer *t, ckpt_list *l, const char *path, lt_err *er
     meta_add(&mb, "format", "%s", LT_CKPT_FORMAT);
     meta_add(&mb, "format_version", "%d", LT_CKPT_VERSION);
     meta_add(&mb, "experiment", "%s", t->exp->name);
+    char shp[64];
+    meta_add(&mb, "input_shape", "%s", lt_shape_str(t->mod.in_shape, t->mod.in_ndim, shp, sizeof shp));
     meta_add(&mb, "epoch", "%zu", epoch);
     meta_add(&mb, "step", "%ld", t->step);
     meta_add(&mb, "samples", "%ld", t->samples);
@@ -356,6 +358,13 @@ static int open_checked(lt_trainer *t, const char *path, int with_optimizer, lt_
                          have, crc ? crc : "(none)");
     const char *bad = first_nonfinite(f->tensors, f->ntensors);
     if (bad) return lt_seterr(err, LT_EFORMAT, "%s: tensor %s holds NaN or inf: refusing to load it", path, bad);
+    /* a checkpoint says the input shape it was trained on (older ones do not) */
+    const char *ishape = lt_st_meta_get(f, "input_shape");
+    char here[64];
+    lt_shape_str(t->mod.in_shape, t->mod.in_ndim, here, sizeof here);
+    if (ishape && strcmp(ishape, here) != 0)
+        return lt_seterr(err, LT_ESHAPE, "%s: a checkpoint of a model for %.40s inputs; the data here is %s", path,
+                         ishape, here);
     if ((rc = collect(t, l, with_optimizer, err))) return rc;
     if (with_optimizer) {
         const char *kind = lt_st_meta_get(f, "optimizer");

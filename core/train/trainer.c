@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lathe/checkpoint.h"
 #include "lathe/profiler.h"
@@ -193,6 +194,117 @@ static int setup_precision(lt_trainer *t, lt_err *err) {
     return LT_OK;
 }
 
+/* ---- the data against the model, before anything is allocated for it ---- */
+static void add_note(lt_trainer *t, const char *fmt, const char *a, const char *b, const char *c) {
+    size_t o = strlen(t->note);
+    if (o && o + 2 < sizeof t->note) o += (size_t)snprintf(t->note + o, sizeof t->note - o, "; ");
+    if (o < sizeof t->note) snprintf(t->note + o, sizeof t->note - o, fmt, a, b, c);
+}
+
+/* Every split has the one input shape the model is built for: the test files
+ * must match the training files (a model cannot take both). Images of another
+ * size than the experiment declares build the model for theirs, said once. */
+static int check_data(lt_trainer *t, lt_err *err) {
+    const lt_module *m = &t->mod;
+    const lt_dataset *tr = &m->train_data, *te = &m->test_data;
+    char a[64], b[64];
+    if (tr->n && te->n && (tr->ndim != te->ndim || memcmp(tr->shape, te->shape, (size_t)tr->ndim * sizeof(int)) != 0))
+        return lt_seterr(err, LT_ESHAPE,
+                         "data: the test samples (%s) are %s, the training samples (%s) are %s; one model takes one "
+                         "input shape",
+                         te->name, lt_shape_str(te->shape, te->ndim, a, sizeof a), tr->name,
+                         lt_shape_str(tr->shape, tr->ndim, b, sizeof b));
+    const lt_experiment *e = t->exp;
+    if (e->setup_data == lt_mnist_setup_data && e->input_ndim > 0 &&
+        (m->in_ndim != e->input_ndim || memcmp(m->in_shape, e->input_shape, (size_t)e->input_ndim * sizeof(int))))
+        add_note(t, "data: inputs are %s, %s declares %s: the model is built for the data's shape",
+                 lt_shape_str(m->in_shape, m->in_ndim, a, sizeof a), e->name,
+                 lt_shape_str(e->input_shape, e->input_ndim, b, sizeof b));
+    return LT_OK;
+}
+
+/* Host memory a training step needs, from the shapes alone: the parameters
+ * with their gradients and two optimizer states each, and per sample of a
+ * batch every layer's output and its gradient. A lower bound: the graph's
+ * scratch comes on top. */
+static double step_bytes(const lt_model *md, int (*shapes)[LT_MAX_DIMS], const int *nd, size_t in_numel, size_t batch) {
+    double params = 0, act = (double)in_numel;
+    for (int i = 0; i < md->nlayers; i++) {
+        params += (double)lt_layer_param_count(&md->layers[i]);
+        act += (double)lt_shape_numel(shapes[i], nd[i]);
+    }
+    return 4.0 * sizeof(float) * params + 2.0 * sizeof(float) * act * (double)batch;
+}
+
+/* MemAvailable from /proc/meminfo (bytes); the free pages where there is none. */
+static double mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                fclose(f);
+                return 1024.0 * (double)kb;
+            }
+        fclose(f);
+    }
+    long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psz > 0 ? (double)pages * (double)psz : -1;
+}
+
+static const char *fmt_bytes(double v, char *buf, size_t len) {
+    if (v >= 1e9)
+        snprintf(buf, len, "%.1f GB", v / 1e9);
+    else
+        snprintf(buf, len, "%.0f MB", v / 1e6);
+    return buf;
+}
+
+/* The model takes the data's shape (each layer's rule, as the summary
+ * computes it), and one step fits the host's memory: refused with one line
+ * before training otherwise, rather than failing at the first step or being
+ * killed by the kernel. */
+static int check_model_fits(lt_trainer *t, lt_err *err) {
+    lt_module *m = &t->mod;
+    const lt_model *md = &m->model;
+    int(*shapes)[LT_MAX_DIMS] = lt_calloc((size_t)md->nlayers + 1, sizeof *shapes, err);
+    int *nd = lt_calloc((size_t)md->nlayers + 1, sizeof *nd, err);
+    if (!shapes || !nd) {
+        free(shapes);
+        free(nd);
+        return LT_ENOMEM;
+    }
+    int failed = -1, rc;
+    lt_err e2 = {0};
+    char a[64];
+    rc = lt_model_infer_shapes(md, m->in_shape, m->in_ndim, shapes, nd, &failed, &e2);
+    if (rc) {
+        if (failed >= 0)
+            lt_seterr(err, LT_ESHAPE, "data: inputs of %s do not fit %s: layer %s: %s",
+                      lt_shape_str(m->in_shape, m->in_ndim, a, sizeof a), t->exp->name, md->layers[failed].name,
+                      e2.msg);
+        else
+            lt_seterr(err, LT_ESHAPE, "data: inputs of %s do not fit %s: %s",
+                      lt_shape_str(m->in_shape, m->in_ndim, a, sizeof a), t->exp->name, e2.msg);
+        rc = LT_ESHAPE;
+    } else if (lt_dev_kind(t->be) == LT_DEV_CPU) {
+        size_t n = m->train_set.n, batch = n && n < (size_t)t->batch_size ? n : (size_t)t->batch_size;
+        double need = step_bytes(md, shapes, nd, lt_shape_numel(m->in_shape, m->in_ndim), batch),
+               have = mem_available();
+        char nb[32], hb[32];
+        if (have > 0 && need > have)
+            rc = lt_seterr(err, LT_ENOMEM,
+                           "data: a training step on %s inputs in batches of %zu needs about %s, the machine has %s "
+                           "available",
+                           lt_shape_str(m->in_shape, m->in_ndim, a, sizeof a), batch, fmt_bytes(need, nb, sizeof nb),
+                           fmt_bytes(have, hb, sizeof hb));
+    }
+    free(shapes);
+    free(nd);
+    return rc;
+}
+
 int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cfg, lt_err *err) {
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
@@ -219,8 +331,10 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     lt_model_init(&m->model);
     int rc;
     if ((rc = exp->setup_data(m, err))) return rc;
+    if ((rc = check_data(t, err))) return rc;
     if ((rc = exp->build(m, err))) return rc;
     m->model.be = t->be;
+    if ((rc = check_model_fits(t, err))) return rc;
     if ((rc = lt_model_finalize(&m->model, &t->rng, err))) return rc;
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;

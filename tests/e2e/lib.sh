@@ -61,3 +61,17 @@ check_frame() {
   printf '%s\n' "$c" | tail -1 | grep -qE "$4" || { bad "$1x$2 footer: $(printf '%s\n' "$c" | tail -1)"; return; }
   ok
 }
+
+# mkidx DIR SPLIT N H W: DIR/SPLIT-{images,labels}-idx*-ubyte with N random
+# HxW u8 images and N labels (i mod 10): MNIST-named data of any shape
+be32() {
+  printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))"
+  printf "\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"
+}
+mkidx() {
+  mkdir -p "$1"
+  { printf '\x00\x00\x08\x03'; be32 "$3"; be32 "$4"; be32 "$5"; head -c $(($3 * $4 * $5)) /dev/urandom; } \
+    >"$1/$2-images-idx3-ubyte"
+  { printf '\x00\x00\x08\x01'; be32 "$3"; for i in $(seq 0 $(($3 - 1))); do printf "\\x0$((i % 10))"; done; } \
+    >"$1/$2-labels-idx1-ubyte"
+}
