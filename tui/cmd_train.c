@@ -69,6 +69,19 @@ static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     fflush(stderr);
 }
 
+/* a problem the run carries on through (a failed checkpoint write), when it
+   happens; the workbench shows it in its log pane */
+static void on_warning(lt_trainer *t, long n, const char *msg, void *user) {
+    progress *p = user;
+    if (atomic_load(&p->quiet)) return;
+    if (p->tty) fputs("\r\033[K", stderr);
+    if (n > 1)
+        fprintf(stderr, "lathe: warning at step %ld: %s (and %ld more)\n", t->step, msg, n - 1);
+    else
+        fprintf(stderr, "lathe: warning at step %ld: %s\n", t->step, msg);
+    fflush(stderr);
+}
+
 static void on_start(lt_session *s, void *user) {
     progress *p = user;
     lt_trainer *t = lt_session_trainer(s);
@@ -135,6 +148,7 @@ int cmd_train(int argc, char **argv) {
                           .on_start = on_start,
                           .on_step = on_step,
                           .on_eval_end = on_eval_end,
+                          .on_warning = on_warning,
                           .keep_alive = screen};
     lt_err err = {0};
     lt_session *s = lt_session_start(e, &o.cfg, &so, &err);

@@ -2,6 +2,7 @@
  * ctl, attach. The workbench screen attaches to a run through the control
  * protocol; without a terminal (or with --headless) a run reports progress
  * lines and is steered with `lathe ctl`. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* past a file size limit a write fails with EFBIG, as on a full disk,
+       and the run says so, rather than being killed by SIGXFSZ */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

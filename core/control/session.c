@@ -332,6 +332,33 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
 
 static void log_problem(lt_session *s, const char *what, const lt_err *e) { lt_session_log(s, "%s: %s", what, e->msg); }
 
+static void tell_warning(lt_session *s, long n, const char *msg) {
+    lt_trainer *t = &s->t;
+    if (n > 1)
+        lt_session_log(s, "%s (%ld problems at step %ld)", msg, n, t->step);
+    else
+        lt_session_log(s, "%s", msg);
+    if (s->opts.on_warning) s->opts.on_warning(t, n, msg, s->opts.user);
+}
+
+/* the trainer's on_warning: each failed checkpoint write as it happens */
+static void on_warning(lt_trainer *t, const char *msg, void *user) {
+    lt_session *s = user;
+    long n = t->warnings - s->warnings_seen;
+    s->warnings_seen = t->warnings;
+    if (n > 0) tell_warning(s, n, msg);
+}
+
+/* New problems the run carried on through, told at once: a log event (the
+ * workbench's log pane) and the front end's on_warning (stderr). */
+static void report_warnings(lt_session *s) {
+    lt_trainer *t = &s->t;
+    long n = t->warnings - s->warnings_seen;
+    if (n <= 0) return;
+    s->warnings_seen = t->warnings;
+    tell_warning(s, n, t->warning);
+}
+
 static int safe_point(lt_trainer *t, void *user) {
     lt_session *s = user;
     if (!s->started) {
@@ -390,6 +417,7 @@ static void on_step(lt_trainer *t, void *user) {
     if (now - s->last_layers >= 1.0) send_layers(s);
     lt_err e = {0};
     if (s->log && lt_runlog_train_step(s->log, t, &e)) log_problem(s, "logging", &e);
+    report_warnings(s);
     if (s->opts.on_step) s->opts.on_step(t, s->opts.user);
 }
 
@@ -397,10 +425,7 @@ static void on_epoch_end(lt_trainer *t, void *user) {
     lt_session *s = user;
     lt_err e = {0};
     if (s->log && lt_runlog_epoch_end(s->log, t, &e)) log_problem(s, "logging", &e);
-    if (t->warnings != s->warnings_seen) {
-        s->warnings_seen = t->warnings;
-        lt_session_log(s, "%s", t->warning);
-    }
+    report_warnings(s);
 }
 
 void lt_session_intervention(lt_session *s, const lt_ctl_request *req, const char *command, const char *name,
@@ -449,8 +474,7 @@ static void on_interrupt(lt_session *s, int sig) {
         snprintf(path, sizeof path, "%.1000s/%s", t->cfg.ckpt_dir, names[i]);
         if (lt_trainer_save_checkpoint(t, path, &e)) {
             snprintf(t->warning, sizeof t->warning, "%s", e.msg);
-            t->warnings++;
-            log_problem(s, "checkpoint", &e);
+            t->warnings++; /* told by report_warnings after the stop */
         } else {
             lt_session_log(s, "checkpoint at step %ld: %s", t->step, path);
         }
@@ -467,6 +491,7 @@ static void *trainer_main(void *arg) {
     if (rc) lt_session_log(s, "run failed: %s", err.msg);
     int sig = atomic_load(&s->ext_signal);
     if (!rc && s->t.state == LT_RUN_STOPPED && sig) on_interrupt(s, sig);
+    report_warnings(s);
     if (s->log) {
         lt_err e = {0};
         if (lt_runlog_close(s->log, &s->t, rc ? LT_RUN_FAILED : s->t.state, &e)) log_problem(s, "logging", &e);
@@ -517,6 +542,7 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     if (!s->srv) goto fail;
     s->t.cb = (lt_trainer_callbacks){.user = s,
                                      .on_step = on_step,
+                                     .on_warning = on_warning,
                                      .on_eval_start = on_eval_start,
                                      .on_eval_end = on_eval_end,
                                      .on_epoch_end = on_epoch_end,

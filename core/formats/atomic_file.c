@@ -4,7 +4,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "lathe/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,4 +136,27 @@ int lt_atomic_write_file(const char *path, const void *p, size_t n, lt_err *err)
         return rc;
     }
     return lt_afile_commit(f, err);
+}
+
+int lt_afile_clean_stale(const char *dir) {
+    DIR *d = opendir(dir && *dir ? dir : ".");
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *tag = strstr(de->d_name, ".tmp.");
+        if (!tag || tag == de->d_name) continue;
+        const char *digits = tag + 5;
+        char *end;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (*digits < '1' || *digits > '9' || *end || errno || pid <= 0 || (pid_t)pid != pid) continue;
+        if ((pid_t)pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue; /* alive, or not ours to know */
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : ".", de->d_name) >= (int)sizeof path) continue;
+        if (unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }

@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "lathe/checkpoint.h"
+#include "lathe/runfolder.h"
 #include "lathe/safetensors.h"
 #include "lathe/sched.h"
 #include "lathe/strbuf.h"
@@ -512,6 +513,67 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
     return rc;
 }
 
+/* What the newest run folder under dir says when no run has a last.safetensors:
+ * how it ended (or that it was killed, or runs still), at which step, and
+ * the newest other checkpoint it has, for --resume FILE. */
+static void why_no_last(const char *dir, char *buf, size_t cap) {
+    buf[0] = '\0';
+    DIR *d = opendir(dir);
+    if (!d) return;
+    long newest = -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        char *end;
+        if (strncmp(de->d_name, "version_", 8) != 0 || !de->d_name[8]) continue;
+        long v = strtol(de->d_name + 8, &end, 10);
+        if (!*end && v > newest) newest = v;
+    }
+    closedir(d);
+    if (newest < 0) return;
+    char run[2400], ck[2500], best[256] = "";
+    snprintf(run, sizeof run, "%.2300s/version_%ld", dir, newest);
+    long step = -1;
+    lt_run_metrics m;
+    if (lt_run_read_metrics(run, &m, NULL) == LT_OK) {
+        for (long r = 0; r < m.nrows; r++) {
+            double v = lt_run_metrics_at(&m, r, m.step_col);
+            if (v > step) step = (long)v;
+        }
+        lt_run_metrics_free(&m);
+    }
+    lt_run_status st;
+    const char *how;
+    char howbuf[64];
+    if (lt_run_folder_live(run))
+        how = "is still running";
+    else if (lt_run_read_status(run, &st, NULL) == LT_OK && st.state[0])
+        how = (snprintf(howbuf, sizeof howbuf, "ended %s", st.state), howbuf);
+    else
+        how = "was killed";
+    /* the newest epoch=E-step=S checkpoint it wrote */
+    snprintf(ck, sizeof ck, "%s/checkpoints", run);
+    long best_step = -1;
+    if ((d = opendir(ck))) {
+        while ((de = readdir(d))) {
+            size_t e;
+            long s;
+            if (sscanf(de->d_name, "epoch=%zu-step=%ld.safetensors", &e, &s) == 2 && s > best_step &&
+                strlen(de->d_name) < sizeof best && !strcmp(de->d_name + strlen(de->d_name) - 12, ".safetensors")) {
+                best_step = s;
+                snprintf(best, sizeof best, "%s", de->d_name);
+            }
+        }
+        closedir(d);
+    }
+    char at[48] = "";
+    if (step >= 0) snprintf(at, sizeof at, " at step %ld", step);
+    if (best[0])
+        snprintf(buf, cap, "; the newest, version_%ld, %s%s before its first last.safetensors: --resume %.1000s/%s",
+                 newest, how, at, ck, best);
+    else
+        snprintf(buf, cap, "; the newest, version_%ld, %s%s before its first checkpoint", newest, how, at);
+}
+
 int lt_checkpoint_find_last(const char *root, const char *name, char *out, size_t cap, lt_err *err) {
     char dir[2048];
     snprintf(dir, sizeof dir, "%s%s%s", root && *root ? root : "logs", name && *name ? "/" : "", name ? name : "");
@@ -532,9 +594,13 @@ int lt_checkpoint_find_last(const char *root, const char *name, char *out, size_
         }
     }
     closedir(d);
-    if (best < 0)
+    if (best < 0) {
+        char why[1600];
+        why_no_last(dir, why, sizeof why);
         return lt_seterr(err, LT_ENOTFOUND,
-                         "--resume last: no run under %s has checkpoints/last.safetensors (train with --save-last)",
-                         dir);
+                         "--resume last: no run under %s has checkpoints/last.safetensors%s (last.safetensors is "
+                         "written with --save-last at each checkpoint)",
+                         dir, why);
+    }
     return LT_OK;
 }

@@ -383,7 +383,15 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     if (!t->train_loader) return err ? err->code : LT_EINVAL;
     t->batches_per_epoch = apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
     if ((rc = lt_tcb_init(t, err))) return rc;
-    if (cfg->resume[0] && (rc = lt_checkpoint_load(t, cfg->resume, err))) return rc;
+    if (cfg->resume[0]) {
+        if ((rc = lt_checkpoint_load(t, cfg->resume, err))) return rc;
+        /* the resumed run's folder: a kill mid-write there left a temporary file */
+        char dir[sizeof cfg->resume];
+        snprintf(dir, sizeof dir, "%s", cfg->resume);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        lt_tcb_clean_stale(t, slash ? (dir[0] ? dir : "/") : ".");
+    }
     t->state = LT_RUN_IDLE;
     return LT_OK;
 }
@@ -805,6 +813,15 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
     if (t->cfg.run_test && !stopped_by_user && (rc = lt_trainer_evaluate(t, LT_STAGE_TEST, err))) {
         t->state = LT_RUN_FAILED;
         return rc;
+    }
+    if (t->ckpt_failed > 0 && t->ckpt_saved == 0) {
+        /* every checkpoint write failed: nothing of the run is kept, so it did
+           not succeed (Lightning's fit raises at the first failed save) */
+        t->state = LT_RUN_FAILED;
+        snprintf(t->failure, sizeof t->failure,
+                 "no checkpoint of this run could be written (%ld tried); the last: %.400s", t->ckpt_failed,
+                 t->warning);
+        return lt_seterr(err, LT_EIO, "%s", t->failure);
     }
     /* a stop asked for from outside (a command, a signal: the session tells
        them apart) ends as stopped; the fit's own limits as done */

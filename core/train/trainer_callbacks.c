@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lathe/atomic_file.h"
 #include "lathe/callbacks.h"
 #include "lathe/checkpoint.h"
 #include "lathe/safetensors.h"
@@ -44,6 +45,7 @@ int lt_tcb_init(lt_trainer *t, lt_err *err) {
         free(s);
         return lt_seterr(err, LT_EIO, "%s: cannot create the checkpoint folder: %s", c->ckpt_dir, strerror(errno));
     }
+    if (c->ckpt_dir[0]) lt_tcb_clean_stale(t, c->ckpt_dir);
     t->callbacks = s;
     return LT_OK;
 }
@@ -56,19 +58,39 @@ void lt_tcb_free(lt_trainer *t) {
 static void warn(lt_trainer *t, const char *msg) {
     snprintf(t->warning, sizeof t->warning, "%s", msg);
     t->warnings++;
+    if (t->cb.on_warning) t->cb.on_warning(t, t->warning, t->cb.user);
 }
+
+/* Temporary files of writes a kill cut short (".tmp.<pid>" of a dead pid),
+ * removed before this run writes into their folder; said once in the note. */
+static void clean_stale(lt_trainer *t, const char *dir) {
+    int n = lt_afile_clean_stale(dir);
+    if (n <= 0) return;
+    size_t o = strlen(t->note);
+    if (o + 2 < sizeof t->note)
+        snprintf(t->note + o, sizeof t->note - o, "%s%.300s: removed %d temporary file(s) a killed write left",
+                 o ? "; " : "", dir, n);
+}
+
+void lt_tcb_clean_stale(lt_trainer *t, const char *dir) { clean_stale(t, dir); }
 
 int lt_trainer_set_checkpoint_dir(lt_trainer *t, const char *dir, lt_err *err) {
     if (strlen(dir) >= sizeof t->cfg.ckpt_dir) return lt_seterr(err, LT_EINVAL, "%s: path too long", dir);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return lt_seterr(err, LT_EIO, "%s: cannot create the checkpoint folder: %s", dir, strerror(errno));
     snprintf(t->cfg.ckpt_dir, sizeof t->cfg.ckpt_dir, "%s", dir);
+    clean_stale(t, dir);
     return LT_OK;
 }
 
 int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err) {
     int rc = lt_checkpoint_save(t, path, err);
-    if (!rc) snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", path);
+    if (!rc) {
+        snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", path);
+        t->ckpt_saved++;
+    } else {
+        t->ckpt_failed++;
+    }
     return rc;
 }
 
@@ -84,8 +106,13 @@ static void save_due(lt_trainer *t) {
     snprintf(name, sizeof name, "epoch=%zu-step=%ld.safetensors", t->epoch, t->step);
     snprintf(path, sizeof path, "%.1000s/%s", t->cfg.ckpt_dir, name);
     double score = s->ckpt.monitor[0] ? lt_trainer_metric(t, s->ckpt.monitor) : NAN;
+    static lt_ckpt_policy before; /* large; saves run on the trainer thread only */
+    before = s->ckpt;
     if (lt_ckpt_offer(&s->ckpt, name, score, evict, sizeof evict)) {
         if (lt_trainer_save_checkpoint(t, path, &err)) {
+            /* the new file is not there: the list stays as it was, and the
+               one it would have replaced stays listed and on disk */
+            s->ckpt = before;
             warn(t, err.msg);
         } else if (evict[0]) {
             snprintf(path, sizeof path, "%.1000s/%.95s", t->cfg.ckpt_dir, evict);

@@ -8,6 +8,8 @@
 
 int lt_tcb_init(lt_trainer *t, lt_err *err);
 void lt_tcb_free(lt_trainer *t);
+/* Removes the temporary files killed writes left in dir (lt_afile_clean_stale), noted in t->note. */
+void lt_tcb_clean_stale(lt_trainer *t, const char *dir);
 /* after an optimizer step: checkpoints every n train steps */
 void lt_tcb_after_step(lt_trainer *t);
 /* after a validation pass: early stopping (sets stop_requested) */

@@ -37,4 +37,10 @@ const char *lt_afile_tmp_path(const lt_afile *f);
 /* Whole-buffer convenience: open, write, commit. */
 int lt_atomic_write_file(const char *path, const void *p, size_t n, lt_err *err);
 
+/* Removes the temporary files "<name>.tmp.<pid>" in dir that a process killed
+ * mid-write left behind: those whose pid is no live process (or is this one:
+ * called before this process writes there). Returns how many it removed; a
+ * folder that cannot be read removes none. */
+int lt_afile_clean_stale(const char *dir);
+
 #endif

@@ -37,6 +37,10 @@ typedef struct lt_session_opts {
     void (*on_start)(lt_session *s, void *user);
     void (*on_step)(lt_trainer *t, void *user);
     void (*on_eval_end)(lt_trainer *t, lt_stage stage, void *user);
+    /* a problem the run carries on through (a failed checkpoint write), told
+       when it happens: after the step, epoch end or stop that met it; n is how
+       many came since the last call, msg the newest (also a log event) */
+    void (*on_warning)(lt_trainer *t, long n, const char *msg, void *user);
     lt_ctl_server_opts server;
     int histogram_every_n_epochs; /* TensorBoard weight histograms; 0: never */
 } lt_session_opts;

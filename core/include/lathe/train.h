@@ -239,6 +239,9 @@ typedef struct lt_trainer_callbacks {
     int (*on_anomaly)(lt_trainer *t, const struct lt_anomaly *a, void *user);
     /* between optimizer steps: the safe point to run commands. Return non-zero to stop. */
     int (*safe_point)(lt_trainer *t, void *user);
+    /* a problem the run carries on through (a failed checkpoint write), as it
+       happens; t->warning holds msg and t->warnings counts it */
+    void (*on_warning)(lt_trainer *t, const char *msg, void *user);
 } lt_trainer_callbacks;
 
 struct lt_trainer {
@@ -298,6 +301,7 @@ struct lt_trainer {
     char warning[LT_ERR_MSG_MAX]; /* the last problem the run carried on through (a failed checkpoint write) */
     char note[LT_ERR_MSG_MAX];    /* a remark on the settings, for the front end to say once ("" : none) */
     long warnings;                /* how many such problems so far */
+    long ckpt_saved, ckpt_failed; /* checkpoint writes that succeeded, that failed */
 };
 
 /* Builds only the model, from the experiment's declared input shape (no data):
