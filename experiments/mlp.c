@@ -34,3 +34,25 @@ const lt_experiment lt_exp_mlp = {
     .configure_optimizers = configure_optimizers,
     .setup_data = lt_mnist_setup_data,
 };
+
+/* mlp_sgd: the same network with plain SGD, for checks where the update must
+ * be linear in the gradient (data-parallel equivalence: 2 ranks x 64 against
+ * 1 rank x 128) */
+static lt_optim *configure_sgd(lt_module *m, double lr, lt_err *err) { return lt_module_optimizer(m, "sgd", lr, err); }
+
+const lt_experiment lt_exp_mlp_sgd = {
+    .name = "mlp_sgd",
+    .description = "the mlp with plain SGD (no momentum, no dropout): the data-parallel checks' model",
+    .batch_size = 128,
+    .max_epochs = 10,
+    .lr = 0.05,
+    .input_ndim = 3,
+    .input_shape = {1, 28, 28},
+    .num_classes = 10,
+    .build = build,
+    .training_step = lt_classify_step,
+    .validation_step = lt_classify_eval_step,
+    .test_step = lt_classify_eval_step,
+    .configure_optimizers = configure_sgd,
+    .setup_data = lt_mnist_setup_data,
+};

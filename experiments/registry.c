@@ -5,11 +5,13 @@
 
 extern const lt_experiment lt_exp_mnist_cnn;
 extern const lt_experiment lt_exp_mlp;
+extern const lt_experiment lt_exp_mlp_sgd;
 extern const lt_experiment lt_exp_char_rnn;
 
 static const lt_experiment *const registry[] = {
     &lt_exp_mnist_cnn,
     &lt_exp_mlp,
+    &lt_exp_mlp_sgd,
     &lt_exp_char_rnn,
 };
 

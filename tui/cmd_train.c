@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "flags.h"
 #include "lathe/checkpoint.h"
+#include "lathe/dist.h"
 #include "lathe/profiler.h"
 #include "lathe/runlog_fmt.h"
 #include "lathe/session.h"
@@ -105,6 +106,74 @@ static void on_signal(int sig) {
     if (!g_signal) g_signal = sig;
 }
 
+static void on_epoch_end(lt_trainer *t, void *user) {
+    progress *p = user;
+    if (t->world <= 1 || atomic_load(&p->quiet)) return;
+    if (p->tty) fputs("\r\033[K", stderr);
+    fprintf(stderr, "epoch=%zu step=%ld weights_crc=%08x ranks_agree=%d\n", t->epoch + 1, t->step, t->weights_crc,
+            t->ranks_agree);
+    fflush(stderr);
+}
+
+/* --strategy, --devices and --num-nodes against the launcher's world; starts
+ * MPI for a world of more than one. Returns 0, or 2 after one line. */
+static int dist_setup(const cli_opts *o, int argc, char **argv) {
+    const lt_config *c = &o->cfg;
+    if (strcmp(c->strategy, "auto") && strcmp(c->strategy, "ddp")) {
+        fprintf(stderr, "lathe: --strategy %s: expected auto or ddp\n", c->strategy);
+        return 2;
+    }
+    lt_dist_env de;
+    lt_dist_env_read(&de);
+    int want = c->devices * c->num_nodes;
+    int ddp = !strcmp(c->strategy, "ddp");
+    if (!de.launcher[0] || de.world == 1) {
+        if (ddp && want > 1) {
+            fprintf(stderr,
+                    "lathe: --strategy ddp on the CPU runs one process per rank, launched by mpirun or srun: "
+                    "mpirun -np %d %s",
+                    want, argv[0]);
+            for (int i = 1; i < argc; i++) fprintf(stderr, " %s", argv[i]);
+            fprintf(stderr, "\n");
+            return 2;
+        }
+        if (!de.launcher[0]) return 0;
+    }
+    if (de.world != want) {
+        fprintf(stderr, "lathe: %s started %d ranks but --devices %d x --num-nodes %d is %d\n", de.launcher, de.world,
+                c->devices, c->num_nodes, want);
+        return 2;
+    }
+    if (de.world > 1 && strcmp(c->accelerator, "cpu")) {
+        fprintf(stderr,
+                "lathe: --strategy ddp runs CPU ranks (--accelerator cpu); GPU ranks need NCCL, not built yet\n");
+        return 2;
+    }
+    lt_err err = {0};
+    if (lt_dist_init(&err)) {
+        fprintf(stderr, "lathe: rank %d: %s\n", de.rank, err.msg);
+        return 2;
+    }
+    return 0;
+}
+
+/* Ranks other than 0 train without a run folder, socket or output: only
+ * their errors are printed. */
+static int train_follower(const lt_experiment *e, const cli_opts *o) {
+    static lt_trainer t;
+    lt_err err = {0};
+    int rc = lt_trainer_init(&t, e, &o->cfg, &err);
+    if (!rc) rc = lt_trainer_fit(&t, &err);
+    if (rc) {
+        fprintf(stderr, "lathe: rank %d: %s\n", lt_dist_rank(), err.msg);
+        lt_dist_abort(1);
+    }
+    int status = lt_run_exit_status(t.state, t.end_signal);
+    lt_trainer_free(&t);
+    lt_dist_finalize();
+    return status;
+}
+
 static void catch_signals(int on) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -125,6 +194,11 @@ int cmd_train(int argc, char **argv) {
         }
     const lt_experiment *e = cli_experiment(argc, argv, &o, "lathe train <experiment> [flags]");
     if (!e) return 2;
+    if (dist_setup(&o, argc, argv)) return 2;
+    if (lt_dist_world() > 1) {
+        o.headless = 1; /* no workbench screen under a launcher */
+        if (lt_dist_rank() != 0) return train_follower(e, &o);
+    }
 
     /* on a terminal the workbench attaches to the run through its socket, as
        `lathe attach` does from elsewhere; otherwise progress lines */
@@ -149,11 +223,13 @@ int cmd_train(int argc, char **argv) {
                           .on_step = on_step,
                           .on_eval_end = on_eval_end,
                           .on_warning = on_warning,
+                          .on_epoch_end = on_epoch_end,
                           .keep_alive = screen};
     lt_err err = {0};
     lt_session *s = lt_session_start(e, &o.cfg, &so, &err);
     if (!s) {
         fprintf(stderr, "lathe: %s\n", err.msg);
+        if (lt_dist_world() > 1) lt_dist_abort(2);
         return 2;
     }
     int rc = 0, asked = 0;
@@ -213,7 +289,9 @@ int cmd_train(int argc, char **argv) {
     fflush(stdout);
     if (rc) fprintf(stderr, "lathe: %s\n", err.msg);
     int exit_status = rc ? 1 : lt_run_exit_status(t->state, t->end_signal);
-    lt_session_free(s); /* removes control.sock */
+    lt_session_free(s);                              /* removes control.sock */
+    if (rc && lt_dist_world() > 1) lt_dist_abort(1); /* the other ranks may wait in a collective */
+    lt_dist_finalize();
     catch_signals(0);
     return exit_status;
 }

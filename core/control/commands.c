@@ -91,6 +91,8 @@ static int cmd_validate(lt_session *s, lt_ctl_request *req, int argc, char **arg
     if (rc) return rc;
     if (s->t.mod.val_set.n == 0)
         return lt_seterr(err, LT_ESTATE, "validate: this run has no validation set (--val-split 0)");
+    if (s->t.world > 1) /* the ranks evaluate together: not from one rank's command yet */
+        return lt_seterr(err, LT_EUNSUPPORTED, "validate: not available in a data-parallel run yet");
     lt_session_intervention(s, req, "validate", NULL, NULL, NULL);
     if ((rc = lt_trainer_evaluate(&s->t, LT_STAGE_VAL, err))) return rc;
     lt_sb_printf(out, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", s->t.val_loss, s->t.val_acc, s->t.step);
@@ -129,6 +131,7 @@ static int cmd_save(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
 static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 3, "lr-find [min_lr max_lr num_training]", err);
     if (rc || (rc = run_over(s, "lr-find", err))) return rc;
+    if (s->t.world > 1) return lt_seterr(err, LT_EUNSUPPORTED, "lr-find: not available in a data-parallel run");
     lt_lrfind_opts o;
     lt_lrfind_opts_defaults(&o);
     double *dst[2] = {&o.min_lr, &o.max_lr};

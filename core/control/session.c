@@ -425,6 +425,10 @@ static void on_epoch_end(lt_trainer *t, void *user) {
     lt_session *s = user;
     lt_err e = {0};
     if (s->log && lt_runlog_epoch_end(s->log, t, &e)) log_problem(s, "logging", &e);
+    if (t->world > 1)
+        lt_session_log(s, "epoch=%zu step=%ld weights_crc=%08x ranks_agree=%d", t->epoch + 1, t->step, t->weights_crc,
+                       t->ranks_agree);
+    if (s->opts.on_epoch_end) s->opts.on_epoch_end(t, s->opts.user);
     report_warnings(s);
 }
 

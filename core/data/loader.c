@@ -39,6 +39,10 @@ struct lt_loader {
     const lt_dataset *ds;
     size_t *rows; /* [n] the subset's dataset rows, copied */
     size_t n;
+    /* DistributedSampler: this rank's share of each epoch's order, len rows
+       (n when not sharded) */
+    size_t len;
+    int shard_rank, shard_world;
     int shuffle, drop_last, prefetch;
     uint64_t seed;
     int next_bs; /* batch size for epochs not yet started */
@@ -104,7 +108,7 @@ static int slot_reserve(slot *s, int rows, size_t sample_size, lt_err *err) {
 /* One step of the producer machine into slot s. */
 static int produce(lt_loader *l, slot *s, lt_err *err) {
     if (l->p_index == 0) l->p_bs = l->next_bs; /* an epoch latches its batch size when it starts */
-    size_t bpe = batches_for(l->n, l->p_bs, l->drop_last);
+    size_t bpe = batches_for(l->len, l->p_bs, l->drop_last);
     s->epoch = l->p_epoch;
     s->index = l->p_index;
     s->bs = l->p_bs;
@@ -116,13 +120,17 @@ static int produce(lt_loader *l, slot *s, lt_err *err) {
         return LT_OK;
     }
     size_t start = l->p_index * (size_t)l->p_bs;
-    size_t rows = l->n - start < (size_t)l->p_bs ? l->n - start : (size_t)l->p_bs;
+    size_t rows = l->len - start < (size_t)l->p_bs ? l->len - start : (size_t)l->p_bs;
     int rc = slot_reserve(s, (int)rows, l->ds->sample_size, err);
     if (rc != LT_OK) return rc;
     if (l->shuffle && (!l->perm_valid || l->perm_epoch != l->p_epoch)) make_perm(l, l->p_epoch);
     size_t ss = l->ds->sample_size;
     for (size_t r = 0; r < rows; r++) {
-        size_t pos = l->shuffle ? l->perm[start + r] : start + r;
+        /* sharded: the rank's every world-th place of the epoch's order, wrapped
+           around at the end (torch's padding by repetition) */
+        size_t g =
+            l->shard_world > 1 ? ((start + r) * (size_t)l->shard_world + (size_t)l->shard_rank) % l->n : start + r;
+        size_t pos = l->shuffle ? l->perm[g] : g;
         size_t id = l->rows[pos];
         s->ids[r] = id;
         s->y[r] = l->ds->y[id];
@@ -207,6 +215,8 @@ lt_loader *lt_loader_create(const lt_subset *src, int batch_size, int shuffle, i
     if (!l) return NULL;
     l->ds = src->ds;
     l->n = src->n;
+    l->len = src->n;
+    l->shard_world = 1;
     l->shuffle = !!shuffle;
     l->drop_last = !!drop_last;
     l->prefetch = !!prefetch;
@@ -284,11 +294,11 @@ int lt_loader_next(lt_loader *l, lt_batch *out) {
 }
 
 size_t lt_loader_batches_per_epoch(const lt_loader *l) {
-    return batches_for(l->n, l->c_index > 0 ? l->c_bs : l->next_bs, l->drop_last);
+    return batches_for(l->len, l->c_index > 0 ? l->c_bs : l->next_bs, l->drop_last);
 }
 
 int lt_loader_set_batch_size(lt_loader *l, int n, lt_err *err) {
-    int rc = check_batch_size(l->n, n, l->drop_last, err);
+    int rc = check_batch_size(l->len, n, l->drop_last, err);
     if (rc != LT_OK) return rc;
     pause_producer(l);
     if (n != l->next_bs) {
@@ -301,7 +311,7 @@ int lt_loader_set_batch_size(lt_loader *l, int n, lt_err *err) {
 
 int lt_loader_seek(lt_loader *l, size_t epoch, size_t batch_index, lt_err *err) {
     int bs = (epoch == l->c_epoch && l->c_index > 0) ? l->c_bs : l->next_bs;
-    size_t bpe = batches_for(l->n, bs, l->drop_last);
+    size_t bpe = batches_for(l->len, bs, l->drop_last);
     if (batch_index > bpe)
         return lt_seterr(err, LT_EINVAL, "loader: batch %zu is past the %zu batches of epoch %zu", batch_index, bpe,
                          epoch);
@@ -341,4 +351,16 @@ void lt_loader_free(lt_loader *l) {
     free(l->perm);
     free(l->rows);
     free(l);
+}
+
+int lt_loader_set_shard(lt_loader *l, int rank, int world, lt_err *err) {
+    if (world < 1 || rank < 0 || rank >= world)
+        return lt_seterr(err, LT_EINVAL, "loader: rank %d of a world of %d", rank, world);
+    pause_producer(l);
+    l->shard_rank = rank;
+    l->shard_world = world;
+    l->len = (l->n + (size_t)world - 1) / (size_t)world;
+    reset_producer(l);
+    resume_producer(l);
+    return LT_OK;
 }

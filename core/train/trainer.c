@@ -11,6 +11,8 @@
 #include "lathe/sched.h"
 #include "lathe/train.h"
 #include "train/trainer_callbacks.h"
+#include "train/trainer_dist.h"
+#include "lathe/dist.h"
 
 void lt_config_defaults(lt_config *c) {
     memset(c, 0, sizeof *c);
@@ -25,6 +27,8 @@ void lt_config_defaults(lt_config *c) {
     c->lr = -1;
     snprintf(c->accelerator, sizeof c->accelerator, "cpu");
     c->devices = 1;
+    snprintf(c->strategy, sizeof c->strategy, "auto");
+    c->num_nodes = 1;
     c->val_split = 0.1;
     c->prefetch = 1;
     c->run_test = 1;
@@ -309,11 +313,14 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
     t->exp = exp;
+    t->rank = lt_dist_rank();
+    t->world = lt_dist_world();
+    t->ranks_agree = 1;
     t->val_loss = t->val_acc = t->test_loss = t->test_acc = t->train_loss = NAN;
     const char *note;
     if (cfg->backend) /* a test's backend (lt_config.backend) */
         t->be = cfg->backend, note = NULL;
-    else if (!(t->be = lt_backend_for(cfg->accelerator, cfg->devices, &note, err)))
+    else if (!(t->be = lt_backend_for(cfg->accelerator, lt_dist_world() > 1 ? 1 : cfg->devices, &note, err)))
         return err ? err->code : LT_EINVAL;
     if (note) { /* auto fell back to the CPU: said once, as a warning of the run */
         snprintf(t->warning, sizeof t->warning, "%s", note);
@@ -336,6 +343,8 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     m->model.be = t->be;
     if ((rc = check_model_fits(t, err))) return rc;
     if ((rc = lt_model_finalize(&m->model, &t->rng, err))) return rc;
+    /* every rank starts from rank 0's initial weights */
+    if (t->world > 1 && (rc = lt_dist_bcast_f32(m->model.mem, m->model.nparam_floats, 0, err))) return rc;
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, t->be, &t->rng, err))) return rc;
@@ -381,6 +390,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     }
     t->train_loader = lt_loader_create(&m->train_set, t->batch_size, shuffle, 0, cfg->seed, cfg->prefetch, err);
     if (!t->train_loader) return err ? err->code : LT_EINVAL;
+    if (t->world > 1 && (rc = lt_loader_set_shard(t->train_loader, t->rank, t->world, err))) return rc;
     t->batches_per_epoch = apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
     if ((rc = lt_tcb_init(t, err))) return rc;
     if (cfg->resume[0]) {
@@ -392,6 +402,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
         if (slash) *slash = '\0';
         lt_tcb_clean_stale(t, slash ? (dir[0] ? dir : "/") : ".");
     }
+    if (t->world > 1 && (rc = dist_hparams_init(t, err))) return rc;
     t->state = LT_RUN_IDLE;
     return LT_OK;
 }
@@ -579,6 +590,8 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     t->train_loss = lv;
     if (t->accum_count >= accum || last_in_epoch) {
         lt_model *md = &m->model;
+        /* data parallel: the gradients averaged over the ranks, one flat all-reduce */
+        if (t->world > 1 && (rc = dist_average_grads(t, err))) return rc;
         /* 16-mixed: unscale, or skip this step when the scaled gradients overflowed */
         int usable =
             !fp16 || lt_grad_scaler_unscale(&t->scaler, md->be, md->mem + md->nparam_floats, md->nparam_floats);
@@ -632,12 +645,23 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     lt_subset *set = stage == LT_STAGE_TEST ? &m->test_set : &m->val_set;
     if (set->n == 0) return LT_OK;
     lt_run_state prev = t->state;
-    lt_loader *l = lt_loader_create(set, t->batch_size, 0, 0, t->cfg.seed, 0, err);
-    if (!l) return err ? err->code : LT_EINVAL;
+    /* data parallel: each rank evaluates its share; the sums are added after */
+    lt_subset shard = {0};
+    if (t->world > 1) {
+        int src = dist_eval_shard(t, set, &shard, err);
+        if (src) return src;
+        set = &shard;
+    }
+    lt_loader *l = set->n ? lt_loader_create(set, t->batch_size, 0, 0, t->cfg.seed, 0, err) : NULL;
+    if (!l) {
+        free(shard.idx);
+        return err ? err->code : LT_EINVAL;
+    }
     /* the layers' outputs of the last training batch, put back afterwards */
     lt_tensor **outs = lt_malloc((size_t)m->model.nlayers * sizeof *outs + 1, err);
     if (!outs) {
         lt_loader_free(l);
+        free(shard.idx);
         return LT_ENOMEM;
     }
     for (int i = 0; i < m->model.nlayers; i++) outs[i] = m->model.layers[i].out;
@@ -659,8 +683,14 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     }
     if (rc < 0 && err && !err->code) lt_seterr(err, rc, "%s", lt_loader_last_error(l));
     lt_loader_free(l);
+    free(shard.idx);
     for (int i = 0; i < m->model.nlayers; i++) m->model.layers[i].out = outs[i];
     free(outs);
+    if (rc >= 0 && t->world > 1) {
+        lt_dist_set_step(t->step);
+        int drc = dist_reduce_metrics(t, err);
+        if (drc) rc = drc;
+    }
     m->stage = LT_STAGE_TRAIN;
     t->state = prev;
     if (rc < 0) return rc;
@@ -760,8 +790,18 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         size_t bi;
         for (bi = first; bi < t->batches_per_epoch; bi++) {
             if (t->cb.safe_point && t->cb.safe_point(t, t->cb.user)) t->stop_requested = 1;
+            if (t->world > 1) {
+                /* rank 0 decides a stop (a command, --max-time) for every rank, at this step */
+                if (t->rank == 0 && t->cfg.max_time > 0 && !t->stop_requested &&
+                    lt_now() - t->fit_start >= t->cfg.max_time) {
+                    t->stop_requested = 1;
+                    snprintf(t->stop_reason, sizeof t->stop_reason, "--max-time reached after %.0f s",
+                             lt_now() - t->fit_start);
+                }
+                if ((rc = dist_sync_commands(t, err))) break;
+            }
             if (t->stop_requested || (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps)) break;
-            if (t->cfg.max_time > 0 && lt_now() - t->fit_start >= t->cfg.max_time) {
+            if (t->world == 1 && t->cfg.max_time > 0 && lt_now() - t->fit_start >= t->cfg.max_time) {
                 t->stop_requested = 1;
                 snprintf(t->stop_reason, sizeof t->stop_reason, "--max-time reached after %.0f s",
                          lt_now() - t->fit_start);
@@ -797,6 +837,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         sched_tick(t, LT_SCHED_EPOCH);
         if (t->exp->on_train_epoch_end) t->exp->on_train_epoch_end(m, t->epoch);
         t->epoch_end_pending = 0; /* an epoch-end checkpoint comes after the tick and the hook */
+        if (t->world > 1 && (rc = dist_weights_check(t, err))) break;
         lt_tcb_epoch_end(t);
         if (t->cb.on_epoch_end) t->cb.on_epoch_end(t, t->cb.user);
         if (t->cfg.max_steps >= 0 && t->step >= t->cfg.max_steps) {

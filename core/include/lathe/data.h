@@ -154,6 +154,12 @@ int lt_loader_seek(lt_loader *l, size_t epoch, size_t batch_index, lt_err *err);
 void lt_loader_position(const lt_loader *l, size_t *epoch, size_t *batch_index);
 /* Message of the last negative lt_loader_next return ("" when none). */
 const char *lt_loader_last_error(const lt_loader *l);
+/* DistributedSampler (torch's defaults, drop_last=False): each epoch's order
+ * (the same permutation on every rank, as the seeds match) is padded by
+ * repeating its first places up to a multiple of world, and rank takes every
+ * world-th place from `rank` on: ceil(n / world) rows per rank, disjoint but
+ * for the padding. Call before the first batch (it resets the position). */
+int lt_loader_set_shard(lt_loader *l, int rank, int world, lt_err *err);
 /* Stops and joins the prefetch thread, frees everything. NULL is fine. */
 void lt_loader_free(lt_loader *l);
 

@@ -41,6 +41,8 @@ typedef struct lt_session_opts {
        when it happens: after the step, epoch end or stop that met it; n is how
        many came since the last call, msg the newest (also a log event) */
     void (*on_warning)(lt_trainer *t, long n, const char *msg, void *user);
+    /* after each epoch's end (its logging done) */
+    void (*on_epoch_end)(lt_trainer *t, void *user);
     lt_ctl_server_opts server;
     int histogram_every_n_epochs; /* TensorBoard weight histograms; 0: never */
 } lt_session_opts;

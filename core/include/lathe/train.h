@@ -34,6 +34,10 @@ typedef struct lt_config {
     char data_dir[1024];  /* "" : the experiment's default */
     char accelerator[16]; /* cpu | gpu | auto */
     int devices;
+    /* data parallel (Lightning's names): "auto" or "ddp"; the world is
+       devices x num_nodes ranks, one process each, launched by mpirun or srun */
+    char strategy[8];
+    int num_nodes;
     double val_split; /* fraction of the training set held out for validation */
     int prefetch;     /* background data loading */
     int run_test;     /* run a test pass after fit */
@@ -302,6 +306,13 @@ struct lt_trainer {
     char note[LT_ERR_MSG_MAX];    /* a remark on the settings, for the front end to say once ("" : none) */
     long warnings;                /* how many such problems so far */
     long ckpt_saved, ckpt_failed; /* checkpoint writes that succeeded, that failed */
+    /* data parallel (lathe/dist.h): this process's rank and the world size
+       (1: one process, as without --strategy ddp) */
+    int rank, world;
+    uint32_t weights_crc; /* CRC-32C of the parameters after the last epoch */
+    int ranks_agree;      /* every rank's weights_crc equal (1 in a world of 1) */
+    double dist_last[32]; /* the hparams as last broadcast (rank 0's commands) */
+    int dist_nhp;
 };
 
 /* Builds only the model, from the experiment's declared input shape (no data):

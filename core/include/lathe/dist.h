@@ -1,0 +1,76 @@
+/* lathe/dist.h: the distributed layer. Who this process is among the ranks of
+ * a data-parallel run (rank, world size, local rank, node) and the
+ * collectives the trainer needs: broadcast of a float buffer or a small byte
+ * blob, all-reduce sums of floats and doubles, all-gather of one 32-bit word,
+ * barrier, abort. The collectives go through a small table (lt_dist_comm) so
+ * that another implementation (NCCL for GPU ranks) can sit beside the CPU one
+ * (Open MPI, core/dist/comm_mpi.c).
+ *
+ * A world of 1 needs no MPI at all: every collective is then a no-op. A
+ * process started by mpirun (OMPI_COMM_WORLD_*) or srun (SLURM_*) knows its
+ * place from the environment before MPI starts; lt_dist_init starts MPI with
+ * MPI_THREAD_SERIALIZED (the trainer makes its MPI calls from its own thread,
+ * one at a time; the thread that called lt_dist_init finalizes after it).
+ *
+ * Faults: MPI errors return (MPI_ERRORS_RETURN) as LT_EIO with a one-line
+ * message naming the rank and the step; a watchdog thread ends the process
+ * when one collective has not completed for LATHE_DIST_TIMEOUT seconds
+ * (default 30): "rank R: no all-reduce completion for 30 s at step S;
+ * aborting". */
+#ifndef LATHE_DIST_H
+#define LATHE_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lathe/common.h"
+
+typedef struct lt_dist_env {
+    int rank, world, local_rank, node;
+    const char *launcher; /* "mpirun", "srun" or "" (not launched) */
+} lt_dist_env;
+
+/* Reads the launcher's environment (Open MPI first, then SLURM); without a
+ * launcher: rank 0 of a world of 1. Needs no MPI. */
+void lt_dist_env_read(lt_dist_env *e);
+
+/* The collectives of one implementation. Every call returns LT_OK or a
+ * negative LT_E* code with err filled. */
+typedef struct lt_dist_comm {
+    const char *name; /* "mpi" */
+    int (*bcast)(void *buf, size_t bytes, int root, lt_err *err);
+    int (*allreduce_f32)(float *buf, size_t n, lt_err *err);
+    int (*allreduce_f64)(double *buf, size_t n, lt_err *err);
+    int (*allgather_u32)(uint32_t mine, uint32_t *all, lt_err *err);
+    int (*barrier)(lt_err *err);
+    void (*abort)(int code);
+    void (*finalize)(void);
+} lt_dist_comm;
+
+/* 1 when this build has the MPI implementation (LATHE_HAVE_MPI). */
+int lt_dist_have_mpi(void);
+/* Starts the communication for a world of more than one (MPI_Init_thread),
+ * checks that MPI agrees with the environment. A world of 1: nothing. */
+int lt_dist_init(lt_err *err);
+/* Ends it (MPI_Finalize); the watchdog stops. */
+void lt_dist_finalize(void);
+int lt_dist_rank(void);
+int lt_dist_world(void);
+int lt_dist_local_rank(void);
+/* The step the next collectives belong to (for the watchdog's line and errors). */
+void lt_dist_set_step(long step);
+
+/* The collectives; in a world of 1 they return LT_OK at once. */
+int lt_dist_bcast_f32(float *buf, size_t n, int root, lt_err *err);
+int lt_dist_bcast_bytes(void *buf, size_t bytes, int root, lt_err *err);
+int lt_dist_allreduce_sum_f32(float *buf, size_t n, lt_err *err);
+int lt_dist_allreduce_sum_f64(double *buf, size_t n, lt_err *err);
+int lt_dist_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err);
+int lt_dist_barrier(lt_err *err);
+/* Ends every rank (MPI_Abort); in a world of 1, exit(code). */
+void lt_dist_abort(int code);
+
+/* The watchdog's limit in seconds (LATHE_DIST_TIMEOUT, default 30). */
+double lt_dist_timeout(void);
+
+#endif

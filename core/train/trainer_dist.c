@@ -1,0 +1,146 @@
+/* Data-parallel training (--strategy ddp): what the trainer does between its
+ * ranks, over lathe/dist.h's collectives. Every rank runs the same loop on its
+ * shard of each batch order; the gradients are averaged before each optimizer
+ * step, so the replicas stay bitwise equal (checked after every epoch). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lathe/dist.h"
+#include "lathe/tbevents.h"
+#include "train/trainer_dist.h"
+
+#define MAX_HP ((int)(sizeof((lt_trainer *)0)->dist_last / sizeof(double)))
+
+static int hparam_count(lt_trainer *t) {
+    int n = lt_trainer_hparam_count(t);
+    return n > MAX_HP ? MAX_HP : n;
+}
+
+int dist_hparams_init(lt_trainer *t, lt_err *err) {
+    t->dist_nhp = hparam_count(t);
+    for (int i = 0; i < t->dist_nhp; i++) {
+        char nb[64];
+        const char *name = lt_trainer_hparam_name(t, i, nb, sizeof nb);
+        if (lt_trainer_hparam_get(t, name, &t->dist_last[i], err)) return err ? err->code : LT_EINVAL;
+    }
+    /* the ranks must run the same experiment and flags: compare what they start from */
+    uint32_t mine = lt_crc32c(t->dist_last, (size_t)t->dist_nhp * sizeof(double));
+    mine = lt_crc32c_update(mine, t->exp->name, strlen(t->exp->name));
+    uint32_t words[2] = {(uint32_t)t->batch_size, (uint32_t)t->batches_per_epoch};
+    mine = lt_crc32c_update(mine, words, sizeof words);
+    uint32_t *all = calloc((size_t)t->world, sizeof *all);
+    if (!all) return lt_seterr(err, LT_ENOMEM, "out of memory");
+    int rc = lt_dist_allgather_u32(mine, all, err);
+    for (int r = 0; !rc && r < t->world; r++)
+        if (all[r] != all[0])
+            rc = lt_seterr(err, LT_EINVAL,
+                           "rank %d runs another experiment or other flags than rank 0 (every rank needs the same)", r);
+    free(all);
+    return rc;
+}
+
+int dist_average_grads(lt_trainer *t, lt_err *err) {
+    lt_model *md = &t->mod.model;
+    float *g = md->mem + md->nparam_floats;
+    lt_dist_set_step(t->step);
+    int rc = lt_dist_allreduce_sum_f32(g, md->nparam_floats, err);
+    if (rc) return rc;
+    float k = 1.0f / (float)t->world;
+    for (size_t i = 0; i < md->nparam_floats; i++) g[i] *= k;
+    return LT_OK;
+}
+
+/* LATHE_DIST_TRACE=<folder>: each rank appends what it applied, and at which
+ * step, to <folder>/rank<R>.log (the tests compare the ranks' files). */
+static void trace(const lt_trainer *t, const char *fmt, const char *name, double v) {
+    const char *dir = getenv("LATHE_DIST_TRACE");
+    if (!dir || !*dir) return;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/rank%d.log", dir, t->rank);
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fprintf(f, fmt, t->step, name, v);
+    fclose(f);
+}
+
+/* One small broadcast per step: [stop, hparams...] as rank 0 has them. A
+ * pause on rank 0 holds the others here, in the broadcast. */
+int dist_sync_commands(lt_trainer *t, lt_err *err) {
+    double msg[1 + MAX_HP];
+    int n = t->dist_nhp;
+    if (t->rank == 0) {
+        msg[0] = t->stop_requested;
+        for (int i = 0; i < n; i++) {
+            char nb[64];
+            if (lt_trainer_hparam_get(t, lt_trainer_hparam_name(t, i, nb, sizeof nb), &msg[1 + i], NULL))
+                msg[1 + i] = t->dist_last[i];
+        }
+    }
+    int rc = lt_dist_bcast_bytes(msg, (size_t)(1 + n) * sizeof(double), 0, err);
+    if (rc) return rc;
+    for (int i = 0; i < n; i++) {
+        if (msg[1 + i] == t->dist_last[i]) continue;
+        char nb[64];
+        const char *name = lt_trainer_hparam_name(t, i, nb, sizeof nb);
+        if (t->rank != 0 && (rc = lt_trainer_hparam_set(t, name, msg[1 + i], err))) return rc;
+        t->dist_last[i] = msg[1 + i];
+        trace(t, "step=%ld set %s=%.17g\n", name, msg[1 + i]);
+    }
+    if (msg[0] != 0 && !t->stop_requested) {
+        t->stop_requested = 1;
+        snprintf(t->stop_reason, sizeof t->stop_reason, "stopped by rank 0");
+    }
+    if (msg[0] != 0) trace(t, "step=%ld %s%.0f\n", "stop=", 1);
+    return LT_OK;
+}
+
+int dist_eval_shard(const lt_trainer *t, const lt_subset *set, lt_subset *out, lt_err *err) {
+    *out = *set;
+    if (set->n < (size_t)t->world)
+        return lt_seterr(err, LT_EINVAL, "an evaluation set of %zu rows cannot be shared by %d ranks", set->n,
+                         t->world);
+    size_t n = set->n > (size_t)t->rank ? (set->n - (size_t)t->rank + (size_t)t->world - 1) / (size_t)t->world : 0;
+    out->idx = malloc((n ? n : 1) * sizeof *out->idx);
+    if (!out->idx) return lt_seterr(err, LT_ENOMEM, "out of memory for the evaluation shard");
+    for (size_t k = 0; k < n; k++) out->idx[k] = set->idx[(size_t)t->rank + k * (size_t)t->world];
+    out->n = n;
+    return LT_OK;
+}
+
+int dist_reduce_metrics(lt_trainer *t, lt_err *err) {
+    lt_module *m = &t->mod;
+    /* the ranks log the same metrics in the same order (the same step code):
+       their count and names are checked before the sums are added */
+    uint32_t sig = (uint32_t)m->nmetrics;
+    for (int i = 0; i < m->nmetrics; i++) sig = lt_crc32c_update(sig, m->metrics[i].name, strlen(m->metrics[i].name));
+    uint32_t *all = calloc((size_t)t->world, sizeof *all);
+    if (!all) return lt_seterr(err, LT_ENOMEM, "out of memory");
+    int rc = lt_dist_allgather_u32(sig, all, err);
+    for (int r = 0; !rc && r < t->world; r++)
+        if (all[r] != all[0])
+            rc = lt_seterr(err, LT_EINVAL,
+                           "rank %d logged other metrics than rank 0 in evaluation (a set smaller than the world?)", r);
+    free(all);
+    if (rc) return rc;
+    double buf[2 * LT_MAX_METRICS];
+    for (int i = 0; i < m->nmetrics; i++) buf[2 * i] = m->metrics[i].sum, buf[2 * i + 1] = m->metrics[i].weight;
+    if ((rc = lt_dist_allreduce_sum_f64(buf, (size_t)2 * (size_t)m->nmetrics, err))) return rc;
+    for (int i = 0; i < m->nmetrics; i++) m->metrics[i].sum = buf[2 * i], m->metrics[i].weight = buf[2 * i + 1];
+    return LT_OK;
+}
+
+int dist_weights_check(lt_trainer *t, lt_err *err) {
+    lt_model *md = &t->mod.model;
+    t->weights_crc = lt_crc32c(md->mem, md->nparam_floats * sizeof(float));
+    t->ranks_agree = 1;
+    if (t->world <= 1) return LT_OK;
+    uint32_t *all = calloc((size_t)t->world, sizeof *all);
+    if (!all) return lt_seterr(err, LT_ENOMEM, "out of memory");
+    lt_dist_set_step(t->step);
+    int rc = lt_dist_allgather_u32(t->weights_crc, all, err);
+    for (int r = 0; !rc && r < t->world; r++)
+        if (all[r] != all[0]) t->ranks_agree = 0;
+    free(all);
+    return rc;
+}

@@ -1,0 +1,22 @@
+/* The trainer's data-parallel steps (trainer_dist.c), private to train/. */
+#ifndef LATHE_TRAINER_DIST_H
+#define LATHE_TRAINER_DIST_H
+
+#include "lathe/train.h"
+
+/* Records the hparams every rank starts from (the commands' baseline). */
+int dist_hparams_init(lt_trainer *t, lt_err *err);
+/* Sums the gradients over the ranks and divides by the world size. */
+int dist_average_grads(lt_trainer *t, lt_err *err);
+/* The step boundary: rank 0's decisions (stop, changed hparams) broadcast
+ * and applied on every rank at the same step. */
+int dist_sync_commands(lt_trainer *t, lt_err *err);
+/* This rank's share of an evaluation set: every world-th row from `rank`, no
+ * padding, so that the ranks together cover the set once. */
+int dist_eval_shard(const lt_trainer *t, const lt_subset *set, lt_subset *out, lt_err *err);
+/* The logged metrics' sums and weights summed over the ranks. */
+int dist_reduce_metrics(lt_trainer *t, lt_err *err);
+/* weights_crc and ranks_agree after an epoch. */
+int dist_weights_check(lt_trainer *t, lt_err *err);
+
+#endif
