@@ -35,6 +35,14 @@ free_port() {
 stop() {
   local d=$1 f p
   [ -n "$d" ] && [ -f "$d/slurm.conf" ] || die "stop: $d is not a folder made by '$me start'"
+  # jobs first, while slurmctld can still end them
+  if [ -f "$d/run/slurmctld.pid" ] && kill -0 "$(cat "$d/run/slurmctld.pid")" 2>/dev/null; then
+    SLURM_CONF=$d/slurm.conf timeout 5 scancel --full --quiet --user="$(id -un)" 2>/dev/null
+    for _ in $(seq 1 50); do
+      [ -z "$(SLURM_CONF=$d/slurm.conf timeout 5 squeue -h -t R,CG -o %i 2>/dev/null)" ] && break
+      sleep 0.2
+    done
+  fi
   for f in slurmd slurmctld munged; do
     [ -f "$d/run/$f.pid" ] || continue
     p=$(cat "$d/run/$f.pid" 2>/dev/null)
@@ -42,9 +50,18 @@ stop() {
     for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null
   done
-  # job steps left behind (slurmstepd) belong to this cluster's spool folder
-  for p in $(pgrep -f "slurmstepd.*" 2>/dev/null); do
-    tr '\0' ' ' <"/proc/$p/environ" 2>/dev/null | grep -q "SLURM_CONF=$d/slurm.conf" && kill -9 "$p" 2>/dev/null
+  # what is left behind (a slurmstepd, a job's processes) carries this
+  # cluster's SLURM_CONF in its environment, the daemons having been started
+  # with it; a job's processes carry SLURM_JOB_ID too
+  local env
+  for f in /proc/[0-9]*/environ; do
+    p=${f#/proc/}; p=${p%/environ}
+    [ "$p" = $$ ] || [ "$p" = "$PPID" ] && continue
+    env=$(tr '\0' '\n' 2>/dev/null <"$f") || continue
+    printf '%s\n' "$env" | grep -qx "SLURM_CONF=$d/slurm.conf" || continue
+    if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = slurmstepd ] || printf '%s\n' "$env" | grep -q '^SLURM_JOB_ID='; then
+      kill -9 "$p" 2>/dev/null
+    fi
   done
   rm -rf "$d"
 }
