@@ -71,8 +71,11 @@ if [ -z "$jid" ]; then bad "sbatch (requeue): $(cat "$tmp/sbatch.err")"; else
   for _ in $(seq 1 150); do [ -f "$last" ] && break; sleep 0.2; done
   [ -f "$last" ] && [ "$(job_state "$jid")" = RUNNING ] && ok || bad "no last.safetensors while job $jid runs: $(job_state "$jid"), $(tail -2 "$tmp/rq-$jid.out")"
   scontrol requeue "$jid" 2>"$tmp/rq.err" && ok || bad "scontrol requeue $jid: $(cat "$tmp/rq.err")"
-  # a requeued job is held ~2 min (Reason=BeginTime): release it now
-  wait_state "$jid" PENDING 20 && scontrol update jobid="$jid" StartTime=now 2>>"$tmp/rq.err" && ok || bad "requeued job $jid not pending: $(cat "$tmp/rq.err")"
+  # a requeued job is held ~2 min (Reason=BeginTime): release it, but not
+  # within the second of the requeue, or slurmd refuses the launch ("Job
+  # credential revoked": the old credential's revocation covers that second)
+  # and the job ends FAILED
+  wait_state "$jid" PENDING 20 && sleep 2 && scontrol update jobid="$jid" StartTime=now 2>>"$tmp/rq.err" && ok || bad "requeued job $jid not pending: $(cat "$tmp/rq.err")"
   wait_state "$jid" 'COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY' 45 && ok || bad "requeued job $jid did not end"
   out=$tmp/rq-$jid.out
   [ "$(job_state "$jid")" = COMPLETED ] && ok || bad "requeued job $jid: $(job_state "$jid"): $(tail -3 "$out")"
