@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # lathe under a real SLURM: a private one-node cluster (tests/dist/slurm.sh,
 # its own munged, slurmctld and slurmd, stopped at exit) runs
+#   0. srun -n 2 hostname; an MPI program (mpicc) under srun --mpi=pmix -n 2
 #   1. srun -n 1 lathe train mnist_cnn --headless: a small run, exit 0, its folder
 #   2. sbatch experiments/slurm/train.sbatch: to completion
 #   3. the requeue path: `scontrol requeue <job>` ends the running job, which
@@ -40,6 +41,29 @@ wait_state() {
   done
   echo "job $1: state '$s' after $3 s, not $2" >&2; return 1
 }
+
+# ---- 0. the cluster itself: srun -n 2, and an MPI program under --mpi=pmix ----
+[ "$(timeout 30 srun -n 2 hostname 2>&1 | sort -u)" = "$(hostname -s)" ] && ok || bad "srun -n 2 hostname: $(timeout 30 srun -n 2 hostname 2>&1 | tail -2)"
+if command -v mpicc >/dev/null; then
+  cat >"$tmp/rank.c" <<'C'
+#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+  int r, n, s = 0;
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  MPI_Allreduce(&r, &s, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  printf("rank %d of %d sum %d\n", r, n, s);
+  MPI_Finalize();
+  return 0;
+}
+C
+  if mpicc "$tmp/rank.c" -o "$tmp/rank" 2>"$tmp/mpicc.err"; then
+    out=$(timeout 30 srun --mpi=pmix -n 2 "$tmp/rank" 2>&1 | sort)
+    [ "$out" = $'rank 0 of 2 sum 1\nrank 1 of 2 sum 1' ] && ok || bad "srun --mpi=pmix -n 2: $(printf '%s\n' "$out" | tail -3)"
+  else bad "mpicc: $(head -3 "$tmp/mpicc.err")"; fi
+else echo "note: mpicc not found (libopenmpi-dev): the --mpi=pmix check is left out"; fi
 
 # ---- 1. srun -n 1 ----
 timeout 60 srun -n 1 "$LATHE" train mnist_cnn --headless --default-root-dir "$tmp/srun" --max-epochs 1 \
