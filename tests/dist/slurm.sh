@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private one-node SLURM cluster for tests: its own munged (key, socket, pid
-# and log in a temporary folder), a slurm.conf naming this host, slurmctld and
-# slurmd on free ports. Nothing under /etc, /run or /var is touched. As root.
+# and log in a temporary folder), a slurm.conf naming this host (reached on
+# 127.0.0.1), slurmctld and slurmd on free ports. Nothing under /etc, /run or
+# /var is touched. As root.
 #   eval "$(tests/dist/slurm.sh start)"   # exports SLURM_CONF and LATHE_SLURM_DIR
 #   srun -n 2 hostname; sbatch ...; squeue
 #   tests/dist/slurm.sh stop "$LATHE_SLURM_DIR"
@@ -89,7 +90,7 @@ start() {
   cat >"$d/slurm.conf" <<EOF
 # written by tests/dist/slurm.sh: a private one-node cluster
 ClusterName=lathe-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=$cport
@@ -119,7 +120,7 @@ MinJobAge=300
 SlurmctldTimeout=30
 SlurmdTimeout=30
 SchedulerType=sched/backfill
-NodeName=$host CPUs=$cpus State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE OverSubscribe=NO State=UP
 EOF
   export SLURM_CONF=$d/slurm.conf

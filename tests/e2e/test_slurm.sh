@@ -75,7 +75,7 @@ grep -q '^state: done' "$tmp/srun/mnist_cnn/version_0/run.yaml" 2>/dev/null && o
 
 # ---- 2. sbatch the sample to completion ----
 SB=$SRC/experiments/slurm/train.sbatch
-jid=$(LATHE=$LATHE LATHE_ROOT=$tmp/sb sbatch --parsable --time=00:05:00 -o "$tmp/sb-%j.out" "$SB" \
+jid=$(LATHE=$LATHE LATHE_ROOT=$tmp/sb sbatch --parsable --time=00:05:00 --cpus-per-task=1 -o "$tmp/sb-%j.out" "$SB" \
   --max-epochs 1 --limit-train-batches 10 $SMALL 2>"$tmp/sbatch.err")
 if [ -z "$jid" ]; then bad "sbatch: $(cat "$tmp/sbatch.err")"; else
   wait_state "$jid" 'COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY' 45 && ok || bad "sbatch job $jid did not end"
@@ -88,7 +88,7 @@ fi
 # ---- 3. requeue: the job reruns and resumes from its last.safetensors ----
 # 3 epochs of 40 steps with a checkpoint every 10 steps; requeued once the
 # first checkpoint is there, the run must end at step 120 as an uninterrupted one
-jid=$(LATHE=$LATHE LATHE_ROOT=$tmp/rq sbatch --parsable --time=00:05:00 -o "$tmp/rq-%j.out" "$SB" \
+jid=$(LATHE=$LATHE LATHE_ROOT=$tmp/rq sbatch --parsable --time=00:05:00 --cpus-per-task=1 -o "$tmp/rq-%j.out" "$SB" \
   --max-epochs 3 --limit-train-batches 40 --every-n-train-steps 10 $SMALL 2>"$tmp/sbatch.err")
 if [ -z "$jid" ]; then bad "sbatch (requeue): $(cat "$tmp/sbatch.err")"; else
   last=$tmp/rq/mnist_cnn/slurm_$jid/checkpoints/last.safetensors
