@@ -78,6 +78,7 @@ SB=$SRC/experiments/slurm/train.sbatch
 jid=$(LATHE=$LATHE LATHE_ROOT=$tmp/sb sbatch --parsable --time=00:05:00 --cpus-per-task=1 -o "$tmp/sb-%j.out" "$SB" \
   --max-epochs 1 --limit-train-batches 10 $SMALL 2>"$tmp/sbatch.err")
 if [ -z "$jid" ]; then bad "sbatch: $(cat "$tmp/sbatch.err")"; else
+  [ "$(squeue -h -j "$jid" -o %i 2>&1)" = "$jid" ] && ok || bad "squeue does not list job $jid: $(squeue 2>&1 | tail -2)"
   wait_state "$jid" 'COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY' 45 && ok || bad "sbatch job $jid did not end"
   [ "$(job_state "$jid")" = COMPLETED ] && ok || bad "sbatch job $jid: $(job_state "$jid"): $(tail -3 "$tmp/sb-$jid.out")"
   grep -q 'starting mnist_cnn' "$tmp/sb-$jid.out" && [ "$(grep 'state=' "$tmp/sb-$jid.out" | kv state /dev/stdin)" = done ] && ok ||
