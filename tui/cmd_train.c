@@ -3,10 +3,13 @@
  * lines, then one final `key=value` summary line that scripts can parse. While
  * it trains, `lathe ctl <run dir> <command>` (or the workbench) steers it. */
 #include <math.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -99,7 +102,10 @@ static void on_start(lt_session *s, void *user) {
 /* SIGINT, SIGTERM, SIGHUP: the run ends as interrupted at its next step
  * boundary (lt_session_interrupt); the handler only records the signal. A
  * second one while that happens changes nothing: the checkpoint being written
- * is atomic and the run ends within a step. */
+ * is atomic and the run ends within a step. SIGUSR1 (SLURM's warning before
+ * the time limit, `#SBATCH --signal=USR1@90`) ends it the same way and then,
+ * in a SLURM job, requeues the job (Lightning's SLURM auto-requeue): the job
+ * script resumes from the checkpoint the stop wrote. */
 static volatile sig_atomic_t g_signal;
 
 static void on_signal(int sig) {
@@ -182,6 +188,34 @@ static void catch_signals(int on) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* `scontrol requeue <job>` after a SIGUSR1 stop; one line either way */
+static void slurm_requeue(const lt_trainer *t) {
+    const char *job = getenv("SLURM_JOB_ID");
+    if (!job || !*job) {
+        fprintf(stderr, "lathe: SIGUSR1 at step %ld: not a SLURM job (no SLURM_JOB_ID), nothing to requeue\n", t->step);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+        execlp("scontrol", "scontrol", "requeue", job, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fprintf(stderr, "lathe: SIGUSR1 at step %ld: `scontrol requeue %s` failed (%s); the job is not requeued\n",
+                t->step, job,
+                pid < 0                                   ? "fork failed"
+                : WIFEXITED(st) && WEXITSTATUS(st) == 127 ? "scontrol not found"
+                                                          : "non-zero exit");
+    else
+        fprintf(stderr, "lathe: SIGUSR1 at step %ld: stopped at the step boundary, SLURM job %s requeued\n", t->step,
+                job);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -289,6 +323,7 @@ int cmd_train(int argc, char **argv) {
     fflush(stdout);
     if (rc) fprintf(stderr, "lathe: %s\n", err.msg);
     int exit_status = rc ? 1 : lt_run_exit_status(t->state, t->end_signal);
+    if (!rc && t->state == LT_RUN_INTERRUPTED && t->end_signal == SIGUSR1) slurm_requeue(t);
     lt_session_free(s);                              /* removes control.sock */
     if (rc && lt_dist_world() > 1) lt_dist_abort(1); /* the other ranks may wait in a collective */
     lt_dist_finalize();

@@ -76,6 +76,7 @@ const char *lt_signal_name(int signo, char *buf, size_t len) {
     if (signo == SIGINT) return "SIGINT";
     if (signo == SIGTERM) return "SIGTERM";
     if (signo == SIGHUP) return "SIGHUP";
+    if (signo == SIGUSR1) return "SIGUSR1";
     snprintf(buf, len, "signal %d", signo);
     return buf;
 }

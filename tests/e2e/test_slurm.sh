@@ -4,13 +4,11 @@
 #   0. srun -n 2 hostname; an MPI program (mpicc) under srun --mpi=pmix -n 2
 #   1. srun -n 1 lathe train mnist_cnn --headless: a small run, exit 0, its folder
 #   2. sbatch experiments/slurm/train.sbatch: to completion
-#   3. the requeue path: `scontrol requeue <job>` ends the running job, which
-#      reruns the sbatch script; it finds the job's last.safetensors and
-#      resumes from it to the same end as an uninterrupted run.
-# Awaiting the distributed core: lathe's SIGUSR1 handler (--signal=USR1@90:
-# save at the step boundary, then `scontrol requeue` itself). Here the requeue
-# is issued by the test; when the handler lands, step 3 sends SIGUSR1 instead
-# (scancel --signal=USR1 <job>) and checks the same resume.
+#   3. the requeue path: SIGUSR1 to the running job (as --signal=USR1@90 sends
+#      before the time limit) makes lathe save at the step boundary and
+#      `scontrol requeue` its job, which reruns the sbatch script; it finds the
+#      job's last.safetensors and resumes from it to the same end as an
+#      uninterrupted run.
 #   usage: test_slurm.sh <lathe binary> <source dir>
 # Skipped (exit 77) without slurm-wlm and munge, as non-root, or without the data.
 . "$(dirname "$0")/lib.sh" "$1"
@@ -95,7 +93,9 @@ if [ -z "$jid" ]; then bad "sbatch (requeue): $(cat "$tmp/sbatch.err")"; else
   last=$tmp/rq/mnist_cnn/slurm_$jid/checkpoints/last.safetensors
   for _ in $(seq 1 150); do [ -f "$last" ] && break; sleep 0.2; done
   [ -f "$last" ] && [ "$(job_state "$jid")" = RUNNING ] && ok || bad "no last.safetensors while job $jid runs: $(job_state "$jid"), $(tail -2 "$tmp/rq-$jid.out")"
-  scontrol requeue "$jid" 2>"$tmp/rq.err" && ok || bad "scontrol requeue $jid: $(cat "$tmp/rq.err")"
+  # SLURM's warning before the time limit (--signal=USR1@90): lathe stops at
+  # the step boundary, saves, and requeues its own job
+  scancel --signal=USR1 "$jid" 2>"$tmp/rq.err" && ok || bad "scancel --signal=USR1 $jid: $(cat "$tmp/rq.err")"
   # a requeued job is held ~2 min (Reason=BeginTime): release it, but not
   # within the second of the requeue, or slurmd refuses the launch ("Job
   # credential revoked": the old credential's revocation covers that second)
@@ -106,7 +106,8 @@ if [ -z "$jid" ]; then bad "sbatch (requeue): $(cat "$tmp/sbatch.err")"; else
   [ "$(job_state "$jid")" = COMPLETED ] && ok || bad "requeued job $jid: $(job_state "$jid"): $(tail -3 "$out")"
   scontrol show job "$jid" | grep -q 'Restarts=1' && ok || bad "job $jid restarts: $(scontrol show job "$jid" | grep -o 'Restarts=[0-9]*')"
   grep -q "(restart 1): resuming from $last" "$out" && ok || bad "the rerun did not resume: $(grep 'lathe job' "$out")"
-  grep -q 'state=interrupted' "$out" && ok || bad "the first start was not interrupted by the requeue: $(grep 'state=' "$out")"
+  grep -q 'state=interrupted' "$out" && ok || bad "the first start was not interrupted by SIGUSR1: $(grep 'state=' "$out")"
+  grep -q "SLURM job $jid requeued" "$out" && ok || bad "lathe did not requeue its job: $(grep 'SIGUSR1' "$out")"
   fin=$(grep 'state=done' "$out" | tail -1)
   [ -n "$fin" ] && [ "$(printf '%s\n' "$fin" | kv steps /dev/stdin)" = 120 ] && ok || bad "the resumed run's end: $(grep 'state=' "$out")"
 fi
