@@ -13,7 +13,9 @@
 #  4. `lathe ctl <run> fork lr=...` on a paused run saves a checkpoint into
 #     the parent's checkpoints and starts the fork as a process of its own,
 #     which trains in its own folder and names its parent; on a running run
-#     it is refused.
+#     it is refused;
+#  5. the read-only workbench on the fork (lathe attach, in tmux when there
+#     is one) names the parent in the curves' legend.
 #   usage: test_fork.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
@@ -31,7 +33,7 @@ data_section() {
 }
 
 # ---- 1. the parent, then a fork of its last checkpoint ----------------------
-"$LATHE" train mnist_cnn "${common[@]}" --limit-train-batches 10 --max-epochs 1 --save-last \
+"$LATHE" train mnist_cnn "${common[@]}" --limit-train-batches 10 --max-epochs 1 --save-last --log-every-n-steps 2 \
   >"$tmp/p.out" 2>"$tmp/p.err"
 [ $? -eq 0 ] && [ -f "$P/checkpoints/last.safetensors" ] && ok || bad "parent: $(tail -n 2 "$tmp/p.err")"
 S=$(kv steps "$tmp/p.out")
@@ -134,5 +136,17 @@ grep -qxF "forked_hparams: 'batch_size=32,lr=0.01,dropout_1.p=0.25'" "$FK/run.ya
   bad "ctl fork's forked_hparams: $(grep forked "$FK/run.yaml")"
 grep -q "resume" "$L/interventions.csv" 2>/dev/null; grep -q ",fork," "$L/interventions.csv" && ok ||
   bad "the parent's interventions.csv has no fork row"
+
+# ---- 5. the read-only workbench on the fork: the parent's curves, dim --------
+if command -v tmux >/dev/null; then
+  T="tmux -L lathe-fork-$$"
+  $T new-session -d -s wb -x 180 -y 40 \
+    "cd $tmp && env LANG=C.UTF-8 LC_ALL=C.UTF-8 XDG_DATA_HOME=$tmp/xdg TERM=screen-256color $LATHE attach $F; sleep 60"
+  wait_for wb:0 "dim: parent version_0 to step $S, then this fork" 50 && ok ||
+    bad "no parent legend on the fork's curves: $(cap wb:0 | head -3)"
+  cap wb:0 | grep -q '0.0005' && ok || bad "the fork's lr not shown"
+else
+  echo "tmux not found: the read-only workbench part is skipped"
+fi
 
 finish
