@@ -17,6 +17,7 @@
 #include "lathe/checkpoint.h"
 #include "lathe/dist.h"
 #include "lathe/profiler.h"
+#include "lathe/runfolder.h"
 #include "lathe/runlog_fmt.h"
 #include "lathe/session.h"
 #include "wb_draw.h"
@@ -218,6 +219,69 @@ static void slurm_requeue(const lt_trainer *t) {
                 job);
 }
 
+/* --fork: the parent is the run folder the checkpoint lies in (the folder
+ * above checkpoints/), and the hparams given on the command line (--lr,
+ * --batch-size, then every --set) override the checkpoint's. */
+static int fork_setup(cli_opts *o) {
+    lt_config *c = &o->cfg;
+    if (!c->resume[0]) {
+        fprintf(stderr, "lathe: --fork needs --resume CKPT (or --resume last)\n");
+        return 2;
+    }
+    char dir[sizeof c->resume];
+    snprintf(dir, sizeof dir, "%s", c->resume);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        *slash = '\0';
+    slash = strrchr(dir, '/');
+    if (!strcmp(slash ? slash + 1 : dir, LT_RUN_CHECKPOINTS_DIR)) {
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+    }
+    snprintf(c->fork_parent, sizeof c->fork_parent, "%s", dir);
+    char given[sizeof c->set_hparams] = "", num[40];
+    size_t n = 0;
+    if (c->lr >= 0) n += (size_t)snprintf(given + n, sizeof given - n, "lr=%s", lt_fmt_num(num, sizeof num, c->lr));
+    if (c->batch_size > 0)
+        n += (size_t)snprintf(given + n, sizeof given - n, "%sbatch_size=%d", n ? "," : "", c->batch_size);
+    if (c->set_hparams[0]) n += (size_t)snprintf(given + n, sizeof given - n, "%s%s", n ? "," : "", c->set_hparams);
+    if (n >= sizeof given) {
+        fprintf(stderr, "lathe: --fork: too many hparams given\n");
+        return 2;
+    }
+    snprintf(c->set_hparams, sizeof c->set_hparams, "%s", given);
+    fprintf(stderr, "lathe: forking %s at %s%s%s\n", c->fork_parent, c->resume, given[0] ? " with " : "", given);
+    return 0;
+}
+
+/* The `fork` command's process: this binary, with this run's words after
+ * `lathe train` less the ones the fork sets itself. */
+static const char *fork_args[256];
+static char fork_exe[4096];
+
+static void fork_words(int argc, char **argv) {
+    static const char *const dropped_value[] = {"--resume", "--set", "--default-root-dir", "--name", "--version"};
+    static const char *const dropped[] = {"--fork", "--headless", "--json"};
+    int n = 0;
+    for (int i = 2; i < argc && n < (int)(sizeof fork_args / sizeof fork_args[0]) - 1; i++) {
+        int drop = 0;
+        for (size_t k = 0; k < sizeof dropped / sizeof dropped[0]; k++) drop |= !strcmp(argv[i], dropped[k]);
+        for (size_t k = 0; k < sizeof dropped_value / sizeof dropped_value[0]; k++) {
+            size_t len = strlen(dropped_value[k]);
+            if (!strncmp(argv[i], dropped_value[k], len) && argv[i][len] == '=') drop = 1;
+            if (!strcmp(argv[i], dropped_value[k])) drop = 1, i++; /* and its value */
+        }
+        if (!drop) fork_args[n++] = argv[i];
+    }
+    fork_args[n] = NULL;
+    ssize_t k = readlink("/proc/self/exe", fork_exe, sizeof fork_exe - 1);
+    fork_exe[k > 0 ? k : 0] = '\0';
+}
+
 int cmd_train(int argc, char **argv) {
     cli_opts o;
     for (int i = 2; i < argc; i++)
@@ -248,6 +312,7 @@ int cmd_train(int argc, char **argv) {
         }
         fprintf(stderr, "lathe: resuming from %s\n", o.cfg.resume);
     }
+    if (o.fork && fork_setup(&o)) return 2;
     lt_session_opts so = {.root_dir = o.root_dir,
                           .histogram_every_n_epochs = o.histogram_every_n_epochs,
                           .name = o.name_set ? o.name : NULL,
@@ -258,7 +323,10 @@ int cmd_train(int argc, char **argv) {
                           .on_eval_end = on_eval_end,
                           .on_warning = on_warning,
                           .on_epoch_end = on_epoch_end,
-                          .keep_alive = screen};
+                          .keep_alive = screen,
+                          .fork_args = fork_args};
+    fork_words(argc, argv);
+    if (fork_exe[0]) so.fork_exe = fork_exe;
     lt_err err = {0};
     lt_session *s = lt_session_start(e, &o.cfg, &so, &err);
     if (!s) {

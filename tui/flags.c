@@ -9,7 +9,7 @@
 
 #include "flags.h"
 
-typedef enum { F_INT, F_LONG, F_U64, F_DOUBLE, F_LIMIT, F_STR, F_BOOL, F_CHOICE, F_DURATION } flag_type;
+typedef enum { F_INT, F_LONG, F_U64, F_DOUBLE, F_LIMIT, F_STR, F_BOOL, F_CHOICE, F_DURATION, F_SET } flag_type;
 
 typedef struct flag_def {
     const char *name;
@@ -94,6 +94,10 @@ static const flag_def flags[] = {
      "EarlyStopping: stop on a NaN/Inf metric (1, default) or not (0)", "0|1"},
     {"--resume", F_STR, CFG(resume), 0, sizeof(((lt_config *)0)->resume),
      "continue from a checkpoint file, or last (the newest run's last.safetensors)"},
+    {"--fork", F_BOOL, offsetof(cli_opts, fork), 0, 0,
+     "with --resume: a new run from the checkpoint, the hparams given here (--lr, --batch-size, --set) overriding its"},
+    {"--set", F_SET, CFG(set_hparams), 0, sizeof(((lt_config *)0)->set_hparams),
+     "NAME=VALUE: set an hparam after init (and over --resume's checkpoint); repeatable"},
     {"--histogram-every-n-epochs", F_INT, offsetof(cli_opts, histogram_every_n_epochs), 0, 1e9,
      "weight histograms in TensorBoard every N epochs (0: never)"},
     {"--min-lr", F_DOUBLE, offsetof(cli_opts, min_lr), 1e-30, 1e6, "lr-find: the sweep's first lr (default 1e-8)"},
@@ -124,6 +128,7 @@ void cli_print_flags(FILE *f) {
                           : d->type == F_STR      ? " <text>"
                           : d->type == F_LIMIT    ? " <n|f>"
                           : d->type == F_DURATION ? " <time>"
+                          : d->type == F_SET      ? " <name=value>"
                                                   : " <n>";
         char left[96];
         if (d->type == F_CHOICE)
@@ -200,6 +205,18 @@ static int set_flag(cli_opts *o, const flag_def *d, const char *val) {
         for (int k = 0; k < np; k++) secs += parts[np - 1 - k] * unit[k];
         if (secs <= 0) return bad(d->name, val, "must be longer than zero");
         *(double *)base = secs;
+        return 0;
+    }
+    case F_SET: {
+        /* appended as name=value to a comma-separated list */
+        size_t have = strlen(base), eq = strcspn(val, "=");
+        if (!val[eq] || eq == 0 || !val[eq + 1] || strchr(val, ','))
+            return bad(d->name, val, "is not NAME=VALUE (an hparam, e.g. lr=0.01)");
+        char *end;
+        double x = strtod(val + eq + 1, &end);
+        if (*end || !isfinite(x)) return bad(d->name, val, "has a value that is not a finite number");
+        if (have + 1 + strlen(val) >= (size_t)d->max) return bad(d->name, val, "makes too many settings");
+        snprintf(base + have, (size_t)d->max - have, "%s%s", have ? "," : "", val);
         return 0;
     }
     case F_STR:

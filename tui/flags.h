@@ -7,6 +7,7 @@
 typedef struct cli_opts {
     lt_config cfg;
     int headless;
+    int fork; /* --fork: a new run from --resume's checkpoint */
     int json;
     char ckpt[1024];
     /* the run directory: <default_root_dir>/<name>/version_<N> (as Lightning's TensorBoardLogger) */

@@ -25,6 +25,8 @@ void wb_model_free(wb_model *m) {
     for (int i = 0; i < WB_S_COUNT; i++) {
         free(m->series[i].x);
         free(m->series[i].y);
+        free(m->parent[i].x);
+        free(m->parent[i].y);
     }
     free(m->insp.values);
     free(m->probe.input);

@@ -100,6 +100,11 @@ typedef struct wb_logline {
 typedef struct wb_model {
     wb_status st;
     wb_series series[WB_S_COUNT];
+    /* the read-only view of a fork: its parent's points up to the fork's
+       step (wb_offline.c), drawn under the fork's own; parent_name[0] == 0: none */
+    wb_series parent[WB_S_COUNT];
+    char parent_name[WB_NAME];
+    double parent_step;
     wb_hparam hp[WB_HPARAMS_MAX];
     int nhp;
     wb_change ch[WB_CHANGES_MAX];

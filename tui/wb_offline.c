@@ -112,6 +112,71 @@ static int load_metrics(wb_model *m, const char *dir, summary *s) {
     return 1;
 }
 
+/* ---- a fork's parent: its points up to the fork's step ---- */
+
+/* The parent folder as run.yaml names it (a path as the fork was given it,
+ * from wherever it started); when that is not a run folder from here, the
+ * folder of that name beside the fork's (forks live beside their parents). */
+static int parent_dir(const char *dir, const char *parent, char *out, size_t cap) {
+    if ((size_t)snprintf(out, cap, "%s", parent) < cap && lt_run_folder_files(out)) return 0;
+    char p[1024], d[1024];
+    snprintf(p, sizeof p, "%s", parent);
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/') p[--n] = 0;
+    const char *base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+    snprintf(d, sizeof d, "%s", dir);
+    n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') d[--n] = 0;
+    char *slash = strrchr(d, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(d, sizeof d, ".");
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) return -1;
+    return (size_t)snprintf(out, cap, "%s/%s", d, base) < cap && lt_run_folder_files(out) ? 0 : -1;
+}
+
+static void load_parent(wb_model *m, const char *dir, const lt_run_status *st) {
+    static const char *const names[WB_S_COUNT] = {"train_loss", "val_loss", "val_acc", "lr", "samples_per_s"};
+    char pd[2100], shown[WB_NAME];
+    clean_copy(shown, sizeof shown, st->parent);
+    if (isnan(st->parent_step) || parent_dir(dir, st->parent, pd, sizeof pd)) {
+        wb_model_log(m, 2, "a fork of %s%s: its curves are not shown", shown,
+                     isnan(st->parent_step) ? " at an unknown step" : ", which is not found");
+        return;
+    }
+    lt_run_metrics t;
+    lt_err err = {0};
+    if (lt_run_read_metrics(pd, &t, &err)) {
+        wb_model_log(m, 2, "a fork of %s: %s", shown, err.msg);
+        return;
+    }
+    int col[WB_S_COUNT];
+    for (int i = 0; i < WB_S_COUNT; i++) col[i] = lt_run_metrics_col(&t, names[i]);
+    for (long r = 0; r < t.nrows; r++) {
+        double step = lt_run_metrics_at(&t, r, t.step_col);
+        if (!(step <= st->parent_step)) continue; /* what the parent did after the fork is not the fork's past */
+        for (int i = 0; i < WB_S_COUNT; i++) {
+            double y = lt_run_metrics_at(&t, r, col[i]);
+            if (!isnan(y)) wb_series_add(&m->parent[i], step, y);
+        }
+    }
+    lt_run_metrics_free(&t);
+    /* the legend names the parent by its folder */
+    char *b = strrchr(shown, '/');
+    while (b && !b[1] && b > shown) {
+        *b = 0;
+        b = strrchr(shown, '/');
+    }
+    snprintf(m->parent_name, sizeof m->parent_name, "%s", b ? b + 1 : shown);
+    m->parent_step = st->parent_step;
+    char fh[200];
+    clean_copy(fh, sizeof fh, st->forked_hparams);
+    wb_model_log(m, 0, "a fork of %s at step %.0f%s%s: its curves up to there drawn dim", shown, st->parent_step,
+                 fh[0] ? " with " : "", fh);
+    m->version++;
+}
+
 /* ---- hparams.yaml: the table ---- */
 
 static int load_hparams(wb_model *m, const char *dir, summary *s) {
@@ -210,6 +275,7 @@ static int load_run_yaml(wb_model *m, const char *dir, summary *from_yaml) {
 #define TAKE(k) from_yaml->k = st.k
     RUN_NUMBERS(TAKE)
 #undef TAKE
+    if (st.parent[0]) load_parent(m, dir, &st);
     return 1;
 }
 

@@ -8,7 +8,11 @@
  *   hparams.yaml       the hparams table, with the values `set` changed
  *   interventions.csv  the change history (rows whose command is `set`) and
  *                      one log line per intervention
- *   run.yaml           the status bar: state, steps, epochs, final metrics
+ *   run.yaml           the status bar: state, steps, epochs, final metrics;
+ *                      for a fork (parent:, parent_step:) the parent's
+ *                      metrics.csv rows up to parent_step go into m->parent,
+ *                      the curves the pane draws dim under the fork's (the
+ *                      parent found as named, else beside the fork's folder)
  *
  * Every file is untrusted text: a line that does not parse is skipped, a file
  * that is missing leaves its part of the picture empty (with a log line), and

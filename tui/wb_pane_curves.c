@@ -1,6 +1,7 @@
 /* wb_pane_curves.c: the curves pane: training loss raw and smoothed,
  * validation loss, validation accuracy and the learning rate against the step,
- * with a marker at every hparam change. It owns its zoom and pan; log scale
+ * with a marker at every hparam change; for a fork in the read-only view the
+ * parent's curves up to the fork's step, dim, under the fork's own. It owns its zoom and pan; log scale
  * and follow are the screen's keys (wb_keys.c) and live in struct wb. */
 #include <curses.h>
 #include <math.h>
@@ -120,17 +121,24 @@ static void curves_draw(wb *w, void *self, const wb_rect *r) {
     x_window(w, c, &xlo, &xhi);
     double *sm = tl->n ? malloc((size_t)tl->n * sizeof *sm) : NULL;
     if (sm) wb_smooth(tl->y, tl->n, 0.9, sm);
-    char label[160];
-    snprintf(label, sizeof label, "loss: train, smoothed, val%s%s  zoom x%d", w->logscale ? "  [log]" : "",
-             w->follow ? "  [follow]" : "", 1 << c->zoom);
-    plot_line loss[3] = {
+    /* a fork in the read-only view: its parent's points up to the fork, dim, under its own */
+    const wb_series *pa = w->m.parent;
+    char label[240], fork_note[120] = "";
+    if (w->m.parent_name[0])
+        snprintf(fork_note, sizeof fork_note, "  dim: parent %s to step %.0f, then this fork", w->m.parent_name,
+                 w->m.parent_step);
+    snprintf(label, sizeof label, "loss: train, smoothed, val%s%s  zoom x%d%s", w->logscale ? "  [log]" : "",
+             w->follow ? "  [follow]" : "", 1 << c->zoom, fork_note);
+    plot_line loss[5] = {
+        {pa[WB_S_TRAIN_LOSS].x, pa[WB_S_TRAIN_LOSS].y, pa[WB_S_TRAIN_LOSS].n, WB_C_DIM},
+        {pa[WB_S_VAL_LOSS].x, pa[WB_S_VAL_LOSS].y, pa[WB_S_VAL_LOSS].n, WB_C_DIM},
         {tl->x, tl->y, tl->n, WB_C_RAW},
         {tl->x, sm ? sm : tl->y, sm ? tl->n : 0, WB_C_SMOOTH},
         {w->m.series[WB_S_VAL_LOSS].x, w->m.series[WB_S_VAL_LOSS].y, w->m.series[WB_S_VAL_LOSS].n, WB_C_VAL},
     };
     wb_rect rl = *r;
     if (r->h >= 14) rl.h = r->h * 3 / 5;
-    plot(w, &rl, label, loss, 3, w->logscale, xlo, xhi);
+    plot(w, &rl, label, loss, 5, w->logscale, xlo, xhi);
     free(sm);
     if (r->h < 14) return;
     wb_rect ra = {r->y + rl.h, r->x, r->h - rl.h, r->w / 2};
@@ -139,12 +147,13 @@ static void curves_draw(wb *w, void *self, const wb_rect *r) {
     char t[64], num[32];
     wb_fmt_num(va->n ? va->y[va->n - 1] : NAN, num, sizeof num);
     snprintf(t, sizeof t, "val acc %s", num);
-    plot_line la = {va->x, va->y, va->n, WB_C_ACC};
-    plot(w, &ra, t, &la, 1, 0, xlo, xhi);
+    plot_line la[2] = {{pa[WB_S_VAL_ACC].x, pa[WB_S_VAL_ACC].y, pa[WB_S_VAL_ACC].n, WB_C_DIM},
+                       {va->x, va->y, va->n, WB_C_ACC}};
+    plot(w, &ra, t, la, 2, 0, xlo, xhi);
     wb_fmt_num(w->m.st.lr, num, sizeof num);
     snprintf(t, sizeof t, "learning rate %s", num);
-    plot_line ll = {lr->x, lr->y, lr->n, WB_C_LR};
-    plot(w, &rr, t, &ll, 1, w->logscale, xlo, xhi);
+    plot_line ll[2] = {{pa[WB_S_LR].x, pa[WB_S_LR].y, pa[WB_S_LR].n, WB_C_DIM}, {lr->x, lr->y, lr->n, WB_C_LR}};
+    plot(w, &rr, t, ll, 2, w->logscale, xlo, xhi);
 }
 
 static int zoom(wb *w, void *self, int ch) {

@@ -274,6 +274,10 @@ static int cmd_feed(lt_session *s, lt_ctl_request *req, int argc, char **argv, l
     return lt_session_cmd_feed(s, argc, argv, out, err);
 }
 
+static int cmd_fork(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
+    return lt_session_cmd_fork(s, req, argc, argv, out, err);
+}
+
 static int cmd_help(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err);
 
 static const struct {
@@ -291,6 +295,8 @@ static const struct {
      "LR finder sweep from the current weights (restored after); suggests an lr"},
     {"profile", cmd_profile, "profile", "time per hook and per op kind so far (--profiler simple)"},
     {"save", cmd_save, "save [PATH]", "write a checkpoint now (default: the run's checkpoints folder)"},
+    {"fork", cmd_fork, "fork [NAME=VALUE ...]",
+     "paused: checkpoint now and start a new run from it (lathe train --resume CKPT --fork) with these hparams"},
     {"help", cmd_help, "help", "this list"},
     {"hparams", cmd_hparams, "hparams", "every live hyperparameter and its value"},
     {"get", cmd_get, "get <name>", "one hyperparameter"},

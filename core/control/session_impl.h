@@ -145,6 +145,8 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
 
 /* commands_feed.c */
 int lt_session_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
+/* commands_fork.c: `fork [NAME=VALUE ...]` */
+int lt_session_cmd_fork(lt_session *s, const lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err);
 void lt_session_probe_free(lt_session *s);
 
 /* Parses a whole decimal integer in [lo, hi]; 0 or LT_EINVAL with a message

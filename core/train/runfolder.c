@@ -198,6 +198,7 @@ int lt_run_read_status(const char *dir, lt_run_status *st, lt_err *err) {
         F(best_val_loss_step),
         F(best_val_acc),
         F(best_val_acc_step),
+        F(parent_step),
 #undef F
     };
     memset(st, 0, sizeof *st);
@@ -210,6 +211,8 @@ int lt_run_read_status(const char *dir, lt_run_status *st, lt_err *err) {
         snprintf(st->state, sizeof st->state, "%s", v);
     if ((v = lt_run_yaml_get(&y, "experiment"))) snprintf(st->experiment, sizeof st->experiment, "%s", v);
     if ((v = lt_run_yaml_get(&y, "failure"))) snprintf(st->failure, sizeof st->failure, "%s", v);
+    if ((v = lt_run_yaml_get(&y, "parent"))) snprintf(st->parent, sizeof st->parent, "%s", v);
+    if ((v = lt_run_yaml_get(&y, "forked_hparams"))) snprintf(st->forked_hparams, sizeof st->forked_hparams, "%s", v);
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         *(double *)((char *)st + nums[i].off) = num_or_nan(lt_run_yaml_get(&y, nums[i].key));
     lt_run_yaml_free(&y);

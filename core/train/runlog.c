@@ -510,6 +510,13 @@ static int write_run_yaml(lt_runlog *r, const lt_trainer *t, lt_run_state end_st
     lt_sb_printf(&b, "end_time: %s\n", lt_fmt_yaml_str(s, sizeof s, lt_fmt_utc_now(iso, sizeof iso)));
     yaml_num(&b, "seconds", round((end - r->start_time) * 1000) / 1000);
     if (t && t->failure[0]) lt_sb_printf(&b, "failure: %s\n", lt_fmt_yaml_str(s, sizeof s, t->failure));
+    if (t && t->cfg.fork_parent[0]) {
+        /* a fork: the run it started from, at which step, and what it changed */
+        char p[1200];
+        lt_sb_printf(&b, "parent: %s\n", lt_fmt_yaml_str(p, sizeof p, t->cfg.fork_parent));
+        lt_sb_printf(&b, "parent_step: %ld\n", t->start_step);
+        lt_sb_printf(&b, "forked_hparams: %s\n", lt_fmt_yaml_str(s, sizeof s, t->cfg.set_hparams));
+    }
     char path[PATH_CAP + 16];
     snprintf(path, sizeof path, "%s/run.yaml", r->dir);
     int rc =

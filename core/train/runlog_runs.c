@@ -43,6 +43,8 @@ static int read_run_yaml(const char *dir, lt_run_row *r) {
     r->best_val_acc = st.best_val_acc;
     r->best_val_loss = st.best_val_loss;
     r->test_acc = st.test_acc;
+    snprintf(r->parent, sizeof r->parent, "%s", st.parent);
+    if (st.parent[0] && st.parent_step >= 0 && st.parent_step < 9e15) r->parent_step = (long)st.parent_step;
     return 1;
 }
 
@@ -73,6 +75,7 @@ static void fill_row(lt_run_row *r, const char *dir, const char *experiment, con
         r->version_num = strtol(version + 8, NULL, 10);
     r->steps = -1;
     r->batch_size = -1;
+    r->parent_step = -1;
     r->best_val_acc = r->best_val_loss = r->test_acc = r->lr = NAN;
     read_hparams(dir, r);
     if (!read_run_yaml(dir, r)) {
@@ -156,10 +159,10 @@ int lt_runs_scan(const char *root, lt_run_row *out, int max, lt_err *err) {
 
 /* ---- the table ---- */
 
-enum { T_EXP, T_VER, T_STATE, T_STEPS, T_VACC, T_VLOSS, T_TACC, T_LR, T_BS, T_OPT, T_N };
-static const char *const heads[T_N] = {"experiment", "version",  "state", "steps",      "val_acc",
-                                       "val_loss",   "test_acc", "lr",    "batch_size", "optimizer"};
-static const int right[T_N] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 0};
+enum { T_EXP, T_VER, T_STATE, T_STEPS, T_VACC, T_VLOSS, T_TACC, T_LR, T_BS, T_OPT, T_PARENT, T_N };
+static const char *const heads[T_N] = {"experiment", "version", "state",      "steps",     "val_acc", "val_loss",
+                                       "test_acc",   "lr",      "batch_size", "optimizer", "parent"};
+static const int right[T_N] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0};
 
 static void cells_of(const lt_run_row *r, char c[T_N][128]) {
     snprintf(c[T_EXP], 128, "%s", r->experiment[0] ? r->experiment : "-");
@@ -185,6 +188,20 @@ static void cells_of(const lt_run_row *r, char c[T_N][128]) {
     else
         snprintf(c[T_BS], 128, "-");
     snprintf(c[T_OPT], 128, "%s", r->optimizer[0] ? r->optimizer : "-");
+    if (r->parent[0]) {
+        /* the parent folder's name (the path's last part) @ the step */
+        size_t len = strlen(r->parent);
+        while (len > 1 && r->parent[len - 1] == '/') len--;
+        size_t b = len;
+        while (b > 0 && r->parent[b - 1] != '/') b--;
+        int nlen = (int)(len - b < 100 ? len - b : 100);
+        if (r->parent_step >= 0)
+            snprintf(c[T_PARENT], 128, "%.*s@%ld", nlen, r->parent + b, r->parent_step);
+        else
+            snprintf(c[T_PARENT], 128, "%.*s", nlen, r->parent + b);
+    } else {
+        snprintf(c[T_PARENT], 128, "-");
+    }
     /* names come from folders and files: keep the table one line per run */
     for (int i = 0; i < T_N; i++)
         for (char *s = c[i]; *s; s++)
@@ -264,6 +281,8 @@ char *lt_runs_json(const lt_run_row *rows_in, int n, lt_err *err) {
         json_num(&b, "lr", r->lr);
         json_num(&b, "batch_size", r->batch_size >= 0 ? (double)r->batch_size : NAN);
         json_str(&b, "optimizer", r->optimizer);
+        json_str(&b, "parent", r->parent);
+        json_num(&b, "parent_step", r->parent_step >= 0 ? (double)r->parent_step : NAN);
         lt_sb_puts(&b, "}");
     }
     lt_sb_puts(&b, n > 0 ? "\n]\n" : "]\n");

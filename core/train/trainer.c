@@ -310,6 +310,28 @@ static int check_model_fits(lt_trainer *t, lt_err *err) {
     return rc;
 }
 
+/* cfg.set_hparams: "name=value,name=value", each through the setter (the
+ * checks of a live `set`); the first refused fails the init. */
+static int apply_set_hparams(lt_trainer *t, const char *list, lt_err *err) {
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char item[256], *eq, *end;
+        if (len == 0 || len >= sizeof item || !(eq = memchr(p, '=', len)) || eq == p)
+            return lt_seterr(err, LT_EINVAL, "hparam setting '%.*s' is not name=value", (int)(len < 64 ? len : 64), p);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        item[eq - p] = '\0';
+        const char *val = item + (eq - p) + 1;
+        double v = strtod(val, &end);
+        if (!*val || *end) return lt_seterr(err, LT_EINVAL, "hparam %s: '%s' is not a number", item, val);
+        lt_err e = {0};
+        if (lt_trainer_hparam_set(t, item, v, &e)) return lt_seterr(err, e.code ? e.code : LT_EINVAL, "%s", e.msg);
+        p += len + (p[len] == ',');
+    }
+    return LT_OK;
+}
+
 int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cfg, lt_err *err) {
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
@@ -403,6 +425,8 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
         if (slash) *slash = '\0';
         lt_tcb_clean_stale(t, slash ? (dir[0] ? dir : "/") : ".");
     }
+    if (cfg->set_hparams[0] && (rc = apply_set_hparams(t, cfg->set_hparams, err))) return rc;
+    t->start_step = t->step;
     if (t->world > 1 && (rc = dist_hparams_init(t, err))) return rc;
     t->state = LT_RUN_IDLE;
     return LT_OK;

@@ -185,6 +185,15 @@ static void test_yaml(void) {
     CHECK(lt_run_read_status(d, &st, &err) == LT_OK);
     CHECK(!strcmp(st.state, "done") && !strcmp(st.experiment, "it's") && !strcmp(st.failure, "a\nb"));
     CHECK(st.steps == 20 && isnan(st.epochs) && isnan(st.seconds) && isnan(st.test_acc) && st.best_val_acc == 0.5);
+    /* not a fork: no parent */
+    CHECK(!st.parent[0] && isnan(st.parent_step) && !st.forked_hparams[0]);
+    put(d, "run.yaml",
+        "state: done\nparent: logs/mnist_cnn/version_3\nparent_step: 200\nforked_hparams: 'lr=0.01,batch_size=32'\n");
+    CHECK(lt_run_read_status(d, &st, &err) == LT_OK);
+    CHECK(!strcmp(st.parent, "logs/mnist_cnn/version_3") && st.parent_step == 200 &&
+          !strcmp(st.forked_hparams, "lr=0.01,batch_size=32"));
+    put(d, "run.yaml", "parent: 'it''s here'\nparent_step: two\n"); /* quoted; a step that is no number */
+    CHECK(lt_run_read_status(d, &st, &err) == LT_OK && !strcmp(st.parent, "it's here") && isnan(st.parent_step));
     static const char *const bad_states[] = {"state: DONE\n", "state: done!\n", "state: a_very_long_state_name\n",
                                              "state:\n"};
     for (size_t i = 0; i < sizeof bad_states / sizeof bad_states[0]; i++) {

@@ -430,7 +430,9 @@ static void test_runs_scan(void) {
     mkrun(d, sizeof d, "cnn", "version_1");
     make_socket(d, 0);
     mkrun(d, sizeof d, "cnn", "best");
-    write_file(d, "run.yaml", "state: done\nsteps: 3\nbest_val_acc: 0.5\ntest_acc: 0.25\n");
+    write_file(
+        d, "run.yaml",
+        "state: done\nsteps: 3\nbest_val_acc: 0.5\ntest_acc: 0.25\nparent: logs/cnn/version_1/\nparent_step: 2\n");
     mkrun(d, sizeof d, NULL, "version_5"); /* straight under the root */
     write_file(d, "events.out.tfevents.1.host.1.0", "");
     write_file(root, "stray.txt", "x");
@@ -456,6 +458,8 @@ static void test_runs_scan(void) {
         CHECK(r10->lr == 1e-4 && !strcmp(r10->optimizer, "sgd"));
         CHECK(r2->steps == 7 && isnan(r2->lr) && !strcmp(r2->optimizer, "adam") && r2->batch_size == -1);
         CHECK(best->version_num == -1 && best->steps == 3 && best->test_acc == 0.25);
+        CHECK(!strcmp(best->parent, "logs/cnn/version_1/") && best->parent_step == 2 && !r10->parent[0] &&
+              r10->parent_step == -1);
         if (real) {
             lt_run_row *r1 = &rows[4];
             CHECK(r1->steps == 20 && r1->lr == 0.001 && r1->batch_size == 32 && !strcmp(r1->optimizer, "adam"));
@@ -469,7 +473,8 @@ static void test_runs_scan(void) {
             CHECK(nl == n + 1);
             CHECK(!strncmp(l[0], "experiment  version  state", 26));
             CHECK_STR_CONTAINS(l[0], "steps  val_acc  val_loss  test_acc");
-            CHECK_STR_CONTAINS(l[0], "lr  batch_size  optimizer");
+            CHECK_STR_CONTAINS(l[0], "lr  batch_size  optimizer  parent");
+            CHECK_STR_CONTAINS(l[4], "version_1@2");
             CHECK(!strncmp(l[1], "-           5        killed", 27));
             CHECK_STR_CONTAINS(l[n], "mlp         10       killed");
             CHECK_STR_CONTAINS(l[n], "250   0.9000    0.5000         -  0.0001          64  sgd");
@@ -485,8 +490,10 @@ static void test_runs_scan(void) {
                                      "\"state\":\"killed\",\"steps\":null,");
             CHECK_STR_CONTAINS(l[n], "{\"experiment\":\"mlp\",\"version\":\"version_10\",\"version_num\":10,"
                                      "\"state\":\"killed\",\"steps\":250,\"best_val_acc\":0.9,\"best_val_loss\":0.5,"
-                                     "\"test_acc\":null,\"lr\":0.0001,\"batch_size\":64,\"optimizer\":\"sgd\"}");
+                                     "\"test_acc\":null,\"lr\":0.0001,\"batch_size\":64,\"optimizer\":\"sgd\","
+                                     "\"parent\":null,\"parent_step\":null}");
             CHECK_STR_CONTAINS(l[4], "\"version\":\"best\",\"version_num\":null,");
+            CHECK_STR_CONTAINS(l[4], "\"parent\":\"logs/cnn/version_1/\",\"parent_step\":2}");
             for (int i = 1; i < n; i++) CHECK(l[i][strlen(l[i]) - 1] == ',');
             free(js);
         }

@@ -519,6 +519,37 @@ static void test_lrfind_save(void) {
     }
 }
 
+/* fork: refused while running; on a paused run a checkpoint in the run's
+ * checkpoints folder, and (a session not started by the lathe binary) the
+ * command line to run, nothing started; the run stays paused. */
+static void test_fork_command(void) {
+    char *b = NULL, state[32];
+    CHECK(req(g_c, "fork lr=0.01", &b) == 0);
+    CHECK_STR_CONTAINS(b, "pause the run first");
+    free(b);
+    CHECK(req(g_c, "pause", &b) == 1);
+    free(b);
+    long at = status_step(g_c, state, sizeof state);
+    CHECK(req(g_c, "fork nope=1", &b) == 0);
+    CHECK_STR_CONTAINS(b, "unknown hparam 'nope'");
+    free(b);
+    CHECK(req(g_c, "fork lr=abc", &b) == 0);
+    CHECK_STR_CONTAINS(b, "is not a number");
+    free(b);
+    CHECK(req(g_c, "fork lr=0.01", &b) == 1);
+    CHECK_MSG(strstr(b, "started=0") && !strstr(b, "run_dir="), "%s", b);
+    const char *ck = val(b, "checkpoint");
+    struct stat st;
+    CHECK(ck && strstr(ck, "/checkpoints/fork-epoch=") && stat(ck, &st) == 0 && st.st_size > 100000);
+    CHECK(atol(val(b, "step")) == at);
+    CHECK_STR_CONTAINS(b, "command=lathe train mnist_cnn --default-root-dir ");
+    CHECK_STR_CONTAINS(b, " --fork --headless --set lr=0.01");
+    free(b);
+    CHECK(status_step(g_c, state, sizeof state) == at && !strcmp(state, "paused"));
+    CHECK(req(g_c, "resume", &b) == 1);
+    free(b);
+}
+
 /* ---- command floods while a session trains ---- */
 static atomic_int g_flood_on;
 
@@ -684,6 +715,7 @@ int main(void) {
         RUN(test_dead_channel);
         RUN(test_two_clients_and_garbage);
         RUN(test_lrfind_save);
+        RUN(test_fork_command);
         RUN(test_resume_and_stop);
     }
     RUN(test_failure);

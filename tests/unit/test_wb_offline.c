@@ -338,6 +338,54 @@ static void test_random_bytes(void) {
     }
 }
 
+/* A fork: the parent's rows up to parent_step become m.parent (steps after
+ * it are the parent's own future, left out); the fork's rows its series. The
+ * parent is found as named, else beside the fork by its folder name. */
+static void test_fork(void) {
+    char pd[600], fd[600], yaml[1400];
+    make_dir(pd, sizeof pd, "forks/exp/version_0");
+    make_dir(fd, sizeof fd, "forks/exp/version_1");
+    PUT(pd, "metrics.csv", METRICS); /* steps 5 .. 20 */
+    PUT(pd, "run.yaml", RUN_YAML);
+    PUT(fd, "metrics.csv",
+        "epoch,step,train_loss,lr,samples_per_s,val_loss,val_acc,test_loss,test_acc\n"
+        "0,11,1.5,0.1,100,,,,\n0,12,1.25,0.1,100,,,,\n0,12,,,,1.3,0.6,,\n");
+    snprintf(yaml, sizeof yaml, "state: done\nsteps: 12\nparent: %s\nparent_step: 10\nforked_hparams: lr=0.1\n", pd);
+    PUT(fd, "run.yaml", yaml);
+    wb_model m;
+    lt_err err = {0};
+    wb_model_init(&m);
+    CHECK(wb_offline_load(&m, fd, &err) == LT_OK);
+    const wb_series *pt = &m.parent[WB_S_TRAIN_LOSS], *pv = &m.parent[WB_S_VAL_LOSS], *ft = &m.series[WB_S_TRAIN_LOSS];
+    CHECK_MSG(pt->n == 2 && pt->x[0] == 5 && pt->x[1] == 10 && pt->y[1] == 1.9401276, "parent train_loss n=%d", pt->n);
+    CHECK(pv->n == 1 && pv->x[0] == 10 && m.parent[WB_S_VAL_ACC].n == 1 && m.parent[WB_S_LR].n == 2);
+    CHECK(ft->n == 2 && ft->x[0] == 11 && ft->y[1] == 1.25 && m.series[WB_S_VAL_ACC].n == 1);
+    CHECK(!strcmp(m.parent_name, "version_0") && m.parent_step == 10);
+    CHECK(log_has(&m, "a fork of ") && log_has(&m, "at step 10 with lr=0.1"));
+    wb_model_free(&m);
+
+    /* named by a path that does not lead anywhere from here: found beside the fork */
+    PUT(fd, "run.yaml", "state: done\nparent: elsewhere/logs/exp/version_0/\nparent_step: 5\n");
+    wb_model_init(&m);
+    CHECK(wb_offline_load(&m, fd, &err) == LT_OK);
+    CHECK(m.parent[WB_S_TRAIN_LOSS].n == 1 && m.parent[WB_S_VAL_LOSS].n == 0 && m.parent_step == 5);
+    CHECK(!strcmp(m.parent_name, "version_0"));
+    wb_model_free(&m);
+
+    /* a parent that is nowhere, or no step: the fork alone, with a log line */
+    PUT(fd, "run.yaml", "state: done\nparent: gone/version_9\nparent_step: 5\n");
+    wb_model_init(&m);
+    CHECK(wb_offline_load(&m, fd, &err) == LT_OK);
+    CHECK(m.parent[WB_S_TRAIN_LOSS].n == 0 && !m.parent_name[0] && m.series[WB_S_TRAIN_LOSS].n == 2);
+    CHECK(log_has(&m, "which is not found"));
+    wb_model_free(&m);
+    PUT(fd, "run.yaml", "state: done\nparent: ../version_0\n");
+    wb_model_init(&m);
+    CHECK(wb_offline_load(&m, fd, &err) == LT_OK);
+    CHECK(m.parent[WB_S_TRAIN_LOSS].n == 0 && !m.parent_name[0] && log_has(&m, "at an unknown step"));
+    wb_model_free(&m);
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/lathe_wb_offline_XXXXXX");
     if (!mkdtemp(root)) return 1;
@@ -348,6 +396,7 @@ int main(void) {
     RUN(test_many_changes);
     RUN(test_commands);
     RUN(test_random_bytes);
+    RUN(test_fork);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", root);

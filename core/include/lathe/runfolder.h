@@ -5,7 +5,8 @@
  * A run folder is <root>/<experiment>/version_<N>/ (made by lathe/session.h,
  * filled by lathe/runlog.h) holding any of:
  *
- *   run.yaml               how the run ended: state, steps, final metrics
+ *   run.yaml               how the run ended: state, steps, final metrics;
+ *                          a fork's parent, parent_step, forked_hparams
  *   hparams.yaml           `key: value` lines
  *   metrics.csv            a header row, then one row per logged step
  *   interventions.csv      time,step,client,command,name,old,new
@@ -97,6 +98,12 @@ typedef struct lt_run_status {
     double steps, epochs, samples, seconds;
     double train_loss, val_loss, val_acc, test_loss, test_acc;
     double best_val_loss, best_val_loss_step, best_val_acc, best_val_acc_step;
+    /* a fork (lathe train --resume CKPT --fork): the run folder it started
+       from, as given ("" : not a fork; cut to fit), the step it started at
+       (NaN when not given) and the hparams it changed ("name=value,...") */
+    char parent[1024];
+    double parent_step;
+    char forked_hparams[512];
 } lt_run_status;
 
 /* Fills st from run.yaml; on any error st holds "" and NaNs. */

@@ -120,6 +120,8 @@ typedef struct lt_run_row {
     double lr;                                    /* NAN when unknown */
     long batch_size;                              /* -1 unknown */
     char optimizer[32];                           /* "" unknown */
+    char parent[1024];                            /* a fork's parent run folder (run.yaml); "" : none */
+    long parent_step;                             /* the step it forked at; -1 unknown */
 } lt_run_row;
 
 /* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders (folders
@@ -135,13 +137,15 @@ int lt_runs_scan(const char *root, lt_run_row *rows, int max, lt_err *err);
 
 /* The table `lathe runs` prints: a header line and one line per row, columns
  * experiment, version, state, steps, val_acc (best), val_loss (best),
- * test_acc, lr, batch_size, optimizer; "-" for unknown values. Returns a
+ * test_acc, lr, batch_size, optimizer, parent (a fork's: the parent folder's
+ * name @ the step it forked at, e.g. version_3@200); "-" for unknown values. Returns a
  * malloc'd string (the caller frees it) or NULL + err. */
 char *lt_runs_table(const lt_run_row *rows, int n, lt_err *err);
 
 /* The rows as `lathe runs --json` prints them: a JSON array of objects, one a
  * line, with the keys experiment, version, version_num, state, steps,
- * best_val_acc, best_val_loss, test_acc, lr, batch_size, optimizer; null for
+ * best_val_acc, best_val_loss, test_acc, lr, batch_size, optimizer, parent
+ * (the parent run folder as run.yaml gives it), parent_step; null for
  * unknown values (and for version_num of names other than version_<N>).
  * Numbers are the shortest decimals that read back the same (lt_fmt_num);
  * strings are escaped by lt_sb_json_str (bytes that are not UTF-8 as \ufffd). Returns a malloc'd string (the caller

@@ -45,6 +45,13 @@ typedef struct lt_session_opts {
     void (*on_epoch_end)(lt_trainer *t, void *user);
     lt_ctl_server_opts server;
     int histogram_every_n_epochs; /* TensorBoard weight histograms; 0: never */
+    /* the `fork` command: the lathe binary to start (NULL: the reply only gives
+       the command line) and the words after `lathe train` that repeat this
+       run's settings (the experiment and its flags, NULL-terminated, without
+       --resume, --fork, --set, --headless, --default-root-dir, --name,
+       --version; NULL: the experiment's name alone). Both outlive the session. */
+    const char *fork_exe;
+    const char *const *fork_args;
 } lt_session_opts;
 
 /* Makes the run directory root/name/version_<N> (see lt_session_opts) with its

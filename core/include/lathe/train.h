@@ -75,6 +75,13 @@ typedef struct lt_config {
     int profiler;             /* 1: --profiler simple */
     /* resume from this checkpoint file after init ("" : start fresh) */
     char resume[1024];
+    /* hparams set after init and after resume's checkpoint (whose hparams
+       they override): "name=value" pairs separated by commas ("" : none) */
+    char set_hparams[512];
+    /* a fork: the run folder resume's checkpoint came from ("" : not a fork).
+       The run's run.yaml names it as parent, with the checkpoint's step as
+       parent_step and set_hparams as forked_hparams. */
+    char fork_parent[1024];
     /* tests only, never set from the command line: the backend to train on
        instead of --accelerator's (tests/unit/test_hostless.c puts its
        host-inaccessible test backend here); NULL: --accelerator decides */
@@ -279,6 +286,7 @@ struct lt_trainer {
     int max_epochs;
     size_t epoch;             /* current epoch, 0-based */
     long step;                /* optimizer steps taken */
+    long start_step;          /* step after init: 0, or the resumed checkpoint's */
     long samples;             /* training samples seen */
     size_t batches_per_epoch; /* after limit_train_batches */
     double fit_start, fit_seconds;
