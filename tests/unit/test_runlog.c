@@ -337,7 +337,10 @@ static void test_run_end_states(void) {
     CHECK(lt_run_exit_status(LT_RUN_INTERRUPTED, SIGINT) == 130 &&
           lt_run_exit_status(LT_RUN_INTERRUPTED, SIGTERM) == 143);
     CHECK(lt_run_exit_status(LT_RUN_INTERRUPTED, SIGHUP) == 129 && lt_run_exit_status(LT_RUN_INTERRUPTED, 0) == 130);
-    CHECK(!strcmp(lt_signal_name(SIGHUP, b, sizeof b), "SIGHUP") && !strcmp(lt_signal_name(SIGUSR1, b, sizeof b), b));
+    CHECK(!strcmp(lt_signal_name(SIGHUP, b, sizeof b), "SIGHUP") && !strcmp(lt_signal_name(SIGUSR2, b, sizeof b), b));
+    /* SLURM's warning before the time limit: an interrupted run, exit 138 */
+    CHECK(!strcmp(lt_signal_name(SIGUSR1, b, sizeof b), "SIGUSR1") &&
+          lt_run_exit_status(LT_RUN_INTERRUPTED, SIGUSR1) == 128 + SIGUSR1);
 }
 
 static void test_formats(void) {
