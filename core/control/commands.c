@@ -141,7 +141,9 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
         o.num_training = (int)n;
     }
     lt_lrfind_result r;
+    lt_session_phase(s, "lr-find"); /* the state clients see while the sweep runs */
     rc = lt_lrfind_run(&s->t, &o, &r, err);
+    lt_session_phase(s, NULL);
     if (!rc) {
         lt_ctl_lrfind body = {.suggested_lr = r.suggested_lr,
                               .steps = r.steps,

@@ -37,6 +37,7 @@ typedef struct lt_session_opts {
     void (*on_start)(lt_session *s, void *user);
     void (*on_step)(lt_trainer *t, void *user);
     void (*on_eval_end)(lt_trainer *t, lt_stage stage, void *user);
+    void (*on_eval_batch)(lt_trainer *t, lt_stage stage, void *user); /* after each validation or test batch */
     lt_ctl_server_opts server;
     int histogram_every_n_epochs; /* TensorBoard weight histograms; 0: never */
 } lt_session_opts;
