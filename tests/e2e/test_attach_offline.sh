@@ -105,7 +105,13 @@ last_msg wb:two | grep -qE "this run has ended: read-only view of $B\$" && ok ||
 $T send-keys -t wb:two q
 wait_for wb:two 'EXIT=0' 25 && ok || bad "q did not exit 0 (run B): $(cap wb:two | tail -3)"
 
-# 6. not a run folder: a clear error, no screen
+# 6. no argument and no live run under ./logs: the newest run (B), read-only
+$T new-window -t wb -n three "cd $tmp && env $ENVS $LATHE attach; echo EXIT=\$?; sleep 120"
+wait_for wb:three '^ mlp +STOPPED ' 50 && ok || bad "attach without an argument: $(cap wb:three | head -3)"
+$T send-keys -t wb:three q
+wait_for wb:three 'EXIT=0' 25 && ok || bad "q did not exit 0 (no argument): $(cap wb:three | tail -3)"
+
+# 7. not a run folder: a clear error, no screen
 mkdir -p "$tmp/empty"
 "$LATHE" attach "$tmp/empty" >/dev/null 2>"$tmp/e.err" </dev/null
 rc=$?
