@@ -65,6 +65,9 @@ wait_for wb:0 'PAUSED' && ok || bad "space did not pause: $(cap wb:0 | head -1)"
 sleep 0.5; p1=$(step_of wb:0); sleep 2; p2=$(step_of wb:0)
 [ -n "$p1" ] && [ "$p1" = "$p2" ] && ok || bad "step advances while paused: '$p1' -> '$p2'"
 cap wb:0 | sed -n 2p | grep -q 'paused' && ok || bad "the progress bar does not say paused: $(cap wb:0 | head -2)"
+if [ $mode = real ]; then # the run says who paused it, for every client to read
+  wait_for wb:0 'client [0-9]+ \(workbench\) paused the run at step [0-9]+' 20 && ok || bad "no log line naming who paused: $(cap wb:0 | tail -6)"
+fi
 $T send-keys -t wb:0 ' '
 wait_for wb:0 'RUNNING' && ok || bad "space did not resume: $(cap wb:0 | head -1)"
 
