@@ -120,6 +120,7 @@ typedef struct lt_run_row {
     double lr;                                    /* NAN when unknown */
     long batch_size;                              /* -1 unknown */
     char optimizer[32];                           /* "" unknown */
+    int foreign;                                  /* running, its socket another user's (LT_RUN_SOCKET_FOREIGN) */
 } lt_run_row;
 
 /* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders (folders
