@@ -24,6 +24,13 @@ void wb_fmt_num(double v, char *buf, size_t cap) {
     }
 }
 
+void wb_fmt_val(double v, char *buf, size_t cap) {
+    if (isnan(v))
+        snprintf(buf, cap, "NaN");
+    else
+        wb_fmt_num(v, buf, cap);
+}
+
 void wb_fmt_count(double v, char *buf, size_t cap) {
     static const char suffix[] = " kMGTP";
     if (!isfinite(v)) {

@@ -82,7 +82,7 @@ void wb_status_progress(const wb_status *st, int width, char *buf, size_t cap) {
         if (!st->valid || !strcmp(st->state, "connecting")) return;
         /* the end: the final metrics, with the test pass's results */
         char tl[32], vl[32], va[32], xl[32], xa[32];
-        wb_fmt_num(st->train_loss, tl, sizeof tl);
+        wb_fmt_val(st->train_loss, tl, sizeof tl); /* a NaN loss is NaN */
         wb_fmt_num(st->val_loss, vl, sizeof vl);
         wb_fmt_num(st->val_acc, va, sizeof va);
         wb_fmt_num(st->test_loss, xl, sizeof xl);

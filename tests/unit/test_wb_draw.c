@@ -336,6 +336,13 @@ static void test_progress(void) {
     wb_status_progress(&m.st, 200, b, sizeof b);
     CHECK_MSG(!strcmp(b, "final: train_loss 0.25  val_loss 0.5  val_acc 0.875  test_loss 0.375  test_acc 0.8125"), "%s",
               b);
+    wb_fmt_val(NAN, b, sizeof b); /* a measured NaN says so; an unknown value is a dash */
+    CHECK(!strcmp(b, "NaN"));
+    wb_fmt_val(0.5, b, sizeof b);
+    CHECK(!strcmp(b, "0.5"));
+    wb_model_status(&m, "state=failed\ntrain_loss=nan\n");
+    wb_status_progress(&m.st, 200, b, sizeof b);
+    CHECK_MSG(strstr(b, "train_loss NaN  val_loss -"), "%s", b);
     wb_model_status(&m, "state=stopped\ntrain_loss=0.25\n");
     wb_status_progress(&m.st, 200, b, sizeof b);
     CHECK_MSG(strstr(b, "(no test pass)"), "%s", b);
