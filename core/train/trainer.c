@@ -434,7 +434,8 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         lt_trainer_find_anomaly(t, &t->anomaly);
         snprintf(t->anomaly.message, sizeof t->anomaly.message,
                  "the training loss is %s at step %ld (epoch %zu, batch %zu)%s%s", isnan(lv) ? "NaN" : "infinite",
-                 t->step, b->epoch + 1, b->index + 1, /* 1-based, as every epoch shown */ t->anomaly.layer >= 0 ? "; first non-finite output: layer " : "",
+                 t->step, b->epoch + 1, b->index + 1,
+                 /* 1-based, as every epoch shown */ t->anomaly.layer >= 0 ? "; first non-finite output: layer " : "",
                  t->anomaly.layer >= 0 ? m->model.layers[t->anomaly.layer].name : "");
         if (anomaly_handled(t)) return LT_OK;
         lt_tcb_nonfinite(t);
