@@ -59,6 +59,10 @@ cap wb:0 | sed -n 2p | grep -qE '^ Epoch 1/1 \[[=>.]+\] [0-9]+/[0-9]+ +[0-9]+%' 
   bad "no epoch progress bar under the status bar: $(cap wb:0 | head -2)"
 cap wb:0 | head -1 | grep -qE '[0-9.]+k? samples/s.* 1 client' && ok || bad "status bar units: $(cap wb:0 | head -1)"
 
+# the curves' legend is their colour key: each name in its line's colour
+$T capture-pane -e -p -t wb:0 | grep 'loss: ' | grep -qE $'\e\\[[0-9;]*m'smoothed$'\e' && ok ||
+  bad "the loss legend has no colour key: $($T capture-pane -e -p -t wb:0 | grep 'loss: ' | cat -v)"
+
 # 2. space pauses: PAUSED and the step stops
 $T send-keys -t wb:0 ' '
 wait_for wb:0 'PAUSED' && ok || bad "space did not pause: $(cap wb:0 | head -1)"
