@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -26,6 +27,13 @@ typedef struct progress {
     double last_print;
 } progress;
 
+/* The terminal's columns (stderr's), 80 when unknown; at most 200. */
+static int term_cols(void) {
+    struct winsize ws;
+    int c = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+    return c > 200 ? 200 : c;
+}
+
 /* The progress line: on a terminal one line redrawn in place with the
  * epoch's progress bar (Keras, Lightning); otherwise key=value lines. */
 static void print_progress(lt_trainer *t, progress *p, int final) {
@@ -43,8 +51,8 @@ static void print_progress(lt_trainer *t, progress *p, int final) {
         snprintf(label, sizeof label, "Epoch %zu/%d", epoch, t->max_epochs);
         snprintf(rs, sizeof rs, "%.0f samples/s", t->samples_per_s);
         double epoch_left = rate > 0 ? (double)(t->batches_per_epoch - t->epoch_batch) * t->batch_size / rate : NAN;
-        wb_fmt_progress(line, sizeof line, 80 - 30, label, (long)t->epoch_batch, (long)t->batches_per_epoch, rs,
-                        epoch_left);
+        wb_fmt_progress(line, sizeof line, term_cols() - 30, label, (long)t->epoch_batch, (long)t->batches_per_epoch,
+                        rs, epoch_left);
         fprintf(stderr, "\r\033[K%s  loss %s  step %ld/%ld", line, loss, t->step, p->total_steps);
         if (final) fputc('\n', stderr);
     } else {
@@ -62,7 +70,7 @@ static void on_eval_batch(lt_trainer *t, lt_stage stage, void *user) {
     if (now - p->last_print < 0.1 && t->eval_batch < t->eval_batches) return;
     p->last_print = now;
     char line[256];
-    wb_fmt_progress(line, sizeof line, 80, stage == LT_STAGE_TEST ? "Testing" : "Validating", t->eval_batch,
+    wb_fmt_progress(line, sizeof line, term_cols(), stage == LT_STAGE_TEST ? "Testing" : "Validating", t->eval_batch,
                     t->eval_batches, NULL, NAN);
     fprintf(stderr, "\r\033[K%s", line);
     fflush(stderr);

@@ -37,4 +37,10 @@ wait_for wb:two 'EXIT=0' 50 && ok || bad "q did not end the finished run with 0:
 secs=$(cap wb:two | tr ' ' '\n' | sed -n 's/^seconds=//p' | tail -1)
 awk -v s="$secs" -v a="$t0" -v b="$t1" 'BEGIN { exit !(s != "" && s + 2.5 < b - a) }' && ok ||
   bad "seconds=$secs counts the finished screen's time (open for $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s)"
+
+# ---- 3. --headless on a terminal: the progress line is a bar redrawn in place ----
+$T new-window -t wb -n three "cd $tmp && env $ENVS $LATHE train mlp --headless --name hl --max-steps 30 --val-check-interval 10 $common; echo EXIT=\$?; sleep 120"
+wait_for wb:three 'EXIT=0' 150 && ok || bad "the headless run: $(cap wb:three | tail -4)"
+cap wb:three | grep -qE '^Epoch [0-9]+/[0-9]+ \[[=>.]+\] [0-9]+/[0-9]+ +[0-9]+%  [0-9]+ samples/s  ETA [0-9:]+  loss [0-9.]+  step 30/30' && ok ||
+  bad "no progress bar on the headless terminal: $(cap wb:three)"
 finish
