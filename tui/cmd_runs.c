@@ -14,7 +14,8 @@ static void runs_usage(FILE *f) {
                "  lists the runs under DIR (default logs): <experiment>/version_<N>/ folders.\n"
                "  state: done (its limits or early stopping), stopped (a stop command),\n"
                "  interrupted (SIGINT, SIGTERM or SIGHUP), failed, running (its control.sock\n"
-               "  answers), killed (never closed: SIGKILL or a crash).\n"
+               "  answers; \"running; its socket belongs to another user\" when it is another\n"
+               "  user's and refuses this one), killed (never closed: SIGKILL or a crash).\n"
                "  val_acc / val_loss are the best over the run.\n"
                "  --json  the same rows as a JSON array of objects (null for unknown values)\n");
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -31,6 +32,15 @@ typedef struct progress {
     double last_print;
 } progress;
 
+/* The terminal's columns (stderr's), 80 when unknown; at most 200. */
+static int term_cols(void) {
+    struct winsize ws;
+    int c = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+    return c > 200 ? 200 : c;
+}
+
+/* The progress line: on a terminal one line redrawn in place with the
+ * epoch's progress bar (Keras, Lightning); otherwise key=value lines. */
 static void print_progress(lt_trainer *t, progress *p, int final) {
     char eta[32];
     size_t epoch =
@@ -41,13 +51,33 @@ static void print_progress(lt_trainer *t, progress *p, int final) {
     char loss[32];
     lt_fmt_metric(loss, sizeof loss, t->train_loss, 4);
     if (p->tty) {
-        fprintf(stderr, "\r\033[Kepoch %zu/%d  step %ld/%ld  loss %s  %.0f samples/s  ETA %s", epoch, t->max_epochs,
-                t->step, p->total_steps, loss, t->samples_per_s, eta);
+        /* "Epoch 2/5 [=====>.....] 120/469  25%  334 samples/s  ETA 00:12  loss 0.4321  step 589/2345" */
+        char label[32], rs[48], line[256];
+        snprintf(label, sizeof label, "Epoch %zu/%d", epoch, t->max_epochs);
+        snprintf(rs, sizeof rs, "%.0f samples/s", t->samples_per_s);
+        double epoch_left = rate > 0 ? (double)(t->batches_per_epoch - t->epoch_batch) * t->batch_size / rate : NAN;
+        wb_fmt_progress(line, sizeof line, term_cols() - 30, label, (long)t->epoch_batch, (long)t->batches_per_epoch,
+                        rs, epoch_left);
+        fprintf(stderr, "\r\033[K%s  loss %s  step %ld/%ld", line, loss, t->step, p->total_steps);
         if (final) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%s samples_per_s=%.0f eta=%s\n", epoch, t->step, p->total_steps,
-                loss, t->samples_per_s, eta);
+        fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%s samples_per_s=%.0f eta=%s batch=%zu/%zu\n", epoch, t->step,
+                p->total_steps, loss, t->samples_per_s, eta, t->epoch_batch, t->batches_per_epoch);
     }
+    fflush(stderr);
+}
+
+/* A validation or test pass on a terminal: its own bar, redrawn in place. */
+static void on_eval_batch(lt_trainer *t, lt_stage stage, void *user) {
+    progress *p = user;
+    if (atomic_load(&p->quiet) || !p->tty) return;
+    double now = lt_now();
+    if (now - p->last_print < 0.1 && t->eval_batch < t->eval_batches) return;
+    p->last_print = now;
+    char line[256];
+    wb_fmt_progress(line, sizeof line, term_cols(), stage == LT_STAGE_TEST ? "Testing" : "Validating", t->eval_batch,
+                    t->eval_batches, NULL, NAN);
+    fprintf(stderr, "\r\033[K%s", line);
     fflush(stderr);
 }
 
@@ -99,6 +129,10 @@ static void on_start(lt_session *s, void *user) {
     if (t->note[0]) fprintf(stderr, "lathe: note: %s\n", t->note); /* once, as Lightning's rank_zero_info */
     fflush(stderr);
 }
+
+/* The run's wall time: from the fit's start to its end, not counting a
+ * finished screen left open afterwards. */
+static double run_seconds(const lt_trainer *t) { return (t->fit_end > 0 ? t->fit_end : lt_now()) - t->fit_start; }
 
 /* SIGINT, SIGTERM, SIGHUP: the run ends as interrupted at its next step
  * boundary (lt_session_interrupt); the handler only records the signal. A
@@ -323,6 +357,7 @@ int cmd_train(int argc, char **argv) {
                           .on_eval_end = on_eval_end,
                           .on_warning = on_warning,
                           .on_epoch_end = on_epoch_end,
+                          .on_eval_batch = on_eval_batch,
                           .keep_alive = screen,
                           .fork_args = fork_args};
     fork_words(argc, argv);
@@ -346,8 +381,14 @@ int cmd_train(int argc, char **argv) {
            with its fit (lathe attach reaches it meanwhile) */
         lt_session_keep_alive(s, 0);
         atomic_store(&p.quiet, 0);
-        fprintf(stderr, "lathe: %s; run %s, control socket %s\n", wrc ? "no workbench screen" : "detached",
-                lt_session_run_dir(s), lt_session_socket_path(s));
+        if (!wrc && !lt_run_state_ended(lt_session_trainer(s)->state) && !g_signal)
+            fprintf(stderr,
+                    "lathe: detached; the run goes on here with progress lines (Ctrl-C interrupts it, "
+                    "lathe attach %s comes back to it)\n",
+                    lt_session_run_dir(s));
+        else
+            fprintf(stderr, "lathe: %s; run %s, control socket %s\n", wrc ? "no workbench screen" : "detached",
+                    lt_session_run_dir(s), lt_session_socket_path(s));
     }
     while (!lt_session_wait(s, g_signal && !asked ? 0 : 200, &rc, &err))
         if (g_signal && !asked) {
@@ -378,11 +419,11 @@ int cmd_train(int argc, char **argv) {
         }
         printf("{\"steps\": %ld, \"samples\": %ld, \"seconds\": %.2f, \"samples_per_s\": %s, \"train_loss\": %s, "
                "\"val_loss\": %s, \"val_acc\": %s, \"test_loss\": %s, \"test_acc\": %s, \"state\": \"%s\"}\n",
-               t->step, t->samples, lt_now() - t->fit_start, nb[0], nb[1], nb[2], nb[3], nb[4], nb[5],
+               t->step, t->samples, run_seconds(t), nb[0], nb[1], nb[2], nb[3], nb[4], nb[5],
                lt_run_state_name(t->state));
     } else {
         printf("steps=%ld samples=%ld seconds=%.2f samples_per_s=%.1f train_loss=%.6f", t->step, t->samples,
-               lt_now() - t->fit_start, rate, t->train_loss);
+               run_seconds(t), rate, t->train_loss);
         /* no validation ran: nothing to say (not nan) */
         if (!isnan(t->val_loss) || !isnan(t->val_acc)) printf(" val_loss=%.6f val_acc=%.4f", t->val_loss, t->val_acc);
         if (!isnan(t->test_acc)) printf(" test_loss=%.6f test_acc=%.4f", t->test_loss, t->test_acc);

@@ -24,6 +24,13 @@ void wb_fmt_num(double v, char *buf, size_t cap) {
     }
 }
 
+void wb_fmt_val(double v, char *buf, size_t cap) {
+    if (isnan(v))
+        snprintf(buf, cap, "NaN");
+    else
+        wb_fmt_num(v, buf, cap);
+}
+
 void wb_fmt_count(double v, char *buf, size_t cap) {
     static const char suffix[] = " kMGTP";
     if (!isfinite(v)) {
@@ -57,6 +64,37 @@ void wb_fmt_dur(double s, char *buf, size_t cap) {
         snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
     else
         snprintf(buf, cap, "%02ld:%02ld", t / 60, t % 60);
+}
+
+void wb_fmt_progress(char *buf, size_t cap, int width, const char *label, long k, long n, const char *rate,
+                     double eta) {
+    if (!cap) return;
+    if (n <= 0) {
+        snprintf(buf, cap, "%s", label);
+        return;
+    }
+    if (k < 0) k = 0;
+    if (k > n) k = n;
+    char tail[128], e[32] = "";
+    if (isfinite(eta)) {
+        char d[12];
+        wb_fmt_dur(eta, d, sizeof d);
+        snprintf(e, sizeof e, "  ETA %s", d);
+    }
+    snprintf(tail, sizeof tail, " %ld/%ld  %3d%%%s%s%s", k, n, (int)(100.0 * (double)k / (double)n),
+             rate && *rate ? "  " : "", rate && *rate ? rate : "", e);
+    int lab = (int)strlen(label), room = width - lab - 1 - (int)strlen(tail) - 2;
+    if (room > 40) room = 40;
+    if (room < 10) {
+        snprintf(buf, cap, "%s%s", label, tail);
+        return;
+    }
+    char bar[48];
+    int fill = (int)((double)room * (double)k / (double)n);
+    for (int i = 0; i < room; i++) bar[i] = i < fill ? '=' : '.';
+    if (fill < room && k > 0) bar[fill] = '>';
+    bar[room] = 0;
+    snprintf(buf, cap, "%s [%s]%s", label, bar, tail);
 }
 
 /* ---- dot canvas ---- */

@@ -20,8 +20,17 @@
 void wb_fmt_num(double v, char *buf, size_t cap);
 /* A count with k/M/G suffixes: 999 -> "999", 1234 -> "1.23k", 1199882 -> "1.2M". */
 void wb_fmt_count(double v, char *buf, size_t cap);
+/* wb_fmt_num for a value that was measured (a loss, a layer's statistics):
+ * NaN is "NaN", not the "-" of a value nobody knows. */
+void wb_fmt_val(double v, char *buf, size_t cap);
 /* Seconds as "MM:SS" or "H:MM:SS"; "--:--" when unknown or negative. */
 void wb_fmt_dur(double s, char *buf, size_t cap);
+/* One progress line as Keras and Lightning draw it, in at most width columns:
+ * "<label> [=========>..........] k/n  pct%  <rate>  ETA mm:ss". The bar
+ * takes the room the rest leaves (at least 10 columns, else no bar); rate is
+ * left out when NULL or "", the ETA when eta is not finite. n <= 0: the bar
+ * and count are left out ("<label>"). */
+void wb_fmt_progress(char *buf, size_t cap, int width, const char *label, long k, long n, const char *rate, double eta);
 
 /* ---- dot canvas for plots ---- */
 

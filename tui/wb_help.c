@@ -41,7 +41,11 @@ void wb_footer_keys(const wb *w, int width, char *buf, size_t cap) {
         if (!b->footer || !b->footer_owned) continue;
         add(&t, b->name);
         add(&t, terse ? ":" : " ");
-        add(&t, w->owns_run ? b->footer_owned : b->footer);
+        /* `lathe train`'s own screen detaches while its run goes on (the run
+           carries on in that terminal); there is nothing to detach from once
+           the run has ended, or in the read-only view */
+        int close = w->offline || (w->owns_run && !wb_state_live(w->m.st.state));
+        add(&t, close ? b->footer_owned : b->footer);
     }
 }
 
@@ -154,7 +158,7 @@ static const char *const commands_text[] = {
     "  set <name> <value> changes layers history save [PATH] profile lr-find help",
     "  inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]",
     "  feed test <I>|random|misclassified|file <PATH>|shape <DxHxW>|text \"...\" [N]",
-    "press any key to close this help",
+    "q/Ctrl-C detach: the run goes on (under lathe train, there); any key closes help",
     NULL};
 
 void wb_help_text(int width, char *buf, size_t cap) {

@@ -9,11 +9,11 @@
 void wb_layout_compute(wb_layout *l, int rows, int cols) {
     int H = rows, W = cols;
     int nmsg = H >= 30 ? 3 : H >= 16 ? 2 : 1;
-    l->status = (wb_rect){0, 0, 1, W};
+    l->status = (wb_rect){0, 0, 2, W}; /* the bar and the progress line under it */
     l->footer = (wb_rect){H - 1, 0, 1, W};
     l->cmd = (wb_rect){H - 2, 0, 1, W};
     l->msg = (wb_rect){H - 2 - nmsg, 0, nmsg, W};
-    int mh = H - 3 - nmsg - 1; /* a blank row between the status bar and the pane */
+    int mh = H - 3 - nmsg - 1; /* the progress line between the status bar and the pane */
     if (mh < 1) mh = 1;
     if (W >= 130) {
         int lw = W * 11 / 20;

@@ -384,6 +384,8 @@ static int run_screen(const char *socket_path, int owns_run, int offline) {
             continue;
         }
         double now = lt_now();
+        /* a live run's clock runs on between statuses (a paused run sends none) */
+        if (!w->offline && wb_state_live(w->m.st.state) && now - last_draw >= 1.0) w->dirty = 1;
         int changed = w->dirty || w->m.version != drawn_version;
         int wait_ms = 1000;
         if (changed) {

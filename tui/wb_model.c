@@ -14,10 +14,11 @@
 void wb_model_init(wb_model *m) {
     memset(m, 0, sizeof *m);
     snprintf(m->st.state, sizeof m->st.state, "connecting");
-    double *f[] = {&m->st.epoch,   &m->st.max_epochs,    &m->st.step,       &m->st.total_steps,
-                   &m->st.samples, &m->st.samples_per_s, &m->st.train_loss, &m->st.val_loss,
-                   &m->st.val_acc, &m->st.test_acc,      &m->st.lr,         &m->st.elapsed,
-                   &m->st.eta,     &m->st.clients};
+    double *f[] = {&m->st.epoch,     &m->st.max_epochs,    &m->st.step,       &m->st.total_steps,
+                   &m->st.samples,   &m->st.samples_per_s, &m->st.train_loss, &m->st.val_loss,
+                   &m->st.val_acc,   &m->st.test_acc,      &m->st.lr,         &m->st.elapsed,
+                   &m->st.eta,       &m->st.clients,       &m->st.batch,      &m->st.batches,
+                   &m->st.test_loss, &m->st.paused};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) *f[i] = NAN;
 }
 
@@ -101,6 +102,9 @@ void wb_model_status(wb_model *m, const char *body) {
     st->samples = long_or_nan(d.samples), st->clients = long_or_nan(d.clients);
     st->samples_per_s = d.samples_per_s, st->train_loss = d.train_loss, st->val_loss = d.val_loss;
     st->val_acc = d.val_acc, st->test_acc = d.test_acc, st->lr = d.lr, st->elapsed = d.elapsed, st->eta = d.eta;
+    st->batch = long_or_nan(d.batch), st->batches = long_or_nan(d.batches);
+    st->test_loss = d.test_loss, st->paused = d.paused;
+    st->received = lt_now();
     /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed" */
     size_t o = 0;
     st->toolbox[0] = '\0';

@@ -42,7 +42,10 @@ typedef struct wb_status {
     char state[16], experiment[WB_NAME], device[128], run_dir[256];
     double epoch, max_epochs, step, total_steps, samples, samples_per_s, train_loss, val_loss, val_acc, test_acc, lr,
         elapsed, eta, clients;
-    char toolbox[96]; /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
+    double batch, batches;    /* progress through the epoch, or the validation or test pass; NaN: unknown */
+    double test_loss, paused; /* paused: seconds spent paused (elapsed includes them) */
+    double received;          /* when this status came (lt_now() s): the clock runs on from there */
+    char toolbox[96];         /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
     wb_gpu gpu;
     int valid;
 } wb_status;
@@ -148,5 +151,18 @@ void wb_model_log(wb_model *m, int level, const char *fmt, ...)
 const wb_logline *wb_model_log_line(const wb_model *m, int i);
 /* The value of an hparam, or NULL. */
 const char *wb_model_hparam(const wb_model *m, const char *name);
+
+/* ---- the status bar's texts (wb_status_text.c) ---- */
+/* Whether state names a run still going (running, paused, validating, ...). */
+int wb_state_live(const char *state);
+/* The clock: wall time since the fit began and the part of it spent paused,
+ * running on from when the status came while the run is live. */
+void wb_status_clock(const wb_status *st, double now, double *elapsed, double *paused);
+/* The status bar's facts after the state, in at most width columns:
+ * "epoch 2/5  step 120/2345  334 samples/s  elapsed 01:23  ETA 00:12  cpu  1 client". */
+void wb_status_facts(const wb_status *st, double now, int width, char *buf, size_t cap);
+/* The line under it: the epoch's or the validation's progress bar, or at the
+ * end the final metrics with the test results; "" when there is nothing. */
+void wb_status_progress(const wb_status *st, int width, char *buf, size_t cap);
 
 #endif

@@ -23,6 +23,20 @@ typedef struct plot_line {
     int n, color;
 } plot_line;
 
+/* The legend's colour key: the title's names of the lines, from column x0 of
+ * its row on, each written again in its line's colour ("train, smoothed, val"). */
+static void legend(wb *w, const wb_rect *r, int x0, const char *const *names, const plot_line *lines, int nl) {
+    if (!w->colors || r->h < 4) return;
+    int x = r->x + x0;
+    for (int l = 0; l < nl && x < r->x + r->w; l++) {
+        int n = (int)strlen(names[l]);
+        wb_attr(w, lines[l].color, 1);
+        wb_put(r->y, x, r->x + r->w - x, names[l]);
+        x += n + 2; /* ", " */
+    }
+    wb_attr(w, 0, 0);
+}
+
 #define YLAB 8 /* columns of y-axis labels */
 
 /* A plot in r: row 0 the label, then the canvas, the last row the x axis with
@@ -139,6 +153,7 @@ static void curves_draw(wb *w, void *self, const wb_rect *r) {
     wb_rect rl = *r;
     if (r->h >= 14) rl.h = r->h * 3 / 5;
     plot(w, &rl, label, loss, 5, w->logscale, xlo, xhi);
+    legend(w, &rl, 6, (const char *const[]){"train", "smoothed", "val"}, loss + 2, 3);
     free(sm);
     if (r->h < 14) return;
     wb_rect ra = {r->y + rl.h, r->x, r->h - rl.h, r->w / 2};
@@ -150,10 +165,12 @@ static void curves_draw(wb *w, void *self, const wb_rect *r) {
     plot_line la[2] = {{pa[WB_S_VAL_ACC].x, pa[WB_S_VAL_ACC].y, pa[WB_S_VAL_ACC].n, WB_C_DIM},
                        {va->x, va->y, va->n, WB_C_ACC}};
     plot(w, &ra, t, la, 2, 0, xlo, xhi);
+    legend(w, &ra, 0, (const char *const[]){"val acc"}, la + 1, 1);
     wb_fmt_num(w->m.st.lr, num, sizeof num);
     snprintf(t, sizeof t, "learning rate %s", num);
     plot_line ll[2] = {{pa[WB_S_LR].x, pa[WB_S_LR].y, pa[WB_S_LR].n, WB_C_DIM}, {lr->x, lr->y, lr->n, WB_C_LR}};
     plot(w, &rr, t, ll, 2, w->logscale, xlo, xhi);
+    legend(w, &rr, 0, (const char *const[]){"learning rate"}, ll + 1, 1);
 }
 
 static int zoom(wb *w, void *self, int ch) {

@@ -67,11 +67,11 @@ static void inspect_draw(wb *w, void *self, const wb_rect *r) {
     int y = r->y + 1;
     wb_putf(y++, r->x, sw, "shape  %s", in->shape);
     wb_putf(y++, r->x, sw, "full   %s", in->full_shape);
-    wb_fmt_num(in->mean, a, sizeof a);
-    wb_fmt_num(in->std, b, sizeof b);
+    wb_fmt_val(in->mean, a, sizeof a);
+    wb_fmt_val(in->std, b, sizeof b);
     wb_putf(y++, r->x, sw, "mean   %-9s std %s", a, b);
-    wb_fmt_num(in->min, a, sizeof a);
-    wb_fmt_num(in->max, b, sizeof b);
+    wb_fmt_val(in->min, a, sizeof a);
+    wb_fmt_val(in->max, b, sizeof b);
     wb_putf(y++, r->x, sw, "min    %-9s max %s", a, b);
     snprintf(a, sizeof a, "%.1f%%", in->zeros * 100);
     wb_fmt_num(in->nonfinite, b, sizeof b);
@@ -100,7 +100,7 @@ static void inspect_draw(wb *w, void *self, const wb_rect *r) {
         int per = mw / 10, rows = mh - 1;
         if (per < 1) per = 1;
         for (int i = 0; i < in->nvalues && i / per < rows; i++) {
-            wb_fmt_num(in->values[i], a, sizeof a);
+            wb_fmt_val(in->values[i], a, sizeof a);
             wb_putf(my + i / per, mx + (i % per) * 10, 9, "%9s", a);
         }
         if (in->nvalues > per * rows || in->truncated) {

@@ -25,10 +25,10 @@ static void layer_cell(const wb_layer *l, int c, char *buf, size_t cap) {
     case 1: snprintf(buf, cap, "%s", l->type); break;
     case 2: snprintf(buf, cap, "%s", l->shape); break;
     case 3: wb_fmt_count(l->params, buf, cap); break;
-    case 4: wb_fmt_num(l->mean, buf, cap); break;
-    case 5: wb_fmt_num(l->std, buf, cap); break;
-    case 6: wb_fmt_num(l->min, buf, cap); break;
-    case 7: wb_fmt_num(l->max, buf, cap); break;
+    case 4: wb_fmt_val(l->mean, buf, cap); break;
+    case 5: wb_fmt_val(l->std, buf, cap); break;
+    case 6: wb_fmt_val(l->min, buf, cap); break;
+    case 7: wb_fmt_val(l->max, buf, cap); break;
     case 8: snprintf(buf, cap, isfinite(l->zeros) ? "%.0f%%" : "-", l->zeros * 100); break;
     case 9: wb_fmt_num(l->dead, buf, cap); break; /* channels all zero over the batch, "-" without channels */
     case 10: wb_fmt_num(l->nonfinite, buf, cap); break;

@@ -48,7 +48,8 @@ void wb_title(wb *w, const wb_rect *r, const char *title) {
 int wb_state_color(const char *s) {
     if (!strcmp(s, "running")) return WB_C_OK;
     if (!strcmp(s, "paused") || !strcmp(s, "stepping") || !strcmp(s, "stopping")) return WB_C_WARN;
-    if (!strcmp(s, "validating") || !strcmp(s, "testing")) return WB_C_INFO;
+    if (!strcmp(s, "validating") || !strcmp(s, "testing") || !strcmp(s, "lr-find") || !strcmp(s, "checkpointing"))
+        return WB_C_INFO;
     if (!strcmp(s, "done") || !strcmp(s, "stopped")) return WB_C_INFO;
     if (!strcmp(s, "interrupted")) return WB_C_WARN;
     return WB_C_BAD; /* failed, gone, connecting */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -182,7 +183,15 @@ lt_ctl_client *lt_ctl_connect(const char *socket_path, const char *client_name, 
         goto fail;
     }
     if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        lt_seterr(err, LT_EIO, "control: cannot connect to %s: %s", socket_path, strerror(errno));
+        int e = errno;
+        struct stat st;
+        if ((e == EACCES || e == EPERM) && !stat(socket_path, &st) && st.st_uid != geteuid())
+            lt_seterr(err, LT_EIO,
+                      "control: cannot connect to %s: another user's run (its socket belongs to uid %u, this "
+                      "client runs as uid %u)",
+                      socket_path, (unsigned)st.st_uid, (unsigned)geteuid());
+        else
+            lt_seterr(err, LT_EIO, "control: cannot connect to %s: %s", socket_path, strerror(e));
         goto fail;
     }
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);

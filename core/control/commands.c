@@ -40,6 +40,12 @@ static int run_over(lt_session *s, const char *cmd, lt_err *err) {
 }
 
 /* ---- run control ---- */
+
+/* A line in every client's log saying who did what to the run, so that a
+ * second workbench can tell who paused it. */
+static void log_who(lt_session *s, const lt_ctl_request *req, const char *what) {
+    lt_session_log(s, "client %u (%s) %s at step %ld", req->client_id, req->client_name, what, s->t.step);
+}
 static int cmd_status(lt_session *s, lt_ctl_request *req, int argc, char **argv, lt_sb *out, lt_err *err) {
     int rc = need_args(argc, 0, 0, "status", err);
     if (!rc) lt_session_status_body(s, out);
@@ -51,6 +57,7 @@ static int cmd_pause(lt_session *s, lt_ctl_request *req, int argc, char **argv, 
     if (rc || (rc = run_over(s, "pause", err))) return rc;
     if (s->t.state != LT_RUN_PAUSED) lt_session_set_state(s, LT_RUN_PAUSED);
     lt_session_reply_step(s); /* a `step` cut short */
+    log_who(s, req, "paused the run");
     lt_session_intervention(s, req, "pause", NULL, NULL, NULL);
     lt_session_state_body(s, NULL, out);
     return LT_OK;
@@ -61,6 +68,7 @@ static int cmd_resume(lt_session *s, lt_ctl_request *req, int argc, char **argv,
     if (rc || (rc = run_over(s, "resume", err))) return rc;
     if (s->t.state != LT_RUN_RUNNING) lt_session_set_state(s, LT_RUN_RUNNING);
     lt_session_reply_step(s);
+    log_who(s, req, "resumed the run");
     lt_session_intervention(s, req, "resume", NULL, NULL, NULL);
     lt_session_state_body(s, NULL, out);
     return LT_OK;
@@ -94,6 +102,7 @@ static int cmd_validate(lt_session *s, lt_ctl_request *req, int argc, char **arg
     if (s->t.world > 1) /* the ranks evaluate together: not from one rank's command yet */
         return lt_seterr(err, LT_EUNSUPPORTED, "validate: not available in a data-parallel run yet");
     lt_session_intervention(s, req, "validate", NULL, NULL, NULL);
+    log_who(s, req, "asked for a validation");
     if ((rc = lt_trainer_evaluate(&s->t, LT_STAGE_VAL, err))) return rc;
     lt_sb_printf(out, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", s->t.val_loss, s->t.val_acc, s->t.step);
     return LT_OK;
@@ -144,7 +153,9 @@ static int cmd_lrfind(lt_session *s, lt_ctl_request *req, int argc, char **argv,
         o.num_training = (int)n;
     }
     lt_lrfind_result r;
+    lt_session_phase(s, "lr-find"); /* the state clients see while the sweep runs */
     rc = lt_lrfind_run(&s->t, &o, &r, err);
+    lt_session_phase(s, NULL);
     if (!rc) {
         lt_ctl_lrfind body = {.suggested_lr = r.suggested_lr,
                               .steps = r.steps,

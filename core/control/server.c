@@ -82,7 +82,10 @@ int lt_ctl_server_log(lt_ctl_server *s, char *line, size_t cap) {
 }
 
 static void drop_client(lt_ctl_server *s, client *c, const char *reason) {
-    logf_locked(s, "client %u (%s) dropped: %s", c->id, c->name, reason);
+    if (!strcmp(reason, "disconnected")) /* a client that closed: the normal way to leave */
+        logf_locked(s, "client %u (%s) disconnected", c->id, c->name);
+    else
+        logf_locked(s, "client %u (%s) dropped: %s", c->id, c->name, reason);
     lt_srv_cmds_free(s, c);
     close(c->fd);
     lt_srv_outq_free(c);

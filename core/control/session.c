@@ -134,7 +134,7 @@ void lt_session_status_body(lt_session *s, lt_sb *b) {
     long total = lt_trainer_total_steps(t);
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     double eta = rate > 0 ? (double)(total - t->step) * t->batch_size / rate : NAN;
-    snprintf(st.state, sizeof st.state, "%s", lt_run_state_name(t->state));
+    snprintf(st.state, sizeof st.state, "%s", s->phase ? s->phase : lt_run_state_name(t->state));
     snprintf(st.experiment, sizeof st.experiment, "%s", t->exp->name);
     snprintf(st.device, sizeof st.device, "%s", lt_dev_name(t->be));
     snprintf(st.run_dir, sizeof st.run_dir, "%s", s->run_dir);
@@ -150,7 +150,21 @@ void lt_session_status_body(lt_session *s, lt_sb *b) {
     st.val_acc = t->val_acc;
     st.test_acc = t->test_acc;
     st.lr = lr;
-    st.elapsed = t->fit_start > 0 ? lt_now() - t->fit_start : 0;
+    /* wall time since the fit began, until it ended (a finished run's
+       screen may stay open long after); pauses are in it and said apart */
+    double now = lt_now();
+    st.elapsed = t->fit_start > 0 ? (t->fit_end > 0 ? t->fit_end : now) - t->fit_start : 0;
+    st.paused = s->paused_s + (s->paused_since > 0 ? now - s->paused_since : 0);
+    st.test_loss = t->test_loss;
+    if (t->state == LT_RUN_VALIDATING || t->state == LT_RUN_TESTING) {
+        st.batch = t->eval_batch;
+        st.batches = t->eval_batches;
+    } else if (t->batches_per_epoch > 0 && !lt_run_state_ended(t->state)) {
+        st.batch = (long)t->epoch_batch;
+        st.batches = (long)t->batches_per_epoch;
+    } else {
+        st.batch = st.batches = -1;
+    }
     st.eta = eta < 0 ? 0 : eta;
     st.clients = lt_ctl_server_client_count(s->srv);
     /* the toolbox's own figures, only when in use */
@@ -202,6 +216,13 @@ static void send_layers(lt_session *s) {
 }
 
 void lt_session_set_state(lt_session *s, lt_run_state st) {
+    double now = lt_now();
+    if (st == LT_RUN_PAUSED && s->paused_since == 0) {
+        s->paused_since = now;
+    } else if (st != LT_RUN_PAUSED && s->paused_since > 0) {
+        s->paused_s += now - s->paused_since;
+        s->paused_since = 0;
+    }
     s->t.state = st;
     lt_session_event_state(s, lt_run_state_name(st));
     send_status(s);
@@ -445,6 +466,23 @@ static void on_eval_start(lt_trainer *t, lt_stage stage, void *user) {
     lt_session_set_state(s, t->state);
 }
 
+static void on_eval_batch(lt_trainer *t, lt_stage stage, void *user) {
+    lt_session *s = user;
+    if (lt_now() - s->last_status >= 0.25) send_status(s);
+    if (s->opts.on_eval_batch) s->opts.on_eval_batch(t, stage, s->opts.user);
+}
+
+/* A checkpoint being written shows as the state `checkpointing` while it lasts. */
+static void on_checkpoint(lt_trainer *t, int begin, void *user) {
+    lt_session_phase(user, begin ? "checkpointing" : NULL);
+}
+
+void lt_session_phase(lt_session *s, const char *phase) {
+    s->phase = phase;
+    lt_session_event_state(s, phase ? phase : lt_run_state_name(s->t.state));
+    send_status(s);
+}
+
 static void on_eval_end(lt_trainer *t, lt_stage stage, void *user) {
     lt_session *s = user;
     if (stage == LT_STAGE_VAL) {
@@ -491,6 +529,7 @@ static void *trainer_main(void *arg) {
     if (s->opts.on_start) s->opts.on_start(s, s->opts.user);
     lt_session_event_state(s, lt_run_state_name(LT_RUN_RUNNING));
     int rc = lt_trainer_fit(&s->t, &err);
+    s->t.fit_end = lt_now();
     s->fit_over = 1;
     if (rc) lt_session_log(s, "run failed: %s", err.msg);
     int sig = atomic_load(&s->ext_signal);
@@ -549,6 +588,8 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
                                      .on_warning = on_warning,
                                      .on_eval_start = on_eval_start,
                                      .on_eval_end = on_eval_end,
+                                     .on_eval_batch = on_eval_batch,
+                                     .on_checkpoint = on_checkpoint,
                                      .on_epoch_end = on_epoch_end,
                                      .on_anomaly = on_anomaly,
                                      .safe_point = safe_point};

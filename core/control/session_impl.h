@@ -85,11 +85,14 @@ struct lt_session {
     lt_gpumon *gpu;        /* the machine's GPU 0 (NVML); sampled by the status body, on the trainer thread */
 
     /* ---- trainer-thread state ---- */
-    int started;      /* the first safe point has passed */
-    int stop;         /* a `stop` command came */
-    int fit_over;     /* the fit has returned; serving a finished run */
-    long step_target; /* `step N`: pause when t.step reaches it */
-    int step_pending; /* step_req waits for its reply */
+    int started;         /* the first safe point has passed */
+    int stop;            /* a `stop` command came */
+    int fit_over;        /* the fit has returned; serving a finished run */
+    long step_target;    /* `step N`: pause when t.step reaches it */
+    const char *phase;   /* what the run does between steps now ("lr-find", "checkpointing"); NULL: its state */
+    double paused_s;     /* seconds spent paused, not counting the pause in progress */
+    double paused_since; /* lt_now() when the pause in progress began; 0: not paused */
+    int step_pending;    /* step_req waits for its reply */
     lt_ctl_request step_req;
     double last_status, last_layers; /* snapshot times, lt_now() s */
     double layers_seconds;           /* time spent computing layer statistics */
@@ -118,6 +121,9 @@ void lt_session_set_state(lt_session *s, lt_run_state st);
 /* Events go out only through lt_ctl_event_encode; these make the common ones. */
 void lt_session_event(lt_session *s, const lt_ctl_event *e);
 void lt_session_event_state(lt_session *s, const char *state);
+/* Shows what the run does between steps as its state while it lasts
+ * ("lr-find", "checkpointing"; an event and a status); NULL: back to its state. */
+void lt_session_phase(lt_session *s, const char *phase);
 void lt_session_event_point(lt_session *s, const char *series, long step, double value);
 void lt_session_log(lt_session *s, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -72,6 +72,9 @@ int lt_run_socket_live(const char *path) {
     if (fd < 0) return 0;
     int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
     int live = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
+    /* another user's socket (mode 0600): no way to knock, so say whose */
+    struct stat st;
+    if (!live && (errno == EACCES || errno == EPERM) && !stat(path, &st) && st.st_uid != geteuid()) live = 2;
     close(fd);
     return live;
 }

@@ -82,7 +82,13 @@ static void fill_row(lt_run_row *r, const char *dir, const char *experiment, con
         snprintf(r->state, sizeof r->state, "killed");
         read_metrics_csv(dir, r);
     }
-    if (lt_run_folder_live(dir)) snprintf(r->state, sizeof r->state, "running");
+    int live = lt_run_folder_live(dir);
+    /* another user's socket refuses this one: running unless its run.yaml says it ended */
+    static const char *const ended[] = {"done", "stopped", "interrupted", "failed"};
+    for (size_t i = 0; live == LT_RUN_SOCKET_FOREIGN && i < sizeof ended / sizeof ended[0]; i++)
+        if (!strcmp(r->state, ended[i])) live = 0;
+    if (live) snprintf(r->state, sizeof r->state, "running");
+    r->foreign = live == LT_RUN_SOCKET_FOREIGN;
 }
 
 typedef struct rows {
@@ -167,7 +173,10 @@ static const int right[T_N] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0};
 static void cells_of(const lt_run_row *r, char c[T_N][128]) {
     snprintf(c[T_EXP], 128, "%s", r->experiment[0] ? r->experiment : "-");
     snprintf(c[T_VER], 128, "%s", r->version_num >= 0 ? r->version + 8 : r->version);
-    snprintf(c[T_STATE], 128, "%s", r->state[0] ? r->state : "-");
+    snprintf(c[T_STATE], 128, "%s",
+             r->foreign    ? "running; its socket belongs to another user"
+             : r->state[0] ? r->state
+                           : "-");
     if (r->steps >= 0)
         snprintf(c[T_STEPS], 128, "%ld", r->steps);
     else

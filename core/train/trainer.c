@@ -592,7 +592,8 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
         lt_trainer_find_anomaly(t, &t->anomaly);
         snprintf(t->anomaly.message, sizeof t->anomaly.message,
                  "the training loss is %s at step %ld (epoch %zu, batch %zu)%s%s", isnan(lv) ? "NaN" : "infinite",
-                 t->step, b->epoch, b->index, t->anomaly.layer >= 0 ? "; first non-finite output: layer " : "",
+                 t->step, b->epoch + 1, b->index + 1,
+                 /* 1-based, as every epoch shown */ t->anomaly.layer >= 0 ? "; first non-finite output: layer " : "",
                  t->anomaly.layer >= 0 ? m->model.layers[t->anomaly.layer].name : "");
         if (anomaly_handled(t)) return LT_OK;
         lt_tcb_nonfinite(t);
@@ -691,6 +692,8 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     }
     for (int i = 0; i < m->model.nlayers; i++) outs[i] = m->model.layers[i].out;
     t->state = stage == LT_STAGE_TEST ? LT_RUN_TESTING : LT_RUN_VALIDATING;
+    t->eval_batch = 0;
+    t->eval_batches = (long)((set->n + (size_t)t->batch_size - 1) / (size_t)t->batch_size);
     if (t->cb.on_eval_start && !t->in_sanity) t->cb.on_eval_start(t, stage, t->cb.user);
     lt_graph *g = &t->eval_graph;
     lt_metrics_reset(m);
@@ -705,6 +708,8 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
         int (*step)(lt_module *, lt_graph *, const lt_batch *, lt_tensor *, lt_err *) =
             stage == LT_STAGE_TEST ? t->exp->test_step : t->exp->validation_step;
         if ((rc = step(m, g, &b, x, err))) break;
+        t->eval_batch++;
+        if (t->cb.on_eval_batch && !t->in_sanity) t->cb.on_eval_batch(t, stage, t->cb.user);
     }
     if (rc < 0 && err && !err->code) lt_seterr(err, rc, "%s", lt_loader_last_error(l));
     lt_loader_free(l);
@@ -808,6 +813,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
         if (first == 0)
             t->batches_per_epoch =
                 apply_limit(t->cfg.limit_train_batches, lt_loader_batches_per_epoch(t->train_loader));
+        t->epoch_batch = first;
         lt_metrics_reset(m);
         if (first == 0 && t->exp->on_train_epoch_start) t->exp->on_train_epoch_start(m, t->epoch);
         /* resumed from a checkpoint written between a step and its validation */
@@ -847,6 +853,7 @@ int lt_trainer_fit(lt_trainer *t, lt_err *err) {
             /* owed after this step; a checkpoint written before they run keeps them */
             t->val_pending = val_due(t, bi);
             t->epoch_end_pending = bi + 1 == t->batches_per_epoch;
+            t->epoch_batch = bi + 1;
             sched_tick(t, LT_SCHED_STEP);
             lt_tcb_after_step(t);
             double tc = lt_now();

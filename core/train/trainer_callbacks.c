@@ -84,7 +84,9 @@ int lt_trainer_set_checkpoint_dir(lt_trainer *t, const char *dir, lt_err *err) {
 }
 
 int lt_trainer_save_checkpoint(lt_trainer *t, const char *path, lt_err *err) {
+    if (t->cb.on_checkpoint) t->cb.on_checkpoint(t, 1, t->cb.user);
     int rc = lt_checkpoint_save(t, path, err);
+    if (t->cb.on_checkpoint) t->cb.on_checkpoint(t, 0, t->cb.user);
     if (!rc) {
         snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", path);
         t->ckpt_saved++;

@@ -99,13 +99,22 @@ $T send-keys -t wb:two 6
 wait_for wb:two 'client [0-9]+: set lr 0\.001 -> 0\.01' 20 && ok || bad "the log pane lacks the set: $(cap wb:two)"
 cap wb:two | grep -qE 'client [0-9]+: pause$' && cap wb:two | grep -qE 'client [0-9]+: stop$' && ok ||
   bad "the log pane lacks pause/stop: $(cap wb:two)"
+[ "$(cap wb:two | grep -cE 'client [0-9]+: stop$')" -eq 1 ] && ok ||
+  bad "the log's last line is repeated in the message strip: $(cap wb:two | tail -8)"
 $T send-keys -t wb:two 'n'
 sleep 0.4
-last_msg wb:two | grep -qE "this run has ended: read-only view of $B\$" && ok || bad "n was not refused: $(cap wb:two | tail -5)"
+# the log pane is up: the refusal is its newest line (the strip below does not repeat it)
+cap wb:two | grep -qE "this run has ended: read-only view of $B\$" && ok || bad "n was not refused: $(cap wb:two | tail -5)"
 $T send-keys -t wb:two q
 wait_for wb:two 'EXIT=0' 25 && ok || bad "q did not exit 0 (run B): $(cap wb:two | tail -3)"
 
-# 6. not a run folder: a clear error, no screen
+# 6. no argument and no live run under ./logs: the newest run (B), read-only
+$T new-window -t wb -n three "cd $tmp && env $ENVS $LATHE attach; echo EXIT=\$?; sleep 120"
+wait_for wb:three '^ mlp +STOPPED ' 50 && ok || bad "attach without an argument: $(cap wb:three | head -3)"
+$T send-keys -t wb:three q
+wait_for wb:three 'EXIT=0' 25 && ok || bad "q did not exit 0 (no argument): $(cap wb:three | tail -3)"
+
+# 7. not a run folder: a clear error, no screen
 mkdir -p "$tmp/empty"
 "$LATHE" attach "$tmp/empty" >/dev/null 2>"$tmp/e.err" </dev/null
 rc=$?

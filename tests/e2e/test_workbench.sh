@@ -54,11 +54,24 @@ wait_for wb:0 '^ *[0-9.]+│' 150 && ok || bad "no loss curve axis drawn: $(cap 
 s1=$(step_of wb:0); sleep 2; s2=$(step_of wb:0)
 [ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ] && ok || bad "step does not advance while running: '$s1' -> '$s2'"
 
+# the row under the status bar: the epoch's progress bar (Keras, Lightning)
+cap wb:0 | sed -n 2p | grep -qE '^ Epoch 1/1 \[[=>.]+\] [0-9]+/[0-9]+ +[0-9]+%' && ok ||
+  bad "no epoch progress bar under the status bar: $(cap wb:0 | head -2)"
+cap wb:0 | head -1 | grep -qE '[0-9.]+k? samples/s.* 1 client' && ok || bad "status bar units: $(cap wb:0 | head -1)"
+
+# the curves' legend is their colour key: each name in its line's colour
+$T capture-pane -e -p -t wb:0 | grep 'loss: ' | grep -qE $'\e\\[[0-9;]*m'smoothed$'\e' && ok ||
+  bad "the loss legend has no colour key: $($T capture-pane -e -p -t wb:0 | grep 'loss: ' | cat -v)"
+
 # 2. space pauses: PAUSED and the step stops
 $T send-keys -t wb:0 ' '
 wait_for wb:0 'PAUSED' && ok || bad "space did not pause: $(cap wb:0 | head -1)"
 sleep 0.5; p1=$(step_of wb:0); sleep 2; p2=$(step_of wb:0)
 [ -n "$p1" ] && [ "$p1" = "$p2" ] && ok || bad "step advances while paused: '$p1' -> '$p2'"
+cap wb:0 | sed -n 2p | grep -q 'paused' && ok || bad "the progress bar does not say paused: $(cap wb:0 | head -2)"
+if [ $mode = real ]; then # the run says who paused it, for every client to read
+  wait_for wb:0 'client [0-9]+ \(workbench\) paused the run at step [0-9]+' 20 && ok || bad "no log line naming who paused: $(cap wb:0 | tail -6)"
+fi
 $T send-keys -t wb:0 ' '
 wait_for wb:0 'RUNNING' && ok || bad "space did not resume: $(cap wb:0 | head -1)"
 

@@ -30,9 +30,9 @@ static void status_body(lt_sb *b) {
     lt_sb_printf(b,
                  "state=%s\nexperiment=mnist_cnn\nepoch=1\nmax_epochs=1\nstep=%ld\ntotal_steps=%ld\nsamples=%ld\n"
                  "samples_per_s=%.6g\ntrain_loss=%.6g\nval_loss=nan\nval_acc=nan\ntest_acc=nan\nlr=%.6g\nelapsed=%.6g\n"
-                 "eta=%.6g\ndevice=cpu\nclients=%d\nrun_dir=fake\n",
+                 "eta=%.6g\ndevice=cpu\nclients=%d\nrun_dir=fake\nbatch=%ld\nbatches=%ld\n",
                  state, step, total, step * batch, 1600.0, loss_at(step), lr, el, (total - step) / 50.0,
-                 lt_ctl_server_client_count(srv));
+                 lt_ctl_server_client_count(srv), step, total);
 }
 
 static const char *layer_names[] = {"conv2d_1", "conv2d_2", "max_pooling2d", "dropout_1",

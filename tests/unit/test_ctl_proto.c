@@ -98,6 +98,20 @@ static void test_status(void) {
     CHECK_MSG(lt_ctl_status_decode(buf, &d, &err) == LT_OK, "%s", err.msg);
     CHECK(!strcmp(d.run_dir, s.run_dir) && d.step == 42 && d.clients == 2 && isnan(d.val_loss) && isinf(d.eta));
     CHECK(d.grad_norm == 1.5 && isnan(d.loss_scale) && d.skipped_steps == -1 && !d.precision[0]);
+    /* progress through the loop in progress, the test loss, the time paused:
+       left out when unknown, read back when there */
+    s.batch = 120, s.batches = 469, s.test_loss = NAN, s.paused = 12.5;
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK(strstr(buf, "batch=120\nbatches=469\n") && strstr(buf, "paused=12.5\n") && !strstr(buf, "test_loss"));
+    CHECK_MSG(lt_ctl_status_decode(buf, &d, &err) == LT_OK, "%s", err.msg);
+    CHECK(d.batch == 120 && d.batches == 469 && d.paused == 12.5 && isnan(d.test_loss));
+    s.batch = s.batches = -1, s.paused = NAN, s.test_loss = 0.25;
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK(!strstr(buf, "batch") && !strstr(buf, "paused") && strstr(buf, "test_loss=0.25\n"));
+    CHECK(lt_ctl_status_decode(buf, &d, &err) == LT_OK && d.batch == -1 && isnan(d.paused) && d.test_loss == 0.25);
+    CHECK(lt_ctl_status_decode("state=checkpointing\nbatch=1.5\n", &d, &err) == LT_EFORMAT);
+    CHECK(lt_ctl_status_decode("state=lr-find\nbatch=3\nbatch=4\n", &d, &err) == LT_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "repeated");
     /* what a finished run's files know: only some keys, in another order */
     CHECK(lt_ctl_status_decode("state=done\nrun_dir=x\nstep=20\nlr=0.001\n", &d, &err) == LT_OK);
     CHECK(d.step == 20 && d.epoch == -1 && isnan(d.val_acc));

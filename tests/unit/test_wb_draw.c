@@ -4,6 +4,7 @@
  * into this test: they use no ncurses. */
 #include "../../tui/wb_draw.c"
 #include "../../tui/wb_model.c"
+#include "../../tui/wb_status_text.c"
 
 #include "check.h"
 
@@ -287,6 +288,68 @@ static void test_model(void) {
     wb_model_free(&m);
 }
 
+/* The progress bar, Keras and Lightning style, and the status bar's texts. */
+static void test_progress(void) {
+    char b[256];
+    wb_fmt_progress(b, sizeof b, 80, "Epoch 2/5", 120, 469, "334 samples/s", 12);
+    CHECK_MSG(!strncmp(b, "Epoch 2/5 [", 11) && strstr(b, "] 120/469   25%  334 samples/s  ETA 00:12"), "%s", b);
+    CHECK_MSG(strlen(b) <= 80 && strchr(b, '>') && strstr(b, "=>."), "%s", b);
+    wb_fmt_progress(b, sizeof b, 80, "Validating", 10, 10, NULL, NAN);
+    CHECK_MSG(strstr(b, "=] 10/10  100%") && !strchr(b, '>') && !strstr(b, "ETA"), "%s", b);
+    wb_fmt_progress(b, sizeof b, 30, "Validating", 0, 10, NULL, NAN); /* too narrow for a bar */
+    CHECK_MSG(!strcmp(b, "Validating 0/10    0%"), "%s", b);
+    wb_fmt_progress(b, sizeof b, 80, "Testing", 3, 0, NULL, NAN);
+    CHECK(!strcmp(b, "Testing"));
+
+    wb_model m;
+    wb_model_init(&m);
+    wb_model_status(&m, "state=running\nexperiment=mnist_cnn\nepoch=2\nmax_epochs=5\nstep=589\ntotal_steps=2345\n"
+                        "samples=18848\nsamples_per_s=334\nelapsed=61\neta=30\nclients=1\ndevice=cpu\n"
+                        "batch=120\nbatches=469\npaused=0\n");
+    double now = m.st.received + 5, el, pa;
+    wb_status_clock(&m.st, now, &el, &pa);
+    CHECK(el == 66 && pa == 0);                   /* the clock runs on between statuses */
+    wb_status_facts(&m.st, now, 60, b, sizeof b); /* 80 columns: terse, with units */
+    CHECK_MSG(!strcmp(b, "ep 2/5 step 589/2345 334 samples/s 01:06 ETA 00:30 1 client"), "%s", b);
+    wb_status_facts(&m.st, now, 200, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "epoch 2/5  step 589/2345  334 samples/s  elapsed 01:06  ETA 00:30  1 client  cpu"), "%s", b);
+    wb_status_progress(&m.st, 100, b, sizeof b);
+    CHECK_MSG(!strncmp(b, "Epoch 2/5 [", 11) && strstr(b, "120/469   25%  334 samples/s  ETA "), "%s", b);
+    /* paused: the pause's time grows, elapsed is wall time and includes it */
+    wb_model_status(&m, "state=paused\nepoch=2\nmax_epochs=5\nelapsed=70\npaused=4\nbatch=121\nbatches=469\n");
+    wb_status_clock(&m.st, m.st.received + 10, &el, &pa);
+    CHECK(el == 80 && pa == 14);
+    wb_status_facts(&m.st, m.st.received + 10, 200, b, sizeof b);
+    CHECK_MSG(strstr(b, "elapsed 01:20 (paused 00:14)"), "%s", b);
+    wb_status_progress(&m.st, 100, b, sizeof b);
+    CHECK_MSG(strstr(b, "121/469") && strstr(b, "paused"), "%s", b);
+    wb_model_status(&m, "state=validating\nbatch=3\nbatches=10\n");
+    wb_status_progress(&m.st, 100, b, sizeof b);
+    CHECK_MSG(!strncmp(b, "Validating [", 12) && strstr(b, "3/10   30%"), "%s", b);
+    /* ended: the clock stops, the line shows the final metrics and the test's */
+    wb_model_status(&m, "state=done\nelapsed=90\ntrain_loss=0.25\nval_loss=0.5\nval_acc=0.875\n"
+                        "test_loss=0.375\ntest_acc=0.8125\n");
+    wb_status_clock(&m.st, m.st.received + 100, &el, &pa);
+    CHECK(el == 90);
+    wb_status_facts(&m.st, m.st.received + 100, 200, b, sizeof b);
+    CHECK_MSG(!strstr(b, "ETA"), "%s", b);
+    wb_status_progress(&m.st, 200, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "final: train_loss 0.25  val_loss 0.5  val_acc 0.875  test_loss 0.375  test_acc 0.8125"), "%s",
+              b);
+    wb_fmt_val(NAN, b, sizeof b); /* a measured NaN says so; an unknown value is a dash */
+    CHECK(!strcmp(b, "NaN"));
+    wb_fmt_val(0.5, b, sizeof b);
+    CHECK(!strcmp(b, "0.5"));
+    wb_model_status(&m, "state=failed\ntrain_loss=nan\n");
+    wb_status_progress(&m.st, 200, b, sizeof b);
+    CHECK_MSG(strstr(b, "train_loss NaN  val_loss -"), "%s", b);
+    wb_model_status(&m, "state=stopped\ntrain_loss=0.25\n");
+    wb_status_progress(&m.st, 200, b, sizeof b);
+    CHECK_MSG(strstr(b, "(no test pass)"), "%s", b);
+    CHECK(wb_state_live("lr-find") && wb_state_live("checkpointing") && !wb_state_live("done"));
+    wb_model_free(&m);
+}
+
 int main(void) {
     RUN(test_numbers);
     RUN(test_canvas);
@@ -296,5 +359,6 @@ int main(void) {
     RUN(test_lrfind_plot);
     RUN(test_bars);
     RUN(test_model);
+    RUN(test_progress);
     return check_done();
 }

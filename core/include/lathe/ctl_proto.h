@@ -130,7 +130,9 @@ typedef struct lt_ctl_gpu {
     char reason[LT_CTL_TEXT_MAX]; /* "": measured */
 } lt_ctl_gpu;
 
-/* `status` reply and snapshot. Only state is required; an optional field that
+/* `status` reply and snapshot. state is the run's state (lt_run_state_name)
+ * or, for the moment it lasts, what the run does between steps: lr-find (a
+ * sweep), checkpointing (a checkpoint being written). Only state is required; an optional field that
  * is absent reads as NaN, -1 or "" (a finished run's files do not know them
  * all; grad_norm, loss_scale, skipped_steps and precision are there only when
  * the run uses clipping, fp16 loss scaling or a lower precision). device is
@@ -145,6 +147,13 @@ typedef struct lt_ctl_status {
     double grad_norm, loss_scale;
     long skipped_steps;
     char precision[LT_CTL_SHORT_MAX];
+    /* progress through the loop in progress: batches done and batches in all
+       of the training epoch, or of the validation or test pass while state is
+       validating or testing; -1 when unknown. test_loss as test_acc; paused
+       the seconds the run spent paused (elapsed is wall time and includes
+       them), NaN when unknown */
+    long batch, batches;
+    double test_loss, paused;
     int has_gpu;
     lt_ctl_gpu gpu;
 } lt_ctl_status;

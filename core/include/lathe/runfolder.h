@@ -66,8 +66,11 @@ unsigned lt_run_folder_files(const char *dir);
  * run (a socket file left by a run that died refuses it). Never blocks: a
  * full backlog counts as live. A path too long for a socket address is 0. */
 int lt_run_socket_live(const char *path);
-/* lt_run_socket_live on dir's control.sock; a path too long to connect to
- * counts as live when the socket file is there. */
+/* lt_run_socket_live's answer for a socket of another user that refuses this
+ * one (its mode is 0600): taken as live, since no one else can tell. */
+#define LT_RUN_SOCKET_FOREIGN 2
+/* lt_run_socket_live on dir's control.sock (LT_RUN_SOCKET_FOREIGN included);
+ * a path too long to connect to counts as live when the socket file is there. */
 int lt_run_folder_live(const char *dir);
 
 /* ---- hparams.yaml: a flat YAML mapping ---- */

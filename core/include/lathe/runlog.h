@@ -122,6 +122,7 @@ typedef struct lt_run_row {
     char optimizer[32];                           /* "" unknown */
     char parent[1024];                            /* a fork's parent run folder (run.yaml); "" : none */
     long parent_step;                             /* the step it forked at; -1 unknown */
+    int foreign;                                  /* running, its socket another user's (LT_RUN_SOCKET_FOREIGN) */
 } lt_run_row;
 
 /* Scans root/<experiment>/<run>/ (and root/<run>/) for run folders (folders

@@ -43,6 +43,7 @@ typedef struct lt_session_opts {
     void (*on_warning)(lt_trainer *t, long n, const char *msg, void *user);
     /* after each epoch's end (its logging done) */
     void (*on_epoch_end)(lt_trainer *t, void *user);
+    void (*on_eval_batch)(lt_trainer *t, lt_stage stage, void *user); /* after each validation or test batch */
     lt_ctl_server_opts server;
     int histogram_every_n_epochs; /* TensorBoard weight histograms; 0: never */
     /* the `fork` command: the lathe binary to start (NULL: the reply only gives

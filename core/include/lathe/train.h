@@ -243,6 +243,10 @@ typedef struct lt_trainer_callbacks {
     /* before and after a validation or test pass */
     void (*on_eval_start)(lt_trainer *t, lt_stage stage, void *user);
     void (*on_eval_end)(lt_trainer *t, lt_stage stage, void *user);
+    /* after every batch of a validation or test pass (eval_batch of eval_batches) */
+    void (*on_eval_batch)(lt_trainer *t, lt_stage stage, void *user);
+    /* before (begin 1) and after (begin 0) a checkpoint is written */
+    void (*on_checkpoint)(lt_trainer *t, int begin, void *user);
     void (*on_epoch_end)(lt_trainer *t, void *user);
     /* a non-finite loss, or with --detect-anomaly any non-finite output or
        gradient: return 1 when handled (the run pauses at the next safe point
@@ -284,12 +288,15 @@ struct lt_trainer {
     int batch_size;
     double lr;
     int max_epochs;
-    size_t epoch;             /* current epoch, 0-based */
-    long step;                /* optimizer steps taken */
-    long start_step;          /* step after init: 0, or the resumed checkpoint's */
-    long samples;             /* training samples seen */
-    size_t batches_per_epoch; /* after limit_train_batches */
+    size_t epoch;                  /* current epoch, 0-based */
+    long step;                     /* optimizer steps taken */
+    long start_step;               /* step after init: 0, or the resumed checkpoint's */
+    long samples;                  /* training samples seen */
+    size_t batches_per_epoch;      /* after limit_train_batches */
+    size_t epoch_batch;            /* batches of the current epoch done (of batches_per_epoch) */
+    long eval_batch, eval_batches; /* the validation or test pass in progress: batches done, of */
     double fit_start, fit_seconds;
+    double fit_end;           /* when the fit and its test pass ended; 0 before */
     double samples_per_s;     /* smoothed */
     double grad_norm;         /* L2 norm of all gradients before clipping, last step (when clipping) */
     int accum_count;          /* batches accumulated toward the next optimizer step */
