@@ -124,6 +124,17 @@ void wb_model_status(wb_model *m, const char *body) {
     g->util = d.gpu.util, g->mem_util = d.gpu.mem_util, g->mem_used = d.gpu.mem_used;
     g->mem_total = d.gpu.mem_total, g->temp = d.gpu.temp, g->power = d.gpu.power, g->power_limit = d.gpu.power_limit;
     if (!d.has_gpu) g->util = g->mem_util = g->mem_used = g->mem_total = g->temp = g->power = g->power_limit = NAN;
+    st->nranks = d.nranks < WB_RANKS_MAX ? d.nranks : WB_RANKS_MAX;
+    st->ranks_samples_per_s = d.ranks_samples_per_s;
+    for (int i = 0; i < st->nranks; i++) {
+        wb_rank *k = &st->ranks[i];
+        const lt_ctl_rank *r = &d.ranks[i];
+        k->rank = (int)r->rank, k->slow = (int)r->slow, k->silent = (int)r->silent;
+        copy_str(k->host, sizeof k->host, r->host);
+        copy_str(k->device, sizeof k->device, r->device);
+        k->step = long_or_nan(r->step), k->samples_per_s = r->samples_per_s, k->age = r->age;
+        k->util = r->util, k->mem_used = r->mem_used, k->mem_total = r->mem_total;
+    }
     st->valid = 1;
     m->version++;
 }

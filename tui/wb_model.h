@@ -38,6 +38,14 @@ typedef struct wb_gpu {
     double util, mem_util, mem_used, mem_total, temp, power, power_limit; /* %, MiB, C, W; NaN: not given */
 } wb_gpu;
 
+/* One rank of a data-parallel run, as the status's `ranks=` lines say. */
+#define WB_RANKS_MAX 64
+typedef struct wb_rank {
+    int rank, slow, silent;
+    char host[64], device[64];
+    double step, samples_per_s, age, util, mem_used, mem_total; /* NaN: not given */
+} wb_rank;
+
 typedef struct wb_status {
     char state[16], experiment[WB_NAME], device[128], run_dir[256];
     double epoch, max_epochs, step, total_steps, samples, samples_per_s, train_loss, val_loss, val_acc, test_acc, lr,
@@ -47,6 +55,9 @@ typedef struct wb_status {
     double received;          /* when this status came (lt_now() s): the clock runs on from there */
     char toolbox[96];         /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
     wb_gpu gpu;
+    int nranks; /* a data-parallel run's ranks (0: one process) */
+    wb_rank ranks[WB_RANKS_MAX];
+    double ranks_samples_per_s; /* their total */
     int valid;
 } wb_status;
 

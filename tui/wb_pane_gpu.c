@@ -1,7 +1,11 @@
 /* wb_pane_gpu.c: the GPU pane: the device the run trains on and the training
  * machine's GPU as its session measures it (NVML, the status's gpu= line):
  * utilisation and memory as bars, temperature, power against its limit. On a
- * cpu run it says so first; without NVML, why there are no figures. */
+ * cpu run it says so first; without NVML, why there are no figures. A
+ * data-parallel run adds its ranks (the status's ranks= lines) above the GPU:
+ * one row per rank with its host, device, step, samples/s, GPU utilisation
+ * and memory ("-" on a CPU rank) and the age of its last heartbeat, a slow
+ * or silent rank marked, and the total samples/s. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,10 +54,67 @@ static int wrapped(int y, int x, int cols, int rows, const char *text) {
     return used;
 }
 
+/* A data-parallel run's ranks: one row each (a slow or silent one marked),
+ * then their total; returns the rows used. */
+static int ranks_draw(wb *w, const wb_status *st, const wb_rect *r, int y, int end) {
+    int y0 = y;
+    if (y >= end) return 0;
+    wb_attr(w, 0, 1);
+    wb_putf(y++, r->x, r->w, "%-4s %-12s %-12s %7s %9s %4s %11s %5s", "rank", "host", "device", "step", "samples/s",
+            "util", "memory MiB", "beat");
+    wb_attr(w, 0, 0);
+    for (int i = 0; i < st->nranks && y < end; i++, y++) {
+        const wb_rank *k = &st->ranks[i];
+        char util[16], mem[32], step[24], rate[24], age[16];
+        if (isfinite(k->util))
+            snprintf(util, sizeof util, "%.0f%%", k->util);
+        else
+            snprintf(util, sizeof util, "-");
+        if (isfinite(k->mem_used) && isfinite(k->mem_total))
+            snprintf(mem, sizeof mem, "%.0f/%.0f", k->mem_used, k->mem_total);
+        else
+            snprintf(mem, sizeof mem, "-");
+        if (isfinite(k->step))
+            snprintf(step, sizeof step, "%.0f", k->step);
+        else
+            snprintf(step, sizeof step, "-");
+        if (isfinite(k->samples_per_s))
+            snprintf(rate, sizeof rate, "%.1f", k->samples_per_s);
+        else
+            snprintf(rate, sizeof rate, "-");
+        if (isfinite(k->age))
+            snprintf(age, sizeof age, "%.1fs", k->age);
+        else
+            snprintf(age, sizeof age, "-");
+        wb_putf(y, r->x, r->w, "%-4d %-12.12s %-12.12s %7s %9s %4s %11s %5s", k->rank, k->host, k->device, step, rate,
+                util, mem, age);
+        const char *mark = k->silent ? "SILENT" : k->slow ? "SLOW" : NULL;
+        int mx = r->x + 4 + 1 + 12 + 1 + 12 + 1 + 7 + 1 + 9 + 1 + 4 + 1 + 11 + 1 + 5 + 1;
+        if (mark && mx < r->x + r->w) {
+            wb_attr(w, k->silent ? WB_C_BAD : WB_C_WARN, 1);
+            wb_put(y, mx, r->x + r->w - mx, mark);
+            wb_attr(w, 0, 0);
+        }
+    }
+    if (y < end) {
+        char total[32];
+        if (isfinite(st->ranks_samples_per_s))
+            snprintf(total, sizeof total, "%.1f", st->ranks_samples_per_s);
+        else
+            snprintf(total, sizeof total, "-");
+        wb_attr(w, 0, 1);
+        wb_putf(y++, r->x, r->w, "%-4s %-12s %-12s %7s %9s", "all", "", "", "", total);
+        wb_attr(w, 0, 0);
+    }
+    return y - y0;
+}
+
 static void gpu_draw(wb *w, void *self, const wb_rect *r) {
     const wb_status *st = &w->m.st;
     const wb_gpu *g = &st->gpu;
-    wb_title(w, r, "gpu (the training machine's, measured by its session)");
+    wb_title(w, r,
+             st->nranks > 1 ? "gpu and ranks (rank 0's machine; the ranks as rank 0 hears them)"
+                            : "gpu (the training machine's, measured by its session)");
     int y = r->y + 1, end = r->y + r->h;
     if (!st->valid) {
         wb_put(y, r->x, r->w, "(waiting for the run)");
@@ -66,6 +127,7 @@ static void gpu_draw(wb *w, void *self, const wb_rect *r) {
     wb_attr(w, 0, 0);
     if (cpu && y + 1 < end) wb_put(++y, r->x + LABEL, r->w - LABEL, "the run trains on the cpu");
     y += 2;
+    if (st->nranks > 1) y += ranks_draw(w, st, r, y, end) + 1;
     if (y >= end) return;
     if (!g->known) {
         wb_put(y, r->x, r->w, "the run does not report its machine's GPU");

@@ -42,6 +42,7 @@ static const field status_fields[] = {
     S("batches", FT_LONG, batches, FF_OPT | FF_SKIP),
     S("test_loss", FT_NUM, test_loss, FF_OPT | FF_SKIP),
     S("paused", FT_NUM, paused, FF_OPT | FF_SKIP),
+    S("ranks_samples_per_s", FT_NUM, ranks_samples_per_s, FF_OPT | FF_SKIP),
 };
 #undef S
 static const record status_rec = REC("status", status_fields);
@@ -67,6 +68,24 @@ static const field gpu_absent_fields[] = {
 static const record gpu_rec = REC("status: gpu", gpu_fields);
 static const record gpu_absent_rec = REC("status: gpu", gpu_absent_fields);
 
+/* a `ranks=` line (lathe/ctl_proto.h) */
+#define R(k, t, m, fl) FIELD(lt_ctl_rank, k, t, m, fl)
+static const field rank_fields[] = {
+    R("rank", FT_LONG, rank, 0),
+    R("host", FT_WORD, host, 0),
+    R("step", FT_LONG, step, 0),
+    R("samples_per_s", FT_NUM, samples_per_s, 0),
+    R("age", FT_NUM, age, 0),
+    R("util", FT_NUM, util, FF_EMPTY),
+    R("mem_used", FT_NUM, mem_used, FF_EMPTY),
+    R("mem_total", FT_NUM, mem_total, FF_EMPTY),
+    R("slow", FT_LONG, slow, 0),
+    R("silent", FT_LONG, silent, 0),
+    R("device", FT_TEXT, device, 0),
+};
+#undef R
+static const record rank_rec = REC("status: ranks", rank_fields);
+
 static const field run_state_fields[] = {
     FIELD(lt_ctl_run_state, "state", FT_WORD, state, 0),
     FIELD(lt_ctl_run_state, "step", FT_LONG, step, 0),
@@ -82,6 +101,11 @@ static size_t encode_lines(const record *r, const void *st, char *buf, size_t ca
 size_t lt_ctl_status_encode(const lt_ctl_status *s, char *buf, size_t cap) {
     writer w = {buf, cap, 0};
     lt_rec_encode_lines(&status_rec, s, &w);
+    for (int i = 0; i < s->nranks && i < LT_CTL_RANKS_MAX; i++) {
+        lt_wr_str(&w, "ranks=");
+        lt_rec_encode_words(&rank_rec, &s->ranks[i], &w);
+        lt_wr_put(&w, "\n", 1);
+    }
     if (s->has_gpu) {
         lt_wr_str(&w, "gpu=");
         lt_rec_encode_words(s->gpu.reason[0] ? &gpu_absent_rec : &gpu_rec, &s->gpu, &w);
@@ -90,9 +114,29 @@ size_t lt_ctl_status_encode(const lt_ctl_status *s, char *buf, size_t cap) {
     return lt_wr_done(&w);
 }
 
-/* The `gpu=` line: the form by its second word. */
+/* A `ranks=` line: in rank order, before the gpu= line, at most LT_CTL_RANKS_MAX. */
+static int status_rank_line(const char *v, size_t vl, int line, lt_ctl_status *s, lt_err *err) {
+    if (s->has_gpu) return lt_seterr(err, LT_EFORMAT, "status: line %d: a ranks line after the gpu line", line);
+    if (s->nranks == LT_CTL_RANKS_MAX)
+        return lt_seterr(err, LT_EFORMAT, "status: line %d: more than %d ranks lines", line, LT_CTL_RANKS_MAX);
+    lt_ctl_rank r;
+    memset(&r, 0, sizeof r);
+    int rc = lt_rec_decode_words(&rank_rec, v, vl, &r, err);
+    if (rc) return rc;
+    if (r.rank != s->nranks)
+        return lt_seterr(err, LT_EFORMAT, "status: line %d: ranks: rank %ld where rank %d was due", line, r.rank,
+                         s->nranks);
+    if ((r.slow != 0 && r.slow != 1) || (r.silent != 0 && r.silent != 1))
+        return lt_seterr(err, LT_EFORMAT, "status: line %d: ranks: slow and silent are 0 or 1", line);
+    if (!r.device[0]) return lt_seterr(err, LT_EFORMAT, "status: line %d: ranks: field 'device' is empty", line);
+    s->ranks[s->nranks++] = r;
+    return LT_OK;
+}
+
+/* The `gpu=` line: the form by its second word; the `ranks=` lines. */
 static int status_gpu_line(const char *k, size_t kl, const char *v, size_t vl, int line, void *st, lt_err *err) {
     lt_ctl_status *s = st;
+    if (kl == 5 && !memcmp(k, "ranks", 5)) return status_rank_line(v, vl, line, s, err);
     if (kl != 3 || memcmp(k, "gpu", 3))
         return lt_seterr(err, LT_EFORMAT, "status: line %d: unknown key '%s'", line, QUOTE(k, kl));
     if (s->has_gpu) return lt_seterr(err, LT_EFORMAT, "status: line %d: key 'gpu' is repeated", line);
@@ -113,7 +157,7 @@ static int status_gpu_line(const char *k, size_t kl, const char *v, size_t vl, i
 int lt_ctl_status_decode(const char *body, lt_ctl_status *out, lt_err *err) {
     memset(out, 0, sizeof *out);
     int rc = lt_rec_decode_lines(&status_rec, body, out, status_gpu_line, err);
-    if (rc) memset(&out->gpu, 0, sizeof out->gpu), out->has_gpu = 0;
+    if (rc) memset(&out->gpu, 0, sizeof out->gpu), out->has_gpu = 0, out->nranks = 0;
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "lathe/device.h"
+#include "lathe/dist.h"
 #include "lathe/runlog.h"
 #include "control/session_impl.h"
 
@@ -126,6 +127,51 @@ void lt_session_log(lt_session *s, const char *fmt, ...) {
     lt_session_event(s, &e);
 }
 
+/* A data-parallel run's ranks as rank 0 last heard from them (lathe/dist.h):
+ * one row each, their total samples/s, the slow and silent ones marked (not
+ * silent while the run is paused: rank 0 holds the others then). A world of
+ * 1 has none. */
+static void status_ranks(lt_session *s, lt_ctl_status *st, double now) {
+    lt_trainer *t = &s->t;
+    st->nranks = 0;
+    st->ranks_samples_per_s = NAN;
+    if (t->world <= 1 || !t->dist_reports || t->dist_seen[0] <= 0) return;
+    int n = t->world < LT_CTL_RANKS_MAX ? t->world : LT_CTL_RANKS_MAX;
+    double rate[LT_CTL_RANKS_MAX], age[LT_CTL_RANKS_MAX];
+    int slow[LT_CTL_RANKS_MAX], silent[LT_CTL_RANKS_MAX];
+    double total = 0;
+    for (int r = 0; r < t->world; r++)
+        if (isfinite(t->dist_reports[r].samples_per_s)) total += t->dist_reports[r].samples_per_s;
+    for (int r = 0; r < n; r++) {
+        rate[r] = t->dist_reports[r].samples_per_s;
+        age[r] = t->dist_seen[r] > 0 ? now - t->dist_seen[r] : INFINITY;
+    }
+    int running = t->state == LT_RUN_RUNNING;
+    lt_dist_mark(rate, age, n, running ? LT_DIST_SILENT_S : INFINITY, slow, silent);
+    const lt_gpu_sample *g = s->gpu ? lt_gpumon_sample(s->gpu, now) : NULL;
+    for (int r = 0; r < n; r++) {
+        const lt_dist_report *d = &t->dist_reports[r];
+        lt_ctl_rank *row = &st->ranks[r];
+        row->rank = r;
+        snprintf(row->host, sizeof row->host, "%s", d->host[0] ? d->host : "?");
+        snprintf(row->device, sizeof row->device, "%s", d->device[0] ? d->device : "?");
+        row->step = (long)d->step;
+        row->samples_per_s = rate[r];
+        row->age = age[r];
+        row->slow = slow[r];
+        row->silent = silent[r];
+        /* a GPU rank's utilisation and memory: rank 0's own GPU is the one the
+           session measures; other ranks' are not known here */
+        int on_gpu = !strncmp(d->device, "cuda", 4);
+        int mine = r == 0 && on_gpu && g && g->ok;
+        row->util = mine ? g->util : NAN;
+        row->mem_used = mine ? g->mem_used : NAN;
+        row->mem_total = mine ? g->mem_total : NAN;
+    }
+    st->nranks = n;
+    st->ranks_samples_per_s = total;
+}
+
 void lt_session_status_body(lt_session *s, lt_sb *b) {
     lt_trainer *t = &s->t;
     lt_ctl_status st;
@@ -187,6 +233,7 @@ void lt_session_status_body(lt_session *s, lt_sb *b) {
         snprintf(st.gpu.name, sizeof st.gpu.name, "%s", g->name);
         snprintf(st.gpu.reason, sizeof st.gpu.reason, "%s", g->ok ? "" : g->reason[0] ? g->reason : "unavailable");
     }
+    status_ranks(s, &st, now);
     LT_SB_ENCODE(b, lt_ctl_status_encode, &st);
 }
 

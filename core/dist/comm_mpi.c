@@ -53,6 +53,13 @@ static int m_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err) {
     return rc == MPI_SUCCESS ? LT_OK : mpi_fail(rc, "all-gather", err);
 }
 
+static int m_allgather_bytes(const void *mine, size_t bytes, void *all, lt_err *err) {
+    if (bytes > (size_t)INT_MAX)
+        return lt_seterr(err, LT_EINVAL, "all-gather of %zu bytes per rank is too large", bytes);
+    int rc = MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? LT_OK : mpi_fail(rc, "all-gather", err);
+}
+
 static int m_barrier(lt_err *err) {
     int rc = MPI_Barrier(MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? LT_OK : mpi_fail(rc, "barrier", err);
@@ -72,6 +79,7 @@ static const lt_dist_comm mpi_comm = {
     .allreduce_f32 = m_allreduce_f32,
     .allreduce_f64 = m_allreduce_f64,
     .allgather_u32 = m_allgather_u32,
+    .allgather_bytes = m_allgather_bytes,
     .barrier = m_barrier,
     .abort = m_abort,
     .finalize = m_finalize,

@@ -1,5 +1,6 @@
 /* The distributed layer's state: this process's place among the ranks, the
  * chosen implementation's table, and the watchdog on collectives. */
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -173,6 +174,37 @@ int lt_dist_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err) {
     }
     arm();
     return disarm(D.comm->allgather_u32(mine, all, err));
+}
+
+int lt_dist_allgather_bytes(const void *mine, size_t bytes, void *all, lt_err *err) {
+    if (!D.comm) {
+        memmove(all, mine, bytes);
+        return LT_OK;
+    }
+    arm();
+    return disarm(D.comm->allgather_bytes(mine, bytes, all, err));
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void lt_dist_mark(const double *rate, const double *age, int n, double silent_after, int *slow, int *silent) {
+    double *sorted = n > 0 ? malloc((size_t)n * sizeof *sorted) : NULL;
+    int k = 0;
+    for (int i = 0; sorted && i < n; i++)
+        if (isfinite(rate[i])) sorted[k++] = rate[i];
+    double median = NAN;
+    if (k > 0) {
+        qsort(sorted, (size_t)k, sizeof *sorted, cmp_double);
+        median = k % 2 ? sorted[k / 2] : 0.5 * (sorted[k / 2 - 1] + sorted[k / 2]);
+    }
+    free(sorted);
+    for (int i = 0; i < n; i++) {
+        slow[i] = n > 1 && median > 0 && isfinite(rate[i]) && rate[i] < LT_DIST_SLOW_FRACTION * median;
+        silent[i] = age[i] > silent_after;
+    }
 }
 
 int lt_dist_barrier(lt_err *err) {

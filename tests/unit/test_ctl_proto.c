@@ -140,6 +140,89 @@ static void test_status(void) {
     CHECK(lt_ctl_run_state_decode(buf, &rd, &err) == LT_OK && rd.step == 5 && !strcmp(rd.state, "paused"));
 }
 
+/* A data-parallel run's ranks in a status: the ranks= lines and the total
+ * round-trip; out of order, repeated past the bound, after the gpu line or
+ * with a bad mark they are refused. */
+static void test_status_ranks(void) {
+    lt_ctl_status s, d;
+    memset(&s, 0, sizeof s);
+    snprintf(s.state, sizeof s.state, "running");
+    s.epoch = s.max_epochs = s.step = s.total_steps = s.samples = s.clients = s.skipped_steps = -1;
+    s.batch = s.batches = -1;
+    s.samples_per_s = s.train_loss = s.val_loss = s.val_acc = s.test_acc = s.lr = s.elapsed = s.eta = NAN;
+    s.grad_norm = s.loss_scale = s.test_loss = s.paused = NAN;
+    s.nranks = 2;
+    s.ranks_samples_per_s = 300;
+    s.ranks[0] = (lt_ctl_rank){
+        .rank = 0, .step = 12, .samples_per_s = 200, .age = 0.125, .util = NAN, .mem_used = NAN, .mem_total = NAN};
+    s.ranks[1] = (lt_ctl_rank){.rank = 1,
+                               .step = 12,
+                               .samples_per_s = 100,
+                               .age = 6,
+                               .util = 37,
+                               .mem_used = 2048,
+                               .mem_total = 81559,
+                               .slow = 1,
+                               .silent = 1};
+    snprintf(s.ranks[0].host, sizeof s.ranks[0].host, "node-a");
+    snprintf(s.ranks[1].host, sizeof s.ranks[1].host, "node b"); /* a blank becomes '_' */
+    snprintf(s.ranks[0].device, sizeof s.ranks[0].device, "cpu");
+    snprintf(s.ranks[1].device, sizeof s.ranks[1].device, "cuda:0 NVIDIA H100 80GB HBM3");
+    s.has_gpu = 1;
+    s.gpu = (lt_ctl_gpu){.index = 0,
+                         .util = NAN,
+                         .mem_util = NAN,
+                         .mem_used = NAN,
+                         .mem_total = NAN,
+                         .temp = NAN,
+                         .power = NAN,
+                         .power_limit = NAN};
+    snprintf(s.gpu.reason, sizeof s.gpu.reason, "no NVIDIA driver");
+    char buf[8192];
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK_STR_CONTAINS(buf, "ranks_samples_per_s=300\n");
+    CHECK_STR_CONTAINS(buf, "ranks=rank=0 host=node-a step=12 samples_per_s=200 age=0.125 util= mem_used= mem_total= "
+                            "slow=0 silent=0 device=cpu\n");
+    lt_err err = {0};
+    CHECK_MSG(lt_ctl_status_decode(buf, &d, &err) == LT_OK, "%s", err.msg);
+    CHECK(d.nranks == 2 && d.ranks_samples_per_s == 300 && d.has_gpu);
+    CHECK(!strcmp(d.ranks[1].host, "node_b") && !strcmp(d.ranks[1].device, "cuda:0 NVIDIA H100 80GB HBM3"));
+    CHECK(isnan(d.ranks[0].util) && d.ranks[1].util == 37 && d.ranks[1].mem_total == 81559);
+    CHECK(d.ranks[1].slow == 1 && d.ranks[1].silent == 1 && d.ranks[0].age == 0.125 && d.ranks[1].step == 12);
+    /* one process: no ranks lines, no total */
+    s.nranks = 0;
+    s.ranks_samples_per_s = NAN;
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK(!strstr(buf, "ranks"));
+    CHECK(lt_ctl_status_decode(buf, &d, &err) == LT_OK && d.nranks == 0 && isnan(d.ranks_samples_per_s));
+    const char *row0 = "ranks=rank=0 host=a step=1 samples_per_s=1 age=0 util= mem_used= mem_total= slow=0 silent=0 "
+                       "device=cpu\n";
+    const char *row1 = "ranks=rank=1 host=a step=1 samples_per_s=1 age=0 util= mem_used= mem_total= slow=0 silent=0 "
+                       "device=cpu\n";
+    char bad[4][512];
+    snprintf(bad[0], sizeof bad[0], "state=running\n%s", row1);                       /* rank 1 first */
+    snprintf(bad[1], sizeof bad[1], "state=running\n%s%s", row0, row0);               /* rank 0 twice */
+    snprintf(bad[2], sizeof bad[2], "state=running\ngpu=index=0 reason=x\n%s", row0); /* after the gpu line */
+    snprintf(bad[3], sizeof bad[3], "state=running\n%.*sslow=2 silent=0 device=cpu\n",
+             (int)(strstr(row0, "slow=") - row0), row0); /* a mark not 0 or 1 */
+    for (int i = 0; i < 4; i++) {
+        CHECK_MSG(lt_ctl_status_decode(bad[i], &d, &err) == LT_EFORMAT, "'%s' was accepted", bad[i]);
+        CHECK_STR_CONTAINS(err.msg, "status");
+        CHECK(d.nranks == 0);
+    }
+    CHECK(lt_ctl_status_decode("state=running\nranks=rank=0 host=a\n", &d, &err) == LT_EFORMAT);
+    /* more rows than the bound */
+    static char many[(LT_CTL_RANKS_MAX + 2) * 160];
+    size_t o = (size_t)snprintf(many, sizeof many, "state=running\n");
+    for (int r = 0; r <= LT_CTL_RANKS_MAX; r++)
+        o += (size_t)snprintf(many + o, sizeof many - o,
+                              "ranks=rank=%d host=a step=1 samples_per_s=1 age=0 util= mem_used= mem_total= slow=0 "
+                              "silent=0 device=cpu\n",
+                              r);
+    CHECK(lt_ctl_status_decode(many, &d, &err) == LT_EFORMAT);
+    CHECK_STR_CONTAINS(err.msg, "more than");
+}
+
 /* The training machine's GPU in a status: both forms of the gpu= line, the
  * device as a text, and what a decoder refuses. */
 static void test_status_gpu(void) {
@@ -361,6 +444,7 @@ int main(void) {
     RUN(test_events_refused);
     RUN(test_status);
     RUN(test_status_gpu);
+    RUN(test_status_ranks);
     RUN(test_lists);
     RUN(test_inspect_probe_lrfind);
     RUN(test_kv_next);

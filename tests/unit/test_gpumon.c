@@ -156,6 +156,21 @@ static void test_pane(void) {
     /* a status without a gpu line (a server that does not measure) */
     t = draw_status("state=running\ndevice=cpu\n", "cpu");
     CHECK_STR_CONTAINS(t, "the run does not report its machine's GPU");
+    /* a data-parallel run of two CPU ranks: a row each, the slow one marked, the total */
+    t = draw_status("state=running\ndevice=cpu\nranks_samples_per_s=300\n"
+                    "ranks=rank=0 host=node-a step=12 samples_per_s=200 age=0.1 util= mem_used= mem_total= slow=0 "
+                    "silent=0 device=cpu\n"
+                    "ranks=rank=1 host=node-b step=11 samples_per_s=100 age=7 util= mem_used= mem_total= slow=1 "
+                    "silent=1 device=cpu\n",
+                    "cpu");
+    CHECK_STR_CONTAINS(t, "gpu and ranks");
+    CHECK_STR_CONTAINS(t, "rank host         device          step samples/s util  memory MiB  beat");
+    CHECK_STR_CONTAINS(t, "0    node-a       cpu               12     200.0    -           -  0.1s");
+    CHECK_STR_CONTAINS(t, "1    node-b       cpu               11     100.0    -           -  7.0s SILENT");
+    CHECK_STR_CONTAINS(t, "all                                        300.0");
+    /* one process: no ranks section */
+    t = draw_status("state=running\ndevice=cpu\n", "cpu");
+    CHECK(!strstr(t, "samples/s") && !strstr(t, "gpu and ranks"));
     /* the key table shows the pane */
     g_w.pane = WB_P_CURVES;
     CHECK(wb_key_screen(&g_w, 'G') && g_w.pane == WB_P_GPU);

@@ -47,8 +47,8 @@
 #include "lathe/common.h"
 
 #define LT_CTL_PROTO_VERSION                                                                                           \
-    4u /* 2: COMMAND carries words, not a line; 3: status has gpu=; 4: status has batch=, batches=, test_loss=,        \
-          paused= */
+    5u /* 2: COMMAND carries words, not a line; 3: status has gpu=; 4: status has batch=, batches=, test_loss=,        \
+          paused=; 5: status has ranks= lines and ranks_samples_per_s= */
 #define LT_CTL_HEADER_SIZE 9           /* magic 4 + type 1 + length 4 */
 #define LT_CTL_MAX_PAYLOAD (16u << 20) /* bytes; larger frames are refused */
 #define LT_CTL_KIND_MAX 32             /* bytes in a snapshot kind */

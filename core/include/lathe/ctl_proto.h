@@ -36,6 +36,7 @@
 #define LT_CTL_HIST_BINS 20         /* bins of an inspect histogram */
 #define LT_CTL_TOPK 5               /* classes in a probe's top list */
 #define LT_CTL_ROWS_MAX 1000000     /* rows in one decoded list reply */
+#define LT_CTL_RANKS_MAX 64         /* rank rows in a status (the first ones of a larger world) */
 
 /* ---- rows: one line of a list reply, or the body of an event ---- */
 
@@ -130,6 +131,22 @@ typedef struct lt_ctl_gpu {
     char reason[LT_CTL_TEXT_MAX]; /* "": measured */
 } lt_ctl_gpu;
 
+/* One rank of a data-parallel run in a status, a `ranks=` line:
+ *   ranks=rank=<r> host=<word> step=<s> samples_per_s=<x> age=<s> util=<%>
+ *         mem_used=<MiB> mem_total=<MiB> slow=<0|1> silent=<0|1> device=<text>
+ * samples_per_s over the interval since its previous report; age the seconds
+ * since its last report reached rank 0; util and the memory are the GPU's
+ * when the rank trains on one, else empty (NaN); slow: its samples/s is below
+ * 0.8 x the ranks' median; silent: its age is over the bound (lathe/dist.h). */
+typedef struct lt_ctl_rank {
+    long rank;
+    char host[LT_CTL_WORD_MAX];
+    long step;
+    double samples_per_s, age, util, mem_used, mem_total;
+    long slow, silent;
+    char device[LT_CTL_WORD_MAX];
+} lt_ctl_rank;
+
 /* `status` reply and snapshot. state is the run's state (lt_run_state_name)
  * or, for the moment it lasts, what the run does between steps: lr-find (a
  * sweep), checkpointing (a checkpoint being written). Only state is required; an optional field that
@@ -137,7 +154,10 @@ typedef struct lt_ctl_gpu {
  * all; grad_norm, loss_scale, skipped_steps and precision are there only when
  * the run uses clipping, fp16 loss scaling or a lower precision). device is
  * the backend the run trains on, a text ("cpu", "cuda:0 NVIDIA H100 80GB
- * HBM3"); the `gpu=` line is there when has_gpu is 1 (written last). */
+ * HBM3"); the `gpu=` line is there when has_gpu is 1 (written last). A
+ * data-parallel run of more than one rank adds ranks_samples_per_s (the sum
+ * over the ranks; NaN, not written, otherwise) and one `ranks=` line per rank
+ * (nranks of them, in rank order, before the gpu= line). */
 typedef struct lt_ctl_status {
     char state[LT_CTL_SHORT_MAX], experiment[LT_CTL_WORD_MAX], device[LT_CTL_WORD_MAX];
     long epoch, max_epochs, step, total_steps, samples;
@@ -156,6 +176,9 @@ typedef struct lt_ctl_status {
     double test_loss, paused;
     int has_gpu;
     lt_ctl_gpu gpu;
+    double ranks_samples_per_s;
+    int nranks;
+    lt_ctl_rank ranks[LT_CTL_RANKS_MAX];
 } lt_ctl_status;
 
 size_t lt_ctl_status_encode(const lt_ctl_status *s, char *buf, size_t cap);

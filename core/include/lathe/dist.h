@@ -1,8 +1,8 @@
 /* lathe/dist.h: the distributed layer. Who this process is among the ranks of
  * a data-parallel run (rank, world size, local rank, node) and the
  * collectives the trainer needs: broadcast of a float buffer or a small byte
- * blob, all-reduce sums of floats and doubles, all-gather of one 32-bit word,
- * barrier, abort. The collectives go through a small table (lt_dist_comm) so
+ * blob, all-reduce sums of floats and doubles, all-gather of one 32-bit word
+ * or of a fixed-size byte record per rank, barrier, abort. The collectives go through a small table (lt_dist_comm) so
  * that another implementation (NCCL for GPU ranks) can sit beside the CPU one
  * (Open MPI, core/dist/comm_mpi.c).
  *
@@ -42,6 +42,8 @@ typedef struct lt_dist_comm {
     int (*allreduce_f32)(float *buf, size_t n, lt_err *err);
     int (*allreduce_f64)(double *buf, size_t n, lt_err *err);
     int (*allgather_u32)(uint32_t mine, uint32_t *all, lt_err *err);
+    /* bytes from every rank into all (world * bytes, rank order) */
+    int (*allgather_bytes)(const void *mine, size_t bytes, void *all, lt_err *err);
     int (*barrier)(lt_err *err);
     void (*abort)(int code);
     void (*finalize)(void);
@@ -66,9 +68,33 @@ int lt_dist_bcast_bytes(void *buf, size_t bytes, int root, lt_err *err);
 int lt_dist_allreduce_sum_f32(float *buf, size_t n, lt_err *err);
 int lt_dist_allreduce_sum_f64(double *buf, size_t n, lt_err *err);
 int lt_dist_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err);
+/* Every rank's bytes (the same count on each) into all, rank r's at
+ * r * bytes; in a world of 1 a copy. */
+int lt_dist_allgather_bytes(const void *mine, size_t bytes, void *all, lt_err *err);
 int lt_dist_barrier(lt_err *err);
 /* Ends every rank (MPI_Abort); in a world of 1, exit(code). */
 void lt_dist_abort(int code);
+
+/* What each rank reports to rank 0 while it trains (the trainer gathers these
+ * at most a few times a second, in the step's meeting): who and where it is,
+ * its step and its samples/s over the interval since its last report. A
+ * fixed record of plain bytes: every rank runs the same build. */
+typedef struct lt_dist_report {
+    int32_t rank, pad;
+    int64_t step;
+    double samples_per_s;
+    char host[64];   /* gethostname, NUL-terminated */
+    char device[96]; /* lt_dev_name of the rank's backend */
+} lt_dist_report;
+
+#define LT_DIST_SLOW_FRACTION 0.8 /* slow: samples/s below this share of the ranks' median */
+#define LT_DIST_SILENT_S 5.0      /* silent: no report for longer than this (seconds) */
+
+/* Marks the slow and the silent ranks among n: slow[i] when rate[i] is below
+ * LT_DIST_SLOW_FRACTION x the median of the rates (finite ones, median > 0),
+ * silent[i] when age[i] (seconds since its last report) exceeds silent_after.
+ * A world of one rank is never slow. */
+void lt_dist_mark(const double *rate, const double *age, int n, double silent_after, int *slow, int *silent);
 
 /* The watchdog's limit in seconds (LATHE_DIST_TIMEOUT, default 30). */
 double lt_dist_timeout(void);

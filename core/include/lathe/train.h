@@ -328,6 +328,13 @@ struct lt_trainer {
     int ranks_agree;      /* every rank's weights_crc equal (1 in a world of 1) */
     double dist_last[32]; /* the hparams as last broadcast (rank 0's commands) */
     int dist_nhp;
+    /* the ranks' reports (lathe/dist.h), gathered at most a few times a
+       second in the step's meeting: on rank 0 every rank's last one and when
+       it arrived (lt_now() s); NULL in a world of 1 */
+    struct lt_dist_report *dist_reports;
+    double *dist_seen;
+    double dist_rep_time; /* this rank: when it last reported, and at how many samples */
+    long dist_rep_samples;
 };
 
 /* Builds only the model, from the experiment's declared input shape (no data):
