@@ -4,7 +4,8 @@
 # of 1 rank x batch 128 within 1e-5 relative, the ranks' weights bitwise equal
 # after every epoch (weights_crc ... ranks_agree=1); a pause and a `set lr`
 # land at the same step on both ranks (LATHE_DIST_TRACE); SIGKILL of rank 1
-# ends the run within a bounded time and the last checkpoint loads.
+# ends the run within a bounded time and the last checkpoint loads; `lathe ctl
+# status` has a ranks= row per rank and their total (--json: "ranks", 2 entries).
 #   usage: test_ddp.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 src=$2
@@ -54,6 +55,14 @@ run="$tmp/ctl/mlp_sgd/version_0"
 for _ in $(seq 1 300); do [ -S "$run/control.sock" ] && break; sleep 0.1; done
 [ -S "$run/control.sock" ] && ok || bad "no control socket: $(tail -c 400 "$tmp/ctl.err")"
 sleep 1
+# ---- the ranks in the status: a row each and their total, as text and JSON ----
+"$LATHE" ctl "$run" status >"$tmp/st.out" 2>&1 && ok || bad "status: $(cat "$tmp/st.out")"
+[ "$(grep -c '^ranks=rank=' "$tmp/st.out")" -eq 2 ] && grep -q '^ranks=rank=0 host=.* device=cpu$' "$tmp/st.out" &&
+  grep -q '^ranks=rank=1 host=.* device=cpu$' "$tmp/st.out" && ok || bad "status has not 2 rank rows: $(cat "$tmp/st.out")"
+grep -q '^ranks_samples_per_s=[0-9.e+]*$' "$tmp/st.out" && ok || bad "status has no total: $(cat "$tmp/st.out")"
+"$LATHE" ctl --json "$run" status >"$tmp/st.json" 2>&1 && ok || bad "status --json: $(cat "$tmp/st.json")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["ranks"]; assert len(r)==2 and [x["rank"] for x in r]==[0,1], r; assert d["ranks_samples_per_s"]>=0' "$tmp/st.json" &&
+  ok || bad "status --json has not 2 ranks: $(cat "$tmp/st.json")"
 "$LATHE" ctl "$run" pause >"$tmp/p.out" 2>&1 && ok || bad "pause: $(cat "$tmp/p.out")"
 "$LATHE" ctl "$run" set lr 0.0125 >"$tmp/s.out" 2>&1 && ok || bad "set lr: $(cat "$tmp/s.out")"
 sleep 0.5
