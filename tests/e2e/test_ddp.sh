@@ -44,6 +44,14 @@ grep -q "ranks_agree=0" "$tmp/two.err" && bad "ranks disagree: $(grep weights_cr
 out=$(python3 "$src/tests/dist/check_weights_close.py" "$tmp/two/mlp_sgd/version_0/checkpoints/last.safetensors" \
   "$tmp/one/mlp_sgd/version_0/checkpoints/last.safetensors" 1e-5 2>&1) && ok || bad "weights differ: $out"
 
+# ---- small buckets overlapped with backward: bitwise the same as one bucket ----
+LATHE_DDP_BUCKET_KB=4 timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd "${common[@]}" "${eq[@]}" --batch-size 64 \
+  --strategy ddp --devices 2 --default-root-dir "$tmp/small" >"$tmp/small.out" 2>"$tmp/small.err" ||
+  bad "4 KB buckets: $(tail -c 400 "$tmp/small.err")"
+[ -n "$(grep weights_crc "$tmp/two.err")" ] && [ "$(grep weights_crc "$tmp/small.err")" = "$(grep weights_crc "$tmp/two.err")" ] &&
+  ok || bad "buckets change the weights: $(grep weights_crc "$tmp/small.err" "$tmp/two.err")"
+grep -q "^allreduce_wait_share=[0-9.]* allreduce_wait_s=" "$tmp/two.err" && ok || bad "no allreduce_wait_share line"
+
 # ---- pause, then set lr: the same step on both ranks ----
 mkdir -p "$tmp/trace"
 LATHE_DIST_TRACE="$tmp/trace" timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd "${common[@]}" --batch-size 16 \

@@ -328,6 +328,10 @@ struct lt_trainer {
     int ranks_agree;      /* every rank's weights_crc equal (1 in a world of 1) */
     double dist_last[32]; /* the hparams as last broadcast (rank 0's commands) */
     int dist_nhp;
+    struct lt_ddp_buckets *ddp; /* the gradient buckets (train/trainer_dist.c); NULL until the first step */
+    /* time spent waiting for the buckets' all-reduce after the backward, and
+       the time of those steps (allreduce_wait_share = their ratio) */
+    double allreduce_wait_s, allreduce_step_s;
 };
 
 /* Builds only the model, from the experiment's declared input shape (no data):
