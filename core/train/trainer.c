@@ -428,6 +428,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     if (cfg->set_hparams[0] && (rc = apply_set_hparams(t, cfg->set_hparams, err))) return rc;
     t->start_step = t->step;
     if (t->world > 1 && (rc = dist_hparams_init(t, err))) return rc;
+    if (t->world > 1 && (rc = dist_grads_begin(t, 0, err))) return rc; /* the buckets and configure_ddp */
     t->state = LT_RUN_IDLE;
     return LT_OK;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lathe/dist.h"
+#include "lathe/precision.h"
 #include "lathe/tbevents.h"
 #include "train/trainer_dist.h"
 
@@ -54,7 +55,18 @@ struct lt_ddp_buckets {
     int n;
     size_t nfloats;
     float *gbase;
+    lt_ddp_setup setup;
+    unsigned char *excluded; /* per parameter */
 };
+
+static void bf16_round(lt_ddp_bucket *b) { lt_round_bf16(b->grad, b->n); }
+const lt_ddp_comm_hook lt_ddp_hook_bf16_compress = {.name = "bf16_compress", .before = bf16_round, .after = bf16_round};
+
+static int param_index(const lt_model *md, const char *name) {
+    for (int i = 0; i < md->nparams; i++)
+        if (md->params[i].name && strcmp(md->params[i].name, name) == 0) return i;
+    return -1;
+}
 
 static size_t bucket_cap_floats(void) {
     const char *v = getenv("LATHE_DDP_BUCKET_KB"); /* default 1 MiB */
@@ -84,12 +96,39 @@ static int buckets_build(lt_trainer *t, lt_err *err) {
     }
     d->gbase = md->mem + md->nparam_floats;
     d->nfloats = md->nparam_floats;
+    d->setup.world = t->world;
+    d->excluded = calloc((size_t)md->nparams + 1, 1);
+    int rc = d->excluded ? LT_OK : lt_seterr(err, LT_ENOMEM, "out of memory for the gradient buckets");
+    if (!rc && t->exp->configure_ddp) rc = t->exp->configure_ddp(&t->mod, &d->setup, err);
+    if (!rc && (d->setup.nexclude < 0 || d->setup.nexclude > LT_DDP_MAX_EXCLUDE))
+        rc = lt_seterr(err, LT_EINVAL, "configure_ddp: at most %d parameters can be left out", LT_DDP_MAX_EXCLUDE);
+    for (int i = 0; !rc && i < d->setup.nexclude; i++) {
+        const char *nm = d->setup.exclude[i];
+        int k = nm ? param_index(md, nm) : -1;
+        if (k < 0)
+            rc = lt_seterr(err, LT_EINVAL, "configure_ddp: no parameter named '%.64s'", nm ? nm : "(null)");
+        else
+            d->excluded[k] = 1;
+    }
+    if (rc) {
+        free(d->excluded);
+        free(d->b);
+        free(d);
+        free(ps);
+        return rc ? rc : LT_EINVAL;
+    }
     for (int i = 0; i < md->nparams; i++) ps[i] = &md->params[i];
     qsort(ps, (size_t)md->nparams, sizeof *ps, cmp_param_desc);
     size_t cap = bucket_cap_floats(), hi = d->nfloats, lo = d->nfloats;
     int open = 0;
     for (int i = 0; i < md->nparams; i++) {
         size_t off = (size_t)(ps[i]->grad - d->gbase);
+        if (d->excluded[ps[i] - md->params]) { /* left out: the buckets around it stop at it */
+            if (open) d->b[d->n++] = (ddp_bucket){.lo = ps[i]->grad - d->gbase + ps[i]->n, .hi = hi};
+            open = 0;
+            hi = lo = off;
+            continue;
+        }
         if (open && hi - off > cap) {
             d->b[d->n++] = (ddp_bucket){.lo = lo, .hi = hi};
             hi = lo;
@@ -98,7 +137,7 @@ static int buckets_build(lt_trainer *t, lt_err *err) {
         open = 1;
         lo = off;
     }
-    if (open || hi > 0) d->b[d->n++] = (ddp_bucket){.lo = 0, .hi = hi};
+    if (open || (hi > 0 && !d->setup.nexclude)) d->b[d->n++] = (ddp_bucket){.lo = 0, .hi = hi};
     free(ps);
     t->ddp = d;
     return LT_OK;
@@ -107,6 +146,7 @@ static int buckets_build(lt_trainer *t, lt_err *err) {
 void dist_grads_free(lt_trainer *t) {
     if (!t->ddp) return;
     free(t->ddp->b);
+    free(t->ddp->excluded);
     free(t->ddp);
     t->ddp = NULL;
 }
@@ -114,6 +154,10 @@ void dist_grads_free(lt_trainer *t) {
 static int bucket_issue(lt_trainer *t, ddp_bucket *b, lt_err *err) {
     struct lt_ddp_buckets *d = t->ddp;
     b->issued = 1;
+    if (d->setup.comm_hook && d->setup.comm_hook->before) {
+        lt_ddp_bucket v = {d->gbase + b->lo, b->hi - b->lo, (int)(b - d->b)};
+        d->setup.comm_hook->before(&v);
+    }
     return lt_dist_iallreduce_sum_f32(d->gbase + b->lo, b->hi - b->lo, err);
 }
 
@@ -163,7 +207,11 @@ int dist_average_grads(lt_trainer *t, lt_err *err) {
     t->allreduce_wait_s += lt_now() - t0;
     if (rc) return rc;
     float k = 1.0f / (float)t->world;
-    for (size_t i = 0; i < d->nfloats; i++) d->gbase[i] *= k;
+    for (int j = 0; j < d->n; j++) {
+        lt_ddp_bucket v = {d->gbase + d->b[j].lo, d->b[j].hi - d->b[j].lo, j};
+        if (d->setup.comm_hook && d->setup.comm_hook->after) d->setup.comm_hook->after(&v);
+        for (size_t i = 0; i < v.n; i++) v.grad[i] *= k;
+    }
     return LT_OK;
 }
 
