@@ -237,9 +237,14 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
     } else {
         dl[0] += seed;
     }
+    int rc;
+    if (g->node_done && (rc = g->node_done(g->node_done_ctx, g, g->ntape, err))) return rc;
     for (int i = g->ntape - 1; i >= 0; i--) {
         lt_node *n = g->tape[i];
-        if (!n->out->grad) continue; /* nothing flowed into this node */
+        if (!n->out->grad) { /* nothing flowed into this node */
+            if (g->node_done && (rc = g->node_done(g->node_done_ctx, g, i, err))) return rc;
+            continue;
+        }
         n->fresh = 0;
         if (n->fills_in0_grad && n->in[0]->requires_grad && !n->in[0]->grad) {
             /* the op writes all of it: no need to zero tens of MB first */
@@ -261,6 +266,7 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
         } else {
             n->backward(n);
         }
+        if (g->node_done && (rc = g->node_done(g->node_done_ctx, g, i, err))) return rc;
     }
     return LT_OK;
 }

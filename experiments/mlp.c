@@ -56,3 +56,30 @@ const lt_experiment lt_exp_mlp_sgd = {
     .configure_optimizers = configure_sgd,
     .setup_data = lt_mnist_setup_data,
 };
+
+/* mlp_sgd with its gradient buckets compressed to bf16 around the all-reduce
+   (configure_ddp): the data-parallel checks of the communication hook */
+static int configure_ddp_bf16(lt_module *m, lt_ddp_setup *d, lt_err *err) {
+    (void)m;
+    (void)err;
+    d->comm_hook = &lt_ddp_hook_bf16_compress;
+    return LT_OK;
+}
+
+const lt_experiment lt_exp_mlp_sgd_bf16comm = {
+    .name = "mlp_sgd_bf16comm",
+    .description = "mlp_sgd whose data-parallel gradient buckets go over the wire as bf16 (configure_ddp)",
+    .batch_size = 128,
+    .max_epochs = 10,
+    .lr = 0.05,
+    .input_ndim = 3,
+    .input_shape = {1, 28, 28},
+    .num_classes = 10,
+    .build = build,
+    .training_step = lt_classify_step,
+    .validation_step = lt_classify_eval_step,
+    .test_step = lt_classify_eval_step,
+    .configure_optimizers = configure_sgd,
+    .setup_data = lt_mnist_setup_data,
+    .configure_ddp = configure_ddp_bf16,
+};

@@ -430,6 +430,9 @@ int cmd_train(int argc, char **argv) {
         printf(" state=%s run_dir=%s\n", lt_run_state_name(t->state), lt_session_run_dir(s));
     }
     fflush(stdout);
+    if (t->world > 1 && t->allreduce_step_s > 0)
+        fprintf(stderr, "allreduce_wait_share=%.3f allreduce_wait_s=%.3f\n", t->allreduce_wait_s / t->allreduce_step_s,
+                t->allreduce_wait_s);
     if (rc) fprintf(stderr, "lathe: %s\n", err.msg);
     int exit_status = rc ? 1 : lt_run_exit_status(t->state, t->end_signal);
     if (!rc && t->state == LT_RUN_INTERRUPTED && t->end_signal == SIGUSR1) slurm_requeue(t);

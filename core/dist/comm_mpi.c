@@ -5,6 +5,7 @@
  * collective becomes a one-line error of the run. */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "dist/dist_impl.h"
 
@@ -48,6 +49,43 @@ static int m_allreduce_f64(double *buf, size_t n, lt_err *err) {
     return LT_OK;
 }
 
+/* the requests in flight (one per bucket piece), finished by m_waitall */
+static MPI_Request *reqs;
+static int nreq, capreq;
+
+static int m_iallreduce_f32(float *buf, size_t n, lt_err *err) {
+    for (size_t off = 0; off < n; off += CHUNK) {
+        size_t k = n - off < CHUNK ? n - off : CHUNK;
+        if (nreq == capreq) {
+            int cap = capreq ? 2 * capreq : 64;
+            MPI_Request *r = realloc(reqs, (size_t)cap * sizeof *r);
+            if (!r) return lt_seterr(err, LT_ENOMEM, "rank %d: out of memory for all-reduce requests", lt_dist_rank());
+            reqs = r;
+            capreq = cap;
+        }
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &reqs[nreq]);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "all-reduce", err);
+        nreq++;
+    }
+    return LT_OK;
+}
+
+static int m_testall(int *done, lt_err *err) {
+    *done = 1;
+    if (!nreq) return LT_OK;
+    int rc = MPI_Testall(nreq, reqs, done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "all-reduce", err);
+    if (*done) nreq = 0;
+    return LT_OK;
+}
+
+static int m_waitall(lt_err *err) {
+    if (!nreq) return LT_OK;
+    int rc = MPI_Waitall(nreq, reqs, MPI_STATUSES_IGNORE);
+    nreq = 0;
+    return rc == MPI_SUCCESS ? LT_OK : mpi_fail(rc, "all-reduce", err);
+}
+
 static int m_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err) {
     int rc = MPI_Allgather(&mine, 1, MPI_UINT32_T, all, 1, MPI_UINT32_T, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? LT_OK : mpi_fail(rc, "all-gather", err);
@@ -78,6 +116,9 @@ static const lt_dist_comm mpi_comm = {
     .bcast = m_bcast,
     .allreduce_f32 = m_allreduce_f32,
     .allreduce_f64 = m_allreduce_f64,
+    .iallreduce_f32 = m_iallreduce_f32,
+    .testall = m_testall,
+    .waitall = m_waitall,
     .allgather_u32 = m_allgather_u32,
     .allgather_bytes = m_allgather_bytes,
     .barrier = m_barrier,

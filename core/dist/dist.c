@@ -167,6 +167,23 @@ int lt_dist_allreduce_sum_f64(double *buf, size_t n, lt_err *err) {
     return disarm(D.comm->allreduce_f64(buf, n, err));
 }
 
+int lt_dist_iallreduce_sum_f32(float *buf, size_t n, lt_err *err) {
+    if (!D.comm) return LT_OK;
+    return D.comm->iallreduce_f32(buf, n, err);
+}
+
+int lt_dist_progress(lt_err *err) {
+    if (!D.comm) return LT_OK;
+    int done = 0;
+    return D.comm->testall(&done, err);
+}
+
+int lt_dist_waitall(lt_err *err) {
+    if (!D.comm) return LT_OK;
+    arm();
+    return disarm(D.comm->waitall(err));
+}
+
 int lt_dist_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err) {
     if (!D.comm) {
         all[0] = mine;

@@ -157,6 +157,7 @@ static int rnn_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tensor 
     for (int k = 4; k < 7; k++)
         if (in7[k] && in7[k]->requires_grad && !lt_graph_grad(g, in7[k])) return -1;
     n->saved = s;
+    for (int k = 4; k < 7; k++) n->more[k - 4] = in7[k];
     s->h_last->requires_grad = 1;
     if (s->c_last) s->c_last->requires_grad = 1;
     return 0;

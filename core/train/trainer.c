@@ -428,6 +428,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     if (cfg->set_hparams[0] && (rc = apply_set_hparams(t, cfg->set_hparams, err))) return rc;
     t->start_step = t->step;
     if (t->world > 1 && (rc = dist_hparams_init(t, err))) return rc;
+    if (t->world > 1 && (rc = dist_grads_begin(t, 0, err))) return rc; /* the buckets and configure_ddp */
     t->state = LT_RUN_IDLE;
     return LT_OK;
 }
@@ -449,6 +450,7 @@ void lt_trainer_free(lt_trainer *t) {
         lt_dev_free(t->be, t->upload.stage[k], LT_MEM_STAGING);
     }
     lt_dev_stream_free(t->be, t->upload.stream);
+    dist_grads_free(t);
     lt_graph_free(&t->graph);
     lt_graph_free(&t->eval_graph);
     lt_model_free(&m->model);
@@ -610,8 +612,14 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     int fp16 = t->cfg.precision == LT_PREC_16_MIXED;
     float seed = (fp16 ? (float)t->scaler.scale : 1.0f) / (float)accum;
     if (e->on_before_backward) e->on_before_backward(m, loss);
+    /* data parallel: the step's last batch starts its buckets' all-reduce
+       during the backward, unless the experiment does its own backward or
+       looks at the gradients right after it (then all start after it) */
+    int dist_step = t->world > 1 && (t->accum_count + 1 >= accum || last_in_epoch);
+    if (dist_step && (rc = dist_grads_begin(t, !e->backward && !e->on_after_backward, err))) return rc;
     tp = lt_now();
     rc = e->backward ? e->backward(m, g, loss, seed, err) : lt_backward_scaled(g, loss, seed, err);
+    g->node_done = NULL;
     if (t->prof) lt_prof_add(t->prof, "backward", lt_now() - tp);
     if (rc) return rc;
     if (e->on_after_backward) e->on_after_backward(m);
@@ -640,6 +648,7 @@ static int train_step(lt_trainer *t, const lt_batch *b, int last_in_epoch, int s
     }
     if (e->on_train_batch_end) e->on_train_batch_end(m, b, lv);
     double dt = lt_now() - t0;
+    if (t->world > 1 && *stepped) t->allreduce_step_s += dt;
     double rate = dt > 0 ? b->n / dt : 0;
     t->samples_per_s = t->samples_per_s > 0 ? 0.9 * t->samples_per_s + 0.1 * rate : rate;
     t->fit_seconds += dt;

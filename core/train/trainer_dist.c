@@ -3,6 +3,7 @@
  * shard of each batch order; the gradients are averaged before each optimizer
  * step, so the replicas stay bitwise equal (checked after every epoch). */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "lathe/device.h"
 #include "lathe/dist.h"
+#include "lathe/precision.h"
 #include "lathe/tbevents.h"
 #include "train/trainer_dist.h"
 
@@ -52,14 +54,176 @@ int dist_hparams_init(lt_trainer *t, lt_err *err) {
     return rc;
 }
 
-int dist_average_grads(lt_trainer *t, lt_err *err) {
+/* ---- gradient buckets ---- */
+
+typedef struct ddp_bucket {
+    size_t lo, hi; /* floats [lo, hi) of the flat gradient */
+    int ready_at;  /* the lowest tape index that writes into it (ntape: none) */
+    int issued;
+} ddp_bucket;
+
+struct lt_ddp_buckets {
+    ddp_bucket *b;
+    int n;
+    size_t nfloats;
+    float *gbase;
+    lt_ddp_setup setup;
+    unsigned char *excluded; /* per parameter */
+};
+
+static void bf16_round(lt_ddp_bucket *b) { lt_round_bf16(b->grad, b->n); }
+const lt_ddp_comm_hook lt_ddp_hook_bf16_compress = {.name = "bf16_compress", .before = bf16_round, .after = bf16_round};
+
+static int param_index(const lt_model *md, const char *name) {
+    for (int i = 0; i < md->nparams; i++)
+        if (md->params[i].name && strcmp(md->params[i].name, name) == 0) return i;
+    return -1;
+}
+
+static size_t bucket_cap_floats(void) {
+    const char *v = getenv("LATHE_DDP_BUCKET_KB"); /* default 1 MiB */
+    long kb = v && *v ? atol(v) : 1024;
+    if (kb < 1) kb = 1024;
+    return (size_t)kb * 1024 / sizeof(float);
+}
+
+static int cmp_param_desc(const void *a, const void *b) {
+    const lt_param *x = *(const lt_param *const *)a, *y = *(const lt_param *const *)b;
+    return x->grad < y->grad ? 1 : x->grad > y->grad ? -1 : 0;
+}
+
+/* Buckets of about the cap, from the last parameter down (the order backward
+ * finishes them), partitioning the whole flat gradient [0, nparam_floats) so
+ * that the sums are those of one flat all-reduce. */
+static int buckets_build(lt_trainer *t, lt_err *err) {
     lt_model *md = &t->mod.model;
-    float *g = md->mem + md->nparam_floats;
+    struct lt_ddp_buckets *d = calloc(1, sizeof *d);
+    const lt_param **ps = calloc((size_t)md->nparams + 1, sizeof *ps);
+    if (d) d->b = calloc((size_t)md->nparams + 1, sizeof *d->b);
+    if (!d || !ps || !d->b) {
+        if (d) free(d->b);
+        free(d);
+        free(ps);
+        return lt_seterr(err, LT_ENOMEM, "out of memory for the gradient buckets");
+    }
+    d->gbase = md->mem + md->nparam_floats;
+    d->nfloats = md->nparam_floats;
+    d->setup.world = t->world;
+    d->excluded = calloc((size_t)md->nparams + 1, 1);
+    int rc = d->excluded ? LT_OK : lt_seterr(err, LT_ENOMEM, "out of memory for the gradient buckets");
+    if (!rc && t->exp->configure_ddp) rc = t->exp->configure_ddp(&t->mod, &d->setup, err);
+    if (!rc && (d->setup.nexclude < 0 || d->setup.nexclude > LT_DDP_MAX_EXCLUDE))
+        rc = lt_seterr(err, LT_EINVAL, "configure_ddp: at most %d parameters can be left out", LT_DDP_MAX_EXCLUDE);
+    for (int i = 0; !rc && i < d->setup.nexclude; i++) {
+        const char *nm = d->setup.exclude[i];
+        int k = nm ? param_index(md, nm) : -1;
+        if (k < 0)
+            rc = lt_seterr(err, LT_EINVAL, "configure_ddp: no parameter named '%.64s'", nm ? nm : "(null)");
+        else
+            d->excluded[k] = 1;
+    }
+    if (rc) {
+        free(d->excluded);
+        free(d->b);
+        free(d);
+        free(ps);
+        return rc ? rc : LT_EINVAL;
+    }
+    for (int i = 0; i < md->nparams; i++) ps[i] = &md->params[i];
+    qsort(ps, (size_t)md->nparams, sizeof *ps, cmp_param_desc);
+    size_t cap = bucket_cap_floats(), hi = d->nfloats, lo = d->nfloats;
+    int open = 0;
+    for (int i = 0; i < md->nparams; i++) {
+        size_t off = (size_t)(ps[i]->grad - d->gbase);
+        if (d->excluded[ps[i] - md->params]) { /* left out: the buckets around it stop at it */
+            if (open) d->b[d->n++] = (ddp_bucket){.lo = ps[i]->grad - d->gbase + ps[i]->n, .hi = hi};
+            open = 0;
+            hi = lo = off;
+            continue;
+        }
+        if (open && hi - off > cap) {
+            d->b[d->n++] = (ddp_bucket){.lo = lo, .hi = hi};
+            hi = lo;
+            open = 0;
+        }
+        open = 1;
+        lo = off;
+    }
+    if (open || (hi > 0 && !d->setup.nexclude)) d->b[d->n++] = (ddp_bucket){.lo = 0, .hi = hi};
+    free(ps);
+    t->ddp = d;
+    return LT_OK;
+}
+
+void dist_grads_free(lt_trainer *t) {
+    if (!t->ddp) return;
+    free(t->ddp->b);
+    free(t->ddp->excluded);
+    free(t->ddp);
+    t->ddp = NULL;
+}
+
+static int bucket_issue(lt_trainer *t, ddp_bucket *b, lt_err *err) {
+    struct lt_ddp_buckets *d = t->ddp;
+    b->issued = 1;
+    if (d->setup.comm_hook && d->setup.comm_hook->before) {
+        lt_ddp_bucket v = {d->gbase + b->lo, b->hi - b->lo, (int)(b - d->b)};
+        d->setup.comm_hook->before(&v);
+    }
+    return lt_dist_iallreduce_sum_f32(d->gbase + b->lo, b->hi - b->lo, err);
+}
+
+/* where a tensor's gradient writes into the flat gradient: each bucket it
+   overlaps becomes final no earlier than after node i */
+static void mark_writer(struct lt_ddp_buckets *d, const lt_tensor *x, int i) {
+    if (!x || !x->grad || x->grad < d->gbase || x->grad >= d->gbase + d->nfloats) return;
+    size_t lo = (size_t)(x->grad - d->gbase), hi = lo + x->numel;
+    for (int k = 0; k < d->n; k++)
+        if (d->b[k].lo < hi && lo < d->b[k].hi && i < d->b[k].ready_at) d->b[k].ready_at = i;
+}
+
+static int node_done(void *ctx, const lt_graph *g, int i, lt_err *err) {
+    lt_trainer *t = ctx;
+    struct lt_ddp_buckets *d = t->ddp;
+    if (i == g->ntape) /* before the first node: who writes where */
+        for (int j = 0; j < g->ntape; j++) {
+            const lt_node *n = g->tape[j];
+            for (int k = 0; k < n->nin; k++) mark_writer(d, n->in[k], j);
+            for (int k = 0; k < 3; k++) mark_writer(d, n->more[k], j);
+        }
+    int rc = LT_OK;
+    for (int k = 0; !rc && k < d->n; k++)
+        if (!d->b[k].issued && d->b[k].ready_at >= i) rc = bucket_issue(t, &d->b[k], err);
+    return rc ? rc : lt_dist_progress(err);
+}
+
+int dist_grads_begin(lt_trainer *t, int overlap, lt_err *err) {
+    int rc;
+    if (!t->ddp && (rc = buckets_build(t, err))) return rc;
+    for (int k = 0; k < t->ddp->n; k++) t->ddp->b[k].issued = 0, t->ddp->b[k].ready_at = INT_MAX;
+    t->graph.node_done = overlap ? node_done : NULL;
+    t->graph.node_done_ctx = t;
+    return LT_OK;
+}
+
+int dist_average_grads(lt_trainer *t, lt_err *err) {
+    int rc;
+    if (!t->ddp && (rc = dist_grads_begin(t, 0, err))) return rc;
+    struct lt_ddp_buckets *d = t->ddp;
+    t->graph.node_done = NULL;
     lt_dist_set_step(t->step);
-    int rc = lt_dist_allreduce_sum_f32(g, md->nparam_floats, err);
+    for (int k = 0; k < d->n; k++)
+        if (!d->b[k].issued && (rc = bucket_issue(t, &d->b[k], err))) return rc;
+    double t0 = lt_now();
+    rc = lt_dist_waitall(err);
+    t->allreduce_wait_s += lt_now() - t0;
     if (rc) return rc;
     float k = 1.0f / (float)t->world;
-    for (size_t i = 0; i < md->nparam_floats; i++) g[i] *= k;
+    for (int j = 0; j < d->n; j++) {
+        lt_ddp_bucket v = {d->gbase + d->b[j].lo, d->b[j].hi - d->b[j].lo, j};
+        if (d->setup.comm_hook && d->setup.comm_hook->after) d->setup.comm_hook->after(&v);
+        for (size_t i = 0; i < v.n; i++) v.grad[i] *= k;
+    }
     return LT_OK;
 }
 

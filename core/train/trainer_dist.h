@@ -6,8 +6,14 @@
 
 /* Records the hparams every rank starts from (the commands' baseline). */
 int dist_hparams_init(lt_trainer *t, lt_err *err);
-/* Sums the gradients over the ranks and divides by the world size. */
+/* Gradients averaged over the ranks in flat buckets (reverse layer order).
+ * dist_grads_begin before the backward of a step's last batch: overlap set,
+ * the graph's node_done hook starts each bucket's all-reduce as soon as its
+ * gradients are final; dist_average_grads after the backward starts the rest,
+ * waits for all, divides by the world size. */
+int dist_grads_begin(lt_trainer *t, int overlap, lt_err *err);
 int dist_average_grads(lt_trainer *t, lt_err *err);
+void dist_grads_free(lt_trainer *t);
 /* The step boundary: rank 0's decisions (stop, changed hparams) broadcast
  * and applied on every rank at the same step. */
 int dist_sync_commands(lt_trainer *t, lt_err *err);

@@ -45,6 +45,22 @@ grep -q "ranks_agree=0" "$tmp/two.err" && bad "ranks disagree: $(grep weights_cr
 out=$(python3 "$src/tests/dist/check_weights_close.py" "$tmp/two/mlp_sgd/version_0/checkpoints/last.safetensors" \
   "$tmp/one/mlp_sgd/version_0/checkpoints/last.safetensors" 1e-5 2>&1) && ok || bad "weights differ: $out"
 
+# ---- small buckets overlapped with backward: bitwise the same as one bucket ----
+LATHE_DDP_BUCKET_KB=4 timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd "${common[@]}" "${eq[@]}" --batch-size 64 \
+  --strategy ddp --devices 2 --default-root-dir "$tmp/small" >"$tmp/small.out" 2>"$tmp/small.err" ||
+  bad "4 KB buckets: $(tail -c 400 "$tmp/small.err")"
+[ -n "$(grep weights_crc "$tmp/two.err")" ] && [ "$(grep weights_crc "$tmp/small.err")" = "$(grep weights_crc "$tmp/two.err")" ] &&
+  ok || bad "buckets change the weights: $(grep weights_crc "$tmp/small.err" "$tmp/two.err")"
+grep -q "^allreduce_wait_share=[0-9.]* allreduce_wait_s=" "$tmp/two.err" && ok || bad "no allreduce_wait_share line"
+
+# ---- configure_ddp's bf16 compression hook: the ranks agree, the weights near fp32's ----
+timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd_bf16comm "${common[@]}" "${eq[@]}" --batch-size 64 --strategy ddp \
+  --devices 2 --default-root-dir "$tmp/bf" >"$tmp/bf.out" 2>"$tmp/bf.err" || bad "bf16 hook: $(tail -c 400 "$tmp/bf.err")"
+[ "$(grep -c "weights_crc=[0-9a-f]\{8\} ranks_agree=1$" "$tmp/bf.err")" = 2 ] && ok || bad "bf16 hook: $(grep weights_crc "$tmp/bf.err")"
+[ "$(grep weights_crc "$tmp/bf.err")" != "$(grep weights_crc "$tmp/two.err")" ] && ok || bad "the bf16 hook changed nothing"
+out=$(python3 "$src/tests/dist/check_weights_close.py" "$tmp/bf/mlp_sgd_bf16comm/version_0/checkpoints/last.safetensors" \
+  "$tmp/two/mlp_sgd/version_0/checkpoints/last.safetensors" 1e-2 2>&1) && ok || bad "bf16 hook weights far from fp32: $out"
+
 # ---- pause, then set lr: the same step on both ranks ----
 mkdir -p "$tmp/trace"
 LATHE_DIST_TRACE="$tmp/trace" timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd "${common[@]}" --batch-size 16 \

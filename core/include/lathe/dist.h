@@ -41,6 +41,12 @@ typedef struct lt_dist_comm {
     int (*bcast)(void *buf, size_t bytes, int root, lt_err *err);
     int (*allreduce_f32)(float *buf, size_t n, lt_err *err);
     int (*allreduce_f64)(double *buf, size_t n, lt_err *err);
+    /* non-blocking all-reduce sums in place: started in the same order on
+       every rank, progressed by testall (*done: all finished), finished by
+       waitall; the implementation keeps the requests in flight */
+    int (*iallreduce_f32)(float *buf, size_t n, lt_err *err);
+    int (*testall)(int *done, lt_err *err);
+    int (*waitall)(lt_err *err);
     int (*allgather_u32)(uint32_t mine, uint32_t *all, lt_err *err);
     /* bytes from every rank into all (world * bytes, rank order) */
     int (*allgather_bytes)(const void *mine, size_t bytes, void *all, lt_err *err);
@@ -67,6 +73,12 @@ int lt_dist_bcast_f32(float *buf, size_t n, int root, lt_err *err);
 int lt_dist_bcast_bytes(void *buf, size_t bytes, int root, lt_err *err);
 int lt_dist_allreduce_sum_f32(float *buf, size_t n, lt_err *err);
 int lt_dist_allreduce_sum_f64(double *buf, size_t n, lt_err *err);
+/* Non-blocking sums for gradient buckets: start one (every rank in the same
+ * order), let the ones in flight progress (between backward ops), wait for
+ * all of them (the watchdog times the wait). No-ops in a world of 1. */
+int lt_dist_iallreduce_sum_f32(float *buf, size_t n, lt_err *err);
+int lt_dist_progress(lt_err *err);
+int lt_dist_waitall(lt_err *err);
 int lt_dist_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err);
 /* Every rank's bytes (the same count on each) into all, rank r's at
  * r * bytes; in a world of 1 a copy. */

@@ -40,6 +40,9 @@ typedef struct lt_node {
     /* 1: backward writes every element of in[0]'s gradient when it is the first
        to produce it, so lt_backward hands it an unzeroed buffer (fresh = 1) */
     int fills_in0_grad, fresh;
+    /* inputs beyond in[] whose gradients backward also writes (an RNN's b_hh,
+       h0, c0): whoever watches gradients become final looks at these too */
+    lt_tensor *more[3];
     struct lt_graph *g;
 } lt_node;
 
@@ -63,6 +66,14 @@ typedef struct lt_graph {
     void (*round)(float *x, size_t n);
     void (*timed)(void *ctx, const char *name, double seconds);
     void *timed_ctx;
+    /* node_done: when set, lt_backward calls it with i = ntape before the
+       first node and then with each tape index i after node i's backward ran
+       (or was skipped): every gradient written by nodes >= i is then final
+       (data parallel: the trainer starts the all-reduce of gradient buckets
+       from here while the backward goes on). A nonzero return stops the
+       backward with that code (err filled by the hook). */
+    int (*node_done)(void *ctx, const struct lt_graph *g, int i, lt_err *err);
+    void *node_done_ctx;
     lt_rng *rng;          /* dropout masks */
     const lt_backend *be; /* whose kernels the ops run; NULL: the CPU backend */
     /* where the graph's tensors live (lt_graph_tensor, lt_graph_wrap set it on

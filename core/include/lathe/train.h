@@ -102,6 +102,35 @@ typedef enum lt_stage { LT_STAGE_TRAIN = 0, LT_STAGE_VAL = 1, LT_STAGE_TEST = 2 
 
 typedef struct lt_experiment lt_experiment;
 
+/* ---- the data-parallel hook (Lightning's configure_ddp) ----
+ * Under --strategy ddp the trainer averages the gradients over the ranks in
+ * flat buckets. An experiment's configure_ddp may change that once at setup:
+ * leave parameters out of the synchronisation (by name: their gradients stay
+ * this rank's own), and install a communication hook that every bucket goes
+ * through around its all-reduce (as PyTorch DDP's comm hooks). Default: every
+ * parameter, plain averaging. */
+typedef struct lt_ddp_bucket {
+    float *grad; /* the bucket's gradients, flat (host memory) */
+    size_t n;
+    int index; /* 0: the last layers' bucket (the first one started) */
+} lt_ddp_bucket;
+typedef struct lt_ddp_comm_hook {
+    const char *name;
+    void (*before)(lt_ddp_bucket *b); /* before the all-reduce (sum) */
+    void (*after)(lt_ddp_bucket *b);  /* after it, before the division by the world size */
+} lt_ddp_comm_hook;
+/* bf16 compression (PyTorch's bf16_compress_hook): the bucket is rounded to
+ * bf16 before the all-reduce and its sum rounded to bf16 after. The values
+ * sent are bf16 values; MPI has no bf16 sum, so they travel as f32. */
+extern const lt_ddp_comm_hook lt_ddp_hook_bf16_compress;
+#define LT_DDP_MAX_EXCLUDE 16
+typedef struct lt_ddp_setup {
+    int world;                               /* read only */
+    const char *exclude[LT_DDP_MAX_EXCLUDE]; /* parameter names (lathe summary's) */
+    int nexclude;
+    const lt_ddp_comm_hook *comm_hook; /* NULL: plain averaging */
+} lt_ddp_setup;
+
 /* The live experiment: its model and data plus whatever the experiment keeps. */
 typedef struct lt_module {
     const lt_experiment *exp;
@@ -160,6 +189,9 @@ struct lt_experiment {
        the loss scaler's values and name layers that stay in fp32. The trainer
        refuses bad values (and unknown layers) with a one-line error. */
     int (*configure_precision)(lt_module *m, lt_precision_setup *p, lt_err *err);
+    /* data parallel (world > 1): called once at setup with the defaults; the
+       trainer refuses unknown parameter names with one line */
+    int (*configure_ddp)(lt_module *m, lt_ddp_setup *d, lt_err *err);
     void (*on_fit_start)(lt_module *m);
     void (*on_train_epoch_start)(lt_module *m, size_t epoch);
     void (*on_train_epoch_end)(lt_module *m, size_t epoch);
@@ -335,6 +367,10 @@ struct lt_trainer {
     double *dist_seen;
     double dist_rep_time; /* this rank: when it last reported, and at how many samples */
     long dist_rep_samples;
+    struct lt_ddp_buckets *ddp; /* the gradient buckets (train/trainer_dist.c); NULL until the first step */
+    /* time spent waiting for the buckets' all-reduce after the backward, and
+       the time of those steps (allreduce_wait_share = their ratio) */
+    double allreduce_wait_s, allreduce_step_s;
 };
 
 /* Builds only the model, from the experiment's declared input shape (no data):
