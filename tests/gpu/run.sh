@@ -200,9 +200,13 @@ step_workbench() {
   rm -rf "$dir"
   RUN=$dir/mnist_cnn/version_0
   local thr=(); [ "$DRY" = 1 ] && thr=(--threads 2)
-  lathe train mnist_cnn --headless --accelerator "$ACC" --max-epochs 200 --limit-val-batches 5 --limit-test-batches 1 \
-    --data "$DATA" --default-root-dir "$dir" "${thr[@]}" >"$WORK/wb.out" 2>"$WORK/wb.err" &
+  # bounded (--max-time) and killed with this step, even when the step's time
+  # limit ends it: a run left behind would load the machine for what follows
+  lathe train mnist_cnn --headless --accelerator "$ACC" --max-epochs 200 --max-time 00:10:00 --limit-val-batches 5 \
+    --limit-test-batches 1 --data "$DATA" --default-root-dir "$dir" "${thr[@]}" >"$WORK/wb.out" 2>"$WORK/wb.err" &
   pid=$!
+  trap 'kill $pid 2>/dev/null' EXIT
+  trap 'kill $pid 2>/dev/null; exit 143' TERM INT
   for _ in $(seq 300); do [ -S "$RUN/control.sock" ] && break; sleep 0.1; done
   if [ ! -S "$RUN/control.sock" ]; then
     fig wb_set_lr_ms "FAILED (no control socket: $(tail -1 "$WORK/wb.err"))"; kill $pid 2>/dev/null; return 1
