@@ -1,5 +1,5 @@
 /* mlp: a 784-256-128-10 multilayer perceptron baseline (ReLU, Adam). */
-#include "lathe/train.h"
+#include "fmnist.h"
 
 static int build(lt_module *m, lt_err *err) {
     lt_model *md = &m->model;
@@ -19,20 +19,13 @@ static lt_optim *configure_optimizers(lt_module *m, double lr, lt_err *err) {
 }
 
 const lt_experiment lt_exp_mlp = {
+    LT_FMNIST_CLASSIFIER,
     .name = "mlp",
     .description = "a 784-256-128-10 ReLU multilayer perceptron (Adam) baseline on Fashion-MNIST",
-    .batch_size = 128,
     .max_epochs = 10,
     .lr = 1e-3,
-    .input_ndim = 3,
-    .input_shape = {1, 28, 28},
-    .num_classes = 10,
     .build = build,
-    .training_step = lt_classify_step,
-    .validation_step = lt_classify_eval_step,
-    .test_step = lt_classify_eval_step,
     .configure_optimizers = configure_optimizers,
-    .setup_data = lt_mnist_setup_data,
 };
 
 /* mlp_sgd: the same network with plain SGD, for checks where the update must
@@ -41,20 +34,13 @@ const lt_experiment lt_exp_mlp = {
 static lt_optim *configure_sgd(lt_module *m, double lr, lt_err *err) { return lt_module_optimizer(m, "sgd", lr, err); }
 
 const lt_experiment lt_exp_mlp_sgd = {
+    LT_FMNIST_CLASSIFIER,
     .name = "mlp_sgd",
     .description = "the mlp with plain SGD (no momentum, no dropout): the data-parallel checks' model",
-    .batch_size = 128,
     .max_epochs = 10,
     .lr = 0.05,
-    .input_ndim = 3,
-    .input_shape = {1, 28, 28},
-    .num_classes = 10,
     .build = build,
-    .training_step = lt_classify_step,
-    .validation_step = lt_classify_eval_step,
-    .test_step = lt_classify_eval_step,
     .configure_optimizers = configure_sgd,
-    .setup_data = lt_mnist_setup_data,
 };
 
 /* mlp_sgd with its gradient buckets compressed to bf16 around the all-reduce
@@ -67,19 +53,12 @@ static int configure_ddp_bf16(lt_module *m, lt_ddp_setup *d, lt_err *err) {
 }
 
 const lt_experiment lt_exp_mlp_sgd_bf16comm = {
+    LT_FMNIST_CLASSIFIER,
     .name = "mlp_sgd_bf16comm",
     .description = "mlp_sgd whose data-parallel gradient buckets go over the wire as bf16 (configure_ddp)",
-    .batch_size = 128,
     .max_epochs = 10,
     .lr = 0.05,
-    .input_ndim = 3,
-    .input_shape = {1, 28, 28},
-    .num_classes = 10,
     .build = build,
-    .training_step = lt_classify_step,
-    .validation_step = lt_classify_eval_step,
-    .test_step = lt_classify_eval_step,
     .configure_optimizers = configure_sgd,
-    .setup_data = lt_mnist_setup_data,
     .configure_ddp = configure_ddp_bf16,
 };

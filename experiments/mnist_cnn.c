@@ -5,7 +5,7 @@
  *   -> Flatten -> Dense(128, relu) -> Dropout(0.5) -> Dense(10)
  *   softmax cross-entropy, Adadelta(lr=1.0, rho=0.95, eps=1e-7), batch 128, 12 epochs.
  *   1,199,882 parameters. */
-#include "lathe/train.h"
+#include "fmnist.h"
 
 static int build(lt_module *m, lt_err *err) {
     lt_model *md = &m->model;
@@ -35,18 +35,11 @@ static lt_optim *configure_optimizers(lt_module *m, double lr, lt_err *err) {
 }
 
 const lt_experiment lt_exp_mnist_cnn = {
+    LT_FMNIST_CLASSIFIER,
     .name = "mnist_cnn",
     .description = "the Keras MNIST CNN (2 conv, max-pool, 2 dense, dropout; Adadelta) on Fashion-MNIST",
-    .batch_size = 128,
     .max_epochs = 12,
     .lr = 1.0,
-    .input_ndim = 3,
-    .input_shape = {1, 28, 28},
-    .num_classes = 10,
     .build = build,
-    .training_step = lt_classify_step,
-    .validation_step = lt_classify_eval_step,
-    .test_step = lt_classify_eval_step,
     .configure_optimizers = configure_optimizers,
-    .setup_data = lt_mnist_setup_data,
 };

@@ -82,6 +82,29 @@ def flop_per_sample(h, w):
     return 3.0 * (conv1 + conv2 + dense1 + dense2) - conv1
 
 
+def timed_steps(step, warmup, steps, barrier=None):
+    """Runs `warmup` untimed steps, then `steps` timed ones (CPU ops are
+    synchronous: a step is done when it returns); barrier(), where given, is
+    called before the clock starts and before it stops. Returns the timed
+    seconds, each step's seconds and the last loss."""
+    for _ in range(warmup):
+        step()
+    if barrier:
+        barrier()
+    t0 = time.perf_counter()
+    step_s = []
+    t_prev = t0
+    loss = None
+    for _ in range(steps):
+        loss = step()
+        now = time.perf_counter()
+        step_s.append(now - t_prev)
+        t_prev = now
+    if barrier:
+        barrier()
+    return time.perf_counter() - t0, step_s, loss
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=100)
@@ -135,19 +158,8 @@ def main():
         opt.step()
         return loss
 
-    for _ in range(a.warmup):
-        step()
-    t0 = time.perf_counter()
-    samples = 0
-    step_s = []
-    t_prev = t0
-    for _ in range(a.steps):
-        loss = step()
-        samples += a.batch
-        now = time.perf_counter()  # CPU ops are synchronous: the step is done
-        step_s.append(now - t_prev)
-        t_prev = now
-    secs = t_prev - t0
+    secs, step_s, loss = timed_steps(step, a.warmup, a.steps)
+    samples = a.steps * a.batch
     med = a.batch / float(np.median(step_s))
     loss = float(loss.item())
 

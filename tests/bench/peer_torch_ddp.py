@@ -21,7 +21,6 @@ Usage: torchrun --nproc-per-node 2 tests/bench/peer_torch_ddp.py
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer_torch import load_set, make_model  # noqa: E402
+from peer_torch import load_set, make_model, timed_steps  # noqa: E402
 
 
 def main():
@@ -84,19 +83,7 @@ def main():
         opt.step()
         return loss
 
-    for _ in range(a.warmup):
-        step()
-    dist.barrier()
-    t0 = time.perf_counter()
-    step_s = []
-    t_prev = t0
-    for _ in range(a.steps):
-        loss = step()
-        now = time.perf_counter()
-        step_s.append(now - t_prev)
-        t_prev = now
-    dist.barrier()
-    secs = time.perf_counter() - t0
+    secs, step_s, loss = timed_steps(step, a.warmup, a.steps, barrier=dist.barrier)
     samples = a.steps * a.batch * world
     if rank == 0:
         print(f"impl=torch_ddp backend=gloo world={world} threads={torch.get_num_threads()} batch_per_rank={a.batch} "

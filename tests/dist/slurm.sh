@@ -22,15 +22,7 @@ need() {
   [ "$(id -u)" -eq 0 ] || { echo "$me: the private cluster runs as root (slurmd starts jobs as their user)" >&2; return 77; }
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])' 2>/dev/null && return
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 20000))
-    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-  done
-  return 1
-}
+. "$(dirname "$0")/lib.sh"
 
 # stop <dir>: kill what the pid files name (slurmd, slurmctld, munged), remove the folder
 stop() {
