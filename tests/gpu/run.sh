@@ -150,7 +150,7 @@ train_epoch() {
   local t0 rc line small=()
   [ "$DRY" = 1 ] && small=(--limit-train-batches 3 --limit-val-batches 1 --limit-test-batches 1 --threads 2)
   t0=$(now_ms)
-  lathe train mnist_cnn --headless --accelerator "$ACC" --precision "$1" --max-epochs 1 --data "$DATA" \
+  "$BUILD/lathe" train mnist_cnn --headless --accelerator "$ACC" --precision "$1" --max-epochs 1 --data "$DATA" \
     --default-root-dir "$WORK/runs-$2" "${small[@]}" >"$WORK/$2.out" 2>"$WORK/$2.err"; rc=$?
   local wall=$(($(now_ms) - t0))
   cat "$WORK/$2.err" "$WORK/$2.out"
@@ -202,7 +202,9 @@ step_workbench() {
   local thr=(); [ "$DRY" = 1 ] && thr=(--threads 2)
   # bounded (--max-time) and killed with this step, even when the step's time
   # limit ends it: a run left behind would load the machine for what follows
-  lathe train mnist_cnn --headless --accelerator "$ACC" --max-epochs 200 --max-time 00:10:00 --limit-val-batches 5 \
+  # (the binary itself, not the lathe function: a function put in the
+  # background is a subshell, and $! would name the subshell, not the run)
+  "$BUILD/lathe" train mnist_cnn --headless --accelerator "$ACC" --max-epochs 200 --max-time 00:10:00 --limit-val-batches 5 \
     --limit-test-batches 1 --data "$DATA" --default-root-dir "$dir" "${thr[@]}" >"$WORK/wb.out" 2>"$WORK/wb.err" &
   pid=$!
   trap 'kill $pid 2>/dev/null' EXIT
@@ -334,6 +336,12 @@ run_step unit 90 tests.log test_backend_ops test_cuda_state
 run_step train32 90 train.log train_fp32
 run_step train16 90 train.log train_bf16
 run_step workbench 75 workbench.log $WB_KEYS
+# the step's run must not outlive it (it would load the machine for the bench)
+sleep 0.5
+if left_over=$(pgrep -f -- "--default-root-dir $WORK/wb" 2>/dev/null); then
+  echo "run.sh: FAILED: the workbench step left its run behind (pid $left_over); killed"
+  kill -9 $left_over 2>/dev/null; NFAIL=$((NFAIL + 1))
+fi
 BENCH_KEYS="bench_lathe_fp32 bench_lathe_bf16 bench_eager_fp32 bench_eager_bf16 bench_lightning_fp32 bench_lightning_bf16 bench_compile_fp32 bench_compile_bf16 bench_attached_overhead"
 run_step bench 400 bench.log $BENCH_KEYS
 
