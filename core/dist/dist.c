@@ -41,6 +41,7 @@ void lt_dist_env_read(lt_dist_env *e) {
 
 static struct {
     int started;
+    int gpu; /* GPU ranks: the NCCL implementation (lt_dist_use_gpu) */
     int rank, world, local_rank;
     const lt_dist_comm *comm;
     /* the watchdog: when the current collective began (0: none in flight) */
@@ -57,6 +58,34 @@ int lt_dist_have_mpi(void) {
     return 1;
 #else
     return 0;
+#endif
+}
+
+int lt_dist_have_nccl(void) {
+#ifdef LATHE_HAVE_NCCL
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void lt_dist_use_gpu(int on) { D.gpu = on; }
+
+const char *lt_dist_comm_name(void) { return D.comm ? D.comm->name : ""; }
+
+const char *lt_dist_comm_info(void) {
+#ifdef LATHE_HAVE_NCCL
+    if (D.comm && !strcmp(D.comm->name, "nccl")) return lt_dist_nccl_info();
+#endif
+    return "";
+}
+
+int lt_dist_gpu_count(int *n, lt_err *err) {
+    *n = 0;
+#ifdef LATHE_HAVE_NCCL
+    return lt_dist_nccl_gpu_count(n, err);
+#else
+    return lt_seterr(err, LT_EUNSUPPORTED, "not compiled in (CMake found no CUDA toolkit with cuDNN and NCCL)");
 #endif
 }
 
@@ -80,10 +109,21 @@ static void *watchdog(void *arg) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
         double since = atomic_load(&D.since);
+        lt_err e = {0};
+        if (D.comm->async_error && D.comm->async_error(&e)) {
+            /* NCCL's own fault (a peer gone, a network error): the other
+               ranks learn of it through their communicators or the launcher */
+            fprintf(stderr, "%s at step %ld; aborting\n", e.msg, atomic_load(&D.step));
+            fflush(stderr);
+            if (D.comm->cancel) D.comm->cancel();
+            _exit(134);
+        }
         if (since > 0 && now_s() - since > D.timeout) {
             fprintf(stderr, "rank %d: no all-reduce completion for %.0f s at step %ld; aborting\n", D.rank, D.timeout,
                     atomic_load(&D.step));
             fflush(stderr);
+            /* ncclCommAbort ends this rank's kernels that wait on the others */
+            if (D.comm->cancel) D.comm->cancel();
             /* MPI_Abort from here would break MPI_THREAD_SERIALIZED (the trainer's
                thread is inside MPI): the launcher ends the other ranks when
                this one exits with an error */
@@ -101,9 +141,19 @@ int lt_dist_init(lt_err *err) {
     D.world = e.world;
     D.local_rank = e.local_rank;
     D.started = 1;
-    if (e.world <= 1) return LT_OK;
+    /* LATHE_DIST_NCCL=1: a GPU rank in a world of 1 still goes through NCCL */
+    const char *force = getenv("LATHE_DIST_NCCL");
+    if (e.world <= 1 && !(D.gpu && force && !strcmp(force, "1"))) return LT_OK;
     int rank = 0, world = 1;
-    D.comm = lt_dist_mpi_start(&rank, &world, err);
+    if (D.gpu) {
+#ifdef LATHE_HAVE_NCCL
+        D.comm = lt_dist_nccl_start(&e, &rank, &world, err);
+#else
+        lt_seterr(err, LT_EUNSUPPORTED, "GPU ranks need NCCL, and this build has no CUDA backend");
+#endif
+    } else {
+        D.comm = lt_dist_mpi_start(&rank, &world, err);
+    }
     if (!D.comm) {
         D.world = 1;
         return err ? err->code : LT_EUNSUPPORTED;

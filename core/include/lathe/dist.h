@@ -53,10 +53,39 @@ typedef struct lt_dist_comm {
     int (*barrier)(lt_err *err);
     void (*abort)(int code);
     void (*finalize)(void);
+    /* optional (NULL: none): a fault the implementation learns of on its own
+       (NCCL's asynchronous error), polled by the watchdog: LT_OK, or a code
+       with err filled */
+    int (*async_error)(lt_err *err);
+    /* optional: ends what is in flight (ncclCommAbort) so that the process
+       can exit while a collective hangs; the watchdog calls it */
+    void (*cancel)(void);
 } lt_dist_comm;
 
 /* 1 when this build has the MPI implementation (LATHE_HAVE_MPI). */
 int lt_dist_have_mpi(void);
+/* 1 when this build has the GPU ranks' implementation over NCCL
+ * (core/dist/comm_nccl.c, built with the CUDA backend). */
+int lt_dist_have_nccl(void);
+/* Before lt_dist_init: this process is a GPU rank (--accelerator gpu
+ * --strategy ddp), so lt_dist_init starts the NCCL implementation: MPI for
+ * the bootstrap and the host buffers' collectives, NCCL for device buffers on
+ * the CUDA backend's training stream. LATHE_DIST_NCCL=1 starts it for a world
+ * of 1 too (the path checked on one GPU). */
+void lt_dist_use_gpu(int on);
+/* The implementation in use: "mpi", "nccl", or "" when there is none. */
+const char *lt_dist_comm_name(void);
+/* What the NCCL implementation found when it started (version, device, its
+ * check all-reduce), one line; "" for another implementation. */
+const char *lt_dist_comm_info(void);
+/* The GPUs this node has (cudaGetDeviceCount, asked in a child process so
+ * that this one's CUDA starts only after its local rank's device is chosen).
+ * LT_OK with *n, or a code with err: "no CUDA driver (cudaGetDeviceCount:
+ * ...)" as the CUDA backend says it, or "not compiled in". */
+int lt_dist_gpu_count(int *n, lt_err *err);
+/* --devices (ranks per node) against the GPUs this node has: LT_OK, or
+ * LT_EINVAL with "--devices 4 but this node has 1 GPU (cudaGetDeviceCount)". */
+int lt_dist_check_devices(int devices, int gpus, lt_err *err);
 /* Starts the communication for a world of more than one (MPI_Init_thread),
  * checks that MPI agrees with the environment. A world of 1: nothing. */
 int lt_dist_init(lt_err *err);

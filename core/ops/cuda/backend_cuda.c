@@ -542,6 +542,10 @@ undo:
     (void)cudaGetLastError();
 }
 
+/* The training stream, for the GPU ranks' collectives (core/dist/comm_nccl.c
+ * runs NCCL on it, in order with the kernels); NULL before the context. */
+void *lt_cuda_training_stream(void) { return lt_cuda_ctx.ready ? (void *)lt_cuda_ctx.stream : NULL; }
+
 /* The first call makes the context (once, whichever thread comes first);
  * every call after returns the same table or the same reason. */
 const lt_backend *lt_backend_cuda(lt_err *err) {
