@@ -168,7 +168,11 @@ static int dist_setup(const cli_opts *o, int argc, char **argv) {
     lt_dist_env_read(&de);
     int want = c->devices * c->num_nodes;
     int ddp = !strcmp(c->strategy, "ddp");
-    if (!de.launcher[0] || de.world == 1) {
+    int gpu = ddp && (!strcmp(c->accelerator, "gpu") || !strcmp(c->accelerator, "cuda"));
+    /* LATHE_DIST_NCCL=1: a GPU rank alone still goes through NCCL (the path checked on one GPU) */
+    const char *force = getenv("LATHE_DIST_NCCL");
+    int forced = gpu && force && !strcmp(force, "1") && want == 1;
+    if (!forced && (!de.launcher[0] || de.world == 1)) {
         if (ddp && want > 1) {
             fprintf(stderr,
                     "lathe: --strategy ddp on the CPU runs one process per rank, launched by mpirun or srun: "
@@ -180,21 +184,50 @@ static int dist_setup(const cli_opts *o, int argc, char **argv) {
         }
         if (!de.launcher[0]) return 0;
     }
-    if (de.world != want) {
+    if (de.launcher[0] && de.world != want) {
         fprintf(stderr, "lathe: %s started %d ranks but --devices %d x --num-nodes %d is %d\n", de.launcher, de.world,
                 c->devices, c->num_nodes, want);
         return 2;
     }
-    if (de.world > 1 && strcmp(c->accelerator, "cpu")) {
-        fprintf(stderr,
-                "lathe: --strategy ddp runs CPU ranks (--accelerator cpu); GPU ranks need NCCL, not built yet\n");
+    if (de.world > 1 && !gpu && strcmp(c->accelerator, "cpu")) {
+        fprintf(stderr, "lathe: --strategy ddp with --accelerator %s: name cpu or gpu (every rank the same)\n",
+                c->accelerator);
         return 2;
     }
     lt_err err = {0};
+    if (gpu) {
+        /* GPU ranks: one GPU each, --devices of them on this node, NCCL between them */
+        int gpus = 0;
+        if (lt_dist_gpu_count(&gpus, &err)) {
+            fprintf(stderr, "lathe: --accelerator gpu: no usable GPU: %s; use --accelerator cpu or auto\n", err.msg);
+            return 2;
+        }
+        if (lt_dist_check_devices(c->devices, gpus, &err)) {
+            fprintf(stderr, "lathe: %s\n", err.msg);
+            return 2;
+        }
+        if (!lt_dist_have_nccl()) {
+            fprintf(stderr, "lathe: --strategy ddp with GPU ranks needs NCCL, and this build has none\n");
+            return 2;
+        }
+        /* the trainer averages the gradients and compares the ranks' weights
+           with the host (core/train/trainer_dist.c), which cannot address
+           device memory: until it does that on the device, GPU ranks run in
+           a world of 1 only */
+        if (de.world > 1) {
+            fprintf(stderr,
+                    "lathe: --strategy ddp with %d GPU ranks: NCCL is built, but the trainer's gradient "
+                    "averaging runs on the host yet; use --accelerator cpu\n",
+                    de.world);
+            return 2;
+        }
+        lt_dist_use_gpu(1);
+    }
     if (lt_dist_init(&err)) {
         fprintf(stderr, "lathe: rank %d: %s\n", de.rank, err.msg);
         return 2;
     }
+    if (!strcmp(lt_dist_comm_name(), "nccl") && de.rank == 0) fprintf(stderr, "lathe: %s\n", lt_dist_comm_info());
     return 0;
 }
 
