@@ -6,10 +6,14 @@
 #   unpack     the Debian packages of pkgs/debs into a prefix (dpkg -x)
 #   build      Release, -DLATHE_WERROR=ON, the CUDA backend for sm_90 (cuDNN
 #              and NCCL from PyTorch's nvidia-* wheels), with ninja
-#   unit       test_backend_ops (the CUDA backend against the CPU) and
-#              test_cuda_state when the tree has it
+#   unit       test_backend_ops (the CUDA backend against the CPU),
+#              test_cuda_state and test_dist_nccl when the tree has them
 #   train32, train16   `lathe train mnist_cnn --accelerator gpu`, one full
 #              Fashion-MNIST epoch, fp32 then bf16-mixed
+#   ddp        `lathe train mlp_sgd --accelerator gpu --strategy ddp
+#              --devices 1` as a world of 1 through NCCL (LATHE_DIST_NCCL=1;
+#              under `mpirun -np 1` when the machine has mpirun), and 2 CPU
+#              ranks under `mpirun -np 2` beside it
 #   workbench  a GPU run with the workbench attached in tmux: set lr,
 #              inspect conv2d_2, feed a test sample, pause, resume, each
 #              answer timed on the screen, and the same through `lathe ctl`
@@ -115,6 +119,7 @@ step_build() {
     cmake -S "$SRC" -B "$BUILD" "${args[@]}" || { fig build "FAILED (cmake configure; see build.log)"; return 1; }
   local targets=(lathe test_backend_ops)
   [ -f "$SRC/tests/unit/test_cuda_state.c" ] && targets+=(test_cuda_state)
+  [ -f "$SRC/tests/unit/test_dist_nccl.c" ] && targets+=(test_dist_nccl)
   LIBRARY_PATH=$PFX/usr/lib/x86_64-linux-gnu:$PFX/lib/x86_64-linux-gnu LD_LIBRARY_PATH=$LDP \
     ninja -C "$BUILD" -j"$(nproc)" "${targets[@]}" || { fig build "FAILED (ninja; see build.log: $(grep -m1 -E 'error' "$OUT/build.log" | cut -c1-200))"; return 1; }
   local have=OFF
@@ -142,6 +147,54 @@ step_unit() {
   local rc=0
   unit_test test_backend_ops || rc=1
   unit_test test_cuda_state || rc=1
+  unit_test test_dist_nccl || rc=1
+  return $rc
+}
+
+# ddp: one GPU rank through the NCCL communicator (LATHE_DIST_NCCL=1 takes a
+# world of 1 through it: its check all-reduce, broadcast and bucket round,
+# then the training), and 2 CPU ranks over MPI beside it
+step_ddp() {
+  local rc=0 r t0 info line mpi=() root=()
+  local common=(--headless --seed 1 --max-epochs 1 --limit-train-batches 50 --limit-val-batches 2 --limit-test-batches 2
+    --data "$DATA")
+  [ "$DRY" = 1 ] && common=(--headless --seed 1 --max-epochs 1 --limit-train-batches 3 --limit-val-batches 1
+    --limit-test-batches 1 --data "$DATA")
+  [ "$(id -u)" = 0 ] && root=(--allow-run-as-root --oversubscribe)
+  export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+  command -v mpirun >/dev/null && mpi=(mpirun "${root[@]}" -np 1)
+  if [ "$DRY" = 1 ]; then
+    fig ddp_gpu_nccl "skipped (dry run: no GPU)"
+  else
+    t0=$(now_ms)
+    LATHE_DIST_NCCL=1 "${mpi[@]}" "$BUILD/lathe" train mlp_sgd --accelerator gpu --strategy ddp --devices 1 "${common[@]}" \
+      --default-root-dir "$WORK/ddp-gpu" >"$WORK/ddp-gpu.out" 2>"$WORK/ddp-gpu.err"; r=$?
+    cat "$WORK/ddp-gpu.err" "$WORK/ddp-gpu.out"
+    info=$(grep -m1 '^lathe: nccl .*check all-reduce ok' "$WORK/ddp-gpu.err")
+    line=$(grep '^steps=' "$WORK/ddp-gpu.out" | tail -1)
+    if [ $r = 0 ] && [ -n "$info" ] && [ -n "$line" ]; then
+      fig ddp_gpu_nccl "${info#lathe: }; $(tr ' ' '\n' <<<"$line" | grep -E '^(steps|samples_per_s|train_loss|test_acc)=' | tr '\n' ' ')wall_ms=$(($(now_ms) - t0)) (a world of 1 through NCCL, $([ ${#mpi[@]} -gt 0 ] && echo 'mpirun -np 1' || echo 'no mpirun here: launched alone'))"
+    else
+      fig ddp_gpu_nccl "FAILED (exit $r$([ -z "$info" ] && echo ', no NCCL line'): $(tail -1 "$WORK/ddp-gpu.err"))"; rc=1
+    fi
+  fi
+  if [ ${#mpi[@]} = 0 ]; then
+    fig ddp_cpu2 "skipped (no mpirun on this machine)"
+    return $rc
+  fi
+  t0=$(now_ms)
+  mpirun "${root[@]}" -np 2 "$BUILD/lathe" train mlp_sgd --accelerator cpu --strategy ddp --devices 2 --threads 1 "${common[@]}" \
+    --default-root-dir "$WORK/ddp-cpu" >"$WORK/ddp-cpu.out" 2>"$WORK/ddp-cpu.err"; r=$?
+  cat "$WORK/ddp-cpu.err" "$WORK/ddp-cpu.out"
+  line=$(grep '^steps=' "$WORK/ddp-cpu.out" | tail -1)
+  local agree share
+  agree=$(grep -c 'ranks_agree=1$' "$WORK/ddp-cpu.err")
+  share=$(grep -m1 -o 'allreduce_wait_share=[0-9.]*' "$WORK/ddp-cpu.err")
+  if [ $r = 0 ] && [ -n "$line" ] && [ "$agree" -ge 1 ] && ! grep -q 'ranks_agree=0' "$WORK/ddp-cpu.err"; then
+    fig ddp_cpu2 "$(tr ' ' '\n' <<<"$line" | grep -E '^(steps|samples_per_s|train_loss|test_acc)=' | tr '\n' ' ')ranks_agree=1 ${share:-allreduce_wait_share=n/a} wall_ms=$(($(now_ms) - t0)) (2 CPU ranks over MPI, mpirun -np 2)"
+  else
+    fig ddp_cpu2 "FAILED (exit $r: $(tail -1 "$WORK/ddp-cpu.err"))"; rc=1
+  fi
   return $rc
 }
 
@@ -332,9 +385,10 @@ run_step unpack 60 build.log packages
 pick_tmux; export TMUX_BIN TMUX_WHICH
 grep -q '^tmux: ' "$FIG" && sed -i "s|^tmux: .*|tmux: $TMUX_WHICH|" "$FIG"
 run_step build 240 build.log build
-run_step unit 90 tests.log test_backend_ops test_cuda_state
+run_step unit 90 tests.log test_backend_ops test_cuda_state test_dist_nccl
 run_step train32 90 train.log train_fp32
 run_step train16 90 train.log train_bf16
+run_step ddp 60 ddp.log ddp_gpu_nccl ddp_cpu2
 run_step workbench 75 workbench.log $WB_KEYS
 # the step's run must not outlive it (it would load the machine for the bench)
 sleep 0.5
@@ -370,7 +424,8 @@ sed -n '/^---- goals/,$p' "$FIG"
 
 missing=0
 if [ "$DRY" = 1 ]; then
-  for k in gpu host nvcc torch tmux packages build test_backend_ops test_cuda_state train_fp32 train_bf16 $WB_KEYS \
+  for k in gpu host nvcc torch tmux packages build test_backend_ops test_cuda_state test_dist_nccl train_fp32 train_bf16 \
+    ddp_gpu_nccl ddp_cpu2 $WB_KEYS \
     $BENCH_KEYS goal_epoch goal_lightning_fp32 goal_lightning_bf16 goal_attached goal_answers; do
     grep -q "^$k: " "$FIG" || { echo "run.sh: the figures lack a '$k:' line"; missing=$((missing + 1)); }
   done
