@@ -161,6 +161,9 @@ static void test_world_of_one_on_gpu(void) {
     float *d = NULL;
     CHECK(cudaMalloc((void **)&d, sizeof h) == cudaSuccess);
     CHECK(cudaMemcpy(d, h, sizeof h, cudaMemcpyHostToDevice) == cudaSuccess);
+    /* a pageable copy may still be in flight on the legacy stream, which the
+       communicator's non-blocking stream does not wait for */
+    CHECK(cudaDeviceSynchronize() == cudaSuccess);
     lt_dist_set_step(3);
     CHECK(lt_dist_iallreduce_sum_f32(d, N, &err) == LT_OK);
     CHECK(lt_dist_progress(&err) == LT_OK);
