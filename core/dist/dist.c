@@ -166,6 +166,14 @@ int lt_dist_init(lt_err *err) {
         D.world = 1;
         return LT_EINVAL;
     }
+    return lt_dist_start_with(D.comm, rank, world);
+}
+
+int lt_dist_start_with(const lt_dist_comm *comm, int rank, int world) {
+    D.started = 1;
+    D.comm = comm;
+    D.rank = rank;
+    D.world = world;
     D.timeout = lt_dist_timeout();
     atomic_store(&D.since, 0.0);
     atomic_store(&D.quit, 0);

@@ -9,6 +9,10 @@
  * does not start. *rank and *world get what MPI says. */
 const lt_dist_comm *lt_dist_mpi_start(int *rank, int *world, lt_err *err);
 
+/* lt_dist_init's end: comm is the implementation of this process, rank of
+ * world; the watchdog starts (the tests hand in a table of their own). */
+int lt_dist_start_with(const lt_dist_comm *comm, int rank, int world);
+
 /* NCCL (comm_nccl.c, built with the CUDA backend: LATHE_HAVE_NCCL): chooses
  * this process's GPU by its local rank (CUDA_VISIBLE_DEVICES, before CUDA or
  * MPI start), starts MPI for the bootstrap when the world is more than 1,

@@ -1,14 +1,18 @@
 /* The GPU ranks' collectives (core/dist/comm_nccl.c) as far as a machine
  * without a GPU can check them: the ledger of bucket all-reduces and their
  * events, NCCL's results as one-line errors (with NCCL's own texts when the
- * build has NCCL), the --devices check, the device a local rank takes, and
- * the GPU count's answer. With a GPU: a world of 1 through NCCL
+ * build has NCCL), the --devices check, the device a local rank takes, the
+ * watchdog with an implementation's asynchronous fault and hang (a fake
+ * table: one line, the communicator cancelled, exit 134), and the GPU
+ * count's answer. With a GPU: a world of 1 through NCCL
  * (LATHE_DIST_NCCL=1): the communicator's check, buckets, a blocking sum and
  * a broadcast of device memory. Without one, that part says why in one line,
  * "nccl: skipped: ...". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "dist/dist_impl.h"
 #include "lathe/dist.h"
@@ -123,6 +127,97 @@ static void test_devices_and_pick(void) {
     CHECK_STR_CONTAINS(err.msg, "empty entry");
 }
 
+/* ---- the watchdog with an implementation's fault and hang (a fake table) ---- */
+static int cancel_fd = -1; /* cancel writes a byte here */
+static int polls;
+
+static int fake_async(lt_err *err) {
+    if (++polls < 3) return LT_OK;
+    return lt_dist_nccl_fail(6, "an NCCL collective (asynchronous error)",
+                             "remote process exited or there was a network error", err);
+}
+static int fake_no_fault(lt_err *err) {
+    (void)err;
+    return LT_OK;
+}
+static void fake_cancel(void) {
+    if (write(cancel_fd, "c", 1) != 1) _exit(3);
+}
+static int fake_hang(float *buf, size_t n, lt_err *err) {
+    (void)buf, (void)n, (void)err;
+    sleep(20);
+    return LT_OK;
+}
+static void fake_finalize(void) {}
+
+static void fault_body(void) {
+    static const lt_dist_comm t = {
+        .name = "fake", .async_error = fake_async, .cancel = fake_cancel, .finalize = fake_finalize};
+    lt_dist_start_with(&t, 1, 2);
+    lt_dist_set_step(7);
+    sleep(10);
+}
+
+static void hang_body(void) {
+    static const lt_dist_comm t = {.name = "fake",
+                                   .allreduce_f32 = fake_hang,
+                                   .async_error = fake_no_fault,
+                                   .cancel = fake_cancel,
+                                   .finalize = fake_finalize};
+    setenv("LATHE_DIST_TIMEOUT", "1", 1);
+    lt_dist_start_with(&t, 1, 2);
+    lt_dist_set_step(9);
+    float x = 0;
+    lt_err err = {0};
+    lt_dist_allreduce_sum_f32(&x, 1, &err);
+}
+
+/* body in a child whose stderr comes back in text; its exit status, or -1 */
+static int in_child(void (*body)(void), char *text, size_t cap, int *cancelled) {
+    int out[2], mark[2];
+    if (pipe(out) || pipe(mark)) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], STDERR_FILENO);
+        close(out[0]);
+        close(mark[0]);
+        cancel_fd = mark[1];
+        body();
+        _exit(0); /* the watchdog should have ended it */
+    }
+    close(out[1]);
+    close(mark[1]);
+    size_t got = 0;
+    ssize_t k;
+    while (got + 1 < cap && (k = read(out[0], text + got, cap - 1 - got)) > 0) got += (size_t)k;
+    text[got] = '\0';
+    char c;
+    *cancelled = read(mark[0], &c, 1) == 1;
+    close(out[0]);
+    close(mark[0]);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_watchdog(void) {
+    char text[1024];
+    int cancelled = 0;
+    /* NCCL's asynchronous error: one line naming the rank, the call, the text and the step; the communicator aborted */
+    int st = in_child(fault_body, text, sizeof text, &cancelled);
+    CHECK_MSG(st == 134, "exit %d", st);
+    CHECK_MSG(!strcmp(text, "rank 1: an NCCL collective (asynchronous error) failed: remote process exited or there "
+                            "was a network error (ncclResult_t 6) at step 7; aborting\n"),
+              "%s", text);
+    CHECK(cancelled);
+    /* a collective that never completes: the timeout's line, the communicator aborted */
+    st = in_child(hang_body, text, sizeof text, &cancelled);
+    CHECK_MSG(st == 134, "exit %d", st);
+    CHECK_MSG(!strcmp(text, "rank 1: no all-reduce completion for 1 s at step 9; aborting\n"), "%s", text);
+    CHECK(cancelled);
+}
+
 /* The count answers in one line: a number, or why there is none. */
 static int gpus;
 static char why[sizeof((lt_err *)0)->msg];
@@ -187,6 +282,7 @@ int main(void) {
     RUN(test_ledger);
     RUN(test_nccl_errors);
     RUN(test_devices_and_pick);
+    RUN(test_watchdog);
     RUN(test_gpu_count);
 #ifdef LATHE_HAVE_NCCL
     if (gpus > 0)
