@@ -39,6 +39,7 @@ if [ $gpu = 0 ]; then
   [ "$(cat "$tmp/single")" = "$(cat "$tmp/e")" ] && ok || bad "not the single-process line: $(cat "$tmp/single") / $(cat "$tmp/e")"
 else
   n=$(nvidia-smi -L | grep -c '^GPU ')
+  [ -n "${CUDA_VISIBLE_DEVICES:-}" ] && n=$(tr ',' '\n' <<<"$CUDA_VISIBLE_DEVICES" | grep -c .) # what cudaGetDeviceCount sees
   refused "more ranks than GPUs" "^lathe: --devices $((n + 1)) but this node has $n GPUs? \\(cudaGetDeviceCount\\)$" \
     $(launcher $((n + 1))) "$LATHE" train mlp_sgd "${common[@]}" --accelerator gpu --strategy ddp --devices $((n + 1))
 fi
