@@ -175,9 +175,9 @@ static int dist_setup(const cli_opts *o, int argc, char **argv) {
     if (!forced && (!de.launcher[0] || de.world == 1)) {
         if (ddp && want > 1) {
             fprintf(stderr,
-                    "lathe: --strategy ddp on the CPU runs one process per rank, launched by mpirun or srun: "
+                    "lathe: --strategy ddp on the %s runs one process per rank, launched by mpirun or srun: "
                     "mpirun -np %d %s",
-                    want, argv[0]);
+                    gpu ? "GPU" : "CPU", want, argv[0]);
             for (int i = 1; i < argc; i++) fprintf(stderr, " %s", argv[i]);
             fprintf(stderr, "\n");
             return 2;

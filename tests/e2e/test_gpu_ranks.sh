@@ -43,6 +43,8 @@ else
   refused "more ranks than GPUs" "^lathe: --devices $((n + 1)) but this node has $n GPUs? \\(cudaGetDeviceCount\\)$" \
     $(launcher $((n + 1))) "$LATHE" train mlp_sgd "${common[@]}" --accelerator gpu --strategy ddp --devices $((n + 1))
 fi
+refused "GPU ranks without a launcher" '^lathe: --strategy ddp on the GPU runs one process per rank, launched by mpirun or srun: mpirun -np 2 ' \
+  "$LATHE" train mlp_sgd "${common[@]}" --accelerator gpu --strategy ddp --devices 2
 refused "auto under a launcher" '^lathe: --strategy ddp with --accelerator auto: name cpu or gpu \(every rank the same\)$' \
   $(launcher 2) "$LATHE" train mlp_sgd "${common[@]}" --accelerator auto --strategy ddp --devices 2
 refused "world mismatch" '^lathe: mpirun started 2 ranks but --devices 3 x --num-nodes 1 is 3$' \
