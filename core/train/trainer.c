@@ -591,6 +591,10 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     return LT_OK;
 }
 
+int lt_trainer_validate_now(lt_trainer *t, lt_err *err) {
+    return t->world > 1 ? dist_validate(t, err) : lt_trainer_evaluate(t, LT_STAGE_VAL, err);
+}
+
 /* Whether validation runs after training batch bi (0-based) of an epoch. */
 static int val_due(const lt_trainer *t, size_t bi) {
     if (t->cfg.check_val_every_n_epoch > 1 && (t->epoch + 1) % (size_t)t->cfg.check_val_every_n_epoch != 0) return 0;

@@ -268,24 +268,27 @@ static int gather_reports(lt_trainer *t, lt_err *err) {
     return LT_OK;
 }
 
-/* One small broadcast per step: [stop, hparams..., report] as rank 0 has them.
- * A pause on rank 0 holds the others here, in the broadcast. report: rank 0
- * asks for the ranks' reports (at most every REPORT_EVERY_S), gathered at
- * once by every rank. */
-int dist_sync_commands(lt_trainer *t, lt_err *err) {
-    double msg[2 + MAX_HP];
+/* One small broadcast per step: [stop, hparams..., report, validate] as rank 0
+ * has them. A pause on rank 0 holds the others here, in the broadcast.
+ * report: rank 0 asks for the ranks' reports (at most every REPORT_EVERY_S),
+ * gathered at once by every rank. validate: a `validate` command on rank 0
+ * (dist_validate), sent from its safe point, between this step boundary's
+ * safe point and its own broadcast: the others evaluate their shares and
+ * wait for the next message, still at the same step boundary. */
+static void compose(lt_trainer *t, double *msg, int validate) {
     int n = t->dist_nhp;
-    if (t->rank == 0) {
-        msg[0] = t->stop_requested;
-        for (int i = 0; i < n; i++) {
-            char nb[64];
-            if (lt_trainer_hparam_get(t, lt_trainer_hparam_name(t, i, nb, sizeof nb), &msg[1 + i], NULL))
-                msg[1 + i] = t->dist_last[i];
-        }
-        msg[1 + n] = t->dist_reports && lt_now() - t->dist_seen[0] >= REPORT_EVERY_S;
+    msg[0] = validate ? 0 : t->stop_requested; /* a stop travels in the step's own message */
+    for (int i = 0; i < n; i++) {
+        char nb[64];
+        if (lt_trainer_hparam_get(t, lt_trainer_hparam_name(t, i, nb, sizeof nb), &msg[1 + i], NULL))
+            msg[1 + i] = t->dist_last[i];
     }
-    int rc = lt_dist_bcast_bytes(msg, (size_t)(2 + n) * sizeof(double), 0, err);
-    if (rc) return rc;
+    msg[1 + n] = !validate && t->dist_reports && lt_now() - t->dist_seen[0] >= REPORT_EVERY_S;
+    msg[2 + n] = validate;
+}
+
+static int apply(lt_trainer *t, const double *msg, lt_err *err) {
+    int n = t->dist_nhp, rc;
     if (msg[1 + n] != 0 && t->dist_reports && (rc = gather_reports(t, err))) return rc;
     for (int i = 0; i < n; i++) {
         if (msg[1 + i] == t->dist_last[i]) continue;
@@ -300,7 +303,33 @@ int dist_sync_commands(lt_trainer *t, lt_err *err) {
         snprintf(t->stop_reason, sizeof t->stop_reason, "stopped by rank 0");
     }
     if (msg[0] != 0) trace(t, "step=%ld %s%.0f\n", "stop=", 1);
+    if (msg[2 + n] != 0) trace(t, "step=%ld %s%.0f\n", "validate=", 1);
     return LT_OK;
+}
+
+int dist_sync_commands(lt_trainer *t, lt_err *err) {
+    double msg[3 + MAX_HP];
+    size_t bytes = (size_t)(3 + t->dist_nhp) * sizeof(double);
+    for (;;) {
+        if (t->rank == 0) compose(t, msg, 0);
+        lt_dist_set_step(t->step);
+        int rc = lt_dist_bcast_bytes(msg, bytes, 0, err);
+        if (rc || (rc = apply(t, msg, err))) return rc;
+        if (msg[2 + t->dist_nhp] == 0) return LT_OK;
+        /* rank 0 validates from its safe point: this rank's share, then the
+           next message of this same step boundary */
+        if ((rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) return rc;
+    }
+}
+
+int dist_validate(lt_trainer *t, lt_err *err) {
+    if (t->rank != 0) return lt_seterr(err, LT_ESTATE, "validate: only rank 0 decides a validation");
+    double msg[3 + MAX_HP];
+    compose(t, msg, 1);
+    lt_dist_set_step(t->step);
+    int rc = lt_dist_bcast_bytes(msg, (size_t)(3 + t->dist_nhp) * sizeof(double), 0, err);
+    if (rc || (rc = apply(t, msg, err))) return rc;
+    return lt_trainer_evaluate(t, LT_STAGE_VAL, err);
 }
 
 int dist_eval_shard(const lt_trainer *t, const lt_subset *set, lt_subset *out, lt_err *err) {

@@ -17,6 +17,10 @@ void dist_grads_free(lt_trainer *t);
 /* The step boundary: rank 0's decisions (stop, changed hparams) broadcast
  * and applied on every rank at the same step. */
 int dist_sync_commands(lt_trainer *t, lt_err *err);
+/* Rank 0 between two steps: the step broadcast with its validate flag set
+ * (every other rank, waiting in dist_sync_commands, evaluates its share and
+ * waits again), then rank 0's own share; the figures are the whole set's. */
+int dist_validate(lt_trainer *t, lt_err *err);
 /* This rank's share of an evaluation set: every world-th row from `rank`, no
  * padding, so that the ranks together cover the set once. */
 int dist_eval_shard(const lt_trainer *t, const lt_subset *set, lt_subset *out, lt_err *err);
