@@ -206,8 +206,8 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     m->model.be = t->be;
     if ((rc = trainer_check_model_fits(t, err))) return rc;
     if ((rc = lt_model_finalize(&m->model, &t->rng, err))) return rc;
-    /* every rank starts from rank 0's initial weights */
-    if (t->world > 1 && (rc = lt_dist_bcast_f32(m->model.mem, m->model.nparam_floats, 0, err))) return rc;
+    /* every rank starts from rank 0's initial weights and buffers */
+    if (t->world > 1 && (rc = dist_broadcast_model(t, err))) return rc;
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, t->be, &t->rng, err))) return rc;

@@ -206,6 +206,21 @@ int dist_grads_begin(lt_trainer *t, int overlap, lt_err *err) {
     return LT_OK;
 }
 
+/* The model's buffers (batch-norm running statistics): floats past the
+ * parameters and their gradients, which every rank's training forward updates
+ * from its own shard. */
+static int bcast_buffers(lt_trainer *t, lt_err *err) {
+    lt_model *md = &t->mod.model;
+    if (md->nbuffer_floats == 0) return LT_OK;
+    return lt_dist_bcast_f32(md->mem + 2 * md->nparam_floats, md->nbuffer_floats, 0, err);
+}
+
+int dist_broadcast_model(lt_trainer *t, lt_err *err) {
+    lt_model *md = &t->mod.model;
+    int rc = lt_dist_bcast_f32(md->mem, md->nparam_floats, 0, err);
+    return rc ? rc : bcast_buffers(t, err);
+}
+
 int dist_average_grads(lt_trainer *t, lt_err *err) {
     int rc;
     if (!t->ddp && (rc = dist_grads_begin(t, 0, err))) return rc;
@@ -224,7 +239,12 @@ int dist_average_grads(lt_trainer *t, lt_err *err) {
         if (d->setup.comm_hook && d->setup.comm_hook->after) d->setup.comm_hook->after(&v);
         for (size_t i = 0; i < v.n; i++) v.grad[i] *= k;
     }
-    return LT_OK;
+    /* torch DDP's broadcast_buffers (its default): rank 0's buffers replace
+       the others' every step. torch sends them before each forward; here they
+       go once the step's forwards are done, which gives every later forward
+       (the next step's, a validation's) and the epoch's check the same values,
+       and costs one small broadcast a step (none for a model without them) */
+    return bcast_buffers(t, err);
 }
 
 /* LATHE_DIST_TRACE=<folder>: each rank appends what it applied, and at which
@@ -370,6 +390,9 @@ int dist_reduce_metrics(lt_trainer *t, lt_err *err) {
 int dist_weights_check(lt_trainer *t, lt_err *err) {
     lt_model *md = &t->mod.model;
     t->weights_crc = lt_crc32c(md->mem, md->nparam_floats * sizeof(float));
+    if (md->nbuffer_floats) /* and the buffers, as rank 0 broadcast them */
+        t->weights_crc =
+            lt_crc32c_update(t->weights_crc, md->mem + 2 * md->nparam_floats, md->nbuffer_floats * sizeof(float));
     t->ranks_agree = 1;
     if (t->world <= 1) return LT_OK;
     uint32_t *all = calloc((size_t)t->world, sizeof *all);

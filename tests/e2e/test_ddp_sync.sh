@@ -3,7 +3,9 @@
 # others beyond the gradients: a `validate` command runs on every rank at the
 # same step boundary (LATHE_DIST_TRACE) and its figures are the whole
 # validation set's (the same as the epoch end's validation of those weights,
-# metrics.csv, full precision).
+# metrics.csv, full precision); a model's buffers (mlp_bn's batch-norm running
+# statistics) are rank 0's on every rank, so that the run's test figures are
+# those of one process testing rank 0's checkpoint.
 #   usage: test_ddp_sync.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
@@ -52,5 +54,18 @@ got=$(sed -n 's/^val_loss=//p' "$tmp/v.out")
 # the reply prints 6 significant digits; the rows above are compared exactly
 python3 -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); assert abs(a-b)<=5e-6*abs(a), (a,b)' \
   "${want:-nan}" "${got:-0}" 2>/dev/null && ok || bad "validate said val_loss=$got, the epoch end $want"
+
+# ---- buffers: rank 0's running statistics on every rank ----
+timeout 120 "${MPI[@]}" "$LATHE" train mlp_bn "${common[@]}" --batch-size 64 --max-epochs 2 --limit-train-batches 6 \
+  --save-last --default-root-dir "$tmp/bn" >"$tmp/bn.out" 2>"$tmp/bn.err"
+rc=$?
+[ $rc -eq 0 ] && ok || bad "mlp_bn on 2 ranks exited $rc: $(tail -c 600 "$tmp/bn.err")"
+[ "$(grep -c "weights_crc=[0-9a-f]\{8\} ranks_agree=1$" "$tmp/bn.err")" = 2 ] && ok ||
+  bad "mlp_bn: $(grep weights_crc "$tmp/bn.err")"
+"$LATHE" test mlp_bn --ckpt "$tmp/bn/mlp_bn/version_0/checkpoints/last.safetensors" --limit-test-batches 2 \
+  --batch-size 64 --threads 1 >"$tmp/bt.out" 2>"$tmp/bt.err" || bad "lathe test: $(cat "$tmp/bt.err")"
+two=$(kv test_loss "$tmp/bn.out")
+one=$(kv test_loss "$tmp/bt.out")
+[ -n "$two" ] && [ "$two" = "$one" ] && ok || bad "test_loss: 2 ranks $two, one process on rank 0's checkpoint $one"
 
 finish
