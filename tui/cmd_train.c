@@ -232,6 +232,11 @@ static int train_follower(const lt_experiment *e, const cli_opts *o) {
     static lt_trainer t;
     lt_err err = {0};
     int rc = lt_trainer_init(&t, e, &o->cfg, &err);
+    if (rc && t.dist_shared_error) { /* rank 0 says it and ends the run */
+        lt_trainer_free(&t);
+        lt_dist_finalize();
+        return 2;
+    }
     if (!rc) rc = lt_trainer_fit(&t, &err);
     if (rc) {
         fprintf(stderr, "lathe: rank %d: %s\n", lt_dist_rank(), err.msg);

@@ -239,6 +239,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
         memcpy(m->val_set.idx, m->train_set.idx, m->train_set.n * sizeof *m->train_set.idx);
         shuffle = 0;
     }
+    if (t->world > 1 && (rc = dist_check_sets(t, err))) return rc;
     if (cfg->lr_scheduler[0]) {
         t->sched = lt_sched_create(cfg->lr_scheduler, t->lr, err);
         if (!t->sched || (rc = lt_sched_apply(t->sched, t->opt, err))) return err ? err->code : LT_EINVAL;

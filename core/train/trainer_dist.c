@@ -47,11 +47,25 @@ int dist_hparams_init(lt_trainer *t, lt_err *err) {
     }
     int rc = lt_dist_allgather_u32(mine, all, err);
     for (int r = 0; !rc && r < t->world; r++)
-        if (all[r] != all[0])
+        if (all[r] != all[0]) {
+            t->dist_shared_error = 1; /* every rank has the words of every other */
             rc = lt_seterr(err, LT_EINVAL,
                            "rank %d runs another experiment or other flags than rank 0 (every rank needs the same)", r);
+        }
     free(all);
     return rc;
+}
+
+int dist_check_sets(lt_trainer *t, lt_err *err) {
+    const lt_subset *sets[2] = {&t->mod.val_set, &t->mod.test_set};
+    static const char *const what[2] = {"validation", "test"};
+    for (int k = 0; k < 2; k++)
+        if (sets[k]->n > 0 && sets[k]->n < (size_t)t->world) {
+            t->dist_shared_error = 1;
+            return lt_seterr(err, LT_EINVAL, "a %s set of %zu row%s cannot be shared by %d ranks (each needs one)",
+                             what[k], sets[k]->n, sets[k]->n == 1 ? "" : "s", t->world);
+        }
+    return LT_OK;
 }
 
 /* ---- gradient buckets ---- */

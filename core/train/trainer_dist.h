@@ -6,6 +6,9 @@
 
 /* Records the hparams every rank starts from (the commands' baseline). */
 int dist_hparams_init(lt_trainer *t, lt_err *err);
+/* The evaluation sets against the world: one of fewer rows than ranks (but
+ * not empty) is refused at setup, as every rank finds. */
+int dist_check_sets(lt_trainer *t, lt_err *err);
 /* Rank 0's parameters and buffers (batch-norm running statistics) to every
  * rank, at start. */
 int dist_broadcast_model(lt_trainer *t, lt_err *err);

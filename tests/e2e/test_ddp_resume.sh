@@ -99,4 +99,16 @@ rc=$?
 [ $rc -eq 0 ] && grep -q '^steps=30 ' "$tmp/w3.out" && ok ||
   bad "2 ranks' epoch-end checkpoint on 1 process: exit $rc, $(tail -c 400 "$tmp/w3.err")"
 
+# ---- no checkpoint to resume: rank 0's one line, exit 2 ----
+timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd "${two[@]}" --resume "$tmp/none.safetensors" --default-root-dir "$tmp/n" \
+  >"$tmp/n.out" 2>"$tmp/n.err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c '^lathe: ' "$tmp/n.err")" = 1 ] && grep -q "^lathe: $tmp/none.safetensors: " "$tmp/n.err" &&
+  ok || bad "a missing checkpoint on 2 ranks: exit $rc, $(grep -v '^--' "$tmp/n.err" | head -c 600)"
+timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd "${two[@]}" --resume last --default-root-dir "$tmp/n" \
+  >"$tmp/n.out" 2>"$tmp/n.err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c '^lathe: ' "$tmp/n.err")" = 1 ] && grep -q "^lathe: --resume last: no runs in " "$tmp/n.err" &&
+  ok || bad "--resume last with no runs on 2 ranks: exit $rc, $(grep -v '^--' "$tmp/n.err" | head -c 600)"
+
 finish

@@ -5,7 +5,9 @@
 # validation set's (the same as the epoch end's validation of those weights,
 # metrics.csv, full precision); a model's buffers (mlp_bn's batch-norm running
 # statistics) are rank 0's on every rank, so that the run's test figures are
-# those of one process testing rank 0's checkpoint.
+# those of one process testing rank 0's checkpoint. Bad input every rank finds
+# alike (flags that differ between the ranks, a validation set of fewer rows
+# than ranks) ends every rank at setup: rank 0's one line, mpirun exits 2.
 #   usage: test_ddp_sync.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
@@ -15,8 +17,9 @@ if ! command -v mpirun >/dev/null; then
   exit 0
 fi
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-MPI=(mpirun --oversubscribe -np 2)
-[ "$(id -u)" = 0 ] && MPI=(mpirun --allow-run-as-root --oversubscribe -np 2)
+LAUNCH=(mpirun --oversubscribe)
+[ "$(id -u)" = 0 ] && LAUNCH=(mpirun --allow-run-as-root --oversubscribe)
+MPI=("${LAUNCH[@]}" -np 2)
 common=(--headless --seed 1 --threads 1 --limit-val-batches 3 --limit-test-batches 2 --strategy ddp --devices 2)
 
 # ---- validate: rank 0 decides, every rank evaluates its share at that step ----
@@ -67,5 +70,22 @@ rc=$?
 two=$(kv test_loss "$tmp/bn.out")
 one=$(kv test_loss "$tmp/bt.out")
 [ -n "$two" ] && [ "$two" = "$one" ] && ok || bad "test_loss: 2 ranks $two, one process on rank 0's checkpoint $one"
+
+# ---- bad input found alike by every rank: rank 0's one line, exit 2, no hang ----
+bad_common=(--headless --seed 1 --threads 1 --max-epochs 1 --limit-train-batches 3 --batch-size 16 --strategy ddp
+  --devices 2)
+timeout 60 "${LAUNCH[@]}" -np 1 "$LATHE" train mlp_sgd "${bad_common[@]}" --lr 0.1 --default-root-dir "$tmp/mm" : \
+  -np 1 "$LATHE" train mlp_sgd "${bad_common[@]}" --lr 0.2 --default-root-dir "$tmp/mm" >"$tmp/mm.out" 2>"$tmp/mm.err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c '^lathe: ' "$tmp/mm.err")" = 1 ] &&
+  grep -q "^lathe: rank 1 runs another experiment or other flags than rank 0 (every rank needs the same)$" "$tmp/mm.err" &&
+  ok || bad "ranks with other flags: exit $rc, $(grep -v '^--' "$tmp/mm.err" | head -c 600)"
+timeout 60 "${MPI[@]}" "$LATHE" train mlp_sgd "${bad_common[@]}" --val-split 0.00001 --default-root-dir "$tmp/vs" \
+  >"$tmp/vs.out" 2>"$tmp/vs.err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c '^lathe: ' "$tmp/vs.err")" = 1 ] &&
+  grep -q "^lathe: a validation set of 1 row cannot be shared by 2 ranks (each needs one)$" "$tmp/vs.err" && ok ||
+  bad "a 1-row validation set on 2 ranks: exit $rc, $(grep -v '^--' "$tmp/vs.err" | head -c 600)"
+[ ! -d "$tmp/vs" ] && ok || bad "a refused start made a run folder: $(find "$tmp/vs")"
 
 finish

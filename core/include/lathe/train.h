@@ -360,6 +360,9 @@ struct lt_trainer {
     int ranks_agree;      /* every rank's weights_crc equal (1 in a world of 1) */
     double dist_last[32]; /* the hparams as last broadcast (rank 0's commands) */
     int dist_nhp;
+    /* the init failed on a problem every rank finds the same (flags that differ
+       between the ranks, a set too small to share): rank 0 says it, alone */
+    int dist_shared_error;
     /* the ranks' reports (lathe/dist.h), gathered at most a few times a
        second in the step's meeting: on rank 0 every rank's last one and when
        it arrived (lt_now() s); NULL in a world of 1 */
