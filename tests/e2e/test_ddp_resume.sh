@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # --resume on 2 ranks under a real mpirun: a run stopped after a checkpoint
 # (--max-steps) and resumed on 2 ranks, from the mid-epoch checkpoint file and
-# with --resume last, ends as the uninterrupted 2-rank run: every tensor of
+# with --resume last, and a run whose ranks were killed after a checkpoint and
+# resumed from it, end as the uninterrupted 2-rank run: every tensor of
 # last.safetensors bitwise equal, the same summary line. A checkpoint written
 # in the middle of an epoch by another world size is refused with one line,
 # exit 2 (on every rank); one written at an epoch's end resumes.
@@ -71,6 +72,32 @@ rc=$?
   bad "resumed last: $(summary "$tmp/c1.out"), whole: $(summary "$tmp/a.out")"
 out=$(same_tensors "$tmp/a/mlp_sgd/version_0/checkpoints/last.safetensors" \
   "$tmp/c/mlp_sgd/version_1/checkpoints/last.safetensors" 2>&1) && ok || bad "resumed last: $out"
+
+# ---- killed (SIGKILL of both ranks) after a checkpoint, resumed from the newest one ----
+long=(--headless --seed 1 --threads 1 --limit-val-batches 2 --limit-test-batches 2 --batch-size 16 --max-epochs 20
+  --limit-train-batches 50 --every-n-train-steps 50 --save-last --strategy ddp --devices 2)
+timeout 120 "${MPI[@]}" "$LATHE" train mlp_sgd "${long[@]}" --default-root-dir "$tmp/la" >"$tmp/la.out" 2>"$tmp/la.err" ||
+  bad "the whole long run: $(tail -c 600 "$tmp/la.err")"
+timeout 120 "${MPI[@]}" "$LATHE" train mlp_sgd "${long[@]}" --default-root-dir "$tmp/k" >"$tmp/k.out" 2>"$tmp/k.err" &
+pid=$!
+kc="$tmp/k/mlp_sgd/version_0/checkpoints"
+for _ in $(seq 1 600); do ls "$kc"/epoch=*.safetensors >/dev/null 2>&1 && break; sleep 0.05; done
+for p in $(pgrep -f "lathe train mlp_sgd.*$tmp/k"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=' && kill -9 "$p"
+done
+wait $pid
+rc=$?
+pid=
+[ $rc -ne 0 ] && ok || bad "the run to kill ended by itself (exit $rc): $(grep '^steps=' "$tmp/k.out")"
+newest=$(ls -t "$kc"/epoch=*.safetensors 2>/dev/null | head -n 1)
+timeout 120 "${MPI[@]}" "$LATHE" train mlp_sgd "${long[@]}" --resume "$newest" --default-root-dir "$tmp/k" \
+  >"$tmp/k1.out" 2>"$tmp/k1.err"
+rc=$?
+[ $rc -eq 0 ] && ok || bad "resumed after the kill from '$newest': exit $rc, $(tail -c 600 "$tmp/k1.err")"
+[ -n "$(summary "$tmp/la.out")" ] && [ "$(summary "$tmp/k1.out")" = "$(summary "$tmp/la.out")" ] && ok ||
+  bad "resumed after the kill: $(summary "$tmp/k1.out"), whole: $(summary "$tmp/la.out")"
+out=$(same_tensors "$tmp/la/mlp_sgd/version_0/checkpoints/last.safetensors" \
+  "$tmp/k/mlp_sgd/version_1/checkpoints/last.safetensors" 2>&1) && ok || bad "resumed after the kill: $out"
 
 # ---- another world size ----
 # mid-epoch, 2 ranks' checkpoint on 1 process: one line, exit 2
