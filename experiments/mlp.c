@@ -62,3 +62,30 @@ const lt_experiment lt_exp_mlp_sgd_bf16comm = {
     .configure_optimizers = configure_sgd,
     .configure_ddp = configure_ddp_bf16,
 };
+
+/* mlp_bn: batch norm on the input image, then a 784-128-10 ReLU MLP with SGD:
+ * a model with buffers (running mean and variance) beside its parameters, which
+ * each data-parallel rank would update from its own shard (the checks of the
+ * buffers rank 0 broadcasts) */
+static int build_bn(lt_module *m, lt_err *err) {
+    lt_model *md = &m->model;
+    int in = m->in_shape[0] * m->in_shape[1] * m->in_shape[2];
+    int rc;
+    if ((rc = lt_model_batchnorm2d(md, "bn", m->in_shape[0], 0.1f, 1e-5f, err)) ||
+        (rc = lt_model_flatten(md, "flatten", err)) ||
+        (rc = lt_model_linear(md, "dense_1", in, 128, LT_FUSE_RELU, err)) ||
+        (rc = lt_model_linear(md, "dense_2", 128, m->train_data.num_classes ? m->train_data.num_classes : 10,
+                              LT_FUSE_NONE, err)))
+        return rc;
+    return LT_OK;
+}
+
+const lt_experiment lt_exp_mlp_bn = {
+    LT_FMNIST_CLASSIFIER,
+    .name = "mlp_bn",
+    .description = "batch norm on the input, then a 784-128-10 ReLU MLP (SGD): the data-parallel buffers' checks",
+    .max_epochs = 10,
+    .lr = 0.05,
+    .build = build_bn,
+    .configure_optimizers = configure_sgd,
+};

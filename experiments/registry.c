@@ -7,10 +7,11 @@ extern const lt_experiment lt_exp_mnist_cnn;
 extern const lt_experiment lt_exp_mlp;
 extern const lt_experiment lt_exp_mlp_sgd;
 extern const lt_experiment lt_exp_mlp_sgd_bf16comm;
+extern const lt_experiment lt_exp_mlp_bn;
 extern const lt_experiment lt_exp_char_rnn;
 
 static const lt_experiment *const registry[] = {
-    &lt_exp_mnist_cnn, &lt_exp_mlp, &lt_exp_mlp_sgd, &lt_exp_mlp_sgd_bf16comm, &lt_exp_char_rnn,
+    &lt_exp_mnist_cnn, &lt_exp_mlp, &lt_exp_mlp_sgd, &lt_exp_mlp_sgd_bf16comm, &lt_exp_mlp_bn, &lt_exp_char_rnn,
 };
 
 int lt_experiment_count(void) { return (int)(sizeof registry / sizeof registry[0]); }

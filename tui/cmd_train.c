@@ -231,12 +231,45 @@ static int dist_setup(const cli_opts *o, int argc, char **argv) {
     return 0;
 }
 
+/* --resume on several ranks: rank 0 finds `last` (a rank looking for itself
+ * could see the run folder rank 0 is making) and checks the checkpoint's world
+ * size, then sends the path to the others; "" when refused, after rank 0's
+ * one line. Returns 0, or 2 on every rank. */
+static int dist_resume(cli_opts *o, const lt_experiment *e) {
+    lt_config *c = &o->cfg;
+    if (lt_dist_world() <= 1 || !c->resume[0]) return 0;
+    if (lt_dist_rank() == 0) {
+        lt_err ferr = {0};
+        int last = !strcmp(c->resume, "last");
+        if (last &&
+            lt_checkpoint_find_last(o->root_dir, o->name_set ? o->name : e->name, c->resume, sizeof c->resume, &ferr))
+            c->resume[0] = '\0';
+        else if (lt_checkpoint_check_world(c->resume, lt_dist_world(), &ferr))
+            c->resume[0] = '\0';
+        if (!c->resume[0])
+            fprintf(stderr, "lathe: %s\n", ferr.msg);
+        else if (last)
+            fprintf(stderr, "lathe: resuming from %s\n", c->resume);
+    }
+    lt_err err = {0};
+    if (lt_dist_bcast_bytes(c->resume, sizeof c->resume, 0, &err)) {
+        fprintf(stderr, "lathe: rank %d: %s\n", lt_dist_rank(), err.msg);
+        return 2;
+    }
+    return c->resume[0] ? 0 : 2;
+}
+
 /* Ranks other than 0 train without a run folder, socket or output: only
  * their errors are printed. */
 static int train_follower(const lt_experiment *e, const cli_opts *o) {
     static lt_trainer t;
     lt_err err = {0};
     int rc = lt_trainer_init(&t, e, &o->cfg, &err);
+    if (rc && t.dist_shared_error) { /* rank 0 says it and ends the run */
+        lt_trainer_free(&t);
+        lt_dist_finalize();
+        return 2;
+    }
     if (!rc) rc = lt_trainer_fit(&t, &err);
     if (rc) {
         fprintf(stderr, "lathe: rank %d: %s\n", lt_dist_rank(), err.msg);
@@ -360,6 +393,10 @@ int cmd_train(int argc, char **argv) {
     const lt_experiment *e = cli_experiment(argc, argv, &o, "lathe train <experiment> [flags]");
     if (!e) return 2;
     if (dist_setup(&o, argc, argv)) return 2;
+    if (dist_resume(&o, e)) {
+        lt_dist_finalize();
+        return 2;
+    }
     if (lt_dist_world() > 1) {
         o.headless = 1; /* no workbench screen under a launcher */
         if (lt_dist_rank() != 0) return train_follower(e, &o);

@@ -99,11 +99,12 @@ static int cmd_validate(lt_session *s, lt_ctl_request *req, int argc, char **arg
     if (rc) return rc;
     if (s->t.mod.val_set.n == 0)
         return lt_seterr(err, LT_ESTATE, "validate: this run has no validation set (--val-split 0)");
-    if (s->t.world > 1) /* the ranks evaluate together: not from one rank's command yet */
-        return lt_seterr(err, LT_EUNSUPPORTED, "validate: not available in a data-parallel run yet");
+    /* data parallel: the ranks evaluate together, at the step boundary the
+       trainer stands at; once the fit is over the other ranks have ended */
+    if (s->t.world > 1 && (rc = run_over(s, "validate", err))) return rc;
     lt_session_intervention(s, req, "validate", NULL, NULL, NULL);
     log_who(s, req, "asked for a validation");
-    if ((rc = lt_trainer_evaluate(&s->t, LT_STAGE_VAL, err))) return rc;
+    if ((rc = lt_trainer_validate_now(&s->t, err))) return rc;
     lt_sb_printf(out, "val_loss=%.6g\nval_acc=%.6g\nstep=%ld\n", s->t.val_loss, s->t.val_acc, s->t.step);
     return LT_OK;
 }

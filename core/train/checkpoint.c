@@ -257,6 +257,9 @@ static int save_mapped(lt_trainer *t, ckpt_list *l, const char *path, lt_err *er
     meta_add(&mb, "samples", "%ld", t->samples);
     meta_add(&mb, "loader_epoch", "%zu", le);
     meta_add(&mb, "loader_batch", "%zu", lb);
+    /* data parallel: the world the loader position belongs to (every rank is
+       at that batch of its own share); a world of 1 writes none */
+    if (t->world > 1) meta_add(&mb, "world", "%d", t->world);
     meta_add(&mb, "seed", "%" PRIu64, t->cfg.seed);
     meta_add(&mb, "rng", "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, t->rng.s[0], t->rng.s[1], t->rng.s[2],
              t->rng.s[3]);
@@ -308,6 +311,35 @@ static int meta_u64(const lt_st_file *f, const char *path, const char *key, uint
     if (*out > (uint64_t)LONG_MAX)
         return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata %s='%s' is out of range", path, key, v);
     return LT_OK;
+}
+
+/* The world a checkpoint was written in (its "world", 1 when absent) against
+ * this run's: another world resumes only at an epoch boundary (the loader's
+ * next batch the first of an epoch), where every rank's share of the order
+ * starts afresh; in the middle of an epoch the position is one within the
+ * shares of the world that wrote it. */
+static int check_world(const lt_st_file *f, const char *path, int world, lt_err *err) {
+    uint64_t w = 1, le = 0, lb = 0;
+    int rc;
+    if (lt_st_meta_get(f, "world") && (rc = meta_u64(f, path, "world", &w, err))) return rc;
+    if (w == 0) return lt_seterr(err, LT_EFORMAT, "%s: checkpoint metadata world='0' is not a world size", path);
+    if (w == (uint64_t)world) return LT_OK;
+    if ((rc = meta_u64(f, path, "loader_epoch", &le, err)) || (rc = meta_u64(f, path, "loader_batch", &lb, err)))
+        return rc;
+    if (lb == 0) return LT_OK;
+    return lt_seterr(err, LT_EINVAL,
+                     "%s: written by a run of %" PRIu64 " rank%s in the middle of epoch %" PRIu64
+                     " (after batch %" PRIu64 "); this run has %d: resume it on %" PRIu64
+                     ", or from a checkpoint at an epoch's end",
+                     path, w, w == 1 ? "" : "s", le + 1, lb, world, w);
+}
+
+int lt_checkpoint_check_world(const char *path, int world, lt_err *err) {
+    lt_st_file f = {0};
+    int rc = lt_st_load(path, &f, err);
+    if (!rc) rc = check_world(&f, path, world, err);
+    lt_st_free(&f);
+    return rc;
 }
 
 /* What the fit loop still owed at the checkpoint's step (absent in older
@@ -453,7 +485,7 @@ int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err) {
     if (!rc && !(rc = meta_u64(&f, path, "epoch", &epoch, err)) && !(rc = meta_u64(&f, path, "step", &step, err)) &&
         !(rc = meta_u64(&f, path, "samples", &samples, err)) && !(rc = meta_u64(&f, path, "loader_epoch", &le, err)) &&
         !(rc = meta_u64(&f, path, "loader_batch", &lb, err)) &&
-        !(rc = meta_u64(&f, path, "optimizer_steps", &osteps, err))) {
+        !(rc = meta_u64(&f, path, "optimizer_steps", &osteps, err)) && !(rc = check_world(&f, path, t->world, err))) {
         const char *rs = lt_st_meta_get(&f, "rng");
         lt_rng rng = {{0}};
         if (!rs || strlen(rs) != 64)

@@ -206,8 +206,8 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     m->model.be = t->be;
     if ((rc = trainer_check_model_fits(t, err))) return rc;
     if ((rc = lt_model_finalize(&m->model, &t->rng, err))) return rc;
-    /* every rank starts from rank 0's initial weights */
-    if (t->world > 1 && (rc = lt_dist_bcast_f32(m->model.mem, m->model.nparam_floats, 0, err))) return rc;
+    /* every rank starts from rank 0's initial weights and buffers */
+    if (t->world > 1 && (rc = dist_broadcast_model(t, err))) return rc;
     t->opt = exp->configure_optimizers(m, t->lr, err);
     if (!t->opt) return err ? err->code : LT_EINVAL;
     if ((rc = lt_graph_init(&t->graph, t->be, &t->rng, err))) return rc;
@@ -239,6 +239,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
         memcpy(m->val_set.idx, m->train_set.idx, m->train_set.n * sizeof *m->train_set.idx);
         shuffle = 0;
     }
+    if (t->world > 1 && (rc = dist_check_sets(t, err))) return rc;
     if (cfg->lr_scheduler[0]) {
         t->sched = lt_sched_create(cfg->lr_scheduler, t->lr, err);
         if (!t->sched || (rc = lt_sched_apply(t->sched, t->opt, err))) return err ? err->code : LT_EINVAL;
@@ -589,6 +590,10 @@ static int evaluate(lt_trainer *t, lt_stage stage, lt_err *err) {
     if (stage == LT_STAGE_VAL) lt_tcb_after_val(t);
     if (t->cb.on_eval_end) t->cb.on_eval_end(t, stage, t->cb.user);
     return LT_OK;
+}
+
+int lt_trainer_validate_now(lt_trainer *t, lt_err *err) {
+    return t->world > 1 ? dist_validate(t, err) : lt_trainer_evaluate(t, LT_STAGE_VAL, err);
 }
 
 /* Whether validation runs after training batch bi (0-based) of an epoch. */

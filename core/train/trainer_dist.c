@@ -47,11 +47,25 @@ int dist_hparams_init(lt_trainer *t, lt_err *err) {
     }
     int rc = lt_dist_allgather_u32(mine, all, err);
     for (int r = 0; !rc && r < t->world; r++)
-        if (all[r] != all[0])
+        if (all[r] != all[0]) {
+            t->dist_shared_error = 1; /* every rank has the words of every other */
             rc = lt_seterr(err, LT_EINVAL,
                            "rank %d runs another experiment or other flags than rank 0 (every rank needs the same)", r);
+        }
     free(all);
     return rc;
+}
+
+int dist_check_sets(lt_trainer *t, lt_err *err) {
+    const lt_subset *sets[2] = {&t->mod.val_set, &t->mod.test_set};
+    static const char *const what[2] = {"validation", "test"};
+    for (int k = 0; k < 2; k++)
+        if (sets[k]->n > 0 && sets[k]->n < (size_t)t->world) {
+            t->dist_shared_error = 1;
+            return lt_seterr(err, LT_EINVAL, "a %s set of %zu row%s cannot be shared by %d ranks (each needs one)",
+                             what[k], sets[k]->n, sets[k]->n == 1 ? "" : "s", t->world);
+        }
+    return LT_OK;
 }
 
 /* ---- gradient buckets ---- */
@@ -206,6 +220,21 @@ int dist_grads_begin(lt_trainer *t, int overlap, lt_err *err) {
     return LT_OK;
 }
 
+/* The model's buffers (batch-norm running statistics): floats past the
+ * parameters and their gradients, which every rank's training forward updates
+ * from its own shard. */
+static int bcast_buffers(lt_trainer *t, lt_err *err) {
+    lt_model *md = &t->mod.model;
+    if (md->nbuffer_floats == 0) return LT_OK;
+    return lt_dist_bcast_f32(md->mem + 2 * md->nparam_floats, md->nbuffer_floats, 0, err);
+}
+
+int dist_broadcast_model(lt_trainer *t, lt_err *err) {
+    lt_model *md = &t->mod.model;
+    int rc = lt_dist_bcast_f32(md->mem, md->nparam_floats, 0, err);
+    return rc ? rc : bcast_buffers(t, err);
+}
+
 int dist_average_grads(lt_trainer *t, lt_err *err) {
     int rc;
     if (!t->ddp && (rc = dist_grads_begin(t, 0, err))) return rc;
@@ -224,7 +253,12 @@ int dist_average_grads(lt_trainer *t, lt_err *err) {
         if (d->setup.comm_hook && d->setup.comm_hook->after) d->setup.comm_hook->after(&v);
         for (size_t i = 0; i < v.n; i++) v.grad[i] *= k;
     }
-    return LT_OK;
+    /* torch DDP's broadcast_buffers (its default): rank 0's buffers replace
+       the others' every step. torch sends them before each forward; here they
+       go once the step's forwards are done, which gives every later forward
+       (the next step's, a validation's) and the epoch's check the same values,
+       and costs one small broadcast a step (none for a model without them) */
+    return bcast_buffers(t, err);
 }
 
 /* LATHE_DIST_TRACE=<folder>: each rank appends what it applied, and at which
@@ -268,24 +302,27 @@ static int gather_reports(lt_trainer *t, lt_err *err) {
     return LT_OK;
 }
 
-/* One small broadcast per step: [stop, hparams..., report] as rank 0 has them.
- * A pause on rank 0 holds the others here, in the broadcast. report: rank 0
- * asks for the ranks' reports (at most every REPORT_EVERY_S), gathered at
- * once by every rank. */
-int dist_sync_commands(lt_trainer *t, lt_err *err) {
-    double msg[2 + MAX_HP];
+/* One small broadcast per step: [stop, hparams..., report, validate] as rank 0
+ * has them. A pause on rank 0 holds the others here, in the broadcast.
+ * report: rank 0 asks for the ranks' reports (at most every REPORT_EVERY_S),
+ * gathered at once by every rank. validate: a `validate` command on rank 0
+ * (dist_validate), sent from its safe point, between this step boundary's
+ * safe point and its own broadcast: the others evaluate their shares and
+ * wait for the next message, still at the same step boundary. */
+static void compose(lt_trainer *t, double *msg, int validate) {
     int n = t->dist_nhp;
-    if (t->rank == 0) {
-        msg[0] = t->stop_requested;
-        for (int i = 0; i < n; i++) {
-            char nb[64];
-            if (lt_trainer_hparam_get(t, lt_trainer_hparam_name(t, i, nb, sizeof nb), &msg[1 + i], NULL))
-                msg[1 + i] = t->dist_last[i];
-        }
-        msg[1 + n] = t->dist_reports && lt_now() - t->dist_seen[0] >= REPORT_EVERY_S;
+    msg[0] = validate ? 0 : t->stop_requested; /* a stop travels in the step's own message */
+    for (int i = 0; i < n; i++) {
+        char nb[64];
+        if (lt_trainer_hparam_get(t, lt_trainer_hparam_name(t, i, nb, sizeof nb), &msg[1 + i], NULL))
+            msg[1 + i] = t->dist_last[i];
     }
-    int rc = lt_dist_bcast_bytes(msg, (size_t)(2 + n) * sizeof(double), 0, err);
-    if (rc) return rc;
+    msg[1 + n] = !validate && t->dist_reports && lt_now() - t->dist_seen[0] >= REPORT_EVERY_S;
+    msg[2 + n] = validate;
+}
+
+static int apply(lt_trainer *t, const double *msg, lt_err *err) {
+    int n = t->dist_nhp, rc;
     if (msg[1 + n] != 0 && t->dist_reports && (rc = gather_reports(t, err))) return rc;
     for (int i = 0; i < n; i++) {
         if (msg[1 + i] == t->dist_last[i]) continue;
@@ -300,7 +337,33 @@ int dist_sync_commands(lt_trainer *t, lt_err *err) {
         snprintf(t->stop_reason, sizeof t->stop_reason, "stopped by rank 0");
     }
     if (msg[0] != 0) trace(t, "step=%ld %s%.0f\n", "stop=", 1);
+    if (msg[2 + n] != 0) trace(t, "step=%ld %s%.0f\n", "validate=", 1);
     return LT_OK;
+}
+
+int dist_sync_commands(lt_trainer *t, lt_err *err) {
+    double msg[3 + MAX_HP];
+    size_t bytes = (size_t)(3 + t->dist_nhp) * sizeof(double);
+    for (;;) {
+        if (t->rank == 0) compose(t, msg, 0);
+        lt_dist_set_step(t->step);
+        int rc = lt_dist_bcast_bytes(msg, bytes, 0, err);
+        if (rc || (rc = apply(t, msg, err))) return rc;
+        if (msg[2 + t->dist_nhp] == 0) return LT_OK;
+        /* rank 0 validates from its safe point: this rank's share, then the
+           next message of this same step boundary */
+        if ((rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) return rc;
+    }
+}
+
+int dist_validate(lt_trainer *t, lt_err *err) {
+    if (t->rank != 0) return lt_seterr(err, LT_ESTATE, "validate: only rank 0 decides a validation");
+    double msg[3 + MAX_HP];
+    compose(t, msg, 1);
+    lt_dist_set_step(t->step);
+    int rc = lt_dist_bcast_bytes(msg, (size_t)(3 + t->dist_nhp) * sizeof(double), 0, err);
+    if (rc || (rc = apply(t, msg, err))) return rc;
+    return lt_trainer_evaluate(t, LT_STAGE_VAL, err);
 }
 
 int dist_eval_shard(const lt_trainer *t, const lt_subset *set, lt_subset *out, lt_err *err) {
@@ -341,6 +404,9 @@ int dist_reduce_metrics(lt_trainer *t, lt_err *err) {
 int dist_weights_check(lt_trainer *t, lt_err *err) {
     lt_model *md = &t->mod.model;
     t->weights_crc = lt_crc32c(md->mem, md->nparam_floats * sizeof(float));
+    if (md->nbuffer_floats) /* and the buffers, as rank 0 broadcast them */
+        t->weights_crc =
+            lt_crc32c_update(t->weights_crc, md->mem + 2 * md->nparam_floats, md->nbuffer_floats * sizeof(float));
     t->ranks_agree = 1;
     if (t->world <= 1) return LT_OK;
     uint32_t *all = calloc((size_t)t->world, sizeof *all);

@@ -36,6 +36,11 @@ int lt_checkpoint_save(lt_trainer *t, const char *path, lt_err *err);
  * as it was and the message names the file and the problem. */
 int lt_checkpoint_load(lt_trainer *t, const char *path, lt_err *err);
 
+/* Whether a run of `world` ranks can resume from path: one written by another
+ * world size only from an epoch boundary (lt_checkpoint_load checks the same);
+ * else the one-line reason naming both. */
+int lt_checkpoint_check_world(const char *path, int world, lt_err *err);
+
 /* Loads only the model's weights and buffers (for `lathe test --ckpt`). */
 int lt_checkpoint_load_weights(lt_trainer *t, const char *path, lt_err *err);
 

@@ -360,6 +360,9 @@ struct lt_trainer {
     int ranks_agree;      /* every rank's weights_crc equal (1 in a world of 1) */
     double dist_last[32]; /* the hparams as last broadcast (rank 0's commands) */
     int dist_nhp;
+    /* the init failed on a problem every rank finds the same (flags that differ
+       between the ranks, a set too small to share): rank 0 says it, alone */
+    int dist_shared_error;
     /* the ranks' reports (lathe/dist.h), gathered at most a few times a
        second in the step's meeting: on rank 0 every rank's last one and when
        it arrived (lt_now() s); NULL in a world of 1 */
@@ -393,6 +396,11 @@ int lt_trainer_train_batch(lt_trainer *t, const lt_batch *b, double *loss, lt_er
  * afterwards every layer's `out` again points at the last training batch's
  * output (or is NULL before the first step). */
 int lt_trainer_evaluate(lt_trainer *t, lt_stage stage, lt_err *err);
+/* Validation asked for between two steps (the `validate` command, on the
+ * trainer's thread at its safe point): lt_trainer_evaluate, and in a world of
+ * more than one rank 0's step broadcast first tells every rank to evaluate its
+ * share at this step boundary (call it on rank 0 only, inside the fit). */
+int lt_trainer_validate_now(lt_trainer *t, lt_err *err);
 /* A monitored value by name (val_loss, val_acc, train_loss, or any logged
  * metric's epoch mean); NaN when not measured. ModelCheckpoint, EarlyStopping
  * and plateau schedules read through here. */
