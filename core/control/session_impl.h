@@ -35,6 +35,7 @@
 #define LT_HIST_CAP 4096       /* points kept per series */
 #define LT_HIST_REPLY_MAX 2000 /* train_loss points in a `history` reply */
 #define LT_CHANGES_CAP 1024
+#define LT_SESSION_HELD_MAX 32 /* commands held while rank 0 waits in a collective (session.c) */
 
 typedef struct lt_hist_series {
     const char *name;
@@ -100,6 +101,10 @@ struct lt_session {
     long warnings_seen; /* t.warnings already reported as events */
     double cmd_credit;  /* s of command time the trainer may still spend (session.c, serve) */
     double last_safe;   /* when the last safe point ended, lt_now() s */
+    /* commands taken while rank 0 waited in a collective (session.c,
+       dist_idle), run at the next safe point */
+    lt_ctl_request held[LT_SESSION_HELD_MAX];
+    int nheld;
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];

@@ -50,7 +50,20 @@ static struct {
     int thread_started;
     _Atomic int quit;
     double timeout;
+    /* heartbeats (the training thread's side) */
+    lt_dist_report mine; /* this rank's last report, sent again while it waits */
+    int have_mine;
+    double last_sent, last_tick, last_idle;
+    int in_waiting; /* lt_dist_waiting is running (the idle function may wait too) */
+    double waited;  /* seconds spent in collectives (lt_dist_waited) */
+    void (*idle)(void *ctx);
+    void *idle_ctx;
+    /* rank 0's table, read by other threads under beat_mu */
+    lt_dist_report *table;
+    double *seen;
+    int *got;
 } D = {.world = 1};
+static pthread_mutex_t beat_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int lt_dist_have_mpi(void) {
 #ifdef LATHE_HAVE_MPI
@@ -116,6 +129,19 @@ int lt_dist_init(lt_err *err) {
         D.world = 1;
         return LT_EINVAL;
     }
+    if (e.rank == 0) {
+        D.table = calloc((size_t)world, sizeof *D.table);
+        D.seen = calloc((size_t)world, sizeof *D.seen);
+        D.got = calloc((size_t)world, sizeof *D.got);
+    }
+    int rc = e.rank == 0 && (!D.table || !D.seen || !D.got)
+                 ? lt_seterr(err, LT_ENOMEM, "rank 0: out of memory for the ranks' reports")
+                 : D.comm->beat_listen(sizeof(lt_dist_report), err);
+    if (rc) {
+        lt_dist_finalize();
+        D.world = 1;
+        return rc;
+    }
     D.timeout = lt_dist_timeout();
     atomic_store(&D.since, 0.0);
     atomic_store(&D.quit, 0);
@@ -129,8 +155,20 @@ void lt_dist_finalize(void) {
         pthread_join(D.thread, NULL);
         D.thread_started = 0;
     }
-    if (D.comm) D.comm->finalize();
+    if (D.comm) {
+        D.comm->beat_close();
+        D.comm->finalize();
+    }
     D.comm = NULL;
+    pthread_mutex_lock(&beat_mu);
+    free(D.table);
+    free(D.seen);
+    free(D.got);
+    D.table = NULL;
+    D.seen = NULL;
+    D.got = NULL;
+    pthread_mutex_unlock(&beat_mu);
+    D.have_mine = 0;
 }
 
 int lt_dist_rank(void) { return D.rank; }
@@ -140,9 +178,12 @@ void lt_dist_set_step(long step) { atomic_store(&D.step, step); }
 
 static void arm(void) { atomic_store(&D.since, now_s()); }
 static int disarm(int rc) {
+    D.waited += now_s() - atomic_load(&D.since);
     atomic_store(&D.since, 0.0);
     return rc;
 }
+
+double lt_dist_waited(void) { return D.waited; }
 
 int lt_dist_bcast_f32(float *buf, size_t n, int root, lt_err *err) {
     return lt_dist_bcast_bytes(buf, n * sizeof *buf, root, err);
@@ -152,7 +193,10 @@ int lt_dist_bcast_f32(float *buf, size_t n, int root, lt_err *err) {
  * watchdog does not time it. */
 int lt_dist_bcast_bytes(void *buf, size_t bytes, int root, lt_err *err) {
     if (!D.comm) return LT_OK;
-    return D.comm->bcast(buf, bytes, root, err);
+    double t0 = now_s();
+    int rc = D.comm->bcast(buf, bytes, root, err);
+    D.waited += now_s() - t0;
+    return rc;
 }
 
 int lt_dist_allreduce_sum_f32(float *buf, size_t n, lt_err *err) {
@@ -181,7 +225,94 @@ int lt_dist_progress(lt_err *err) {
 int lt_dist_waitall(lt_err *err) {
     if (!D.comm) return LT_OK;
     arm();
-    return disarm(D.comm->waitall(err));
+    int done = 0, rc;
+    while (!(rc = D.comm->testall(&done, err)) && !done) lt_dist_waiting();
+    return disarm(rc);
+}
+
+/* ---- heartbeats ---- */
+
+static int beat_send(double now, lt_err *err) {
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    D.mine.sent = (double)wall.tv_sec + wall.tv_nsec * 1e-9;
+    int sent = 0;
+    int rc = D.comm->beat_send(&D.mine, sizeof D.mine, &sent, err);
+    if (!rc && sent) D.last_sent = now;
+    return rc;
+}
+
+/* rank 0: what has arrived into the table, stamped now */
+static int beat_poll(double now, lt_err *err) {
+    pthread_mutex_lock(&beat_mu);
+    int rc = D.comm->beat_poll(D.table, D.got, err);
+    for (int r = 1; r < D.world; r++)
+        if (D.got[r]) {
+            D.got[r] = 0;
+            D.table[r].host[sizeof D.table[r].host - 1] = '\0';
+            D.table[r].device[sizeof D.table[r].device - 1] = '\0';
+            D.seen[r] = now;
+        }
+    pthread_mutex_unlock(&beat_mu);
+    return rc;
+}
+
+int lt_dist_beat(const lt_dist_report *mine, lt_err *err) {
+    if (!D.comm) return LT_OK;
+    double now = lt_now();
+    D.mine = *mine;
+    D.have_mine = 1;
+    if (D.rank != 0) return now - D.last_sent >= LT_DIST_BEAT_S ? beat_send(now, err) : LT_OK;
+    pthread_mutex_lock(&beat_mu);
+    /* the others are counted from rank 0's first report, not from MPI's start */
+    for (int r = 1; r < D.world && D.seen[0] <= 0; r++)
+        if (D.seen[r] <= 0) D.seen[r] = now;
+    D.table[0] = *mine;
+    D.seen[0] = now;
+    pthread_mutex_unlock(&beat_mu);
+    return beat_poll(now, err);
+}
+
+/* Heartbeat faults here are left to the collective being waited for, which
+   meets the same MPI: it reports them. */
+void lt_dist_waiting(void) {
+    if (!D.comm || D.in_waiting) return;
+    double now = lt_now();
+    if (now - D.last_tick < 0.002) return;
+    D.last_tick = now;
+    D.in_waiting = 1;
+    if (D.rank == 0 && D.table) {
+        pthread_mutex_lock(&beat_mu);
+        if (D.seen[0] > 0) D.seen[0] = now; /* rank 0 itself: waiting, alive */
+        pthread_mutex_unlock(&beat_mu);
+        beat_poll(now, NULL);
+    } else if (D.rank != 0 && D.have_mine && atomic_load(&D.since) > 0 && now - D.last_sent >= LT_DIST_BEAT_S) {
+        /* in a timed collective (not a broadcast, where a pause on rank 0
+           holds the others: nobody takes the beats in then) */
+        beat_send(now, NULL);
+    }
+    if (D.idle && now - D.last_idle >= LT_DIST_IDLE_S) {
+        D.last_idle = now;
+        D.idle(D.idle_ctx);
+    }
+    D.in_waiting = 0;
+}
+
+int lt_dist_reports(lt_dist_report *out, double *seen, int n) {
+    pthread_mutex_lock(&beat_mu);
+    int k = 0;
+    if (D.table && D.seen[0] > 0 && n > 0) {
+        k = n < D.world ? n : D.world;
+        memcpy(out, D.table, (size_t)k * sizeof *out);
+        memcpy(seen, D.seen, (size_t)k * sizeof *seen);
+    }
+    pthread_mutex_unlock(&beat_mu);
+    return k;
+}
+
+void lt_dist_set_idle(void (*fn)(void *ctx), void *ctx) {
+    D.idle = fn;
+    D.idle_ctx = ctx;
 }
 
 int lt_dist_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err) {

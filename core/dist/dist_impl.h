@@ -9,4 +9,8 @@
  * does not start. *rank and *world get what MPI says. */
 const lt_dist_comm *lt_dist_mpi_start(int *rank, int *world, lt_err *err);
 
+/* What a wait in a collective does between its tests (dist.c): heartbeats in
+ * and out, and the idle function (lt_dist_set_idle), each when due. */
+void lt_dist_waiting(void);
+
 #endif

@@ -4,6 +4,7 @@
  * step, so the replicas stay bitwise equal (checked after every epoch). */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,10 @@ int dist_hparams_init(lt_trainer *t, lt_err *err) {
     uint32_t words[2] = {(uint32_t)t->batch_size, (uint32_t)t->batches_per_epoch};
     mine = lt_crc32c_update(mine, words, sizeof words);
     uint32_t *all = calloc((size_t)t->world, sizeof *all);
-    free(t->dist_reports);
-    free(t->dist_seen);
-    t->dist_reports = calloc((size_t)t->world, sizeof *t->dist_reports);
-    t->dist_seen = calloc((size_t)t->world, sizeof *t->dist_seen);
+    free(t->dist_mine);
+    t->dist_mine = calloc(1, sizeof *t->dist_mine);
     t->dist_rep_time = 0;
-    if (!all || !t->dist_reports || !t->dist_seen) {
+    if (!all || !t->dist_mine) {
         free(all);
         return lt_seterr(err, LT_ENOMEM, "out of memory");
     }
@@ -240,40 +239,39 @@ static void trace(const lt_trainer *t, const char *fmt, const char *name, double
     fclose(f);
 }
 
-#define REPORT_EVERY_S 0.25 /* rank 0 asks for the ranks' reports at most this often */
+#define RATE_EVERY_S 1.0 /* the rates in the heartbeat: over at least this long */
 
-/* Every rank's report into rank 0's table (one all-gather of a fixed record
- * per rank); rank 0 stamps when they arrived. */
-static int gather_reports(lt_trainer *t, lt_err *err) {
-    lt_dist_report mine;
-    memset(&mine, 0, sizeof mine);
-    mine.rank = t->rank;
-    mine.step = t->step;
+/* This rank's heartbeat to rank 0 (lathe/dist.h), at each step boundary: its
+ * step, and its rates measured over at least RATE_EVERY_S. */
+static int send_report(lt_trainer *t, lt_err *err) {
+    lt_dist_report *mine = t->dist_mine;
     double now = lt_now();
     double dt = now - t->dist_rep_time;
-    mine.samples_per_s =
-        t->dist_rep_time > 0 && dt > 0 ? (double)(t->samples - t->dist_rep_samples) / dt : t->samples_per_s;
-    t->dist_rep_time = now;
-    t->dist_rep_samples = t->samples;
-    if (gethostname(mine.host, sizeof mine.host - 1) != 0) snprintf(mine.host, sizeof mine.host, "localhost");
-    snprintf(mine.device, sizeof mine.device, "%s", lt_dev_name(t->be));
-    int rc = lt_dist_allgather_bytes(&mine, sizeof mine, t->dist_reports, err);
-    if (rc) return rc;
-    now = lt_now();
-    for (int r = 0; r < t->world; r++) {
-        t->dist_reports[r].host[sizeof mine.host - 1] = '\0';
-        t->dist_reports[r].device[sizeof mine.device - 1] = '\0';
-        t->dist_seen[r] = now;
+    if (t->dist_rep_time <= 0) {
+        mine->rank = t->rank;
+        mine->samples_per_s = t->samples_per_s;
+        mine->work_per_s = NAN;
+        if (gethostname(mine->host, sizeof mine->host - 1) != 0) snprintf(mine->host, sizeof mine->host, "localhost");
+        snprintf(mine->device, sizeof mine->device, "%s", lt_dev_name(t->be));
+    } else if (dt >= RATE_EVERY_S) {
+        double n = (double)(t->samples - t->dist_rep_samples), work = dt - (lt_dist_waited() - t->dist_rep_wait);
+        mine->samples_per_s = n / dt;
+        mine->work_per_s = work > 0 ? n / work : NAN;
     }
-    return LT_OK;
+    if (t->dist_rep_time <= 0 || dt >= RATE_EVERY_S) {
+        t->dist_rep_time = now;
+        t->dist_rep_samples = t->samples;
+        t->dist_rep_wait = lt_dist_waited();
+    }
+    mine->step = t->step;
+    return lt_dist_beat(mine, err);
 }
 
-/* One small broadcast per step: [stop, hparams..., report] as rank 0 has them.
- * A pause on rank 0 holds the others here, in the broadcast. report: rank 0
- * asks for the ranks' reports (at most every REPORT_EVERY_S), gathered at
- * once by every rank. */
+/* One small broadcast per step: [stop, hparams...] as rank 0 has them. A
+ * pause on rank 0 holds the others here, in the broadcast. Before it, each
+ * rank's heartbeat. */
 int dist_sync_commands(lt_trainer *t, lt_err *err) {
-    double msg[2 + MAX_HP];
+    double msg[1 + MAX_HP];
     int n = t->dist_nhp;
     if (t->rank == 0) {
         msg[0] = t->stop_requested;
@@ -282,11 +280,9 @@ int dist_sync_commands(lt_trainer *t, lt_err *err) {
             if (lt_trainer_hparam_get(t, lt_trainer_hparam_name(t, i, nb, sizeof nb), &msg[1 + i], NULL))
                 msg[1 + i] = t->dist_last[i];
         }
-        msg[1 + n] = t->dist_reports && lt_now() - t->dist_seen[0] >= REPORT_EVERY_S;
     }
-    int rc = lt_dist_bcast_bytes(msg, (size_t)(2 + n) * sizeof(double), 0, err);
-    if (rc) return rc;
-    if (msg[1 + n] != 0 && t->dist_reports && (rc = gather_reports(t, err))) return rc;
+    int rc = t->dist_mine ? send_report(t, err) : LT_OK;
+    if (rc || (rc = lt_dist_bcast_bytes(msg, (size_t)(1 + n) * sizeof(double), 0, err))) return rc;
     for (int i = 0; i < n; i++) {
         if (msg[1 + i] == t->dist_last[i]) continue;
         char nb[64];

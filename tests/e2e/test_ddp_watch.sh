@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Watching a data-parallel run's ranks under a real mpirun (Open MPI, 2
+# ranks): each rank's heartbeat reaches rank 0 on its own (lathe/dist.h), so
+# `lathe ctl status --json` tells the ranks apart. Rank 1 stopped (SIGSTOP)
+# for 7 s: rank 0 still answers, rank 1's age grows past the silent bound
+# and it alone is marked silent, rank 0's age stays small; after SIGCONT
+# rank 1 is fresh again, its step moves on and the run ends with the ranks'
+# weights equal.
+#   usage: test_ddp_watch.sh <lathe binary> <source dir>
+. "$(dirname "$0")/lib.sh" "$1"
+need_data
+if ! command -v mpirun >/dev/null; then
+  echo "skipped: mpirun not found (install openmpi-bin)"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+MPI=(mpirun --oversubscribe -np 2)
+[ "$(id -u)" = 0 ] && MPI=(mpirun --allow-run-as-root --oversubscribe -np 2)
+
+LATHE_DIST_TIMEOUT=60 timeout 120 "${MPI[@]}" "$LATHE" train mlp_sgd --headless --seed 1 --threads 1 \
+  --limit-val-batches 2 --limit-test-batches 2 --batch-size 16 --max-epochs 1000 --limit-train-batches 50 \
+  --strategy ddp --devices 2 --default-root-dir "$tmp/w" >"$tmp/w.out" 2>"$tmp/w.err" &
+pid=$!
+run="$tmp/w/mlp_sgd/version_0"
+for _ in $(seq 1 300); do [ -S "$run/control.sock" ] && break; sleep 0.1; done
+[ -S "$run/control.sock" ] && ok || bad "no control socket: $(tail -c 400 "$tmp/w.err")"
+sleep 1
+
+# rows <file>: "state step0 age0 silent0 step1 age1 silent1" from a status --json
+rows() {
+  python3 -c 'import json,sys
+d=json.load(open(sys.argv[1])); r=d["ranks"]; assert len(r)==2, r
+print(d["state"], *[f"{x[k]}" for x in r for k in ("step","age","silent")])' "$1"
+}
+# st <name>: a status --json into $tmp/<name>.json, answered within 5 s
+st() { timeout 5 "$LATHE" ctl --json "$run" status >"$tmp/$1.json" 2>&1 && rows "$tmp/$1.json" >"$tmp/$1.rows"; }
+# field <name> <n>: the n-th word of its rows (1 state, 2-4 rank 0, 5-7 rank 1)
+field() { cut -d' ' -f"$2" "$tmp/$1.rows" 2>/dev/null; }
+lt() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null; }
+
+st before && ok || bad "status: $(cat "$tmp/before.json")"
+lt "$(field before 3)" 1 && lt "$(field before 6)" 1 && ok || bad "ages before the stop: $(cat "$tmp/before.rows")"
+[ "$(field before 4)" = 0 ] && [ "$(field before 7)" = 0 ] && ok || bad "silent before the stop: $(cat "$tmp/before.rows")"
+
+victim=
+for p in $(pgrep -f "lathe train mlp_sgd.*$tmp/w"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$p
+done
+[ -n "$victim" ] && ok || bad "rank 1's process not found"
+[ -n "$victim" ] && kill -STOP "$victim"
+sleep 2
+st stop2 && ok || bad "status with rank 1 stopped, 2 s: $(cat "$tmp/stop2.json")"
+sleep 5
+st stop7 && ok || bad "status with rank 1 stopped, 7 s: $(cat "$tmp/stop7.json")"
+# rank 1's age grows with the stop; rank 0's stays small; only rank 1 is silent
+a2=$(field stop2 6) a7=$(field stop7 6)
+lt 1.5 "$a2" && lt "$(python3 -c "print($a2 + 4)" 2>/dev/null)" "$a7" && ok || bad "rank 1's age: $a2 s after 2 s, $a7 s after 7 s"
+lt "$(field stop2 3)" 1 && lt "$(field stop7 3)" 1 && ok || bad "rank 0's age: $(field stop2 3), $(field stop7 3)"
+[ "$(field stop7 7)" = 1 ] && [ "$(field stop7 4)" = 0 ] && ok || bad "silent marks after 7 s: $(cat "$tmp/stop7.rows")"
+[ "$(field stop2 7)" = 0 ] && ok || bad "rank 1 silent after 2 s: $(cat "$tmp/stop2.rows")"
+[ "$(field stop7 5)" = "$(field stop2 5)" ] && ok || bad "stopped rank 1's step moved: $(field stop2 5) -> $(field stop7 5)"
+[ "$(field stop7 1)" = running ] && ok || bad "state with rank 1 stopped: $(field stop7 1)"
+
+[ -n "$victim" ] && kill -CONT "$victim"
+sleep 2
+st cont && ok || bad "status after SIGCONT: $(cat "$tmp/cont.json")"
+lt "$(field cont 6)" 1 && [ "$(field cont 7)" = 0 ] && ok || bad "rank 1 after SIGCONT: $(cat "$tmp/cont.rows")"
+lt "$(field stop7 5)" "$(field cont 5)" && ok || bad "rank 1's step after SIGCONT: $(field stop7 5) -> $(field cont 5)"
+
+"$LATHE" ctl "$run" stop >/dev/null 2>&1
+wait $pid
+rc=$?
+pid=
+[ $rc -eq 0 ] && ok || bad "the run exited $rc: $(tail -c 600 "$tmp/w.err")"
+grep -q "ranks_agree=1$" "$tmp/w.err" && ! grep -q "ranks_agree=0" "$tmp/w.err" && ok ||
+  bad "ranks disagree: $(grep weights_crc "$tmp/w.err" | tail -3)"
+finish
