@@ -481,7 +481,12 @@ static int safe_point(lt_trainer *t, void *user) {
     if (s->cmd_credit > CMD_BURST) s->cmd_credit = CMD_BURST;
     serve_held(s);
     serve(s, 0, 1);
-    while (t->state == LT_RUN_PAUSED && !stopping(s)) serve(s, -1, 0);
+    /* paused: the other ranks' heartbeats still come in (they wait in the
+       step's broadcast) */
+    while (t->state == LT_RUN_PAUSED && !stopping(s)) {
+        serve(s, t->world > 1 ? 100 : -1, 0);
+        if (t->world > 1) lt_dist_poll(NULL);
+    }
     s->last_safe = lt_now(); /* commands' time is not training time */
     return stopping(s);
 }

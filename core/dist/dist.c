@@ -281,14 +281,9 @@ void lt_dist_waiting(void) {
     if (now - D.last_tick < 0.002) return;
     D.last_tick = now;
     D.in_waiting = 1;
-    if (D.rank == 0 && D.table) {
-        pthread_mutex_lock(&beat_mu);
-        if (D.seen[0] > 0) D.seen[0] = now; /* rank 0 itself: waiting, alive */
-        pthread_mutex_unlock(&beat_mu);
-        beat_poll(now, NULL);
-    } else if (D.rank != 0 && D.have_mine && atomic_load(&D.since) > 0 && now - D.last_sent >= LT_DIST_BEAT_S) {
-        /* in a timed collective (not a broadcast, where a pause on rank 0
-           holds the others: nobody takes the beats in then) */
+    if (D.rank == 0)
+        lt_dist_poll(NULL);
+    else if (D.rank != 0 && D.have_mine && now - D.last_sent >= LT_DIST_BEAT_S) {
         beat_send(now, NULL);
     }
     if (D.idle && now - D.last_idle >= LT_DIST_IDLE_S) {
@@ -296,6 +291,15 @@ void lt_dist_waiting(void) {
         D.idle(D.idle_ctx);
     }
     D.in_waiting = 0;
+}
+
+int lt_dist_poll(lt_err *err) {
+    if (!D.comm || D.rank != 0 || !D.table) return LT_OK;
+    double now = lt_now();
+    pthread_mutex_lock(&beat_mu);
+    if (D.seen[0] > 0) D.seen[0] = now;
+    pthread_mutex_unlock(&beat_mu);
+    return beat_poll(now, err);
 }
 
 int lt_dist_reports(lt_dist_report *out, double *seen, int n) {

@@ -4,8 +4,9 @@
 # `lathe ctl status --json` tells the ranks apart. Rank 1 stopped (SIGSTOP)
 # for 7 s: rank 0 still answers, rank 1's age grows past the silent bound
 # and it alone is marked silent, rank 0's age stays small; after SIGCONT
-# rank 1 is fresh again, its step moves on and the run ends with the ranks'
-# weights equal.
+# rank 1 is fresh again and its step moves on. Paused, both ranks stay fresh
+# (rank 0 takes the beats in while it waits for commands) and neither's step
+# moves. The run ends with the ranks' weights equal.
 #   usage: test_ddp_watch.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
@@ -67,6 +68,16 @@ sleep 2
 st cont && ok || bad "status after SIGCONT: $(cat "$tmp/cont.json")"
 lt "$(field cont 6)" 1 && [ "$(field cont 7)" = 0 ] && ok || bad "rank 1 after SIGCONT: $(cat "$tmp/cont.rows")"
 lt "$(field stop7 5)" "$(field cont 5)" && ok || bad "rank 1's step after SIGCONT: $(field stop7 5) -> $(field cont 5)"
+
+# paused: rank 0 still takes the heartbeats in (rank 1 waits in the step's
+# broadcast): both fresh, neither's step moves
+"$LATHE" ctl "$run" pause >/dev/null 2>&1 && ok || bad "pause"
+sleep 2
+st p1 && sleep 1.5 && st p2 && ok || bad "status while paused: $(cat "$tmp/p2.json")"
+[ "$(field p1 1)" = paused ] && [ "$(field p1 2)" = "$(field p2 2)" ] && [ "$(field p1 5)" = "$(field p2 5)" ] && ok ||
+  bad "the ranks moved while paused: $(cat "$tmp/p1.rows") -> $(cat "$tmp/p2.rows")"
+lt "$(field p2 3)" 1 && lt "$(field p2 6)" 1 && ok || bad "ages while paused: $(cat "$tmp/p2.rows")"
+"$LATHE" ctl "$run" resume >/dev/null 2>&1 && ok || bad "resume"
 
 "$LATHE" ctl "$run" stop >/dev/null 2>&1
 wait $pid

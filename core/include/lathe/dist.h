@@ -114,9 +114,10 @@ typedef struct lt_dist_report {
 
 /* Heartbeats. Every rank sends its report to rank 0 (MPI_Isend) at each
  * step's end, at most every LT_DIST_BEAT_S, and again every LT_DIST_BEAT_S
- * while it waits in a collective (it is alive, waiting for the others). Rank
- * 0 keeps a receive posted per rank and tests them at the step's end and
- * while it waits in a collective, stamping when each rank's report arrived:
+ * while it waits in a collective (it is alive, waiting for the others, or
+ * held by a pause on rank 0). Rank 0 keeps a receive posted per rank and
+ * tests them at the step's end, while it waits in a collective and while it
+ * is paused, stamping when each rank's report arrived:
  * a rank that is stopped or slow ages while the others stay fresh. Every MPI
  * call stays on the thread that trains. In a world of 1: nothing. */
 #define LT_DIST_BEAT_S 0.1
@@ -124,6 +125,10 @@ typedef struct lt_dist_report {
 /* This rank's report at a step's end: sent when due; on rank 0 its own row
  * and what has arrived from the others. */
 int lt_dist_beat(const lt_dist_report *mine, lt_err *err);
+
+/* Rank 0, between steps (a pause): takes in what has arrived and counts
+ * itself as heard from. Elsewhere nothing. */
+int lt_dist_poll(lt_err *err);
 
 /* Rank 0's table, from any thread: the first n reports (n at most the
  * world) and when each arrived (lt_now() s; 0: not yet) into out and seen.
