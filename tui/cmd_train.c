@@ -204,12 +204,14 @@ static int train_follower(const lt_experiment *e, const cli_opts *o) {
     static lt_trainer t;
     lt_err err = {0};
     int rc = lt_trainer_init(&t, e, &o->cfg, &err);
+    if (!rc) lt_session_answer_for(&t); /* rank 0's `inspect --rank R` */
     if (!rc) rc = lt_trainer_fit(&t, &err);
     if (rc) {
         fprintf(stderr, "lathe: rank %d: %s\n", lt_dist_rank(), err.msg);
         lt_dist_abort(1);
     }
     int status = lt_run_exit_status(t.state, t.end_signal);
+    lt_session_answer_for(NULL);
     lt_trainer_free(&t);
     lt_dist_finalize();
     return status;

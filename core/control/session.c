@@ -389,7 +389,9 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         first = 0;
         double t0 = lt_now();
         uint32_t who = req.client_id;
+        s->in_command++;
         lt_session_command(s, &req);
+        s->in_command--;
         lt_ctl_request_clear(&req);
         double used = lt_now() - t0;
         lt_ctl_server_charge(s->srv, who, used);
@@ -412,6 +414,7 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
  * command is held, in order, for the next safe point. */
 static void dist_idle(void *ctx) {
     lt_session *s = ctx;
+    if (s->in_command) return; /* a command's own collective: its reply is being built */
     if (lt_now() - s->last_status >= 0.25) send_status(s);
     lt_ctl_request req;
     while (s->nheld < LT_SESSION_HELD_MAX && lt_ctl_server_next_command(s->srv, &req, 0) == 1) {
@@ -429,7 +432,9 @@ static void dist_idle(void *ctx) {
 /* The commands dist_idle held, in the order they came. */
 static void serve_held(lt_session *s) {
     for (int i = 0; i < s->nheld; i++) {
+        s->in_command++;
         lt_session_command(s, &s->held[i]);
+        s->in_command--;
         lt_ctl_request_clear(&s->held[i]);
     }
     s->nheld = 0;

@@ -105,6 +105,7 @@ struct lt_session {
        dist_idle), run at the next safe point */
     lt_ctl_request held[LT_SESSION_HELD_MAX];
     int nheld;
+    int in_command; /* a command runs (session.c): dist_idle serves nothing then */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];

@@ -117,6 +117,39 @@ static int m_barrier(lt_err *err) {
     return rc == MPI_SUCCESS ? wait_reqs(&r, 1, "barrier", err) : mpi_fail(rc, "barrier", err);
 }
 
+/* ---- requests between two ranks ---- */
+
+#define MSG_TAG 7412 /* + kind: 7412 requests, 7413 answers */
+
+static int m_msg_send(int to, int kind, const void *buf, size_t n, lt_err *err) {
+    if (n > (size_t)INT_MAX) return lt_seterr(err, LT_EINVAL, "a message of %zu bytes is too large", n);
+    MPI_Request r;
+    int rc = MPI_Isend(buf, (int)n, MPI_BYTE, to, MSG_TAG + kind, MPI_COMM_WORLD, &r);
+    return rc == MPI_SUCCESS ? wait_reqs(&r, 1, "send", err) : mpi_fail(rc, "send", err);
+}
+
+static int m_msg_take(int from, int kind, char **buf, size_t *n, int *got, lt_err *err) {
+    int flag = 0, count = 0;
+    MPI_Status st;
+    *got = 0;
+    int rc = MPI_Iprobe(from < 0 ? MPI_ANY_SOURCE : from, MSG_TAG + kind, MPI_COMM_WORLD, &flag, &st);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "probe", err);
+    if (!flag) return LT_OK;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    char *b = malloc((size_t)count + 1);
+    if (!b) return lt_seterr(err, LT_ENOMEM, "out of memory for a message of %d bytes", count);
+    rc = MPI_Recv(b, count, MPI_BYTE, st.MPI_SOURCE, MSG_TAG + kind, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) {
+        free(b);
+        return mpi_fail(rc, "receive", err);
+    }
+    b[count] = '\0';
+    *buf = b;
+    *n = (size_t)count;
+    *got = 1;
+    return LT_OK;
+}
+
 /* ---- heartbeats ---- */
 
 #define BEAT_TAG 7411        /* the heartbeats' messages, apart from every collective's */
@@ -236,6 +269,8 @@ static const lt_dist_comm mpi_comm = {
     .allgather_u32 = m_allgather_u32,
     .allgather_bytes = m_allgather_bytes,
     .barrier = m_barrier,
+    .msg_send = m_msg_send,
+    .msg_take = m_msg_take,
     .beat_listen = m_beat_listen,
     .beat_send = m_beat_send,
     .beat_poll = m_beat_poll,

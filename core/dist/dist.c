@@ -58,6 +58,10 @@ static struct {
     double waited;  /* seconds spent in collectives (lt_dist_waited) */
     void (*idle)(void *ctx);
     void *idle_ctx;
+    int in_bcast; /* waiting in a broadcast: requests from rank 0 are answered */
+    lt_dist_answer_fn answer;
+    void *answer_ctx;
+    uint32_t ask_seq; /* rank 0: the last request's number */
     /* rank 0's table, read by other threads under beat_mu */
     lt_dist_report *table;
     double *seen;
@@ -194,7 +198,9 @@ int lt_dist_bcast_f32(float *buf, size_t n, int root, lt_err *err) {
 int lt_dist_bcast_bytes(void *buf, size_t bytes, int root, lt_err *err) {
     if (!D.comm) return LT_OK;
     double t0 = now_s();
+    D.in_bcast = 1;
     int rc = D.comm->bcast(buf, bytes, root, err);
+    D.in_bcast = 0;
     D.waited += now_s() - t0;
     return rc;
 }
@@ -273,6 +279,108 @@ int lt_dist_beat(const lt_dist_report *mine, lt_err *err) {
     return beat_poll(now, err);
 }
 
+/* ---- requests from rank 0 ---- */
+
+/* a request: [u32 number][bytes]; an answer: [u32 number][i32 code][text] */
+typedef struct msg_head {
+    uint32_t seq;
+    int32_t code;
+} msg_head;
+
+/* a rank other than 0, in the step's broadcast: one waiting request answered */
+static void answer_one(void) {
+    char *req = NULL, *ans = NULL;
+    size_t n = 0, an = 0;
+    int got = 0;
+    if (D.comm->msg_take(0, 0, &req, &n, &got, NULL) || !got) return;
+    lt_err e = {0};
+    msg_head h = {0, LT_OK};
+    if (n >= sizeof h.seq) memcpy(&h.seq, req, sizeof h.seq);
+    if (n < sizeof h.seq)
+        h.code = lt_seterr(&e, LT_EFORMAT, "rank %d: a request of %zu bytes", D.rank, n);
+    else if (!D.answer)
+        h.code = lt_seterr(&e, LT_EUNSUPPORTED, "rank %d answers no requests", D.rank);
+    else
+        h.code = D.answer(D.answer_ctx, req + sizeof h.seq, n - sizeof h.seq, &ans, &an, &e);
+    if (h.code) {
+        free(ans);
+        ans = NULL;
+        an = strlen(e.msg);
+    }
+    char *out = malloc(sizeof h + an);
+    if (out) {
+        memcpy(out, &h, sizeof h);
+        memcpy(out + sizeof h, ans ? ans : e.msg, an);
+        D.comm->msg_send(0, 1, out, sizeof h + an, NULL);
+    }
+    free(out);
+    free(ans);
+    free(req);
+}
+
+static int ask(int rank, const void *req, size_t len, char **answer, size_t *n, double timeout_s, lt_err *err) {
+    *answer = NULL;
+    *n = 0;
+    if (!D.comm) return lt_seterr(err, LT_EINVAL, "a run of one process has no rank %d", rank);
+    if (D.rank != 0) return lt_seterr(err, LT_EINVAL, "rank %d cannot ask other ranks (rank 0 does)", D.rank);
+    if (rank <= 0 || rank >= D.world)
+        return lt_seterr(err, LT_EINVAL, "rank %d is out of range (ranks 1 to %d can be asked)", rank, D.world - 1);
+    uint32_t seq = ++D.ask_seq;
+    char *msg = malloc(sizeof seq + len);
+    if (!msg) return lt_seterr(err, LT_ENOMEM, "out of memory for a request");
+    memcpy(msg, &seq, sizeof seq);
+    memcpy(msg + sizeof seq, req, len);
+    int rc = D.comm->msg_send(rank, 0, msg, sizeof seq + len, err);
+    free(msg);
+    if (rc) return rc;
+    double t0 = lt_now();
+    for (;;) {
+        char *buf = NULL;
+        size_t bn = 0;
+        int got = 0;
+        if ((rc = D.comm->msg_take(rank, 1, &buf, &bn, &got, err))) return rc;
+        msg_head h;
+        if (got && bn >= sizeof h) {
+            memcpy(&h, buf, sizeof h);
+            if (h.seq == seq) { /* an older request's late answer is passed over */
+                if (h.code)
+                    rc = lt_seterr(err, h.code, "%.*s", (int)(bn - sizeof h), buf + sizeof h);
+                else if (!(*answer = malloc(bn - sizeof h + 1)))
+                    rc = lt_seterr(err, LT_ENOMEM, "out of memory for rank %d's answer", rank);
+                else {
+                    memcpy(*answer, buf + sizeof h, bn - sizeof h);
+                    (*answer)[bn - sizeof h] = '\0';
+                    *n = bn - sizeof h;
+                }
+                free(buf);
+                return rc;
+            }
+        }
+        free(buf);
+        if (got) continue;
+        if (lt_now() - t0 > timeout_s)
+            return lt_seterr(err, LT_EIO, "rank %d did not answer within %.0f s", rank, timeout_s);
+        lt_dist_poll(NULL);
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* rank 0 asks from a command: its waits serve no clients meanwhile (the idle
+   function would run commands inside this one), only the heartbeats */
+int lt_dist_ask(int rank, const void *req, size_t len, char **answer, size_t *n, double timeout_s, lt_err *err) {
+    int was = D.in_waiting;
+    D.in_waiting = 1;
+    int rc = ask(rank, req, len, answer, n, timeout_s, err);
+    D.in_waiting = was;
+    return rc;
+}
+
+void lt_dist_set_answer(lt_dist_answer_fn fn, void *ctx) {
+    D.answer = fn;
+    D.answer_ctx = ctx;
+}
+
 /* Heartbeat faults here are left to the collective being waited for, which
    meets the same MPI: it reports them. */
 void lt_dist_waiting(void) {
@@ -286,6 +394,7 @@ void lt_dist_waiting(void) {
     else if (D.rank != 0 && D.have_mine && now - D.last_sent >= LT_DIST_BEAT_S) {
         beat_send(now, NULL);
     }
+    if (D.rank != 0 && D.in_bcast) answer_one();
     if (D.idle && now - D.last_idle >= LT_DIST_IDLE_S) {
         D.last_idle = now;
         D.idle(D.idle_ctx);

@@ -6,7 +6,9 @@
 # and it alone is marked silent, rank 0's age stays small; after SIGCONT
 # rank 1 is fresh again and its step moves on. Paused, both ranks stay fresh
 # (rank 0 takes the beats in while it waits for commands) and neither's step
-# moves. The run ends with the ranks' weights equal.
+# moves; `inspect --rank 1` shows rank 1's replica (its own batch's outputs,
+# rank 0's weights), and names rank 1 in its errors. The run ends with the
+# ranks' weights equal.
 #   usage: test_ddp_watch.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
@@ -77,6 +79,21 @@ st p1 && sleep 1.5 && st p2 && ok || bad "status while paused: $(cat "$tmp/p2.js
 [ "$(field p1 1)" = paused ] && [ "$(field p1 2)" = "$(field p2 2)" ] && [ "$(field p1 5)" = "$(field p2 5)" ] && ok ||
   bad "the ranks moved while paused: $(cat "$tmp/p1.rows") -> $(cat "$tmp/p2.rows")"
 lt "$(field p2 3)" 1 && lt "$(field p2 6)" 1 && ok || bad "ages while paused: $(cat "$tmp/p2.rows")"
+
+# inspect --rank 1: rank 1's replica (its own batch shard, the same weights)
+ins() { "$LATHE" ctl "$run" inspect "$@" >"$tmp/ins.out" 2>"$tmp/ins.err"; }
+ins dense_1 && grep '^mean=' "$tmp/ins.out" >"$tmp/o0" && ins dense_1 --rank 1 && grep '^mean=' "$tmp/ins.out" >"$tmp/o1" &&
+  [ -s "$tmp/o0" ] && [ -s "$tmp/o1" ] && ! cmp -s "$tmp/o0" "$tmp/o1" && ok ||
+  bad "inspect --rank 1 output like rank 0's: $(cat "$tmp/o0" "$tmp/o1" "$tmp/ins.err")"
+ins dense_1 weight && grep -E '^(mean|std|values)=' "$tmp/ins.out" >"$tmp/w0" && ins dense_1 weight --rank 1 &&
+  grep -E '^(mean|std|values)=' "$tmp/ins.out" >"$tmp/w1" && [ -s "$tmp/w0" ] && cmp -s "$tmp/w0" "$tmp/w1" && ok ||
+  bad "inspect --rank 1 weight differs from rank 0's: $(head -c 300 "$tmp/w0" "$tmp/w1" "$tmp/ins.err")"
+ins nope --rank 1
+[ $? -eq 1 ] && grep -qx "lathe ctl: rank 1: inspect: no layer 'nope' (layers: .*)" "$tmp/ins.err" && ok ||
+  bad "rank 1's error: $(cat "$tmp/ins.err")"
+ins dense_1 --rank 2
+[ $? -eq 1 ] && [ "$(cat "$tmp/ins.err")" = "lathe ctl: inspect: --rank 2 is out of range (the run has ranks 0 to 1)" ] && ok ||
+  bad "--rank 2 of 2: $(cat "$tmp/ins.err")"
 "$LATHE" ctl "$run" resume >/dev/null 2>&1 && ok || bad "resume"
 
 "$LATHE" ctl "$run" stop >/dev/null 2>&1

@@ -57,6 +57,12 @@ typedef struct lt_dist_comm {
        arrived (the newest record of each rank into table, world x bytes in
        rank order, got[r] set) and posts the receives again; beat_close
        cancels what is posted and lets what is in flight go */
+    /* requests between rank 0 and another rank, under tags of their own
+       (kind 0: a request, 1: an answer): msg_send sends bytes to rank `to`;
+       msg_take takes the first waiting message of that kind from rank
+       `from` (*got 0: none yet) into *buf (malloc'd, *n bytes) */
+    int (*msg_send)(int to, int kind, const void *buf, size_t n, lt_err *err);
+    int (*msg_take)(int from, int kind, char **buf, size_t *n, int *got, lt_err *err);
     int (*beat_listen)(size_t bytes, lt_err *err);
     int (*beat_send)(const void *rec, size_t bytes, int *sent, lt_err *err);
     int (*beat_poll)(void *table, int *got, lt_err *err);
@@ -151,6 +157,21 @@ void lt_dist_set_idle(void (*fn)(void *ctx), void *ctx);
  * silent[i] when age[i] (seconds since its last report) exceeds silent_after.
  * A world of one rank is never slow. */
 void lt_dist_mark(const double *rate, const double *age, int n, double silent_after, int *slow, int *silent);
+
+/* Asking another rank, from rank 0 at a step boundary (the others wait in
+ * the step's broadcast then): req's len bytes go to rank `rank`, which
+ * answers with the function it set (lt_dist_set_answer) from that wait; its
+ * answer comes back in *answer (malloc'd, *n bytes), or its error in err.
+ * Gives up after timeout_s. Refused (LT_EINVAL) in a world of 1, on other
+ * ranks than 0 and for a rank out of range or 0 itself. */
+int lt_dist_ask(int rank, const void *req, size_t len, char **answer, size_t *n, double timeout_s, lt_err *err);
+
+/* How this rank answers rank 0's requests: fn fills *answer (malloc'd, *n
+ * bytes) and returns LT_OK, or returns an LT_E* code with err filled (sent
+ * back as rank 0's error). Called on the training thread while the rank
+ * waits in the step's broadcast. NULL: requests are refused. */
+typedef int (*lt_dist_answer_fn)(void *ctx, const char *req, size_t len, char **answer, size_t *n, lt_err *err);
+void lt_dist_set_answer(lt_dist_answer_fn fn, void *ctx);
 
 /* Seconds this rank has spent in collectives so far (waiting for the others,
  * mostly): its own work is the rest. */

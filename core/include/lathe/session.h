@@ -109,4 +109,9 @@ lt_trainer *lt_session_trainer(lt_session *s);
  * socket file is removed) and frees everything. NULL is fine. */
 void lt_session_free(lt_session *s);
 
+/* A rank other than 0 of a data-parallel run (it has no session): answers
+ * rank 0's `inspect ... --rank R` from t's replica, while it waits in the
+ * step's broadcast. NULL: no more. */
+void lt_session_answer_for(lt_trainer *t);
+
 #endif
