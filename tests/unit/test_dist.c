@@ -25,6 +25,11 @@ static void test_world_of_one(void) {
     CHECK(lt_dist_beat(&mine, &err) == LT_OK);
     CHECK(lt_dist_reports(table, seen, 2) == 0 && seen[0] == -1);
     CHECK(lt_dist_waited() == 0);
+    /* no other rank to ask */
+    char *ans = (char *)&err;
+    size_t n = 7;
+    CHECK(lt_dist_ask(1, "inspect", 8, &ans, &n, 1.0, &err) == LT_EINVAL);
+    CHECK(ans == NULL && n == 0 && strstr(err.msg, "a run of one process has no rank 1"));
 }
 
 static void test_mark(void) {

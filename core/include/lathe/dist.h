@@ -42,14 +42,22 @@ typedef struct lt_dist_comm {
     int (*allreduce_f32)(float *buf, size_t n, lt_err *err);
     int (*allreduce_f64)(double *buf, size_t n, lt_err *err);
     /* non-blocking all-reduce sums in place: started in the same order on
-       every rank, progressed by testall (*done: all finished), finished by
-       waitall; the implementation keeps the requests in flight */
+       every rank, progressed by testall (*done: all finished, the requests
+       gone), which the wait also loops on; the implementation keeps the
+       requests in flight. The blocking collectives here wait the same way,
+       so that heartbeats and rank 0's clients are served meanwhile */
     int (*iallreduce_f32)(float *buf, size_t n, lt_err *err);
     int (*testall)(int *done, lt_err *err);
     int (*allgather_u32)(uint32_t mine, uint32_t *all, lt_err *err);
     /* bytes from every rank into all (world * bytes, rank order) */
     int (*allgather_bytes)(const void *mine, size_t bytes, void *all, lt_err *err);
     int (*barrier)(lt_err *err);
+    /* requests between rank 0 and another rank, under tags of their own
+       (kind 0: a request, 1: an answer): msg_send sends bytes to rank `to`;
+       msg_take takes the first waiting message of that kind from rank
+       `from` (*got 0: none yet) into *buf (malloc'd, *n bytes) */
+    int (*msg_send)(int to, int kind, const void *buf, size_t n, lt_err *err);
+    int (*msg_take)(int from, int kind, char **buf, size_t *n, int *got, lt_err *err);
     /* heartbeats, point-to-point to rank 0 under a tag of their own:
        beat_listen posts rank 0's receive from every other rank (records of
        bytes each); beat_send starts this rank's next one unless the last is
@@ -57,12 +65,6 @@ typedef struct lt_dist_comm {
        arrived (the newest record of each rank into table, world x bytes in
        rank order, got[r] set) and posts the receives again; beat_close
        cancels what is posted and lets what is in flight go */
-    /* requests between rank 0 and another rank, under tags of their own
-       (kind 0: a request, 1: an answer): msg_send sends bytes to rank `to`;
-       msg_take takes the first waiting message of that kind from rank
-       `from` (*got 0: none yet) into *buf (malloc'd, *n bytes) */
-    int (*msg_send)(int to, int kind, const void *buf, size_t n, lt_err *err);
-    int (*msg_take)(int from, int kind, char **buf, size_t *n, int *got, lt_err *err);
     int (*beat_listen)(size_t bytes, lt_err *err);
     int (*beat_send)(const void *rec, size_t bytes, int *sent, lt_err *err);
     int (*beat_poll)(void *table, int *got, lt_err *err);
@@ -104,8 +106,8 @@ int lt_dist_barrier(lt_err *err);
 void lt_dist_abort(int code);
 
 /* What each rank reports to rank 0 while it trains, as a heartbeat: who and
- * where it is, its step, its samples/s over the interval since its last step
- * report, and the samples per second of its own work (that interval less its
+ * where it is, its step, its samples/s over about its last second, and the
+ * samples per second of its own work (that interval less its
  * waits for the other ranks: the slow rank of a run in lockstep has the low
  * one). A fixed record of plain bytes: every rank runs the same build. */
 typedef struct lt_dist_report {
