@@ -8,7 +8,8 @@
 # (rank 0 takes the beats in while it waits for commands) and neither's step
 # moves; `inspect --rank 1` shows rank 1's replica (its own batch's outputs,
 # rank 0's weights), and names rank 1 in its errors. The run ends with the
-# ranks' weights equal.
+# ranks' weights equal. Under -np 3 with rank 2 stopped, rank 1 (held up as
+# well) stays fresh: it beats while it waits.
 #   usage: test_ddp_watch.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
@@ -103,4 +104,37 @@ pid=
 [ $rc -eq 0 ] && ok || bad "the run exited $rc: $(tail -c 600 "$tmp/w.err")"
 grep -q "ranks_agree=1$" "$tmp/w.err" && ! grep -q "ranks_agree=0" "$tmp/w.err" && ok ||
   bad "ranks disagree: $(grep weights_crc "$tmp/w.err" | tail -3)"
+
+# ---- 3 ranks, rank 2 stopped: rank 1, held up in the all-reduce too, still
+# beats while it waits, so it stays fresh and only rank 2 is silent ----
+MPI3=("${MPI[@]}")
+MPI3[${#MPI3[@]} - 1]=3
+LATHE_DIST_TIMEOUT=60 timeout 120 "${MPI3[@]}" "$LATHE" train mlp_sgd --headless --seed 1 --threads 1 \
+  --limit-val-batches 3 --limit-test-batches 3 --batch-size 16 --max-epochs 1000 --limit-train-batches 50 \
+  --strategy ddp --devices 3 --default-root-dir "$tmp/w3" >"$tmp/w3.out" 2>"$tmp/w3.err" &
+pid=$!
+run="$tmp/w3/mlp_sgd/version_0"
+for _ in $(seq 1 300); do [ -S "$run/control.sock" ] && break; sleep 0.1; done
+[ -S "$run/control.sock" ] && ok || bad "3 ranks: no control socket: $(tail -c 400 "$tmp/w3.err")"
+sleep 1
+victim=
+for p in $(pgrep -f "lathe train mlp_sgd.*$tmp/w3"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=2 && victim=$p
+done
+[ -n "$victim" ] && ok || bad "rank 2's process not found"
+[ -n "$victim" ] && kill -STOP "$victim"
+sleep 6.5
+timeout 5 "$LATHE" ctl --json "$run" status >"$tmp/s3.json" 2>&1 &&
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["ranks"]; assert len(r)==3, r
+print(*[f"{x[k]}" for x in r for k in ("age","silent")])' "$tmp/s3.json" >"$tmp/s3.rows" 2>/dev/null && ok ||
+  bad "3 ranks: status with rank 2 stopped: $(cat "$tmp/s3.json")"
+set -- $(cat "$tmp/s3.rows" 2>/dev/null) x x x x x x
+lt "$1" 1 && lt "$3" 1 && lt 5 "$5" && [ "$2 $4 $6" = "0 0 1" ] && ok ||
+  bad "3 ranks, rank 2 stopped (age silent per rank): $(cat "$tmp/s3.rows" 2>/dev/null)"
+[ -n "$victim" ] && kill -CONT "$victim"
+"$LATHE" ctl "$run" stop >/dev/null 2>&1
+wait $pid
+rc=$?
+pid=
+[ $rc -eq 0 ] && ok || bad "3 ranks: the run exited $rc: $(tail -c 600 "$tmp/w3.err")"
 finish
