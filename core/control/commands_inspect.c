@@ -334,33 +334,33 @@ static int inspect(lt_session *s, lt_model *m, int argc, char **argv, lt_sb *out
 
 #define RANK_ASK_S 10.0 /* how long rank 0 waits for another rank's answer */
 
-/* `inspect ... --rank R`: rank R's replica, asked over lathe/dist.h (its
- * last batch is its own shard; its weights equal rank 0's). The words but
- * --rank R go to it, NUL-separated. */
-int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
-    char *words[64];
-    int n = 0, rc;
-    long rank = 0;
+int lt_session_rank_words(const char *cmd, int argc, char **argv, char **words, int *n, long *rank, lt_err *err) {
+    int rc;
+    *n = 0;
+    *rank = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--rank")) {
-            if (i + 1 >= argc) return lt_seterr(err, LT_EINVAL, "inspect: --rank needs a value");
-            if ((rc = lt_session_parse_long(argv[i + 1], 0, 1L << 24, "--rank", &rank, err))) return rc;
+            if (i + 1 >= argc) return lt_seterr(err, LT_EINVAL, "%s: --rank needs a value", cmd);
+            if ((rc = lt_session_parse_long(argv[i + 1], 0, 1L << 24, "--rank", rank, err))) return rc;
             i++;
-        } else if (n < 64) {
-            words[n++] = argv[i];
+        } else if (*n < LT_SESSION_WORDS_MAX) {
+            words[(*n)++] = argv[i];
         } else {
-            return lt_seterr(err, LT_EINVAL, "inspect: too many words; %s", usage);
+            return lt_seterr(err, LT_EINVAL, "%s: more than %d words", cmd, LT_SESSION_WORDS_MAX);
         }
     }
-    words[n] = NULL;
-    if (rank == 0) return inspect(s, &s->t.mod.model, n, words, out, err);
+    words[*n] = NULL;
+    return LT_OK;
+}
+
+int lt_session_ask_rank(lt_session *s, const char *cmd, long rank, int n, char **words, lt_sb *out, lt_err *err) {
     if (s->t.world <= 1)
-        return lt_seterr(err, LT_EINVAL, "inspect: --rank %ld: this run is one process (rank 0 only)", rank);
+        return lt_seterr(err, LT_EINVAL, "%s: --rank %ld: this run is one process (rank 0 only)", cmd, rank);
     if (rank >= s->t.world)
-        return lt_seterr(err, LT_EINVAL, "inspect: --rank %ld is out of range (the run has ranks 0 to %d)", rank,
+        return lt_seterr(err, LT_EINVAL, "%s: --rank %ld is out of range (the run has ranks 0 to %d)", cmd, rank,
                          s->t.world - 1);
     if (s->fit_over)
-        return lt_seterr(err, LT_ESTATE, "inspect: --rank %ld: the run is over, its other ranks have left", rank);
+        return lt_seterr(err, LT_ESTATE, "%s: --rank %ld: the run is over, its other ranks have left", cmd, rank);
     lt_sb req = {0};
     for (int i = 0; i < n; i++) lt_sb_append(&req, words[i], strlen(words[i]) + 1);
     if (req.oom) {
@@ -369,38 +369,54 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
     }
     char *ans = NULL;
     size_t an = 0;
-    rc = lt_dist_ask((int)rank, req.p, req.n, &ans, &an, RANK_ASK_S, err);
+    int rc = lt_dist_ask((int)rank, req.p, req.n, &ans, &an, RANK_ASK_S, err);
     lt_sb_free(&req);
     if (!rc) lt_sb_append(out, ans, an);
     free(ans);
     return rc;
 }
 
-/* A rank other than 0 answers rank 0's `inspect ... --rank R` from its own
- * replica: the request's NUL-separated words. */
+/* `inspect ... --rank R`: rank R's replica, asked over lathe/dist.h (its
+ * last batch is its own shard, its weights equal rank 0's). The words but
+ * --rank R go to it, NUL-separated. */
+int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
+    char *words[LT_SESSION_WORDS_MAX + 1];
+    int n;
+    long rank;
+    int rc = lt_session_rank_words("inspect", argc, argv, words, &n, &rank, err);
+    if (rc) return rc;
+    if (rank == 0) return inspect(s, &s->t.mod.model, n, words, out, err);
+    return lt_session_ask_rank(s, "inspect", rank, n, words, out, err);
+}
+
+/* A rank other than 0 answers rank 0's `inspect` and `feed` with --rank R
+ * from its own replica: the request's NUL-separated words. */
 static int answer(void *ctx, const char *req, size_t len, char **ans, size_t *n, lt_err *err) {
-    lt_trainer *t = ctx;
-    char *copy = malloc(len + 1), *argv[65];
-    if (!copy) return lt_seterr(err, LT_ENOMEM, "rank %d: out of memory", t->rank);
+    lt_session *s = ctx;
+    int rank = s->t.rank;
+    char *copy = malloc(len + 1), *argv[LT_SESSION_WORDS_MAX + 1];
+    if (!copy) return lt_seterr(err, LT_ENOMEM, "rank %d: out of memory", rank);
     memcpy(copy, req, len);
     copy[len] = '\0';
     int argc = 0;
-    for (size_t i = 0; i < len && argc < 64; i += strlen(copy + i) + 1) argv[argc++] = copy + i;
+    for (size_t i = 0; i < len && argc < LT_SESSION_WORDS_MAX; i += strlen(copy + i) + 1) argv[argc++] = copy + i;
     argv[argc] = NULL;
     int rc;
     lt_sb out = {0};
-    if (argc < 1 || strcmp(argv[0], "inspect") != 0)
-        rc = lt_seterr(err, LT_EINVAL, "rank %d answers inspect only, not '%.64s'", t->rank, argc ? argv[0] : "");
-    else if (!(rc = inspect(NULL, &t->mod.model, argc, argv, &out, err)) && out.oom)
-        rc = lt_seterr(err, LT_ENOMEM, "rank %d: out of memory", t->rank);
+    if (argc >= 1 && !strcmp(argv[0], "inspect"))
+        rc = inspect(s, &s->t.mod.model, argc, argv, &out, err);
+    else if (argc >= 1 && !strcmp(argv[0], "feed"))
+        rc = lt_session_cmd_feed(s, argc, argv, &out, err);
+    else
+        rc = lt_seterr(err, LT_EINVAL, "rank %d answers inspect and feed only, not '%.64s'", rank, argc ? argv[0] : "");
+    if (!rc && out.oom) rc = lt_seterr(err, LT_ENOMEM, "rank %d: out of memory", rank);
     free(copy);
     if (rc) {
         lt_sb_free(&out);
-        /* the error names this rank */
-        if (strncmp(err->msg, "rank ", 5) != 0) {
+        if (strncmp(err->msg, "rank ", 5) != 0) { /* the error names this rank */
             char m[LT_ERR_MSG_MAX];
             snprintf(m, sizeof m, "%s", err->msg);
-            lt_seterr(err, rc, "rank %d: %.400s", t->rank, m);
+            lt_seterr(err, rc, "rank %d: %.400s", rank, m);
         }
         return rc;
     }
@@ -409,4 +425,4 @@ static int answer(void *ctx, const char *req, size_t len, char **ans, size_t *n,
     return LT_OK;
 }
 
-void lt_session_answer_for(lt_trainer *t) { lt_dist_set_answer(t && t->world > 1 ? answer : NULL, t); }
+void lt_session_answer(lt_session *s) { lt_dist_set_answer(s ? answer : NULL, s); }

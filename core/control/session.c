@@ -710,6 +710,28 @@ fail:
     return NULL;
 }
 
+/* a follower's probe is stale after its next optimizer step, as rank 0's */
+static void follower_step(lt_trainer *t, void *user) {
+    lt_session *s = user;
+    s->probe_valid = 0;
+}
+
+lt_session *lt_session_follower(const lt_experiment *exp, const lt_config *cfg, lt_err *err) {
+    lt_session *s = lt_calloc(1, sizeof *s, err);
+    if (!s) return NULL;
+    s->follower = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    lt_rng_seed(&s->probe_rng, cfg->seed ^ 0x9e3779b97f4a7c15ull);
+    if (lt_trainer_init(&s->t, exp, cfg, err)) {
+        lt_session_free(s);
+        return NULL;
+    }
+    s->t.cb = (lt_trainer_callbacks){.user = s, .on_step = follower_step};
+    lt_session_answer(s);
+    return s;
+}
+
 const char *lt_session_run_dir(const lt_session *s) { return s->run_dir; }
 const char *lt_session_socket_path(const lt_session *s) { return s->sock; }
 lt_trainer *lt_session_trainer(lt_session *s) { return &s->t; }
@@ -755,7 +777,8 @@ void lt_session_free(lt_session *s) {
         lt_session_request_stop(s);
         pthread_join(s->thread, NULL);
     }
-    if (s->t.world > 1) lt_dist_set_idle(NULL, NULL);
+    if (s->t.world > 1 && !s->follower) lt_dist_set_idle(NULL, NULL);
+    if (s->follower) lt_session_answer(NULL);
     for (int i = 0; i < s->nheld; i++) lt_ctl_request_clear(&s->held[i]);
     if (s->srv) lt_ctl_server_stop(s->srv);
     lt_ctl_request_clear(&s->step_req);

@@ -7,7 +7,8 @@
 # rank 1 is fresh again and its step moves on. Paused, both ranks stay fresh
 # (rank 0 takes the beats in while it waits for commands) and neither's step
 # moves; `inspect --rank 1` shows rank 1's replica (its own batch's outputs,
-# rank 0's weights), and names rank 1 in its errors. The run ends with the
+# rank 0's weights) and `feed --rank 1` runs its probe, their errors naming
+# rank 1. The run ends with the
 # ranks' weights equal. Under -np 3 with rank 2 stopped, rank 1 (held up as
 # well) stays fresh: it beats while it waits.
 #   usage: test_ddp_watch.sh <lathe binary> <source dir>
@@ -95,6 +96,15 @@ ins nope --rank 1
 ins dense_1 --rank 2
 [ $? -eq 1 ] && [ "$(cat "$tmp/ins.err")" = "lathe ctl: inspect: --rank 2 is out of range (the run has ranks 0 to 1)" ] && ok ||
   bad "--rank 2 of 2: $(cat "$tmp/ins.err")"
+# feed --rank 1: rank 1's replica runs the probe (the same weights: the same
+# prediction as rank 0's), and its inspect shows that probe
+"$LATHE" ctl "$run" feed test 3 >"$tmp/f0" 2>&1 && "$LATHE" ctl "$run" feed test 3 --rank 1 >"$tmp/f1" 2>&1 &&
+  grep -q '^top=' "$tmp/f0" && [ "$(grep '^top=' "$tmp/f0")" = "$(grep '^top=' "$tmp/f1")" ] && ok ||
+  bad "feed test 3 on rank 0 and rank 1: $(head -c 300 "$tmp/f0" "$tmp/f1")"
+ins dense_1 --rank 1 && grep -qx 'source=probe' "$tmp/ins.out" && ok || bad "inspect --rank 1 after its feed: $(head -c 200 "$tmp/ins.out" "$tmp/ins.err")"
+"$LATHE" ctl "$run" feed bogus --rank 1 >/dev/null 2>"$tmp/fe"
+[ $? -eq 1 ] && [ "$(wc -l <"$tmp/fe")" -eq 1 ] && grep -q '^lathe ctl: rank 1: usage: feed test' "$tmp/fe" && ok ||
+  bad "feed bogus --rank 1: $(cat "$tmp/fe")"
 "$LATHE" ctl "$run" resume >/dev/null 2>&1 && ok || bad "resume"
 
 "$LATHE" ctl "$run" stop >/dev/null 2>&1

@@ -109,9 +109,11 @@ lt_trainer *lt_session_trainer(lt_session *s);
  * socket file is removed) and frees everything. NULL is fine. */
 void lt_session_free(lt_session *s);
 
-/* A rank other than 0 of a data-parallel run (it has no session): answers
- * rank 0's `inspect ... --rank R` from t's replica, while it waits in the
- * step's broadcast. NULL: no more. */
-void lt_session_answer_for(lt_trainer *t);
+/* A rank other than 0 of a data-parallel run: its trainer (built, not
+ * started: the caller runs lt_trainer_fit on lt_session_trainer) in a
+ * session without run folder, socket, log or thread, which answers rank 0's
+ * `inspect`/`feed ... --rank R` from this replica while the rank waits in the
+ * step's broadcast. Freed by lt_session_free. */
+lt_session *lt_session_follower(const lt_experiment *exp, const lt_config *cfg, lt_err *err);
 
 #endif
