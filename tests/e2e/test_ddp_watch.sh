@@ -4,7 +4,8 @@
 # `lathe ctl status --json` tells the ranks apart. Rank 1 stopped (SIGSTOP)
 # for 7 s: rank 0 still answers, rank 1's age grows past the silent bound
 # and it alone is marked silent, rank 0's age stays small; after SIGCONT
-# rank 1 is fresh again and its step moves on. Paused, both ranks stay fresh
+# rank 1 is fresh again and its step moves on; a pause sent during the stop
+# is held until then. Paused, both ranks stay fresh
 # (rank 0 takes the beats in while it waits for commands) and neither's step
 # moves; `inspect --rank 1` shows rank 1's replica (its own batch's outputs,
 # rank 0's weights) and `feed --rank 1` runs its probe, their errors naming
@@ -67,7 +68,15 @@ lt "$(field stop2 3)" 1 && lt "$(field stop7 3)" 1 && ok || bad "rank 0's age: $
 [ "$(field stop7 5)" = "$(field stop2 5)" ] && ok || bad "stopped rank 1's step moved: $(field stop2 5) -> $(field stop7 5)"
 [ "$(field stop7 1)" = running ] && ok || bad "state with rank 1 stopped: $(field stop7 1)"
 
+# a command other than status waits for the step boundary: held while rank
+# 1 holds rank 0 up, done once it goes on
+timeout 30 "$LATHE" ctl "$run" pause >"$tmp/hp.out" 2>&1 &
+held=$!
+sleep 1
+kill -0 "$held" 2>/dev/null && ok || bad "pause answered while rank 0 waits for rank 1: $(cat "$tmp/hp.out")"
 [ -n "$victim" ] && kill -CONT "$victim"
+wait "$held" && grep -qx 'state=paused' "$tmp/hp.out" && ok || bad "the held pause after SIGCONT: $(cat "$tmp/hp.out")"
+"$LATHE" ctl "$run" resume >/dev/null 2>&1 && ok || bad "resume after the held pause"
 sleep 2
 st cont && ok || bad "status after SIGCONT: $(cat "$tmp/cont.json")"
 lt "$(field cont 6)" 1 && [ "$(field cont 7)" = 0 ] && ok || bad "rank 1 after SIGCONT: $(cat "$tmp/cont.rows")"
