@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Watching a data-parallel run's ranks under a real mpirun (Open MPI, 2
-# ranks): each rank's heartbeat reaches rank 0 on its own (lathe/dist.h), so
-# `lathe ctl status --json` tells the ranks apart. Rank 1 stopped (SIGSTOP)
-# for 7 s: rank 0 still answers, rank 1's age grows past the silent bound
-# and it alone is marked silent, rank 0's age stays small; after SIGCONT
-# rank 1 is fresh again and its step moves on; a pause sent during the stop
-# is held until then. Paused, both ranks stay fresh
-# (rank 0 takes the beats in while it waits for commands) and neither's step
-# moves; `inspect --rank 1` shows rank 1's replica (its own batch's outputs,
-# rank 0's weights) and `feed --rank 1` runs its probe, their errors naming
-# rank 1. The run ends with the
-# ranks' weights equal. Under -np 3 with rank 2 stopped, rank 1 (held up as
-# well) stays fresh: it beats while it waits.
+# Watching a data-parallel run's ranks under a real mpirun (Open MPI): each
+# rank's heartbeat reaches rank 0 on its own (lathe/dist.h), so `lathe ctl
+# status --json` tells the ranks apart.
+#   - 2 ranks, rank 1 stopped (SIGSTOP) for 7 s: rank 0 still answers status,
+#     rank 1's age grows past the silent bound and it alone is marked silent,
+#     rank 0's age stays small; a pause sent meanwhile is held until rank 1
+#     goes on (SIGCONT), which then is fresh again and trains on
+#   - paused: both ranks stay fresh (rank 0 takes the beats in while it waits
+#     for commands) and neither's step moves; `inspect --rank 1` shows rank
+#     1's replica (its own batch's outputs, rank 0's weights), `feed --rank 1`
+#     runs its probe, their errors name rank 1; the ranks' weights agree
+#   - 3 ranks, rank 2 stopped: rank 1, held up as well, beats while it waits
+#     and stays fresh; only rank 2 is silent
 #   usage: test_ddp_watch.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
