@@ -262,21 +262,22 @@ static int dist_resume(cli_opts *o, const lt_experiment *e) {
 /* Ranks other than 0 train without a run folder, socket or output: only
  * their errors are printed. */
 static int train_follower(const lt_experiment *e, const cli_opts *o) {
-    static lt_trainer t;
     lt_err err = {0};
-    int rc = lt_trainer_init(&t, e, &o->cfg, &err);
-    if (rc && t.dist_shared_error) { /* rank 0 says it and ends the run */
-        lt_trainer_free(&t);
+    /* a session of its own answers rank 0's `inspect`/`feed --rank R` */
+    int shared = 0;
+    lt_session *s = lt_session_follower(e, &o->cfg, &shared, &err);
+    if (!s && shared) { /* rank 0 says it and ends the run */
         lt_dist_finalize();
         return 2;
     }
-    if (!rc) rc = lt_trainer_fit(&t, &err);
+    int rc = s ? lt_trainer_fit(lt_session_trainer(s), &err) : (err.code ? err.code : LT_ENOMEM);
     if (rc) {
         fprintf(stderr, "lathe: rank %d: %s\n", lt_dist_rank(), err.msg);
         lt_dist_abort(1);
     }
-    int status = lt_run_exit_status(t.state, t.end_signal);
-    lt_trainer_free(&t);
+    lt_trainer *t = lt_session_trainer(s);
+    int status = lt_run_exit_status(t->state, t->end_signal);
+    lt_session_free(s);
     lt_dist_finalize();
     return status;
 }

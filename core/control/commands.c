@@ -315,7 +315,7 @@ static const struct {
     {"set", cmd_set, "set <name> <value>", "change a hyperparameter from the next step (batch_size: next epoch)"},
     {"changes", cmd_changes, "changes", "every hyperparameter change applied so far"},
     {"layers", cmd_layers, "layers", "per-layer output statistics of the last batch, weight and grad norms"},
-    {"inspect", cmd_inspect, "inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]",
+    {"inspect", cmd_inspect, "inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C] [--rank R]",
      "one layer's tensor: statistics, histogram, values"},
     {"feed", cmd_feed,
      "feed test <I> | feed random | feed misclassified | feed file <PATH> | feed shape <D1xD2...> | feed text "

@@ -332,7 +332,8 @@ static int feed_text(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *e
     return LT_OK;
 }
 
-int lt_session_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
+/* feed on this rank's replica (rank 0's, or another's answering rank 0) */
+static int feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
     static const char usage[] = "usage: feed test <I> | feed random | feed misclassified | feed file <PATH> | feed "
                                 "shape <D1xD2...> | feed text \"<prompt>\" [N]";
     if (argc < 2) return lt_seterr(err, LT_EINVAL, "%s", usage);
@@ -363,4 +364,16 @@ int lt_session_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err
     else if ((rc = lt_session_parse_long(argv[2], 0, (long)d->n - 1, "feed test", &i, err)))
         return rc;
     return feed_test_sample(s, (size_t)i, out, err);
+}
+
+/* `feed ... --rank R`: rank R's replica runs the probe (and keeps it for
+ * `inspect --rank R`); the path of `feed file` is then rank R's. */
+int lt_session_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
+    char *words[LT_SESSION_WORDS_MAX + 1];
+    int n;
+    long rank;
+    int rc = lt_session_rank_words("feed", argc, argv, words, &n, &rank, err);
+    if (rc) return rc;
+    if (rank == 0) return feed(s, n, words, out, err);
+    return lt_session_ask_rank(s, "feed", rank, n, words, out, err);
 }

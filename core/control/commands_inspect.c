@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "control/session_impl.h"
+#include "lathe/dist.h"
 
 #define HIST_BINS 20
 #define VALUES_MAX 1024
@@ -212,9 +213,11 @@ static int unknown_layer(lt_model *m, const char *name, lt_err *err) {
     return lt_seterr(err, LT_ENOTFOUND, "inspect: no layer '%.64s' (layers: %s)", name, list);
 }
 
-int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
-    static const char usage[] = "usage: inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C]";
-    lt_model *m = &s->t.mod.model;
+static const char usage[] = "usage: inspect <layer> [output|weight|grad|bias] [--sample I] [--channel C] [--rank R]";
+
+/* inspect on model m; s: the session whose probe may be shown (NULL: none,
+   a rank other than 0 answering rank 0) */
+static int inspect(lt_session *s, lt_model *m, int argc, char **argv, lt_sb *out, lt_err *err) {
     if (argc < 2) return lt_seterr(err, LT_EINVAL, "%s", usage);
     const char *what = "output";
     long sample = 0, channel = 0;
@@ -277,7 +280,7 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
     const float *x, *mapped = NULL;
     int ndim, shape[LT_MAX_DIMS];
     const char *source;
-    if (s->probe_valid && !have_sample) {
+    if (s && s->probe_valid && !have_sample) {
         const lt_probe_layer *pl = &s->probe_layers[li];
         x = s->probe_mem + pl->off;
         ndim = pl->ndim;
@@ -328,3 +331,98 @@ int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_
     if (mapped) lt_tensor_unmap(l->out, l->out->data, mapped);
     return rc ? rc : put_inspect(&r, out);
 }
+
+#define RANK_ASK_S 10.0 /* how long rank 0 waits for another rank's answer */
+
+int lt_session_rank_words(const char *cmd, int argc, char **argv, char **words, int *n, long *rank, lt_err *err) {
+    int rc;
+    *n = 0;
+    *rank = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--rank")) {
+            if (i + 1 >= argc) return lt_seterr(err, LT_EINVAL, "%s: --rank needs a value", cmd);
+            if ((rc = lt_session_parse_long(argv[i + 1], 0, 1L << 24, "--rank", rank, err))) return rc;
+            i++;
+        } else if (*n < LT_SESSION_WORDS_MAX) {
+            words[(*n)++] = argv[i];
+        } else {
+            return lt_seterr(err, LT_EINVAL, "%s: more than %d words", cmd, LT_SESSION_WORDS_MAX);
+        }
+    }
+    words[*n] = NULL;
+    return LT_OK;
+}
+
+int lt_session_ask_rank(lt_session *s, const char *cmd, long rank, int n, char **words, lt_sb *out, lt_err *err) {
+    if (s->t.world <= 1)
+        return lt_seterr(err, LT_EINVAL, "%s: --rank %ld: this run is one process (rank 0 only)", cmd, rank);
+    if (rank >= s->t.world)
+        return lt_seterr(err, LT_EINVAL, "%s: --rank %ld is out of range (the run has ranks 0 to %d)", cmd, rank,
+                         s->t.world - 1);
+    if (s->fit_over)
+        return lt_seterr(err, LT_ESTATE, "%s: --rank %ld: the run is over, its other ranks have left", cmd, rank);
+    lt_sb req = {0};
+    for (int i = 0; i < n; i++) lt_sb_append(&req, words[i], strlen(words[i]) + 1);
+    if (req.oom) {
+        lt_sb_free(&req);
+        return lt_seterr(err, LT_ENOMEM, "out of memory");
+    }
+    char *ans = NULL;
+    size_t an = 0;
+    int rc = lt_dist_ask((int)rank, req.p, req.n, &ans, &an, RANK_ASK_S, err);
+    lt_sb_free(&req);
+    if (!rc) lt_sb_append(out, ans, an);
+    free(ans);
+    return rc;
+}
+
+/* `inspect ... --rank R`: rank R's replica, asked over lathe/dist.h (its
+ * last batch is its own shard, its weights equal rank 0's). The words but
+ * --rank R go to it, NUL-separated. */
+int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err) {
+    char *words[LT_SESSION_WORDS_MAX + 1];
+    int n;
+    long rank;
+    int rc = lt_session_rank_words("inspect", argc, argv, words, &n, &rank, err);
+    if (rc) return rc;
+    if (rank == 0) return inspect(s, &s->t.mod.model, n, words, out, err);
+    return lt_session_ask_rank(s, "inspect", rank, n, words, out, err);
+}
+
+/* A rank other than 0 answers rank 0's `inspect` and `feed` with --rank R
+ * from its own replica: the request's NUL-separated words. */
+static int answer(void *ctx, const char *req, size_t len, char **ans, size_t *n, lt_err *err) {
+    lt_session *s = ctx;
+    int rank = s->t.rank;
+    char *copy = malloc(len + 1), *argv[LT_SESSION_WORDS_MAX + 1];
+    if (!copy) return lt_seterr(err, LT_ENOMEM, "rank %d: out of memory", rank);
+    memcpy(copy, req, len);
+    copy[len] = '\0';
+    int argc = 0;
+    for (size_t i = 0; i < len && argc < LT_SESSION_WORDS_MAX; i += strlen(copy + i) + 1) argv[argc++] = copy + i;
+    argv[argc] = NULL;
+    int rc;
+    lt_sb out = {0};
+    if (argc >= 1 && !strcmp(argv[0], "inspect"))
+        rc = inspect(s, &s->t.mod.model, argc, argv, &out, err);
+    else if (argc >= 1 && !strcmp(argv[0], "feed"))
+        rc = lt_session_cmd_feed(s, argc, argv, &out, err);
+    else
+        rc = lt_seterr(err, LT_EINVAL, "rank %d answers inspect and feed only, not '%.64s'", rank, argc ? argv[0] : "");
+    if (!rc && out.oom) rc = lt_seterr(err, LT_ENOMEM, "rank %d: out of memory", rank);
+    free(copy);
+    if (rc) {
+        lt_sb_free(&out);
+        if (strncmp(err->msg, "rank ", 5) != 0) { /* the error names this rank */
+            char m[LT_ERR_MSG_MAX];
+            snprintf(m, sizeof m, "%s", err->msg);
+            lt_seterr(err, rc, "rank %d: %.400s", rank, m);
+        }
+        return rc;
+    }
+    *ans = out.p;
+    *n = out.n;
+    return LT_OK;
+}
+
+void lt_session_answer(lt_session *s) { lt_dist_set_answer(s ? answer : NULL, s); }

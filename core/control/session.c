@@ -127,30 +127,35 @@ void lt_session_log(lt_session *s, const char *fmt, ...) {
     lt_session_event(s, &e);
 }
 
-/* A data-parallel run's ranks as rank 0 last heard from them (lathe/dist.h):
- * one row each, their total samples/s, the slow and silent ones marked (not
+/* A data-parallel run's ranks as rank 0 last heard from them (their
+ * heartbeats, lathe/dist.h): one row each, their total samples/s, the slow
+ * ones (by the samples/s of their own work) and the silent ones marked (not
  * silent while the run is paused: rank 0 holds the others then). A world of
  * 1 has none. */
 static void status_ranks(lt_session *s, lt_ctl_status *st, double now) {
     lt_trainer *t = &s->t;
     st->nranks = 0;
     st->ranks_samples_per_s = NAN;
-    if (t->world <= 1 || !t->dist_reports || t->dist_seen[0] <= 0) return;
-    int n = t->world < LT_CTL_RANKS_MAX ? t->world : LT_CTL_RANKS_MAX;
-    double rate[LT_CTL_RANKS_MAX], age[LT_CTL_RANKS_MAX];
+    if (t->world <= 1) return;
+    lt_dist_report *rep = malloc((size_t)t->world * sizeof *rep);
+    double *seen = malloc((size_t)t->world * sizeof *seen);
+    int k = rep && seen ? lt_dist_reports(rep, seen, t->world) : 0;
+    int n = k < LT_CTL_RANKS_MAX ? k : LT_CTL_RANKS_MAX;
+    double rate[LT_CTL_RANKS_MAX], work[LT_CTL_RANKS_MAX], age[LT_CTL_RANKS_MAX];
     int slow[LT_CTL_RANKS_MAX], silent[LT_CTL_RANKS_MAX];
     double total = 0;
-    for (int r = 0; r < t->world; r++)
-        if (isfinite(t->dist_reports[r].samples_per_s)) total += t->dist_reports[r].samples_per_s;
+    for (int r = 0; r < k; r++)
+        if (isfinite(rep[r].samples_per_s)) total += rep[r].samples_per_s;
     for (int r = 0; r < n; r++) {
-        rate[r] = t->dist_reports[r].samples_per_s;
-        age[r] = t->dist_seen[r] > 0 ? now - t->dist_seen[r] : INFINITY;
+        rate[r] = rep[r].samples_per_s;
+        work[r] = rep[r].work_per_s;
+        age[r] = seen[r] > 0 ? now - seen[r] : INFINITY;
     }
     int running = t->state == LT_RUN_RUNNING;
-    lt_dist_mark(rate, age, n, running ? LT_DIST_SILENT_S : INFINITY, slow, silent);
-    const lt_gpu_sample *g = s->gpu ? lt_gpumon_sample(s->gpu, now) : NULL;
+    lt_dist_mark(work, age, n, running ? LT_DIST_SILENT_S : INFINITY, slow, silent);
+    const lt_gpu_sample *g = s->gpu && n > 0 ? lt_gpumon_sample(s->gpu, now) : NULL;
     for (int r = 0; r < n; r++) {
-        const lt_dist_report *d = &t->dist_reports[r];
+        const lt_dist_report *d = &rep[r];
         lt_ctl_rank *row = &st->ranks[r];
         row->rank = r;
         snprintf(row->host, sizeof row->host, "%s", d->host[0] ? d->host : "?");
@@ -169,7 +174,9 @@ static void status_ranks(lt_session *s, lt_ctl_status *st, double now) {
         row->mem_total = mine ? g->mem_total : NAN;
     }
     st->nranks = n;
-    st->ranks_samples_per_s = total;
+    if (n > 0) st->ranks_samples_per_s = total;
+    free(rep);
+    free(seen);
 }
 
 void lt_session_status_body(lt_session *s, lt_sb *b) {
@@ -382,7 +389,9 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         first = 0;
         double t0 = lt_now();
         uint32_t who = req.client_id;
+        s->in_command++;
         lt_session_command(s, &req);
+        s->in_command--;
         lt_ctl_request_clear(&req);
         double used = lt_now() - t0;
         lt_ctl_server_charge(s->srv, who, used);
@@ -396,6 +405,39 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         if (!budgeted && s->t.state != LT_RUN_PAUSED) break;
     }
     forward_server_log(s);
+}
+
+/* While rank 0 waits in a collective for the other ranks (lathe/dist.h's
+ * idle function, on the trainer thread): the status still goes out to the
+ * attached clients and `status` commands are answered, so that the rank that
+ * holds the others up shows as such (its heartbeat ages); every other
+ * command is held, in order, for the next safe point. */
+static void dist_idle(void *ctx) {
+    lt_session *s = ctx;
+    if (s->in_command) return; /* a command's own collective: its reply is being built */
+    if (lt_now() - s->last_status >= 0.25) send_status(s);
+    lt_ctl_request req;
+    while (s->nheld < LT_SESSION_HELD_MAX && lt_ctl_server_next_command(s->srv, &req, 0) == 1) {
+        if (req.argc == 1 && !strcmp(req.argv[0], "status")) {
+            double t0 = lt_now();
+            lt_session_command(s, &req);
+            lt_ctl_server_charge(s->srv, req.client_id, lt_now() - t0);
+            lt_ctl_request_clear(&req);
+        } else {
+            s->held[s->nheld++] = req;
+        }
+    }
+}
+
+/* The commands dist_idle held, in the order they came. */
+static void serve_held(lt_session *s) {
+    for (int i = 0; i < s->nheld; i++) {
+        s->in_command++;
+        lt_session_command(s, &s->held[i]);
+        s->in_command--;
+        lt_ctl_request_clear(&s->held[i]);
+    }
+    s->nheld = 0;
 }
 
 static void log_problem(lt_session *s, const char *what, const lt_err *e) { lt_session_log(s, "%s: %s", what, e->msg); }
@@ -442,8 +484,14 @@ static int safe_point(lt_trainer *t, void *user) {
     double now = lt_now();
     s->cmd_credit += CMD_SHARE * (now - s->last_safe);
     if (s->cmd_credit > CMD_BURST) s->cmd_credit = CMD_BURST;
+    serve_held(s);
     serve(s, 0, 1);
-    while (t->state == LT_RUN_PAUSED && !stopping(s)) serve(s, -1, 0);
+    /* paused: the other ranks' heartbeats still come in (they wait in the
+       step's broadcast) */
+    while (t->state == LT_RUN_PAUSED && !stopping(s)) {
+        serve(s, t->world > 1 ? 100 : -1, 0);
+        if (t->world > 1) lt_dist_poll(NULL);
+    }
     s->last_safe = lt_now(); /* commands' time is not training time */
     return stopping(s);
 }
@@ -590,6 +638,7 @@ static void *trainer_main(void *arg) {
     lt_session_set_state(s, s->t.state);
     lt_session_reply_step(s);
     send_layers(s);
+    serve_held(s);
     while (atomic_load(&s->keep_alive) && !stopping(s)) serve(s, -1, 0);
     serve(s, 0, 0);
     pthread_mutex_lock(&s->mu);
@@ -649,6 +698,7 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
     lo.histogram_every_n_epochs = s->opts.histogram_every_n_epochs;
     s->log = lt_runlog_open_opts(s->run_dir, &s->t, &lo, err);
     if (!s->log) goto fail;
+    if (s->t.world > 1) lt_dist_set_idle(dist_idle, s);
     if (pthread_create(&s->thread, NULL, trainer_main, s) != 0) {
         lt_seterr(err, LT_EIO, "cannot start the trainer thread");
         goto fail;
@@ -658,6 +708,30 @@ lt_session *lt_session_start(const lt_experiment *exp, const lt_config *cfg, con
 fail:
     lt_session_free(s);
     return NULL;
+}
+
+/* a follower's probe is stale after its next optimizer step, as rank 0's */
+static void follower_step(lt_trainer *t, void *user) {
+    lt_session *s = user;
+    s->probe_valid = 0;
+}
+
+lt_session *lt_session_follower(const lt_experiment *exp, const lt_config *cfg, int *shared_error, lt_err *err) {
+    *shared_error = 0;
+    lt_session *s = lt_calloc(1, sizeof *s, err);
+    if (!s) return NULL;
+    s->follower = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    lt_rng_seed(&s->probe_rng, cfg->seed ^ 0x9e3779b97f4a7c15ull);
+    if (lt_trainer_init(&s->t, exp, cfg, err)) {
+        *shared_error = s->t.dist_shared_error;
+        lt_session_free(s);
+        return NULL;
+    }
+    s->t.cb = (lt_trainer_callbacks){.user = s, .on_step = follower_step};
+    lt_session_answer(s);
+    return s;
 }
 
 const char *lt_session_run_dir(const lt_session *s) { return s->run_dir; }
@@ -705,6 +779,9 @@ void lt_session_free(lt_session *s) {
         lt_session_request_stop(s);
         pthread_join(s->thread, NULL);
     }
+    if (s->t.world > 1 && !s->follower) lt_dist_set_idle(NULL, NULL);
+    if (s->follower) lt_session_answer(NULL);
+    for (int i = 0; i < s->nheld; i++) lt_ctl_request_clear(&s->held[i]);
     if (s->srv) lt_ctl_server_stop(s->srv);
     lt_ctl_request_clear(&s->step_req);
     lt_session_probe_free(s);

@@ -35,6 +35,7 @@
 #define LT_HIST_CAP 4096       /* points kept per series */
 #define LT_HIST_REPLY_MAX 2000 /* train_loss points in a `history` reply */
 #define LT_CHANGES_CAP 1024
+#define LT_SESSION_HELD_MAX 32 /* commands held while rank 0 waits in a collective (session.c) */
 
 typedef struct lt_hist_series {
     const char *name;
@@ -100,6 +101,12 @@ struct lt_session {
     long warnings_seen; /* t.warnings already reported as events */
     double cmd_credit;  /* s of command time the trainer may still spend (session.c, serve) */
     double last_safe;   /* when the last safe point ended, lt_now() s */
+    /* commands taken while rank 0 waited in a collective (session.c,
+       dist_idle), run at the next safe point */
+    lt_ctl_request held[LT_SESSION_HELD_MAX];
+    int nheld;
+    int in_command; /* a command runs (session.c): dist_idle serves nothing then */
+    int follower;   /* a rank other than 0's (lt_session_follower): no folder, socket or log */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];
@@ -148,6 +155,14 @@ void lt_session_command(lt_session *s, lt_ctl_request *req);
 /* commands_inspect.c */
 void lt_session_layers_body(lt_session *s, lt_sb *b);
 int lt_session_cmd_inspect(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);
+/* --rank R of inspect and feed (commands_inspect.c): the words but --rank R
+ * into words (NULL-terminated, at most LT_SESSION_WORDS_MAX) and R (0 when
+ * not given); asking rank R for the reply of those words; a rank other than
+ * 0 answering them (lt_session_answer, NULL: no more) */
+#define LT_SESSION_WORDS_MAX 64
+int lt_session_rank_words(const char *cmd, int argc, char **argv, char **words, int *n, long *rank, lt_err *err);
+int lt_session_ask_rank(lt_session *s, const char *cmd, long rank, int n, char **words, lt_sb *out, lt_err *err);
+void lt_session_answer(lt_session *s);
 
 /* commands_feed.c */
 int lt_session_cmd_feed(lt_session *s, int argc, char **argv, lt_sb *out, lt_err *err);

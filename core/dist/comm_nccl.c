@@ -16,9 +16,9 @@
  * cudaPointerGetAttributes says device (or managed) memory, else to MPI.
  *
  * Buckets: iallreduce queues a bucket (nccl_book.c's ledger); the next
- * testall or waitall launches the queued ones in one ncclGroupStart/End and
- * records a CUDA event per bucket after them; testall asks the events
- * (cudaEventQuery), waitall waits for them. Every wait polls
+ * testall launches the queued ones in one ncclGroupStart/End and records a
+ * CUDA event per bucket after them, and asks the events (cudaEventQuery);
+ * the waits (lt_dist_waitall) loop on it. Every test polls
  * ncclCommGetAsyncError, so a peer's failure returns as an error line.
  *
  * Errors: every NCCL call's failure is one line naming the call and
@@ -197,11 +197,33 @@ static int wait_bucket(void *ctx, lt_dist_bucket *b, lt_err *err) {
 static int n_waitall(lt_err *err) {
     int done = 0, rc = launch(err);
     if (!rc) rc = lt_dist_ledger_test(&N.ledger, wait_bucket, NULL, &done, err);
-    if (!rc && N.host_inflight) {
-        N.host_inflight = 0;
-        rc = N.mpi->waitall(err);
-    }
+    for (int host_done = 0; !rc && N.host_inflight;)
+        if (!(rc = N.mpi->testall(&host_done, err)) && host_done) N.host_inflight = 0;
     return rc;
+}
+
+/* the host's requests and heartbeats: MPI's, where there is a world of more than one */
+static int n_msg_send(int to, int kind, const void *buf, size_t n, lt_err *err) {
+    if (!N.mpi) return lt_seterr(err, LT_EINVAL, "a world of one has no rank %d", to);
+    return N.mpi->msg_send(to, kind, buf, n, err);
+}
+
+static int n_msg_take(int from, int kind, char **buf, size_t *n, int *got, lt_err *err) {
+    *got = 0;
+    return N.mpi ? N.mpi->msg_take(from, kind, buf, n, got, err) : LT_OK;
+}
+
+static int n_beat_listen(size_t bytes, lt_err *err) { return N.mpi ? N.mpi->beat_listen(bytes, err) : LT_OK; }
+
+static int n_beat_send(const void *rec, size_t bytes, int *sent, lt_err *err) {
+    *sent = 0;
+    return N.mpi ? N.mpi->beat_send(rec, bytes, sent, err) : LT_OK;
+}
+
+static int n_beat_poll(void *table, int *got, lt_err *err) { return N.mpi ? N.mpi->beat_poll(table, got, err) : LT_OK; }
+
+static void n_beat_close(void) {
+    if (N.mpi) N.mpi->beat_close();
 }
 
 static int n_allgather_u32(uint32_t mine, uint32_t *all, lt_err *err) {
@@ -253,7 +275,12 @@ static const lt_dist_comm nccl_comm = {
     .allreduce_f64 = n_allreduce_f64,
     .iallreduce_f32 = n_iallreduce_f32,
     .testall = n_testall,
-    .waitall = n_waitall,
+    .msg_send = n_msg_send,
+    .msg_take = n_msg_take,
+    .beat_listen = n_beat_listen,
+    .beat_send = n_beat_send,
+    .beat_poll = n_beat_poll,
+    .beat_close = n_beat_close,
     .allgather_u32 = n_allgather_u32,
     .allgather_bytes = n_allgather_bytes,
     .barrier = n_barrier,

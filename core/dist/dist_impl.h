@@ -9,9 +9,14 @@
  * does not start. *rank and *world get what MPI says. */
 const lt_dist_comm *lt_dist_mpi_start(int *rank, int *world, lt_err *err);
 
+/* What a wait in a collective does between its tests (dist.c): heartbeats in
+ * and out, and the idle function (lt_dist_set_idle), each when due. */
+void lt_dist_waiting(void);
+
 /* lt_dist_init's end: comm is the implementation of this process, rank of
- * world; the watchdog starts (the tests hand in a table of their own). */
-int lt_dist_start_with(const lt_dist_comm *comm, int rank, int world);
+ * world; rank 0 listens for the heartbeats where the table has them, and the
+ * watchdog starts (the tests hand in a table of their own). */
+int lt_dist_start_with(const lt_dist_comm *comm, int rank, int world, lt_err *err);
 
 /* NCCL (comm_nccl.c, built with the CUDA backend: LATHE_HAVE_NCCL): chooses
  * this process's GPU by its local rank (CUDA_VISIBLE_DEVICES, before CUDA or

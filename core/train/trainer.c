@@ -280,10 +280,8 @@ void lt_trainer_free(lt_trainer *t) {
     lt_tcb_free(t);
     lt_sched_free(t->sched);
     free(t->prof);
-    free(t->dist_reports);
-    free(t->dist_seen);
-    t->dist_reports = NULL;
-    t->dist_seen = NULL;
+    free(t->dist_mine);
+    t->dist_mine = NULL;
     lt_loader_free(t->train_loader);
     lt_optim_free(t->opt);
     for (int k = 0; k < 2; k++) {

@@ -4,6 +4,7 @@
  * step, so the replicas stay bitwise equal (checked after every epoch). */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,10 @@ int dist_hparams_init(lt_trainer *t, lt_err *err) {
     uint32_t words[2] = {(uint32_t)t->batch_size, (uint32_t)t->batches_per_epoch};
     mine = lt_crc32c_update(mine, words, sizeof words);
     uint32_t *all = calloc((size_t)t->world, sizeof *all);
-    free(t->dist_reports);
-    free(t->dist_seen);
-    t->dist_reports = calloc((size_t)t->world, sizeof *t->dist_reports);
-    t->dist_seen = calloc((size_t)t->world, sizeof *t->dist_seen);
+    free(t->dist_mine);
+    t->dist_mine = calloc(1, sizeof *t->dist_mine);
     t->dist_rep_time = 0;
-    if (!all || !t->dist_reports || !t->dist_seen) {
+    if (!all || !t->dist_mine) {
         free(all);
         return lt_seterr(err, LT_ENOMEM, "out of memory");
     }
@@ -274,38 +273,37 @@ static void trace(const lt_trainer *t, const char *fmt, const char *name, double
     fclose(f);
 }
 
-#define REPORT_EVERY_S 0.25 /* rank 0 asks for the ranks' reports at most this often */
+#define RATE_EVERY_S 1.0 /* the rates in the heartbeat: over at least this long */
 
-/* Every rank's report into rank 0's table (one all-gather of a fixed record
- * per rank); rank 0 stamps when they arrived. */
-static int gather_reports(lt_trainer *t, lt_err *err) {
-    lt_dist_report mine;
-    memset(&mine, 0, sizeof mine);
-    mine.rank = t->rank;
-    mine.step = t->step;
+/* This rank's heartbeat to rank 0 (lathe/dist.h), at each step boundary: its
+ * step, and its rates measured over at least RATE_EVERY_S. */
+static int send_report(lt_trainer *t, lt_err *err) {
+    lt_dist_report *mine = t->dist_mine;
     double now = lt_now();
     double dt = now - t->dist_rep_time;
-    mine.samples_per_s =
-        t->dist_rep_time > 0 && dt > 0 ? (double)(t->samples - t->dist_rep_samples) / dt : t->samples_per_s;
-    t->dist_rep_time = now;
-    t->dist_rep_samples = t->samples;
-    if (gethostname(mine.host, sizeof mine.host - 1) != 0) snprintf(mine.host, sizeof mine.host, "localhost");
-    snprintf(mine.device, sizeof mine.device, "%s", lt_dev_name(t->be));
-    int rc = lt_dist_allgather_bytes(&mine, sizeof mine, t->dist_reports, err);
-    if (rc) return rc;
-    now = lt_now();
-    for (int r = 0; r < t->world; r++) {
-        t->dist_reports[r].host[sizeof mine.host - 1] = '\0';
-        t->dist_reports[r].device[sizeof mine.device - 1] = '\0';
-        t->dist_seen[r] = now;
+    if (t->dist_rep_time <= 0) {
+        mine->rank = t->rank;
+        mine->samples_per_s = t->samples_per_s;
+        mine->work_per_s = NAN;
+        if (gethostname(mine->host, sizeof mine->host - 1) != 0) snprintf(mine->host, sizeof mine->host, "localhost");
+        snprintf(mine->device, sizeof mine->device, "%s", lt_dev_name(t->be));
+    } else if (dt >= RATE_EVERY_S) {
+        double n = (double)(t->samples - t->dist_rep_samples), work = dt - (lt_dist_waited() - t->dist_rep_wait);
+        mine->samples_per_s = n / dt;
+        mine->work_per_s = work > 0 ? n / work : NAN;
     }
-    return LT_OK;
+    if (t->dist_rep_time <= 0 || dt >= RATE_EVERY_S) {
+        t->dist_rep_time = now;
+        t->dist_rep_samples = t->samples;
+        t->dist_rep_wait = lt_dist_waited();
+    }
+    mine->step = t->step;
+    return lt_dist_beat(mine, err);
 }
 
-/* One small broadcast per step: [stop, hparams..., report, validate] as rank 0
- * has them. A pause on rank 0 holds the others here, in the broadcast.
- * report: rank 0 asks for the ranks' reports (at most every REPORT_EVERY_S),
- * gathered at once by every rank. validate: a `validate` command on rank 0
+/* One small broadcast per step: [stop, hparams..., validate] as rank 0 has
+ * them. A pause on rank 0 holds the others here, in the broadcast. Before it,
+ * each rank's heartbeat. validate: a `validate` command on rank 0
  * (dist_validate), sent from its safe point, between this step boundary's
  * safe point and its own broadcast: the others evaluate their shares and
  * wait for the next message, still at the same step boundary. */
@@ -317,13 +315,11 @@ static void compose(lt_trainer *t, double *msg, int validate) {
         if (lt_trainer_hparam_get(t, lt_trainer_hparam_name(t, i, nb, sizeof nb), &msg[1 + i], NULL))
             msg[1 + i] = t->dist_last[i];
     }
-    msg[1 + n] = !validate && t->dist_reports && lt_now() - t->dist_seen[0] >= REPORT_EVERY_S;
-    msg[2 + n] = validate;
+    msg[1 + n] = validate;
 }
 
 static int apply(lt_trainer *t, const double *msg, lt_err *err) {
     int n = t->dist_nhp, rc;
-    if (msg[1 + n] != 0 && t->dist_reports && (rc = gather_reports(t, err))) return rc;
     for (int i = 0; i < n; i++) {
         if (msg[1 + i] == t->dist_last[i]) continue;
         char nb[64];
@@ -337,19 +333,19 @@ static int apply(lt_trainer *t, const double *msg, lt_err *err) {
         snprintf(t->stop_reason, sizeof t->stop_reason, "stopped by rank 0");
     }
     if (msg[0] != 0) trace(t, "step=%ld %s%.0f\n", "stop=", 1);
-    if (msg[2 + n] != 0) trace(t, "step=%ld %s%.0f\n", "validate=", 1);
+    if (msg[1 + n] != 0) trace(t, "step=%ld %s%.0f\n", "validate=", 1);
     return LT_OK;
 }
 
 int dist_sync_commands(lt_trainer *t, lt_err *err) {
-    double msg[3 + MAX_HP];
-    size_t bytes = (size_t)(3 + t->dist_nhp) * sizeof(double);
+    double msg[2 + MAX_HP];
+    size_t bytes = (size_t)(2 + t->dist_nhp) * sizeof(double);
     for (;;) {
         if (t->rank == 0) compose(t, msg, 0);
         lt_dist_set_step(t->step);
-        int rc = lt_dist_bcast_bytes(msg, bytes, 0, err);
-        if (rc || (rc = apply(t, msg, err))) return rc;
-        if (msg[2 + t->dist_nhp] == 0) return LT_OK;
+        int rc = t->dist_mine ? send_report(t, err) : LT_OK;
+        if (rc || (rc = lt_dist_bcast_bytes(msg, bytes, 0, err)) || (rc = apply(t, msg, err))) return rc;
+        if (msg[1 + t->dist_nhp] == 0) return LT_OK;
         /* rank 0 validates from its safe point: this rank's share, then the
            next message of this same step boundary */
         if ((rc = lt_trainer_evaluate(t, LT_STAGE_VAL, err))) return rc;
@@ -358,10 +354,10 @@ int dist_sync_commands(lt_trainer *t, lt_err *err) {
 
 int dist_validate(lt_trainer *t, lt_err *err) {
     if (t->rank != 0) return lt_seterr(err, LT_ESTATE, "validate: only rank 0 decides a validation");
-    double msg[3 + MAX_HP];
+    double msg[2 + MAX_HP];
     compose(t, msg, 1);
     lt_dist_set_step(t->step);
-    int rc = lt_dist_bcast_bytes(msg, (size_t)(3 + t->dist_nhp) * sizeof(double), 0, err);
+    int rc = lt_dist_bcast_bytes(msg, (size_t)(2 + t->dist_nhp) * sizeof(double), 0, err);
     if (rc || (rc = apply(t, msg, err))) return rc;
     return lt_trainer_evaluate(t, LT_STAGE_VAL, err);
 }

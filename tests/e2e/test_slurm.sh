@@ -9,6 +9,8 @@
 #      `scontrol requeue` its job, which reruns the sbatch script; it finds the
 #      job's last.safetensors and resumes from it to the same end as an
 #      uninterrupted run.
+#   4. srun --mpi=pmix -n 2 lathe train mlp_sgd --strategy ddp --devices 2:
+#      ranks_agree=1 every epoch, the weights of 1 rank x batch 128 within 1e-5
 #   usage: test_slurm.sh <lathe binary> <source dir>
 # Skipped (exit 77) without slurm-wlm and munge, as non-root, or without the data.
 . "$(dirname "$0")/lib.sh" "$1"
@@ -111,5 +113,26 @@ if [ -z "$jid" ]; then bad "sbatch (requeue): $(cat "$tmp/sbatch.err")"; else
   fin=$(grep 'state=done' "$out" | tail -1)
   [ -n "$fin" ] && [ "$(printf '%s\n' "$fin" | kv steps /dev/stdin)" = 120 ] && ok || bad "the resumed run's end: $(grep 'state=' "$out")"
 fi
+
+# ---- 4. two lathe ranks under srun --mpi=pmix -n 2 (--strategy ddp) ----
+# the ranks' weights equal after every epoch, and 2 ranks x batch 64 reach
+# the weights of 1 rank x batch 128 within 1e-5 relative (as test_ddp.sh
+# checks under mpirun)
+if command -v mpicc >/dev/null; then
+  eq=(--headless --seed 1 --threads 1 --limit-val-batches 2 --limit-test-batches 2 --max-epochs 2
+    --limit-train-batches 6 --save-last --lr 0.05)
+  timeout 120 srun --mpi=pmix -n 2 "$LATHE" train mlp_sgd "${eq[@]}" --batch-size 64 --strategy ddp --devices 2 \
+    --default-root-dir "$tmp/ddp2" >"$tmp/ddp2.out" 2>"$tmp/ddp2.err"
+  rc=$?
+  [ $rc -eq 0 ] && ok || bad "srun --mpi=pmix -n 2 lathe train --strategy ddp: exit $rc: $(tail -c 600 "$tmp/ddp2.err")"
+  n=$(grep -c "weights_crc=[0-9a-f]\{8\} ranks_agree=1$" "$tmp/ddp2.err")
+  [ "$n" = 2 ] && ! grep -q "ranks_agree=0" "$tmp/ddp2.err" && ok ||
+    bad "srun ddp: expected 2 epochs with ranks_agree=1, got $n: $(grep weights_crc "$tmp/ddp2.err")"
+  [ "$(grep -c '^steps=12 ' "$tmp/ddp2.out")" = 1 ] && ok || bad "srun ddp: one summary line (rank 0's) expected: $(cat "$tmp/ddp2.out")"
+  "$LATHE" train mlp_sgd "${eq[@]}" --batch-size 128 --default-root-dir "$tmp/ddp1" >"$tmp/ddp1.out" 2>"$tmp/ddp1.err" ||
+    bad "1 rank failed: $(tail -c 400 "$tmp/ddp1.err")"
+  out=$(python3 "$SRC/tests/dist/check_weights_close.py" "$tmp/ddp2/mlp_sgd/version_0/checkpoints/last.safetensors" \
+    "$tmp/ddp1/mlp_sgd/version_0/checkpoints/last.safetensors" 1e-5 2>&1) && ok || bad "srun ddp weights differ: $out"
+else echo "note: mpicc not found (libopenmpi-dev): the srun --mpi=pmix ddp run is left out"; fi
 
 finish

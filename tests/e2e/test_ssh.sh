@@ -7,7 +7,10 @@
 #   2. ssh -t ... lathe attach <run> in tmux: the workbench comes up, space
 #      pauses and resumes, a resize redraws the frame, q detaches (ssh exits 0)
 #      and the run goes on
-# The distributed core's per-rank rows and a pause across ranks come with it.
+#   3. a 2-rank run (mpirun -np 2) attached over ssh -t: the workbench's gpu
+#      pane shows a row per rank, space pauses both ranks (their steps in
+#      `lathe ctl --json status` stand still) and resumes them, q detaches,
+#      and the run ends with ranks_agree=1
 #   usage: test_ssh.sh <lathe binary> <source dir>
 # Skipped (exit 77) without OpenSSH, tmux or the data.
 . "$(dirname "$0")/lib.sh" "$1"
@@ -87,5 +90,51 @@ ctl stop
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 wait "$pid"; rc=$?; pid=
 [ $rc -eq 0 ] && [ "$(kv state "$tmp/run.out")" = stopped ] && ok || bad "stop over the forward: exit $rc, $(tail -1 "$tmp/run.out")"
+
+# ---- 3. a 2-rank run (mpirun -np 2) watched over ssh -t: the rank rows on
+# the workbench's gpu pane, a pause from the workbench holds both ranks ----
+if command -v mpirun >/dev/null; then
+  export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+  MPI=(mpirun --oversubscribe -np 2)
+  [ "$(id -u)" = 0 ] && MPI=(mpirun --allow-run-as-root --oversubscribe -np 2)
+  DRUN=$tmp/ddp/mlp_sgd/version_0
+  (cd "$tmp" && exec timeout 120 "${MPI[@]}" "$LATHE" train mlp_sgd --headless --seed 1 --threads 1 --batch-size 16 \
+     --max-epochs 1000 --limit-train-batches 50 --limit-val-batches 2 --limit-test-batches 2 --strategy ddp \
+     --devices 2 --default-root-dir "$tmp/ddp" >"$tmp/ddp.out" 2>"$tmp/ddp.err") &
+  pid=$!
+  for _ in $(seq 1 300); do [ -S "$DRUN/control.sock" ] && break; sleep 0.1; done
+  [ -S "$DRUN/control.sock" ] && ok || bad "the 2-rank run opened no control socket: $(tail -2 "$tmp/ddp.err")"
+  # ranks <file>: "state step0 step1" from a status --json
+  ranks() {
+    "$LATHE" ctl --json "$DRUN" status >"$tmp/$1.json" 2>&1 &&
+      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["ranks"]; assert len(r)==2, r
+print(d["state"], r[0]["step"], r[1]["step"])' "$tmp/$1.json" 2>/dev/null
+  }
+  $T new-session -d -s dd -x 120 -y 40 "ssh -t $SSH_OPTS 127.0.0.1 'cd $tmp && env $ENVS $LATHE attach $DRUN'; echo EXIT=\$?; sleep 60"
+  wait_for dd:0 'RUNNING' 100 && ok || bad "no RUNNING for the 2-rank run over ssh -t: $(cap dd:0 | head -3)"
+  $T send-keys -t dd:0 G
+  # the gpu pane's rows: rank, host, device, step, samples/s, util, memory, beat
+  row='^ *%s +[^ ]+ +cpu +[0-9]+ +[0-9.]+ +- +- +[0-9.]+s'
+  wait_for dd:0 "$(printf "$row" 0)" 50 && cap dd:0 | grep -qE "$(printf "$row" 1)" && ok ||
+    bad "no rank rows on the workbench: $(cap dd:0 | grep -A4 '^rank' | head -6)"
+  $T send-keys -t dd:0 ' '
+  wait_for dd:0 'PAUSED' && ok || bad "space did not pause the 2-rank run: $(cap dd:0 | head -1)"
+  sleep 0.5
+  a=$(ranks p1); sleep 1.5; b=$(ranks p2)
+  [ -n "$a" ] && [ "$a" = "$b" ] && [ "${a%% *}" = paused ] && ok || bad "the ranks moved while paused: '$a' -> '$b'"
+  $T send-keys -t dd:0 ' '
+  wait_for dd:0 'RUNNING' && ok || bad "space did not resume the 2-rank run: $(cap dd:0 | head -1)"
+  sleep 1.5; c=$(ranks r1)
+  set -- $a; a1=${2:-0} a2=${3:-0}
+  set -- $c
+  [ -n "$c" ] && [ "${2:-0}" -gt "$a1" ] && [ "${3:-0}" -gt "$a2" ] && ok || bad "the ranks after resume: '$a' -> '$c'"
+  $T send-keys -t dd:0 q
+  wait_for dd:0 'EXIT=0' && ok || bad "q did not detach from the 2-rank run: $(cap dd:0 | tail -3)"
+  "$LATHE" ctl "$DRUN" stop >/dev/null 2>&1
+  wait "$pid"; rc=$?; pid=
+  [ $rc -eq 0 ] && ok || bad "the 2-rank run exited $rc: $(tail -c 400 "$tmp/ddp.err")"
+  grep -q "ranks_agree=1$" "$tmp/ddp.err" && ! grep -q "ranks_agree=0" "$tmp/ddp.err" && ok ||
+    bad "the 2-rank run's ranks disagree: $(grep weights_crc "$tmp/ddp.err" | tail -3)"
+else echo "note: mpirun not found (openmpi-bin): the 2-rank run over ssh is left out"; fi
 
 finish

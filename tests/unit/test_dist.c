@@ -1,5 +1,5 @@
 /* The distributed layer without MPI: a world of 1 (the collectives copy or
- * do nothing) and the marking of slow and silent ranks. */
+ * do nothing, the heartbeats too) and the marking of slow and silent ranks. */
 #include <math.h>
 #include <string.h>
 
@@ -19,6 +19,17 @@ static void test_world_of_one(void) {
     CHECK(lt_dist_world() == 1);
     CHECK(lt_dist_allgather_bytes(&mine, sizeof mine, all, &err) == LT_OK);
     CHECK(all[0].step == 7 && all[0].samples_per_s == 123.5 && !strcmp(all[0].host, "h"));
+    /* heartbeats: nothing to send, no table, no time in collectives */
+    lt_dist_report table[2];
+    double seen[2] = {-1, -1};
+    CHECK(lt_dist_beat(&mine, &err) == LT_OK);
+    CHECK(lt_dist_reports(table, seen, 2) == 0 && seen[0] == -1);
+    CHECK(lt_dist_waited() == 0);
+    /* no other rank to ask */
+    char *ans = (char *)&err;
+    size_t n = 7;
+    CHECK(lt_dist_ask(1, "inspect", 8, &ans, &n, 1.0, &err) == LT_EINVAL);
+    CHECK(ans == NULL && n == 0 && strstr(err.msg, "a run of one process has no rank 1"));
 }
 
 static void test_mark(void) {

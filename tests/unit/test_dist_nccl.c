@@ -153,7 +153,7 @@ static void fake_finalize(void) {}
 static void fault_body(void) {
     static const lt_dist_comm t = {
         .name = "fake", .async_error = fake_async, .cancel = fake_cancel, .finalize = fake_finalize};
-    lt_dist_start_with(&t, 1, 2);
+    lt_dist_start_with(&t, 1, 2, NULL);
     lt_dist_set_step(7);
     sleep(10);
 }
@@ -165,7 +165,7 @@ static void hang_body(void) {
                                    .cancel = fake_cancel,
                                    .finalize = fake_finalize};
     setenv("LATHE_DIST_TIMEOUT", "1", 1);
-    lt_dist_start_with(&t, 1, 2);
+    lt_dist_start_with(&t, 1, 2, NULL);
     lt_dist_set_step(9);
     float x = 0;
     lt_err err = {0};

@@ -134,10 +134,11 @@ typedef struct lt_ctl_gpu {
 /* One rank of a data-parallel run in a status, a `ranks=` line:
  *   ranks=rank=<r> host=<word> step=<s> samples_per_s=<x> age=<s> util=<%>
  *         mem_used=<MiB> mem_total=<MiB> slow=<0|1> silent=<0|1> device=<text>
- * samples_per_s over the interval since its previous report; age the seconds
+ * samples_per_s over about its last second; age the seconds
  * since its last report reached rank 0; util and the memory are the GPU's
- * when the rank trains on one, else empty (NaN); slow: its samples/s is below
- * 0.8 x the ranks' median; silent: its age is over the bound (lathe/dist.h). */
+ * when the rank trains on one, else empty (NaN); slow: the samples/s of its
+ * own work (its time in collectives left out) is below 0.8 x the ranks'
+ * median; silent: its age is over the bound (lathe/dist.h). */
 typedef struct lt_ctl_rank {
     long rank;
     char host[LT_CTL_WORD_MAX];

@@ -109,4 +109,12 @@ lt_trainer *lt_session_trainer(lt_session *s);
  * socket file is removed) and frees everything. NULL is fine. */
 void lt_session_free(lt_session *s);
 
+/* A rank other than 0 of a data-parallel run: its trainer (built, not
+ * started: the caller runs lt_trainer_fit on lt_session_trainer) in a
+ * session without run folder, socket, log or thread, which answers rank 0's
+ * `inspect`/`feed ... --rank R` from this replica while the rank waits in the
+ * step's broadcast. Freed by lt_session_free. NULL on failure, with
+ * *shared_error 1 where it is one every rank finds alike (rank 0 says it). */
+lt_session *lt_session_follower(const lt_experiment *exp, const lt_config *cfg, int *shared_error, lt_err *err);
+
 #endif

@@ -363,13 +363,13 @@ struct lt_trainer {
     /* the init failed on a problem every rank finds the same (flags that differ
        between the ranks, a set too small to share): rank 0 says it, alone */
     int dist_shared_error;
-    /* the ranks' reports (lathe/dist.h), gathered at most a few times a
-       second in the step's meeting: on rank 0 every rank's last one and when
-       it arrived (lt_now() s); NULL in a world of 1 */
-    struct lt_dist_report *dist_reports;
-    double *dist_seen;
-    double dist_rep_time; /* this rank: when it last reported, and at how many samples */
+    /* this rank's heartbeat to rank 0 (lathe/dist.h): its last report (NULL
+       in a world of 1), and when it last measured its rates, at how many
+       samples and after how long in collectives (lt_dist_waited) */
+    struct lt_dist_report *dist_mine;
+    double dist_rep_time;
     long dist_rep_samples;
+    double dist_rep_wait;
     struct lt_ddp_buckets *ddp; /* the gradient buckets (train/trainer_dist.c); NULL until the first step */
     /* time spent waiting for the buckets' all-reduce after the backward, and
        the time of those steps (allreduce_wait_share = their ratio) */
