@@ -176,14 +176,33 @@ void dist_grads_free(lt_trainer *t) {
     t->ddp = NULL;
 }
 
+/* A comm hook on one bucket. Hooks work on host floats: a bucket in device
+ * memory goes through a host copy (lathe/device.h's calls) and back. */
+static int run_hook(lt_trainer *t, void (*fn)(lt_ddp_bucket *), float *grad, size_t n, int index, lt_err *err) {
+    if (lt_dev_kind(t->be) == LT_DEV_CPU) {
+        lt_ddp_bucket v = {grad, n, index};
+        fn(&v);
+        return LT_OK;
+    }
+    float *h = malloc(n * sizeof *h + 1);
+    if (!h) return lt_seterr(err, LT_ENOMEM, "out of memory for a gradient bucket's host copy");
+    int rc = lt_dev_get(t->be, h, grad, n * sizeof *h, err);
+    if (!rc) {
+        lt_ddp_bucket v = {h, n, index};
+        fn(&v);
+        rc = lt_dev_set(t->be, grad, h, n * sizeof *h, err);
+    }
+    free(h);
+    return rc;
+}
+
 static int bucket_issue(lt_trainer *t, ddp_bucket *b, lt_err *err) {
     struct lt_ddp_buckets *d = t->ddp;
     b->issued = 1;
-    if (d->setup.comm_hook && d->setup.comm_hook->before) {
-        lt_ddp_bucket v = {d->gbase + b->lo, b->hi - b->lo, (int)(b - d->b)};
-        d->setup.comm_hook->before(&v);
-    }
-    return lt_dist_iallreduce_sum_f32(d->gbase + b->lo, b->hi - b->lo, err);
+    int rc = LT_OK;
+    if (d->setup.comm_hook && d->setup.comm_hook->before)
+        rc = run_hook(t, d->setup.comm_hook->before, d->gbase + b->lo, b->hi - b->lo, (int)(b - d->b), err);
+    return rc ? rc : lt_dist_iallreduce_sum_f32(d->gbase + b->lo, b->hi - b->lo, err);
 }
 
 /* where a tensor's gradient writes into the flat gradient: each bucket it
@@ -248,9 +267,12 @@ int dist_average_grads(lt_trainer *t, lt_err *err) {
     if (rc) return rc;
     float k = 1.0f / (float)t->world;
     for (int j = 0; j < d->n; j++) {
-        lt_ddp_bucket v = {d->gbase + d->b[j].lo, d->b[j].hi - d->b[j].lo, j};
-        if (d->setup.comm_hook && d->setup.comm_hook->after) d->setup.comm_hook->after(&v);
-        for (size_t i = 0; i < v.n; i++) v.grad[i] *= k;
+        float *g = d->gbase + d->b[j].lo;
+        size_t n = d->b[j].hi - d->b[j].lo;
+        if (d->setup.comm_hook && d->setup.comm_hook->after &&
+            (rc = run_hook(t, d->setup.comm_hook->after, g, n, j, err)))
+            return rc;
+        lt_dev_scale(t->be, g, n, k); /* where the gradients live: x *= k, as the host loop */
     }
     /* torch DDP's broadcast_buffers (its default): rank 0's buffers replace
        the others' every step. torch sends them before each forward; here they
@@ -399,10 +421,25 @@ int dist_reduce_metrics(lt_trainer *t, lt_err *err) {
 
 int dist_weights_check(lt_trainer *t, lt_err *err) {
     lt_model *md = &t->mod.model;
-    t->weights_crc = lt_crc32c(md->mem, md->nparam_floats * sizeof(float));
-    if (md->nbuffer_floats) /* and the buffers, as rank 0 broadcast them */
-        t->weights_crc =
-            lt_crc32c_update(t->weights_crc, md->mem + 2 * md->nparam_floats, md->nbuffer_floats * sizeof(float));
+    /* the weights and the buffers (as rank 0 broadcast them), read through
+       the host where they live on a device */
+    const float *w = md->mem, *buf = md->mem + 2 * md->nparam_floats;
+    float *host = NULL;
+    if (lt_dev_kind(t->be) != LT_DEV_CPU) {
+        size_t nw = md->nparam_floats, nb = md->nbuffer_floats;
+        host = malloc((nw + nb) * sizeof *host + 1);
+        if (!host) return lt_seterr(err, LT_ENOMEM, "out of memory for the weights' check");
+        int rc = lt_dev_get(t->be, host, w, nw * sizeof *host, err);
+        if (!rc && nb) rc = lt_dev_get(t->be, host + nw, buf, nb * sizeof *host, err);
+        if (rc) {
+            free(host);
+            return rc;
+        }
+        w = host, buf = host + nw;
+    }
+    t->weights_crc = lt_crc32c(w, md->nparam_floats * sizeof(float));
+    if (md->nbuffer_floats) t->weights_crc = lt_crc32c_update(t->weights_crc, buf, md->nbuffer_floats * sizeof(float));
+    free(host);
     t->ranks_agree = 1;
     if (t->world <= 1) return LT_OK;
     uint32_t *all = calloc((size_t)t->world, sizeof *all);
