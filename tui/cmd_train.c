@@ -210,17 +210,6 @@ static int dist_setup(const cli_opts *o, int argc, char **argv) {
             fprintf(stderr, "lathe: --strategy ddp with GPU ranks needs NCCL, and this build has none\n");
             return 2;
         }
-        /* the trainer averages the gradients and compares the ranks' weights
-           with the host (core/train/trainer_dist.c), which cannot address
-           device memory: until it does that on the device, GPU ranks run in
-           a world of 1 only */
-        if (de.world > 1) {
-            fprintf(stderr,
-                    "lathe: --strategy ddp with %d GPU ranks: NCCL is built, but the trainer's gradient "
-                    "averaging runs on the host yet; use --accelerator cpu\n",
-                    de.world);
-            return 2;
-        }
         lt_dist_use_gpu(1);
     }
     if (lt_dist_init(&err)) {
