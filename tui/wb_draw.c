@@ -226,14 +226,38 @@ void wb_plot_xy(wb_canvas *c, const double *x, const double *y, int n, const wb_
             continue;
         }
         int qx = (int)lround(fx), qy = H - 1 - (int)lround(fy);
-        if (have)
+        if (have) {
             wb_canvas_line(c, px, py, qx, qy, color);
-        else
-            wb_canvas_dot(c, qx, qy, color);
+        } else if (i + 1 < n && wb_axis_pos(ax, x[i + 1], W) >= 0 && wb_axis_pos(ay, y[i + 1], H) >= 0) {
+            wb_canvas_dot(c, qx, qy, color); /* the line starts here */
+        } else {                             /* a lone point (one validation so far): a small cross, not one dot */
+            for (int d = -1; d <= 1; d++) {
+                wb_canvas_dot(c, qx + d, qy, color);
+                wb_canvas_dot(c, qx, qy + d, color);
+            }
+        }
         px = qx;
         py = qy;
         have = 1;
     }
+}
+
+int wb_step_points(const double *x, const double *y, int n, const double *at, int nat, double *ox, double *oy) {
+    int k = 0, j = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && y[i] != y[i - 1] && isfinite(y[i]) && isfinite(y[i - 1])) {
+            while (j < nat && !(at[j] > x[i - 1])) j++; /* the first change after the previous point */
+            if (j < nat && at[j] <= x[i]) {
+                ox[k] = at[j];
+                oy[k++] = y[i - 1];
+                ox[k] = at[j];
+                oy[k++] = y[i];
+            }
+        }
+        ox[k] = x[i];
+        oy[k++] = y[i];
+    }
+    return k;
 }
 
 void wb_smooth(const double *y, int n, double w, double *out) {

@@ -99,6 +99,52 @@ static void test_plot(void) {
     wb_canvas_free(&c);
 }
 
+/* A lone point is a cross of five dots; the first point of a line is one dot. */
+static void test_lone_point(void) {
+    wb_canvas c;
+    CHECK(wb_canvas_init(&c, 10, 4) == 0);
+    double x[1] = {5}, y[1] = {0.5};
+    wb_axis ax = {0, 10, 0}, ay = {0, 1, 0};
+    wb_plot_xy(&c, x, y, 1, &ax, &ay, 3);
+    int dots = 0;
+    for (int i = 0; i < 40; i++) dots += __builtin_popcount(c.dots[i]);
+    CHECK_MSG(dots == 5, "a lone point drew %d dots", dots);
+    wb_canvas_free(&c);
+    /* a point beside an undrawable one (NaN) is lone too */
+    CHECK(wb_canvas_init(&c, 10, 4) == 0);
+    double x2[2] = {1, 5}, y2[2] = {NAN, 0.5};
+    wb_plot_xy(&c, x2, y2, 2, &ax, &ay, 3);
+    dots = 0;
+    for (int i = 0; i < 40; i++) dots += __builtin_popcount(c.dots[i]);
+    CHECK_MSG(dots == 5, "a point after a gap drew %d dots", dots);
+    wb_canvas_free(&c);
+}
+
+/* The lr holds its old value up to the change and the new one from it:
+ * points at steps 0 and 10, a change at step 4. */
+static void test_step_curve(void) {
+    double x[3] = {0, 10, 20}, y[3] = {0.1, 0.01, 0.01}, at[2] = {4, 15}, ox[9], oy[9];
+    int k = wb_step_points(x, y, 3, at, 2, ox, oy);
+    CHECK_MSG(k == 5, "%d points", k);
+    double wx[5] = {0, 4, 4, 10, 20}, wy[5] = {0.1, 0.1, 0.01, 0.01, 0.01};
+    for (int i = 0; i < k && i < 5; i++)
+        CHECK_MSG(ox[i] == wx[i] && oy[i] == wy[i], "point %d: (%g, %g)", i, ox[i], oy[i]);
+    /* without a known change between the points the line joins them as before */
+    CHECK(wb_step_points(x, y, 3, NULL, 0, ox, oy) == 3);
+    /* drawn: the columns after the change sit at the bottom, those before it at the top */
+    wb_canvas c;
+    CHECK(wb_canvas_init(&c, 10, 4) == 0);
+    k = wb_step_points(x, y, 2, at, 1, ox, oy);
+    wb_axis ax = {0, 10, 0}, ay = {0.01, 0.1, 0};
+    wb_plot_xy(&c, ox, oy, k, &ax, &ay, 3);
+    for (int col = 5; col < 10; col++) /* steps 5..10: only the bottom row */
+        CHECK_MSG(c.dots[col] == 0 && c.dots[10 + col] == 0 && c.dots[20 + col] == 0 && c.dots[30 + col],
+                  "column %d is not at the new value", col);
+    for (int col = 0; col < 3; col++) /* steps 0..3: only the top row */
+        CHECK_MSG(c.dots[col] && c.dots[30 + col] == 0, "column %d is not at the old value", col);
+    wb_canvas_free(&c);
+}
+
 static void test_map(void) {
     CHECK(wb_shade_level(NAN, 0, 1, 5) == -1);
     CHECK(wb_shade_level(0, 0, 1, 5) == 0);
@@ -354,6 +400,8 @@ int main(void) {
     RUN(test_numbers);
     RUN(test_canvas);
     RUN(test_plot);
+    RUN(test_lone_point);
+    RUN(test_step_curve);
     RUN(test_map);
     RUN(test_map_constant);
     RUN(test_lrfind_plot);
