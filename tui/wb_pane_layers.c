@@ -62,7 +62,7 @@ static void layers_resize(wb *w, void *self, const wb_rect *r) { choose_columns(
 static void layers_draw(wb *w, void *self, const wb_rect *r) {
     layers *s = self;
     if (s->width != r->w) choose_columns(s, r->w);
-    wb_title(w, r, "layers (last training batch; Enter inspects the selected layer)");
+    wb_title(w, r, "layers (stats over the whole last training batch; Enter inspects the selected layer)");
     wb_attr(w, WB_C_DIM, 1);
     for (int c = 0, x = r->x; c < NCOLS; c++)
         if (s->use[c]) {

@@ -145,6 +145,25 @@ static void test_step_curve(void) {
     wb_canvas_free(&c);
 }
 
+/* The inspector says what its statistics cover: one sample, the probe, a whole parameter. */
+static void test_inspect_scope(void) {
+    wb_inspect in = {.sample = 3};
+    char b[64];
+    snprintf(in.what, sizeof in.what, "output");
+    snprintf(in.source, sizeof in.source, "batch");
+    wb_inspect_scope(&in, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "stats: sample 3 of the batch"), "%s", b);
+    snprintf(in.source, sizeof in.source, "probe");
+    wb_inspect_scope(&in, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "stats: the probed input"), "%s", b);
+    in.sample = -1;
+    snprintf(in.what, sizeof in.what, "weight");
+    snprintf(in.source, sizeof in.source, "model");
+    wb_inspect_scope(&in, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "stats: the whole weight"), "%s", b);
+    CHECK(strlen("stats: sample 999 of the batch") <= 30); /* fits the stats column */
+}
+
 static void test_map(void) {
     CHECK(wb_shade_level(NAN, 0, 1, 5) == -1);
     CHECK(wb_shade_level(0, 0, 1, 5) == 0);
@@ -402,6 +421,7 @@ int main(void) {
     RUN(test_plot);
     RUN(test_lone_point);
     RUN(test_step_curve);
+    RUN(test_inspect_scope);
     RUN(test_map);
     RUN(test_map_constant);
     RUN(test_lrfind_plot);
