@@ -70,7 +70,10 @@ static void layers_draw(wb *w, void *self, const wb_rect *r) {
             x += layer_cols[c].width + 1;
         }
     wb_attr(w, 0, 0);
-    if (!w->m.nly) wb_put(r->y + 2, r->x, r->w, "(waiting for the layers snapshot)");
+    if (!w->m.nly)
+        wb_put(r->y + 2, r->x, r->w,
+               w->offline ? "(no layers snapshot in this run: a run that has ended keeps its curves, hparams and log)"
+                          : "(waiting for the layers snapshot)");
     if (s->sel >= w->m.nly) s->sel = w->m.nly ? w->m.nly - 1 : 0;
     int rows = r->h - 2, first = 0;
     if (s->sel >= rows) first = s->sel - rows + 1;
