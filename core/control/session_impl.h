@@ -100,6 +100,9 @@ struct lt_session {
     long warnings_seen; /* t.warnings already reported as events */
     double cmd_credit;  /* s of command time the trainer may still spend (session.c, serve) */
     double last_safe;   /* when the last safe point ended, lt_now() s */
+    double step_s[15];  /* the last training intervals between safe points, s: the budget's median step */
+    int nstep_s, step_s_next;
+    double budget_train_s, budget_cmd_s; /* while training: seconds trained, and spent on commands between steps */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];

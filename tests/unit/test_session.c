@@ -20,6 +20,7 @@
 #include "trainer_fixture.h"
 #include "lathe/ctl_proto.h"
 #include "lathe/session.h"
+#include "control/session_impl.h" /* the command budget's counters */
 
 static char g_root[64];
 static lt_session *g_s;
@@ -623,7 +624,8 @@ static int by_value(const void *a, const void *b) {
  * 8 clients that flood without reading and 20 that only said HELLO are
  * connected. `status` is asked every 20 meanwhile: *lat_ms, its median answer
  * time (a status waits for the step in progress, flood or not). */
-static double timed_steps(lt_ctl_client *c, const char *sock, int flood, double *lat_ms) {
+static double timed_steps(lt_session *s, lt_ctl_client *c, const char *sock, int flood, double *lat_ms,
+                          double *cmd_share) {
     enum { NFLOOD = 8, NIDLE = 20 };
     int fds[NFLOOD + NIDLE];
     pthread_t th[NFLOOD + 1], stth;
@@ -638,8 +640,10 @@ static double timed_steps(lt_ctl_client *c, const char *sock, int flood, double 
         if (pipe_c) pthread_create(&th[NFLOOD], NULL, pipeliner, pipe_c);
         usleep(300000); /* the queues fill */
     }
-    *lat_ms = 0;
+    *lat_ms = *cmd_share = 0;
     if (!stc) return 0;
+    /* read while the run is paused: the trainer thread waits for a command */
+    double train0 = s->budget_train_s, cmd0 = s->budget_cmd_s;
     pthread_create(&stth, NULL, step_n, &st);
     static double lat[4096];
     int n = 0;
@@ -654,6 +658,7 @@ static double timed_steps(lt_ctl_client *c, const char *sock, int flood, double 
     qsort(lat, (size_t)n, sizeof *lat, by_value);
     *lat_ms = lat[n / 2];
     pthread_join(stth, NULL);
+    *cmd_share = (s->budget_cmd_s - cmd0) / (s->budget_train_s - train0);
     atomic_store(&g_flood_on, 0);
     if (flood) {
         for (int i = 0; i < NFLOOD; i++) pthread_join(th[i], NULL);
@@ -676,23 +681,30 @@ static void test_flood_keeps_training(void) {
     const char *sock = lt_session_socket_path(s);
     lt_ctl_client *c = lt_ctl_connect(sock, "status", &err);
     if (c) {
-        /* in turns, best of two each: this machine is shared and noisy */
-        double lat[2] = {1e9, 1e9}, secs[2] = {1e9, 1e9};
-        for (int round = 0; round < 4; round++) {
-            double l, t = timed_steps(c, sock, round % 2, &l);
+        /* in turns, best of three each: this machine is shared and noisy */
+        double lat[2] = {1e9, 1e9}, secs[2] = {1e9, 1e9}, share = 0;
+        for (int round = 0; round < 6; round++) {
+            double l, sh = 0, t = timed_steps(s, c, sock, round % 2, &l, &sh);
             secs[round % 2] = t < secs[round % 2] ? t : secs[round % 2];
             lat[round % 2] = l < lat[round % 2] ? l : lat[round % 2];
+            if (round % 2 && sh > share) share = sh;
         }
         double base = secs[0], flood = secs[1];
         printf("40 steps: %.2f s undisturbed, %.2f s flooded (%.0f%% of the rate); status answered in %.0f ms "
-               "undisturbed, %.0f ms flooded (medians; best of 2 rounds each)\n",
-               base, flood, 100 * base / flood, lat[0], lat[1]);
-        /* The goals are 90% of the rate and status within 100 ms; on an idle
-           2-core machine this measures 77-80% and 57-85 ms (the flooding
-           threads share the two cores with the trainer's OpenMP threads). The
-           bounds catch a collapse (an unbounded flood fell to 13%, and a
-           paused run's flood held `step` back for seconds) with room for the
-           noise of a loaded CI machine. */
+               "undisturbed, %.0f ms flooded (medians; best of 3 rounds each); the trainer spent at most %.1f%% of "
+               "its time on commands while flooded\n",
+               base, flood, 100 * base / flood, lat[0], lat[1], 100 * share);
+        /* The goals are 90% of the rate and status within 100 ms. The trainer's
+           part is held: commands get 5% of its time, and at most one
+           step's share banked plus one command's overrun (5.2-5.9% measured;
+           a 50 ms bank let a flood take 8-10% of a 40-step window). The rate also pays for the flooding threads and the
+           server thread, which share the two cores with the trainer's OpenMP
+           threads: on a shared 2-core machine it measures from 85% to above
+           100% (the undisturbed run is itself slowed by an idle machine's
+           thread wake-ups), so the bound catches a collapse (an unbounded
+           flood fell to 13%, and a paused run's flood held `step` back for
+           seconds) with room for that noise. */
+        CHECK_MSG(share <= 0.065, "the trainer spent %.1f%% of its time on commands", 100 * share);
         CHECK_MSG(flood > 0 && base / flood >= 0.5, "flooded: %.0f%% of the undisturbed rate", 100 * base / flood);
         CHECK_MSG(lat[1] <= lat[0] + 250, "status took %.0f ms while flooded, %.0f ms undisturbed", lat[1], lat[0]);
         lt_ctl_client_close(c);
