@@ -219,6 +219,9 @@ void wb_rl_cancel(wb *w);
 
 /* wb_screen.c: small ncurses helpers the panes share. */
 void wb_put(int y, int x, int maxw, const char *s); /* clipped to maxw columns */
+/* A log line (its level's colour) wrapped to width columns, drawn upwards:
+ * its last row at y, none above ytop. Returns the row above the first drawn. */
+int wb_put_log_up(wb *w, const wb_logline *l, int y, int ytop, int x, int width);
 void wb_putf(int y, int x, int maxw, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

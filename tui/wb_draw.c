@@ -483,6 +483,32 @@ int wb_utf8_width(const char *s) {
     return w;
 }
 
+int wb_wrap(const char *text, int width, int *start, int *len, int max) {
+    int n = 0, pos = 0, total = (int)strlen(text);
+    if (width < 1) width = 1;
+    while (n < max) {
+        /* the bytes of at most width code points from pos, and the last space among them */
+        int b = pos, cols = 0, space = -1;
+        while (text[b] && cols < width) {
+            if (text[b] == ' ') space = b;
+            b++;
+            while (((unsigned char)text[b] & 0xC0) == 0x80) b++; /* the rest of a UTF-8 sequence */
+            cols++;
+        }
+        if (text[b] && text[b] != ' ' && space > pos) b = space; /* break at a space, not in a word */
+        start[n] = pos;
+        len[n++] = b - pos;
+        while (text[b] == ' ') b++; /* a continuation line does not start with the blank it broke at */
+        if (!text[b]) break;
+        if (n == max) { /* no room: the last line takes the rest (wb_put clips it) */
+            len[n - 1] = total - start[n - 1];
+            break;
+        }
+        pos = b;
+    }
+    return n;
+}
+
 int wb_locale_utf8(void) {
     const char *cs = nl_langinfo(CODESET);
     int u = cs && (!strcmp(cs, "UTF-8") || !strcmp(cs, "utf8"));

@@ -130,6 +130,11 @@ int wb_lrfind_plot(const double *lr, const double *smoothed, int n, double sugg_
 /* Display width of a UTF-8 string counted in code points (every glyph the
  * workbench draws is one column wide). */
 int wb_utf8_width(const char *s);
+/* Splits text into lines of at most width columns (a code point a column),
+ * breaking at the last blank that fits, mid-word only when a word is wider:
+ * line i is the len[i] bytes at start[i]. At most max lines (the last then
+ * holds the rest); returns how many, at least 1. */
+int wb_wrap(const char *text, int width, int *start, int *len, int max);
 /* 1 when the current locale (after setlocale) is UTF-8 and LATHE_ASCII is unset:
  * braille and blocks may be drawn; else the ASCII fallback. */
 int wb_locale_utf8(void);

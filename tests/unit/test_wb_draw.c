@@ -164,6 +164,29 @@ static void test_inspect_scope(void) {
     CHECK(strlen("stats: sample 999 of the batch") <= 30); /* fits the stats column */
 }
 
+/* Long log lines wrap at blanks (inspect's list of layers read whole at 120 columns). */
+static void test_wrap(void) {
+    int st[16], ln[16];
+    const char *t = "inspect: no layer 'nope' (layers: conv2d_1, conv2d_2, dense_1)";
+    int k = wb_wrap(t, 30, st, ln, 16);
+    CHECK_MSG(k == 3, "%d lines", k);
+    char got[3][64];
+    for (int i = 0; i < k && i < 3; i++) snprintf(got[i], sizeof got[i], "%.*s", ln[i], t + st[i]);
+    CHECK_MSG(!strcmp(got[0], "inspect: no layer 'nope'"), "'%s'", got[0]);
+    CHECK_MSG(!strcmp(got[1], "(layers: conv2d_1, conv2d_2,"), "'%s'", got[1]);
+    CHECK_MSG(!strcmp(got[2], "dense_1)"), "'%s'", got[2]);
+    CHECK(wb_wrap("short", 30, st, ln, 16) == 1 && ln[0] == 5);
+    CHECK(wb_wrap("", 30, st, ln, 16) == 1 && ln[0] == 0);
+    /* a word wider than the line is cut; UTF-8 is counted in code points, never split */
+    k = wb_wrap("abcdefghij", 4, st, ln, 16);
+    CHECK(k == 3 && ln[0] == 4 && ln[1] == 4 && ln[2] == 2);
+    k = wb_wrap("\xC3\xA9\xC3\xA9\xC3\xA9", 2, st, ln, 16);
+    CHECK(k == 2 && ln[0] == 4 && st[1] == 4 && ln[1] == 2);
+    /* out of lines: the last holds the rest */
+    k = wb_wrap("aa bb cc dd", 2, st, ln, 2);
+    CHECK(k == 2 && st[1] == 3 && ln[1] == 8);
+}
+
 static void test_map(void) {
     CHECK(wb_shade_level(NAN, 0, 1, 5) == -1);
     CHECK(wb_shade_level(0, 0, 1, 5) == 0);
@@ -422,6 +445,7 @@ int main(void) {
     RUN(test_lone_point);
     RUN(test_step_curve);
     RUN(test_inspect_scope);
+    RUN(test_wrap);
     RUN(test_map);
     RUN(test_map_constant);
     RUN(test_lrfind_plot);
