@@ -414,6 +414,7 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         lt_ctl_server_charge(s->srv, who, used);
         if (budgeted) {
             s->budget_cmd_s += used;
+            if (used > s->budget_cmd_max) s->budget_cmd_max = used;
             s->cmd_credit -= used;
             if (s->cmd_credit < -CMD_DEBT) s->cmd_credit = -CMD_DEBT;
         }

@@ -103,6 +103,7 @@ struct lt_session {
     double step_s[15];  /* the last training intervals between safe points, s: the budget's median step */
     int nstep_s, step_s_next;
     double budget_train_s, budget_cmd_s; /* while training: seconds trained, and spent on commands between steps */
+    double budget_cmd_max;               /* the longest of those commands, s */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];
