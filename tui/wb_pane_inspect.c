@@ -51,6 +51,10 @@ static void inspect_draw(wb *w, void *self, const wb_rect *r) {
     char t[256];
     if (!in->valid) {
         wb_title(w, r, "inspect");
+        if (w->offline) {
+            wb_put(r->y + 1, r->x, r->w, "(no tensors: inspecting needs a live run, and this one has ended)");
+            return;
+        }
         wb_put(r->y + 1, r->x, r->w, "No tensor yet: type  :inspect <layer> [output|weight|grad|bias] [--channel C]");
         wb_put(r->y + 2, r->x, r->w, "or press Enter on a row of the layers pane.");
         return;

@@ -41,6 +41,11 @@ cap wb:0 | tail -1 | grep -q '^ read-only: the run has ended ' && ! cap wb:0 | t
 $T send-keys -t wb:0 3
 wait_for wb:0 'no layers snapshot in this run' 20 && ok || bad "layers pane: $(cap wb:0 | head -6)"
 ! cap wb:0 | grep -q 'waiting for the layers snapshot' && ok || bad "layers pane still waits: $(cap wb:0 | head -6)"
+# as do the inspector and the probe, which need a live run
+$T send-keys -t wb:0 4
+wait_for wb:0 'no tensors: inspecting needs a live run' 20 && ok || bad "inspect pane: $(cap wb:0 | head -6)"
+$T send-keys -t wb:0 5
+wait_for wb:0 'no probe: feeding an input needs a live run' 20 && ok || bad "probe pane: $(cap wb:0 | head -6)"
 # and the help's title says the steering keys need a live run
 $T send-keys -t wb:0 '?'
 wait_for wb:0 'help  \(read-only: the run has ended' 20 && ok || bad "help of the read-only view: $(cap wb:0 | head -4)"
