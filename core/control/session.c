@@ -369,9 +369,12 @@ static void forward_server_log(lt_session *s) {
  * run time is taken from it, and a safe point serves commands while it is
  * positive; the rest wait, in the server's per-client queues (a full queue
  * is answered busy), for the next one, taken by least trainer time used, so
- * a cheap `status` goes before a flood's next command. The debt is capped at
- * CMD_DEBT, so one long command (validate, lr-find) does not hold the others
- * back for long. Paused or finished runs serve freely. */
+ * a cheap `status` goes before a flood's next command. A command's debt is
+ * paid in full (a flood of commands dearer than the bank, such as `inspect`
+ * on a slow build, would otherwise be forgiven most of their cost), except
+ * for the deliberate long operations, lr-find and validate: their debt is
+ * capped at CMD_DEBT, so one of them does not hold the others back for
+ * long. Paused or finished runs serve freely. */
 #define CMD_SHARE 0.05
 #define CMD_DEBT 0.05
 #define CMD_BANK_UNKNOWN 0.005 /* s: the bank before a step has been timed */
@@ -408,6 +411,7 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         first = 0;
         double t0 = lt_now();
         uint32_t who = req.client_id;
+        int long_op = req.argc > 0 && (!strcmp(req.argv[0], "lr-find") || !strcmp(req.argv[0], "validate"));
         lt_session_command(s, &req);
         lt_ctl_request_clear(&req);
         double used = lt_now() - t0;
@@ -416,7 +420,7 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
             s->budget_cmd_s += used;
             if (used > s->budget_cmd_max) s->budget_cmd_max = used;
             s->cmd_credit -= used;
-            if (s->cmd_credit < -CMD_DEBT) s->cmd_credit = -CMD_DEBT;
+            if (long_op && s->cmd_credit < -CMD_DEBT) s->cmd_credit = -CMD_DEBT;
         }
         if (stopping(s)) break;
         /* a paused run that was just resumed or stepped trains first: the
