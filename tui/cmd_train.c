@@ -30,6 +30,8 @@ typedef struct progress {
     long total_steps;
     int log_every;
     double last_print;
+    size_t last_epoch; /* 1-based: the epoch of the last step (after the fit, t->epoch counts the epochs begun) */
+    long printed_step; /* the step of the last key=value progress line */
 } progress;
 
 /* The terminal's columns (stderr's), 80 when unknown; at most 200. */
@@ -43,8 +45,9 @@ static int term_cols(void) {
  * epoch's progress bar (Keras, Lightning); otherwise key=value lines. */
 static void print_progress(lt_trainer *t, progress *p, int final) {
     char eta[32];
-    size_t epoch =
-        t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs; /* 1-based, after the end too */
+    size_t epoch = final && p->last_epoch             ? p->last_epoch
+                   : t->epoch < (size_t)t->max_epochs ? t->epoch + 1
+                                                      : (size_t)t->max_epochs; /* 1-based, after the end too */
     double rate = t->fit_seconds > 0 ? t->samples / t->fit_seconds : 0;
     double left = rate > 0 ? (double)(p->total_steps - t->step) * t->batch_size / rate : NAN;
     wb_fmt_dur(left, eta, sizeof eta);
@@ -60,7 +63,8 @@ static void print_progress(lt_trainer *t, progress *p, int final) {
                         rs, epoch_left);
         fprintf(stderr, "\r\033[K%s  loss %s  step %ld/%ld", line, loss, t->step, p->total_steps);
         if (final) fputc('\n', stderr);
-    } else {
+    } else if (!final || t->step != p->printed_step) { /* the last step's line once */
+        p->printed_step = t->step;
         fprintf(stderr, "epoch=%zu step=%ld/%ld loss=%s samples_per_s=%.0f eta=%s batch=%zu/%zu\n", epoch, t->step,
                 p->total_steps, loss, t->samples_per_s, eta, t->epoch_batch, t->batches_per_epoch);
     }
@@ -83,6 +87,7 @@ static void on_eval_batch(lt_trainer *t, lt_stage stage, void *user) {
 
 static void on_step(lt_trainer *t, void *user) {
     progress *p = user;
+    p->last_epoch = t->epoch + 1;
     if (atomic_load(&p->quiet)) return;
     double now = lt_now();
     if (p->tty ? now - p->last_print >= 0.1 : t->step % p->log_every == 0) {

@@ -61,6 +61,11 @@ extern const wb_keymap wb_keys_screen, wb_keys_cmdline, wb_keys_none;
 const wb_binding *wb_keymap_find(const wb_keymap *km, int ch);
 /* Runs the binding of ch in km; 0 when there is none or it did not use the key. */
 int wb_keymap_run(const wb_keymap *km, wb *w, void *self, int ch);
+/* Whether the binding steers the run (pause, step, validate, apply an lr):
+ * the read-only view of a run that has ended does not offer it. */
+int wb_binding_steers(const wb_binding *b);
+/* What the footer of the read-only view says in place of the steering keys. */
+#define WB_READ_ONLY "read-only: the run has ended"
 /* A key while the command line is not focused: the help closes on any key,
  * then the screen's table, then the panes on screen (wb_layout_key_panes).
  * Returns 1 when something used it. */
@@ -214,6 +219,9 @@ void wb_rl_cancel(wb *w);
 
 /* wb_screen.c: small ncurses helpers the panes share. */
 void wb_put(int y, int x, int maxw, const char *s); /* clipped to maxw columns */
+/* A log line (its level's colour) wrapped to width columns, drawn upwards:
+ * its last row at y, none above ytop. Returns the row above the first drawn. */
+int wb_put_log_up(wb *w, const wb_logline *l, int y, int ytop, int x, int width);
 void wb_putf(int y, int x, int maxw, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

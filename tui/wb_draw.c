@@ -226,14 +226,38 @@ void wb_plot_xy(wb_canvas *c, const double *x, const double *y, int n, const wb_
             continue;
         }
         int qx = (int)lround(fx), qy = H - 1 - (int)lround(fy);
-        if (have)
+        if (have) {
             wb_canvas_line(c, px, py, qx, qy, color);
-        else
-            wb_canvas_dot(c, qx, qy, color);
+        } else if (i + 1 < n && wb_axis_pos(ax, x[i + 1], W) >= 0 && wb_axis_pos(ay, y[i + 1], H) >= 0) {
+            wb_canvas_dot(c, qx, qy, color); /* the line starts here */
+        } else {                             /* a lone point (one validation so far): a small cross, not one dot */
+            for (int d = -1; d <= 1; d++) {
+                wb_canvas_dot(c, qx + d, qy, color);
+                wb_canvas_dot(c, qx, qy + d, color);
+            }
+        }
         px = qx;
         py = qy;
         have = 1;
     }
+}
+
+int wb_step_points(const double *x, const double *y, int n, const double *at, int nat, double *ox, double *oy) {
+    int k = 0, j = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && y[i] != y[i - 1] && isfinite(y[i]) && isfinite(y[i - 1])) {
+            while (j < nat && !(at[j] > x[i - 1])) j++; /* the first change after the previous point */
+            if (j < nat && at[j] <= x[i]) {
+                ox[k] = at[j];
+                oy[k++] = y[i - 1];
+                ox[k] = at[j];
+                oy[k++] = y[i];
+            }
+        }
+        ox[k] = x[i];
+        oy[k++] = y[i];
+    }
+    return k;
 }
 
 void wb_smooth(const double *y, int n, double w, double *out) {
@@ -457,6 +481,32 @@ int wb_utf8_width(const char *s) {
     for (; *s; s++)
         if (((unsigned char)*s & 0xC0) != 0x80) w++;
     return w;
+}
+
+int wb_wrap(const char *text, int width, int *start, int *len, int max) {
+    int n = 0, pos = 0, total = (int)strlen(text);
+    if (width < 1) width = 1;
+    while (n < max) {
+        /* the bytes of at most width code points from pos, and the last space among them */
+        int b = pos, cols = 0, space = -1;
+        while (text[b] && cols < width) {
+            if (text[b] == ' ') space = b;
+            b++;
+            while (((unsigned char)text[b] & 0xC0) == 0x80) b++; /* the rest of a UTF-8 sequence */
+            cols++;
+        }
+        if (text[b] && text[b] != ' ' && space > pos) b = space; /* break at a space, not in a word */
+        start[n] = pos;
+        len[n++] = b - pos;
+        while (text[b] == ' ') b++; /* a continuation line does not start with the blank it broke at */
+        if (!text[b]) break;
+        if (n == max) { /* no room: the last line takes the rest (wb_put clips it) */
+            len[n - 1] = total - start[n - 1];
+            break;
+        }
+        pos = b;
+    }
+    return n;
 }
 
 int wb_locale_utf8(void) {

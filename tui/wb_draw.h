@@ -62,8 +62,17 @@ double wb_axis_pos(const wb_axis *a, double v, int npix);
  * 5% so lines do not sit on the frame. Returns 0 when there is nothing to draw. */
 int wb_range(const double *v, int n, int logscale, double *lo, double *hi);
 /* Draws the polyline through (x[i], y[i]), skipping points that cannot be
- * drawn; y is flipped so that high values are at the top. */
+ * drawn; y is flipped so that high values are at the top. A point with no
+ * drawable neighbour to join (a single validation) is a small cross of five
+ * dots, not one dot lost in the cell. */
 void wb_plot_xy(wb_canvas *c, const double *x, const double *y, int n, const wb_axis *ax, const wb_axis *ay, int color);
+/* A curve that changes in steps (the learning rate): the points (x[i], y[i])
+ * with, where the value changed between two points and a change is known at
+ * step at[j] (ascending) in (x[i-1], x[i]], the corner points (at[j], y[i-1])
+ * and (at[j], y[i]) between them, so the line holds the old value up to the
+ * change and the new one from it instead of ramping. ox and oy hold at least
+ * 3n points. Returns the number written. */
+int wb_step_points(const double *x, const double *y, int n, const double *at, int nat, double *ox, double *oy);
 /* Debiased exponential moving average (TensorBoard's smoothing) with weight
  * w in [0, 1); NaNs are passed through and do not poison the average. */
 void wb_smooth(const double *y, int n, double w, double *out);
@@ -121,6 +130,11 @@ int wb_lrfind_plot(const double *lr, const double *smoothed, int n, double sugg_
 /* Display width of a UTF-8 string counted in code points (every glyph the
  * workbench draws is one column wide). */
 int wb_utf8_width(const char *s);
+/* Splits text into lines of at most width columns (a code point a column),
+ * breaking at the last blank that fits, mid-word only when a word is wider:
+ * line i is the len[i] bytes at start[i]. At most max lines (the last then
+ * holds the rest); returns how many, at least 1. */
+int wb_wrap(const char *text, int width, int *start, int *len, int max);
 /* 1 when the current locale (after setlocale) is UTF-8 and LATHE_ASCII is unset:
  * braille and blocks may be drawn; else the ASCII fallback. */
 int wb_locale_utf8(void);

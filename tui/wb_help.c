@@ -27,9 +27,12 @@ void wb_footer_keys(const wb *w, int width, char *buf, size_t cap) {
     text t = {buf, cap, 0};
     buf[0] = 0;
     add(&t, " ");
+    /* a run that has ended cannot be paused, stepped or set: said instead */
+    int ended = w->offline && !w->focus_cmd;
+    if (ended) add(&t, WB_READ_ONLY "  ");
     for (int i = 0, shown = 0; i < km->n; i++) {
         const wb_binding *b = &km->b[i];
-        if (!b->footer || b->footer_owned) continue;
+        if (!b->footer || b->footer_owned || (ended && wb_binding_steers(b))) continue;
         if (shown++) add(&t, terse ? " " : "  ");
         add(&t, b->name);
         add(&t, terse ? ":" : " ");

@@ -96,6 +96,10 @@ static int leave(wb *w, void *self, int ch) {
     return 1;
 }
 
+int wb_binding_steers(const wb_binding *b) {
+    return b->run == pause_resume || b->run == one_step || b->run == validate || b->run == apply_lr;
+}
+
 /* In the footer's order; the way out last. */
 static const wb_binding screen_bindings[] = {
     {{' '}, "spc", "pause / resume", "pause", NULL, pause_resume},

@@ -169,6 +169,15 @@ const char *wb_model_hparam(const wb_model *m, const char *name) {
     return NULL;
 }
 
+void wb_inspect_scope(const wb_inspect *in, char *buf, size_t cap) {
+    if (strcmp(in->what, "output") != 0)
+        snprintf(buf, cap, "stats: the whole %s", in->what);
+    else if (!strcmp(in->source, "batch"))
+        snprintf(buf, cap, "stats: sample %d of the batch", in->sample);
+    else
+        snprintf(buf, cap, "stats: the probed input");
+}
+
 static void add_change(wb_model *m, const lt_ctl_change *d, int with_time) {
     wb_change c;
     memset(&c, 0, sizeof c);

@@ -163,6 +163,11 @@ const wb_logline *wb_model_log_line(const wb_model *m, int i);
 /* The value of an hparam, or NULL. */
 const char *wb_model_hparam(const wb_model *m, const char *name);
 
+/* What the inspector's statistics cover, to tell them from the layers pane's
+ * (over the whole last batch), in at most 30 columns: "stats: sample 3 of the
+ * batch", "stats: the probed input", "stats: the whole weight". */
+void wb_inspect_scope(const wb_inspect *in, char *buf, size_t cap);
+
 /* ---- the status bar's texts (wb_status_text.c) ---- */
 /* Whether state names a run still going (running, paused, validating, ...). */
 int wb_state_live(const char *state);

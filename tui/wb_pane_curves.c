@@ -37,6 +37,11 @@ static void legend(wb *w, const wb_rect *r, int x0, const char *const *names, co
     wb_attr(w, 0, 0);
 }
 
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 #define YLAB 8 /* columns of y-axis labels */
 
 /* A plot in r: row 0 the label, then the canvas, the last row the x axis with
@@ -168,9 +173,20 @@ static void curves_draw(wb *w, void *self, const wb_rect *r) {
     legend(w, &ra, 0, (const char *const[]){"val acc"}, la + 1, 1);
     wb_fmt_num(w->m.st.lr, num, sizeof num);
     snprintf(t, sizeof t, "learning rate %s", num);
+    /* an lr change is a step at the change's marker, not a ramp between the log points around it */
+    double at[WB_CHANGES_MAX];
+    int nat = 0;
+    for (int i = 0; i < w->m.nch; i++)
+        if (!strcmp(w->m.ch[i].name, "lr")) at[nat++] = w->m.ch[i].step;
+    qsort(at, (size_t)nat, sizeof *at, by_value);
+    double *px = lr->n ? malloc(3 * (size_t)lr->n * sizeof *px) : NULL;
+    double *py = lr->n ? malloc(3 * (size_t)lr->n * sizeof *py) : NULL;
     plot_line ll[2] = {{pa[WB_S_LR].x, pa[WB_S_LR].y, pa[WB_S_LR].n, WB_C_DIM}, {lr->x, lr->y, lr->n, WB_C_LR}};
+    if (px && py) ll[1] = (plot_line){px, py, wb_step_points(lr->x, lr->y, lr->n, at, nat, px, py), WB_C_LR};
     plot(w, &rr, t, ll, 2, w->logscale, xlo, xhi);
     legend(w, &rr, 0, (const char *const[]){"learning rate"}, ll + 1, 1);
+    free(px);
+    free(py);
 }
 
 static int zoom(wb *w, void *self, int ch) {

@@ -6,7 +6,8 @@
 static void help_draw(wb *w, void *self, const wb_rect *r) {
     char text[4096];
     wb_help_text(r->w, text, sizeof text);
-    wb_title(w, r, "help");
+    /* a run that has ended: its steering keys and commands answer that it has */
+    wb_title(w, r, w->offline ? "help  (" WB_READ_ONLY ": spc, n, v, A and set, pause, step need a live run)" : "help");
     const char *p = text;
     for (int i = 0; *p && i + 1 < r->h; i++) {
         int n = 0;

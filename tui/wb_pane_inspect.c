@@ -51,6 +51,10 @@ static void inspect_draw(wb *w, void *self, const wb_rect *r) {
     char t[256];
     if (!in->valid) {
         wb_title(w, r, "inspect");
+        if (w->offline) {
+            wb_put(r->y + 1, r->x, r->w, "(no tensors: inspecting needs a live run, and this one has ended)");
+            return;
+        }
         wb_put(r->y + 1, r->x, r->w, "No tensor yet: type  :inspect <layer> [output|weight|grad|bias] [--channel C]");
         wb_put(r->y + 2, r->x, r->w, "or press Enter on a row of the layers pane.");
         return;
@@ -65,6 +69,10 @@ static void inspect_draw(wb *w, void *self, const wb_rect *r) {
     int sw = 30; /* stats column */
     char a[32], b[32];
     int y = r->y + 1;
+    wb_inspect_scope(in, t, sizeof t); /* not the layers pane's batch statistics */
+    wb_attr(w, WB_C_DIM, 0);
+    wb_put(y++, r->x, sw, t);
+    wb_attr(w, 0, 0);
     wb_putf(y++, r->x, sw, "shape  %s", in->shape);
     wb_putf(y++, r->x, sw, "full   %s", in->full_shape);
     wb_fmt_val(in->mean, a, sizeof a);

@@ -62,7 +62,7 @@ static void layers_resize(wb *w, void *self, const wb_rect *r) { choose_columns(
 static void layers_draw(wb *w, void *self, const wb_rect *r) {
     layers *s = self;
     if (s->width != r->w) choose_columns(s, r->w);
-    wb_title(w, r, "layers (last training batch; Enter inspects the selected layer)");
+    wb_title(w, r, "layers (stats over the whole last training batch; Enter inspects the selected layer)");
     wb_attr(w, WB_C_DIM, 1);
     for (int c = 0, x = r->x; c < NCOLS; c++)
         if (s->use[c]) {
@@ -70,7 +70,10 @@ static void layers_draw(wb *w, void *self, const wb_rect *r) {
             x += layer_cols[c].width + 1;
         }
     wb_attr(w, 0, 0);
-    if (!w->m.nly) wb_put(r->y + 2, r->x, r->w, "(waiting for the layers snapshot)");
+    if (!w->m.nly)
+        wb_put(r->y + 2, r->x, r->w,
+               w->offline ? "(no layers snapshot in this run: a run that has ended keeps its curves, hparams and log)"
+                          : "(waiting for the layers snapshot)");
     if (s->sel >= w->m.nly) s->sel = w->m.nly ? w->m.nly - 1 : 0;
     int rows = r->h - 2, first = 0;
     if (s->sel >= rows) first = s->sel - rows + 1;

@@ -8,13 +8,10 @@ static void log_draw(wb *w, void *self, const wb_rect *r) {
     int rows = r->h - 1;
     int maxs = w->m.log_n - rows;
     if (s->back > maxs) s->back = maxs > 0 ? maxs : 0;
-    for (int i = 0; i < rows; i++) {
-        const wb_logline *l = wb_model_log_line(&w->m, s->back + rows - 1 - i);
-        if (!l) continue;
-        wb_attr(w, l->level == 2 ? WB_C_BAD : l->level == 3 ? WB_C_DIM : 0, l->level == 2);
-        wb_put(r->y + 1 + i, r->x, r->w, l->text);
-    }
-    wb_attr(w, 0, 0);
+    /* from the newest shown up, long lines wrapped */
+    const wb_logline *l;
+    for (int i = 0, y = r->y + rows; y > r->y && (l = wb_model_log_line(&w->m, s->back + i)); i++)
+        y = wb_put_log_up(w, l, y, r->y + 1, r->x, r->w);
 }
 
 static int log_key(wb *w, void *self, int ch) { return wb_keymap_run(&wb_keys_scroll, w, self, ch); }

@@ -1,5 +1,5 @@
 /* wb_pane_messages.c: the message area above the command line: the newest
- * lines of the log (errors in red, typed commands dim), or a rule while the
+ * lines of the log (errors in red, typed commands dim; a long one wrapped), or a rule while the
  * log pane shows them already. */
 #include "wb.h"
 
@@ -11,13 +11,10 @@ static void messages_draw(wb *w, void *self, const wb_rect *r) {
         wb_attr(w, 0, 0);
         return;
     }
-    for (int i = 0; i < r->h; i++) {
-        const wb_logline *l = wb_model_log_line(&w->m, r->h - 1 - i);
-        if (!l) continue;
-        wb_attr(w, l->level == 2 ? WB_C_BAD : l->level == 3 ? WB_C_DIM : 0, l->level == 2);
-        wb_put(r->y + i, r->x, r->w, l->text);
-    }
-    wb_attr(w, 0, 0);
+    /* the newest lines, wrapped: a long one (inspect's list of layers) is read whole */
+    const wb_logline *l;
+    for (int i = 0, y = r->y + r->h - 1; y >= r->y && (l = wb_model_log_line(&w->m, i)); i++)
+        y = wb_put_log_up(w, l, y, r->y, r->x, r->w);
 }
 
 const wb_pane wb_pane_messages = {"messages", 0, messages_draw, wb_pane_no_key, wb_pane_no_resize, &wb_keys_none};

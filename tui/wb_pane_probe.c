@@ -11,7 +11,9 @@ static void probe_draw(wb *w, void *self, const wb_rect *r) {
     const wb_probe *p = &w->m.probe;
     if (!p->valid) {
         wb_title(w, r, "probe");
-        wb_put(r->y + 1, r->x, r->w, "No probe yet: type  :feed test <I>  |  :feed random  |  :feed misclassified");
+        wb_put(r->y + 1, r->x, r->w,
+               w->offline ? "(no probe: feeding an input needs a live run, and this one has ended)"
+                          : "No probe yet: type  :feed test <I>  |  :feed random  |  :feed misclassified");
         return;
     }
     char t[256];

@@ -23,6 +23,18 @@ void wb_put(int y, int x, int maxw, const char *s) {
     mvaddnstr(y, x, s, bytes);
 }
 
+int wb_put_log_up(wb *w, const wb_logline *l, int y, int ytop, int x, int width) {
+    int st[16], ln[16], k = wb_wrap(l->text, width, st, ln, 16);
+    char piece[WB_LOG_LINE];
+    wb_attr(w, l->level == 2 ? WB_C_BAD : l->level == 3 ? WB_C_DIM : 0, l->level == 2);
+    for (int j = k - 1; j >= 0 && y >= ytop; j--, y--) {
+        snprintf(piece, sizeof piece, "%.*s", ln[j], l->text + st[j]);
+        wb_put(y, x, width, piece);
+    }
+    wb_attr(w, 0, 0);
+    return y;
+}
+
 void wb_putf(int y, int x, int maxw, const char *fmt, ...) {
     char buf[512];
     va_list ap;

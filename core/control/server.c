@@ -592,6 +592,7 @@ lt_ctl_server *lt_ctl_server_start_opts(const char *socket_path, const char *run
         server_free(s);
         return NULL;
     }
+    pthread_setname_np(s->thread, "lathe-ctl"); /* what top -H and perf call it */
     return s;
 }
 

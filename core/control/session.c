@@ -371,14 +371,43 @@ static void forward_server_log(lt_session *s) {
 /* While the run trains, commands get at most CMD_SHARE of the trainer's time,
  * so that a client flooding expensive commands cannot starve training: a
  * credit grows by CMD_SHARE of the time spent training between safe points
- * (at most CMD_BURST banked), each command's run time is taken from it, and a
- * safe point serves commands while it is positive; the rest wait, in the
- * server's per-client queues, for the next one (taken round robin, so a
- * flood delays another client's command by about one step). The debt is
- * capped at CMD_BURST, so one long command (validate, lr-find) does not
- * hold the others back for long. Paused or finished runs serve freely. */
+ * and banks at most CMD_SHARE of the median step (a run idle for commands a
+ * while does not then spend several steps' share at once); each command's
+ * run time is taken from it, and a safe point serves commands while it is
+ * positive; the rest wait, in the server's per-client queues (a full queue
+ * is answered busy), for the next one, taken by least trainer time used, so
+ * a cheap `status` goes before a flood's next command. A command's debt is
+ * paid in full (a flood of commands dearer than the bank, such as `inspect`
+ * on a slow build, would otherwise be forgiven most of their cost), except
+ * for the deliberate long operations, lr-find and validate: their debt is
+ * capped at CMD_DEBT, so one of them does not hold the others back for
+ * long. Paused or finished runs serve freely. */
 #define CMD_SHARE 0.05
-#define CMD_BURST 0.05
+#define CMD_DEBT 0.05
+#define CMD_BANK_UNKNOWN 0.005 /* s: the bank before a step has been timed */
+
+static int by_seconds(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The most credit a safe point may hold: CMD_SHARE of the median of the
+ * last training intervals (a validation or a checkpoint among them does not
+ * move it). */
+static double cmd_bank(const lt_session *s) {
+    if (s->nstep_s == 0) return CMD_BANK_UNKNOWN;
+    double v[sizeof s->step_s / sizeof s->step_s[0]];
+    memcpy(v, s->step_s, (size_t)s->nstep_s * sizeof *v);
+    qsort(v, (size_t)s->nstep_s, sizeof *v, by_seconds);
+    return CMD_SHARE * v[s->nstep_s / 2];
+}
+
+static void note_step_time(lt_session *s, double seconds) {
+    int cap = (int)(sizeof s->step_s / sizeof s->step_s[0]);
+    s->step_s[s->step_s_next] = seconds;
+    s->step_s_next = (s->step_s_next + 1) % cap;
+    if (s->nstep_s < cap) s->nstep_s++;
+}
 
 /* Takes commands: every queued one (timeout 0), or waits for one first (-1);
  * budgeted: only while the credit lasts. */
@@ -389,6 +418,7 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         first = 0;
         double t0 = lt_now();
         uint32_t who = req.client_id;
+        int long_op = req.argc > 0 && (!strcmp(req.argv[0], "lr-find") || !strcmp(req.argv[0], "validate"));
         s->in_command++;
         lt_session_command(s, &req);
         s->in_command--;
@@ -396,8 +426,10 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         double used = lt_now() - t0;
         lt_ctl_server_charge(s->srv, who, used);
         if (budgeted) {
+            s->budget_cmd_s += used;
+            if (used > s->budget_cmd_max) s->budget_cmd_max = used;
             s->cmd_credit -= used;
-            if (s->cmd_credit < -CMD_BURST) s->cmd_credit = -CMD_BURST;
+            if (long_op && s->cmd_credit < -CMD_DEBT) s->cmd_credit = -CMD_DEBT;
         }
         if (stopping(s)) break;
         /* a paused run that was just resumed or stepped trains first: the
@@ -471,21 +503,27 @@ static void report_warnings(lt_session *s) {
 
 static int safe_point(lt_trainer *t, void *user) {
     lt_session *s = user;
-    if (!s->started) {
+    int first = !s->started;
+    if (first) {
         s->started = 1;
         s->last_safe = lt_now();
-        s->cmd_credit = CMD_BURST;
+        s->cmd_credit = cmd_bank(s);
         if (s->opts.start_paused) lt_session_set_state(s, LT_RUN_PAUSED);
+    }
+    double now = lt_now();
+    if (!first && (t->state == LT_RUN_RUNNING || t->state == LT_RUN_STEPPING)) {
+        note_step_time(s, now - s->last_safe);
+        s->budget_train_s += now - s->last_safe;
     }
     if (t->state == LT_RUN_STEPPING && t->step >= s->step_target) {
         lt_session_set_state(s, LT_RUN_PAUSED);
         lt_session_reply_step(s);
     }
-    double now = lt_now();
     s->cmd_credit += CMD_SHARE * (now - s->last_safe);
-    if (s->cmd_credit > CMD_BURST) s->cmd_credit = CMD_BURST;
+    double bank = cmd_bank(s);
+    if (s->cmd_credit > bank) s->cmd_credit = bank;
     serve_held(s);
-    serve(s, 0, 1);
+    if (t->state != LT_RUN_PAUSED) serve(s, 0, 1); /* paused: served freely below */
     /* paused: the other ranks' heartbeats still come in (they wait in the
        step's broadcast) */
     while (t->state == LT_RUN_PAUSED && !stopping(s)) {

@@ -105,8 +105,12 @@ struct lt_session {
        dist_idle), run at the next safe point */
     lt_ctl_request held[LT_SESSION_HELD_MAX];
     int nheld;
-    int in_command; /* a command runs (session.c): dist_idle serves nothing then */
-    int follower;   /* a rank other than 0's (lt_session_follower): no folder, socket or log */
+    int in_command;    /* a command runs (session.c): dist_idle serves nothing then */
+    int follower;      /* a rank other than 0's (lt_session_follower): no folder, socket or log */
+    double step_s[15]; /* the last training intervals between safe points, s: the budget's median step */
+    int nstep_s, step_s_next;
+    double budget_train_s, budget_cmd_s; /* while training: seconds trained, and spent on commands between steps */
+    double budget_cmd_max;               /* the longest of those commands, s */
     lt_sb reply, snap;
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];

@@ -34,6 +34,24 @@ cap wb:0 | grep -q 'learning rate 0.001' && ok || bad "no learning-rate plot: $(
 cap wb:0 | grep -qE '^final: train_loss [0-9.]+ +val_loss [0-9.]+ +val_acc [0-9.]+ +test_acc [0-9.]+' && ok ||
   bad "no final metrics line: $(cap wb:0 | tail -6)"
 cap wb:0 | tail -1 | grep -q 'q close' && ok || bad "footer: $(cap wb:0 | tail -1)"
+# a run that has ended is not offered pause, step or validate: the footer says why
+cap wb:0 | tail -1 | grep -q '^ read-only: the run has ended ' && ! cap wb:0 | tail -1 | grep -qE 'pause|step|validate' &&
+  ok || bad "footer offers steering in the read-only view: $(cap wb:0 | tail -1)"
+# the layers pane says what a finished run has instead of waiting forever
+$T send-keys -t wb:0 3
+wait_for wb:0 'no layers snapshot in this run' 20 && ok || bad "layers pane: $(cap wb:0 | head -6)"
+! cap wb:0 | grep -q 'waiting for the layers snapshot' && ok || bad "layers pane still waits: $(cap wb:0 | head -6)"
+# as do the inspector and the probe, which need a live run
+$T send-keys -t wb:0 4
+wait_for wb:0 'no tensors: inspecting needs a live run' 20 && ok || bad "inspect pane: $(cap wb:0 | head -6)"
+$T send-keys -t wb:0 5
+wait_for wb:0 'no probe: feeding an input needs a live run' 20 && ok || bad "probe pane: $(cap wb:0 | head -6)"
+# and the help's title says the steering keys need a live run
+$T send-keys -t wb:0 '?'
+wait_for wb:0 'help  \(read-only: the run has ended' 20 && ok || bad "help of the read-only view: $(cap wb:0 | head -4)"
+$T send-keys -t wb:0 z # any key closes the help
+sleep 0.3
+$T send-keys -t wb:0 1
 
 # 2. the hparams table from hparams.yaml
 $T send-keys -t wb:0 ':hparams' Enter
@@ -61,7 +79,7 @@ sleep 0.4
 last_msg wb:0 | grep -qE "$ended" && ok || bad ":inspect was not refused: $(cap wb:0 | tail -5)"
 
 # 4. resizes redraw the whole frame: status bar first, footer last
-frame() { check_frame "$1" "$2" '^ mlp +DONE +(ep|epoch) 1/10' '^ spc.*q.close'; }
+frame() { check_frame "$1" "$2" '^ mlp +DONE +(ep|epoch) 1/10' '^ read-only: the run has ended .*q.close'; }
 $T resize-window -t wb -x 80 -y 24; sleep 0.8; frame 80 24
 $T resize-window -t wb -x 200 -y 60; sleep 0.8; frame 200 60
 cap wb:0 | grep -q 'loss: train' && cap wb:0 | grep -qE '│lr +0\.001' && ok || bad "200x60: curves beside the hparams: $(cap wb:0 | head -12)"

@@ -30,6 +30,9 @@ for k in steps=20 samples=2560 seconds= samples_per_s= train_loss= val_loss= val
   case "$line" in *"$k"*) ok ;; *) bad "summary line lacks $k: $line" ;; esac
 done
 grep -q '^epoch=1 step=5/20 ' "$tmp/err" && ok || bad "progress lines: $(head -3 "$tmp/err")"
+# the last step's line comes once, in the epoch it ran in (not the next: max_steps ends the fit mid-epoch)
+[ "$(grep -c '^epoch=1 step=20/20 ' "$tmp/err")" = 1 ] && ! grep -q '^epoch=2 ' "$tmp/err" && ok ||
+  bad "the last progress line: $(grep 'step=20/20' "$tmp/err")"
 # metrics.csv writes samples/s as Python does (1220.0), never with an exponent
 run=$(printf '%s\n' "$line" | sed -n 's/.*run_dir=\([^ ]*\).*/\1/p')
 if [ -f "$run/metrics.csv" ]; then

@@ -83,14 +83,14 @@ cmp -s <(data_section "$root/plain/version_0/checkpoints/last.safetensors") \
 
 # ---- 2. lathe runs ----------------------------------------------------------
 "$LATHE" runs --root "$root" >"$tmp/runs.out" 2>&1
-head -n 1 "$tmp/runs.out" | grep -qE 'optimizer +parent$' && ok || bad "runs header: $(head -n 1 "$tmp/runs.out")"
+head -n 1 "$tmp/runs.out" | grep -qE 'optimizer +changed \(start->last\) +parent$' && ok || bad "runs header: $(head -n 1 "$tmp/runs.out")"
 awk '$1 == "mnist_cnn" && $2 == "1"' "$tmp/runs.out" | grep -qE " version_0@$S\$" && ok ||
   bad "runs row of the fork: $(awk '$1 == "mnist_cnn" && $2 == "1"' "$tmp/runs.out")"
 awk '$1 == "mnist_cnn" && $2 == "0"' "$tmp/runs.out" | grep -qE ' -$' && ok || bad "runs row of the parent"
 "$LATHE" runs --root "$root" --json >"$tmp/runs.json" 2>&1
-grep -F '"version":"version_1"' "$tmp/runs.json" | grep -qF "\"parent\":\"$P\",\"parent_step\":$S}" && ok ||
+grep -F '"version":"version_1"' "$tmp/runs.json" | grep -qF "\"parent\":\"$P\",\"parent_step\":$S," && ok ||
   bad "runs --json: $(grep -F '"version":"version_1"' "$tmp/runs.json")"
-grep -F '"version":"version_0"' "$tmp/runs.json" | grep -F mnist_cnn | grep -qF '"parent":null,"parent_step":null}' &&
+grep -F '"version":"version_0"' "$tmp/runs.json" | grep -F mnist_cnn | grep -qF '"parent":null,"parent_step":null,' &&
   ok || bad "runs --json parent of a run that is no fork"
 
 # ---- 3. refusals ------------------------------------------------------------

@@ -102,6 +102,12 @@ check_table() { # $1: what
   set -- "$1" $(runs_row other 0)
   [ "$4|$5|$6" = "done|800|$(best_val_acc "$R2")" ] && ok ||
     bad "$1: other row '${*:2}', expected done 800 $(best_val_acc "$R2")"
+  # the lr the run started with, labelled so, and what `set` changed as start->last
+  head -n 1 "$tmp/runs.out" | grep -q '  start_lr  batch_size  optimizer  changed (start->last)  parent$' && ok ||
+    bad "$1: header lacks start_lr / changed: $(head -n 1 "$tmp/runs.out")"
+  runs_row other 0 | grep -qE ' 0\.001 +32 +adam +lr 0\.001->0\.002 +-$' && ok ||
+    bad "$1: other row lacks start lr 0.001 and the change lr 0.001->0.002: $(runs_row other 0)"
+  runs_row mlp 0 | grep -qE ' 0\.001 +32 +adam +- +-$' && ok || bad "$1: mlp row (nothing changed): $(runs_row mlp 0)"
   set -- "$1" $(runs_row killed 0)
   [ "$4" = killed ] && [ "$5" -ge 5 ] 2>/dev/null && ok || bad "$1: killed row '${*:2}', expected killed with steps"
 }
@@ -141,6 +147,9 @@ assert len(rows) == int(sys.argv[2]), (len(rows), sys.argv[2])
 mlp = [r for r in rows if r["experiment"] == "mlp" and r["version"] == "version_0"][0]
 assert mlp["state"] == "done" and mlp["steps"] == 16 and mlp["version_num"] == 0, mlp
 assert mlp["optimizer"] and 0 < mlp["best_val_acc"] <= 1 and mlp["batch_size"] == 32, mlp
+assert mlp["lr"] == 0.001 and mlp["changed"] == {}, mlp
+other = [r for r in rows if r["experiment"] == "other" and r["version"] == "version_0"][0]
+assert other["lr"] == 0.001 and other["changed"] == {"lr": {"start": 0.001, "last": 0.002}}, other
 PY
 [ "$("$LATHE" runs --root "$tmp/nothing" --json 2>&1)" = "[]" ] && ok || bad "runs --json on a missing root"
 

@@ -17,6 +17,10 @@ $T new-session -d -s wb -x 100 -y 30 "cd $tmp && env $ENVS $LATHE train mlp --na
 wait_for wb:0 '^ mlp +RUNNING' 150 && ok || bad "no RUNNING: $(cap wb:0 | head -3)"
 wait_for wb:0 '^ Epoch [0-9]+/1000 \[' 50 && ok || bad "no progress bar: $(cap wb:0 | head -3)"
 cap wb:0 | tail -1 | grep -q 'q detach' && ok || bad "the footer does not say q detaches: $(cap wb:0 | tail -1)"
+# a message longer than the screen is wrapped, not cut: inspect's list of layers ends on screen
+long_name=$(printf 'x%.0s' $(seq 1 60))
+$T send-keys -t wb:0 ":inspect $long_name" Enter
+wait_for wb:0 'dense_3\)$' 50 && ok || bad "the list of layers is cut at 100 columns: $(cap wb:0 | tail -6)"
 $T send-keys -t wb:0 q
 wait_for wb:0 'detached; the run goes on here with progress lines' 50 && ok || bad "no detach message: $(cap wb:0 | tail -5)"
 "$LATHE" ctl "$tmp/logs/long/version_0" stop >/dev/null 2>&1

@@ -20,6 +20,7 @@
 #include "trainer_fixture.h"
 #include "lathe/ctl_proto.h"
 #include "lathe/session.h"
+#include "control/session_impl.h" /* the command budget's counters */
 
 static char g_root[64];
 static lt_session *g_s;
@@ -487,7 +488,11 @@ static void test_lrfind_save(void) {
     CHECK(req(g_c, "pause", &b) == 1);
     free(b);
     long before = status_step(g_c, state, sizeof state);
-    CHECK(req(g_c, "lr-find 1e-5 1 20", &b) == 1);
+    int ok = -1;
+    lt_err err = {0};
+    int rc = lt_ctl_request_sync(g_c, "lr-find 1e-5 1 20", 120000, &ok, &b, &err); /* 20 steps: slow under ASan */
+    CHECK_MSG(rc == LT_OK && ok == 1, "lr-find: %s", err.msg);
+    if (!b) return;
     CHECK_MSG(strstr(b, "suggested_lr=") && strstr(b, "steps=20"), "%s", b);
     int points = 0;
     for (const char *p = b; (p = strstr(p, "point=")); p++) points++;
@@ -603,13 +608,20 @@ static void *pipeliner(void *arg) {
 
 typedef struct stepper {
     lt_ctl_client *c;
+    int n;
     double seconds;
 } stepper;
 
+/* `step n`, timed; a slow build (AddressSanitizer) gets two minutes */
 static void *step_n(void *arg) {
     stepper *st = arg;
+    char line[32];
+    snprintf(line, sizeof line, "step %d", st->n);
+    int ok = -1;
+    lt_err err = {0};
     double t0 = lt_now();
-    CHECK(req(st->c, "step 40", NULL) == 1);
+    int rc = lt_ctl_request_sync(st->c, line, 120000, &ok, NULL, &err);
+    CHECK_MSG(rc == LT_OK && ok == 1, "%s: %s", line, err.msg);
     st->seconds = lt_now() - t0;
     return NULL;
 }
@@ -619,17 +631,24 @@ static int by_value(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* 40 steps of a paused session, timed; with flood, while a pipelining client,
+/* nsteps steps of a paused session, timed; with flood, while a pipelining client,
  * 8 clients that flood without reading and 20 that only said HELLO are
  * connected. `status` is asked every 20 meanwhile: *lat_ms, its median answer
  * time (a status waits for the step in progress, flood or not). */
-static double timed_steps(lt_ctl_client *c, const char *sock, int flood, double *lat_ms) {
+typedef struct cmd_time {
+    double share;  /* of the trainer's time, on commands */
+    double excess; /* s beyond what the budget allows: 5% of the time trained, one step's 5% banked and the
+                      overrun of one command (the longest) */
+} cmd_time;
+
+static double timed_steps(lt_session *s, lt_ctl_client *c, const char *sock, int nsteps, int flood, double *lat_ms,
+                          cmd_time *ct) {
     enum { NFLOOD = 8, NIDLE = 20 };
     int fds[NFLOOD + NIDLE];
     pthread_t th[NFLOOD + 1], stth;
     lt_err err = {0};
     lt_ctl_client *pipe_c = NULL, *stc = lt_ctl_connect(sock, "stepper", &err);
-    stepper st = {.c = stc};
+    stepper st = {.c = stc, .n = nsteps};
     atomic_store(&g_flood_on, 1);
     if (flood) {
         pipe_c = lt_ctl_connect(sock, "pipeliner", &err);
@@ -639,7 +658,10 @@ static double timed_steps(lt_ctl_client *c, const char *sock, int flood, double 
         usleep(300000); /* the queues fill */
     }
     *lat_ms = 0;
+    *ct = (cmd_time){0};
     if (!stc) return 0;
+    /* read while the run is paused: the trainer thread waits for a command */
+    double train0 = s->budget_train_s, cmd0 = s->budget_cmd_s;
     pthread_create(&stth, NULL, step_n, &st);
     static double lat[4096];
     int n = 0;
@@ -654,6 +676,9 @@ static double timed_steps(lt_ctl_client *c, const char *sock, int flood, double 
     qsort(lat, (size_t)n, sizeof *lat, by_value);
     *lat_ms = lat[n / 2];
     pthread_join(stth, NULL);
+    double trained = s->budget_train_s - train0, spent = s->budget_cmd_s - cmd0;
+    ct->share = spent / trained;
+    ct->excess = spent - (0.05 * trained + 0.05 * trained / nsteps + s->budget_cmd_max);
     atomic_store(&g_flood_on, 0);
     if (flood) {
         for (int i = 0; i < NFLOOD; i++) pthread_join(th[i], NULL);
@@ -676,25 +701,48 @@ static void test_flood_keeps_training(void) {
     const char *sock = lt_session_socket_path(s);
     lt_ctl_client *c = lt_ctl_connect(sock, "status", &err);
     if (c) {
-        /* in turns, best of two each: this machine is shared and noisy */
-        double lat[2] = {1e9, 1e9}, secs[2] = {1e9, 1e9};
-        for (int round = 0; round < 4; round++) {
-            double l, t = timed_steps(c, sock, round % 2, &l);
+        /* 40 steps a round, fewer where a step is slow (a sanitizer build):
+           about 6 s of training, at least 10 steps */
+        double t0 = lt_now();
+        CHECK(req(c, "step 3", NULL) == 1);
+        double per_step = (lt_now() - t0) / 3;
+        int nsteps = per_step > 0 && 6.0 / per_step < 40 ? (int)(6.0 / per_step) : 40;
+        if (nsteps < 10) nsteps = 10;
+        /* in turns, best of three each: this machine is shared and noisy */
+        double lat[2] = {1e9, 1e9}, secs[2] = {1e9, 1e9}, share = 0, excess = -1e9;
+        for (int round = 0; round < 6; round++) {
+            double l;
+            cmd_time ct;
+            double t = timed_steps(s, c, sock, nsteps, round % 2, &l, &ct);
             secs[round % 2] = t < secs[round % 2] ? t : secs[round % 2];
             lat[round % 2] = l < lat[round % 2] ? l : lat[round % 2];
+            if (round % 2) {
+                share = ct.share > share ? ct.share : share;
+                excess = ct.excess > excess ? ct.excess : excess;
+            }
         }
         double base = secs[0], flood = secs[1];
-        printf("40 steps: %.2f s undisturbed, %.2f s flooded (%.0f%% of the rate); status answered in %.0f ms "
-               "undisturbed, %.0f ms flooded (medians; best of 2 rounds each)\n",
-               base, flood, 100 * base / flood, lat[0], lat[1]);
-        /* The goals are 90% of the rate and status within 100 ms; on an idle
-           2-core machine this measures 77-80% and 57-85 ms (the flooding
-           threads share the two cores with the trainer's OpenMP threads). The
-           bounds catch a collapse (an unbounded flood fell to 13%, and a
-           paused run's flood held `step` back for seconds) with room for the
-           noise of a loaded CI machine. */
+        printf("%d steps: %.2f s undisturbed, %.2f s flooded (%.0f%% of the rate); status answered in %.0f ms "
+               "undisturbed, %.0f ms flooded (medians; best of 3 rounds each); the trainer spent at most %.1f%% of "
+               "its time on commands while flooded (%.1f ms over its budget)\n",
+               nsteps, base, flood, 100 * base / flood, lat[0], lat[1], 100 * share, 1e3 * excess);
+        /* The goals are 90% of the rate and status within 100 ms. The
+           trainer's part is held exactly: commands get 5% of its time, plus
+           at most one step's 5% banked and one command's overrun (4.8-5.9% of
+           a 40-step window measured; the 50 ms bank before let a flood take
+           8-10%). The rate also pays for the flooding threads and the server
+           thread (1-3% of a core), which share the two cores with the
+           trainer's OpenMP threads: on a shared, loaded 2-core machine the
+           ratio measured from 85% to far above 100% (the undisturbed rounds
+           are themselves slowed, by the other load and an idle process's
+           thread wake-ups), so its bound only catches a collapse (an
+           unbounded flood fell to 13%, and a paused run's flood held `step`
+           back for seconds). A status waits for the step in progress. */
+        CHECK_MSG(excess <= 0.001, "the trainer spent %.1f ms more on commands than its budget (%.1f%% of its time)",
+                  1e3 * excess, 100 * share);
         CHECK_MSG(flood > 0 && base / flood >= 0.5, "flooded: %.0f%% of the undisturbed rate", 100 * base / flood);
-        CHECK_MSG(lat[1] <= lat[0] + 250, "status took %.0f ms while flooded, %.0f ms undisturbed", lat[1], lat[0]);
+        CHECK_MSG(lat[1] <= lat[0] + 250 + 2e3 * per_step, "status took %.0f ms while flooded, %.0f ms undisturbed",
+                  lat[1], lat[0]);
         lt_ctl_client_close(c);
     }
     CHECK_MSG(c != NULL, "%s", err.msg);

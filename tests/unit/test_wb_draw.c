@@ -99,6 +99,94 @@ static void test_plot(void) {
     wb_canvas_free(&c);
 }
 
+/* A lone point is a cross of five dots; the first point of a line is one dot. */
+static void test_lone_point(void) {
+    wb_canvas c;
+    CHECK(wb_canvas_init(&c, 10, 4) == 0);
+    double x[1] = {5}, y[1] = {0.5};
+    wb_axis ax = {0, 10, 0}, ay = {0, 1, 0};
+    wb_plot_xy(&c, x, y, 1, &ax, &ay, 3);
+    int dots = 0;
+    for (int i = 0; i < 40; i++) dots += __builtin_popcount(c.dots[i]);
+    CHECK_MSG(dots == 5, "a lone point drew %d dots", dots);
+    wb_canvas_free(&c);
+    /* a point beside an undrawable one (NaN) is lone too */
+    CHECK(wb_canvas_init(&c, 10, 4) == 0);
+    double x2[2] = {1, 5}, y2[2] = {NAN, 0.5};
+    wb_plot_xy(&c, x2, y2, 2, &ax, &ay, 3);
+    dots = 0;
+    for (int i = 0; i < 40; i++) dots += __builtin_popcount(c.dots[i]);
+    CHECK_MSG(dots == 5, "a point after a gap drew %d dots", dots);
+    wb_canvas_free(&c);
+}
+
+/* The lr holds its old value up to the change and the new one from it:
+ * points at steps 0 and 10, a change at step 4. */
+static void test_step_curve(void) {
+    double x[3] = {0, 10, 20}, y[3] = {0.1, 0.01, 0.01}, at[2] = {4, 15}, ox[9], oy[9];
+    int k = wb_step_points(x, y, 3, at, 2, ox, oy);
+    CHECK_MSG(k == 5, "%d points", k);
+    double wx[5] = {0, 4, 4, 10, 20}, wy[5] = {0.1, 0.1, 0.01, 0.01, 0.01};
+    for (int i = 0; i < k && i < 5; i++)
+        CHECK_MSG(ox[i] == wx[i] && oy[i] == wy[i], "point %d: (%g, %g)", i, ox[i], oy[i]);
+    /* without a known change between the points the line joins them as before */
+    CHECK(wb_step_points(x, y, 3, NULL, 0, ox, oy) == 3);
+    /* drawn: the columns after the change sit at the bottom, those before it at the top */
+    wb_canvas c;
+    CHECK(wb_canvas_init(&c, 10, 4) == 0);
+    k = wb_step_points(x, y, 2, at, 1, ox, oy);
+    wb_axis ax = {0, 10, 0}, ay = {0.01, 0.1, 0};
+    wb_plot_xy(&c, ox, oy, k, &ax, &ay, 3);
+    for (int col = 5; col < 10; col++) /* steps 5..10: only the bottom row */
+        CHECK_MSG(c.dots[col] == 0 && c.dots[10 + col] == 0 && c.dots[20 + col] == 0 && c.dots[30 + col],
+                  "column %d is not at the new value", col);
+    for (int col = 0; col < 3; col++) /* steps 0..3: only the top row */
+        CHECK_MSG(c.dots[col] && c.dots[30 + col] == 0, "column %d is not at the old value", col);
+    wb_canvas_free(&c);
+}
+
+/* The inspector says what its statistics cover: one sample, the probe, a whole parameter. */
+static void test_inspect_scope(void) {
+    wb_inspect in = {.sample = 3};
+    char b[64];
+    snprintf(in.what, sizeof in.what, "output");
+    snprintf(in.source, sizeof in.source, "batch");
+    wb_inspect_scope(&in, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "stats: sample 3 of the batch"), "%s", b);
+    snprintf(in.source, sizeof in.source, "probe");
+    wb_inspect_scope(&in, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "stats: the probed input"), "%s", b);
+    in.sample = -1;
+    snprintf(in.what, sizeof in.what, "weight");
+    snprintf(in.source, sizeof in.source, "model");
+    wb_inspect_scope(&in, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "stats: the whole weight"), "%s", b);
+    CHECK(strlen("stats: sample 999 of the batch") <= 30); /* fits the stats column */
+}
+
+/* Long log lines wrap at blanks (inspect's list of layers read whole at 120 columns). */
+static void test_wrap(void) {
+    int st[16], ln[16];
+    const char *t = "inspect: no layer 'nope' (layers: conv2d_1, conv2d_2, dense_1)";
+    int k = wb_wrap(t, 30, st, ln, 16);
+    CHECK_MSG(k == 3, "%d lines", k);
+    char got[3][64];
+    for (int i = 0; i < k && i < 3; i++) snprintf(got[i], sizeof got[i], "%.*s", ln[i], t + st[i]);
+    CHECK_MSG(!strcmp(got[0], "inspect: no layer 'nope'"), "'%s'", got[0]);
+    CHECK_MSG(!strcmp(got[1], "(layers: conv2d_1, conv2d_2,"), "'%s'", got[1]);
+    CHECK_MSG(!strcmp(got[2], "dense_1)"), "'%s'", got[2]);
+    CHECK(wb_wrap("short", 30, st, ln, 16) == 1 && ln[0] == 5);
+    CHECK(wb_wrap("", 30, st, ln, 16) == 1 && ln[0] == 0);
+    /* a word wider than the line is cut; UTF-8 is counted in code points, never split */
+    k = wb_wrap("abcdefghij", 4, st, ln, 16);
+    CHECK(k == 3 && ln[0] == 4 && ln[1] == 4 && ln[2] == 2);
+    k = wb_wrap("\xC3\xA9\xC3\xA9\xC3\xA9", 2, st, ln, 16);
+    CHECK(k == 2 && ln[0] == 4 && st[1] == 4 && ln[1] == 2);
+    /* out of lines: the last holds the rest */
+    k = wb_wrap("aa bb cc dd", 2, st, ln, 2);
+    CHECK(k == 2 && st[1] == 3 && ln[1] == 8);
+}
+
 static void test_map(void) {
     CHECK(wb_shade_level(NAN, 0, 1, 5) == -1);
     CHECK(wb_shade_level(0, 0, 1, 5) == 0);
@@ -354,6 +442,10 @@ int main(void) {
     RUN(test_numbers);
     RUN(test_canvas);
     RUN(test_plot);
+    RUN(test_lone_point);
+    RUN(test_step_curve);
+    RUN(test_inspect_scope);
+    RUN(test_wrap);
     RUN(test_map);
     RUN(test_map_constant);
     RUN(test_lrfind_plot);

@@ -172,6 +172,19 @@ static void test_footer(void) {
     w->focus_cmd = 1;
     wb_footer_keys(w, 80, buf, sizeof buf);
     CHECK_MSG(!strcmp(buf, " Enter run  Esc leave  Tab complete  Up/Down history  Ctrl-R search  "), "'%s'", buf);
+    /* the read-only view of a run that has ended offers no pause, step or validate */
+    w->focus_cmd = 0;
+    w->owns_run = 0;
+    w->offline = 1;
+    wb_footer_keys(w, 100, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, " read-only: the run has ended  tab pane  : cmd  ? help  L log  f follow  q close"), "%s",
+              buf);
+    wb_footer_keys(w, 80, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, " read-only: the run has ended  tab:pane ::cmd ?:help L:log f:follow  q:close"), "%s", buf);
+    CHECK(wb_utf8_width(buf) <= 80);
+    w->focus_cmd = 1;
+    wb_footer_keys(w, 80, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, " Enter run  Esc leave  Tab complete  Up/Down history  Ctrl-R search  "), "'%s'", buf);
     free(w);
 }
 
