@@ -8,8 +8,11 @@
  *     scalar model written here from the instruction's pseudo-code, and
  *     within a stated bound of a double-precision product of the
  *     bf16-rounded inputs;
+ *   - the same for the VDPBF16PS tile op (the AVX512-BF16 kernels), whose
+ *     rounding differs: each pair adds straight into C, odd element first;
  *   - the backend's GEMM entry: f32 is cblas bitwise, bf16 is the kernel.
- * The real instructions are checked against the model by test_bf16_amx. */
+ * The real instructions are checked against the models by test_bf16_amx and
+ * test_bf16_avx512. */
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,6 +51,9 @@ static void test_bf16_rounding(void) {
     CHECK(lt_bf16_to_f32(0x3fc0) == 1.5f);
 }
 
+typedef void (*tile_op)(float *c, const uint16_t *a, const uint16_t *b);
+static tile_op op = lt_bf16_tdpbf16ps_model;
+
 /* one tile op on a C of zeros with the given A row 0 and B column 0 pairs */
 static float dp1(const float *arow, const float *bcol, int npairs, float c0) {
     uint16_t a[512] = {0}, b[512] = {0};
@@ -57,7 +63,7 @@ static float dp1(const float *arow, const float *bcol, int npairs, float c0) {
         b[(k / 2) * 32 + (k & 1)] = h(bcol[k]); /* row k/2 of B, column 0's pair */
     }
     c[0] = c0;
-    lt_bf16_tdpbf16ps_model(c, a, b);
+    op(c, a, b);
     for (int i = 16; i < 256; i++) CHECK(c[i] == 0.0f); /* rows of A that are zero */
     return c[0];
 }
@@ -98,6 +104,33 @@ static void test_model_semantics(void) {
     CHECK(isinf(dp1(a8, b8, 1, 0.0f)));
     float b9[2] = {0.0f, 0.0f};
     CHECK(isnan(dp1(a8, b9, 1, 0.0f))); /* inf * 0 */
+    /* C = 1, even product -1.5 * 2^-24, odd 2^-24: (even + odd) = -2^-25 is
+       exact, 1 - 2^-25 a tie, to even: 1 */
+    float a10[2] = {-1.5f, 1.0f}, b10[2] = {0x1p-24f, 0x1p-24f};
+    CHECK(dp1(a10, b10, 1, 1.0f) == 1.0f);
+}
+
+/* VDPBF16PS: C += odd product, then += even product, one FMA each, DAZ and
+   FTZ; the pairs go straight into C */
+static void test_vdpbf16ps_model(void) {
+    op = lt_bf16_vdpbf16ps_model;
+    /* the case above: 1 + 2^-24 is a tie (to 1), then 1 - 1.5 * 2^-24 a tie
+       between 1 - 2^-24 and 1 - 2^-23 (to even: 1 - 2^-23). Even first would
+       give 1 - 2^-24, the AMX order 1 */
+    float a10[2] = {-1.5f, 1.0f}, b10[2] = {0x1p-24f, 0x1p-24f};
+    CHECK(dp1(a10, b10, 1, 1.0f) == 1.0f - 0x1p-23f);
+    /* no partial sums: 1 + 2^-24 + 2^-24 is 1 one tie at a time */
+    float a[4] = {1.0f, 1.0f, 0.0f, 1.0f}, b[4] = {1.0f, 0x1p-24f, 0.0f, 0x1p-24f};
+    CHECK(dp1(a, b, 2, 0.0f) == 1.0f);
+    /* denormals in and out as TDPBF16PS */
+    float a4[2] = {0x1p-130f, 0.0f}, b4[2] = {0x1p100f, 0.0f};
+    CHECK(dp1(a4, b4, 1, 0.0f) == 0.0f);
+    float a5[2] = {0x1p-70f, 0.0f}, b5[2] = {0x1p-70f, 0.0f};
+    CHECK(dp1(a5, b5, 1, 0.0f) == 0.0f);
+    float a3[2] = {3.0f, 0.0f}, b3[2] = {1.0f + 0x1p-7f, 0.0f};
+    CHECK(dp1(a3, b3, 0, 1e-40f) == 0.0f);
+    CHECK(dp1(a3, b3, 1, 0.0f) == 3.0f + 3 * 0x1p-7f);
+    op = lt_bf16_tdpbf16ps_model;
 }
 
 /* ---- the GEMM against models written from the pseudo-code ---- */
@@ -132,6 +165,24 @@ static void model_gemm(int ta, int tb, int M, int N, int K, const float *A, int 
         }
 }
 
+/* VDPBF16PS: every pair straight into C, odd element first; K padded with
+   zero pairs to whole steps of 32, as the kernel packs it */
+static void model_gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                              float beta, float *C, int ldc) {
+    int pairs = (K + 31) / 32 * 16;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float c = beta != 0.0f ? C[(size_t)i * ldc + j] : 0.0f;
+            for (int q = 0; q < pairs; q++) {
+                int k = 2 * q;
+                c = flush(
+                    fmaf(in_bf16(at(A, lda, ta, i, k + 1, M, K)), in_bf16(at(B, ldb, tb, k + 1, j, K, N)), flush(c)));
+                c = flush(fmaf(in_bf16(at(A, lda, ta, i, k, M, K)), in_bf16(at(B, ldb, tb, k, j, K, N)), c));
+            }
+            C[(size_t)i * ldc + j] = c;
+        }
+}
+
 typedef struct shape {
     int M, N, K;
 } shape;
@@ -140,6 +191,8 @@ static const shape shapes[] = {
     {1, 1, 1},    {1, 1, 32},  {16, 16, 32},  {32, 32, 32}, {32, 32, 64},  {17, 33, 31}, {33, 17, 65},  {31, 31, 33},
     {5, 70, 300}, {64, 3, 97}, {2, 40, 1000}, {48, 48, 9},  {100, 10, 64}, {10, 100, 2}, {1, 200, 130}, {65, 1, 3},
 };
+
+static lt_bf16_impl impl = LT_BF16_EMULATED;
 
 static void run_shape(shape s, int ta, int tb, float beta, int *bad_bits, double *worst) {
     int M = s.M, N = s.N, K = s.K;
@@ -152,8 +205,11 @@ static void run_shape(shape s, int ta, int tb, float beta, int *bad_bits, double
     for (size_t i = 0; i < nc; i++) C[i] = R[i] = urand();
     float *C0 = malloc(nc * sizeof *C0);
     memcpy(C0, C, nc * sizeof *C);
-    CHECK(lt_bf16_gemm(LT_BF16_EMULATED, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0);
-    model_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, R, ldc);
+    CHECK(lt_bf16_gemm(impl, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0);
+    if (impl == LT_BF16_EMULATED_AVX512)
+        model_gemm_avx512(ta, tb, M, N, K, A, lda, B, ldb, beta, R, ldc);
+    else
+        model_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, R, ldc);
     for (int i = 0; i < M; i++) {
         for (int j = 0; j < N; j++) {
             size_t o = (size_t)i * ldc + j;
@@ -171,7 +227,9 @@ static void run_shape(shape s, int ta, int tb, float beta, int *bad_bits, double
                 ref += p;
                 mag += fabs(p);
             }
-            double bound = (K / 2.0 + 2.0 * ((K + 31) / 32) + 2) * FLT_EPSILON / 2 * mag;
+            /* one rounding per product into one sum (VDPBF16PS): K + 1 */
+            double bound = (impl == LT_BF16_EMULATED_AVX512 ? K + 2.0 : K / 2.0 + 2.0 * ((K + 31) / 32) + 2) *
+                           FLT_EPSILON / 2 * mag;
             double err = fabs(C[o] - ref);
             if (!(err <= bound)) {
                 fprintf(stderr, "  %dx%dx%d C[%d,%d] = %.9g, exact %.9g: error %.3g over the bound %.3g\n", M, N, K, i,
@@ -200,7 +258,8 @@ static void test_gemm_shapes(void) {
                 cases++;
             }
     CHECK_MSG(bad == 0, "%d elements differ from the model", bad);
-    printf("bf16 gemm: %d cases bitwise as the instruction model; worst error %.3g of sum |a*b|\n", cases, worst);
+    printf("bf16 gemm (%s): %d cases bitwise as the instruction model; worst error %.3g of sum |a*b|\n",
+           lt_bf16_impl_name(impl), cases, worst);
 }
 
 /* the kernel's output does not depend on the OpenMP split: a large C (many
@@ -212,6 +271,13 @@ static void test_gemm_large(void) {
     run_shape(s, 0, 1, 1.0f, &bad, &worst);
     run_shape(s, 1, 0, 0.0f, &bad, &worst);
     CHECK(bad == 0);
+}
+
+static void test_gemm_shapes_avx512(void) {
+    impl = LT_BF16_EMULATED_AVX512;
+    test_gemm_shapes();
+    test_gemm_large();
+    impl = LT_BF16_EMULATED;
 }
 
 static void test_gemm_degenerate(void) {
@@ -227,6 +293,7 @@ static void test_gemm_degenerate(void) {
     C[0] = 9;
     CHECK(lt_bf16_gemm(LT_BF16_NONE, 0, 0, 2, 2, 2, A, 2, B, 2, 0.0f, C, 2) == -1 && C[0] == 9);
     if (!lt_bf16_cpu_has_amx()) CHECK(lt_bf16_gemm(LT_BF16_AMX, 0, 0, 2, 2, 2, A, 2, B, 2, 0.0f, C, 2) == -1);
+    if (!lt_bf16_cpu_has_avx512bf16()) CHECK(lt_bf16_gemm(LT_BF16_AVX512, 0, 0, 2, 2, 2, A, 2, B, 2, 0.0f, C, 2) == -1);
 }
 
 /* the backend's entry: f32 is cblas_sgemm bitwise; bf16 is the kernel */
@@ -260,6 +327,8 @@ static void test_names(void) {
     CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_AMX), "amx-bf16"));
     CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_EMULATED), "bf16 emulated kernels"));
     CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_NONE), "f32"));
+    CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_AVX512), "avx512-bf16"));
+    CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_EMULATED_AVX512), "avx512-bf16 emulated kernels"));
 }
 
 int main(void) {
@@ -267,6 +336,8 @@ int main(void) {
     RUN(test_model_semantics);
     RUN(test_gemm_shapes);
     RUN(test_gemm_large);
+    RUN(test_vdpbf16ps_model);
+    RUN(test_gemm_shapes_avx512);
     RUN(test_gemm_degenerate);
     RUN(test_cpu_sgemm);
     RUN(test_names);

@@ -305,8 +305,8 @@ static size_t lt_cpu_count_nonfinite(const float *x, size_t n) {
 }
 
 /* The math mode: f32 (OpenBLAS), or bf16 where there are bf16 kernels for
- * the GEMMs (bf16_gemm.h: AMX, or the C model of it when LATHE_CPU_BF16 is
- * emulate). Linear layers and the GEMM path of conv2d take it (conv2d leaves
+ * the GEMMs (bf16_gemm.h: AMX, else AVX512-BF16, or a C model of either
+ * under LATHE_CPU_BF16=emulate / emulate-avx512). Linear layers and the GEMM path of conv2d take it (conv2d leaves
  * its f32 Winograd and direct paths in bf16); every other op stays f32. */
 static int lt_cpu_set_math(const lt_backend *be, lt_math m) {
     if (m == LT_MATH_F32) {

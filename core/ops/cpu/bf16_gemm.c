@@ -75,32 +75,46 @@ void lt_bf16_tdpbf16ps_model(float *restrict c, const uint16_t *restrict a, cons
     }
 }
 
-/* the model's tile registers and the tile API on them */
-typedef union emu_tile {
-    float f[256];
-    uint16_t h[512];
-    unsigned char b[1024];
-} emu_tile;
-typedef struct emu_tiles {
-    _Alignas(64) emu_tile t[8];
-} emu_tiles;
-
-static void emu_loadd(emu_tiles *T, int t, const void *p, size_t stride) {
-    for (int r = 0; r < 16; r++) memcpy(T->t[t].b + r * 64, (const char *)p + r * stride, 64);
+/* ---- the model of VDPBF16PS, as the tile op of bf16_avx512.c uses it ----
+ * Intel SDM, VDPBF16PS, per f32 lane i (DAZ, FTZ, nearest even, each line
+ * one FMA):
+ *   srcdest[i] += fp32(src1.bf16[2i+1]) * fp32(src2.bf16[2i+1])
+ *   srcdest[i] += fp32(src1.bf16[2i+0]) * fp32(src2.bf16[2i+0])
+ * The tile op: per C row m and K pair k, lane n takes A's pair (m, k)
+ * (broadcast) and B's pair (k, n). */
+void lt_bf16_vdpbf16ps_model(float *restrict c, const uint16_t *restrict a, const uint16_t *restrict b) {
+    float bf[16][32];
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < 32; j++) bf[k][j] = daz(lt_bf16_to_f32(b[k * 32 + j]));
+    for (int m = 0; m < 16; m++) {
+        float acc[16];
+        for (int n = 0; n < 16; n++) acc[n] = c[m * 16 + n];
+        for (int k = 0; k < 16; k++) {
+            float a0 = daz(lt_bf16_to_f32(a[m * 32 + 2 * k])), a1 = daz(lt_bf16_to_f32(a[m * 32 + 2 * k + 1]));
+            for (int n = 0; n < 16; n++) {
+                acc[n] = ftz(fmaf(a1, bf[k][2 * n + 1], daz(acc[n])));
+                acc[n] = ftz(fmaf(a0, bf[k][2 * n], acc[n]));
+            }
+        }
+        for (int n = 0; n < 16; n++) c[m * 16 + n] = acc[n];
+    }
 }
-static void emu_stored(emu_tiles *T, int t, void *p, size_t stride) {
-    for (int r = 0; r < 16; r++) memcpy((char *)p + r * stride, T->t[t].b + r * 64, 64);
-}
 
+/* the models' tile API on tile registers in memory (bf16_gemm.h) */
 #define UK(name) emu_##name
 #define UK_ATTR
-#define UK_TILES emu_tiles
+#define UK_TILES lt_bf16_tiles
 #define TL_BEGIN(T) memset((T), 0, sizeof *(T))
 #define TL_END(T) ((void)(T))
 #define TL_ZERO(T, i) memset((T)->t[i].b, 0, 1024)
-#define TL_LOADD(T, i, p, s) emu_loadd((T), (i), (p), (s))
-#define TL_STORED(T, i, p, s) emu_stored((T), (i), (p), (s))
+#define TL_LOADD(T, i, p, s) lt_bf16_tile_loadd((T), (i), (p), (s))
+#define TL_STORED(T, i, p, s) lt_bf16_tile_stored((T), (i), (p), (s))
 #define TL_DP(T, c, a, b) lt_bf16_tdpbf16ps_model((T)->t[c].f, (T)->t[a].h, (T)->t[b].h)
+#include "ops/cpu/bf16_ukernel.inc"
+#undef UK
+#undef TL_DP
+#define UK(name) emu512_##name
+#define TL_DP(T, c, a, b) lt_bf16_vdpbf16ps_model((T)->t[c].f, (T)->t[a].h, (T)->t[b].h)
 #include "ops/cpu/bf16_ukernel.inc"
 
 /* ---- which implementation: LATHE_CPU_BF16 and CPUID ---- */
@@ -125,6 +139,33 @@ static int detect_amx(void) {
 #else
 static int detect_amx(void) { return 0; }
 #endif
+
+#if defined(__x86_64__)
+static int detect_avx512bf16(void) {
+    unsigned r[4] = {0, 0, 0, 0};
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    if ((xcr0() & 0xe6) != 0xe6) return 0; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM */
+    __cpuid_count(7, 0, r[0], r[1], r[2], r[3]);
+    if (!(r[1] & (1u << 16))) return 0; /* AVX512F */
+    __cpuid_count(7, 1, r[0], r[1], r[2], r[3]);
+    return !!(r[0] & (1u << 5)); /* AVX512_BF16 */
+}
+#else
+static int detect_avx512bf16(void) { return 0; }
+#endif
+
+int lt_bf16_cpu_has_avx512bf16(void) {
+    static int s = -1;
+    int v;
+#pragma omp atomic read
+    v = s;
+    if (v < 0) {
+        v = detect_avx512bf16();
+#pragma omp atomic write
+        s = v;
+    }
+    return v;
+}
 
 static int amx_state = -1; /* -1: not asked yet */
 static lt_bf16_impl avail = (lt_bf16_impl)-1;
@@ -151,10 +192,12 @@ lt_bf16_impl lt_bf16_available(void) {
         v = LT_BF16_NONE;
     else if (e && !strcmp(e, "emulate"))
         v = LT_BF16_EMULATED;
+    else if (e && !strcmp(e, "emulate-avx512"))
+        v = LT_BF16_EMULATED_AVX512;
     else {
         if (e && *e && strcmp(e, "auto"))
-            fprintf(stderr, "lathe: LATHE_CPU_BF16=%.40s is not auto, emulate or off; using auto\n", e);
-        v = lt_bf16_cpu_has_amx() ? LT_BF16_AMX : LT_BF16_NONE;
+            fprintf(stderr, "lathe: LATHE_CPU_BF16=%.40s is not auto, emulate, emulate-avx512 or off; using auto\n", e);
+        v = lt_bf16_cpu_has_amx() ? LT_BF16_AMX : lt_bf16_cpu_has_avx512bf16() ? LT_BF16_AVX512 : LT_BF16_NONE;
     }
 #pragma omp atomic write
     avail = v;
@@ -162,7 +205,13 @@ lt_bf16_impl lt_bf16_available(void) {
 }
 
 const char *lt_bf16_impl_name(lt_bf16_impl impl) {
-    return impl == LT_BF16_AMX ? "amx-bf16" : impl == LT_BF16_EMULATED ? "bf16 emulated kernels" : "f32";
+    switch (impl) {
+    case LT_BF16_AMX: return "amx-bf16";
+    case LT_BF16_EMULATED: return "bf16 emulated kernels";
+    case LT_BF16_AVX512: return "avx512-bf16";
+    case LT_BF16_EMULATED_AVX512: return "avx512-bf16 emulated kernels";
+    default: return "f32";
+    }
 }
 
 int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b) {
@@ -236,7 +285,9 @@ static void pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int 
 
 int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc) {
-    if (impl == LT_BF16_NONE || (impl == LT_BF16_AMX && !lt_bf16_cpu_has_amx())) return -1;
+    if (impl == LT_BF16_NONE || (impl == LT_BF16_AMX && !lt_bf16_cpu_has_amx()) ||
+        (impl == LT_BF16_AVX512 && !lt_bf16_cpu_has_avx512bf16()))
+        return -1;
     if (M <= 0 || N <= 0) return 0;
     lt_bf16_blocks blk = {0};
     blk.mblocks = (M + 31) / 32;
@@ -257,6 +308,10 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
     int rc = 0;
     if (impl == LT_BF16_AMX)
         rc = lt_bf16_amx_run(&blk);
+    else if (impl == LT_BF16_AVX512)
+        rc = lt_bf16_avx512_run(&blk);
+    else if (impl == LT_BF16_EMULATED_AVX512)
+        emu512_run(&blk);
     else
         emu_run(&blk);
     free(ap);

@@ -19,19 +19,29 @@
  * every step rounds to nearest even, treats denormal inputs as zero and
  * flushes denormal results to zero; MXCSR plays no part.
  *
- * Which implementation runs: LATHE_CPU_BF16 = auto (default: the
- * instructions where the CPU has them, else none), emulate (the C model) or
- * off (none: f32 GEMMs). */
+ * CPUs with AVX512-BF16 but no AMX run the same blocks with a tile op made of
+ * VDPBF16PS (bf16_avx512.c: per C row, 16 dot products of a broadcast A pair
+ * with a row of B's pairs), whose rounding differs: each step adds straight
+ * into C, the odd element of a pair first, then the even one, one FMA each
+ * (DAZ, FTZ, nearest even, as the SDM gives VDPBF16PS). It has its C model too.
+ *
+ * Which implementation runs: LATHE_CPU_BF16 = auto (default: AMX where the
+ * CPU has it, else AVX512-BF16 where it has that, else none), emulate (the C
+ * model of AMX), emulate-avx512 (the C model of VDPBF16PS) or off (none: f32
+ * GEMMs). */
 #ifndef LATHE_OPS_CPU_BF16_GEMM_H
 #define LATHE_OPS_CPU_BF16_GEMM_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum lt_bf16_impl {
-    LT_BF16_NONE = 0, /* no bf16 kernels: the GEMMs stay f32 */
-    LT_BF16_EMULATED, /* the C model of the AMX instructions */
-    LT_BF16_AMX,      /* AMX-BF16 tiles */
+    LT_BF16_NONE = 0,        /* no bf16 kernels: the GEMMs stay f32 */
+    LT_BF16_EMULATED,        /* the C model of the AMX instructions */
+    LT_BF16_AMX,             /* AMX-BF16 tiles */
+    LT_BF16_EMULATED_AVX512, /* the C model of the VDPBF16PS tile op */
+    LT_BF16_AVX512,          /* AVX512-BF16 */
 } lt_bf16_impl;
 
 /* What this process may run, from LATHE_CPU_BF16 and the CPU (decided once;
@@ -40,7 +50,10 @@ lt_bf16_impl lt_bf16_available(void);
 /* 1 when the CPU has AMX-BF16 and the kernel granted its use (whatever
  * LATHE_CPU_BF16 says). */
 int lt_bf16_cpu_has_amx(void);
-/* "amx-bf16", "bf16 emulated kernels", "f32" */
+/* 1 when the CPU has AVX512-BF16 (and the OS keeps the ZMM state) */
+int lt_bf16_cpu_has_avx512bf16(void);
+/* "amx-bf16", "bf16 emulated kernels", "avx512-bf16",
+ * "avx512-bf16 emulated kernels", "f32" */
 const char *lt_bf16_impl_name(lt_bf16_impl impl);
 
 /* f32 -> bf16 bits, round to nearest even (NaN stays a NaN). */
@@ -66,6 +79,9 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
  * CPU cannot run it). For the tests. */
 void lt_bf16_tdpbf16ps_model(float *c, const uint16_t *a, const uint16_t *b);
 int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b);
+/* The same tile op made of VDPBF16PS: the model, and the instructions. */
+void lt_bf16_vdpbf16ps_model(float *c, const uint16_t *a, const uint16_t *b);
+int lt_bf16_vdpbf16ps_avx512(float *c, const uint16_t *a, const uint16_t *b);
 
 /* ---- the CPU backend's GEMMs (linear, conv2d) ----
  * lt_cpu_sgemm is cblas_sgemm (row-major, alpha 1) while the math is f32,
@@ -85,5 +101,22 @@ typedef struct lt_bf16_blocks {
 } lt_bf16_blocks;
 /* Runs every block on the AMX tiles; -1 where this build has no AMX code. */
 int lt_bf16_amx_run(const lt_bf16_blocks *b);
+/* Runs every block with VDPBF16PS (bf16_avx512.c); -1 where it cannot. */
+int lt_bf16_avx512_run(const lt_bf16_blocks *b);
+/* the tile registers in memory, for the C models and the VDPBF16PS op */
+typedef union lt_bf16_tile {
+    float f[256];
+    uint16_t h[512];
+    unsigned char b[1024];
+} lt_bf16_tile;
+typedef struct lt_bf16_tiles {
+    _Alignas(64) lt_bf16_tile t[8];
+} lt_bf16_tiles;
+static inline void lt_bf16_tile_loadd(lt_bf16_tiles *T, int t, const void *p, size_t stride) {
+    for (int r = 0; r < 16; r++) memcpy(T->t[t].b + r * 64, (const char *)p + r * stride, 64);
+}
+static inline void lt_bf16_tile_stored(lt_bf16_tiles *T, int t, void *p, size_t stride) {
+    for (int r = 0; r < 16; r++) memcpy((char *)p + r * stride, T->t[t].b + r * 64, 64);
+}
 
 #endif
