@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,48 @@ static void pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int 
         }
 }
 
+/* The packed operands live in one buffer per calling thread, kept for the
+ * thread's lifetime and grown only when a GEMM needs more than any before it
+ * (the first steps of a run): no allocation per call. Freed when the thread
+ * ends. */
+typedef struct pack_buf {
+    size_t cap;
+    uint16_t *p;
+} pack_buf;
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static int pack_key_ok;
+
+static void pack_free(void *v) {
+    pack_buf *b = v;
+    free(b->p);
+    free(b);
+}
+static void pack_init(void) { pack_key_ok = pthread_key_create(&pack_key, pack_free) == 0; }
+
+/* n values of this thread's buffer, or NULL (no memory) */
+static uint16_t *pack_get(size_t n) {
+    pthread_once(&pack_once, pack_init);
+    if (!pack_key_ok) return NULL;
+    pack_buf *b = pthread_getspecific(pack_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b) return NULL;
+        if (pthread_setspecific(pack_key, b)) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->cap < n) {
+        uint16_t *p = malloc(n * sizeof *p);
+        if (!p) return NULL;
+        free(b->p);
+        b->p = p;
+        b->cap = n;
+    }
+    return b->p;
+}
+
 int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc) {
     if (impl == LT_BF16_NONE || (impl == LT_BF16_AMX && !lt_bf16_cpu_has_amx()) ||
@@ -294,7 +337,7 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
     blk.nblocks = (N + 31) / 32;
     blk.kb = K > 0 ? (K + 31) / 32 : 0;
     size_t na = (size_t)2 * blk.mblocks * blk.kb * 512, nb = (size_t)2 * blk.nblocks * blk.kb * 512;
-    uint16_t *ap = malloc((na + nb + 1) * sizeof *ap);
+    uint16_t *ap = pack_get(na + nb + 1);
     if (!ap) return -1;
     pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb);
     pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb);
@@ -314,7 +357,6 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
         emu512_run(&blk);
     else
         emu_run(&blk);
-    free(ap);
     return rc;
 }
 
