@@ -58,7 +58,7 @@ int lt_dev_set_math(const lt_backend *be, lt_math m, lt_err *err);
 const char *lt_math_name(lt_math m); /* "f32", "tf32", "bf16", "fp16" */
 /* What be's GEMMs and convolutions run on after lt_dev_set_math(be, m), as
  * the status bar says it: "cpu amx-bf16", "cpu bf16 emulated kernels",
- * "cpu f32", "cuda bf16". */
+ * "cpu f32", "cuda bf16" (the backend's name up to its first ':' or blank). */
 void lt_dev_math_kernels(const lt_backend *be, lt_math m, char *buf, size_t cap);
 
 /* ---- memory ---- */
