@@ -24,12 +24,6 @@ static inline uint32_t f32_bits(float f) {
     return u;
 }
 
-static inline float bits_f32(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 uint16_t lt_bf16_from_f32(float f) {
     uint32_t u = f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN: a quiet NaN */
