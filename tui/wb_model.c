@@ -105,7 +105,7 @@ void wb_model_status(wb_model *m, const char *body) {
     st->batch = long_or_nan(d.batch), st->batches = long_or_nan(d.batches);
     st->test_loss = d.test_loss, st->paused = d.paused;
     st->received = lt_now();
-    /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed" */
+    /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed: cpu amx-bf16" */
     size_t o = 0;
     st->toolbox[0] = '\0';
     if (!isnan(d.grad_norm)) o += (size_t)snprintf(st->toolbox + o, sizeof st->toolbox - o, "|g| %.4g  ", d.grad_norm);
@@ -113,7 +113,9 @@ void wb_model_status(wb_model *m, const char *body) {
         o += (size_t)snprintf(st->toolbox + o, sizeof st->toolbox - o, "scale %.6g ", d.loss_scale);
     if (d.skipped_steps >= 0 && o < sizeof st->toolbox)
         o += (size_t)snprintf(st->toolbox + o, sizeof st->toolbox - o, "(%ld skipped)  ", d.skipped_steps);
-    if (o < sizeof st->toolbox) snprintf(st->toolbox + o, sizeof st->toolbox - o, "%.16s", d.precision);
+    if (o < sizeof st->toolbox)
+        snprintf(st->toolbox + o, sizeof st->toolbox - o, "%.16s%s%.48s", d.precision,
+                 d.precision[0] && d.kernels[0] ? ": " : "", d.precision[0] ? d.kernels : "");
     wb_gpu *g = &st->gpu;
     memset(g, 0, sizeof *g);
     g->known = d.has_gpu;

@@ -53,7 +53,7 @@ typedef struct wb_status {
     double batch, batches;    /* progress through the epoch, or the validation or test pass; NaN: unknown */
     double test_loss, paused; /* paused: seconds spent paused (elapsed includes them) */
     double received;          /* when this status came (lt_now() s): the clock runs on from there */
-    char toolbox[96];         /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed": what the run's toolbox reports */
+    char toolbox[128];        /* "|g| 1.23  scale 32768 (2 skipped)  bf16-mixed: cpu amx-bf16": the run's toolbox */
     wb_gpu gpu;
     int nranks; /* a data-parallel run's ranks (0: one process) */
     wb_rank ranks[WB_RANKS_MAX];

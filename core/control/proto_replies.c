@@ -38,6 +38,7 @@ static const field status_fields[] = {
     S("loss_scale", FT_NUM, loss_scale, FF_OPT | FF_SKIP),
     S("skipped_steps", FT_LONG, skipped_steps, FF_OPT | FF_SKIP),
     S("precision", FT_WORD, precision, FF_OPT | FF_SKIP),
+    S("kernels", FT_TEXT, kernels, FF_OPT | FF_SKIP),
     S("batch", FT_LONG, batch, FF_OPT | FF_SKIP),
     S("batches", FT_LONG, batches, FF_OPT | FF_SKIP),
     S("test_loss", FT_NUM, test_loss, FF_OPT | FF_SKIP),

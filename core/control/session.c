@@ -192,6 +192,7 @@ void lt_session_status_body(lt_session *s, lt_sb *b) {
     snprintf(st.device, sizeof st.device, "%s", lt_dev_name(t->be));
     snprintf(st.run_dir, sizeof st.run_dir, "%s", s->run_dir);
     snprintf(st.precision, sizeof st.precision, "%s", t->cfg.precision ? lt_precision_name(t->cfg.precision) : "");
+    snprintf(st.kernels, sizeof st.kernels, "%s", t->cfg.precision ? t->kernels : "");
     st.epoch = (long)(t->epoch < (size_t)t->max_epochs ? t->epoch + 1 : (size_t)t->max_epochs);
     st.max_epochs = t->max_epochs;
     st.step = t->step;

@@ -178,6 +178,9 @@ struct lt_backend {
     size_t (*count_nonfinite)(const float *x, size_t n);
     /* LT_OK or LT_EUNSUPPORTED; NULL: f32 only */
     int (*set_math)(const lt_backend *be, lt_math m);
+    /* the kernels the GEMMs run on in the mode set_math set last
+       ("amx-bf16"); NULL entry: the mode's name says it */
+    const char *(*math_kernels)(const lt_backend *be);
     /* the text of the failure a copy or sync just reported (the library's
        call and message), or NULL; NULL entry: none kept */
     const char *(*error_text)(void);

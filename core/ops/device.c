@@ -68,6 +68,13 @@ int lt_dev_set_math(const lt_backend *be, lt_math m, lt_err *err) {
     return LT_OK;
 }
 
+void lt_dev_math_kernels(const lt_backend *be, lt_math m, char *buf, size_t cap) {
+    be = resolve(be);
+    /* the backend's kind: "cuda" of "cuda:0 NVIDIA H100 80GB HBM3" */
+    int n = (int)strcspn(be->name, ": ");
+    snprintf(buf, cap, "%.*s %s", n, be->name, be->math_kernels ? be->math_kernels(be) : lt_math_name(m));
+}
+
 /* ---- memory and copies ---- */
 /* the backend's own words for the failure, after a ": ", or "" */
 static const char *detail(const lt_backend *be, char *buf, size_t cap) {

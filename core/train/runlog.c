@@ -496,6 +496,7 @@ static int write_run_yaml(lt_runlog *r, const lt_trainer *t, lt_run_state end_st
         lt_sb_printf(&b, "precision: %s\n", lt_fmt_yaml_str(s, sizeof s, lt_precision_name(t->cfg.precision)));
         lt_sb_printf(&b, "matmul_precision: %s\n", lt_matmul_precision_name(t->cfg.matmul_precision));
         lt_sb_printf(&b, "math: %s\n", lt_math_name(t->math));
+        if (t->kernels[0]) lt_sb_printf(&b, "kernels: %s\n", lt_fmt_yaml_str(s, sizeof s, t->kernels));
     }
     yaml_num(&b, "train_loss", r->train_loss);
     yaml_num(&b, "val_loss", r->val_loss);

@@ -10,10 +10,14 @@
 /* The trainer's checks and setup before the first step (trainer_setup.h). */
 
 /* --precision, --matmul-precision and the experiment's configure_precision.
- * The CPU emulates the mixed modes by rounding (the graph's round hook) and
- * computes f32 GEMMs whatever --matmul-precision says (a note says so); a
- * device backend computes in the mode lt_precision_math names (lt_dev_set_math)
- * and rounds nothing: its memory is not the host's. */
+ * On the CPU, bf16-mixed computes linear and convolution GEMMs in bf16 where
+ * the CPU has bf16 kernels (AMX, or their C model under LATHE_CPU_BF16=
+ * emulate), everything else in f32, and rounds nothing; without the kernels,
+ * and for 16-mixed, the CPU emulates the mode by rounding (the graph's round
+ * hook) with f32 GEMMs. The CPU computes f32 GEMMs whatever
+ * --matmul-precision says (a note says so). A device backend computes in the
+ * mode lt_precision_math names (lt_dev_set_math) and rounds nothing: its
+ * memory is not the host's. t->kernels names what runs. */
 int trainer_setup_precision(lt_trainer *t, lt_err *err) {
     const lt_config *cfg = &t->cfg;
     lt_module *m = &t->mod;
@@ -32,8 +36,20 @@ int trainer_setup_precision(lt_trainer *t, lt_err *err) {
         }
         if (rc) return lt_seterr(err, rc, "%s", e.msg);
         t->graph.round = NULL;
+        lt_dev_math_kernels(t->be, t->math, t->kernels, sizeof t->kernels);
     } else {
-        t->graph.round = lt_precision_rounder(cfg->precision);
+        /* the mode is the backend's (the process's) state: set it every time */
+        if (cfg->precision == LT_PREC_BF16_MIXED && lt_dev_set_math(t->be, LT_MATH_BF16, NULL) == LT_OK)
+            t->math = LT_MATH_BF16;
+        else
+            lt_dev_set_math(t->be, LT_MATH_F32, NULL);
+        t->graph.round = t->math == LT_MATH_BF16 ? NULL : lt_precision_rounder(cfg->precision);
+        lt_dev_math_kernels(t->be, t->math, t->kernels, sizeof t->kernels);
+        if (t->graph.round) {
+            size_t o = strlen(t->kernels);
+            snprintf(t->kernels + o, sizeof t->kernels - o, " (%s emulated by rounding)",
+                     cfg->precision == LT_PREC_BF16_MIXED ? "bf16" : "fp16");
+        }
         if (cfg->matmul_precision != LT_MATMUL_HIGHEST)
             snprintf(t->note, sizeof t->note,
                      "--matmul-precision %s: the cpu computes f32 GEMMs; the setting applies on a GPU",

@@ -29,11 +29,20 @@
  *                   direct convolution's flops either way, so with auto they
  *                   are an equivalent rate, above what the FMA units execute
  *
+ *   precision       --precision: 32 (default) or bf16-mixed
+ *   kernels         what the GEMMs ran on (the run's kernels: "cpu f32",
+ *                   "cpu amx-bf16", "cpu f32 (bf16 emulated by rounding)",
+ *                   "cpu bf16 emulated kernels"); the emulated kernels are a
+ *                   C model for the tests, far slower than anything real: their
+ *                   rate is no figure (emulated=1 says so; the rounding
+ *                   emulation is what a CPU without bf16 units runs: a figure)
+ *
  * A second line names the peak: "% of measured fp32 peak (P GFLOP/s on <cpu>,
  * T threads)".
  *
  * Usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N]
  *                    [--data DIR] [--peak-gflops F] [--conv auto|gemm]
+ *                    [--precision 32|bf16-mixed]
  * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data,
  * the peak measured. */
 #include <stdio.h>
@@ -41,6 +50,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "lathe/precision.h"
 #include "lathe/train.h"
 #include "ops/kernels.h"
 #include "peak.h"
@@ -92,7 +102,7 @@ static double flop_per_sample(int h, int w) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] "
-                    "[--peak-gflops F] [--conv auto|gemm]\n");
+                    "[--peak-gflops F] [--conv auto|gemm] [--precision 32|bf16-mixed]\n");
 }
 
 int main(int argc, char **argv) {
@@ -100,6 +110,7 @@ int main(int argc, char **argv) {
     int threads = 2, batch = 128;
     double peak = 0; /* 0: measure it */
     const char *data = NULL, *conv = "auto";
+    int precision = LT_PREC_32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -120,6 +131,9 @@ int main(int argc, char **argv) {
             peak = atof(v);
         else if (!strcmp(a, "--conv") && (!strcmp(v, "auto") || !strcmp(v, "gemm")))
             conv = v;
+        else if (!strcmp(a, "--precision") &&
+                 (lt_precision_parse(v) == LT_PREC_32 || lt_precision_parse(v) == LT_PREC_BF16_MIXED))
+            precision = lt_precision_parse(v);
         else {
             usage();
             return 2;
@@ -156,6 +170,7 @@ int main(int argc, char **argv) {
     cfg.run_test = 0;
     cfg.threads = threads;
     cfg.batch_size = batch;
+    cfg.precision = precision;
     if (data) snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data);
 
     static lt_trainer t; /* large; static keeps it off the stack */
@@ -189,6 +204,9 @@ int main(int argc, char **argv) {
     double med = batch / median(tm.step_s, tm.nstep);
     free(tm.step_s);
     double loss = t.train_loss;
+    char kernels[sizeof t.kernels];
+    snprintf(kernels, sizeof kernels, "%s", t.kernels);
+    int emulated = strstr(kernels, "emulated kernels") != NULL;
     int nthreads = lt_cpu_get_threads();
     lt_trainer_free(&t);
 
@@ -196,9 +214,11 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("impl=lathe threads=%d batch=%d warmup=%ld steps=%ld samples=%ld seconds=%.3f step_seconds=%.3f "
            "samples_per_s=%.1f median_samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f "
-           "pct_peak=%.1f peak_src=%s peak_rss_mb=%.1f train_loss=%.4f conv=%s\n",
+           "pct_peak=%.1f peak_src=%s peak_rss_mb=%.1f train_loss=%.4f conv=%s precision=%s emulated=%d "
+           "kernels=%s\n",
            nthreads, batch, warmup, steps, samples, secs, step_secs, rate, med, fps, gflops, peak,
-           100.0 * gflops / peak, peak_src, ru.ru_maxrss / 1024.0, loss, conv);
+           100.0 * gflops / peak, peak_src, ru.ru_maxrss / 1024.0, loss, conv, lt_precision_name(precision), emulated,
+           kernels);
     printf("%.1f%% of %s fp32 peak (%.1f GFLOP/s on %s, %d threads)\n", 100.0 * gflops / peak, peak_src, peak,
            peak_cpu_model(), threads);
     return 0;

@@ -13,9 +13,14 @@ peak_rss_mb, ...).
 
 Usage: /opt/lathe-venv/bin/python tests/bench/peer_torch.py [--steps N]
        [--warmup N] [--threads N] [--batch N] [--data DIR] [--peak-gflops F]
-       [--ghz F] [--flop-per-cycle N] [--profile]
+       [--ghz F] [--flop-per-cycle N] [--autocast bf16] [--channels-last]
+       [--profile]
 --peak-gflops is the fp32 peak pct_peak divides by (run_train_bench.sh passes
 bench_peak's measured figure); without it, threads x GHz x FLOP/cycle.
+--autocast bf16 runs the forward pass and the loss under
+torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's bf16 kernels, AMX where
+the CPU has it; master weights f32), --channels-last puts the model and each
+batch in channels_last (NHWC) memory format, which oneDNN prefers.
 --profile also prints (on stderr) the top operators of a few steps under
 torch.profiler, to show which kernels torch picks (mkldnn or not).
 """
@@ -116,6 +121,8 @@ def main():
     ap.add_argument("--flop-per-cycle", type=float, default=32)
     ap.add_argument("--peak-gflops", type=float, default=0)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none")
+    ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--profile", action="store_true")
     a = ap.parse_args()
     if min(a.steps, a.warmup, a.threads, a.batch) < 1:
@@ -135,6 +142,8 @@ def main():
     h, w = x_train.shape[2], x_train.shape[3]
 
     model = make_model(h, w)
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
     model.train()
     opt = torch.optim.Adadelta(model.parameters(), lr=1.0, rho=0.95, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
@@ -152,7 +161,9 @@ def main():
 
     def step():
         xb, yb = next(it)
-        loss = loss_fn(model(xb), yb)
+        xb = xb.contiguous(memory_format=fmt)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
+            loss = loss_fn(model(xb), yb)
         opt.zero_grad(set_to_none=False)
         loss.backward()
         opt.step()
@@ -179,7 +190,8 @@ def main():
           f"samples={samples} seconds={secs:.3f} samples_per_s={rate:.1f} median_samples_per_s={med:.1f} "
           f"flop_per_sample={fps:.0f} "
           f"gflops={gflops:.2f} peak_gflops={peak:.1f} pct_peak={100.0 * gflops / peak:.1f} peak_rss_mb={rss:.1f} "
-          f"train_loss={loss:.4f} torch={torch.__version__} mkldnn={int(torch.backends.mkldnn.is_available())}")
+          f"train_loss={loss:.4f} torch={torch.__version__} mkldnn={int(torch.backends.mkldnn.is_available())} "
+          f"autocast={a.autocast} layout={'nhwc' if a.channels_last else 'nchw'}")
 
 
 if __name__ == "__main__":

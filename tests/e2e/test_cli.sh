@@ -55,6 +55,18 @@ n=$(grep -c -- 'note: --matmul-precision high: the cpu computes f32 GEMMs; the s
 run=$(tail -n 1 "$tmp/out" | sed -n 's/.*run_dir=\([^ ]*\).*/\1/p')
 grep -qx 'matmul_precision: high' "$run/run.yaml" 2>/dev/null && grep -qx "precision: '32'" "$run/run.yaml" && ok ||
   bad "run.yaml lacks the precision settings: $(cat "$run/run.yaml" 2>&1)"
+grep -qx "kernels: 'cpu f32'" "$run/run.yaml" && ok || bad "run.yaml does not name the kernels: $(cat "$run/run.yaml")"
+
+# bf16-mixed on the cpu: run.yaml names the kernels that ran it (the rounding
+# emulation with LATHE_CPU_BF16=off, the C model of AMX with emulate)
+for mode in "off:cpu f32 (bf16 emulated by rounding):f32" "emulate:cpu bf16 emulated kernels:bf16"; do
+  IFS=: read -r env want math <<<"$mode"
+  LATHE_CPU_BF16=$env "$LATHE" train mlp --max-steps 1 --batch-size 8 --limit-val-batches 0 --limit-test-batches 1 \
+    --num-sanity-val-steps 0 --precision bf16-mixed >"$tmp/out" 2>"$tmp/err"
+  run=$(tail -n 1 "$tmp/out" | sed -n 's/.*run_dir=\([^ ]*\).*/\1/p')
+  grep -qx "kernels: '$want'" "$run/run.yaml" 2>/dev/null && grep -qx "math: $math" "$run/run.yaml" && ok ||
+    bad "LATHE_CPU_BF16=$env: run.yaml: $(cat "$run/run.yaml" 2>&1) $(cat "$tmp/err")"
+done
 
 # bad flags and words
 expect_error "unknown experiment 'nope'" train nope

@@ -2,16 +2,29 @@
  * The fixture (tests/parity/fixtures/gemm.fix, made by gen_gemm_fixtures.py)
  * holds, per case, the inputs, PyTorch's forward output and the gradients of
  * sum(out * dout); every output and gradient must match at relative error
- * <= 1e-4, and max-pool's argmax indices exactly. */
+ * <= 1e-4, and max-pool's argmax indices exactly.
+ *
+ * The linear and conv2d cases run again on the CPU's bf16 GEMMs (the bf16
+ * math of --precision bf16-mixed; here the C model of the AMX kernels, which
+ * runs on any CPU): against PyTorch's f32 results, each output and gradient
+ * within a normalised MSE of BF16_NMSE (bf16 inputs: 8 significant bits).
+ * The backward pass then takes PyTorch's forward output for the ReLU mask:
+ * outputs near zero may change sign in bf16, and a flipped mask is not a
+ * GEMM's error. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
 #include "fixture.h"
+#include "ops/cpu/bf16_gemm.h"
 #include "ops/kernels.h"
 
 #define TOL 1e-4
+#define BF16_NMSE 1e-4
+
+static int bf16; /* the kernels run on the bf16 GEMMs: compare at BF16_NMSE */
+static double bf16_worst;
 
 static fx_file fx;
 static int fx_ok;
@@ -39,6 +52,17 @@ static void expect(const char *cs, const char *field, const float *got) {
     const fx_array *ref = get(cs, field);
     CHECK_MSG(ref != NULL, "%s.%s missing", cs, field);
     if (!ref) return;
+    if (bf16) {
+        double num = 0, den = 0;
+        for (size_t i = 0; i < ref->n; i++) {
+            double d = (double)got[i] - ref->data[i];
+            num += d * d, den += (double)ref->data[i] * ref->data[i];
+        }
+        double e = den > 0 ? num / den : num;
+        CHECK_MSG(e <= BF16_NMSE, "%s.%s in bf16: NMSE %.3g", cs, field, e);
+        if (e > bf16_worst || e != e) bf16_worst = e;
+        return;
+    }
     double e = check_max_rel_err(got, ref->data, ref->n);
     CHECK_MSG(e <= TOL, "%s.%s: relative error %.3g", cs, field, e);
 }
@@ -53,7 +77,8 @@ static void linear_case(const char *cs) {
     float *db = zeros((size_t)OUT), *dout = copy(data(cs, "dout"), (size_t)B * OUT);
     lt_linear_forward(out, data(cs, "inp"), data(cs, "w"), data(cs, "b"), B, IN, OUT, act);
     expect(cs, "out", out);
-    lt_linear_backward(dinp, dw, db, dout, out, data(cs, "inp"), data(cs, "w"), B, IN, OUT, act);
+    lt_linear_backward(dinp, dw, db, dout, bf16 ? data(cs, "out") : out, data(cs, "inp"), data(cs, "w"), B, IN, OUT,
+                       act);
     expect(cs, "dinp", dinp);
     expect(cs, "dw", dw);
     expect(cs, "db", db);
@@ -76,8 +101,8 @@ static void conv_case(const char *cs) {
     const float *b = bias ? data(cs, "b") : NULL;
     lt_conv2d_forward(out, data(cs, "inp"), data(cs, "w"), b, B, C, H, W, OC, KH, KW, stride, pad, act, scratch);
     expect(cs, "out", out);
-    lt_conv2d_backward(dinp, dw, bias ? db : NULL, dout, out, data(cs, "inp"), data(cs, "w"), B, C, H, W, OC, KH, KW,
-                       stride, pad, act, scratch);
+    lt_conv2d_backward(dinp, dw, bias ? db : NULL, dout, bf16 ? data(cs, "out") : out, data(cs, "inp"), data(cs, "w"),
+                       B, C, H, W, OC, KH, KW, stride, pad, act, scratch);
     expect(cs, "dinp", dinp);
     expect(cs, "dw", dw);
     if (bias) expect(cs, "db", db);
@@ -124,6 +149,19 @@ static void test_conv2d(void) {
     conv_case("conv_c1");
 }
 
+static void test_bf16(void) {
+    lt_cpu_gemm_set_bf16(LT_BF16_EMULATED);
+    bf16 = 1;
+    bf16_worst = 0;
+    test_linear();
+    test_conv2d();
+    bf16 = 0;
+    lt_cpu_gemm_set_bf16(LT_BF16_NONE);
+    printf("linear and conv2d on the bf16 GEMMs against PyTorch f32: worst NMSE %.2g (bound %g)\n", bf16_worst,
+           BF16_NMSE);
+    CHECK(bf16_worst > 0); /* the inputs were rounded: not the f32 results */
+}
+
 static void test_maxpool(void) {
     pool_case("maxpool", 1);
     pool_case("maxpool_odd", 1);
@@ -146,6 +184,7 @@ int main(void) {
     RUN(test_conv2d);
     RUN(test_maxpool);
     RUN(test_avgpool);
+    RUN(test_bf16);
     fx_free(&fx);
     return check_done();
 }

@@ -14,6 +14,10 @@
  * differences of its own forward pass. The loss is L = sum_k <G_k, out_k> with
  * fixed pseudo-random G_k, built with mul / sum / add on the same backend.
  *
+ * The CPU's bf16 math (--precision bf16-mixed on its bf16 kernels; here the C
+ * model of the AMX instructions, LATHE_CPU_BF16=emulate) runs the linear and
+ * conv2d cases against the reference too, with the bound BF16_NMSE_MAX.
+ *
  * Dropout is the exception: only the CPU and the reference draw the mask the
  * same way (lt_dropout_forward's bits); a device backend draws its own. Its
  * cases are checked on every backend for the properties of a dropout mask
@@ -30,6 +34,12 @@
 #define FD_TOL 1e-2   /* |analytic - numeric| <= FD_TOL * max(1, max |analytic|) */
 #define FD_SAMPLES 24 /* elements probed per input (all when fewer) */
 #define FD_KINK 0.1   /* one-sided slopes further apart than this (scaled): a kink, skipped */
+/* bf16 GEMM inputs (8 significant bits: each rounded by up to 2^-9 of itself)
+ * with f32 sums: an NMSE of about (2^-9)^2 per rounded operand, a few 1e-6;
+ * the bound leaves room for a small output made of cancelling products */
+#define BF16_NMSE_MAX 1e-4
+
+static int no_fd; /* no finite differences: bf16 inputs make the forward a step function at FD_H */
 
 /* The inputs of a case, drawn once and shared by every backend. */
 typedef struct bo_data {
@@ -220,7 +230,7 @@ static void run_case(const bo_case *c, bo_data *dt, const lt_backend *be, bo_res
         r->has_grad = 1;
         for (int k = 0; k < BO_MAXIN; k++)
             if (in[k] && in[k]->grad) r->grad[k] = fetch(&g, in[k]->grad, dt->n[k]);
-        r->fd_err = fd_check(c, dt, &g, state, r);
+        r->fd_err = no_fd ? 0 : fd_check(c, dt, &g, state, r);
     }
     if (c->op == LT_OP_DROPOUT) {
         int nout = forward(c, dt, &g, 0, state, in, out, &err);
@@ -480,6 +490,52 @@ static void test_cases(void) {
     }
 }
 
+/* The linear and conv2d cases on the CPU in bf16 math against the reference
+ * (f32 inputs, double sums): every output and input gradient within
+ * BF16_NMSE_MAX, all finite, and not the f32 results (the bf16 GEMMs ran). */
+static void test_bf16_cases(void) {
+    const lt_backend *cpu = lt_backend_cpu();
+    lt_err err = {0};
+    CHECK_MSG(lt_dev_set_math(cpu, LT_MATH_BF16, &err) == LT_OK, "%s", err.msg);
+    no_fd = 1;
+    double moved = 0;
+    for (int i = 0; i < bo_ncases; i++) {
+        const bo_case *c = &bo_cases[i];
+        if (c->op != LT_OP_LINEAR && c->op != LT_OP_CONV2D) continue;
+        bo_data dt = {0};
+        bo_res r, ref;
+        draw(c, &dt);
+        run_case(c, &dt, cpu, &r);
+        run_case(c, &dt, bo_backend_ref(), &ref);
+        double fw = 0, bw = 0;
+        for (int k = 0; k < r.nout && k < ref.nout; k++) {
+            CHECK_MSG(all_finite(r.out[k], r.nel[k]), "%s in bf16: output %d is not finite", c->name, k);
+            fw = fmax(fw, nmse(r.out[k], ref.out[k], r.nel[k]));
+        }
+        for (int k = 0; k < BO_MAXIN; k++) {
+            if (!ref.grad[k]) continue;
+            CHECK_MSG(r.grad[k] && all_finite(r.grad[k], dt.n[k]), "%s in bf16: gradient %d missing or not finite",
+                      c->name, k);
+            if (r.grad[k]) bw = fmax(bw, nmse(r.grad[k], ref.grad[k], dt.n[k]));
+        }
+        printf("%-44s  cpu bf16 vs reference: fwd %.1e bwd %.1e\n", c->name, fw, bw);
+        CHECK_MSG(r.nout > 0 && fw <= BF16_NMSE_MAX, "%s in bf16: forward NMSE %.3g > %g", c->name, fw, BF16_NMSE_MAX);
+        CHECK_MSG(bw <= BF16_NMSE_MAX, "%s in bf16: backward NMSE %.3g > %g", c->name, bw, BF16_NMSE_MAX);
+        moved += fw + bw;
+        free_res(&r);
+        free_res(&ref);
+        for (int k = 0; k < BO_MAXIN; k++) free(dt.x[k]);
+        free(dt.labels);
+        free(dt.state0);
+    }
+    CHECK_MSG(moved > 1e-9, "the bf16 results are the f32 ones (%.3g): no bf16 GEMM ran", moved);
+    no_fd = 0;
+    CHECK(lt_dev_set_math(cpu, LT_MATH_F32, &err) == LT_OK);
+    /* a mode the CPU has no kernels for is refused in one line */
+    CHECK(lt_dev_set_math(cpu, LT_MATH_FP16, &err) == LT_EUNSUPPORTED);
+    CHECK_STR_CONTAINS(err.msg, "cpu computes in f32 only, not fp16");
+}
+
 /* Every compute entry of both tables is filled (entries from supports_op to the
  * end of the struct are all function pointers). */
 static void test_tables_complete(void) {
@@ -529,6 +585,7 @@ static void test_refusal(void) {
 
 int main(void) {
     lt_err err = {0};
+    setenv("LATHE_CPU_BF16", "emulate", 1); /* read when the bf16 math is first set */
     backends[nbackends] = lt_backend_cpu(), baseline_of[nbackends++] = "reference";
     backends[nbackends] = bo_backend_ref(), baseline_of[nbackends++] = "cpu";
     /* the CPU's kernels on memory the host cannot touch: the harness's own
@@ -545,5 +602,6 @@ int main(void) {
     RUN(test_refusal);
     RUN(test_cases);
     RUN(test_rnn_null_upstream);
+    RUN(test_bf16_cases);
     return check_done();
 }

@@ -98,6 +98,15 @@ static void test_status(void) {
     CHECK_MSG(lt_ctl_status_decode(buf, &d, &err) == LT_OK, "%s", err.msg);
     CHECK(!strcmp(d.run_dir, s.run_dir) && d.step == 42 && d.clients == 2 && isnan(d.val_loss) && isinf(d.eta));
     CHECK(d.grad_norm == 1.5 && isnan(d.loss_scale) && d.skipped_steps == -1 && !d.precision[0]);
+    CHECK(!strstr(buf, "kernels=") && !d.kernels[0]);
+    /* a lower precision names the kernels that run it, a text with blanks */
+    snprintf(s.precision, sizeof s.precision, "bf16-mixed");
+    snprintf(s.kernels, sizeof s.kernels, "cpu f32 (bf16 emulated by rounding)");
+    lt_ctl_status_encode(&s, buf, sizeof buf);
+    CHECK(strstr(buf, "precision=bf16-mixed\nkernels=cpu f32 (bf16 emulated by rounding)\n") != NULL);
+    CHECK_MSG(lt_ctl_status_decode(buf, &d, &err) == LT_OK, "%s", err.msg);
+    CHECK(!strcmp(d.kernels, s.kernels) && !strcmp(d.precision, "bf16-mixed"));
+    s.precision[0] = s.kernels[0] = '\0';
     /* progress through the loop in progress, the test loss, the time paused:
        left out when unknown, read back when there */
     s.batch = 120, s.batches = 469, s.test_loss = NAN, s.paused = 12.5;

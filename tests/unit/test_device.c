@@ -10,6 +10,7 @@
 #include "lathe/device.h"
 #include "lathe/ops.h"
 #include "lathe/train.h"
+#include "ops/backend.h"
 
 static void test_names(void) {
     CHECK(!strcmp(lt_dev_name(NULL), "cpu"));
@@ -17,6 +18,23 @@ static void test_names(void) {
     CHECK(lt_dev_kind(NULL) == LT_DEV_CPU);
     CHECK(lt_backend_of(LT_DEV_CPU) == lt_backend_cpu());
     CHECK(lt_backend_of(LT_DEV_CUDA) == NULL); /* no CUDA backend in this tree yet */
+}
+
+/* what the GEMMs run on, as the status bar says it: the backend's kind and
+   its kernels (the CPU's entry), or the math mode's name */
+static void test_math_kernels(void) {
+    char b[64];
+    lt_err err = {0};
+    CHECK(lt_dev_set_math(NULL, LT_MATH_F32, &err) == LT_OK);
+    lt_dev_math_kernels(NULL, LT_MATH_F32, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "cpu f32"), "%s", b);
+    CHECK(lt_dev_set_math(NULL, LT_MATH_TF32, &err) == LT_EUNSUPPORTED);
+    CHECK_STR_CONTAINS(err.msg, "cpu computes in f32 only, not tf32");
+    lt_backend gpu = *lt_backend_cpu();
+    gpu.name = "cuda:0 NVIDIA H100 80GB HBM3";
+    gpu.math_kernels = NULL;
+    lt_dev_math_kernels(&gpu, LT_MATH_BF16, b, sizeof b);
+    CHECK_MSG(!strcmp(b, "cuda bf16"), "%s", b);
 }
 
 static void test_alloc_zeroed_aligned(void) {
@@ -177,6 +195,7 @@ static void test_trainer_accelerator(void) {
 
 int main(void) {
     RUN(test_names);
+    RUN(test_math_kernels);
     RUN(test_alloc_zeroed_aligned);
     RUN(test_set_get_copy_sync);
     RUN(test_fill);

@@ -403,6 +403,17 @@ static void test_progress(void) {
     CHECK_MSG(!strcmp(b, "epoch 2/5  step 589/2345  334 samples/s  elapsed 01:06  ETA 00:30  1 client  cpu"), "%s", b);
     wb_status_progress(&m.st, 100, b, sizeof b);
     CHECK_MSG(!strncmp(b, "Epoch 2/5 [", 11) && strstr(b, "120/469   25%  334 samples/s  ETA "), "%s", b);
+    /* a lower precision and the kernels that run it close the facts */
+    wb_model_status(&m, "state=running\nstep=589\nclients=1\ndevice=cpu\nprecision=bf16-mixed\n"
+                        "kernels=cpu amx-bf16\n");
+    CHECK_MSG(!strcmp(m.st.toolbox, "bf16-mixed: cpu amx-bf16"), "%s", m.st.toolbox);
+    wb_status_facts(&m.st, m.st.received, 200, b, sizeof b);
+    CHECK_MSG(strstr(b, "  cpu  bf16-mixed: cpu amx-bf16") != NULL, "%s", b);
+    wb_model_status(&m, "state=running\nstep=589\nprecision=bf16-mixed\n"); /* a run that names none */
+    CHECK_MSG(!strcmp(m.st.toolbox, "bf16-mixed"), "%s", m.st.toolbox);
+    wb_model_status(&m, "state=running\nexperiment=mnist_cnn\nepoch=2\nmax_epochs=5\nstep=589\ntotal_steps=2345\n"
+                        "samples=18848\nsamples_per_s=334\nelapsed=61\neta=30\nclients=1\ndevice=cpu\n"
+                        "batch=120\nbatches=469\npaused=0\n");
     /* paused: the pause's time grows, elapsed is wall time and includes it */
     wb_model_status(&m, "state=paused\nepoch=2\nmax_epochs=5\nelapsed=70\npaused=4\nbatch=121\nbatches=469\n");
     wb_status_clock(&m.st, m.st.received + 10, &el, &pa);

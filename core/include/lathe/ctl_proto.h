@@ -152,8 +152,10 @@ typedef struct lt_ctl_rank {
  * or, for the moment it lasts, what the run does between steps: lr-find (a
  * sweep), checkpointing (a checkpoint being written). Only state is required; an optional field that
  * is absent reads as NaN, -1 or "" (a finished run's files do not know them
- * all; grad_norm, loss_scale, skipped_steps and precision are there only when
- * the run uses clipping, fp16 loss scaling or a lower precision). device is
+ * all; grad_norm, loss_scale, skipped_steps, precision and kernels are there
+ * only when the run uses clipping, fp16 loss scaling or a lower precision;
+ * kernels is a text: what the GEMMs run on, "cpu amx-bf16",
+ * "cpu f32 (bf16 emulated by rounding)", "cuda bf16"). device is
  * the backend the run trains on, a text ("cpu", "cuda:0 NVIDIA H100 80GB
  * HBM3"); the `gpu=` line is there when has_gpu is 1 (written last). A
  * data-parallel run of more than one rank adds ranks_samples_per_s (the sum
@@ -168,6 +170,7 @@ typedef struct lt_ctl_status {
     double grad_norm, loss_scale;
     long skipped_steps;
     char precision[LT_CTL_SHORT_MAX];
+    char kernels[LT_CTL_WORD_MAX];
     /* progress through the loop in progress: batches done and batches in all
        of the training epoch, or of the validation or test pass while state is
        validating or testing; -1 when unknown. test_loss as test_acc; paused

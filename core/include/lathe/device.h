@@ -56,6 +56,10 @@ typedef enum lt_math { LT_MATH_F32 = 0, LT_MATH_TF32, LT_MATH_BF16, LT_MATH_FP16
  * only (the CPU: its bf16-mixed is the graph's rounding hook, not a mode). */
 int lt_dev_set_math(const lt_backend *be, lt_math m, lt_err *err);
 const char *lt_math_name(lt_math m); /* "f32", "tf32", "bf16", "fp16" */
+/* What be's GEMMs and convolutions run on after lt_dev_set_math(be, m), as
+ * the status bar says it: "cpu amx-bf16", "cpu bf16 emulated kernels",
+ * "cpu f32", "cuda bf16" (the backend's name up to its first ':' or blank). */
+void lt_dev_math_kernels(const lt_backend *be, lt_math m, char *buf, size_t cap);
 
 /* ---- memory ---- */
 /* bytes of zeroed memory, 64-byte aligned, on be's device; NULL with err on

@@ -1,5 +1,8 @@
 /* lathe/precision.h: mixed precision, Lightning's --precision 32 | bf16-mixed |
- * 16-mixed. Master weights, gradients and optimizer state stay f32; the
+ * 16-mixed. Master weights, gradients and optimizer state stay f32. Where the
+ * CPU has bf16 kernels (AMX-BF16; LATHE_CPU_BF16, ops/cpu/bf16_gemm.h),
+ * bf16-mixed runs the linear and convolution GEMMs on them (lt_dev_set_math,
+ * as on a device) and rounds nothing. Otherwise the CPU emulates: the
  * forward and backward compute sees bf16 or fp16 values: every layer's inputs,
  * weights and outputs are rounded to the low-precision format (round to
  * nearest even; fp16 overflows to +-inf past 65504 and keeps subnormals), as a

@@ -333,7 +333,8 @@ struct lt_trainer {
     double grad_norm;         /* L2 norm of all gradients before clipping, last step (when clipping) */
     int accum_count;          /* batches accumulated toward the next optimizer step */
     lt_grad_scaler scaler;    /* 16-mixed: dynamic loss scaling */
-    lt_math math;             /* what the backend computes GEMMs in (lt_dev_set_math; f32 on the CPU) */
+    lt_math math;             /* what the backend computes GEMMs in (lt_dev_set_math) */
+    char kernels[48];         /* which kernels run them: "cpu amx-bf16", "cpu f32 (bf16 emulated by rounding)" */
     struct lt_sched *sched;   /* --lr-scheduler; NULL: constant lr */
     lt_anomaly anomaly;       /* the last one found (step -1: none) */
     int early_stopped;        /* EarlyStopping ended the fit (the test pass still runs) */

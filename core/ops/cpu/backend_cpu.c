@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ops/backend.h"
+#include "ops/cpu/bf16_gemm.h"
 #include "ops/cpu/cpu_state.h"
 #include "ops/rnn_kernels.h"
 
@@ -303,6 +304,22 @@ static size_t lt_cpu_count_nonfinite(const float *x, size_t n) {
     return bad;
 }
 
+/* The math mode: f32 (OpenBLAS), or bf16 where there are bf16 kernels for
+ * the GEMMs (bf16_gemm.h: AMX, else AVX512-BF16, or a C model of either
+ * under LATHE_CPU_BF16=emulate / emulate-avx512). Linear layers and the GEMM path of conv2d take it (conv2d leaves
+ * its f32 Winograd and direct paths in bf16); every other op stays f32. */
+static int lt_cpu_set_math(const lt_backend *be, lt_math m) {
+    if (m == LT_MATH_F32) {
+        lt_cpu_gemm_set_bf16(LT_BF16_NONE);
+        return LT_OK;
+    }
+    if (m != LT_MATH_BF16 || lt_bf16_available() == LT_BF16_NONE) return LT_EUNSUPPORTED;
+    lt_cpu_gemm_set_bf16(lt_bf16_available());
+    return LT_OK;
+}
+
+static const char *lt_cpu_math_kernels(const lt_backend *be) { return lt_bf16_impl_name(lt_cpu_gemm_bf16()); }
+
 static const lt_backend cpu_backend = {
     .name = "cpu",
     /* memory, copies, synchronisation, training-state ops */
@@ -323,6 +340,8 @@ static const lt_backend cpu_backend = {
     .clamp = lt_cpu_clamp,
     .any_above = lt_cpu_any_above,
     .count_nonfinite = lt_cpu_count_nonfinite,
+    .set_math = lt_cpu_set_math,
+    .math_kernels = lt_cpu_math_kernels,
     /* compute */
     .supports_op = cpu_supports,
     .linear_forward = linear_fw,

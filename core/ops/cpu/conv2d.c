@@ -33,11 +33,16 @@
  * GEMM-free path for the weight gradient (see direct_dw below). 3x3 stride-1
  * layers with 8 or more channels in and out (the MNIST CNN's conv2) run as
  * Winograd F(4x4, 3x3) instead (winograd.c): 4x fewer multiply-adds, measured
- * 1.6x+ the speed of this path on that layer (tests/bench/bench_conv.c). */
-#include <cblas.h>
+ * 1.6x+ the speed of this path on that layer (tests/bench/bench_conv.c).
+ *
+ * The bf16 math mode (--precision bf16-mixed where the CPU has bf16 kernels,
+ * bf16_gemm.h) runs every layer on this path with its three GEMMs in bf16
+ * (lt_cpu_sgemm); im2col, col2im, the scatter and the gather stay f32. The
+ * scratch size does not depend on the mode. */
 #include <math.h>
 #include <string.h>
 
+#include "ops/cpu/bf16_gemm.h"
 #include "ops/cpu/omp_threads.h"
 #include "ops/cpu/winograd.h"
 #include "ops/kernels.h"
@@ -46,8 +51,10 @@ static lt_conv_algo conv_algo = LT_CONV_AUTO;
 
 void lt_conv2d_set_algo(lt_conv_algo algo) { conv_algo = algo; }
 
+/* In the bf16 math mode every layer takes the GEMM path (its GEMMs are the
+ * bf16 kernels): Winograd and the direct weight gradient are f32 only. */
 static int use_winograd(int C, int OC, int KH, int KW, int stride) {
-    return conv_algo == LT_CONV_AUTO && lt_winograd_ok(C, OC, KH, KW, stride);
+    return conv_algo == LT_CONV_AUTO && lt_cpu_gemm_bf16() == LT_BF16_NONE && lt_winograd_ok(C, OC, KH, KW, stride);
 }
 
 /* Target size of one chunk's column matrix, in floats (4 MiB: 1M floats). The
@@ -89,7 +96,10 @@ static int conv_chunk(int B, size_t K, size_t P) {
  * the compiler keeps in vector registers. */
 #define DW_LANES 32
 
-static int direct_dw_ok(int C, int KH, int KW, int stride) { return KH == 3 && KW == 3 && stride == 1 && C <= 3; }
+static int direct_dw_shape(int C, int KH, int KW, int stride) { return KH == 3 && KW == 3 && stride == 1 && C <= 3; }
+static int direct_dw_ok(int C, int KH, int KW, int stride) {
+    return direct_dw_shape(C, KH, KW, stride) && lt_cpu_gemm_bf16() == LT_BF16_NONE;
+}
 
 static size_t dw_row(int OW) { return ((size_t)OW + 2 + DW_LANES - 1) / DW_LANES * DW_LANES; }
 
@@ -196,8 +206,9 @@ size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int 
     /* per thread: col and ocn/dcn for one chunk, then dW and db partial sums */
     size_t per_thread = (K + (size_t)OC) * (size_t)nb * P + (size_t)OC * K + (size_t)OC;
     size_t gemm = per_thread * (size_t)lt_omp_max_threads();
-    size_t direct =
-        direct_dw_ok(C, KH, KW, stride) ? direct_dw_floats(C, H, W, OC, pad, OH, OW) * (size_t)lt_omp_max_threads() : 0;
+    size_t direct = direct_dw_shape(C, KH, KW, stride)
+                        ? direct_dw_floats(C, H, W, OC, pad, OH, OW) * (size_t)lt_omp_max_threads()
+                        : 0;
     size_t need = gemm > direct ? gemm : direct;
     /* Winograd layers may also run as GEMM (lt_conv2d_set_algo): room for both */
     if (lt_winograd_ok(C, OC, KH, KW, stride)) {
@@ -357,7 +368,7 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
         int nb = B - b0 < nbc ? B - b0 : nbc;
         int N = nb * (int)P;
         im2col(col, inp, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, N, (int)K, 1.0f, w, (int)K, col, N, 0.0f, ocn, N);
+        lt_cpu_sgemm(0, 0, OC, N, (int)K, w, (int)K, col, N, 0.0f, ocn, N);
         scatter_out(out, ocn, b, b0, nb, OC, P, act);
     }
 }
@@ -438,11 +449,10 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
         gather_dout(need_dcn ? dcn : NULL, db ? pdb : NULL, dout, out, b0, nb, OC, P, act);
         if (dw) {
             im2col(col, inp, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, (int)K, N, 1.0f, dcn, N, col, N, 1.0f, pdw,
-                        (int)K);
+            lt_cpu_sgemm(0, 1, OC, (int)K, N, dcn, N, col, N, 1.0f, pdw, (int)K);
         }
         if (dinp) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, N, OC, 1.0f, w, (int)K, dcn, N, 0.0f, col, N);
+            lt_cpu_sgemm(1, 0, (int)K, N, OC, w, (int)K, dcn, N, 0.0f, col, N);
             col2im_add(dinp, col, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW);
         }
     }

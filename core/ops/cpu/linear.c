@@ -1,18 +1,18 @@
-/* linear.c: fully-connected layer (PyTorch nn.Linear layout) as OpenBLAS SGEMMs.
+/* linear.c: fully-connected layer (PyTorch nn.Linear layout) as OpenBLAS SGEMMs
+ * (bf16 GEMMs in the bf16 math mode: lt_cpu_sgemm, bf16_gemm.h).
  *   forward  out [B, OUT]  = act(inp [B, IN] x w^T + b),  w [OUT, IN]
  *   backward dw  [OUT, IN] += dout^T x inp
  *            dinp [B, IN]  += dout x w
  *            db  [OUT]     += column sums of dout
  * where dout is first masked by the activation (in place, which the kernel
  * contract allows). Bias and activation are fused into one pass over out. */
-#include <cblas.h>
-
+#include "ops/cpu/bf16_gemm.h"
 #include "ops/kernels.h"
 
 void lt_linear_forward(float *out, const float *inp, const float *w, const float *b, int B, int IN, int OUT,
                        lt_act act) {
     if (B <= 0 || OUT <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
+    lt_cpu_sgemm(0, 1, B, OUT, IN, inp, IN, w, IN, 0.0f, out, OUT);
     if (!b && act == LT_ACT_NONE) return;
     for (int r = 0; r < B; r++) {
         float *restrict o = out + (size_t)r * OUT;
@@ -35,7 +35,6 @@ void lt_linear_backward(float *dinp, float *dw, float *db, float *dout, const fl
             for (int j = 0; j < OUT; j++) db[j] += g[j];
         }
     if (IN <= 0) return;
-    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT, w, IN, 1.0f, dinp, IN);
+    if (dw) lt_cpu_sgemm(1, 0, OUT, IN, B, dout, OUT, inp, IN, 1.0f, dw, IN);
+    if (dinp) lt_cpu_sgemm(0, 0, B, IN, OUT, dout, OUT, w, IN, 1.0f, dinp, IN);
 }

@@ -1,0 +1,370 @@
+/* bf16_gemm.c: the bf16 GEMM's driver (packing, dispatch), the C model of the
+ * AMX instructions it runs on (bf16_gemm.h says what is modelled), and the CPU
+ * backend's GEMM entry (f32 cblas or bf16). */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/cpu/bf16_gemm.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+static inline uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+uint16_t lt_bf16_from_f32(float f) {
+    uint32_t u = f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN: a quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);                                           /* nearest even; inf stays */
+    return (uint16_t)(u >> 16);
+}
+
+/* ---- the model of TDPBF16PS ----
+ * Intel SDM, TDPBF16PS: per row m of C
+ *   temp1[0 .. 2*16) := 0
+ *   for k in 0 .. 16, for n in 0 .. 16:          FP32 FMA, DAZ=FTZ=1, RNE
+ *     temp1[2n]   += fp32(A[m].bf16[2k])   * fp32(B[k].bf16[2n])
+ *     temp1[2n+1] += fp32(A[m].bf16[2k+1]) * fp32(B[k].bf16[2n+1])
+ *   for n in 0 .. 16:                             DAZ=FTZ=1, RNE
+ *     C[m][n] := C[m][n] + (temp1[2n] + temp1[2n+1])
+ * DAZ: a denormal input (bf16 or f32) is read as zero of its sign. FTZ: a
+ * result below FLT_MIN in magnitude after rounding (x86 detects tininess after
+ * rounding) is written as zero of its sign. fmaf rounds once, to nearest even
+ * (the default mode, which lathe never changes). One case is not modelled: an
+ * exact result within half a denormal step under FLT_MIN, which rounds up to
+ * FLT_MIN here while the unbounded-exponent rounding keeps it tiny (flushed);
+ * such sums need products near 2^-126 and cancel to that range. */
+static inline float daz(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+#define ftz daz /* the same test: below FLT_MIN in magnitude -> signed zero (NaN passes) */
+
+void lt_bf16_tdpbf16ps_model(float *restrict c, const uint16_t *restrict a, const uint16_t *restrict b) {
+    float bf[16][32]; /* B's tile as f32, inputs flushed */
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < 32; j++) bf[k][j] = daz(lt_bf16_to_f32(b[k * 32 + j]));
+    for (int m = 0; m < 16; m++) {
+        float te[16], to[16];
+        for (int n = 0; n < 16; n++) te[n] = to[n] = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            float a0 = daz(lt_bf16_to_f32(a[m * 32 + 2 * k])), a1 = daz(lt_bf16_to_f32(a[m * 32 + 2 * k + 1]));
+            for (int n = 0; n < 16; n++) {
+                te[n] = ftz(fmaf(a0, bf[k][2 * n], te[n]));
+                to[n] = ftz(fmaf(a1, bf[k][2 * n + 1], to[n]));
+            }
+        }
+        for (int n = 0; n < 16; n++) {
+            float s = ftz(te[n] + to[n]);
+            c[m * 16 + n] = ftz(daz(c[m * 16 + n]) + s);
+        }
+    }
+}
+
+/* ---- the model of VDPBF16PS, as the tile op of bf16_avx512.c uses it ----
+ * Intel SDM, VDPBF16PS, per f32 lane i (DAZ, FTZ, nearest even, each line
+ * one FMA):
+ *   srcdest[i] += fp32(src1.bf16[2i+1]) * fp32(src2.bf16[2i+1])
+ *   srcdest[i] += fp32(src1.bf16[2i+0]) * fp32(src2.bf16[2i+0])
+ * The tile op: per C row m and K pair k, lane n takes A's pair (m, k)
+ * (broadcast) and B's pair (k, n). */
+void lt_bf16_vdpbf16ps_model(float *restrict c, const uint16_t *restrict a, const uint16_t *restrict b) {
+    float bf[16][32];
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < 32; j++) bf[k][j] = daz(lt_bf16_to_f32(b[k * 32 + j]));
+    for (int m = 0; m < 16; m++) {
+        float acc[16];
+        for (int n = 0; n < 16; n++) acc[n] = c[m * 16 + n];
+        for (int k = 0; k < 16; k++) {
+            float a0 = daz(lt_bf16_to_f32(a[m * 32 + 2 * k])), a1 = daz(lt_bf16_to_f32(a[m * 32 + 2 * k + 1]));
+            for (int n = 0; n < 16; n++) {
+                acc[n] = ftz(fmaf(a1, bf[k][2 * n + 1], daz(acc[n])));
+                acc[n] = ftz(fmaf(a0, bf[k][2 * n], acc[n]));
+            }
+        }
+        for (int n = 0; n < 16; n++) c[m * 16 + n] = acc[n];
+    }
+}
+
+/* the models' tile API on tile registers in memory (bf16_gemm.h) */
+#define UK(name) emu_##name
+#define UK_ATTR
+#define UK_TILES lt_bf16_tiles
+#define TL_BEGIN(T) memset((T), 0, sizeof *(T))
+#define TL_END(T) ((void)(T))
+#define TL_ZERO(T, i) memset((T)->t[i].b, 0, 1024)
+#define TL_LOADD(T, i, p, s) lt_bf16_tile_loadd((T), (i), (p), (s))
+#define TL_STORED(T, i, p, s) lt_bf16_tile_stored((T), (i), (p), (s))
+#define TL_DP(T, c, a, b) lt_bf16_tdpbf16ps_model((T)->t[c].f, (T)->t[a].h, (T)->t[b].h)
+#include "ops/cpu/bf16_ukernel.inc"
+#undef UK
+#undef TL_DP
+#define UK(name) emu512_##name
+#define TL_DP(T, c, a, b) lt_bf16_vdpbf16ps_model((T)->t[c].f, (T)->t[a].h, (T)->t[b].h)
+#include "ops/cpu/bf16_ukernel.inc"
+
+/* ---- which implementation: LATHE_CPU_BF16 and CPUID ---- */
+#if defined(__x86_64__)
+static uint64_t xcr0(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; /* OSXSAVE */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static int detect_amx(void) {
+    unsigned r[4] = {0, 0, 0, 0};
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, r[0], r[1], r[2], r[3]);
+    if (!(r[3] & (1u << 22)) || !(r[3] & (1u << 24))) return 0; /* AMX-BF16, AMX-TILE */
+    if ((xcr0() & 0x60000) != 0x60000) return 0;                /* XTILECFG, XTILEDATA enabled by the OS */
+    /* Linux hands out the 8 KiB tile data state only on request, per process */
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+}
+#else
+static int detect_amx(void) { return 0; }
+#endif
+
+#if defined(__x86_64__)
+static int detect_avx512bf16(void) {
+    unsigned r[4] = {0, 0, 0, 0};
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    if ((xcr0() & 0xe6) != 0xe6) return 0; /* XMM, YMM, opmask, ZMM_Hi256, Hi16_ZMM */
+    __cpuid_count(7, 0, r[0], r[1], r[2], r[3]);
+    if (!(r[1] & (1u << 16))) return 0; /* AVX512F */
+    __cpuid_count(7, 1, r[0], r[1], r[2], r[3]);
+    return !!(r[0] & (1u << 5)); /* AVX512_BF16 */
+}
+#else
+static int detect_avx512bf16(void) { return 0; }
+#endif
+
+int lt_bf16_cpu_has_avx512bf16(void) {
+    static int s = -1;
+    int v;
+#pragma omp atomic read
+    v = s;
+    if (v < 0) {
+        v = detect_avx512bf16();
+#pragma omp atomic write
+        s = v;
+    }
+    return v;
+}
+
+static int amx_state = -1; /* -1: not asked yet */
+static lt_bf16_impl avail = (lt_bf16_impl)-1;
+
+int lt_bf16_cpu_has_amx(void) {
+    int s;
+#pragma omp atomic read
+    s = amx_state;
+    if (s < 0) {
+        s = detect_amx();
+#pragma omp atomic write
+        amx_state = s;
+    }
+    return s;
+}
+
+lt_bf16_impl lt_bf16_available(void) {
+    lt_bf16_impl v;
+#pragma omp atomic read
+    v = avail;
+    if ((int)v >= 0) return v;
+    const char *e = getenv("LATHE_CPU_BF16");
+    if (e && !strcmp(e, "off"))
+        v = LT_BF16_NONE;
+    else if (e && !strcmp(e, "emulate"))
+        v = LT_BF16_EMULATED;
+    else if (e && !strcmp(e, "emulate-avx512"))
+        v = LT_BF16_EMULATED_AVX512;
+    else {
+        if (e && *e && strcmp(e, "auto"))
+            fprintf(stderr, "lathe: LATHE_CPU_BF16=%.40s is not auto, emulate, emulate-avx512 or off; using auto\n", e);
+        v = lt_bf16_cpu_has_amx() ? LT_BF16_AMX : lt_bf16_cpu_has_avx512bf16() ? LT_BF16_AVX512 : LT_BF16_NONE;
+    }
+#pragma omp atomic write
+    avail = v;
+    return v;
+}
+
+const char *lt_bf16_impl_name(lt_bf16_impl impl) {
+    switch (impl) {
+    case LT_BF16_AMX: return "amx-bf16";
+    case LT_BF16_EMULATED: return "bf16 emulated kernels";
+    case LT_BF16_AVX512: return "avx512-bf16";
+    case LT_BF16_EMULATED_AVX512: return "avx512-bf16 emulated kernels";
+    default: return "f32";
+    }
+}
+
+int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b) {
+    if (!lt_bf16_cpu_has_amx()) return -1;
+    lt_bf16_blocks blk = {0};
+    /* the same operands as one whole block's first tile: a 16x16 C in a
+       32x32 block whose other tiles are zero */
+    uint16_t *ap = calloc(2 * 512 + 2 * 512, sizeof *ap);
+    float *cc = calloc(32 * 32, sizeof *cc);
+    if (!ap || !cc) {
+        free(ap);
+        free(cc);
+        return -1;
+    }
+    memcpy(ap, a, 512 * sizeof *ap);
+    memcpy(ap + 1024, b, 512 * sizeof *ap);
+    for (int r = 0; r < 16; r++) memcpy(cc + r * 32, c + r * 16, 16 * sizeof *c);
+    blk.apack = ap;
+    blk.bpack = ap + 1024;
+    blk.mblocks = blk.nblocks = blk.kb = 1;
+    blk.C = cc;
+    blk.ldc = blk.M = blk.N = 32;
+    blk.accumulate = 1;
+    int rc = lt_bf16_amx_run(&blk);
+    if (!rc)
+        for (int r = 0; r < 16; r++) memcpy(c + r * 16, cc + r * 32, 16 * sizeof *c);
+    free(ap);
+    free(cc);
+    return rc;
+}
+
+/* ---- packing ----
+ * A (M x K) into panels of 16 rows: per panel and K step, 16 rows of 32 bf16.
+ * B (K x N) into panels of 16 columns in VNNI pairs: per panel and K step, 16
+ * rows (k pairs) of 16 columns x (B[2p][j], B[2p+1][j]). Both are padded with
+ * zeros: rows and columns to whole 32x32 blocks of C, K to whole steps. */
+static void pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int trans, int M, int K, int panels,
+                   int kb) {
+#pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
+    for (int p = 0; p < panels; p++)
+        for (int s = 0; s < kb; s++) {
+            uint16_t *t = ap + ((size_t)p * kb + s) * 512;
+            for (int r = 0; r < 16; r++) {
+                int i = p * 16 + r;
+                for (int kk = 0; kk < 32; kk++) {
+                    int k = s * 32 + kk;
+                    float v = i < M && k < K ? (trans ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) : 0.0f;
+                    t[r * 32 + kk] = lt_bf16_from_f32(v);
+                }
+            }
+        }
+}
+
+static void pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int trans, int K, int N, int panels,
+                   int kb) {
+#pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
+    for (int p = 0; p < panels; p++)
+        for (int s = 0; s < kb; s++) {
+            uint16_t *t = bp + ((size_t)p * kb + s) * 512;
+            for (int q = 0; q < 16; q++)
+                for (int c = 0; c < 16; c++) {
+                    int j = p * 16 + c;
+                    for (int e = 0; e < 2; e++) {
+                        int k = s * 32 + 2 * q + e;
+                        float v = j < N && k < K ? (trans ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]) : 0.0f;
+                        t[q * 32 + 2 * c + e] = lt_bf16_from_f32(v);
+                    }
+                }
+        }
+}
+
+/* The packed operands live in one buffer per calling thread, kept for the
+ * thread's lifetime and grown only when a GEMM needs more than any before it
+ * (the first steps of a run): no allocation per call. Freed when the thread
+ * ends. */
+typedef struct pack_buf {
+    size_t cap;
+    uint16_t *p;
+} pack_buf;
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static int pack_key_ok;
+
+static void pack_free(void *v) {
+    pack_buf *b = v;
+    free(b->p);
+    free(b);
+}
+static void pack_init(void) { pack_key_ok = pthread_key_create(&pack_key, pack_free) == 0; }
+
+/* n values of this thread's buffer, or NULL (no memory) */
+static uint16_t *pack_get(size_t n) {
+    pthread_once(&pack_once, pack_init);
+    if (!pack_key_ok) return NULL;
+    pack_buf *b = pthread_getspecific(pack_key);
+    if (!b) {
+        b = calloc(1, sizeof *b);
+        if (!b) return NULL;
+        if (pthread_setspecific(pack_key, b)) {
+            free(b);
+            return NULL;
+        }
+    }
+    if (b->cap < n) {
+        uint16_t *p = malloc(n * sizeof *p);
+        if (!p) return NULL;
+        free(b->p);
+        b->p = p;
+        b->cap = n;
+    }
+    return b->p;
+}
+
+int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc) {
+    if (impl == LT_BF16_NONE || (impl == LT_BF16_AMX && !lt_bf16_cpu_has_amx()) ||
+        (impl == LT_BF16_AVX512 && !lt_bf16_cpu_has_avx512bf16()))
+        return -1;
+    if (M <= 0 || N <= 0) return 0;
+    lt_bf16_blocks blk = {0};
+    blk.mblocks = (M + 31) / 32;
+    blk.nblocks = (N + 31) / 32;
+    blk.kb = K > 0 ? (K + 31) / 32 : 0;
+    size_t na = (size_t)2 * blk.mblocks * blk.kb * 512, nb = (size_t)2 * blk.nblocks * blk.kb * 512;
+    uint16_t *ap = pack_get(na + nb + 1);
+    if (!ap) return -1;
+    pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb);
+    pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb);
+    blk.apack = ap;
+    blk.bpack = ap + na;
+    blk.C = C;
+    blk.ldc = ldc;
+    blk.M = M;
+    blk.N = N;
+    blk.accumulate = beta != 0.0f;
+    int rc = 0;
+    if (impl == LT_BF16_AMX)
+        rc = lt_bf16_amx_run(&blk);
+    else if (impl == LT_BF16_AVX512)
+        rc = lt_bf16_avx512_run(&blk);
+    else if (impl == LT_BF16_EMULATED_AVX512)
+        emu512_run(&blk);
+    else
+        emu_run(&blk);
+    return rc;
+}
+
+/* ---- the CPU backend's GEMM ---- */
+static lt_bf16_impl gemm_bf16 = LT_BF16_NONE;
+
+void lt_cpu_gemm_set_bf16(lt_bf16_impl impl) { gemm_bf16 = impl; }
+lt_bf16_impl lt_cpu_gemm_bf16(void) { return gemm_bf16; }
+
+void lt_cpu_sgemm(int transa, int transb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc) {
+    if (gemm_bf16 != LT_BF16_NONE && !lt_bf16_gemm(gemm_bf16, transa, transb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
+    /* f32 (and the bf16 GEMM's fallback when its buffers cannot be had) */
+    cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
+                lda, B, ldb, beta, C, ldc);
+}
