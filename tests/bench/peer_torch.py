@@ -11,7 +11,7 @@ batches gathered from that array each step. It runs `warmup` steps, then
 bench_train (samples_per_s, median_samples_per_s, seconds, gflops, pct_peak,
 peak_rss_mb, ...).
 
-Usage: /opt/lathe-venv/bin/python tests/bench/peer_torch.py [--steps N]
+Usage: ~/.cache/lathe/venv/bin/python tests/bench/peer_torch.py [--steps N]
        [--warmup N] [--threads N] [--batch N] [--data DIR] [--peak-gflops F]
        [--ghz F] [--flop-per-cycle N] [--autocast bf16] [--channels-last]
        [--profile]

@@ -94,7 +94,8 @@ for r in $(seq 1 "$repeats"); do
         better "$td" "$v" && td=$v
         line=$(OMP_NUM_THREADS=2 "$python" "$here/peer_torch.py" --steps "$steps" --warmup 5 --threads 2 \
             --batch 128 --data "$data" --peak-gflops 1 | grep '^impl=torch')
-        echo "run $r torch 1x2: $line" >&2
+        # (the share of peak is run_train_bench.sh's figure: not printed here)
+        echo "run $r torch 1x2: $(sed 's/ gflops=[^ ]* peak_gflops=[^ ]* pct_peak=[^ ]*//' <<<"$line")" >&2
         v=$(kv samples_per_s "$line")
         better "$t1" "$v" && t1=$v
     fi

@@ -9,7 +9,7 @@
 # (cmake --build BUILD_DIR --target bench_train bench_peak). bench_peak first
 # measures this CPU's fp32 FMA peak on THREADS threads; every "% of peak" in
 # the table divides by it. The peer runs under
-# $PYTHON (default /opt/lathe-venv/bin/python); DATA overrides the data folder.
+# $PYTHON (default $LATHE_PYTHON, else ~/.cache/lathe/venv/bin/python, where .ci/run makes it); DATA overrides the data folder.
 # Three columns: lathe as `lathe train` runs (Winograd F(4x4, 3x3) for conv2),
 # lathe with --conv gemm (im2col + GEMM for every layer: the GEMM path's own
 # rate against the FMA peak), and PyTorch. Each runs REPEATS times,
@@ -42,7 +42,7 @@ if [ -n "$bf16" ] && [ "$bf16" != bf16 ]; then
 fi
 warmup=5
 here=$(cd "$(dirname "$0")" && pwd)
-python=${PYTHON:-/opt/lathe-venv/bin/python}
+python=${PYTHON:-${LATHE_PYTHON:-$HOME/.cache/lathe/venv/bin/python}}
 data=${DATA:-/usr/share/datasets/fashion-mnist}
 
 # value of key in a key=value line
