@@ -82,7 +82,8 @@ int lt_ctl_server_log(lt_ctl_server *s, char *line, size_t cap) {
 }
 
 static void drop_client(lt_ctl_server *s, client *c, const char *reason) {
-    if (!strcmp(reason, "disconnected")) /* a client that closed: the normal way to leave */
+    if (c->state == C_READY) s->quick_valid = 0; /* the published status counts the clients */
+    if (!strcmp(reason, "disconnected"))         /* a client that closed: the normal way to leave */
         logf_locked(s, "client %u (%s) disconnected", c->id, c->name);
     else
         logf_locked(s, "client %u (%s) dropped: %s", c->id, c->name, reason);
@@ -149,6 +150,7 @@ static int handle_frame(lt_ctl_server *s, client *c) {
         } else {
             sanitize_name(c->name, m.body);
             c->state = C_READY;
+            s->quick_valid = 0; /* the published status counts the clients */
             c->deadline = 0;
             lt_ctl_msg h = {.type = LT_CTL_HELLO,
                             .version = LT_CTL_PROTO_VERSION,
@@ -160,7 +162,13 @@ static int handle_frame(lt_ctl_server *s, client *c) {
         }
     } else if (m.type == LT_CTL_COMMAND) {
         int q = s->opts.cmd_queue_max;
-        if (c->cmd_count == q) {
+        if (s->quick_valid && c->cmd_count == 0 && m.argc == 1 && !strcmp(m.argv[0], "status")) {
+            /* answered here, as of the last safe point: nothing of this
+               client's waits, so its replies stay in the order it asked */
+            lt_ctl_msg r = {.type = LT_CTL_REPLY, .id = m.id, .ok = 1, .body = s->quick, .body_len = s->quick_len};
+            send_to(s, c, &r);
+            s->quick_served++;
+        } else if (c->cmd_count == q) {
             char msg[96];
             snprintf(msg, sizeof msg, "busy: %d commands of this client already wait for the trainer", c->cmd_count);
             reply_error(s, c, m.id, msg);
@@ -526,6 +534,7 @@ static void server_free(lt_ctl_server *s) {
     free(s->cmds);
     free(s->clients);
     free(s->run_info);
+    free(s->quick);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cmd_cv);
     free(s);

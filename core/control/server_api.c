@@ -141,6 +141,7 @@ int lt_ctl_server_next_command(lt_ctl_server *s, lt_ctl_request *out, int timeou
         client *c = &s->clients[i];
         if (c->served > s->vclock) s->vclock = c->served;
         lt_ctl_request *r = &s->cmds[i * q + c->cmd_head];
+        s->quick_valid = 0; /* the command may change what status says */
         *out = *r;
         memset(r, 0, sizeof *r);
         c->cmd_head = (c->cmd_head + 1) % q;
@@ -217,6 +218,32 @@ int lt_ctl_server_snapshot(lt_ctl_server *s, const char *kind, const void *body,
     snprintf(m.kind, sizeof m.kind, "%s", kind);
     lt_err err;
     return post(s, &m, 0, m.kind, &err);
+}
+
+int lt_ctl_server_quick_status(lt_ctl_server *s, const void *body, size_t len) {
+    if (!s || (len && !body)) return LT_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    char *p = len > s->quick_len || !s->quick ? realloc(s->quick, len + 1) : s->quick;
+    int rc = LT_OK;
+    if (!p) {
+        s->quick_valid = 0;
+        rc = LT_ENOMEM;
+    } else {
+        s->quick = p;
+        memcpy(p, body, len);
+        p[len] = '\0';
+        s->quick_len = len;
+        s->quick_valid = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+unsigned long lt_ctl_server_quick_served(lt_ctl_server *s) {
+    pthread_mutex_lock(&s->mu);
+    unsigned long n = s->quick_served;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 int lt_ctl_server_client_count(lt_ctl_server *s) {

@@ -81,6 +81,15 @@ struct lt_ctl_server {
     int cmd_total;        /* queued over all clients */
     int rr;               /* the slot next_command looks at first among equals */
     double vclock;        /* `served` of the client whose command was taken last */
+    /* the run's status as of the trainer's last safe point
+       (lt_ctl_server_quick_status): the server thread answers `status` with
+       it while it is valid, so that a status is not held up by the step in
+       progress; taking any command makes it invalid until the trainer
+       publishes again */
+    char *quick;
+    size_t quick_len;
+    int quick_valid;
+    unsigned long quick_served;
     char log[LOG_LINES][LOG_LINE_MAX];
     int log_head, log_count;
     unsigned log_lost;

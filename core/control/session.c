@@ -251,8 +251,21 @@ void lt_session_state_body(lt_session *s, const char *state, lt_sb *b) {
     LT_SB_ENCODE(b, lt_ctl_run_state_encode, &r);
 }
 
+/* The status as of now, for the server to answer `status` with until the
+ * next command is taken (lt_ctl_server_quick_status): at every safe point
+ * after its commands and at every change of state. */
+static void publish_status(lt_session *s) {
+    if (!s->srv) return; /* (published with no client too: a stale one would be answered to the next) */
+    s->quick_at = lt_now();
+    s->quick_dirty = 0;
+    lt_sb_reset(&s->quick);
+    lt_session_status_body(s, &s->quick);
+    if (!s->quick.oom) lt_ctl_server_quick_status(s->srv, s->quick.p, s->quick.n);
+}
+
 static void send_status(lt_session *s) {
     s->last_status = lt_now();
+    publish_status(s);
     if (lt_ctl_server_client_count(s->srv) == 0) return;
     lt_sb_reset(&s->snap);
     lt_session_status_body(s, &s->snap);
@@ -423,6 +436,7 @@ static void serve(lt_session *s, int timeout_ms, int budgeted) {
         s->in_command++;
         lt_session_command(s, &req);
         s->in_command--;
+        s->quick_dirty = 1;
         lt_ctl_request_clear(&req);
         double used = lt_now() - t0;
         lt_ctl_server_charge(s->srv, who, used);
@@ -531,6 +545,9 @@ static int safe_point(lt_trainer *t, void *user) {
         serve(s, t->world > 1 ? 100 : -1, 0);
         if (t->world > 1) lt_dist_poll(NULL);
     }
+    /* at most every 20 ms between steps that changed nothing else: a step
+       of a small model is shorter than the status takes to write */
+    if (s->quick_dirty || lt_now() - s->quick_at >= 0.02) publish_status(s);
     s->last_safe = lt_now(); /* commands' time is not training time */
     return stopping(s);
 }
@@ -829,6 +846,7 @@ void lt_session_free(lt_session *s) {
     lt_gpumon_close(s->gpu);
     lt_sb_free(&s->reply);
     lt_sb_free(&s->snap);
+    lt_sb_free(&s->quick);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

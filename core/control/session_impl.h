@@ -111,7 +111,9 @@ struct lt_session {
     int nstep_s, step_s_next;
     double budget_train_s, budget_cmd_s; /* while training: seconds trained, and spent on commands between steps */
     double budget_cmd_max;               /* the longest of those commands, s */
-    lt_sb reply, snap;
+    lt_sb reply, snap, quick;            /* quick: the status the server answers with (publish_status) */
+    double quick_at;                     /* when it was last published */
+    int quick_dirty;                     /* a command ran since */
     lt_hist_series hist[LT_HIST_SERIES];
     lt_change changes[LT_CHANGES_CAP];
     int nchanges, changes_head;

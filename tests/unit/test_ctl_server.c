@@ -682,6 +682,89 @@ static void test_uid_policy(void) {
     CHECK(lt_ctl_uid_allowed(1000, 0) == 0);
 }
 
+/* A status the server answers itself: with a published status and no
+ * trainer taking commands, `status` is answered from the server's thread; a
+ * client with a command waiting is not (its replies keep its order); once a
+ * command is taken the published status is stale and `status` waits for the
+ * trainer like any command, until it publishes again. */
+static void test_quick_status(void) {
+    lt_ctl_server *s = start(NULL);
+    if (!s) return;
+    lt_ctl_client *a = conn("quick"), *b = conn("other");
+    if (a && b) {
+        int ok = 0;
+        char *body = NULL;
+        lt_err err = {0};
+        /* nothing published: a status waits for the trainer (none here) */
+        CHECK(lt_ctl_request_sync(a, "status", 200, &ok, &body, &err) == LT_EIO);
+        free(body);
+        body = NULL;
+        lt_ctl_request r;
+        CHECK(lt_ctl_server_next_command(s, &r, 1000) == 1 && !strcmp(r.argv[0], "status"));
+        CHECK(lt_ctl_server_reply(s, &r, 1, "state=running\nstep=1\n") == LT_OK);
+        lt_ctl_request_clear(&r);
+        lt_ctl_msg m;
+        CHECK(lt_ctl_client_read(a, &m, 1000, &err) == 1 && m.type == LT_CTL_REPLY); /* the late reply */
+        lt_ctl_msg_clear(&m);
+        CHECK(lt_ctl_server_quick_status(s, "state=running\nstep=7\n", 21) == LT_OK);
+        double t0 = lt_now();
+        CHECK(lt_ctl_request_sync(a, "status", 1000, &ok, &body, &err) == LT_OK && ok);
+        CHECK_MSG(body && !strcmp(body, "state=running\nstep=7\n"), "'%s'", body ? body : "");
+        CHECK_MSG(lt_now() - t0 < 0.5, "answered in %.0f ms", (lt_now() - t0) * 1e3);
+        free(body);
+        body = NULL;
+        CHECK(lt_ctl_server_quick_served(s) == 1);
+        /* a pause waits for the trainer: this client's status waits behind it */
+        uint32_t id_pause = 0, id_status = 0;
+        CHECK(lt_ctl_client_send_command(a, "pause", &id_pause, &err) == LT_OK);
+        CHECK(lt_ctl_client_send_command(a, "status", &id_status, &err) == LT_OK);
+        CHECK(lt_ctl_client_read(a, &m, 200, &err) == 0);
+        /* another client is answered from the published status meanwhile */
+        CHECK(lt_ctl_request_sync(b, "status", 1000, &ok, &body, &err) == LT_OK && ok && body &&
+              strstr(body, "step=7"));
+        free(body);
+        body = NULL;
+        /* the trainer takes the pause: what was published is stale now */
+        CHECK(lt_ctl_server_next_command(s, &r, 1000) == 1 && !strcmp(r.argv[0], "pause"));
+        CHECK(lt_ctl_server_reply(s, &r, 1, "state=paused\n") == LT_OK);
+        lt_ctl_request_clear(&r);
+        CHECK(lt_ctl_request_sync(b, "status", 200, &ok, &body, &err) == LT_EIO);
+        free(body);
+        body = NULL;
+        CHECK(lt_ctl_server_quick_served(s) == 2);
+        /* the queued ones go to the trainer, in order */
+        for (int k = 0; k < 2; k++) {
+            CHECK(lt_ctl_server_next_command(s, &r, 1000) == 1 && !strcmp(r.argv[0], "status"));
+            CHECK(lt_ctl_server_reply(s, &r, 1, "state=paused\n") == LT_OK);
+            lt_ctl_request_clear(&r);
+        }
+        CHECK(lt_ctl_server_quick_status(s, "state=paused\n", 13) == LT_OK);
+        CHECK(lt_ctl_request_sync(b, "status", 1000, &ok, &body, &err) == LT_OK && body &&
+              !strcmp(body, "state=paused\n"));
+        free(body);
+        CHECK(lt_ctl_server_quick_served(s) == 3);
+        /* the status counts the clients: one joining or leaving makes it stale */
+        lt_ctl_client *third = conn("third");
+        CHECK(wait_count(s, 3, 1000));
+        body = NULL;
+        CHECK(lt_ctl_request_sync(b, "status", 200, &ok, &body, &err) == LT_EIO);
+        free(body);
+        CHECK(lt_ctl_server_next_command(s, &r, 1000) == 1 && !strcmp(r.argv[0], "status"));
+        CHECK(lt_ctl_server_reply(s, &r, 1, "clients=3\n") == LT_OK);
+        lt_ctl_request_clear(&r);
+        CHECK(lt_ctl_server_quick_status(s, "clients=3\n", 10) == LT_OK);
+        lt_ctl_client_close(third);
+        CHECK(wait_count(s, 2, 1000));
+        body = NULL;
+        CHECK(lt_ctl_request_sync(b, "status", 200, &ok, &body, &err) == LT_EIO);
+        free(body);
+        CHECK(lt_ctl_server_quick_served(s) == 3);
+    }
+    lt_ctl_client_close(a);
+    lt_ctl_client_close(b);
+    lt_ctl_server_stop(s);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/lathe-ctl-XXXXXX");
     if (!mkdtemp(g_dir)) {
@@ -690,6 +773,7 @@ int main(void) {
     }
     snprintf(g_path, sizeof g_path, "%s/control.sock", g_dir);
     RUN(test_two_clients_commands_events);
+    RUN(test_quick_status);
     RUN(test_request_sync_queues_other_frames);
     RUN(test_snapshots_coalesce_for_slow_client);
     RUN(test_output_overflow_drops_only_slow_client);

@@ -175,6 +175,14 @@ int lt_ctl_server_event(lt_ctl_server *s, const char *text);
  * the same kind for a client is replaced, so a client that reads slowly gets
  * the newest state, not a backlog. The body is copied. */
 int lt_ctl_server_snapshot(lt_ctl_server *s, const char *kind, const void *body, size_t len);
+/* The reply body of `status` as of the trainer's last safe point: until the
+ * server hands out the next command (lt_ctl_server_next_command), it answers
+ * a `status` itself, from its own thread, for a client none of whose
+ * commands wait, instead of queueing it behind the step in progress (a
+ * client's connecting or leaving also ends it: the status counts them). The
+ * body is copied. lt_ctl_server_quick_served: how many it answered so. */
+int lt_ctl_server_quick_status(lt_ctl_server *s, const void *body, size_t len);
+unsigned long lt_ctl_server_quick_served(lt_ctl_server *s);
 
 /* Clients that completed HELLO and are still connected. */
 int lt_ctl_server_client_count(lt_ctl_server *s);
