@@ -32,6 +32,22 @@ need_data() {
   fi
 }
 
+# need_mpi: the data-parallel scripts run ranks under Open MPI's mpirun; sets
+# LAUNCH (mpirun with what this machine needs: as root --allow-run-as-root,
+# --oversubscribe on fewer cores than ranks, no single-copy in containers)
+# and MPI (LAUNCH for 2 ranks)
+need_mpi() {
+  if ! command -v mpirun >/dev/null; then
+    echo "skipped: mpirun not found (install openmpi-bin)"
+    echo "0 passed, 0 failed"
+    exit 0
+  fi
+  export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
+  LAUNCH=(mpirun --oversubscribe)
+  [ "$(id -u)" = 0 ] && LAUNCH=(mpirun --allow-run-as-root --oversubscribe)
+  MPI=("${LAUNCH[@]}" -np 2)
+}
+
 # need_tmux <what>: the workbench scripts drive it through tmux
 need_tmux() {
   if ! command -v tmux >/dev/null; then

@@ -10,14 +10,7 @@
 . "$(dirname "$0")/lib.sh" "$1"
 src=$2
 need_data
-if ! command -v mpirun >/dev/null; then
-  echo "skipped: mpirun not found (install openmpi-bin)"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-MPI=(mpirun --oversubscribe -np 2)
-[ "$(id -u)" = 0 ] && MPI=(mpirun --allow-run-as-root --oversubscribe -np 2)
+need_mpi
 common=(--headless --seed 1 --threads 1 --limit-val-batches 2 --limit-test-batches 2)
 
 # ---- the launcher checks ----

@@ -11,15 +11,7 @@
 #   usage: test_ddp_sync.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
-if ! command -v mpirun >/dev/null; then
-  echo "skipped: mpirun not found (install openmpi-bin)"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-LAUNCH=(mpirun --oversubscribe)
-[ "$(id -u)" = 0 ] && LAUNCH=(mpirun --allow-run-as-root --oversubscribe)
-MPI=("${LAUNCH[@]}" -np 2)
+need_mpi
 common=(--headless --seed 1 --threads 1 --limit-val-batches 3 --limit-test-batches 2 --strategy ddp --devices 2)
 
 # ---- validate: rank 0 decides, every rank evaluates its share at that step ----

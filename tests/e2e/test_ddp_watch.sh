@@ -15,14 +15,7 @@
 #   usage: test_ddp_watch.sh <lathe binary> <source dir>
 . "$(dirname "$0")/lib.sh" "$1"
 need_data
-if ! command -v mpirun >/dev/null; then
-  echo "skipped: mpirun not found (install openmpi-bin)"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
-export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-MPI=(mpirun --oversubscribe -np 2)
-[ "$(id -u)" = 0 ] && MPI=(mpirun --allow-run-as-root --oversubscribe -np 2)
+need_mpi
 
 LATHE_DIST_TIMEOUT=60 timeout 120 "${MPI[@]}" "$LATHE" train mlp_sgd --headless --seed 1 --threads 1 \
   --limit-val-batches 2 --limit-test-batches 2 --batch-size 16 --max-epochs 1000 --limit-train-batches 50 \
