@@ -82,6 +82,8 @@ struct lt_ddp_buckets {
     float *gbase;
     lt_ddp_setup setup;
     unsigned char *excluded; /* per parameter */
+    float *host;             /* a bucket's host copy for a comm hook on device memory, grown as needed */
+    size_t host_cap;
 };
 
 static void bf16_round(lt_ddp_bucket *b) { lt_round_bf16(b->grad, b->n); }
@@ -172,6 +174,7 @@ void dist_grads_free(lt_trainer *t) {
     if (!t->ddp) return;
     free(t->ddp->b);
     free(t->ddp->excluded);
+    free(t->ddp->host);
     free(t->ddp);
     t->ddp = NULL;
 }
@@ -184,15 +187,19 @@ static int run_hook(lt_trainer *t, void (*fn)(lt_ddp_bucket *), float *grad, siz
         fn(&v);
         return LT_OK;
     }
-    float *h = malloc(n * sizeof *h + 1);
-    if (!h) return lt_seterr(err, LT_ENOMEM, "out of memory for a gradient bucket's host copy");
-    int rc = lt_dev_get(t->be, h, grad, n * sizeof *h, err);
-    if (!rc) {
-        lt_ddp_bucket v = {h, n, index};
-        fn(&v);
-        rc = lt_dev_set(t->be, grad, h, n * sizeof *h, err);
+    struct lt_ddp_buckets *d = t->ddp;
+    if (n > d->host_cap) {
+        float *h = realloc(d->host, n * sizeof *h);
+        if (!h) return lt_seterr(err, LT_ENOMEM, "out of memory for a gradient bucket's host copy");
+        d->host = h;
+        d->host_cap = n;
     }
-    free(h);
+    int rc = lt_dev_get(t->be, d->host, grad, n * sizeof *d->host, err);
+    if (!rc) {
+        lt_ddp_bucket v = {d->host, n, index};
+        fn(&v);
+        rc = lt_dev_set(t->be, grad, d->host, n * sizeof *d->host, err);
+    }
     return rc;
 }
 

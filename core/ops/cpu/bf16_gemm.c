@@ -149,33 +149,25 @@ static int detect_avx512bf16(void) {
 static int detect_avx512bf16(void) { return 0; }
 #endif
 
-int lt_bf16_cpu_has_avx512bf16(void) {
-    static int s = -1;
+/* *slot once detect() has answered (-1: not asked yet); racing threads may
+   both ask, and get the same answer */
+static int detected(int *slot, int (*detect)(void)) {
     int v;
 #pragma omp atomic read
-    v = s;
+    v = *slot;
     if (v < 0) {
-        v = detect_avx512bf16();
+        v = detect();
 #pragma omp atomic write
-        s = v;
+        *slot = v;
     }
     return v;
 }
 
-static int amx_state = -1; /* -1: not asked yet */
+static int avx512bf16_state = -1, amx_state = -1;
 static lt_bf16_impl avail = (lt_bf16_impl)-1;
 
-int lt_bf16_cpu_has_amx(void) {
-    int s;
-#pragma omp atomic read
-    s = amx_state;
-    if (s < 0) {
-        s = detect_amx();
-#pragma omp atomic write
-        amx_state = s;
-    }
-    return s;
-}
+int lt_bf16_cpu_has_avx512bf16(void) { return detected(&avx512bf16_state, detect_avx512bf16); }
+int lt_bf16_cpu_has_amx(void) { return detected(&amx_state, detect_amx); }
 
 lt_bf16_impl lt_bf16_available(void) {
     lt_bf16_impl v;
