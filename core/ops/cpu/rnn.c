@@ -1,5 +1,7 @@
 /* ops/cpu/rnn.c: one-layer LSTM and GRU (PyTorch's nn.LSTM / nn.GRU with
- * batch_first=True), forward and backward through time, on OpenBLAS SGEMMs.
+ * batch_first=True), forward and backward through time, on the CPU backend's
+ * GEMMs (lt_cpu_sgemm: OpenBLAS SGEMMs, or bf16 ones in the bf16 math mode,
+ * bf16_gemm.h; the gate arithmetic stays f32).
  *
  * Forward: the input projection of all steps is one SGEMM, x [B*T, IN] x
  * w_ih^T -> gate pre-activations [B*T, G*H] (G = 4 or 3 gates), seeded with the
@@ -14,9 +16,9 @@
  * dgates [B*T, G*H] kept, dw_ih += dgates^T x, dx += dgates w_ih, and dw_hh +=
  * dgates^T hprev, where hprev [B*T, H] holds h_{t-1} for every (b, t), are
  * three large SGEMMs after the loop. */
-#include <cblas.h>
 #include <string.h>
 
+#include "ops/cpu/bf16_gemm.h"
 #include "ops/kernels.h"
 #include "ops/rnn_kernels.h"
 
@@ -69,7 +71,7 @@ static void rnn_param_grads(float *dx, float *dw_ih, float *dw_hh, float *db_ih,
     int BT = B * T;
     if (dw_hh) {
         gather_hprev(hprev, out, h0, B, T, H);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, BT, 1.0f, dhg, G, hprev, H, 1.0f, dw_hh, H);
+        lt_cpu_sgemm(1, 0, G, H, BT, dhg, G, hprev, H, 1.0f, dw_hh, H);
     }
     if (dxg == dhg) {
         add_colsum(db_ih, db_hh, sum, dxg, (size_t)BT, G);
@@ -78,8 +80,8 @@ static void rnn_param_grads(float *dx, float *dw_ih, float *dw_hh, float *db_ih,
         add_colsum(db_hh, NULL, sum, dhg, (size_t)BT, G);
     }
     if (IN <= 0) return;
-    if (dw_ih) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, IN, BT, 1.0f, dxg, G, x, IN, 1.0f, dw_ih, IN);
-    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, IN, G, 1.0f, dxg, G, w_ih, IN, 1.0f, dx, IN);
+    if (dw_ih) lt_cpu_sgemm(1, 0, G, IN, BT, dxg, G, x, IN, 1.0f, dw_ih, IN);
+    if (dx) lt_cpu_sgemm(0, 0, BT, IN, G, dxg, G, w_ih, IN, 1.0f, dx, IN);
 }
 
 /* ==== LSTM ==== */
@@ -97,14 +99,11 @@ void lt_lstm_forward(float *out, float *h_last, float *c_last, float *save, cons
     const size_t BT = (size_t)B * T;
     float *gates = save, *cells = save + BT * G, *ctanh = cells + BT * H;
     bias_rows(gates, BT, G, b_ih, b_hh);
-    if (IN > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, G, IN, 1.0f, x, IN, w_ih, IN, 1.0f, gates, G);
+    if (IN > 0) lt_cpu_sgemm(0, 1, (int)BT, G, IN, x, IN, w_ih, IN, 1.0f, gates, G);
     for (int t = 0; t < T; t++) {
         /* h_{t-1} for all b: out[:, t-1] (row stride T*H), or h0 */
         const float *hp = t ? out + (size_t)(t - 1) * H : h0;
-        if (hp)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f, hp, t ? T * H : H, w_hh, H, 1.0f,
-                        gates + (size_t)t * G, T * G);
+        if (hp) lt_cpu_sgemm(0, 1, B, G, H, hp, t ? T * H : H, w_hh, H, 1.0f, gates + (size_t)t * G, T * G);
         for (int b = 0; b < B; b++) {
             size_t r = (size_t)b * T + t;
             float *gt = gates + r * G;
@@ -172,9 +171,7 @@ void lt_lstm_backward(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw
                          cp, ctanh + r * H, H);
         }
         /* dh_{t-1} = dgates_t [B, 4H] x w_hh [4H, H]; not needed below t = 0 without dh0 */
-        if (t > 0 || dh0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dg + (size_t)t * G, T * G, w_hh, H,
-                        0.0f, dh, H);
+        if (t > 0 || dh0) lt_cpu_sgemm(0, 0, B, H, G, dg + (size_t)t * G, T * G, w_hh, H, 0.0f, dh, H);
     }
     if (dh0)
         for (size_t k = 0; k < BH; k++) dh0[k] += dh[k];
@@ -197,15 +194,12 @@ void lt_gru_forward(float *out, float *h_last, float *save, const float *x, cons
     const size_t BT = (size_t)B * T;
     float *gates = save, *hn = save + BT * G, *hg = hn + BT * H;
     bias_rows(gates, BT, G, b_ih, NULL);
-    if (IN > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)BT, G, IN, 1.0f, x, IN, w_ih, IN, 1.0f, gates, G);
+    if (IN > 0) lt_cpu_sgemm(0, 1, (int)BT, G, IN, x, IN, w_ih, IN, 1.0f, gates, G);
     for (int t = 0; t < T; t++) {
         /* hg [B, 3H] = h_{t-1} w_hh^T + b_hh, kept apart: r gates only its n part */
         const float *hp = t ? out + (size_t)(t - 1) * H : h0;
         bias_rows(hg, (size_t)B, G, b_hh, NULL);
-        if (hp)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f, hp, t ? T * H : H, w_hh, H, 1.0f, hg,
-                        G);
+        if (hp) lt_cpu_sgemm(0, 1, B, G, H, hp, t ? T * H : H, w_hh, H, 1.0f, hg, G);
         for (int b = 0; b < B; b++) {
             size_t r = (size_t)b * T + t;
             float *restrict gt = gates + r * G;
@@ -271,9 +265,7 @@ void lt_gru_backward(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *d
             gru_step_bw(dxg + r * G, dhg + r * G, dh + (size_t)b * H, dout ? dout + r * H : NULL, gates + r * G,
                         hn + r * H, hp, H);
         }
-        if (t > 0 || dh0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dhg + (size_t)t * G, T * G, w_hh, H,
-                        1.0f, dh, H);
+        if (t > 0 || dh0) lt_cpu_sgemm(0, 0, B, H, G, dhg + (size_t)t * G, T * G, w_hh, H, 1.0f, dh, H);
     }
     if (dh0)
         for (size_t k = 0; k < BH; k++) dh0[k] += dh[k];
