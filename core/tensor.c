@@ -257,6 +257,8 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
                 return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);
         /* mixed precision: the gradient arriving at each op is low precision too */
         if (g->round) g->round(n->out->grad, n->out->numel);
+        int f32 = n->f32 && g->math;
+        if (f32) g->math(g->math_ctx, 1);
         if (g->timed) {
             double t0 = lt_now();
             n->backward(n);
@@ -266,6 +268,7 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
         } else {
             n->backward(n);
         }
+        if (f32) g->math(g->math_ctx, 0);
         if (g->node_done && (rc = g->node_done(g->node_done_ctx, g, i, err))) return rc;
     }
     return LT_OK;

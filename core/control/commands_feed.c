@@ -52,6 +52,7 @@ static lt_tensor *probe_forward(lt_session *s, int n, int keep, lt_err *err) {
     for (int i = 0; i < m->nlayers; i++) saved[i] = m->layers[i].out;
     lt_graph *g = &s->probe;
     lt_graph_reset(g);
+    g->math = t->graph.math, g->math_ctx = t->graph.math_ctx; /* layers kept in f32 */
     g->training = 0;
     g->grad_enabled = 0;
     int shape[LT_MAX_DIMS] = {n};

@@ -483,11 +483,15 @@ static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *
         return l->out = NULL;
     }
     /* a layer kept in f32: its forward sees no rounding hook (its weights stay
-       f32: nn_param_leaf reads g->round) and its output is left as computed */
+       f32: nn_param_leaf reads g->round) and its output is left as computed;
+       under a low-precision math mode its ops compute in f32, backward too */
     void (*round)(float *, size_t) = l->keep_fp32 ? NULL : g->round;
     void (*saved)(float *, size_t) = g->round;
+    int f32 = l->keep_fp32 && g->math && !g->f32;
     g->round = round;
+    if (f32) g->f32 = 1, g->math(g->math_ctx, 1);
     y = c->forward(l, g, x, err);
+    if (f32) g->f32 = 0, g->math(g->math_ctx, 0);
     g->round = saved;
     if (!y && err && err->code != LT_OK) {
         char msg[LT_ERR_MSG_MAX];

@@ -24,6 +24,7 @@ lt_node *lt_graph_record(lt_graph *g, const char *op, lt_backward_fn fn, lt_tens
     node->out = out;
     node->nin = n;
     node->g = g;
+    node->f32 = g->f32;
     for (int i = 0; i < n; i++) node->in[i] = in[i];
     out->node = node;
     out->requires_grad = 1;

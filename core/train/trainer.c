@@ -215,6 +215,7 @@ int lt_trainer_init(lt_trainer *t, const lt_experiment *exp, const lt_config *cf
     if ((rc = trainer_setup_precision(t, err))) return rc;
     if ((rc = lt_graph_init(&t->eval_graph, t->be, &t->rng, err))) return rc;
     lt_graph_bind(&t->eval_graph, t->be);
+    t->eval_graph.math = t->graph.math, t->eval_graph.math_ctx = t->graph.math_ctx;
 
     limit_eval_set(&m->val_set, cfg->limit_val_batches, t->batch_size);
     limit_eval_set(&m->test_set, cfg->limit_test_batches, t->batch_size);

@@ -9,6 +9,13 @@
 
 /* The trainer's checks and setup before the first step (trainer_setup.h). */
 
+/* The graphs' math hook (lathe/graph.h): the ops of a layer kept in f32
+ * compute in f32 while the backend's mode is a low-precision one. */
+static void trainer_math(void *ctx, int f32) {
+    lt_trainer *t = ctx;
+    lt_dev_set_math(t->be, f32 ? LT_MATH_F32 : t->math, NULL);
+}
+
 /* --precision, --matmul-precision and the experiment's configure_precision.
  * On the CPU, bf16-mixed computes linear and convolution GEMMs in bf16 where
  * the CPU has bf16 kernels (AMX, or their C model under LATHE_CPU_BF16=
@@ -17,7 +24,9 @@
  * hook) with f32 GEMMs. The CPU computes f32 GEMMs whatever
  * --matmul-precision says (a note says so). A device backend computes in the
  * mode lt_precision_math names (lt_dev_set_math) and rounds nothing: its
- * memory is not the host's. t->kernels names what runs. */
+ * memory is not the host's. t->kernels names what runs. Layers the experiment
+ * keeps in f32 (configure_precision) compute in f32 in every mode: no
+ * rounding, and f32 kernels through the graph's math hook. */
 int trainer_setup_precision(lt_trainer *t, lt_err *err) {
     const lt_config *cfg = &t->cfg;
     lt_module *m = &t->mod;
@@ -72,6 +81,8 @@ int trainer_setup_precision(lt_trainer *t, lt_err *err) {
         l->keep_fp32 = 1;
     }
     lt_grad_scaler_configure(&t->scaler, &p);
+    t->graph.math = t->math != LT_MATH_F32 ? trainer_math : NULL;
+    t->graph.math_ctx = t;
     return LT_OK;
 }
 

@@ -44,6 +44,7 @@ typedef struct lt_node {
        h0, c0): whoever watches gradients become final looks at these too */
     lt_tensor *more[3];
     struct lt_graph *g;
+    int f32; /* recorded inside a layer kept in f32: backward computes in f32 too (lt_graph's math) */
 } lt_node;
 
 typedef struct lt_graph {
@@ -64,6 +65,15 @@ typedef struct lt_graph {
        set, each op's backward and each layer's forward is timed and reported
        as (name, seconds) to timed_ctx. */
     void (*round)(float *x, size_t n);
+    /* math: installed by the trainer while its backend computes in a
+       low-precision math mode (bf16 GEMMs on the CPU's bf16 kernels, a
+       GPU's bf16 or fp16 math). math(ctx, 1) switches the backend to f32,
+       math(ctx, 0) back. A layer kept in f32 (lt_layer's keep_fp32) runs its
+       forward with f32 set here and the switch made, so the nodes it records
+       carry f32, and lt_backward makes the switch around their backward. */
+    void (*math)(void *ctx, int f32);
+    void *math_ctx;
+    int f32;
     void (*timed)(void *ctx, const char *name, double seconds);
     void *timed_ctx;
     /* node_done: when set, lt_backward calls it with i = ntape before the
