@@ -29,7 +29,9 @@
  * (LATHE_CPU_BF16=emulate) are checked in --smoke and never timed.
  *
  * Each time is the median (--stat best: the least) of --reps runs (default 10)
- * after --warmup runs (default 2). Threads: --threads (default 2) for
+ * after --warmup runs (default 2), lathe's and oneDNN's runs of a row taken in
+ * turns so that both see the same load from other processes (so lathe's
+ * figure for a convolution pass is measured again in each layout's row). Threads: --threads (default 2) for
  * OpenBLAS, lathe's OpenMP loops and oneDNN (Debian's libdnnl is built on
  * OpenMP: the same libgomp pool). Exit status 1 when a result is
  * off by more than 1e-4 (f32) or 2e-2 (bf16) relative to max |ref|.
@@ -123,18 +125,34 @@ static int cmp_dbl(const void *a, const void *b) {
 }
 
 typedef void (*run_fn)(void *ctx);
-/* median (--stat best: least) seconds of g_reps runs after g_warmup */
-static double median_time(run_fn f, void *ctx) {
-    double t[MAX_REPS];
-    for (int i = 0; i < g_warmup; i++) f(ctx);
-    for (int r = 0; r < g_reps; r++) {
-        double t0 = lt_now();
-        f(ctx);
-        t[r] = lt_now() - t0;
-    }
+
+static double pick(double *t) {
     qsort(t, (size_t)g_reps, sizeof t[0], cmp_dbl);
     if (g_best) return t[0];
     return g_reps % 2 ? t[g_reps / 2] : 0.5 * (t[g_reps / 2 - 1] + t[g_reps / 2]);
+}
+
+/* Times a (lathe) and b (oneDNN), either may be NULL, run by run in turns
+ * (a first in even runs, b first in odd ones) so both see the same load from
+ * other processes: g_warmup runs each, then the median (--stat best: the
+ * least) of g_reps runs each, in seconds. */
+static void time_pair(run_fn fa, void *ca, double *ta, run_fn fb, void *cb, double *tb) {
+    double t[2][MAX_REPS];
+    for (int i = 0; i < g_warmup; i++) {
+        if (fa) fa(ca);
+        if (fb) fb(cb);
+    }
+    for (int r = 0; r < g_reps; r++)
+        for (int k = 0; k < 2; k++) {
+            int which = (k + r) % 2; /* 0: a, 1: b */
+            run_fn f = which ? fb : fa;
+            if (!f) continue;
+            double t0 = lt_now();
+            f(which ? cb : ca);
+            t[which][r] = lt_now() - t0;
+        }
+    if (fa) *ta = pick(t[0]);
+    if (fb) *tb = pick(t[1]);
 }
 
 /* ---- the table ---- */
@@ -425,38 +443,35 @@ static void bench_matmul(const mm_shape *s) {
     unsigned seed = 42;
     float *A = randbuf(na, &seed), *B = randbuf(nb, &seed), *ref = xmalloc(nc * sizeof *ref),
           *C = xmalloc(nc * sizeof *C);
+    uint16_t *A16 = to_bf16(A, na), *B16 = to_bf16(B, nb);
     mm_ctx lc = {s, A, B, ref};
     lathe_mm(&lc); /* the reference */
     lc.C = C;
-    r->t[C_LF32] = median_time(lathe_mm, &lc);
 
+    /* every result checked first */
     char impl32[64] = "-", impl16[64] = "-", why[120];
-    dn_op o;
-    dnnl_status_t st = mm_op(&o, s, dnnl_f32, A, B, C);
+    dn_op o32, o16;
+    int have32 = 0, have16 = 0;
+    dnnl_status_t st = mm_op(&o32, s, dnnl_f32, A, B, C);
     if (st == dnnl_success) {
-        snprintf(impl32, sizeof impl32, "%s", impl_name(o.pd));
+        snprintf(impl32, sizeof impl32, "%s", impl_name(o32.pd));
         memset(C, 0, nc * sizeof *C);
-        dn_run_all(&o);
+        dn_run_all(&o32);
         perturb(C, nc);
         check(r, C_DF32, rel_err(C, ref, nc), "oneDNN f32");
-        r->t[C_DF32] = median_time(dn_run, &o);
+        have32 = 1;
     } else
         snprintf(r->note[C_DF32], sizeof r->note[0], "oneDNN f32 matmul: %s", dnnl_status2str(st));
-    dn_free(&o);
-
-    uint16_t *A16 = to_bf16(A, na), *B16 = to_bf16(B, nb);
-    st = mm_op(&o, s, dnnl_bf16, A16, B16, C);
-    const char *nab = bf16_na(why, sizeof why, st, st == dnnl_success ? impl_name(o.pd) : "");
+    st = mm_op(&o16, s, dnnl_bf16, A16, B16, C);
+    const char *nab = bf16_na(why, sizeof why, st, st == dnnl_success ? impl_name(o16.pd) : "");
     if (!nab) {
-        snprintf(impl16, sizeof impl16, "%s", impl_name(o.pd));
+        snprintf(impl16, sizeof impl16, "%s", impl_name(o16.pd));
         memset(C, 0, nc * sizeof *C);
-        dn_run_all(&o);
+        dn_run_all(&o16);
         check(r, C_DBF16, rel_err(C, ref, nc), "oneDNN bf16");
-        r->t[C_DBF16] = median_time(dn_run, &o);
+        have16 = 1;
     } else
         snprintf(r->note[C_DBF16], sizeof r->note[0], "%s", nab);
-    dn_free(&o);
-
     const char *nal = lathe_bf16_na();
     int emulated = g_lbf16 == LT_BF16_EMULATED || g_lbf16 == LT_BF16_EMULATED_AVX512;
     if (!nal || (emulated && g_smoke)) {
@@ -464,10 +479,17 @@ static void bench_matmul(const mm_shape *s) {
         memset(C, 0, nc * sizeof *C);
         lathe_mm(&lc);
         check(r, C_LBF16, rel_err(C, ref, nc), "lathe bf16");
-        if (!nal) r->t[C_LBF16] = median_time(lathe_mm, &lc);
         lt_cpu_gemm_set_bf16(LT_BF16_NONE);
     }
     if (nal) snprintf(r->note[C_LBF16], sizeof r->note[0], "%s", nal);
+
+    /* then timed, lathe and oneDNN in turns */
+    time_pair(lathe_mm, &lc, &r->t[C_LF32], have32 ? dn_run : NULL, &o32, &r->t[C_DF32]);
+    if (!nal) lt_cpu_gemm_set_bf16(g_lbf16);
+    time_pair(nal ? NULL : lathe_mm, &lc, &r->t[C_LBF16], have16 ? dn_run : NULL, &o16, &r->t[C_DBF16]);
+    lt_cpu_gemm_set_bf16(LT_BF16_NONE);
+    dn_free(&o32);
+    dn_free(&o16);
     snprintf(r->impl, sizeof r->impl, "%s / %s; lt_cpu_sgemm", impl32, impl16);
     free(A), free(B), free(ref), free(C), free(A16), free(B16);
 }
@@ -634,14 +656,12 @@ static void bench_conv_layer(const layer *L) {
     int emulated = g_lbf16 == LT_BF16_EMULATED || g_lbf16 == LT_BF16_EMULATED_AVX512;
     for (int p = 0; p < 3; p++) {
         c.pass = p;
-        /* lathe: one figure per pass, in every layout's row */
-        double tl = median_time(lathe_conv, &c), tl16 = -1, el16 = -1;
+        double el16 = -1;
         if (!nal || (emulated && g_smoke)) {
             lt_cpu_gemm_set_bf16(g_lbf16);
             clear_outputs(&c);
             lathe_conv_once(&c);
             el16 = conv_err(&c, &ref);
-            if (!nal) tl16 = median_time(lathe_conv, &c);
             lt_cpu_gemm_set_bf16(LT_BF16_NONE);
         }
         /* oneDNN: NCHW, then its own layouts without and with the reorders */
@@ -650,14 +670,13 @@ static void bench_conv_layer(const layer *L) {
             static const char *lname[] = {"nchw", "any", "any+reorders"};
             snprintf(op, sizeof op, "%s %s %s", L->name, pass_name[p], lname[lay]);
             row *r = new_row(op, shape, flop);
-            r->t[C_LF32] = tl;
-            r->t[C_LBF16] = tl16;
             if (el16 >= 0) check(r, C_LBF16, el16, "lathe bf16");
             if (nal) snprintf(r->note[C_LBF16], sizeof r->note[0], "%s", nal);
             char impl[2][180] = {"-", "-"};
             for (int bf = 0; bf < 2; bf++) {
                 dn_op o;
                 int col = bf ? C_DBF16 : C_DF32;
+                int lathe = !bf || !nal, lcol = bf ? C_LBF16 : C_LF32; /* lathe's figure, if any */
                 dnnl_status_t st = conv_op(&o, &c, p, lay > 0, bf ? dnnl_bf16 : dnnl_f32);
                 const char *why = NULL;
                 char wbuf[120];
@@ -670,6 +689,11 @@ static void bench_conv_layer(const layer *L) {
                 if (why) {
                     snprintf(r->note[col], sizeof r->note[0], "%s", why);
                     dn_free(&o);
+                    if (lathe) { /* lathe alone */
+                        if (bf) lt_cpu_gemm_set_bf16(g_lbf16);
+                        time_pair(lathe_conv, &c, &r->t[lcol], NULL, NULL, NULL);
+                        lt_cpu_gemm_set_bf16(LT_BF16_NONE);
+                    }
                     continue;
                 }
                 snprintf(impl[bf], sizeof impl[bf], "%s%s%s%s", impl_name(o.pd), o.layouts[0] ? " [" : "", o.layouts,
@@ -684,8 +708,12 @@ static void bench_conv_layer(const layer *L) {
                             : p == BWD_DATA ? c.nin
                                             : c.nw);
                 check(r, col, conv_err(&c, &ref), bf ? "oneDNN bf16" : "oneDNN f32");
+                /* timed in turns with lathe's pass (lathe's figure is this
+                 * row's: each row measures it again) */
                 o.count_reorders = lay == 2;
-                r->t[col] = median_time(dn_run, &o);
+                if (bf && lathe) lt_cpu_gemm_set_bf16(g_lbf16);
+                time_pair(lathe ? lathe_conv : NULL, &c, &r->t[lcol], dn_run, &o, &r->t[col]);
+                lt_cpu_gemm_set_bf16(LT_BF16_NONE);
                 dn_free(&o);
             }
             snprintf(r->impl, sizeof r->impl, "%s / %s; %s", impl[0], impl[1], lathe_conv_path(L, p));
