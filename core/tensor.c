@@ -255,8 +255,9 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
         for (int k = 0; k < n->nin; k++)
             if (n->in[k] && n->in[k]->requires_grad && !lt_graph_grad(g, n->in[k]))
                 return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);
-        /* mixed precision: the gradient arriving at each op is low precision too */
-        if (g->round) g->round(n->out->grad, n->out->numel);
+        /* mixed precision: the gradient arriving at each op is low precision
+           too, but for the ops of a layer kept in f32 (lathe/graph.h) */
+        if (g->round && !n->f32) g->round(n->out->grad, n->out->numel);
         int f32 = n->f32 && g->math;
         if (f32) g->math(g->math_ctx, 1);
         if (g->timed) {

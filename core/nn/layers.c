@@ -484,14 +484,18 @@ static lt_tensor *layer_forward(lt_layer *l, lt_graph *g, lt_tensor *x, lt_err *
     }
     /* a layer kept in f32: its forward sees no rounding hook (its weights stay
        f32: nn_param_leaf reads g->round) and its output is left as computed;
-       under a low-precision math mode its ops compute in f32, backward too */
+       its nodes are marked f32: lt_backward rounds no gradient arriving at
+       them, and under a low-precision math mode its ops compute in f32,
+       forward and backward (the graph's math hook) */
     void (*round)(float *, size_t) = l->keep_fp32 ? NULL : g->round;
     void (*saved)(float *, size_t) = g->round;
-    int f32 = l->keep_fp32 && g->math && !g->f32;
+    int keep = l->keep_fp32 && !g->f32, sw = keep && g->math;
     g->round = round;
-    if (f32) g->f32 = 1, g->math(g->math_ctx, 1);
+    if (keep) g->f32 = 1;
+    if (sw) g->math(g->math_ctx, 1);
     y = c->forward(l, g, x, err);
-    if (f32) g->f32 = 0, g->math(g->math_ctx, 0);
+    if (sw) g->math(g->math_ctx, 0);
+    if (keep) g->f32 = 0;
     g->round = saved;
     if (!y && err && err->code != LT_OK) {
         char msg[LT_ERR_MSG_MAX];

@@ -153,14 +153,15 @@ static void test_hook_reaches_scaler(void) {
 }
 
 /* 1 when every value is a bf16 number (its low 16 bits are zero) */
-static int all_bf16(const lt_tensor *y) {
-    for (size_t i = 0; i < y->numel; i++) {
+static int all_bf16_at(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
         uint32_t u;
-        memcpy(&u, &y->data[i], 4);
+        memcpy(&u, &x[i], 4);
         if (u & 0xffffu) return 0;
     }
     return 1;
 }
+static int all_bf16(const lt_tensor *y) { return all_bf16_at(y->data, y->numel); }
 
 /* out[o] = bias[o] + sum_k in[k] * w[o][k], in double, weights rounded to bf16 or not */
 static double dense_at(const lt_layer *l, const float *in, int o, int round_w) {
@@ -220,6 +221,11 @@ static void test_keep_fp32(void) {
     /* training runs with it */
     CHECK_MSG(lt_trainer_fit(&t, &err) == LT_OK, "%s", err.msg);
     CHECK(md->layers[2].out && all_bf16(md->layers[2].out) && md->layers[3].out && !all_bf16(md->layers[3].out));
+    /* the gradient arriving at the kept layer stays f32; the one it sends back
+       is rounded where the layer before it takes it */
+    const lt_tensor *o2 = md->layers[2].out, *o3 = md->layers[3].out;
+    CHECK(o2 && o3 && o2->grad && o3->grad);
+    if (o2 && o3 && o2->grad && o3->grad) CHECK(all_bf16_at(o2->grad, o2->numel) && !all_bf16_at(o3->grad, o3->numel));
     lt_trainer_free(&t);
     /* without the hook every output is rounded */
     config16(&c, LT_PREC_BF16_MIXED, 2);

@@ -44,7 +44,7 @@ typedef struct lt_node {
        h0, c0): whoever watches gradients become final looks at these too */
     lt_tensor *more[3];
     struct lt_graph *g;
-    int f32; /* recorded inside a layer kept in f32: backward computes in f32 too (lt_graph's math) */
+    int f32; /* recorded inside a layer kept in f32: backward computes in f32 too (lt_graph's math, round) */
 } lt_node;
 
 typedef struct lt_graph {
@@ -70,7 +70,9 @@ typedef struct lt_graph {
        GPU's bf16 or fp16 math). math(ctx, 1) switches the backend to f32,
        math(ctx, 0) back. A layer kept in f32 (lt_layer's keep_fp32) runs its
        forward with f32 set here and the switch made, so the nodes it records
-       carry f32, and lt_backward makes the switch around their backward. */
+       carry f32, and lt_backward makes the switch around their backward.
+       The mark is made whether or not math is set: lt_backward does not
+       round (round above) the gradient arriving at a node marked f32. */
     void (*math)(void *ctx, int f32);
     void *math_ctx;
     int f32;
