@@ -1,0 +1,386 @@
+/* bf16_model_avx2.c: the C models of TDPBF16PS and of the VDPBF16PS tile op
+ * (bf16_gemm.c) on AVX2 and FMA, for the emulated GEMMs on CPUs without the
+ * bf16 units. Bitwise the models' results: per lane the same FMAs in the same
+ * order (VFMADD rounds once, to nearest even, as fmaf), DAZ on the inputs and
+ * FTZ on the results done with compares and masks (MXCSR is never touched).
+ *
+ * Two things the models do are skipped where they cannot change a bit:
+ *   - DAZ on A and B when the GEMM's packed operands hold no denormal;
+ *   - FTZ inside the K loop when no partial sum can be tiny: every nonzero
+ *     bf16 a = m * 2^(ea-7) with an integer m, so every product is a
+ *     multiple of 2^(ea+eb-14). If that quantum q is at least FLT_MIN for
+ *     every pair (the least exponents of A and B say so), and C holds only
+ *     multiples of q too (VDPBF16PS adds into C: normal C with exponent
+ *     >= -103), every exact FMA result is a multiple of q, so zero or at
+ *     least FLT_MIN in magnitude; its rounding keeps it so (and a multiple of
+ *     q): the flush never fires. The adds into C are always flushed.
+ * NaN: a result's NaN is the first NaN operand of the instruction the
+ * compiler picked, which differs between the model and these loops, so a GEMM
+ * whose A, B or C holds a NaN other than the default one (0xffc00000, all
+ * that inf * 0 or inf - inf make) runs the scalar models; with only default
+ * NaNs every NaN is the same bits. The scans that decide all this run once
+ * per GEMM over the packed operands and C. */
+#include <float.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops/cpu/bf16_gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+
+enum {
+    F_DAZ = 1,   /* A or B may hold denormals: read them as zero */
+    F_FTZ = 2,   /* a partial sum of the tile op may be tiny: flush every step */
+    F_MODEL = 4, /* a NaN other than the default one: the scalar models */
+};
+
+int lt_bf16_model_avx2_cpu(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* |x| < FLT_MIN -> zero of x's sign; NaN and everything else pass */
+AVX2_INLINE __m256 flush8(__m256 x) {
+    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 tiny = _mm256_cmp_ps(_mm256_and_ps(x, abs), _mm256_set1_ps(FLT_MIN), _CMP_LT_OQ);
+    return _mm256_andnot_ps(_mm256_and_ps(tiny, abs), x);
+}
+
+/* ---- what the operands hold ---- */
+enum { S_DENORMAL = 0x100, S_ODD_NAN = 0x200 };
+
+/* bf16 values (n a multiple of 16): the least biased exponent of the values
+ * that are not zero after DAZ (255 when none), | S_DENORMAL, | S_ODD_NAN */
+AVX2 static unsigned scan_bf16(const uint16_t *p, size_t n) {
+    const __m256i abs = _mm256_set1_epi16(0x7fff), ff = _mm256_set1_epi16(0xff), zero = _mm256_setzero_si256();
+    const __m256i inf = _mm256_set1_epi16(0x7f80), dnan = _mm256_set1_epi16((short)0xffc0);
+    __m256i emin = ff, den = zero, nan = zero;
+    for (size_t i = 0; i < n; i += 16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i)), a = _mm256_and_si256(v, abs);
+        __m256i e = _mm256_srli_epi16(a, 7), ez = _mm256_cmpeq_epi16(e, zero);
+        emin = _mm256_min_epu16(emin, _mm256_or_si256(e, _mm256_and_si256(ez, ff)));
+        den = _mm256_or_si256(den, _mm256_andnot_si256(_mm256_cmpeq_epi16(a, zero), ez));
+        nan = _mm256_or_si256(nan, _mm256_andnot_si256(_mm256_cmpeq_epi16(v, dnan), _mm256_cmpgt_epi16(a, inf)));
+    }
+    __m128i m = _mm_min_epu16(_mm256_castsi256_si128(emin), _mm256_extracti128_si256(emin, 1));
+    unsigned r = (unsigned)_mm_extract_epi16(_mm_minpos_epu16(m), 0);
+    if (!_mm256_testz_si256(den, den)) r |= S_DENORMAL;
+    if (!_mm256_testz_si256(nan, nan)) r |= S_ODD_NAN;
+    return r;
+}
+
+/* f32 C (rows x cols, rows ld apart): as scan_bf16, the exponent of the
+ * values that are normal (or inf, NaN) */
+AVX2 static unsigned scan_f32(const float *c, int rows, int cols, size_t ld) {
+    unsigned emin = 255, nan = 0;
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i dnan = _mm256_set1_epi32((int)0xffc00000u), one = _mm256_set1_epi32(0x00800000);
+    __m256i lo = _mm256_set1_epi32(-1), bad = _mm256_setzero_si256();
+    for (int r = 0; r < rows; r++) {
+        const float *row = c + (size_t)r * ld;
+        int j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(row + j)), a = _mm256_and_si256(v, abs);
+            /* zero and denormals wrap around to the top: out of the minimum */
+            lo = _mm256_min_epu32(lo, _mm256_sub_epi32(a, one));
+            bad = _mm256_or_si256(bad, _mm256_andnot_si256(_mm256_cmpeq_epi32(v, dnan), _mm256_cmpgt_epi32(a, inf)));
+        }
+        for (; j < cols; j++) {
+            uint32_t u;
+            memcpy(&u, row + j, 4);
+            uint32_t e = (u >> 23) & 0xff;
+            if (e && e < emin) emin = e;
+            if ((u & 0x7fffffffu) > 0x7f800000u && u != 0xffc00000u) nan = 1;
+        }
+    }
+    uint32_t l[8];
+    _mm256_storeu_si256((__m256i *)l, lo);
+    for (int i = 0; i < 8; i++) {
+        uint32_t e = l[i] == 0xffffffffu ? 0 : ((l[i] + 0x00800000u) >> 23) & 0xff;
+        if (e && e < emin) emin = e;
+    }
+    if (nan || !_mm256_testz_si256(bad, bad)) emin |= S_ODD_NAN;
+    return emin;
+}
+
+/* the tile op's flags from what A, B and C hold (C's exponents matter where
+   the op accumulates into it: VDPBF16PS) */
+static unsigned op_flags(unsigned sa, unsigned sb, int vnni, unsigned sc) {
+    unsigned f = 0;
+    if ((sa | sb | sc) & S_ODD_NAN) f |= F_MODEL;
+    if ((sa | sb) & S_DENORMAL) f |= F_DAZ;
+    if ((sa & 0xff) + (sb & 0xff) < 142 || (vnni && (sc & 0xff) < 24)) f |= F_FTZ;
+    return f;
+}
+
+/* ---- tiles ----
+ * A bf16 tile (16 rows of 16 pairs) as two f32 tiles of 16 x 16: the even
+ * and the odd element of each pair; an f32 lane holding a pair (even in its
+ * low half) is the odd element once its low half is cleared, the even one
+ * once shifted up. */
+typedef struct split_tile {
+    _Alignas(32) float e[256];
+    _Alignas(32) float o[256];
+} split_tile;
+
+AVX2_INLINE void split(split_tile *s, const uint16_t *t, int daz) {
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    for (int i = 0; i < 32; i++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(t + 16 * i));
+        __m256 e = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), o = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
+        if (daz) e = flush8(e), o = flush8(o);
+        _mm256_store_ps(s->e + 8 * i, e);
+        _mm256_store_ps(s->o + 8 * i, o);
+    }
+}
+
+#define STEP(acc, a, b) (acc) = ftz ? flush8(_mm256_fmadd_ps((a), (b), (acc))) : _mm256_fmadd_ps((a), (b), (acc))
+
+/* TDPBF16PS on rows m, m+1: per row and column two partial sums from zero
+   over the 16 pairs (one FMA each), then C := C + (even + odd) */
+AVX2_INLINE void tdp_rows(float *c, const split_tile *a, const split_tile *b, int m, int ftz) {
+    __m256 e00 = _mm256_setzero_ps(), e01 = e00, o00 = e00, o01 = e00, e10 = e00, e11 = e00, o10 = e00, o11 = e00;
+    for (int k = 0; k < 16; k++) {
+        __m256 be0 = _mm256_load_ps(b->e + 16 * k), be1 = _mm256_load_ps(b->e + 16 * k + 8);
+        __m256 bo0 = _mm256_load_ps(b->o + 16 * k), bo1 = _mm256_load_ps(b->o + 16 * k + 8);
+        __m256 a0 = _mm256_broadcast_ss(a->e + 16 * m + k), a1 = _mm256_broadcast_ss(a->o + 16 * m + k);
+        STEP(e00, a0, be0);
+        STEP(e01, a0, be1);
+        STEP(o00, a1, bo0);
+        STEP(o01, a1, bo1);
+        a0 = _mm256_broadcast_ss(a->e + 16 * m + 16 + k), a1 = _mm256_broadcast_ss(a->o + 16 * m + 16 + k);
+        STEP(e10, a0, be0);
+        STEP(e11, a0, be1);
+        STEP(o10, a1, bo0);
+        STEP(o11, a1, bo1);
+    }
+    float *c0 = c + 16 * m, *c1 = c0 + 16;
+    _mm256_storeu_ps(c0, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c0)), flush8(_mm256_add_ps(e00, o00)))));
+    _mm256_storeu_ps(c0 + 8, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c0 + 8)), flush8(_mm256_add_ps(e01, o01)))));
+    _mm256_storeu_ps(c1, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c1)), flush8(_mm256_add_ps(e10, o10)))));
+    _mm256_storeu_ps(c1 + 8, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c1 + 8)), flush8(_mm256_add_ps(e11, o11)))));
+}
+
+/* the VDPBF16PS tile op on rows m .. m+3: per pair, C += odd product, then
+   C += even product, one FMA each */
+AVX2_INLINE void vdp_rows(float *c, const split_tile *a, const split_tile *b, int m, int ftz) {
+    __m256 x[4][2];
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < 2; h++) x[r][h] = flush8(_mm256_loadu_ps(c + 16 * (m + r) + 8 * h));
+    for (int k = 0; k < 16; k++) {
+        __m256 be0 = _mm256_load_ps(b->e + 16 * k), be1 = _mm256_load_ps(b->e + 16 * k + 8);
+        __m256 bo0 = _mm256_load_ps(b->o + 16 * k), bo1 = _mm256_load_ps(b->o + 16 * k + 8);
+        for (int r = 0; r < 4; r++) {
+            __m256 a0 = _mm256_broadcast_ss(a->e + 16 * (m + r) + k), a1 = _mm256_broadcast_ss(a->o + 16 * (m + r) + k);
+            STEP(x[r][0], a1, bo0);
+            STEP(x[r][1], a1, bo1);
+            STEP(x[r][0], a0, be0);
+            STEP(x[r][1], a0, be1);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < 2; h++) _mm256_storeu_ps(c + 16 * (m + r) + 8 * h, x[r][h]);
+}
+
+/* one tile op on split tiles */
+AVX2_INLINE void tile_op(float *c, const split_tile *a, const split_tile *b, unsigned f, int vnni) {
+    if (vnni) {
+        if (f & F_FTZ)
+            for (int m = 0; m < 16; m += 4) vdp_rows(c, a, b, m, 1);
+        else
+            for (int m = 0; m < 16; m += 4) vdp_rows(c, a, b, m, 0);
+    } else {
+        if (f & F_FTZ)
+            for (int m = 0; m < 16; m += 2) tdp_rows(c, a, b, m, 1);
+        else
+            for (int m = 0; m < 16; m += 2) tdp_rows(c, a, b, m, 0);
+    }
+}
+
+/* one tile op on its own: the flags from these tiles */
+AVX2 static void one_op(float *c, const uint16_t *a, const uint16_t *b, int vnni) {
+    unsigned f = op_flags(scan_bf16(a, 512), scan_bf16(b, 512), vnni, scan_f32(c, 16, 16, 16));
+    if (f & F_MODEL) {
+        if (vnni)
+            lt_bf16_vdpbf16ps_model(c, a, b);
+        else
+            lt_bf16_tdpbf16ps_model(c, a, b);
+        return;
+    }
+    split_tile sa, sb;
+    split(&sa, a, f & F_DAZ);
+    split(&sb, b, f & F_DAZ);
+    tile_op(c, &sa, &sb, f, vnni);
+}
+
+int lt_bf16_tdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b) {
+    if (!lt_bf16_model_avx2_cpu()) return -1;
+    one_op(c, a, b, 0);
+    return 0;
+}
+
+int lt_bf16_vdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b) {
+    if (!lt_bf16_model_avx2_cpu()) return -1;
+    one_op(c, a, b, 1);
+    return 0;
+}
+
+/* ---- packing (bf16_gemm.c says the layout): lt_bf16_from_f32 on 8 lanes,
+ * the bf16 in each lane's low half ---- */
+AVX2_INLINE __m256i bf16_8(__m256 x) {
+    const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff);
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    __m256i u = _mm256_castps_si256(x), hi = _mm256_srli_epi32(u, 16);
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(half, _mm256_and_si256(hi, one))), 16);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf); /* a quiet NaN */
+    return _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
+}
+
+/* 16 values in order */
+AVX2_INLINE void store16(uint16_t *t, const float *x) {
+    __m256i v = _mm256_packus_epi32(bf16_8(_mm256_loadu_ps(x)), bf16_8(_mm256_loadu_ps(x + 8)));
+    _mm256_storeu_si256((__m256i *)t, _mm256_permute4x64_epi64(v, 0xd8));
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+
+AVX2 void lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb) {
+    int rows = imin(16, M - p * 16);
+    for (int s = 0; s < kb; s++) {
+        uint16_t *t = ap + ((size_t)p * kb + s) * 512;
+        int ks = imin(32, K - s * 32);
+        if (rows <= 0) {
+            memset(t, 0, 1024);
+        } else if (!trans && rows == 16 && ks == 32) {
+            for (int r = 0; r < 16; r++) {
+                const float *x = A + (size_t)(p * 16 + r) * lda + s * 32;
+                store16(t + r * 32, x);
+                store16(t + r * 32 + 16, x + 16);
+            }
+        } else {
+            _Alignas(32) float tmp[512];
+            if (rows < 16 || ks < 32) memset(tmp, 0, sizeof tmp);
+            if (!trans)
+                for (int r = 0; r < rows; r++)
+                    for (int kk = 0; kk < ks; kk++) tmp[r * 32 + kk] = A[(size_t)(p * 16 + r) * lda + s * 32 + kk];
+            else
+                for (int kk = 0; kk < ks; kk++)
+                    for (int r = 0; r < rows; r++) tmp[r * 32 + kk] = A[(size_t)(s * 32 + kk) * lda + p * 16 + r];
+            for (int i = 0; i < 32; i++) store16(t + 16 * i, tmp + 16 * i);
+        }
+    }
+}
+
+AVX2 void lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb) {
+    int cols = imin(16, N - p * 16);
+    for (int s = 0; s < kb; s++) {
+        uint16_t *t = bp + ((size_t)p * kb + s) * 512;
+        int ks = imin(32, K - s * 32);
+        if (cols <= 0) {
+            memset(t, 0, 1024);
+        } else if (!trans && cols == 16 && ks == 32) {
+            /* rows 2q and 2q+1 of B, 8 columns: 8 pairs, the even row's
+               bf16 in each pair's low half */
+            for (int q = 0; q < 16; q++) {
+                const float *x0 = B + (size_t)(s * 32 + 2 * q) * ldb + p * 16, *x1 = x0 + ldb;
+                for (int h = 0; h < 2; h++) {
+                    __m256i e = bf16_8(_mm256_loadu_ps(x0 + 8 * h)), o = bf16_8(_mm256_loadu_ps(x1 + 8 * h));
+                    _mm256_storeu_si256((__m256i *)(t + q * 32 + 16 * h), _mm256_or_si256(e, _mm256_slli_epi32(o, 16)));
+                }
+            }
+        } else {
+            _Alignas(32) float tmp[512];
+            if (cols < 16 || ks < 32) memset(tmp, 0, sizeof tmp);
+            if (!trans)
+                for (int kk = 0; kk < ks; kk++)
+                    for (int c = 0; c < cols; c++)
+                        tmp[(kk >> 1) * 32 + 2 * c + (kk & 1)] = B[(size_t)(s * 32 + kk) * ldb + p * 16 + c];
+            else
+                for (int c = 0; c < cols; c++)
+                    for (int kk = 0; kk < ks; kk++)
+                        tmp[(kk >> 1) * 32 + 2 * c + (kk & 1)] = B[(size_t)(p * 16 + c) * ldb + s * 32 + kk];
+            for (int i = 0; i < 32; i++) store16(t + 16 * i, tmp + 16 * i);
+        }
+    }
+}
+
+/* ---- the tile API (bf16_ukernel.inc) on these ops ----
+ * Tiles 0..3 (C) are f32 in memory; 4..7 (A and B) are kept split, done once
+ * per load straight from the packed operands. */
+typedef struct fast_tiles {
+    _Alignas(32) float cf[4][256]; /* tiles 0..3 */
+    split_tile s[4];
+    unsigned flags;
+} fast_tiles;
+typedef struct fast_blocks {
+    lt_bf16_blocks b; /* first: the blocks the kernel is handed */
+    unsigned flags;
+} fast_blocks;
+
+AVX2_INLINE void fast_load(fast_tiles *T, int t, const void *p, size_t stride) {
+    if (t < 4)
+        for (int r = 0; r < 16; r++) memcpy(T->cf[t] + 16 * r, (const char *)p + r * stride, 64);
+    else
+        split(&T->s[t - 4], p, T->flags & F_DAZ); /* packed: rows 64 bytes apart */
+}
+AVX2_INLINE void fast_store(fast_tiles *T, int t, void *p, size_t stride) {
+    for (int r = 0; r < 16; r++) memcpy((char *)p + r * stride, T->cf[t] + 16 * r, 64);
+}
+
+#define UK_ATTR AVX2
+#define UK_TILES fast_tiles
+#define TL_BEGIN(T) ((T)->flags = 0)
+#define TL_GEMM(T, a) ((T)->flags = ((const fast_blocks *)(a))->flags)
+#define TL_END(T) ((void)(T))
+#define TL_ZERO(T, i) memset((T)->cf[i], 0, 1024)
+#define TL_LOADD(T, i, p, s) fast_load((T), (i), (p), (s))
+#define TL_STORED(T, i, p, s) fast_store((T), (i), (p), (s))
+#define UK(name) avx2_tdp_##name
+#define TL_DP(T, tc, ta, tb) tile_op((T)->cf[tc], &(T)->s[(ta)-4], &(T)->s[(tb)-4], (T)->flags, 0)
+#include "ops/cpu/bf16_ukernel.inc"
+#undef UK
+#undef TL_DP
+#define UK(name) avx2_vdp_##name
+#define TL_DP(T, tc, ta, tb) tile_op((T)->cf[tc], &(T)->s[(ta)-4], &(T)->s[(tb)-4], (T)->flags, 1)
+#include "ops/cpu/bf16_ukernel.inc"
+
+int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni) {
+    if (!lt_bf16_model_avx2_cpu()) return -1;
+    size_t na = (size_t)2 * b->mblocks * b->kb * 512, nb = (size_t)2 * b->nblocks * b->kb * 512;
+    unsigned sa = scan_bf16(b->apack, na), sb = scan_bf16(b->bpack, nb);
+    unsigned sc = b->accumulate ? scan_f32(b->C, b->M, b->N, (size_t)b->ldc) : 255;
+    fast_blocks fb = {.b = *b, .flags = op_flags(sa, sb, vnni, sc)};
+    if (fb.flags & F_MODEL) return 1; /* the scalar models */
+    if (vnni)
+        avx2_vdp_run(&fb.b);
+    else
+        avx2_tdp_run(&fb.b);
+    return 0;
+}
+
+#else
+int lt_bf16_model_avx2_cpu(void) { return 0; }
+int lt_bf16_tdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b) {
+    (void)c, (void)a, (void)b;
+    return -1;
+}
+int lt_bf16_vdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b) {
+    (void)c, (void)a, (void)b;
+    return -1;
+}
+int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni) {
+    (void)b, (void)vnni;
+    return -1;
+}
+void lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb) {
+    (void)ap, (void)A, (void)lda, (void)trans, (void)M, (void)K, (void)p, (void)kb;
+}
+void lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb) {
+    (void)bp, (void)B, (void)ldb, (void)trans, (void)K, (void)N, (void)p, (void)kb;
+}
+#endif
