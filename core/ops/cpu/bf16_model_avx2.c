@@ -4,16 +4,18 @@
  * order (VFMADD rounds once, to nearest even, as fmaf), DAZ on the inputs and
  * FTZ on the results done with compares and masks (MXCSR is never touched).
  *
- * Two things the models do are skipped where they cannot change a bit:
- *   - DAZ on A and B when the GEMM's packed operands hold no denormal;
- *   - FTZ inside the K loop when no partial sum can be tiny: every nonzero
- *     bf16 a = m * 2^(ea-7) with an integer m, so every product is a
- *     multiple of 2^(ea+eb-14). If that quantum q is at least FLT_MIN for
- *     every pair (the least exponents of A and B say so), and C holds only
- *     multiples of q too (VDPBF16PS adds into C: normal C with exponent
- *     >= -103), every exact FMA result is a multiple of q, so zero or at
- *     least FLT_MIN in magnitude; its rounding keeps it so (and a multiple of
- *     q): the flush never fires. The adds into C are always flushed.
+ * What the models do is skipped only where it cannot change a bit:
+ *   - DAZ on A and B (on C) when the GEMM's packed operands (its C) hold no
+ *     denormal;
+ *   - FTZ where no result can be tiny: every nonzero bf16 a = m * 2^(ea-7)
+ *     with an integer m, so every product is a multiple of 2^(ea+eb-14). If
+ *     that quantum q is at least FLT_MIN for every pair (the least exponents
+ *     of A and B say so), every sum of products (the partial sums, and
+ *     VDPBF16PS's running C) starting from zero or from a C of multiples of
+ *     q (normal C with exponent >= -103) is, exactly, a multiple of q, so
+ *     zero or at least FLT_MIN in magnitude; rounding keeps it so (and a
+ *     multiple of q): the flush never fires. TDPBF16PS's add into C is
+ *     flushed unless both A and B and C are so.
  * NaN: a result's NaN is the first NaN operand of the instruction the
  * compiler picked, which differs between the model and these loops, so a GEMM
  * whose A, B or C holds a NaN other than the default one (0xffc00000, all
@@ -34,9 +36,11 @@
 #define AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
 
 enum {
-    F_DAZ = 1,   /* A or B may hold denormals: read them as zero */
-    F_FTZ = 2,   /* a partial sum of the tile op may be tiny: flush every step */
-    F_MODEL = 4, /* a NaN other than the default one: the scalar models */
+    F_DAZ = 1,    /* A or B may hold denormals: read them as zero */
+    F_FTZ = 2,    /* a partial sum of the tile op may be tiny: flush every step */
+    F_MODEL = 4,  /* a NaN other than the default one: the scalar models */
+    F_DAZ_C = 8,  /* C may hold denormals */
+    F_FTZ_C = 16, /* C's values are not all multiples of FLT_MIN's quantum */
 };
 
 int lt_bf16_model_avx2_cpu(void) {
@@ -74,13 +78,13 @@ AVX2 static unsigned scan_bf16(const uint16_t *p, size_t n) {
     return r;
 }
 
-/* f32 C (rows x cols, rows ld apart): as scan_bf16, the exponent of the
- * values that are normal (or inf, NaN) */
+/* f32 C (rows x cols, rows ld apart): as scan_bf16, the least exponent of
+ * the values that are normal (or inf, NaN), | S_DENORMAL, | S_ODD_NAN */
 AVX2 static unsigned scan_f32(const float *c, int rows, int cols, size_t ld) {
     unsigned emin = 255, nan = 0;
     const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
     const __m256i dnan = _mm256_set1_epi32((int)0xffc00000u), one = _mm256_set1_epi32(0x00800000);
-    __m256i lo = _mm256_set1_epi32(-1), bad = _mm256_setzero_si256();
+    __m256i lo = _mm256_set1_epi32(-1), bad = _mm256_setzero_si256(), den = bad, zero = bad;
     for (int r = 0; r < rows; r++) {
         const float *row = c + (size_t)r * ld;
         int j = 0;
@@ -88,6 +92,7 @@ AVX2 static unsigned scan_f32(const float *c, int rows, int cols, size_t ld) {
             __m256i v = _mm256_loadu_si256((const __m256i *)(row + j)), a = _mm256_and_si256(v, abs);
             /* zero and denormals wrap around to the top: out of the minimum */
             lo = _mm256_min_epu32(lo, _mm256_sub_epi32(a, one));
+            den = _mm256_or_si256(den, _mm256_andnot_si256(_mm256_cmpeq_epi32(a, zero), _mm256_cmpgt_epi32(one, a)));
             bad = _mm256_or_si256(bad, _mm256_andnot_si256(_mm256_cmpeq_epi32(v, dnan), _mm256_cmpgt_epi32(a, inf)));
         }
         for (; j < cols; j++) {
@@ -95,6 +100,7 @@ AVX2 static unsigned scan_f32(const float *c, int rows, int cols, size_t ld) {
             memcpy(&u, row + j, 4);
             uint32_t e = (u >> 23) & 0xff;
             if (e && e < emin) emin = e;
+            if (!e && (u & 0x7fffffu)) den = _mm256_set1_epi32(-1);
             if ((u & 0x7fffffffu) > 0x7f800000u && u != 0xffc00000u) nan = 1;
         }
     }
@@ -105,6 +111,7 @@ AVX2 static unsigned scan_f32(const float *c, int rows, int cols, size_t ld) {
         if (e && e < emin) emin = e;
     }
     if (nan || !_mm256_testz_si256(bad, bad)) emin |= S_ODD_NAN;
+    if (!_mm256_testz_si256(den, den)) emin |= S_DENORMAL;
     return emin;
 }
 
@@ -114,7 +121,9 @@ static unsigned op_flags(unsigned sa, unsigned sb, int vnni, unsigned sc) {
     unsigned f = 0;
     if ((sa | sb | sc) & S_ODD_NAN) f |= F_MODEL;
     if ((sa | sb) & S_DENORMAL) f |= F_DAZ;
-    if ((sa & 0xff) + (sb & 0xff) < 142 || (vnni && (sc & 0xff) < 24)) f |= F_FTZ;
+    if (sc & S_DENORMAL) f |= F_DAZ_C;
+    if ((sc & 0xff) < 24) f |= F_FTZ_C;
+    if ((sa & 0xff) + (sb & 0xff) < 142 || (vnni && (f & F_FTZ_C))) f |= F_FTZ;
     return f;
 }
 
@@ -141,64 +150,84 @@ AVX2_INLINE void split(split_tile *s, const uint16_t *t, int daz) {
 
 #define STEP(acc, a, b) (acc) = ftz ? flush8(_mm256_fmadd_ps((a), (b), (acc))) : _mm256_fmadd_ps((a), (b), (acc))
 
-/* TDPBF16PS on rows m, m+1: per row and column two partial sums from zero
-   over the 16 pairs (one FMA each), then C := C + (even + odd) */
-AVX2_INLINE void tdp_rows(float *c, const split_tile *a, const split_tile *b, int m, int ftz) {
-    __m256 e00 = _mm256_setzero_ps(), e01 = e00, o00 = e00, o01 = e00, e10 = e00, e11 = e00, o10 = e00, o11 = e00;
+/* TDPBF16PS on rows m .. m+R-1: per row and column two partial sums from
+   zero over the 16 pairs (one FMA each), then C := C + (even + odd) */
+AVX2_INLINE void tdp_rows(float *c, const split_tile *a, const split_tile *b, int m, int R, int ftz, unsigned f) {
+    __m256 x[4][4]; /* per row: even 0..7, even 8..15, odd 0..7, odd 8..15 */
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) x[r][i] = _mm256_setzero_ps();
     for (int k = 0; k < 16; k++) {
+        /* B's row in registers, loaded once for the R rows (not folded into
+           each FMA: the loads would then bound the loop) */
         __m256 be0 = _mm256_load_ps(b->e + 16 * k), be1 = _mm256_load_ps(b->e + 16 * k + 8);
         __m256 bo0 = _mm256_load_ps(b->o + 16 * k), bo1 = _mm256_load_ps(b->o + 16 * k + 8);
-        __m256 a0 = _mm256_broadcast_ss(a->e + 16 * m + k), a1 = _mm256_broadcast_ss(a->o + 16 * m + k);
-        STEP(e00, a0, be0);
-        STEP(e01, a0, be1);
-        STEP(o00, a1, bo0);
-        STEP(o01, a1, bo1);
-        a0 = _mm256_broadcast_ss(a->e + 16 * m + 16 + k), a1 = _mm256_broadcast_ss(a->o + 16 * m + 16 + k);
-        STEP(e10, a0, be0);
-        STEP(e11, a0, be1);
-        STEP(o10, a1, bo0);
-        STEP(o11, a1, bo1);
-    }
-    float *c0 = c + 16 * m, *c1 = c0 + 16;
-    _mm256_storeu_ps(c0, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c0)), flush8(_mm256_add_ps(e00, o00)))));
-    _mm256_storeu_ps(c0 + 8, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c0 + 8)), flush8(_mm256_add_ps(e01, o01)))));
-    _mm256_storeu_ps(c1, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c1)), flush8(_mm256_add_ps(e10, o10)))));
-    _mm256_storeu_ps(c1 + 8, flush8(_mm256_add_ps(flush8(_mm256_loadu_ps(c1 + 8)), flush8(_mm256_add_ps(e11, o11)))));
-}
-
-/* the VDPBF16PS tile op on rows m .. m+3: per pair, C += odd product, then
-   C += even product, one FMA each */
-AVX2_INLINE void vdp_rows(float *c, const split_tile *a, const split_tile *b, int m, int ftz) {
-    __m256 x[4][2];
-    for (int r = 0; r < 4; r++)
-        for (int h = 0; h < 2; h++) x[r][h] = flush8(_mm256_loadu_ps(c + 16 * (m + r) + 8 * h));
-    for (int k = 0; k < 16; k++) {
-        __m256 be0 = _mm256_load_ps(b->e + 16 * k), be1 = _mm256_load_ps(b->e + 16 * k + 8);
-        __m256 bo0 = _mm256_load_ps(b->o + 16 * k), bo1 = _mm256_load_ps(b->o + 16 * k + 8);
-        for (int r = 0; r < 4; r++) {
+        __asm__("" : "+x"(be0), "+x"(be1), "+x"(bo0), "+x"(bo1));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
             __m256 a0 = _mm256_broadcast_ss(a->e + 16 * (m + r) + k), a1 = _mm256_broadcast_ss(a->o + 16 * (m + r) + k);
-            STEP(x[r][0], a1, bo0);
-            STEP(x[r][1], a1, bo1);
             STEP(x[r][0], a0, be0);
             STEP(x[r][1], a0, be1);
+            STEP(x[r][2], a1, bo0);
+            STEP(x[r][3], a1, bo1);
         }
     }
-    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            /* (even + odd) is tiny only where a partial sum may be, C + it
+               where C's values or those sums are not multiples of FLT_MIN */
+            float *cr = c + 16 * (m + r) + 8 * h;
+            __m256 sum = _mm256_add_ps(x[r][h], x[r][2 + h]), cv = _mm256_loadu_ps(cr);
+            if (ftz) sum = flush8(sum);
+            if (f & F_DAZ_C) cv = flush8(cv);
+            cv = _mm256_add_ps(cv, sum);
+            if (ftz || (f & F_FTZ_C)) cv = flush8(cv);
+            _mm256_storeu_ps(cr, cv);
+        }
+}
+
+/* the VDPBF16PS tile op on rows m .. m+R-1: per pair, C += odd product, then
+   C += even product, one FMA each */
+AVX2_INLINE void vdp_rows(float *c, const split_tile *a, const split_tile *b, int m, int R, int ftz, unsigned f) {
+    __m256 x[6][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            x[r][h] = _mm256_loadu_ps(c + 16 * (m + r) + 8 * h);
+            if (f & F_DAZ_C) x[r][h] = flush8(x[r][h]);
+        }
+    for (int k = 0; k < 16; k++)
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            __m256 a0 = _mm256_broadcast_ss(a->e + 16 * (m + r) + k), a1 = _mm256_broadcast_ss(a->o + 16 * (m + r) + k);
+            STEP(x[r][0], a1, _mm256_load_ps(b->o + 16 * k));
+            STEP(x[r][1], a1, _mm256_load_ps(b->o + 16 * k + 8));
+            STEP(x[r][0], a0, _mm256_load_ps(b->e + 16 * k));
+            STEP(x[r][1], a0, _mm256_load_ps(b->e + 16 * k + 8));
+        }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) _mm256_storeu_ps(c + 16 * (m + r) + 8 * h, x[r][h]);
 }
 
-/* one tile op on split tiles */
+/* one tile op on split tiles: rows 2 at a time for TDPBF16PS (8 sums of 8
+   lanes), 5 or 6 for VDPBF16PS (10 or 12 sums) */
 AVX2_INLINE void tile_op(float *c, const split_tile *a, const split_tile *b, unsigned f, int vnni) {
     if (vnni) {
         if (f & F_FTZ)
-            for (int m = 0; m < 16; m += 4) vdp_rows(c, a, b, m, 1);
+            vdp_rows(c, a, b, 0, 5, 1, f), vdp_rows(c, a, b, 5, 5, 1, f), vdp_rows(c, a, b, 10, 6, 1, f);
         else
-            for (int m = 0; m < 16; m += 4) vdp_rows(c, a, b, m, 0);
+            vdp_rows(c, a, b, 0, 5, 0, f), vdp_rows(c, a, b, 5, 5, 0, f), vdp_rows(c, a, b, 10, 6, 0, f);
     } else {
         if (f & F_FTZ)
-            for (int m = 0; m < 16; m += 2) tdp_rows(c, a, b, m, 1);
+            for (int m = 0; m < 16; m += 2) tdp_rows(c, a, b, m, 2, 1, f);
         else
-            for (int m = 0; m < 16; m += 2) tdp_rows(c, a, b, m, 0);
+            for (int m = 0; m < 16; m += 2) tdp_rows(c, a, b, m, 2, 0, f);
     }
 }
 
