@@ -322,6 +322,39 @@ AVX2 void lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, 
                     _mm256_storeu_si256((__m256i *)(t + q * 32 + 16 * h), _mm256_or_si256(e, _mm256_slli_epi32(o, 16)));
                 }
             }
+        } else if (trans && cols == 16 && ks == 32) {
+            /* column c's 32 values of K lie in a row of B: its 16 pairs in
+               order, then 8x8 blocks of pairs transposed (pair q of column c
+               to row q) */
+            _Alignas(32) uint16_t w[16][32];
+            for (int c = 0; c < 16; c++) {
+                const float *x = B + (size_t)(p * 16 + c) * ldb + s * 32;
+                store16(w[c], x);
+                store16(w[c] + 16, x + 16);
+            }
+            for (int cb = 0; cb < 16; cb += 8)
+                for (int qb = 0; qb < 16; qb += 8) {
+                    __m256i r[8], u[8];
+                    for (int i = 0; i < 8; i++) r[i] = _mm256_load_si256((const __m256i *)(w[cb + i] + 2 * qb));
+                    for (int i = 0; i < 8; i += 2) {
+                        u[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+                        u[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+                    }
+                    for (int i = 0; i < 8; i += 4)
+                        for (int j = 0; j < 2; j++) {
+                            r[i + j] = _mm256_unpacklo_epi64(u[i + j], u[i + j + 2]);
+                            r[i + j + 2] = _mm256_unpackhi_epi64(u[i + j], u[i + j + 2]);
+                        }
+                    /* r[i] (r[i + 4]): pairs tq[i] and tq[i] + 4 of columns
+                       0..3 (4..7), one per 128-bit half */
+                    static const int tq[4] = {0, 2, 1, 3};
+                    for (int i = 0; i < 4; i++) {
+                        __m256i lo = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
+                        __m256i hi = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
+                        _mm256_storeu_si256((__m256i *)(t + (qb + tq[i]) * 32 + 2 * cb), lo);
+                        _mm256_storeu_si256((__m256i *)(t + (qb + tq[i] + 4) * 32 + 2 * cb), hi);
+                    }
+                }
         } else {
             _Alignas(32) float tmp[512];
             if (cols < 16 || ks < 32) memset(tmp, 0, sizeof tmp);
