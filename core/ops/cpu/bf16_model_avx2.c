@@ -115,8 +115,8 @@ AVX2 static unsigned scan_f32(const float *c, int rows, int cols, size_t ld) {
     return emin;
 }
 
-/* the tile op's flags from what A, B and C hold (C's exponents matter where
-   the op accumulates into it: VDPBF16PS) */
+/* the tile op's flags from what A, B and C hold (C's least exponent: whether
+   an add into C can be tiny, and VDPBF16PS's running sums start from C) */
 static unsigned op_flags(unsigned sa, unsigned sb, int vnni, unsigned sc) {
     unsigned f = 0;
     if ((sa | sb | sc) & S_ODD_NAN) f |= F_MODEL;
