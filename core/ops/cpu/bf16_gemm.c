@@ -234,14 +234,19 @@ int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b) {
  * A (M x K) into panels of 16 rows: per panel and K step, 16 rows of 32 bf16.
  * B (K x N) into panels of 16 columns in VNNI pairs: per panel and K step, 16
  * rows (k pairs) of 16 columns x (B[2p][j], B[2p+1][j]). Both are padded with
- * zeros: rows and columns to whole 32x32 blocks of C, K to whole steps. */
-static void pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int trans, int M, int K, int panels, int kb,
-                   int avx2) {
-#pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
+ * zeros: rows and columns to whole 32x32 blocks of C, K to whole steps.
+ * With scan (AVX2 only), what the packed values hold, for the AVX2 models
+ * (bf16_model_avx2.c); else 255. */
+static unsigned pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int trans, int M, int K, int panels,
+                       int kb, int avx2, int scan) {
+    unsigned emin = 255, any = 0;
+#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (panels > 1 && !omp_in_parallel())
     for (int p = 0; p < panels; p++)
-        if (avx2)
-            lt_bf16_pack_a_avx2(ap, A, lda, trans, M, K, p, kb);
-        else
+        if (avx2) {
+            unsigned st = lt_bf16_pack_a_avx2(ap, A, lda, trans, M, K, p, kb, scan);
+            if ((st & 0xffu) < emin) emin = st & 0xffu;
+            any |= st & ~0xffu;
+        } else
             for (int s = 0; s < kb; s++) {
                 uint16_t *t = ap + ((size_t)p * kb + s) * 512;
                 for (int r = 0; r < 16; r++) {
@@ -253,15 +258,19 @@ static void pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int 
                     }
                 }
             }
+    return emin | any;
 }
 
-static void pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int trans, int K, int N, int panels, int kb,
-                   int avx2) {
-#pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
+static unsigned pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int trans, int K, int N, int panels,
+                       int kb, int avx2, int scan) {
+    unsigned emin = 255, any = 0;
+#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (panels > 1 && !omp_in_parallel())
     for (int p = 0; p < panels; p++)
-        if (avx2)
-            lt_bf16_pack_b_avx2(bp, B, ldb, trans, K, N, p, kb);
-        else
+        if (avx2) {
+            unsigned st = lt_bf16_pack_b_avx2(bp, B, ldb, trans, K, N, p, kb, scan);
+            if ((st & 0xffu) < emin) emin = st & 0xffu;
+            any |= st & ~0xffu;
+        } else
             for (int s = 0; s < kb; s++) {
                 uint16_t *t = bp + ((size_t)p * kb + s) * 512;
                 for (int q = 0; q < 16; q++)
@@ -274,6 +283,7 @@ static void pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int 
                         }
                     }
             }
+    return emin | any;
 }
 
 /* The packed operands live in one buffer per calling thread, kept for the
@@ -341,9 +351,9 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
     size_t na = (size_t)2 * blk.mblocks * blk.kb * 512, nb = (size_t)2 * blk.nblocks * blk.kb * 512;
     uint16_t *ap = pack_get(na + nb + 1);
     if (!ap) return -1;
-    int avx2 = use_avx2();
-    pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb, avx2);
-    pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb, avx2);
+    int avx2 = use_avx2(), scan = impl == LT_BF16_EMULATED || impl == LT_BF16_EMULATED_AVX512;
+    unsigned sa = pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb, avx2, scan);
+    unsigned sb = pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb, avx2, scan);
     blk.apack = ap;
     blk.bpack = ap + na;
     blk.C = C;
@@ -357,8 +367,8 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
     else if (impl == LT_BF16_AVX512)
         rc = lt_bf16_avx512_run(&blk);
     else if (impl == LT_BF16_EMULATED_AVX512) {
-        if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 1)) emu512_run(&blk);
-    } else if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 0))
+        if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 1, sa, sb)) emu512_run(&blk);
+    } else if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 0, sa, sb))
         emu_run(&blk);
     return rc;
 }

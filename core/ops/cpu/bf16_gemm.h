@@ -118,13 +118,17 @@ int lt_bf16_avx512_run(const lt_bf16_blocks *b);
 /* 1 when the CPU runs AVX2 and FMA (asked each call: cache it) */
 int lt_bf16_model_avx2_cpu(void);
 /* Runs every block on the AVX2 models (vnni: the VDPBF16PS tile op, else
- * TDPBF16PS): 0; 1 when these operands need the scalar models (NaNs other
- * than the default one; nothing done); -1 where the CPU cannot. */
-int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni);
+ * TDPBF16PS), sa and sb what the packed A and B hold (the packing's scan):
+ * 0; 1 when these operands need the scalar models (NaNs other than the
+ * default one; nothing done); -1 where the CPU cannot. */
+int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, unsigned sb);
 /* Panel p of the packed A (16 rows) or B (16 columns), every K step, as
- * bf16_gemm.c packs it, bitwise; only where lt_bf16_model_avx2_cpu(). */
-void lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb);
-void lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb);
+ * bf16_gemm.c packs it, bitwise; only where lt_bf16_model_avx2_cpu(). With
+ * scan, returns what the panel holds (its least exponent not zero after DAZ,
+ * and flags: lt_bf16_emulated_avx2_run's sa, sb, combined by min and or);
+ * else 255. */
+unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb, int scan);
+unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb, int scan);
 /* the tile registers in memory, for the C models and the VDPBF16PS op */
 typedef union lt_bf16_tile {
     float f[256];

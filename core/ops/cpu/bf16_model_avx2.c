@@ -21,7 +21,7 @@
  * whose A, B or C holds a NaN other than the default one (0xffc00000, all
  * that inf * 0 or inf - inf make) runs the scalar models; with only default
  * NaNs every NaN is the same bits. The scans that decide all this run once
- * per GEMM over the packed operands and C. */
+ * per GEMM: over each packed panel as it is packed, and over C. */
 #include <float.h>
 #include <omp.h>
 #include <stdint.h>
@@ -278,7 +278,8 @@ AVX2_INLINE void store16(uint16_t *t, const float *x) {
 
 static int imin(int a, int b) { return a < b ? a : b; }
 
-AVX2 void lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb) {
+AVX2 unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb,
+                                  int scan) {
     int rows = imin(16, M - p * 16);
     for (int s = 0; s < kb; s++) {
         uint16_t *t = ap + ((size_t)p * kb + s) * 512;
@@ -303,9 +304,11 @@ AVX2 void lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, 
             for (int i = 0; i < 32; i++) store16(t + 16 * i, tmp + 16 * i);
         }
     }
+    return scan ? scan_bf16(ap + (size_t)p * kb * 512, (size_t)kb * 512) : 255;
 }
 
-AVX2 void lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb) {
+AVX2 unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb,
+                                  int scan) {
     int cols = imin(16, N - p * 16);
     for (int s = 0; s < kb; s++) {
         uint16_t *t = bp + ((size_t)p * kb + s) * 512;
@@ -369,6 +372,7 @@ AVX2 void lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, 
             for (int i = 0; i < 32; i++) store16(t + 16 * i, tmp + 16 * i);
         }
     }
+    return scan ? scan_bf16(bp + (size_t)p * kb * 512, (size_t)kb * 512) : 255;
 }
 
 /* ---- the tile API (bf16_ukernel.inc) on these ops ----
@@ -411,10 +415,8 @@ AVX2_INLINE void fast_store(fast_tiles *T, int t, void *p, size_t stride) {
 #define TL_DP(T, tc, ta, tb) tile_op((T)->cf[tc], &(T)->s[(ta)-4], &(T)->s[(tb)-4], (T)->flags, 1)
 #include "ops/cpu/bf16_ukernel.inc"
 
-int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni) {
+int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, unsigned sb) {
     if (!lt_bf16_model_avx2_cpu()) return -1;
-    size_t na = (size_t)2 * b->mblocks * b->kb * 512, nb = (size_t)2 * b->nblocks * b->kb * 512;
-    unsigned sa = scan_bf16(b->apack, na), sb = scan_bf16(b->bpack, nb);
     unsigned sc = b->accumulate ? scan_f32(b->C, b->M, b->N, (size_t)b->ldc) : 255;
     fast_blocks fb = {.b = *b, .flags = op_flags(sa, sb, vnni, sc)};
     if (fb.flags & F_MODEL) return 1; /* the scalar models */
@@ -435,14 +437,16 @@ int lt_bf16_vdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b) {
     (void)c, (void)a, (void)b;
     return -1;
 }
-int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni) {
-    (void)b, (void)vnni;
+int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, unsigned sb) {
+    (void)b, (void)vnni, (void)sa, (void)sb;
     return -1;
 }
-void lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb) {
-    (void)ap, (void)A, (void)lda, (void)trans, (void)M, (void)K, (void)p, (void)kb;
+unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb, int scan) {
+    (void)ap, (void)A, (void)lda, (void)trans, (void)M, (void)K, (void)p, (void)kb, (void)scan;
+    return 255;
 }
-void lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb) {
-    (void)bp, (void)B, (void)ldb, (void)trans, (void)K, (void)N, (void)p, (void)kb;
+unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb, int scan) {
+    (void)bp, (void)B, (void)ldb, (void)trans, (void)K, (void)N, (void)p, (void)kb, (void)scan;
+    return 255;
 }
 #endif
