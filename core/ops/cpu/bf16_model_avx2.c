@@ -417,7 +417,19 @@ AVX2_INLINE void fast_store(fast_tiles *T, int t, void *p, size_t stride) {
 
 int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, unsigned sb) {
     if (!lt_bf16_model_avx2_cpu()) return -1;
-    unsigned sc = b->accumulate ? scan_f32(b->C, b->M, b->N, (size_t)b->ldc) : 255;
+    unsigned sc = 255, any = 0;
+    if (b->accumulate) {
+        /* C's rows, 32 at a time, on the threads */
+#pragma omp parallel for schedule(static) reduction(min                                                                \
+                                                    : sc) reduction(|                                                  \
+                                                                    : any) if (b->mblocks > 1 && !omp_in_parallel())
+        for (int i = 0; i < b->mblocks; i++) {
+            unsigned st = scan_f32(b->C + (size_t)i * 32 * b->ldc, imin(32, b->M - i * 32), b->N, (size_t)b->ldc);
+            if ((st & 0xffu) < sc) sc = st & 0xffu;
+            any |= st & ~0xffu;
+        }
+        sc |= any;
+    }
     fast_blocks fb = {.b = *b, .flags = op_flags(sa, sb, vnni, sc)};
     if (fb.flags & F_MODEL) return 1; /* the scalar models */
     if (vnni)
