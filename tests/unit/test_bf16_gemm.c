@@ -560,18 +560,40 @@ static void test_avx2_gemm(void) {
         lt_bf16_impl im = e ? LT_BF16_EMULATED_AVX512 : LT_BF16_EMULATED;
         for (size_t i = 0; i < sizeof shapes / sizeof *shapes + sizeof more / sizeof *more; i++) {
             shape s = i < sizeof shapes / sizeof *shapes ? shapes[i] : more[i - sizeof shapes / sizeof *shapes];
-            for (int t = 0; t < 4; t++)
-                for (int beta = 0; beta < 2; beta++) {
-                    /* plain values, then a mix of edge values in turn */
-                    bad += gemm_fast_vs_scalar(im, s, t & 1, t >> 1, (float)beta, 0, 1);
-                    size_t m = 1 + (i * 8 + (size_t)t * 2 + (size_t)beta) % (sizeof masks / sizeof *masks - 1);
-                    bad += gemm_fast_vs_scalar(im, s, t & 1, t >> 1, (float)beta, masks[m], rates[(i + t) % 4]);
-                    cases += 2;
-                }
+            for (int t = 0; t < 4; t++) {
+                /* each transpose once, beta 0 and 1 in turn, plain values or
+                   a mix of edge values in turn */
+                size_t m = (i * 4 + (size_t)t + (size_t)e * 7) % (sizeof masks / sizeof *masks);
+                bad += gemm_fast_vs_scalar(im, s, t & 1, t >> 1, (float)((i + (size_t)t) & 1), masks[m],
+                                           rates[(i + (size_t)t) % 4]);
+                cases++;
+            }
         }
     }
     CHECK_MSG(bad == 0, "%d elements differ from the scalar path", bad);
     printf("avx2 gemm: %d cases bitwise as the scalar models and packing\n", cases);
+}
+
+/* a whole GEMM whose C is tiny (normal, exponent -110) and cancels with the
+   product to 2^-130: flushed to zero, as the scalar models do, although A
+   and B alone could never make a tiny sum */
+static void test_avx2_gemm_tiny_c(void) {
+    if (!have_avx2()) return;
+    enum { M = 70, N = 40, K = 5 };
+    float A[M * K] = {0}, B[K * N] = {0}, C[2][M * N];
+    for (int i = 0; i < M; i++) A[i * K] = -0x1p-55f;
+    for (int j = 0; j < N; j++) B[j] = 0x1p-55f;
+    for (int e = 0; e < 2; e++) {
+        lt_bf16_impl im = e ? LT_BF16_EMULATED_AVX512 : LT_BF16_EMULATED;
+        for (int f = 0; f < 2; f++) {
+            for (int i = 0; i < M * N; i++) C[f][i] = 0x1p-110f * (1.0f + 0x1p-20f);
+            lt_bf16_emulate_fast(f);
+            CHECK(lt_bf16_gemm(im, 0, 0, M, N, K, A, K, B, N, 1.0f, C[f], N) == 0);
+        }
+        CHECK(memcmp(C[0], C[1], sizeof C[0]) == 0);
+        CHECK(C[1][0] == 0.0f && C[1][M * N - 1] == 0.0f);
+    }
+    lt_bf16_emulate_fast(1);
 }
 
 static void test_names(void) {
@@ -593,6 +615,7 @@ int main(void) {
     RUN(test_cpu_sgemm);
     RUN(test_avx2_tiles);
     RUN(test_avx2_gemm);
+    RUN(test_avx2_gemm_tiny_c);
     RUN(test_names);
     return check_done();
 }

@@ -236,11 +236,14 @@ int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b) {
  * rows (k pairs) of 16 columns x (B[2p][j], B[2p+1][j]). Both are padded with
  * zeros: rows and columns to whole 32x32 blocks of C, K to whole steps.
  * With scan (AVX2 only), what the packed values hold, for the AVX2 models
- * (bf16_model_avx2.c); else 255. */
+ * (bf16_model_avx2.c); else 255. On the threads from PACK_PAR_TILES tiles
+ * (fewer are done before the threads would have started). */
+#define PACK_PAR_TILES 64
 static unsigned pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int trans, int M, int K, int panels,
                        int kb, int avx2, int scan) {
     unsigned emin = 255, any = 0;
-#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (panels > 1 && !omp_in_parallel())
+    int par = panels > 1 && (size_t)panels * kb >= PACK_PAR_TILES && !omp_in_parallel();
+#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (par)
     for (int p = 0; p < panels; p++)
         if (avx2) {
             unsigned st = lt_bf16_pack_a_avx2(ap, A, lda, trans, M, K, p, kb, scan);
@@ -264,7 +267,8 @@ static unsigned pack_a(uint16_t *restrict ap, const float *restrict A, int lda, 
 static unsigned pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int trans, int K, int N, int panels,
                        int kb, int avx2, int scan) {
     unsigned emin = 255, any = 0;
-#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (panels > 1 && !omp_in_parallel())
+    int par = panels > 1 && (size_t)panels * kb >= PACK_PAR_TILES && !omp_in_parallel();
+#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (par)
     for (int p = 0; p < panels; p++)
         if (avx2) {
             unsigned st = lt_bf16_pack_b_avx2(bp, B, ldb, trans, K, N, p, kb, scan);

@@ -419,10 +419,9 @@ int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, un
     if (!lt_bf16_model_avx2_cpu()) return -1;
     unsigned sc = 255, any = 0;
     if (b->accumulate) {
-        /* C's rows, 32 at a time, on the threads */
-#pragma omp parallel for schedule(static) reduction(min                                                                \
-                                                    : sc) reduction(|                                                  \
-                                                                    : any) if (b->mblocks > 1 && !omp_in_parallel())
+        /* C's rows, 32 at a time, on the threads where C is large */
+        int par = b->mblocks > 1 && (size_t)b->M * b->N >= 65536 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) reduction(min : sc) reduction(| : any) if (par)
         for (int i = 0; i < b->mblocks; i++) {
             unsigned st = scan_f32(b->C + (size_t)i * 32 * b->ldc, imin(32, b->M - i * 32), b->N, (size_t)b->ldc);
             if ((st & 0xffu) < sc) sc = st & 0xffu;
