@@ -10,7 +10,12 @@
  *     bf16-rounded inputs;
  *   - the same for the VDPBF16PS tile op (the AVX512-BF16 kernels), whose
  *     rounding differs: each pair adds straight into C, odd element first;
- *   - the backend's GEMM entry: f32 is cblas bitwise, bf16 is the kernel.
+ *   - the backend's GEMM entry: f32 is cblas bitwise, bf16 is the kernel;
+ *   - the models on AVX2 and FMA (bf16_model_avx2.c, where the CPU has them):
+ *     the hand-worked cases again, then bitwise against the scalar models on
+ *     random tiles full of edge values (denormals, tiny products, cancelling
+ *     sums, signed zeros, inf, NaNs), and whole GEMMs bitwise against the
+ *     GEMMs run on the scalar models and the scalar packing.
  * The real instructions are checked against the models by test_bf16_amx and
  * test_bf16_avx512. */
 #include <float.h>
@@ -53,6 +58,8 @@ static void test_bf16_rounding(void) {
 
 typedef void (*tile_op)(float *c, const uint16_t *a, const uint16_t *b);
 static tile_op op = lt_bf16_tdpbf16ps_model;
+/* the ops the hand-worked cases run: the models, then the AVX2 ones */
+static tile_op tdp_op = lt_bf16_tdpbf16ps_model, vdp_op = lt_bf16_vdpbf16ps_model;
 
 /* one tile op on a C of zeros with the given A row 0 and B column 0 pairs */
 static float dp1(const float *arow, const float *bcol, int npairs, float c0) {
@@ -69,6 +76,7 @@ static float dp1(const float *arow, const float *bcol, int npairs, float c0) {
 }
 
 static void test_model_semantics(void) {
+    op = tdp_op;
     /* even and odd elements sum apart: even 1, odd 2^-24 + 2^-24 = 2^-23;
        then 1 + 2^-23 is exact. One running sum would give 1 (each 2^-24
        added to 1 is a tie, to even). */
@@ -113,7 +121,7 @@ static void test_model_semantics(void) {
 /* VDPBF16PS: C += odd product, then += even product, one FMA each, DAZ and
    FTZ; the pairs go straight into C */
 static void test_vdpbf16ps_model(void) {
-    op = lt_bf16_vdpbf16ps_model;
+    op = vdp_op;
     /* the case above: 1 + 2^-24 is a tie (to 1), then 1 - 1.5 * 2^-24 a tie
        between 1 - 2^-24 and 1 - 2^-23 (to even: 1 - 2^-23). Even first would
        give 1 - 2^-24, the AMX order 1 */
@@ -130,7 +138,7 @@ static void test_vdpbf16ps_model(void) {
     float a3[2] = {3.0f, 0.0f}, b3[2] = {1.0f + 0x1p-7f, 0.0f};
     CHECK(dp1(a3, b3, 0, 1e-40f) == 0.0f);
     CHECK(dp1(a3, b3, 1, 0.0f) == 3.0f + 3 * 0x1p-7f);
-    op = lt_bf16_tdpbf16ps_model;
+    op = tdp_op;
 }
 
 /* ---- the GEMM against models written from the pseudo-code ---- */
@@ -323,6 +331,271 @@ static void test_cpu_sgemm(void) {
     free(C2);
 }
 
+/* ---- the models on AVX2 and FMA ---- */
+
+static int have_avx2(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static void tdp_avx2(float *c, const uint16_t *a, const uint16_t *b) { CHECK(lt_bf16_tdpbf16ps_avx2(c, a, b) == 0); }
+static void vdp_avx2(float *c, const uint16_t *a, const uint16_t *b) { CHECK(lt_bf16_vdpbf16ps_avx2(c, a, b) == 0); }
+
+static uint32_t rnd(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 32);
+}
+
+static float from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* the kinds of edge values, as bits of a mask */
+enum {
+    V_ZERO = 1,      /* +-0 */
+    V_DENORMAL = 2,  /* denormal (in f32; in bf16 once rounded) */
+    V_TINY = 4,      /* normal, exponent -126 .. -90: products flush */
+    V_SMALL = 8,     /* exponent -70 .. -50: products about FLT_MIN */
+    V_CANCEL = 16,   /* +-1, +-0.5, +-(1 + 2^-7): sums that cancel to zero */
+    V_INF = 32,      /* +-inf, and huge values whose products overflow */
+    V_NAN = 64,      /* the default NaN (what inf * 0 makes) */
+    V_ODD_NAN = 128, /* other NaNs: other payloads, positive, signalling */
+    V_ALL = 255,
+};
+
+/* uniform in [-1, 1), or one of the kinds in mask with probability 1/rate */
+static float edge_value(unsigned mask, unsigned rate) {
+    uint32_t r = rnd(), sign = (r & 1u) << 31;
+    if (!mask || (r >> 1) % rate) return urand();
+    int kind;
+    do kind = (int)(rnd() % 8);
+    while (!(mask & (1u << kind)));
+    uint32_t m = rnd() & 0x7fffffu;
+    static const float cancel[3] = {1.0f, 0.5f, 1.0f + 0x1p-7f};
+    switch (1u << kind) {
+    case V_ZERO: return from_bits(sign);
+    case V_DENORMAL: return from_bits(sign | (m ? m : 1u));
+    case V_TINY: return from_bits(sign | (1u + rnd() % 37) << 23 | m);
+    case V_SMALL: return from_bits(sign | (57u + rnd() % 21) << 23 | m);
+    case V_CANCEL: return sign ? -cancel[rnd() % 3] : cancel[rnd() % 3];
+    case V_INF: return rnd() & 1 ? from_bits(sign | 0x7f800000u) : from_bits(sign | (230u + rnd() % 25) << 23 | m);
+    case V_NAN: return from_bits(0xffc00000u);
+    default: {
+        static const uint32_t nans[4] = {0x7fc00000u, 0x7f812345u, 0xffd00000u, 0x7fc00001u};
+        return from_bits(nans[rnd() % 4]);
+    }
+    }
+}
+
+/* masks of kinds the random tiles and GEMMs draw from: one kind at a time,
+   all but the odd NaNs (the fast loops' cases), and all */
+static const unsigned masks[] = {0,
+                                 V_ZERO,
+                                 V_DENORMAL,
+                                 V_TINY,
+                                 V_SMALL,
+                                 V_CANCEL,
+                                 V_INF,
+                                 V_NAN,
+                                 V_ODD_NAN,
+                                 V_CANCEL | V_ZERO,
+                                 V_TINY | V_SMALL | V_CANCEL,
+                                 V_INF | V_NAN | V_CANCEL,
+                                 V_ALL & ~V_ODD_NAN,
+                                 V_ALL};
+static const unsigned rates[] = {1, 2, 8, 64};
+
+static int tiles_differ(tile_op model, tile_op fast, const float *c0, const uint16_t *a, const uint16_t *b,
+                        const char *what, int *shown) {
+    float c1[256], c2[256];
+    memcpy(c1, c0, sizeof c1);
+    memcpy(c2, c0, sizeof c2);
+    model(c1, a, b);
+    fast(c2, a, b);
+    int bad = 0;
+    for (int i = 0; i < 256; i++)
+        if (memcmp(&c1[i], &c2[i], 4)) {
+            if ((*shown)++ < 5) {
+                uint32_t u1, u2;
+                memcpy(&u1, &c1[i], 4);
+                memcpy(&u2, &c2[i], 4);
+                fprintf(stderr, "  %s: C[%d,%d] = %08x (%a), the model %08x (%a)\n", what, i / 16, i % 16, u2,
+                        (double)c2[i], u1, (double)c1[i]);
+            }
+            bad++;
+        }
+    return bad;
+}
+
+/* hand-made tiles: each of the fast loops' cases (nothing to flush, tiny
+   products, denormal inputs, tiny C, NaNs), bitwise against the models */
+static void hand_tiles(tile_op model, tile_op fast, const char *what, int *bad, int *shown) {
+    uint16_t a[512], b[512];
+    float c[256];
+    for (int t = 0; t < 15; t++) {
+        for (int i = 0; i < 512; i++) a[i] = h(urand()), b[i] = h(urand() * 4.0f);
+        for (int i = 0; i < 256; i++) c[i] = urand();
+        switch (t) {
+        case 1: /* denormal bf16 inputs, one times 2^100 (2^-27 if it were not zero) */
+            a[7] = 0x0040, b[97] = h(0x1p100f), b[33] = 0x8040;
+            break;
+        case 2: a[0] = h(0x1p-70f), b[0] = h(0x1p-70f); break;          /* a product that flushes */
+        case 3: c[5] = 1e-40f, c[6] = -1e-40f, c[7] = 0x1p-110f; break; /* denormal and tiny C */
+        case 4: /* row 0 cancels to zero: +-0 sums, with -0 in C */
+            for (int k = 0; k < 32; k++) a[k] = h(k & 1 ? -1.0f : 1.0f), b[(k / 2) * 32 + (k & 1)] = h(0.5f);
+            c[0] = -0.0f;
+            break;
+        case 5: /* even 2^-120, odd -2^-120 (1 - 2^-7): 2^-127 (flushed) */
+            memset(a, 0, 64);
+            a[0] = h(0x1p-100f), a[1] = h(-0x1p-100f), b[0] = h(0x1p-20f), b[1] = h(0x1p-20f * (1.0f - 0x1p-7f));
+            c[0] = 0.0f;
+            break;
+        case 6: a[3] = 0x7f80, b[65] = 0x0000; break;           /* inf * 0: the default NaN */
+        case 7: a[3] = 0xff80, c[9] = INFINITY; break;          /* -inf, and +inf in C */
+        case 8: a[2] = 0x7fc1, b[2] = 0xffc0; break;            /* two different NaNs */
+        case 9: c[3] = from_bits(0x7fa00000u); break;           /* a signalling NaN in C */
+        case 10: a[4] = h(0x1p100f), b[4] = h(0x1p100f); break; /* overflow to inf */
+        case 11: /* products of exactly FLT_MIN's quantum: 2^-56 (1 + 2^-7) * 2^-56 */
+            for (int k = 0; k < 32; k++) a[k] = h((k & 2 ? -0x1p-56f : 0x1p-56f) * (k & 4 ? 1.0f + 0x1p-7f : 1.0f));
+            for (int i = 0; i < 512; i++) b[i] = h(0x1p-56f);
+            c[0] = 0.0f;
+            break;
+        case 12: /* one quantum less: two even products cancel to 2^-127 in
+                    the partial sum (flushed) */
+            memset(a, 0, 64);
+            a[0] = h(0x1p-57f * (1.0f + 0x1p-7f)), a[2] = h(-0x1p-57f * (1.0f + 0x1p-6f));
+            b[0] = h(0x1p-56f * (1.0f + 0x1p-7f)), b[32] = h(0x1p-56f);
+            c[0] = 0.0f;
+            break;
+        case 13: /* a tiny normal C that a product cancels to 2^-130 */
+            memset(a, 0, 64);
+            a[1] = h(-0x1p-55f), b[1] = h(0x1p-55f);
+            c[0] = 0x1p-110f * (1.0f + 0x1p-20f);
+            break;
+        case 14: /* denormal C where row 0 of A is zero: +-0 + +0 */
+            memset(a, 0, 64);
+            c[5] = 1e-40f, c[6] = -1e-40f;
+            break;
+        default: break;
+        }
+        *bad += tiles_differ(model, fast, c, a, b, what, shown);
+    }
+}
+
+static void test_avx2_tiles(void) {
+    if (!have_avx2()) {
+        float c[256] = {0};
+        uint16_t a[512] = {0};
+        CHECK(lt_bf16_tdpbf16ps_avx2(c, a, a) == -1 && lt_bf16_vdpbf16ps_avx2(c, a, a) == -1);
+        printf("no AVX2 and FMA: the scalar models only\n");
+        return;
+    }
+    /* the hand-worked cases */
+    tdp_op = tdp_avx2, vdp_op = vdp_avx2;
+    test_model_semantics();
+    test_vdpbf16ps_model();
+    tdp_op = lt_bf16_tdpbf16ps_model, vdp_op = lt_bf16_vdpbf16ps_model;
+    op = tdp_op;
+    int bad = 0, shown = 0, tiles = 0;
+    hand_tiles(lt_bf16_tdpbf16ps_model, tdp_avx2, "tdpbf16ps", &bad, &shown);
+    hand_tiles(lt_bf16_vdpbf16ps_model, vdp_avx2, "vdpbf16ps", &bad, &shown);
+    /* random tiles of every mix of edge values */
+    uint16_t a[512], b[512];
+    float c[256];
+    for (int rep = 0; rep < 6; rep++)
+        for (size_t m = 0; m < sizeof masks / sizeof *masks; m++)
+            for (size_t r = 0; r < sizeof rates / sizeof *rates; r++) {
+                for (int i = 0; i < 512; i++)
+                    a[i] = h(edge_value(masks[m], rates[r])), b[i] = h(edge_value(masks[m], rates[r]) * 4.0f);
+                for (int i = 0; i < 256; i++) c[i] = edge_value(masks[m], rates[r]);
+                bad += tiles_differ(lt_bf16_tdpbf16ps_model, tdp_avx2, c, a, b, "tdpbf16ps", &shown);
+                bad += tiles_differ(lt_bf16_vdpbf16ps_model, vdp_avx2, c, a, b, "vdpbf16ps", &shown);
+                tiles += 2;
+            }
+    CHECK_MSG(bad == 0, "%d elements differ from the scalar models", bad);
+    printf("avx2 tile ops: %d random tiles and 30 hand-made ones bitwise as the scalar models\n", tiles);
+}
+
+/* a GEMM with edge values in A, B and C on the AVX2 path and on the scalar
+   one (packing and models): bitwise the same, C's padding included */
+static int gemm_fast_vs_scalar(lt_bf16_impl im, shape s, int ta, int tb, float beta, unsigned mask, unsigned rate) {
+    int M = s.M, N = s.N, K = s.K;
+    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 5;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B);
+    float *C1 = malloc(nc * sizeof *C1), *C2 = malloc(nc * sizeof *C2);
+    for (size_t i = 0; i < na; i++) A[i] = edge_value(mask, rate);
+    for (size_t i = 0; i < nb; i++) B[i] = edge_value(mask, rate) * 4.0f;
+    for (size_t i = 0; i < nc; i++) C1[i] = C2[i] = edge_value(mask, rate);
+    lt_bf16_emulate_fast(0);
+    CHECK(lt_bf16_gemm(im, ta, tb, M, N, K, A, lda, B, ldb, beta, C1, ldc) == 0);
+    lt_bf16_emulate_fast(1);
+    CHECK(lt_bf16_gemm(im, ta, tb, M, N, K, A, lda, B, ldb, beta, C2, ldc) == 0);
+    int bad = 0;
+    for (size_t i = 0; i < nc; i++)
+        if (memcmp(&C1[i], &C2[i], 4)) {
+            if (bad++ < 3)
+                fprintf(stderr, "  %s %dx%dx%d ta=%d tb=%d beta=%g mask %#x: C[%zu,%zu] = %a, scalar %a\n",
+                        lt_bf16_impl_name(im), M, N, K, ta, tb, (double)beta, mask, i / ldc, i % ldc, (double)C2[i],
+                        (double)C1[i]);
+        }
+    free(A);
+    free(B);
+    free(C1);
+    free(C2);
+    return bad;
+}
+
+static void test_avx2_gemm(void) {
+    if (!have_avx2()) return;
+    static const shape more[] = {{64, 64, 64}, {96, 80, 128}, {130, 150, 200}, {48, 33, 320}};
+    int bad = 0, cases = 0;
+    for (int e = 0; e < 2; e++) {
+        lt_bf16_impl im = e ? LT_BF16_EMULATED_AVX512 : LT_BF16_EMULATED;
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes + sizeof more / sizeof *more; i++) {
+            shape s = i < sizeof shapes / sizeof *shapes ? shapes[i] : more[i - sizeof shapes / sizeof *shapes];
+            for (int t = 0; t < 4; t++) {
+                /* each transpose once, beta 0 and 1 in turn, plain values or
+                   a mix of edge values in turn */
+                size_t m = (i * 4 + (size_t)t + (size_t)e * 7) % (sizeof masks / sizeof *masks);
+                bad += gemm_fast_vs_scalar(im, s, t & 1, t >> 1, (float)((i + (size_t)t) & 1), masks[m],
+                                           rates[(i + (size_t)t) % 4]);
+                cases++;
+            }
+        }
+    }
+    CHECK_MSG(bad == 0, "%d elements differ from the scalar path", bad);
+    printf("avx2 gemm: %d cases bitwise as the scalar models and packing\n", cases);
+}
+
+/* a whole GEMM whose C is tiny (normal, exponent -110) and cancels with the
+   product to 2^-130: flushed to zero, as the scalar models do, although A
+   and B alone could never make a tiny sum */
+static void test_avx2_gemm_tiny_c(void) {
+    if (!have_avx2()) return;
+    enum { M = 70, N = 40, K = 5 };
+    float A[M * K] = {0}, B[K * N] = {0}, C[2][M * N];
+    for (int i = 0; i < M; i++) A[i * K] = -0x1p-55f;
+    for (int j = 0; j < N; j++) B[j] = 0x1p-55f;
+    for (int e = 0; e < 2; e++) {
+        lt_bf16_impl im = e ? LT_BF16_EMULATED_AVX512 : LT_BF16_EMULATED;
+        for (int f = 0; f < 2; f++) {
+            for (int i = 0; i < M * N; i++) C[f][i] = 0x1p-110f * (1.0f + 0x1p-20f);
+            lt_bf16_emulate_fast(f);
+            CHECK(lt_bf16_gemm(im, 0, 0, M, N, K, A, K, B, N, 1.0f, C[f], N) == 0);
+        }
+        CHECK(memcmp(C[0], C[1], sizeof C[0]) == 0);
+        CHECK(C[1][0] == 0.0f && C[1][M * N - 1] == 0.0f);
+    }
+    lt_bf16_emulate_fast(1);
+}
+
 static void test_names(void) {
     CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_AMX), "amx-bf16"));
     CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_EMULATED), "bf16 emulated kernels"));
@@ -340,6 +613,9 @@ int main(void) {
     RUN(test_gemm_shapes_avx512);
     RUN(test_gemm_degenerate);
     RUN(test_cpu_sgemm);
+    RUN(test_avx2_tiles);
+    RUN(test_avx2_gemm);
+    RUN(test_avx2_gemm_tiny_c);
     RUN(test_names);
     return check_done();
 }

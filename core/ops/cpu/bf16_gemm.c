@@ -234,40 +234,60 @@ int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b) {
  * A (M x K) into panels of 16 rows: per panel and K step, 16 rows of 32 bf16.
  * B (K x N) into panels of 16 columns in VNNI pairs: per panel and K step, 16
  * rows (k pairs) of 16 columns x (B[2p][j], B[2p+1][j]). Both are padded with
- * zeros: rows and columns to whole 32x32 blocks of C, K to whole steps. */
-static void pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int trans, int M, int K, int panels,
-                   int kb) {
-#pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
+ * zeros: rows and columns to whole 32x32 blocks of C, K to whole steps.
+ * With scan (AVX2 only), what the packed values hold, for the AVX2 models
+ * (bf16_model_avx2.c); else 255. On the threads from PACK_PAR_TILES tiles
+ * (fewer are done before the threads would have started). */
+#define PACK_PAR_TILES 64
+static unsigned pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int trans, int M, int K, int panels,
+                       int kb, int avx2, int scan) {
+    unsigned emin = 255, any = 0;
+    int par = panels > 1 && (size_t)panels * kb >= PACK_PAR_TILES && !omp_in_parallel();
+#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (par)
     for (int p = 0; p < panels; p++)
-        for (int s = 0; s < kb; s++) {
-            uint16_t *t = ap + ((size_t)p * kb + s) * 512;
-            for (int r = 0; r < 16; r++) {
-                int i = p * 16 + r;
-                for (int kk = 0; kk < 32; kk++) {
-                    int k = s * 32 + kk;
-                    float v = i < M && k < K ? (trans ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) : 0.0f;
-                    t[r * 32 + kk] = lt_bf16_from_f32(v);
-                }
-            }
-        }
-}
-
-static void pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int trans, int K, int N, int panels,
-                   int kb) {
-#pragma omp parallel for schedule(static) if (panels > 1 && !omp_in_parallel())
-    for (int p = 0; p < panels; p++)
-        for (int s = 0; s < kb; s++) {
-            uint16_t *t = bp + ((size_t)p * kb + s) * 512;
-            for (int q = 0; q < 16; q++)
-                for (int c = 0; c < 16; c++) {
-                    int j = p * 16 + c;
-                    for (int e = 0; e < 2; e++) {
-                        int k = s * 32 + 2 * q + e;
-                        float v = j < N && k < K ? (trans ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]) : 0.0f;
-                        t[q * 32 + 2 * c + e] = lt_bf16_from_f32(v);
+        if (avx2) {
+            unsigned st = lt_bf16_pack_a_avx2(ap, A, lda, trans, M, K, p, kb, scan);
+            if ((st & 0xffu) < emin) emin = st & 0xffu;
+            any |= st & ~0xffu;
+        } else
+            for (int s = 0; s < kb; s++) {
+                uint16_t *t = ap + ((size_t)p * kb + s) * 512;
+                for (int r = 0; r < 16; r++) {
+                    int i = p * 16 + r;
+                    for (int kk = 0; kk < 32; kk++) {
+                        int k = s * 32 + kk;
+                        float v = i < M && k < K ? (trans ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) : 0.0f;
+                        t[r * 32 + kk] = lt_bf16_from_f32(v);
                     }
                 }
-        }
+            }
+    return emin | any;
+}
+
+static unsigned pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, int trans, int K, int N, int panels,
+                       int kb, int avx2, int scan) {
+    unsigned emin = 255, any = 0;
+    int par = panels > 1 && (size_t)panels * kb >= PACK_PAR_TILES && !omp_in_parallel();
+#pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (par)
+    for (int p = 0; p < panels; p++)
+        if (avx2) {
+            unsigned st = lt_bf16_pack_b_avx2(bp, B, ldb, trans, K, N, p, kb, scan);
+            if ((st & 0xffu) < emin) emin = st & 0xffu;
+            any |= st & ~0xffu;
+        } else
+            for (int s = 0; s < kb; s++) {
+                uint16_t *t = bp + ((size_t)p * kb + s) * 512;
+                for (int q = 0; q < 16; q++)
+                    for (int c = 0; c < 16; c++) {
+                        int j = p * 16 + c;
+                        for (int e = 0; e < 2; e++) {
+                            int k = s * 32 + 2 * q + e;
+                            float v = j < N && k < K ? (trans ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]) : 0.0f;
+                            t[q * 32 + 2 * c + e] = lt_bf16_from_f32(v);
+                        }
+                    }
+            }
+    return emin | any;
 }
 
 /* The packed operands live in one buffer per calling thread, kept for the
@@ -312,6 +332,16 @@ static uint16_t *pack_get(size_t n) {
     return b->p;
 }
 
+/* the packing and the emulated GEMMs' tile ops on AVX2 where the CPU has it
+   and FMA (asked once), unless a test turned them off */
+static int avx2_state = -1, emulate_fast = 1;
+
+void lt_bf16_emulate_fast(int on) { __atomic_store_n(&emulate_fast, on, __ATOMIC_RELAXED); }
+
+static int use_avx2(void) {
+    return __atomic_load_n(&emulate_fast, __ATOMIC_RELAXED) && detected(&avx2_state, lt_bf16_model_avx2_cpu);
+}
+
 int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc) {
     if (impl == LT_BF16_NONE || (impl == LT_BF16_AMX && !lt_bf16_cpu_has_amx()) ||
@@ -325,8 +355,9 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
     size_t na = (size_t)2 * blk.mblocks * blk.kb * 512, nb = (size_t)2 * blk.nblocks * blk.kb * 512;
     uint16_t *ap = pack_get(na + nb + 1);
     if (!ap) return -1;
-    pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb);
-    pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb);
+    int avx2 = use_avx2(), scan = impl == LT_BF16_EMULATED || impl == LT_BF16_EMULATED_AVX512;
+    unsigned sa = pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb, avx2, scan);
+    unsigned sb = pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb, avx2, scan);
     blk.apack = ap;
     blk.bpack = ap + na;
     blk.C = C;
@@ -339,9 +370,9 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
         rc = lt_bf16_amx_run(&blk);
     else if (impl == LT_BF16_AVX512)
         rc = lt_bf16_avx512_run(&blk);
-    else if (impl == LT_BF16_EMULATED_AVX512)
-        emu512_run(&blk);
-    else
+    else if (impl == LT_BF16_EMULATED_AVX512) {
+        if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 1, sa, sb)) emu512_run(&blk);
+    } else if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 0, sa, sb))
         emu_run(&blk);
     return rc;
 }

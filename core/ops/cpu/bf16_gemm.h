@@ -12,7 +12,9 @@
  *     attributes; run only where CPUID says amx_bf16 and Linux granted the
  *     tile data state), and
  *   - a portable C model of exactly those instructions (bf16_gemm.c), which
- *     the tests run on any CPU (LATHE_CPU_BF16=emulate).
+ *     the tests run on any CPU (LATHE_CPU_BF16=emulate); on x86-64 CPUs
+ *     with AVX2 and FMA it runs as vector code (bf16_model_avx2.c), bitwise
+ *     the scalar model's results, and so does the packing.
  * TDPBF16PS, as Intel's SDM gives it: for each C row, two f32 partial sums
  * per column (the even and the odd element of the bf16 pairs) start at zero,
  * take the 16 pairs of the tile's K one FMA at a time, then C += (even + odd);
@@ -83,6 +85,16 @@ int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b);
 void lt_bf16_vdpbf16ps_model(float *c, const uint16_t *a, const uint16_t *b);
 int lt_bf16_vdpbf16ps_avx512(float *c, const uint16_t *a, const uint16_t *b);
 
+/* The models again on AVX2 and FMA (bf16_model_avx2.c), bitwise their
+ * results, as the emulated GEMMs run them where the CPU has both (x86-64);
+ * -1 where it has not. For the tests. */
+int lt_bf16_tdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b);
+int lt_bf16_vdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b);
+/* For the tests: 0 makes the bf16 GEMMs pack with lt_bf16_from_f32 and the
+ * emulated ones run the scalar models even where AVX2 and FMA could run
+ * (bitwise the same), 1 (the default) lets them use AVX2. */
+void lt_bf16_emulate_fast(int on);
+
 /* ---- the CPU backend's GEMMs (linear, conv2d) ----
  * lt_cpu_sgemm is cblas_sgemm (row-major, alpha 1) while the math is f32,
  * and the bf16 GEMM above once lt_cpu_gemm_set_bf16 picked an implementation. */
@@ -103,6 +115,20 @@ typedef struct lt_bf16_blocks {
 int lt_bf16_amx_run(const lt_bf16_blocks *b);
 /* Runs every block with VDPBF16PS (bf16_avx512.c); -1 where it cannot. */
 int lt_bf16_avx512_run(const lt_bf16_blocks *b);
+/* 1 when the CPU runs AVX2 and FMA (asked each call: cache it) */
+int lt_bf16_model_avx2_cpu(void);
+/* Runs every block on the AVX2 models (vnni: the VDPBF16PS tile op, else
+ * TDPBF16PS), sa and sb what the packed A and B hold (the packing's scan):
+ * 0; 1 when these operands need the scalar models (NaNs other than the
+ * default one; nothing done); -1 where the CPU cannot. */
+int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, unsigned sb);
+/* Panel p of the packed A (16 rows) or B (16 columns), every K step, as
+ * bf16_gemm.c packs it, bitwise; only where lt_bf16_model_avx2_cpu(). With
+ * scan, returns what the panel holds (its least exponent not zero after DAZ,
+ * and flags: lt_bf16_emulated_avx2_run's sa, sb, combined by min and or);
+ * else 255. */
+unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb, int scan);
+unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb, int scan);
 /* the tile registers in memory, for the C models and the VDPBF16PS op */
 typedef union lt_bf16_tile {
     float f[256];
