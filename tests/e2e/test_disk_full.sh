@@ -106,8 +106,8 @@ wait "$live" 2>/dev/null
 "$LATHE" train mlp "${base[@]}" --default-root-dir "$tmp/k" --max-epochs 1 --limit-train-batches 1000 --save-last \
   --every-n-train-steps 4 --log-every-n-steps 1 >"$tmp/k.out" 2>"$tmp/k.err" &
 pid=$!
-for _ in $(seq 1 300); do
-  [ -f "$tmp/k/mlp/version_0/checkpoints/epoch=0-step=4.safetensors" ] && break
+for _ in $(seq 1 300); do # any epoch checkpoint: the newest replaces the one before it
+  compgen -G "$tmp/k/mlp/version_0/checkpoints/epoch=0-step=*.safetensors" >/dev/null && break
   sleep 0.02
 done
 kill -9 "$pid" 2>/dev/null
