@@ -51,6 +51,10 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
  * the two. Set it between steps, not while a layer runs. */
 typedef enum lt_conv_algo { LT_CONV_AUTO = 0, LT_CONV_GEMM = 1 } lt_conv_algo;
 void lt_conv2d_set_algo(lt_conv_algo algo);
+/* In the bf16 math mode the forward and weight-gradient GEMMs read the
+ * column matrix from the image as they pack it (1, the default); 0 writes it
+ * out first (im2col), bitwise the same results. For the benchmarks. */
+void lt_conv2d_set_bf16_fused(int on);
 
 /* ---- pooling 2-D (no padding unless given; floor mode) ----
  * inp [B, C, H, W], out [B, C, OH, OW], OH = (H + 2*pad - K)/stride + 1.

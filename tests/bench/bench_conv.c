@@ -12,8 +12,14 @@
  *                only, and the whole layer forward + backward
  *   winograd     the same calls on the Winograd F(4x4, 3x3) path, for the
  *                layers that take it (conv2), and its speed-up
- * (conv1's weight gradient takes the kernel's direct, GEMM-free path, so its
- * gemm-only dW figure is what the GEMM path would have had to beat.)
+ *   bf16         the same calls with the bf16 GEMMs (--precision bf16-mixed:
+ *                the hardware kernels, or their C model where the CPU has
+ *                none), then without the tile products (lt_bf16_tiles_off):
+ *                what the bf16 path costs beyond them, with the column
+ *                matrix written out (-tiles col) and read from the image as
+ *                B is packed (-tiles img, the kernel's way)
+ * (conv1's weight gradient takes the kernel's direct, GEMM-free path in f32,
+ * so its gemm-only dW figure is what the GEMM path would have had to beat.)
  * Each figure is the best of several repeats (the machine is shared).
  * Run with OPENBLAS_NUM_THREADS=2. Usage: bench_conv [repeats] [batch] */
 #include <cblas.h>
@@ -21,6 +27,7 @@
 #include <stdlib.h>
 
 #include "lathe/common.h"
+#include "ops/cpu/bf16_gemm.h"
 #include "ops/cpu/winograd.h"
 #include "ops/kernels.h"
 
@@ -147,10 +154,29 @@ static void bench_layer(const layer *L, int B, int reps) {
     lt_conv2d_set_algo(LT_CONV_GEMM);
     double tg = kernel_rows("im2col+gemm", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
     lt_conv2d_set_algo(LT_CONV_AUTO);
+    double tw_auto = tg;
     if (lt_winograd_ok(L->C, L->OC, L->KH, L->KW, L->stride)) {
         double tw = kernel_rows("winograd", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
         printf("  winograd / im2col+gemm: %.2fx the layer's speed\n", tg / tw);
+        tw_auto = tw;
     }
+    /* bf16-mixed: every layer on the GEMM path with bf16 GEMMs; then the same
+     * calls without the tile products, the column matrix written out (im2col)
+     * and read from the image as it is packed */
+    lt_bf16_impl hw = lt_bf16_available();
+    lt_cpu_gemm_set_bf16(hw != LT_BF16_NONE ? hw : LT_BF16_EMULATED);
+    kernel_rows(hw != LT_BF16_NONE ? "bf16" : "bf16 model", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db,
+                scratch);
+    lt_bf16_tiles_off(1);
+    lt_conv2d_set_bf16_fused(0);
+    double tc = kernel_rows("-tiles col", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
+    lt_conv2d_set_bf16_fused(1);
+    double ti = kernel_rows("-tiles img", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
+    lt_bf16_tiles_off(0);
+    lt_cpu_gemm_set_bf16(LT_BF16_NONE);
+    printf("  bf16 outside the tile products: %.2f ms on the image, %.2f with the column matrix written (%.2fx); "
+           "the f32 layer %.2f ms\n",
+           ti * 1e3, tc * 1e3, tc / ti, (lt_winograd_ok(L->C, L->OC, L->KH, L->KW, L->stride) ? tw_auto : tg) * 1e3);
     free(inp), free(w), free(b), free(out), free(dout), free(dinp), free(dw), free(db), free(scratch);
 }
 

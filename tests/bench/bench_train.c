@@ -37,12 +37,20 @@
  *                   rate is no figure (emulated=1 says so; the rounding
  *                   emulation is what a CPU without bf16 units runs: a figure)
  *
+ *   tile_products   on (default), or off (--tile-products off): the bf16 GEMMs
+ *                   pack their operands and leave out the tile products
+ *                   (lt_bf16_tiles_off; the model learns nothing): what the
+ *                   bf16 path costs beyond the products, so samples_per_s is
+ *                   the ceiling of the bf16 kernels on this CPU, however fast
+ *                   its matrix units. Needs bf16 kernels (LATHE_CPU_BF16=
+ *                   emulate where the CPU has none).
+ *
  * A second line names the peak: "% of measured fp32 peak (P GFLOP/s on <cpu>,
  * T threads)".
  *
  * Usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N]
  *                    [--data DIR] [--peak-gflops F] [--conv auto|gemm]
- *                    [--precision 32|bf16-mixed]
+ *                    [--precision 32|bf16-mixed] [--tile-products on|off]
  * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data,
  * the peak measured. */
 #include <stdio.h>
@@ -52,6 +60,7 @@
 
 #include "lathe/precision.h"
 #include "lathe/train.h"
+#include "ops/cpu/bf16_gemm.h"
 #include "ops/kernels.h"
 #include "peak.h"
 
@@ -102,7 +111,7 @@ static double flop_per_sample(int h, int w) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] "
-                    "[--peak-gflops F] [--conv auto|gemm] [--precision 32|bf16-mixed]\n");
+                    "[--peak-gflops F] [--conv auto|gemm] [--precision 32|bf16-mixed] [--tile-products on|off]\n");
 }
 
 int main(int argc, char **argv) {
@@ -110,7 +119,7 @@ int main(int argc, char **argv) {
     int threads = 2, batch = 128;
     double peak = 0; /* 0: measure it */
     const char *data = NULL, *conv = "auto";
-    int precision = LT_PREC_32;
+    int precision = LT_PREC_32, products = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -131,6 +140,8 @@ int main(int argc, char **argv) {
             peak = atof(v);
         else if (!strcmp(a, "--conv") && (!strcmp(v, "auto") || !strcmp(v, "gemm")))
             conv = v;
+        else if (!strcmp(a, "--tile-products") && (!strcmp(v, "on") || !strcmp(v, "off")))
+            products = !strcmp(v, "on");
         else if (!strcmp(a, "--precision") &&
                  (lt_precision_parse(v) == LT_PREC_32 || lt_precision_parse(v) == LT_PREC_BF16_MIXED))
             precision = lt_precision_parse(v);
@@ -156,6 +167,7 @@ int main(int argc, char **argv) {
     }
 
     lt_conv2d_set_algo(!strcmp(conv, "gemm") ? LT_CONV_GEMM : LT_CONV_AUTO);
+    lt_bf16_tiles_off(!products);
     const lt_experiment *e = lt_experiment_find("mnist_cnn");
     if (!e) {
         fprintf(stderr, "bench_train: the mnist_cnn experiment is not registered\n");
@@ -215,10 +227,10 @@ int main(int argc, char **argv) {
     printf("impl=lathe threads=%d batch=%d warmup=%ld steps=%ld samples=%ld seconds=%.3f step_seconds=%.3f "
            "samples_per_s=%.1f median_samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f "
            "pct_peak=%.1f peak_src=%s peak_rss_mb=%.1f train_loss=%.4f conv=%s precision=%s emulated=%d "
-           "kernels=%s\n",
+           "tile_products=%s kernels=%s\n",
            nthreads, batch, warmup, steps, samples, secs, step_secs, rate, med, fps, gflops, peak,
            100.0 * gflops / peak, peak_src, ru.ru_maxrss / 1024.0, loss, conv, lt_precision_name(precision), emulated,
-           kernels);
+           products ? "on" : "off", kernels);
     printf("%.1f%% of %s fp32 peak (%.1f GFLOP/s on %s, %d threads)\n", 100.0 * gflops / peak, peak_src, peak,
            peak_cpu_model(), threads);
     return 0;

@@ -1,8 +1,9 @@
 /* bf16_hw_check.h: the bf16 instructions against their C models, bitwise (one
  * tile op on random and edge-case tiles: denormals, tiny products,
  * cancellation, inf; and the whole GEMM on shapes with edges and
- * transposes), for test_bf16_amx and test_bf16_avx512: each sets hw and runs
- * test_tile_op and test_gemm where its CPU has the instructions. */
+ * transposes; the GEMMs on a convolution's image), for test_bf16_amx and
+ * test_bf16_avx512: each sets hw and runs test_tile_op, test_gemm and
+ * test_gemm_im2col where its CPU has the instructions. */
 #ifndef LATHE_BF16_HW_CHECK_H
 #define LATHE_BF16_HW_CHECK_H
 
@@ -88,6 +89,39 @@ static void test_gemm(void) {
             free(C2);
         }
     CHECK_MSG(bad == 0, "%d elements of the %s GEMM differ from the emulated one", bad, hw.what);
+}
+
+/* the GEMMs on a convolution's column matrix (their operands read in place
+   by the tile loads, other strides than the packed ones) */
+static void test_gemm_im2col(void) {
+    static const lt_bf16_im2col convs[] = {
+        /* inp set below; b0, nb, C, H, W, KH, KW, stride, pad, OH, OW */
+        {NULL, 1, 2, 32, 26, 26, 3, 3, 1, 0, 24, 24},
+        {NULL, 0, 3, 1, 28, 28, 3, 3, 1, 0, 26, 26},
+        {NULL, 1, 2, 5, 11, 7, 3, 5, 2, 2, 7, 4},
+    };
+    enum { OC = 37 };
+    int bad = 0;
+    for (size_t s = 0; s < sizeof convs / sizeof *convs; s++)
+        for (int tb = 0; tb < 2; tb++) {
+            lt_bf16_im2col g = convs[s];
+            int taps = g.C * g.KH * g.KW, pix = g.nb * g.OH * g.OW, n = tb ? taps : pix, k = tb ? pix : taps;
+            size_t ni = (size_t)(g.b0 + g.nb) * g.C * g.H * g.W;
+            float *inp = malloc(ni * sizeof *inp), *A = malloc((size_t)OC * k * sizeof *A);
+            float *C1 = malloc((size_t)OC * n * sizeof *C1), *C2 = malloc((size_t)OC * n * sizeof *C2);
+            for (size_t i = 0; i < ni; i++) inp[i] = urand();
+            for (int i = 0; i < OC * k; i++) A[i] = urand();
+            for (int i = 0; i < OC * n; i++) C1[i] = C2[i] = urand();
+            g.inp = inp;
+            CHECK(lt_bf16_gemm_im2col(hw.emulated, 0, tb, OC, n, k, A, k, &g, (float)tb, C1, n) == 0);
+            CHECK(lt_bf16_gemm_im2col(hw.impl, 0, tb, OC, n, k, A, k, &g, (float)tb, C2, n) == 0);
+            for (int i = 0; i < OC * n; i++) bad += memcmp(&C1[i], &C2[i], 4) != 0;
+            free(inp);
+            free(A);
+            free(C1);
+            free(C2);
+        }
+    CHECK_MSG(bad == 0, "%d elements of the %s GEMMs on the image differ from the emulated ones", bad, hw.what);
 }
 
 #endif

@@ -12,5 +12,6 @@ int main(void) {
     hw = (hw_case){"TDPBF16PS", lt_bf16_tdpbf16ps_model, lt_bf16_tdpbf16ps_amx, LT_BF16_EMULATED, LT_BF16_AMX};
     RUN(test_tile_op);
     RUN(test_gemm);
+    RUN(test_gemm_im2col);
     return check_done();
 }

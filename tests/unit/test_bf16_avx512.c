@@ -12,5 +12,6 @@ int main(void) {
                    LT_BF16_AVX512};
     RUN(test_tile_op);
     RUN(test_gemm);
+    RUN(test_gemm_im2col);
     return check_done();
 }

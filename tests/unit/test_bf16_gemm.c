@@ -15,7 +15,10 @@
  *     the hand-worked cases again, then bitwise against the scalar models on
  *     random tiles full of edge values (denormals, tiny products, cancelling
  *     sums, signed zeros, inf, NaNs), and whole GEMMs bitwise against the
- *     GEMMs run on the scalar models and the scalar packing.
+ *     GEMMs run on the scalar models and the scalar packing;
+ *   - the GEMMs that read B from a convolution's image as they pack it
+ *     (lt_bf16_gemm_im2col) bitwise those on the written column matrix, for
+ *     strides, paddings and kernel sizes, B and its transpose.
  * The real instructions are checked against the models by test_bf16_amx and
  * test_bf16_avx512. */
 #include <float.h>
@@ -24,6 +27,7 @@
 
 #include "check.h"
 #include "ops/cpu/bf16_gemm.h"
+#include "ops/kernels.h"
 #include <cblas.h>
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -596,6 +600,133 @@ static void test_avx2_gemm_tiny_c(void) {
     lt_bf16_emulate_fast(1);
 }
 
+/* ---- B read from a convolution's image (lt_bf16_gemm_im2col) ---- */
+typedef struct conv_shape {
+    int B, C, H, W, KH, KW, stride, pad, b0, nb, OC;
+} conv_shape;
+
+/* conv2d.c's column matrix, written out: col [C*KH*KW, nb*OH*OW] */
+static void ref_im2col(float *col, const float *inp, conv_shape s, int OH, int OW) {
+    size_t N = (size_t)s.nb * OH * OW;
+    for (int c = 0; c < s.C; c++)
+        for (int kh = 0; kh < s.KH; kh++)
+            for (int kw = 0; kw < s.KW; kw++)
+                for (int bb = 0; bb < s.nb; bb++)
+                    for (int oh = 0; oh < OH; oh++)
+                        for (int ow = 0; ow < OW; ow++) {
+                            int ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+                            float v = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W
+                                          ? inp[(((size_t)(s.b0 + bb) * s.C + c) * s.H + ih) * s.W + iw]
+                                          : 0.0f;
+                            col[((size_t)(c * s.KH + kh) * s.KW + kw) * N + ((size_t)bb * OH + oh) * OW + ow] = v;
+                        }
+}
+
+/* forward (W x col) and weight gradient (dcn x col^T) GEMMs, on the image
+   and on the written column matrix: bitwise the same */
+static int im2col_case(lt_bf16_impl im, conv_shape s, int special) {
+    int OH = (s.H + 2 * s.pad - s.KH) / s.stride + 1, OW = (s.W + 2 * s.pad - s.KW) / s.stride + 1;
+    int K = s.C * s.KH * s.KW, N = s.nb * OH * OW, bad = 0;
+    size_t ni = (size_t)s.B * s.C * s.H * s.W;
+    float *inp = malloc(ni * sizeof *inp), *col = malloc((size_t)K * N * sizeof *col);
+    float *A = malloc((size_t)s.OC * (K > N ? K : N) * sizeof *A);
+    float *C1 = malloc((size_t)s.OC * (K > N ? K : N) * sizeof *C1), *C2 = malloc((size_t)s.OC * (K > N ? K : N) * 4);
+    for (size_t i = 0; i < ni; i++) inp[i] = special ? edge_value(masks[i % 4 + 1], 8) : urand();
+    if (special) inp[ni / 2] = -0.0f;
+    ref_im2col(col, inp, s, OH, OW);
+    lt_bf16_im2col g = {inp, s.b0, s.nb, s.C, s.H, s.W, s.KH, s.KW, s.stride, s.pad, OH, OW};
+    for (int tb = 0; tb < 2; tb++) {
+        int n = tb ? K : N, k = tb ? N : K;
+        for (int i = 0; i < s.OC * k; i++) A[i] = urand();
+        for (int i = 0; i < s.OC * n; i++) C1[i] = C2[i] = urand();
+        float beta = (float)tb;
+        CHECK(lt_bf16_gemm(im, 0, tb, s.OC, n, k, A, k, col, N, beta, C1, n) == 0);
+        CHECK(lt_bf16_gemm_im2col(im, 0, tb, s.OC, n, k, A, k, &g, beta, C2, n) == 0);
+        for (int i = 0; i < s.OC * n; i++)
+            if (memcmp(&C1[i], &C2[i], 4) && bad++ < 3)
+                fprintf(stderr, "  %s C=%d %dx%d k%dx%d s%d p%d tb=%d: C[%d] = %a, on the column matrix %a\n",
+                        lt_bf16_impl_name(im), s.C, s.H, s.W, s.KH, s.KW, s.stride, s.pad, tb, i, (double)C2[i],
+                        (double)C1[i]);
+    }
+    /* dimensions other than the column matrix's: refused, C untouched */
+    C2[0] = 7.0f;
+    CHECK(lt_bf16_gemm_im2col(im, 0, 0, s.OC, N + 1, K, A, K, &g, 0.0f, C2, N + 1) == -1 && C2[0] == 7.0f);
+    CHECK(lt_bf16_gemm_im2col(im, 0, 1, s.OC, K, N - 1, A, N, &g, 0.0f, C2, K) == -1 && C2[0] == 7.0f);
+    free(inp);
+    free(col);
+    free(A);
+    free(C1);
+    free(C2);
+    return bad;
+}
+
+static void test_gemm_im2col(void) {
+    static const conv_shape convs[] = {
+        {4, 32, 26, 26, 3, 3, 1, 0, 1, 2, 64}, /* the MNIST CNN's conv2 */
+        {5, 1, 28, 28, 3, 3, 1, 0, 0, 5, 32},  /* its conv1 */
+        {3, 3, 9, 9, 3, 3, 1, 1, 1, 2, 8},     /* padded */
+        {2, 5, 11, 7, 3, 5, 2, 2, 0, 2, 17},   /* stride 2, wide kernel, more padding than the kernel reaches */
+        {2, 40, 6, 6, 1, 1, 1, 0, 1, 1, 33},   /* 1x1 */
+        {2, 2, 4, 70, 3, 3, 1, 0, 0, 2, 5},    /* output rows of 68: whole 32-pixel runs */
+        {1, 3, 3, 3, 5, 5, 1, 2, 0, 1, 4},     /* kernel larger than the image */
+        {3, 4, 10, 10, 2, 3, 3, 0, 1, 2, 6},   /* stride 3 */
+        {2, 7, 17, 40, 3, 3, 1, 1, 0, 2, 16},  /* padded, rows of 40 */
+    };
+    int bad = 0, cases = 0;
+    for (int f = have_avx2() ? 0 : 1; f < 2; f++) {
+        lt_bf16_emulate_fast(f == 0);
+        for (int e = 0; e < 2; e++)
+            for (size_t i = 0; i < sizeof convs / sizeof *convs; i++)
+                for (int sp = 0; sp < 2; sp++, cases++)
+                    bad += im2col_case(e ? LT_BF16_EMULATED_AVX512 : LT_BF16_EMULATED, convs[i], sp);
+    }
+    lt_bf16_emulate_fast(1);
+    CHECK_MSG(bad == 0, "%d elements differ from the GEMMs on the column matrix", bad);
+    printf("gemm on the image: %d cases bitwise as on the written column matrix\n", cases * 2);
+}
+
+/* the conv2d kernels in the bf16 math mode: forward and backward with the
+   GEMMs on the image and with the column matrix written out, bitwise the same
+   (several chunks and threads, padding, stride) */
+static void test_conv_fused(void) {
+    static const conv_shape convs[] = {
+        {13, 32, 26, 26, 3, 3, 1, 0, 0, 13, 64}, /* conv2, chunks of 6 */
+        {5, 1, 28, 28, 3, 3, 1, 0, 0, 5, 32},    /* conv1 */
+        {4, 3, 9, 8, 3, 3, 2, 1, 0, 4, 7},       /* stride 2, padded */
+    };
+    lt_cpu_gemm_set_bf16(LT_BF16_EMULATED);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) {
+        conv_shape s = convs[i];
+        int OH = (s.H + 2 * s.pad - s.KH) / s.stride + 1, OW = (s.W + 2 * s.pad - s.KW) / s.stride + 1;
+        size_t ni = (size_t)s.B * s.C * s.H * s.W, no = (size_t)s.B * s.OC * OH * OW, nw = (size_t)s.OC * s.C * 9;
+        size_t ns = lt_conv2d_scratch_floats(s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride, s.pad);
+        float *inp = malloc(ni * 4), *w = malloc(nw * 4), *b = malloc((size_t)s.OC * 4), *dout = malloc(no * 4);
+        float *out[2], *dinp[2], *dw[2], *db[2], *scratch = malloc(ns * 4);
+        for (size_t j = 0; j < ni; j++) inp[j] = urand();
+        for (size_t j = 0; j < nw; j++) w[j] = urand() * 0.3f;
+        for (int j = 0; j < s.OC; j++) b[j] = urand() * 0.1f;
+        for (size_t j = 0; j < no; j++) dout[j] = urand();
+        for (int f = 0; f < 2; f++) {
+            out[f] = malloc(no * 4), dinp[f] = calloc(ni, 4), dw[f] = calloc(nw, 4), db[f] = calloc((size_t)s.OC, 4);
+            lt_conv2d_set_bf16_fused(f);
+            lt_conv2d_forward(out[f], inp, w, b, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.stride, s.pad, LT_ACT_RELU,
+                              scratch);
+            lt_conv2d_backward(dinp[f], dw[f], db[f], dout, out[f], inp, w, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW,
+                               s.stride, s.pad, LT_ACT_RELU, scratch);
+        }
+        bad += memcmp(out[0], out[1], no * 4) != 0;
+        bad += memcmp(dinp[0], dinp[1], ni * 4) != 0;
+        bad += memcmp(dw[0], dw[1], nw * 4) != 0;
+        bad += memcmp(db[0], db[1], (size_t)s.OC * 4) != 0;
+        for (int f = 0; f < 2; f++) free(out[f]), free(dinp[f]), free(dw[f]), free(db[f]);
+        free(inp), free(w), free(b), free(dout), free(scratch);
+    }
+    lt_conv2d_set_bf16_fused(1);
+    lt_cpu_gemm_set_bf16(LT_BF16_NONE);
+    CHECK_MSG(bad == 0, "%d conv2d results differ between the GEMMs on the image and on the column matrix", bad);
+}
+
 static void test_names(void) {
     CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_AMX), "amx-bf16"));
     CHECK(!strcmp(lt_bf16_impl_name(LT_BF16_EMULATED), "bf16 emulated kernels"));
@@ -616,6 +747,8 @@ int main(void) {
     RUN(test_avx2_tiles);
     RUN(test_avx2_gemm);
     RUN(test_avx2_gemm_tiny_c);
+    RUN(test_gemm_im2col);
+    RUN(test_conv_fused);
     RUN(test_names);
     return check_done();
 }

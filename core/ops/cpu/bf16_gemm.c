@@ -219,6 +219,7 @@ int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b) {
     blk.apack = ap;
     blk.bpack = ap + 1024;
     blk.mblocks = blk.nblocks = blk.kb = 1;
+    lt_bf16_blocks_packed(&blk);
     blk.C = cc;
     blk.ldc = blk.M = blk.N = 32;
     blk.accumulate = 1;
@@ -342,20 +343,49 @@ static int use_avx2(void) {
     return __atomic_load_n(&emulate_fast, __ATOMIC_RELAXED) && detected(&avx2_state, lt_bf16_model_avx2_cpu);
 }
 
+static int tiles_off;
+void lt_bf16_tiles_off(int on) { __atomic_store_n(&tiles_off, on, __ATOMIC_RELAXED); }
+
+static int impl_ok(lt_bf16_impl impl) {
+    return impl != LT_BF16_NONE && (impl != LT_BF16_AMX || lt_bf16_cpu_has_amx()) &&
+           (impl != LT_BF16_AVX512 || lt_bf16_cpu_has_avx512bf16());
+}
+
+/* the scans the emulated GEMMs want (bf16_model_avx2.c) */
+static int want_scan(lt_bf16_impl impl) {
+    return !__atomic_load_n(&tiles_off, __ATOMIC_RELAXED) &&
+           (impl == LT_BF16_EMULATED || impl == LT_BF16_EMULATED_AVX512);
+}
+
+/* the blocks' products with impl, sa and sb what A and B hold (the scans) */
+static int run_blocks(lt_bf16_impl impl, const lt_bf16_blocks *blk, int avx2, unsigned sa, unsigned sb) {
+    if (__atomic_load_n(&tiles_off, __ATOMIC_RELAXED)) { /* everything but the products */
+        for (int i = 0; !blk->accumulate && i < blk->M; i++)
+            memset(blk->C + (size_t)i * blk->ldc, 0, (size_t)blk->N * sizeof *blk->C);
+        return 0;
+    }
+    if (impl == LT_BF16_AMX) return lt_bf16_amx_run(blk);
+    if (impl == LT_BF16_AVX512) return lt_bf16_avx512_run(blk);
+    if (impl == LT_BF16_EMULATED_AVX512) {
+        if (!avx2 || lt_bf16_emulated_avx2_run(blk, 1, sa, sb)) emu512_run(blk);
+    } else if (!avx2 || lt_bf16_emulated_avx2_run(blk, 0, sa, sb))
+        emu_run(blk);
+    return 0;
+}
+
 int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc) {
-    if (impl == LT_BF16_NONE || (impl == LT_BF16_AMX && !lt_bf16_cpu_has_amx()) ||
-        (impl == LT_BF16_AVX512 && !lt_bf16_cpu_has_avx512bf16()))
-        return -1;
+    if (!impl_ok(impl)) return -1;
     if (M <= 0 || N <= 0) return 0;
     lt_bf16_blocks blk = {0};
     blk.mblocks = (M + 31) / 32;
     blk.nblocks = (N + 31) / 32;
     blk.kb = K > 0 ? (K + 31) / 32 : 0;
+    lt_bf16_blocks_packed(&blk);
     size_t na = (size_t)2 * blk.mblocks * blk.kb * 512, nb = (size_t)2 * blk.nblocks * blk.kb * 512;
     uint16_t *ap = pack_get(na + nb + 1);
     if (!ap) return -1;
-    int avx2 = use_avx2(), scan = impl == LT_BF16_EMULATED || impl == LT_BF16_EMULATED_AVX512;
+    int avx2 = use_avx2(), scan = want_scan(impl);
     unsigned sa = pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb, avx2, scan);
     unsigned sb = pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb, avx2, scan);
     blk.apack = ap;
@@ -365,15 +395,153 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
     blk.M = M;
     blk.N = N;
     blk.accumulate = beta != 0.0f;
-    int rc = 0;
-    if (impl == LT_BF16_AMX)
-        rc = lt_bf16_amx_run(&blk);
-    else if (impl == LT_BF16_AVX512)
-        rc = lt_bf16_avx512_run(&blk);
-    else if (impl == LT_BF16_EMULATED_AVX512) {
-        if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 1, sa, sb)) emu512_run(&blk);
-    } else if (!avx2 || lt_bf16_emulated_avx2_run(&blk, 0, sa, sb))
-        emu_run(&blk);
+    return run_blocks(impl, &blk, avx2, sa, sb);
+}
+
+/* ---- GEMMs on a convolution's column matrix (lt_bf16_gemm_im2col) ----
+ * The column matrix is written in bf16 straight from the image (rounded to
+ * bf16 once per image value, not once per tap), in an order the tiles read in
+ * place, with zeros to whole blocks:
+ *   B = col (forward): pair rows, colp [Kp/2][Np][2], colp[q][n][e] =
+ *     col[2q+e][n]: a B tile's row (pair row q, 16 pixels) is 64 contiguous
+ *     bytes, rows 4*Np bytes apart; nothing more is packed.
+ *   B = col^T (weight gradient): the GEMM is run transposed,
+ *     C^T [taps, M] (+)= col [taps, pixels] x A^T, so that col is its A:
+ *     plain rows col [Kp][Np], an A tile's row (a tap, 32 pixels) 64
+ *     contiguous bytes, rows 2*Np bytes apart; A^T is packed as B (the
+ *     smaller operand: the output channels), and C goes through a transposed
+ *     copy (loaded first when accumulating, so every sum is the one the
+ *     untransposed GEMM makes: the tile op's products commute and are taken
+ *     in the same order).
+ * Kp and Np are the taps and the pixels rounded up to 32. Rounding commutes
+ * with copying, so the results are bitwise lt_bf16_gemm's on the column
+ * matrix written out in f32. */
+
+/* the GEMM's samples of the image in bf16 */
+static void image_bf16(uint16_t *img, const lt_bf16_im2col *g, int avx2) {
+    size_t n = (size_t)g->nb * g->C * g->H * g->W;
+    const float *src = g->inp + (size_t)g->b0 * g->C * g->H * g->W;
+    if (avx2)
+        lt_bf16_convert_avx2(img, src, n);
+    else
+        for (size_t j = 0; j < n; j++) img[j] = lt_bf16_from_f32(src[j]);
+}
+
+/* row k of the column matrix (np values: the pixels, then zeros) */
+static void col_row(uint16_t *restrict dst, const lt_bf16_im2col *g, const uint16_t *restrict img, int k, size_t np) {
+    size_t P = (size_t)g->OH * g->OW, plane = (size_t)g->H * g->W, N = (size_t)g->nb * P;
+    int taps = g->C * g->KH * g->KW;
+    if (k >= taps) {
+        memset(dst, 0, np * sizeof *dst);
+        return;
+    }
+    int khw = g->KH * g->KW, c = k / khw, kh = (k - c * khw) / g->KW, kw = k % g->KW;
+    int s = g->stride, OW = g->OW;
+    /* output columns ow whose input column ow*s - pad + kw lies in [0, W) */
+    int lo = 0, hi = OW;
+    if (g->pad - kw > 0) lo = (g->pad - kw + s - 1) / s;
+    int last = g->W - 1 + g->pad - kw;
+    hi = last < 0 ? 0 : last / s + 1;
+    if (hi > OW) hi = OW;
+    if (lo > hi) lo = hi;
+    for (int bb = 0; bb < g->nb; bb++) {
+        const uint16_t *ch = img + ((size_t)bb * g->C + c) * plane;
+        uint16_t *d = dst + (size_t)bb * P;
+        for (int oh = 0; oh < g->OH; oh++, d += OW) {
+            int ih = oh * s - g->pad + kh;
+            if (ih < 0 || ih >= g->H) {
+                memset(d, 0, (size_t)OW * sizeof *d);
+                continue;
+            }
+            for (int ow = 0; ow < lo; ow++) d[ow] = 0;
+            for (int ow = hi; ow < OW; ow++) d[ow] = 0;
+            const uint16_t *src = ch + (size_t)ih * g->W + (ptrdiff_t)lo * s - g->pad + kw;
+            if (s == 1)
+                memcpy(d + lo, src, (size_t)(hi - lo) * sizeof *d);
+            else
+                for (int ow = lo; ow < hi; ow++) d[ow] = src[(size_t)(ow - lo) * s];
+        }
+    }
+    memset(dst + N, 0, (np - N) * sizeof *dst);
+}
+
+static size_t round32(size_t n) { return (n + 31) / 32 * 32; }
+
+int lt_bf16_gemm_im2col(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
+                        const lt_bf16_im2col *col, float beta, float *C, int ldc) {
+    int taps = col->C * col->KH * col->KW, pixels = col->nb * col->OH * col->OW;
+    if (!impl_ok(impl) || (transb ? K != pixels || N != taps : K != taps || N != pixels) || col->stride < 1) return -1;
+    if (M <= 0 || N <= 0) return 0;
+    size_t kp = round32((size_t)taps), np = round32((size_t)pixels);
+    size_t ni = round32((size_t)col->nb * col->C * col->H * col->W), ncol = kp * np;
+    int avx2 = use_avx2(), scan = want_scan(impl);
+    lt_bf16_blocks blk = {0};
+    if (!transb) {
+        /* C [M, pixels] (+)= A [M, taps] x col */
+        blk.mblocks = (M + 31) / 32;
+        blk.nblocks = (int)(np / 32);
+        blk.kb = (int)(kp / 32);
+        lt_bf16_blocks_packed(&blk);
+        size_t na = (size_t)2 * blk.mblocks * blk.kb * 512;
+        uint16_t *ap = pack_get(na + ncol + ni + 2 * np + 1);
+        if (!ap) return -1;
+        uint16_t *colp = ap + na, *img = colp + ncol, *r0 = img + ni, *r1 = r0 + np;
+        unsigned sa = pack_a(ap, A, lda, transa, M, K, 2 * blk.mblocks, blk.kb, avx2, scan);
+        image_bf16(img, col, avx2);
+        for (size_t q = 0; q < kp / 2; q++) {
+            uint16_t *out = colp + q * 2 * np;
+            col_row(r0, col, img, (int)(2 * q), np);
+            col_row(r1, col, img, (int)(2 * q + 1), np);
+            if (avx2)
+                lt_bf16_interleave_avx2(out, r0, r1, np);
+            else
+                for (size_t j = 0; j < np; j++) out[2 * j] = r0[j], out[2 * j + 1] = r1[j];
+        }
+        unsigned sb = avx2 && scan ? lt_bf16_scan_avx2(colp, ncol) : 255;
+        blk.apack = ap;
+        blk.bpack = colp;
+        blk.bpanel = 32;         /* 16 pixels' pairs */
+        blk.bstep = 16 * 2 * np; /* 16 pair rows */
+        blk.brow = 2 * np * 2;   /* bytes */
+        blk.C = C;
+        blk.ldc = ldc;
+        blk.M = M;
+        blk.N = N;
+        blk.accumulate = beta != 0.0f;
+        return run_blocks(impl, &blk, avx2, sa, sb);
+    }
+    /* C^T [taps, M] (+)= col [taps, pixels] x A^T */
+    blk.mblocks = (int)(kp / 32);
+    blk.nblocks = (M + 31) / 32;
+    blk.kb = (int)(np / 32);
+    lt_bf16_blocks_packed(&blk);
+    size_t nb = (size_t)2 * blk.nblocks * blk.kb * 512, nct = (size_t)taps * M;
+    uint16_t *bp = pack_get(nb + ncol + ni + 2 * nct + 2);
+    if (!bp) return -1;
+    uint16_t *colr = bp + nb, *img = colr + ncol;
+    float *ct = (float *)(void *)(img + ni + ((img + ni - bp) & 1)); /* 4-byte aligned: offsets even */
+    unsigned sb = pack_b(bp, A, lda, !transa, pixels, M, 2 * blk.nblocks, blk.kb, avx2, scan);
+    image_bf16(img, col, avx2);
+    for (size_t k = 0; k < kp; k++) col_row(colr + k * np, col, img, (int)k, np);
+    unsigned sa = avx2 && scan ? lt_bf16_scan_avx2(colr, ncol) : 255;
+    int acc = beta != 0.0f;
+    if (acc)
+        for (int i = 0; i < M; i++)
+            for (int t = 0; t < taps; t++) ct[(size_t)t * M + i] = C[(size_t)i * ldc + t];
+    blk.apack = colr;
+    blk.apanel = 16 * np; /* 16 taps */
+    blk.astep = 32;       /* 32 pixels */
+    blk.arow = 2 * np;    /* bytes */
+    blk.bpack = bp;
+    blk.C = ct;
+    blk.ldc = M;
+    blk.M = taps;
+    blk.N = M;
+    blk.accumulate = acc;
+    int rc = run_blocks(impl, &blk, avx2, sa, sb);
+    if (!rc)
+        for (int i = 0; i < M; i++)
+            for (int t = 0; t < taps; t++) C[(size_t)i * ldc + t] = ct[(size_t)t * M + i];
     return rc;
 }
 

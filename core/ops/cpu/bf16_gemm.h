@@ -76,6 +76,26 @@ static inline float lt_bf16_to_f32(uint16_t h) {
 int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The column matrix of a convolution (conv2d.c's im2col) for samples
+ * [b0, b0+nb) of inp [B, C, H, W]:
+ *   col [C*KH*KW, nb*OH*OW],
+ *   col[(c*KH+kh)*KW+kw][bb*OH*OW + oh*OW + ow]
+ *     = inp[b0+bb, c, oh*stride-pad+kh, ow*stride-pad+kw] (0 outside). */
+typedef struct lt_bf16_im2col {
+    const float *inp;
+    int b0, nb, C, H, W, KH, KW, stride, pad, OH, OW;
+} lt_bf16_im2col;
+
+/* lt_bf16_gemm with B the column matrix col (transb 0: K = C*KH*KW taps,
+ * N = nb*OH*OW pixels) or its transpose (transb 1: K pixels, N taps), built
+ * in bf16 from the image in an order the tile loads read in place: no f32
+ * column matrix, no packing of it (bf16_gemm.c says how). Bitwise
+ * lt_bf16_gemm on the column matrix written out. Returns 0, or -1 as
+ * lt_bf16_gemm does and when M, N, K are not the column matrix's (C
+ * untouched). */
+int lt_bf16_gemm_im2col(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
+                        const lt_bf16_im2col *col, float beta, float *C, int ldc);
+
 /* One TDPBF16PS on full tiles: c [16x16 f32] += a [16 rows x 32 bf16] x
  * b [16 rows of 16 VNNI pairs]. The model, and the instruction (-1 where the
  * CPU cannot run it). For the tests. */
@@ -94,6 +114,12 @@ int lt_bf16_vdpbf16ps_avx2(float *c, const uint16_t *a, const uint16_t *b);
  * emulated ones run the scalar models even where AVX2 and FMA could run
  * (bitwise the same), 1 (the default) lets them use AVX2. */
 void lt_bf16_emulate_fast(int on);
+/* For the benchmarks: 1 makes the bf16 GEMMs pack their operands as the
+ * hardware kernels do and then leave out the tile products (C = 0 for beta
+ * 0, untouched for beta 1): what the bf16 path costs beyond them, the time
+ * left where the matrix units make the products nearly free. 0 (the
+ * default): whole GEMMs. */
+void lt_bf16_tiles_off(int on);
 
 /* ---- the CPU backend's GEMMs (linear, conv2d) ----
  * lt_cpu_sgemm is cblas_sgemm (row-major, alpha 1) while the math is f32,
@@ -104,13 +130,24 @@ void lt_cpu_sgemm(int transa, int transb, int M, int N, int K, const float *A, i
                   float beta, float *C, int ldc);
 
 /* ---- between bf16_gemm.c and bf16_amx.c ----
- * One GEMM's packed operands (bf16_ukernel.inc says their layout) and C. */
+ * One GEMM's operands in tiles (bf16_ukernel.inc says their layout) and C.
+ * The tile of A for 16-row panel i and K step k starts at
+ * apack + i*apanel + k*astep, its rows arow bytes apart; B's likewise. The
+ * packed operands: panel kb*512, step 512, row 64 (lt_bf16_blocks_packed);
+ * a bf16 matrix already in that order but for its row length is read in
+ * place with other strides. */
 typedef struct lt_bf16_blocks {
     const uint16_t *apack, *bpack;
     int mblocks, nblocks, kb; /* 32x32 blocks of C, K steps of 32 */
     float *C;
     int ldc, M, N, accumulate;
+    size_t apanel, astep, arow, bpanel, bstep, brow;
 } lt_bf16_blocks;
+static inline void lt_bf16_blocks_packed(lt_bf16_blocks *b) {
+    b->apanel = b->bpanel = (size_t)b->kb * 512;
+    b->astep = b->bstep = 512;
+    b->arow = b->brow = 64;
+}
 /* Runs every block on the AMX tiles; -1 where this build has no AMX code. */
 int lt_bf16_amx_run(const lt_bf16_blocks *b);
 /* Runs every block with VDPBF16PS (bf16_avx512.c); -1 where it cannot. */
@@ -129,6 +166,13 @@ int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, un
  * else 255. */
 unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb, int scan);
 unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb, int scan);
+/* n values to bf16 (lt_bf16_from_f32's rounding); rows r0 and r1 of n bf16
+ * (n a multiple of 16) into n pairs (r0[j], r1[j]); and the scan
+ * lt_bf16_pack_b_avx2 returns, over n bf16 values (n a multiple of 16).
+ * Only where lt_bf16_model_avx2_cpu(). */
+void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n);
+void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n);
+unsigned lt_bf16_scan_avx2(const uint16_t *p, size_t n);
 /* the tile registers in memory, for the C models and the VDPBF16PS op */
 typedef union lt_bf16_tile {
     float f[256];

@@ -137,10 +137,10 @@ typedef struct split_tile {
     _Alignas(32) float o[256];
 } split_tile;
 
-AVX2_INLINE void split(split_tile *s, const uint16_t *t, int daz) {
+AVX2_INLINE void split(split_tile *s, const uint16_t *t, size_t stride, int daz) {
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
     for (int i = 0; i < 32; i++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(t + 16 * i));
+        __m256i v = _mm256_loadu_si256((const __m256i *)((const char *)t + (i >> 1) * stride + (i & 1) * 32));
         __m256 e = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), o = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
         if (daz) e = flush8(e), o = flush8(o);
         _mm256_store_ps(s->e + 8 * i, e);
@@ -242,8 +242,8 @@ AVX2 static void one_op(float *c, const uint16_t *a, const uint16_t *b, int vnni
         return;
     }
     split_tile sa, sb;
-    split(&sa, a, f & F_DAZ);
-    split(&sb, b, f & F_DAZ);
+    split(&sa, a, 64, f & F_DAZ);
+    split(&sb, b, 64, f & F_DAZ);
     tile_op(c, &sa, &sb, f, vnni);
 }
 
@@ -307,6 +307,80 @@ AVX2 unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int tra
     return scan ? scan_bf16(ap + (size_t)p * kb * 512, (size_t)kb * 512) : 255;
 }
 
+/* One whole block of B (32 K rows x 16 columns) in VNNI pairs, from row
+ * pointers (rows[k]: the block's 16 values of K row k) ... */
+AVX2_INLINE void pack_rows(uint16_t *t, const float *const *rows) {
+    /* rows 2q and 2q+1 of B, 8 columns: 8 pairs, the even row's bf16 in each
+       pair's low half */
+    for (int q = 0; q < 16; q++) {
+        const float *x0 = rows[2 * q], *x1 = rows[2 * q + 1];
+        for (int h = 0; h < 2; h++) {
+            __m256i e = bf16_8(_mm256_loadu_ps(x0 + 8 * h)), o = bf16_8(_mm256_loadu_ps(x1 + 8 * h));
+            _mm256_storeu_si256((__m256i *)(t + q * 32 + 16 * h), _mm256_or_si256(e, _mm256_slli_epi32(o, 16)));
+        }
+    }
+}
+
+/* w[c]: column c's 32 bf16 of K, its 16 pairs in order, into the block: 8x8
+   blocks of pairs transposed (pair q of column c to row q) */
+AVX2_INLINE void pairs_transpose(uint16_t *t, const uint16_t (*w)[32]) {
+    for (int cb = 0; cb < 16; cb += 8)
+        for (int qb = 0; qb < 16; qb += 8) {
+            __m256i r[8], u[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_load_si256((const __m256i *)(w[cb + i] + 2 * qb));
+            for (int i = 0; i < 8; i += 2) {
+                u[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+                u[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4)
+                for (int j = 0; j < 2; j++) {
+                    r[i + j] = _mm256_unpacklo_epi64(u[i + j], u[i + j + 2]);
+                    r[i + j + 2] = _mm256_unpackhi_epi64(u[i + j], u[i + j + 2]);
+                }
+            /* r[i] (r[i + 4]): pairs tq[i] and tq[i] + 4 of columns 0..3
+               (4..7), one per 128-bit half */
+            static const int tq[4] = {0, 2, 1, 3};
+            for (int i = 0; i < 4; i++) {
+                __m256i lo = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
+                __m256i hi = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
+                _mm256_storeu_si256((__m256i *)(t + (qb + tq[i]) * 32 + 2 * cb), lo);
+                _mm256_storeu_si256((__m256i *)(t + (qb + tq[i] + 4) * 32 + 2 * cb), hi);
+            }
+        }
+}
+
+/* ... or from column pointers (cols[c]: column c's 32 values of K) */
+AVX2_INLINE void pack_cols(uint16_t *t, const float *const *cols) {
+    _Alignas(32) uint16_t w[16][32];
+    for (int c = 0; c < 16; c++) {
+        store16(w[c], cols[c]);
+        store16(w[c] + 16, cols[c] + 16);
+    }
+    pairs_transpose(t, (const uint16_t(*)[32])w);
+}
+
+/* pairs (r0[j], r1[j]): per 128-bit half, unpacklo gives pairs 0-3 (8-11),
+   unpackhi 4-7 (12-15) */
+AVX2 void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n) {
+    for (size_t j = 0; j < n; j += 16) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(r0 + j)), x1 = _mm256_loadu_si256((const __m256i *)(r1 + j));
+        __m256i lo = _mm256_unpacklo_epi16(x0, x1), hi = _mm256_unpackhi_epi16(x0, x1);
+        _mm256_storeu_si256((__m256i *)(out + 2 * j), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(out + 2 * j + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+}
+
+AVX2 void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i v = _mm256_packus_epi32(bf16_8(_mm256_loadu_ps(src + i)), bf16_8(_mm256_loadu_ps(src + i + 8)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_permute4x64_epi64(v, 0xd8));
+    }
+    for (; i < n; i++) dst[i] = lt_bf16_from_f32(src[i]);
+}
+
+AVX2 unsigned lt_bf16_scan_avx2(const uint16_t *p, size_t n) { return scan_bf16(p, n); }
+
 AVX2 unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb,
                                   int scan) {
     int cols = imin(16, N - p * 16);
@@ -316,48 +390,13 @@ AVX2 unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int tra
         if (cols <= 0) {
             memset(t, 0, 1024);
         } else if (!trans && cols == 16 && ks == 32) {
-            /* rows 2q and 2q+1 of B, 8 columns: 8 pairs, the even row's
-               bf16 in each pair's low half */
-            for (int q = 0; q < 16; q++) {
-                const float *x0 = B + (size_t)(s * 32 + 2 * q) * ldb + p * 16, *x1 = x0 + ldb;
-                for (int h = 0; h < 2; h++) {
-                    __m256i e = bf16_8(_mm256_loadu_ps(x0 + 8 * h)), o = bf16_8(_mm256_loadu_ps(x1 + 8 * h));
-                    _mm256_storeu_si256((__m256i *)(t + q * 32 + 16 * h), _mm256_or_si256(e, _mm256_slli_epi32(o, 16)));
-                }
-            }
+            const float *rows[32];
+            for (int k = 0; k < 32; k++) rows[k] = B + (size_t)(s * 32 + k) * ldb + p * 16;
+            pack_rows(t, rows);
         } else if (trans && cols == 16 && ks == 32) {
-            /* column c's 32 values of K lie in a row of B: its 16 pairs in
-               order, then 8x8 blocks of pairs transposed (pair q of column c
-               to row q) */
-            _Alignas(32) uint16_t w[16][32];
-            for (int c = 0; c < 16; c++) {
-                const float *x = B + (size_t)(p * 16 + c) * ldb + s * 32;
-                store16(w[c], x);
-                store16(w[c] + 16, x + 16);
-            }
-            for (int cb = 0; cb < 16; cb += 8)
-                for (int qb = 0; qb < 16; qb += 8) {
-                    __m256i r[8], u[8];
-                    for (int i = 0; i < 8; i++) r[i] = _mm256_load_si256((const __m256i *)(w[cb + i] + 2 * qb));
-                    for (int i = 0; i < 8; i += 2) {
-                        u[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-                        u[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-                    }
-                    for (int i = 0; i < 8; i += 4)
-                        for (int j = 0; j < 2; j++) {
-                            r[i + j] = _mm256_unpacklo_epi64(u[i + j], u[i + j + 2]);
-                            r[i + j + 2] = _mm256_unpackhi_epi64(u[i + j], u[i + j + 2]);
-                        }
-                    /* r[i] (r[i + 4]): pairs tq[i] and tq[i] + 4 of columns
-                       0..3 (4..7), one per 128-bit half */
-                    static const int tq[4] = {0, 2, 1, 3};
-                    for (int i = 0; i < 4; i++) {
-                        __m256i lo = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
-                        __m256i hi = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
-                        _mm256_storeu_si256((__m256i *)(t + (qb + tq[i]) * 32 + 2 * cb), lo);
-                        _mm256_storeu_si256((__m256i *)(t + (qb + tq[i] + 4) * 32 + 2 * cb), hi);
-                    }
-                }
+            const float *cv[16];
+            for (int c = 0; c < 16; c++) cv[c] = B + (size_t)(p * 16 + c) * ldb + s * 32;
+            pack_cols(t, cv);
         } else {
             _Alignas(32) float tmp[512];
             if (cols < 16 || ks < 32) memset(tmp, 0, sizeof tmp);
@@ -392,7 +431,7 @@ AVX2_INLINE void fast_load(fast_tiles *T, int t, const void *p, size_t stride) {
     if (t < 4)
         for (int r = 0; r < 16; r++) memcpy(T->cf[t] + 16 * r, (const char *)p + r * stride, 64);
     else
-        split(&T->s[t - 4], p, T->flags & F_DAZ); /* packed: rows 64 bytes apart */
+        split(&T->s[t - 4], p, stride, T->flags & F_DAZ);
 }
 AVX2_INLINE void fast_store(fast_tiles *T, int t, void *p, size_t stride) {
     for (int r = 0; r < 16; r++) memcpy((char *)p + r * stride, T->cf[t] + 16 * r, 64);
@@ -454,6 +493,14 @@ int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, un
 }
 unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb, int scan) {
     (void)ap, (void)A, (void)lda, (void)trans, (void)M, (void)K, (void)p, (void)kb, (void)scan;
+    return 255;
+}
+void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n) {
+    (void)out, (void)r0, (void)r1, (void)n;
+}
+void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n) { (void)dst, (void)src, (void)n; }
+unsigned lt_bf16_scan_avx2(const uint16_t *p, size_t n) {
+    (void)p, (void)n;
     return 255;
 }
 unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb, int scan) {
