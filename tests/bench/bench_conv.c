@@ -69,28 +69,61 @@ static int im2col_chunk(int B, size_t K, size_t P) {
     return nb < 1 ? 1 : (int)nb;
 }
 
+/* The kernel calls of one layer: forward, backward dW (+db) only, backward
+ * dX only, the whole layer (forward + backward as training runs it). */
+static double time_call(int which, const layer *L, int B, float *inp, float *w, float *b, float *out, float *dout,
+                        float *dinp, float *dw, float *db, float *scratch) {
+    double t0 = lt_now();
+    if (which == 0 || which == 3)
+        lt_conv2d_forward(out, inp, w, b, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad, LT_ACT_RELU,
+                          scratch);
+    if (which == 1)
+        lt_conv2d_backward(NULL, dw, db, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad,
+                           LT_ACT_RELU, scratch);
+    if (which == 2)
+        lt_conv2d_backward(dinp, NULL, NULL, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride,
+                           L->pad, LT_ACT_RELU, scratch);
+    if (which == 3)
+        lt_conv2d_backward(L->need_dinp ? dinp : NULL, dw, db, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH,
+                           L->KW, L->stride, L->pad, LT_ACT_RELU, scratch);
+    return lt_now() - t0;
+}
+
+/* Times the kernel calls under nv variants (set(v) switches to variant v),
+ * the variants in turn within each repeat so that the machine's load swings
+ * reach them alike; prints one row per variant, returns each variant's layer
+ * time in tl[v]. */
+static void kernel_rows_n(int nv, const char *const *labels, void (*set)(int), const layer *L, int B, int reps,
+                          double gf, float *inp, float *w, float *b, float *out, float *dout, float *dinp, float *dw,
+                          float *db, float *scratch, double *tl) {
+    double t[4][4];
+    for (int v = 0; v < nv; v++)
+        for (int c = 0; c < 4; c++) t[v][c] = 1e30;
+    for (int c = 0; c < 4; c++)
+        for (int r = 0; r < reps; r++)
+            for (int v = 0; v < nv; v++) {
+                set(v);
+                double x = time_call(c, L, B, inp, w, b, out, dout, dinp, dw, db, scratch);
+                if (x < t[v][c]) t[v][c] = x;
+            }
+    int ngemm = L->need_dinp ? 3 : 2;
+    for (int v = 0; v < nv; v++) {
+        printf("  %-11s fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s  (%.2f / %.2f / %.2f ms)  layer %6.1f GFLOP/s %6.2f "
+               "ms\n",
+               labels[v], gf / t[v][0], gf / t[v][1], gf / t[v][2], t[v][0] * 1e3, t[v][1] * 1e3, t[v][2] * 1e3,
+               ngemm * gf / t[v][3], t[v][3] * 1e3);
+        tl[v] = t[v][3];
+    }
+}
+
+static void set_none(int v) { (void)v; }
+static void set_fused(int v) { lt_conv2d_set_bf16_fused(v); }
+
 /* Times the kernel calls with the current algorithm; returns the layer time. */
 static double kernel_rows(const char *label, const layer *L, int B, int reps, double gf, float *inp, float *w, float *b,
                           float *out, float *dout, float *dinp, float *dw, float *db, float *scratch) {
-    double tf, tw, tx, tl;
-    BEST(tf, reps,
-         lt_conv2d_forward(out, inp, w, b, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad, LT_ACT_RELU,
-                           scratch));
-    BEST(tw, reps,
-         lt_conv2d_backward(NULL, dw, db, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride,
-                            L->pad, LT_ACT_RELU, scratch));
-    BEST(tx, reps,
-         lt_conv2d_backward(dinp, NULL, NULL, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride,
-                            L->pad, LT_ACT_RELU, scratch));
-    BEST(tl, reps, {
-        lt_conv2d_forward(out, inp, w, b, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad, LT_ACT_RELU,
-                          scratch);
-        lt_conv2d_backward(L->need_dinp ? dinp : NULL, dw, db, dout, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH,
-                           L->KW, L->stride, L->pad, LT_ACT_RELU, scratch);
-    });
-    int ngemm = L->need_dinp ? 3 : 2;
-    printf("  %-11s fwd %6.1f   dW %6.1f   dX %6.1f  GFLOP/s  (%.2f / %.2f / %.2f ms)  layer %6.1f GFLOP/s %6.2f ms\n",
-           label, gf / tf, gf / tw, gf / tx, tf * 1e3, tw * 1e3, tx * 1e3, ngemm * gf / tl, tl * 1e3);
+    double tl;
+    kernel_rows_n(1, &label, set_none, L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch, &tl);
     return tl;
 }
 
@@ -168,10 +201,11 @@ static void bench_layer(const layer *L, int B, int reps) {
     kernel_rows(hw != LT_BF16_NONE ? "bf16" : "bf16 model", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db,
                 scratch);
     lt_bf16_tiles_off(1);
-    lt_conv2d_set_bf16_fused(0);
-    double tc = kernel_rows("-tiles col", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
+    static const char *const variants[2] = {"-tiles col", "-tiles img"};
+    double tv[2];
+    kernel_rows_n(2, variants, set_fused, L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch, tv);
+    double tc = tv[0], ti = tv[1];
     lt_conv2d_set_bf16_fused(1);
-    double ti = kernel_rows("-tiles img", L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch);
     lt_bf16_tiles_off(0);
     lt_cpu_gemm_set_bf16(LT_BF16_NONE);
     printf("  bf16 outside the tile products: %.2f ms on the image, %.2f with the column matrix written (%.2fx); "

@@ -51,6 +51,9 @@
  * Usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N]
  *                    [--data DIR] [--peak-gflops F] [--conv auto|gemm]
  *                    [--precision 32|bf16-mixed] [--tile-products on|off]
+ *                    [--profiler simple]
+ * With --profiler simple the trainer's time per hook and per op kind (warm-up
+ * steps included) follows the two lines.
  * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data,
  * the peak measured. */
 #include <stdio.h>
@@ -59,6 +62,7 @@
 #include <sys/resource.h>
 
 #include "lathe/precision.h"
+#include "lathe/profiler.h"
 #include "lathe/train.h"
 #include "ops/cpu/bf16_gemm.h"
 #include "ops/kernels.h"
@@ -111,7 +115,8 @@ static double flop_per_sample(int h, int w) {
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] "
-                    "[--peak-gflops F] [--conv auto|gemm] [--precision 32|bf16-mixed] [--tile-products on|off]\n");
+                    "[--peak-gflops F] [--conv auto|gemm] [--precision 32|bf16-mixed] [--tile-products on|off] "
+                    "[--profiler simple]\n");
 }
 
 int main(int argc, char **argv) {
@@ -119,7 +124,7 @@ int main(int argc, char **argv) {
     int threads = 2, batch = 128;
     double peak = 0; /* 0: measure it */
     const char *data = NULL, *conv = "auto";
-    int precision = LT_PREC_32, products = 1;
+    int precision = LT_PREC_32, products = 1, profiler = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -142,6 +147,8 @@ int main(int argc, char **argv) {
             conv = v;
         else if (!strcmp(a, "--tile-products") && (!strcmp(v, "on") || !strcmp(v, "off")))
             products = !strcmp(v, "on");
+        else if (!strcmp(a, "--profiler") && !strcmp(v, "simple"))
+            profiler = 1;
         else if (!strcmp(a, "--precision") &&
                  (lt_precision_parse(v) == LT_PREC_32 || lt_precision_parse(v) == LT_PREC_BF16_MIXED))
             precision = lt_precision_parse(v);
@@ -183,6 +190,7 @@ int main(int argc, char **argv) {
     cfg.threads = threads;
     cfg.batch_size = batch;
     cfg.precision = precision;
+    cfg.profiler = profiler;
     if (data) snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data);
 
     static lt_trainer t; /* large; static keeps it off the stack */
@@ -220,6 +228,9 @@ int main(int argc, char **argv) {
     snprintf(kernels, sizeof kernels, "%s", t.kernels);
     int emulated = strstr(kernels, "emulated kernels") != NULL;
     int nthreads = lt_cpu_get_threads();
+    static char prof[8192];
+    prof[0] = 0;
+    if (t.prof) lt_prof_report(t.prof, prof, sizeof prof);
     lt_trainer_free(&t);
 
     struct rusage ru;
@@ -233,5 +244,6 @@ int main(int argc, char **argv) {
            products ? "on" : "off", kernels);
     printf("%.1f%% of %s fp32 peak (%.1f GFLOP/s on %s, %d threads)\n", 100.0 * gflops / peak, peak_src, peak,
            peak_cpu_model(), threads);
+    if (prof[0]) fputs(prof, stdout);
     return 0;
 }

@@ -427,6 +427,21 @@ static void image_bf16(uint16_t *img, const lt_bf16_im2col *g, int avx2) {
         for (size_t j = 0; j < n; j++) img[j] = lt_bf16_from_f32(src[j]);
 }
 
+/* dst[0..n) = src[0..n) for the short runs of an output row: fixed-size
+   blocks (a vector move each) and an overlapping last block, where a memcpy
+   call per run would cost more than the copy */
+static inline void copy_run(uint16_t *restrict dst, const uint16_t *restrict src, int n) {
+    if (n >= 16) {
+        int j = 0;
+        for (; j + 16 <= n; j += 16) memcpy(dst + j, src + j, 32);
+        if (j < n) memcpy(dst + n - 16, src + n - 16, 32);
+    } else if (n >= 8) {
+        memcpy(dst, src, 16);
+        memcpy(dst + n - 8, src + n - 8, 16);
+    } else
+        for (int j = 0; j < n; j++) dst[j] = src[j];
+}
+
 /* row k of the column matrix (np values: the pixels, then zeros) */
 static void col_row(uint16_t *restrict dst, const lt_bf16_im2col *g, const uint16_t *restrict img, int k, size_t np) {
     size_t P = (size_t)g->OH * g->OW, plane = (size_t)g->H * g->W, N = (size_t)g->nb * P;
@@ -457,7 +472,7 @@ static void col_row(uint16_t *restrict dst, const lt_bf16_im2col *g, const uint1
             for (int ow = hi; ow < OW; ow++) d[ow] = 0;
             const uint16_t *src = ch + (size_t)ih * g->W + (ptrdiff_t)lo * s - g->pad + kw;
             if (s == 1)
-                memcpy(d + lo, src, (size_t)(hi - lo) * sizeof *d);
+                copy_run(d + lo, src, hi - lo);
             else
                 for (int ow = lo; ow < hi; ow++) d[ow] = src[(size_t)(ow - lo) * s];
         }
