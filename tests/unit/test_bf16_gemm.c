@@ -725,6 +725,26 @@ static void test_conv_fused(void) {
     lt_conv2d_set_bf16_fused(1);
     lt_cpu_gemm_set_bf16(LT_BF16_NONE);
     CHECK_MSG(bad == 0, "%d conv2d results differ between the GEMMs on the image and on the column matrix", bad);
+
+    /* a layer with one input channel keeps its direct f32 weight gradient in
+       the bf16 mode (bitwise the f32 mode's), its forward is bf16 */
+    enum { B = 3, H = 12, OC = 8, OH = H - 2 };
+    float inp[B * H * H], w[OC * 9], dout[B * OC * OH * OH], out[2][B * OC * OH * OH], dw[2][OC * 9], db[2][OC];
+    float *scratch = malloc(lt_conv2d_scratch_floats(B, 1, H, H, OC, 3, 3, 1, 0) * sizeof *scratch);
+    for (int j = 0; j < B * H * H; j++) inp[j] = urand();
+    for (int j = 0; j < OC * 9; j++) w[j] = urand();
+    for (int j = 0; j < B * OC * OH * OH; j++) dout[j] = urand();
+    for (int f = 0; f < 2; f++) {
+        lt_cpu_gemm_set_bf16(f ? LT_BF16_EMULATED : LT_BF16_NONE);
+        memset(dw[f], 0, sizeof dw[f]);
+        memset(db[f], 0, sizeof db[f]);
+        lt_conv2d_forward(out[f], inp, w, NULL, B, 1, H, H, OC, 3, 3, 1, 0, LT_ACT_NONE, scratch);
+        lt_conv2d_backward(NULL, dw[f], db[f], dout, out[f], inp, w, B, 1, H, H, OC, 3, 3, 1, 0, LT_ACT_NONE, scratch);
+    }
+    lt_cpu_gemm_set_bf16(LT_BF16_NONE);
+    CHECK(memcmp(out[0], out[1], sizeof out[0]) != 0);
+    CHECK(memcmp(dw[0], dw[1], sizeof dw[0]) == 0 && memcmp(db[0], db[1], sizeof db[0]) == 0);
+    free(scratch);
 }
 
 static void test_names(void) {
