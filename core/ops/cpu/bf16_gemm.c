@@ -480,6 +480,34 @@ static void col_row(uint16_t *restrict dst, const lt_bf16_im2col *g, const uint1
     memset(dst + N, 0, (np - N) * sizeof *dst);
 }
 
+/* pair row q = k/2 of the column matrix (rows k and k+1 interleaved, np
+   pairs) straight from the image where every tap reads inside it (stride 1,
+   no padding) and both rows are taps: 1; else 0 (nothing written) */
+static int col_pair(uint16_t *restrict out, const lt_bf16_im2col *g, const uint16_t *restrict img, int k, size_t np,
+                    int avx2) {
+    int khw = g->KH * g->KW;
+    if (g->stride != 1 || g->pad != 0 || k + 1 >= g->C * khw) return 0;
+    size_t P = (size_t)g->OH * g->OW, plane = (size_t)g->H * g->W, N = (size_t)g->nb * P;
+    const uint16_t *base[2];
+    for (int e = 0; e < 2; e++) {
+        int c = (k + e) / khw, kh = (k + e - c * khw) / g->KW, kw = (k + e) % g->KW;
+        base[e] = img + (size_t)c * plane + (size_t)kh * g->W + kw;
+    }
+    int OW = g->OW;
+    if (avx2)
+        lt_bf16_interleave_rows_avx2(out, base[0], base[1], g->nb, g->OH, OW, (size_t)g->C * plane, (size_t)g->W);
+    else
+        for (int bb = 0; bb < g->nb; bb++)
+            for (int oh = 0; oh < g->OH; oh++) {
+                size_t at = (size_t)bb * g->C * plane + (size_t)oh * g->W;
+                const uint16_t *restrict s0 = base[0] + at, *restrict s1 = base[1] + at;
+                uint16_t *restrict d = out + 2 * ((size_t)bb * P + (size_t)oh * OW);
+                for (int j = 0; j < OW; j++) d[2 * j] = s0[j], d[2 * j + 1] = s1[j];
+            }
+    memset(out + 2 * N, 0, 2 * (np - N) * sizeof *out);
+    return 1;
+}
+
 static size_t round32(size_t n) { return (n + 31) / 32 * 32; }
 
 int lt_bf16_gemm_im2col(lt_bf16_impl impl, int transa, int transb, int M, int N, int K, const float *A, int lda,
@@ -505,6 +533,7 @@ int lt_bf16_gemm_im2col(lt_bf16_impl impl, int transa, int transb, int M, int N,
         image_bf16(img, col, avx2);
         for (size_t q = 0; q < kp / 2; q++) {
             uint16_t *out = colp + q * 2 * np;
+            if (col_pair(out, col, img, (int)(2 * q), np, avx2)) continue;
             col_row(r0, col, img, (int)(2 * q), np);
             col_row(r1, col, img, (int)(2 * q + 1), np);
             if (avx2)

@@ -172,6 +172,10 @@ unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, i
  * Only where lt_bf16_model_avx2_cpu(). */
 void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n);
 void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n);
+/* The same for nb x rows rows of n values, row r of block b at
+ * s0 + b*sample + r*row (and s1 likewise), the pairs one row after another. */
+void lt_bf16_interleave_rows_avx2(uint16_t *out, const uint16_t *s0, const uint16_t *s1, int nb, int rows, int n,
+                                  size_t sample, size_t row);
 unsigned lt_bf16_scan_avx2(const uint16_t *p, size_t n);
 /* the tile registers in memory, for the C models and the VDPBF16PS op */
 typedef union lt_bf16_tile {

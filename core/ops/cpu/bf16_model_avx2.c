@@ -370,6 +370,29 @@ AVX2 void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint1
     }
 }
 
+/* 16 pairs (x0[j], x1[j]) at out */
+AVX2_INLINE void pairs16(uint16_t *out, const uint16_t *x0, const uint16_t *x1) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)x0), b = _mm256_loadu_si256((const __m256i *)x1);
+    __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
+}
+
+AVX2 void lt_bf16_interleave_rows_avx2(uint16_t *out, const uint16_t *s0, const uint16_t *s1, int nb, int rows, int n,
+                                       size_t sample, size_t row) {
+    for (int b = 0; b < nb; b++)
+        for (int r = 0; r < rows; r++, out += 2 * (size_t)n) {
+            const uint16_t *x0 = s0 + b * sample + r * row, *x1 = s1 + b * sample + r * row;
+            if (n < 16) {
+                for (int j = 0; j < n; j++) out[2 * j] = x0[j], out[2 * j + 1] = x1[j];
+                continue;
+            }
+            int j = 0;
+            for (; j + 16 <= n; j += 16) pairs16(out + 2 * j, x0 + j, x1 + j);
+            if (j < n) pairs16(out + 2 * (n - 16), x0 + n - 16, x1 + n - 16);
+        }
+}
+
 AVX2 void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -497,6 +520,10 @@ unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, i
 }
 void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n) {
     (void)out, (void)r0, (void)r1, (void)n;
+}
+void lt_bf16_interleave_rows_avx2(uint16_t *out, const uint16_t *s0, const uint16_t *s1, int nb, int rows, int n,
+                                  size_t sample, size_t row) {
+    (void)out, (void)s0, (void)s1, (void)nb, (void)rows, (void)n, (void)sample, (void)row;
 }
 void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n) { (void)dst, (void)src, (void)n; }
 unsigned lt_bf16_scan_avx2(const uint16_t *p, size_t n) {
