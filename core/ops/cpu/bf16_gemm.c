@@ -357,6 +357,15 @@ static int want_scan(lt_bf16_impl impl) {
            (impl == LT_BF16_EMULATED || impl == LT_BF16_EMULATED_AVX512);
 }
 
+/* C [M, N] (rows ldc apart), accumulated into or overwritten */
+static void set_c(lt_bf16_blocks *b, float *C, int ldc, int M, int N, int accumulate) {
+    b->C = C;
+    b->ldc = ldc;
+    b->M = M;
+    b->N = N;
+    b->accumulate = accumulate;
+}
+
 /* the blocks' products with impl, sa and sb what A and B hold (the scans) */
 static int run_blocks(lt_bf16_impl impl, const lt_bf16_blocks *blk, int avx2, unsigned sa, unsigned sb) {
     if (__atomic_load_n(&tiles_off, __ATOMIC_RELAXED)) { /* everything but the products */
@@ -390,11 +399,7 @@ int lt_bf16_gemm(lt_bf16_impl impl, int transa, int transb, int M, int N, int K,
     unsigned sb = pack_b(ap + na, B, ldb, transb, K, N, 2 * blk.nblocks, blk.kb, avx2, scan);
     blk.apack = ap;
     blk.bpack = ap + na;
-    blk.C = C;
-    blk.ldc = ldc;
-    blk.M = M;
-    blk.N = N;
-    blk.accumulate = beta != 0.0f;
+    set_c(&blk, C, ldc, M, N, beta != 0.0f);
     return run_blocks(impl, &blk, avx2, sa, sb);
 }
 
@@ -547,11 +552,7 @@ int lt_bf16_gemm_im2col(lt_bf16_impl impl, int transa, int transb, int M, int N,
         blk.bpanel = 32;         /* 16 pixels' pairs */
         blk.bstep = 16 * 2 * np; /* 16 pair rows */
         blk.brow = 2 * np * 2;   /* bytes */
-        blk.C = C;
-        blk.ldc = ldc;
-        blk.M = M;
-        blk.N = N;
-        blk.accumulate = beta != 0.0f;
+        set_c(&blk, C, ldc, M, N, beta != 0.0f);
         return run_blocks(impl, &blk, avx2, sa, sb);
     }
     /* C^T [taps, M] (+)= col [taps, pixels] x A^T */
@@ -577,11 +578,7 @@ int lt_bf16_gemm_im2col(lt_bf16_impl impl, int transa, int transb, int M, int N,
     blk.astep = 32;       /* 32 pixels */
     blk.arow = 2 * np;    /* bytes */
     blk.bpack = bp;
-    blk.C = ct;
-    blk.ldc = M;
-    blk.M = taps;
-    blk.N = M;
-    blk.accumulate = acc;
+    set_c(&blk, ct, M, taps, M, acc);
     int rc = run_blocks(impl, &blk, avx2, sa, sb);
     if (!rc)
         for (int i = 0; i < M; i++)
