@@ -671,6 +671,7 @@ static void test_gemm_im2col(void) {
         {1, 3, 3, 3, 5, 5, 1, 2, 0, 1, 4},     /* kernel larger than the image */
         {3, 4, 10, 10, 2, 3, 3, 0, 1, 2, 6},   /* stride 3 */
         {2, 7, 17, 40, 3, 3, 1, 1, 0, 2, 16},  /* padded, rows of 40 */
+        {2, 3, 5, 17, 3, 3, 1, 1, 0, 2, 9},    /* padded, runs of 16 and 17 */
     };
     int bad = 0, cases = 0;
     for (int f = have_avx2() ? 0 : 1; f < 2; f++) {
