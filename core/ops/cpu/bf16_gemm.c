@@ -240,6 +240,12 @@ int lt_bf16_tdpbf16ps_amx(float *c, const uint16_t *a, const uint16_t *b) {
  * (bf16_model_avx2.c); else 255. On the threads from PACK_PAR_TILES tiles
  * (fewer are done before the threads would have started). */
 #define PACK_PAR_TILES 64
+
+/* one panel's scan into the least exponent and the flags so far */
+static void scan_merge(unsigned st, unsigned *emin, unsigned *any) {
+    if ((st & 0xffu) < *emin) *emin = st & 0xffu;
+    *any |= st & ~0xffu;
+}
 static unsigned pack_a(uint16_t *restrict ap, const float *restrict A, int lda, int trans, int M, int K, int panels,
                        int kb, int avx2, int scan) {
     unsigned emin = 255, any = 0;
@@ -247,9 +253,7 @@ static unsigned pack_a(uint16_t *restrict ap, const float *restrict A, int lda, 
 #pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (par)
     for (int p = 0; p < panels; p++)
         if (avx2) {
-            unsigned st = lt_bf16_pack_a_avx2(ap, A, lda, trans, M, K, p, kb, scan);
-            if ((st & 0xffu) < emin) emin = st & 0xffu;
-            any |= st & ~0xffu;
+            scan_merge(lt_bf16_pack_a_avx2(ap, A, lda, trans, M, K, p, kb, scan), &emin, &any);
         } else
             for (int s = 0; s < kb; s++) {
                 uint16_t *t = ap + ((size_t)p * kb + s) * 512;
@@ -272,9 +276,7 @@ static unsigned pack_b(uint16_t *restrict bp, const float *restrict B, int ldb, 
 #pragma omp parallel for schedule(static) reduction(min : emin) reduction(| : any) if (par)
     for (int p = 0; p < panels; p++)
         if (avx2) {
-            unsigned st = lt_bf16_pack_b_avx2(bp, B, ldb, trans, K, N, p, kb, scan);
-            if ((st & 0xffu) < emin) emin = st & 0xffu;
-            any |= st & ~0xffu;
+            scan_merge(lt_bf16_pack_b_avx2(bp, B, ldb, trans, K, N, p, kb, scan), &emin, &any);
         } else
             for (int s = 0; s < kb; s++) {
                 uint16_t *t = bp + ((size_t)p * kb + s) * 512;
@@ -457,13 +459,8 @@ static void col_row(uint16_t *restrict dst, const lt_bf16_im2col *g, const uint1
     }
     int khw = g->KH * g->KW, c = k / khw, kh = (k - c * khw) / g->KW, kw = k % g->KW;
     int s = g->stride, OW = g->OW;
-    /* output columns ow whose input column ow*s - pad + kw lies in [0, W) */
-    int lo = 0, hi = OW;
-    if (g->pad - kw > 0) lo = (g->pad - kw + s - 1) / s;
-    int last = g->W - 1 + g->pad - kw;
-    hi = last < 0 ? 0 : last / s + 1;
-    if (hi > OW) hi = OW;
-    if (lo > hi) lo = hi;
+    int lo, hi;
+    lt_conv_valid_cols(kw, g->W, OW, s, g->pad, &lo, &hi);
     for (int bb = 0; bb < g->nb; bb++) {
         const uint16_t *ch = img + ((size_t)bb * g->C + c) * plane;
         uint16_t *d = dst + (size_t)bb * P;
@@ -485,6 +482,20 @@ static void col_row(uint16_t *restrict dst, const lt_bf16_im2col *g, const uint1
     memset(dst + N, 0, (np - N) * sizeof *dst);
 }
 
+/* lt_bf16_interleave_rows_avx2, or the same in plain C */
+static void interleave_rows(uint16_t *restrict out, const uint16_t *s0, const uint16_t *s1, int nb, int rows, int n,
+                            size_t sample, size_t row, int avx2) {
+    if (avx2) {
+        lt_bf16_interleave_rows_avx2(out, s0, s1, nb, rows, n, sample, row);
+        return;
+    }
+    for (int b = 0; b < nb; b++)
+        for (int r = 0; r < rows; r++, out += 2 * (size_t)n) {
+            const uint16_t *x0 = s0 + b * sample + r * row, *x1 = s1 + b * sample + r * row;
+            for (int j = 0; j < n; j++) out[2 * j] = x0[j], out[2 * j + 1] = x1[j];
+        }
+}
+
 /* pair row q = k/2 of the column matrix (rows k and k+1 interleaved, np
    pairs) straight from the image where every tap reads inside it (stride 1,
    no padding) and both rows are taps: 1; else 0 (nothing written) */
@@ -498,17 +509,7 @@ static int col_pair(uint16_t *restrict out, const lt_bf16_im2col *g, const uint1
         int c = (k + e) / khw, kh = (k + e - c * khw) / g->KW, kw = (k + e) % g->KW;
         base[e] = img + (size_t)c * plane + (size_t)kh * g->W + kw;
     }
-    int OW = g->OW;
-    if (avx2)
-        lt_bf16_interleave_rows_avx2(out, base[0], base[1], g->nb, g->OH, OW, (size_t)g->C * plane, (size_t)g->W);
-    else
-        for (int bb = 0; bb < g->nb; bb++)
-            for (int oh = 0; oh < g->OH; oh++) {
-                size_t at = (size_t)bb * g->C * plane + (size_t)oh * g->W;
-                const uint16_t *restrict s0 = base[0] + at, *restrict s1 = base[1] + at;
-                uint16_t *restrict d = out + 2 * ((size_t)bb * P + (size_t)oh * OW);
-                for (int j = 0; j < OW; j++) d[2 * j] = s0[j], d[2 * j + 1] = s1[j];
-            }
+    interleave_rows(out, base[0], base[1], g->nb, g->OH, g->OW, (size_t)g->C * plane, (size_t)g->W, avx2);
     memset(out + 2 * N, 0, 2 * (np - N) * sizeof *out);
     return 1;
 }
@@ -541,10 +542,7 @@ int lt_bf16_gemm_im2col(lt_bf16_impl impl, int transa, int transb, int M, int N,
             if (col_pair(out, col, img, (int)(2 * q), np, avx2)) continue;
             col_row(r0, col, img, (int)(2 * q), np);
             col_row(r1, col, img, (int)(2 * q + 1), np);
-            if (avx2)
-                lt_bf16_interleave_avx2(out, r0, r1, np);
-            else
-                for (size_t j = 0; j < np; j++) out[2 * j] = r0[j], out[2 * j + 1] = r1[j];
+            interleave_rows(out, r0, r1, 1, 1, (int)np, 0, 0, avx2);
         }
         unsigned sb = avx2 && scan ? lt_bf16_scan_avx2(colp, ncol) : 255;
         blk.apack = ap;

@@ -86,6 +86,20 @@ typedef struct lt_bf16_im2col {
     int b0, nb, C, H, W, KH, KW, stride, pad, OH, OW;
 } lt_bf16_im2col;
 
+/* Valid output-column range [*lo, *hi) of a convolution's kernel column kw:
+ * those ow whose input column iw = ow*stride - pad + kw lies in [0, W)
+ * (conv2d.c's im2col and col2im, and the bf16 column matrix). */
+static inline void lt_conv_valid_cols(int kw, int W, int OW, int stride, int pad, int *lo, int *hi) {
+    int l = 0, h;
+    if (pad - kw > 0) l = (pad - kw + stride - 1) / stride;
+    int last = W - 1 + pad - kw; /* largest ow*stride allowed */
+    h = last < 0 ? 0 : last / stride + 1;
+    if (h > OW) h = OW;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
 /* lt_bf16_gemm with B the column matrix col (transb 0: K = C*KH*KW taps,
  * N = nb*OH*OW pixels) or its transpose (transb 1: K pixels, N taps), built
  * in bf16 from the image in an order the tile loads read in place: no f32
@@ -166,14 +180,12 @@ int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, un
  * else 255. */
 unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb, int scan);
 unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int trans, int K, int N, int p, int kb, int scan);
-/* n values to bf16 (lt_bf16_from_f32's rounding); rows r0 and r1 of n bf16
- * (n a multiple of 16) into n pairs (r0[j], r1[j]); and the scan
- * lt_bf16_pack_b_avx2 returns, over n bf16 values (n a multiple of 16).
- * Only where lt_bf16_model_avx2_cpu(). */
+/* n values to bf16 (lt_bf16_from_f32's rounding); nb x rows rows of n bf16
+ * into pairs: row r of block b from s0 + b*sample + r*row and s1 likewise,
+ * out[2j] = s0[..][j], out[2j+1] = s1[..][j], the rows' pairs one after
+ * another; and the scan lt_bf16_pack_b_avx2 returns, over n bf16 values (n a
+ * multiple of 16). Only where lt_bf16_model_avx2_cpu(). */
 void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n);
-void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n);
-/* The same for nb x rows rows of n values, row r of block b at
- * s0 + b*sample + r*row (and s1 likewise), the pairs one row after another. */
 void lt_bf16_interleave_rows_avx2(uint16_t *out, const uint16_t *s0, const uint16_t *s1, int nb, int rows, int n,
                                   size_t sample, size_t row);
 unsigned lt_bf16_scan_avx2(const uint16_t *p, size_t n);

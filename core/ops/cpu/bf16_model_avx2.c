@@ -307,70 +307,8 @@ AVX2 unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int tra
     return scan ? scan_bf16(ap + (size_t)p * kb * 512, (size_t)kb * 512) : 255;
 }
 
-/* One whole block of B (32 K rows x 16 columns) in VNNI pairs, from row
- * pointers (rows[k]: the block's 16 values of K row k) ... */
-AVX2_INLINE void pack_rows(uint16_t *t, const float *const *rows) {
-    /* rows 2q and 2q+1 of B, 8 columns: 8 pairs, the even row's bf16 in each
-       pair's low half */
-    for (int q = 0; q < 16; q++) {
-        const float *x0 = rows[2 * q], *x1 = rows[2 * q + 1];
-        for (int h = 0; h < 2; h++) {
-            __m256i e = bf16_8(_mm256_loadu_ps(x0 + 8 * h)), o = bf16_8(_mm256_loadu_ps(x1 + 8 * h));
-            _mm256_storeu_si256((__m256i *)(t + q * 32 + 16 * h), _mm256_or_si256(e, _mm256_slli_epi32(o, 16)));
-        }
-    }
-}
-
-/* w[c]: column c's 32 bf16 of K, its 16 pairs in order, into the block: 8x8
-   blocks of pairs transposed (pair q of column c to row q) */
-AVX2_INLINE void pairs_transpose(uint16_t *t, const uint16_t (*w)[32]) {
-    for (int cb = 0; cb < 16; cb += 8)
-        for (int qb = 0; qb < 16; qb += 8) {
-            __m256i r[8], u[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_load_si256((const __m256i *)(w[cb + i] + 2 * qb));
-            for (int i = 0; i < 8; i += 2) {
-                u[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-                u[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-            }
-            for (int i = 0; i < 8; i += 4)
-                for (int j = 0; j < 2; j++) {
-                    r[i + j] = _mm256_unpacklo_epi64(u[i + j], u[i + j + 2]);
-                    r[i + j + 2] = _mm256_unpackhi_epi64(u[i + j], u[i + j + 2]);
-                }
-            /* r[i] (r[i + 4]): pairs tq[i] and tq[i] + 4 of columns 0..3
-               (4..7), one per 128-bit half */
-            static const int tq[4] = {0, 2, 1, 3};
-            for (int i = 0; i < 4; i++) {
-                __m256i lo = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
-                __m256i hi = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
-                _mm256_storeu_si256((__m256i *)(t + (qb + tq[i]) * 32 + 2 * cb), lo);
-                _mm256_storeu_si256((__m256i *)(t + (qb + tq[i] + 4) * 32 + 2 * cb), hi);
-            }
-        }
-}
-
-/* ... or from column pointers (cols[c]: column c's 32 values of K) */
-AVX2_INLINE void pack_cols(uint16_t *t, const float *const *cols) {
-    _Alignas(32) uint16_t w[16][32];
-    for (int c = 0; c < 16; c++) {
-        store16(w[c], cols[c]);
-        store16(w[c] + 16, cols[c] + 16);
-    }
-    pairs_transpose(t, (const uint16_t(*)[32])w);
-}
-
-/* pairs (r0[j], r1[j]): per 128-bit half, unpacklo gives pairs 0-3 (8-11),
-   unpackhi 4-7 (12-15) */
-AVX2 void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n) {
-    for (size_t j = 0; j < n; j += 16) {
-        __m256i x0 = _mm256_loadu_si256((const __m256i *)(r0 + j)), x1 = _mm256_loadu_si256((const __m256i *)(r1 + j));
-        __m256i lo = _mm256_unpacklo_epi16(x0, x1), hi = _mm256_unpackhi_epi16(x0, x1);
-        _mm256_storeu_si256((__m256i *)(out + 2 * j), _mm256_permute2x128_si256(lo, hi, 0x20));
-        _mm256_storeu_si256((__m256i *)(out + 2 * j + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
-    }
-}
-
-/* 16 pairs (x0[j], x1[j]) at out */
+/* 16 pairs (x0[j], x1[j]) at out: per 128-bit half, unpacklo gives pairs
+   0-3 (8-11), unpackhi 4-7 (12-15) */
 AVX2_INLINE void pairs16(uint16_t *out, const uint16_t *x0, const uint16_t *x1) {
     __m256i a = _mm256_loadu_si256((const __m256i *)x0), b = _mm256_loadu_si256((const __m256i *)x1);
     __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);
@@ -395,10 +333,7 @@ AVX2 void lt_bf16_interleave_rows_avx2(uint16_t *out, const uint16_t *s0, const 
 
 AVX2 void lt_bf16_convert_avx2(uint16_t *dst, const float *src, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256i v = _mm256_packus_epi32(bf16_8(_mm256_loadu_ps(src + i)), bf16_8(_mm256_loadu_ps(src + i + 8)));
-        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_permute4x64_epi64(v, 0xd8));
-    }
+    for (; i + 16 <= n; i += 16) store16(dst + i, src + i);
     for (; i < n; i++) dst[i] = lt_bf16_from_f32(src[i]);
 }
 
@@ -413,13 +348,48 @@ AVX2 unsigned lt_bf16_pack_b_avx2(uint16_t *bp, const float *B, int ldb, int tra
         if (cols <= 0) {
             memset(t, 0, 1024);
         } else if (!trans && cols == 16 && ks == 32) {
-            const float *rows[32];
-            for (int k = 0; k < 32; k++) rows[k] = B + (size_t)(s * 32 + k) * ldb + p * 16;
-            pack_rows(t, rows);
+            /* rows 2q and 2q+1 of B, 8 columns: 8 pairs, the even row's
+               bf16 in each pair's low half */
+            for (int q = 0; q < 16; q++) {
+                const float *x0 = B + (size_t)(s * 32 + 2 * q) * ldb + p * 16, *x1 = x0 + ldb;
+                for (int h = 0; h < 2; h++) {
+                    __m256i e = bf16_8(_mm256_loadu_ps(x0 + 8 * h)), o = bf16_8(_mm256_loadu_ps(x1 + 8 * h));
+                    _mm256_storeu_si256((__m256i *)(t + q * 32 + 16 * h), _mm256_or_si256(e, _mm256_slli_epi32(o, 16)));
+                }
+            }
         } else if (trans && cols == 16 && ks == 32) {
-            const float *cv[16];
-            for (int c = 0; c < 16; c++) cv[c] = B + (size_t)(p * 16 + c) * ldb + s * 32;
-            pack_cols(t, cv);
+            /* column c's 32 values of K lie in a row of B: its 16 pairs in
+               order, then 8x8 blocks of pairs transposed (pair q of column c
+               to row q) */
+            _Alignas(32) uint16_t w[16][32];
+            for (int c = 0; c < 16; c++) {
+                const float *x = B + (size_t)(p * 16 + c) * ldb + s * 32;
+                store16(w[c], x);
+                store16(w[c] + 16, x + 16);
+            }
+            for (int cb = 0; cb < 16; cb += 8)
+                for (int qb = 0; qb < 16; qb += 8) {
+                    __m256i r[8], u[8];
+                    for (int i = 0; i < 8; i++) r[i] = _mm256_load_si256((const __m256i *)(w[cb + i] + 2 * qb));
+                    for (int i = 0; i < 8; i += 2) {
+                        u[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+                        u[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+                    }
+                    for (int i = 0; i < 8; i += 4)
+                        for (int j = 0; j < 2; j++) {
+                            r[i + j] = _mm256_unpacklo_epi64(u[i + j], u[i + j + 2]);
+                            r[i + j + 2] = _mm256_unpackhi_epi64(u[i + j], u[i + j + 2]);
+                        }
+                    /* r[i] (r[i + 4]): pairs tq[i] and tq[i] + 4 of columns
+                       0..3 (4..7), one per 128-bit half */
+                    static const int tq[4] = {0, 2, 1, 3};
+                    for (int i = 0; i < 4; i++) {
+                        __m256i lo = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
+                        __m256i hi = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
+                        _mm256_storeu_si256((__m256i *)(t + (qb + tq[i]) * 32 + 2 * cb), lo);
+                        _mm256_storeu_si256((__m256i *)(t + (qb + tq[i] + 4) * 32 + 2 * cb), hi);
+                    }
+                }
         } else {
             _Alignas(32) float tmp[512];
             if (cols < 16 || ks < 32) memset(tmp, 0, sizeof tmp);
@@ -517,9 +487,6 @@ int lt_bf16_emulated_avx2_run(const lt_bf16_blocks *b, int vnni, unsigned sa, un
 unsigned lt_bf16_pack_a_avx2(uint16_t *ap, const float *A, int lda, int trans, int M, int K, int p, int kb, int scan) {
     (void)ap, (void)A, (void)lda, (void)trans, (void)M, (void)K, (void)p, (void)kb, (void)scan;
     return 255;
-}
-void lt_bf16_interleave_avx2(uint16_t *out, const uint16_t *r0, const uint16_t *r1, size_t n) {
-    (void)out, (void)r0, (void)r1, (void)n;
 }
 void lt_bf16_interleave_rows_avx2(uint16_t *out, const uint16_t *s0, const uint16_t *s1, int nb, int rows, int n,
                                   size_t sample, size_t row) {

@@ -234,19 +234,6 @@ size_t lt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int 
     return need;
 }
 
-/* Valid output-column range [*lo, *hi) for kernel column kw: those ow whose
- * input column iw = ow*stride - pad + kw lies in [0, W). */
-static void valid_range(int kw, int W, int OW, int stride, int pad, int *lo, int *hi) {
-    int l = 0, h;
-    if (pad - kw > 0) l = (pad - kw + stride - 1) / stride;
-    int last = W - 1 + pad - kw; /* largest ow*stride allowed */
-    h = last < 0 ? 0 : last / stride + 1;
-    if (h > OW) h = OW;
-    if (l > h) l = h;
-    *lo = l;
-    *hi = h;
-}
-
 /* dst[0..n) = src[0..n) for short rows (an output row is OW floats, 24 for
  * the MNIST CNN's conv2): 16-float blocks and an overlapping last block, which
  * compile to a few vector moves where a memcpy call per row would cost more
@@ -272,7 +259,7 @@ static void im2col(float *restrict col, const float *restrict inp, int b0, int n
             for (int kw = 0; kw < KW; kw++) {
                 float *restrict crow = col + ((size_t)(c * KH + kh) * KW + kw) * N;
                 int lo, hi;
-                valid_range(kw, W, OW, stride, pad, &lo, &hi);
+                lt_conv_valid_cols(kw, W, OW, stride, pad, &lo, &hi);
                 for (int bb = 0; bb < nb; bb++) {
                     const float *restrict img = inp + ((size_t)(b0 + bb) * C + c) * HW;
                     float *restrict dst = crow + (size_t)bb * P;
@@ -329,7 +316,7 @@ static void col2im_add(float *restrict dinp, const float *restrict dcol, int b0,
             for (int kw = 0; kw < KW; kw++) {
                 const float *restrict crow = dcol + ((size_t)(c * KH + kh) * KW + kw) * N;
                 int lo, hi;
-                valid_range(kw, W, OW, stride, pad, &lo, &hi);
+                lt_conv_valid_cols(kw, W, OW, stride, pad, &lo, &hi);
                 for (int bb = 0; bb < nb; bb++) {
                     float *restrict img = dinp + ((size_t)(b0 + bb) * C + c) * HW;
                     const float *restrict src = crow + (size_t)bb * P;
