@@ -200,6 +200,14 @@ int main(int argc, char **argv) {
         lt_trainer_free(&t);
         return 1;
     }
+    if (!products && lt_cpu_gemm_bf16() == LT_BF16_NONE) {
+        fprintf(stderr,
+                "bench_train: --tile-products off needs bf16 kernels (--precision bf16-mixed on a CPU with AMX or "
+                "AVX512-BF16, or LATHE_CPU_BF16=emulate); this run's are %s\n",
+                t.kernels);
+        lt_trainer_free(&t);
+        return 2;
+    }
     timing tm = {.warmup_steps = warmup, .cap = steps};
     tm.step_s = calloc((size_t)steps, sizeof(double));
     if (!tm.step_s) {
