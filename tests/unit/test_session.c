@@ -735,15 +735,15 @@ static void test_flood_keeps_training(void) {
            trainer's OpenMP threads: on a shared, loaded 2-core machine the
            ratio measured from 85% to far above 100% (the undisturbed rounds
            are themselves slowed, by the other load and an idle process's
-           thread wake-ups), so its bound only catches a collapse (an
-           unbounded flood fell to 13%, and a paused run's flood held `step`
-           back for seconds). A status does not wait for the step in
+           thread wake-ups; one fresh-clone run read 47%), so its bound
+           only catches a collapse (an unbounded flood fell to 13%, and a
+           paused run's flood held `step` back for seconds). A status does not wait for the step in
            progress: the server's thread answers it from the status the
            trainer published at its last safe point (unless a command was
            taken since), so it is held to the 100 ms goal itself. */
         CHECK_MSG(excess <= 0.001, "the trainer spent %.1f ms more on commands than its budget (%.1f%% of its time)",
                   1e3 * excess, 100 * share);
-        CHECK_MSG(flood > 0 && base / flood >= 0.5, "flooded: %.0f%% of the undisturbed rate", 100 * base / flood);
+        CHECK_MSG(flood > 0 && base / flood >= 0.25, "flooded: %.0f%% of the undisturbed rate", 100 * base / flood);
         CHECK_MSG(lat[0] <= 100 && lat[1] <= 100, "status took %.0f ms while flooded, %.0f ms undisturbed (goal 100)",
                   lat[1], lat[0]);
         lt_ctl_client_close(c);
