@@ -68,6 +68,21 @@ for mode in "off:cpu f32 (bf16 emulated by rounding):f32" "emulate:cpu bf16 emul
     bad "LATHE_CPU_BF16=$env: run.yaml: $(cat "$run/run.yaml" 2>&1) $(cat "$tmp/err")"
 done
 
+# LATHE_CPU_BF16 names a path the CPU lacks, or no path: one line on stderr, and
+# the run goes on with what auto picks (here checked where the CPU has neither unit)
+if ! grep -qw -e amx_bf16 -e avx512_bf16 /proc/cpuinfo; then
+  for mode in "amx:this CPU has no usable amx_bf16; using auto" "avx512:this CPU has no usable avx512_bf16; using auto" \
+    "tiles:is not auto, amx, avx512, emulate, emulate-avx512 or off; using auto"; do
+    env=${mode%%:*} want=${mode#*:}
+    LATHE_CPU_BF16=$env "$LATHE" train mlp --max-steps 1 --batch-size 8 --limit-val-batches 0 --limit-test-batches 1 \
+      --num-sanity-val-steps 0 --precision bf16-mixed >"$tmp/out" 2>"$tmp/err"
+    run=$(tail -n 1 "$tmp/out" | sed -n 's/.*run_dir=\([^ ]*\).*/\1/p')
+    n=$(grep -c -F -- "LATHE_CPU_BF16=$env" "$tmp/err")
+    [ "$n" = 1 ] && grep -qF -- "$want" "$tmp/err" && grep -qx "kernels: 'cpu f32 (bf16 emulated by rounding)'" "$run/run.yaml" 2>/dev/null &&
+      ok || bad "LATHE_CPU_BF16=$env: said $n times: $(cat "$tmp/err") run.yaml: $(cat "$run/run.yaml" 2>&1)"
+  done
+fi
+
 # bad flags and words
 expect_error "unknown experiment 'nope'" train nope
 expect_error "--lr: '-0.1' must not be negative" train mnist_cnn --lr -0.1

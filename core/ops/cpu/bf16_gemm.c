@@ -181,9 +181,19 @@ lt_bf16_impl lt_bf16_available(void) {
         v = LT_BF16_EMULATED;
     else if (e && !strcmp(e, "emulate-avx512"))
         v = LT_BF16_EMULATED_AVX512;
+    else if (e && !strcmp(e, "amx") && lt_bf16_cpu_has_amx())
+        v = LT_BF16_AMX;
+    else if (e && !strcmp(e, "avx512") && lt_bf16_cpu_has_avx512bf16())
+        v = LT_BF16_AVX512; /* on a CPU with AMX too: the VDPBF16PS path */
     else {
-        if (e && *e && strcmp(e, "auto"))
-            fprintf(stderr, "lathe: LATHE_CPU_BF16=%.40s is not auto, emulate, emulate-avx512 or off; using auto\n", e);
+        if (e && (!strcmp(e, "amx") || !strcmp(e, "avx512")))
+            fprintf(stderr, "lathe: LATHE_CPU_BF16=%s: this CPU has no usable %s; using auto\n", e,
+                    !strcmp(e, "amx") ? "amx_bf16" : "avx512_bf16");
+        else if (e && *e && strcmp(e, "auto"))
+            fprintf(
+                stderr,
+                "lathe: LATHE_CPU_BF16=%.40s is not auto, amx, avx512, emulate, emulate-avx512 or off; using auto\n",
+                e);
         v = lt_bf16_cpu_has_amx() ? LT_BF16_AMX : lt_bf16_cpu_has_avx512bf16() ? LT_BF16_AVX512 : LT_BF16_NONE;
     }
 #pragma omp atomic write

@@ -28,9 +28,10 @@
  * (DAZ, FTZ, nearest even, as the SDM gives VDPBF16PS). It has its C model too.
  *
  * Which implementation runs: LATHE_CPU_BF16 = auto (default: AMX where the
- * CPU has it, else AVX512-BF16 where it has that, else none), emulate (the C
- * model of AMX), emulate-avx512 (the C model of VDPBF16PS) or off (none: f32
- * GEMMs). */
+ * CPU has it, else AVX512-BF16 where it has that, else none), amx or avx512
+ * (that one where the CPU has it, so that a CPU with both can run either;
+ * else said on stderr, and auto), emulate (the C model of AMX),
+ * emulate-avx512 (the C model of VDPBF16PS) or off (none: f32 GEMMs). */
 #ifndef LATHE_OPS_CPU_BF16_GEMM_H
 #define LATHE_OPS_CPU_BF16_GEMM_H
 
