@@ -241,11 +241,18 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
     if (g->node_done && (rc = g->node_done(g->node_done_ctx, g, g->ntape, err))) return rc;
     for (int i = g->ntape - 1; i >= 0; i--) {
         lt_node *n = g->tape[i];
-        if (!n->out->grad) { /* nothing flowed into this node */
+        if (!n->out->grad && !n->grad_from) { /* nothing flowed into this node */
             if (g->node_done && (rc = g->node_done(g->node_done_ctx, g, i, err))) return rc;
             continue;
         }
         n->fresh = 0;
+        if (n->defer_in0 && n->in[0]->requires_grad && !n->in[0]->grad && n->defer_in0(n)) {
+            /* in[0]'s producer takes this node's gradient (lathe/graph.h),
+               rounded here as it would have been before this node's backward */
+            if (g->round && !n->f32) g->round(n->out->grad, n->out->numel);
+            if (g->node_done && (rc = g->node_done(g->node_done_ctx, g, i, err))) return rc;
+            continue;
+        }
         if (n->fills_in0_grad && n->in[0]->requires_grad && !n->in[0]->grad) {
             /* the op writes all of it: no need to zero tens of MB first */
             n->in[0]->grad = lt_graph_data(g, n->in[0]->numel * sizeof(float));
@@ -257,7 +264,7 @@ int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err) {
                 return lt_seterr(err, LT_ENOMEM, "backward: out of memory in %s", n->op);
         /* mixed precision: the gradient arriving at each op is low precision
            too, but for the ops of a layer kept in f32 (lathe/graph.h) */
-        if (g->round && !n->f32) g->round(n->out->grad, n->out->numel);
+        if (g->round && !n->f32 && n->out->grad) g->round(n->out->grad, n->out->numel);
         int f32 = n->f32 && g->math;
         if (f32) g->math(g->math_ctx, 1);
         if (g->timed) {

@@ -111,10 +111,19 @@ static lt_conv2d_desc conv2d_desc(const lt_tensor *x, const lt_tensor *w, int st
                             .act = (lt_act)fuse};
 }
 
+static lt_pool2d_desc pool_desc(const lt_tensor *x, int k, int stride, int pad);
+
 static void conv2d_bw(lt_node *n) {
     const lt_backend *be = lt_graph_be(n->g);
     lt_tensor *x = n->in[0], *w = n->in[1];
     lt_conv2d_desc d = conv2d_desc(x, w, n->iarg[0], n->iarg[1], n->iarg[2]);
+    const lt_node *p = n->grad_from;
+    if (p) { /* the output's gradient from the max pool that reads it (maxpool_defer) */
+        lt_pool2d_desc pd = pool_desc(n->out, p->iarg[0], p->iarg[1], p->iarg[2]);
+        be->conv2d_backward_pooled(be, &d, lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), &pd, p->out->data,
+                                   p->out->grad, p->saved, 1, x->data, w->data, n->g->scratch);
+        return;
+    }
     be->conv2d_backward(be, &d, lt_in_grad(n, 0), lt_in_grad(n, 1), lt_in_grad(n, 2), n->out->grad, n->out->data,
                         x->data, w->data, n->g->scratch);
 }
@@ -187,6 +196,34 @@ static void maxpool_bw(lt_node *n) {
         be->maxpool2d_backward(be, &d, x->grad, y->grad, n->saved);
 }
 
+static int pool_fusion = 1;
+
+void lt_graph_set_pool_fusion(int on) { pool_fusion = on; }
+
+/* lt_node's defer_in0 for a max pool: its input's gradient is made by the
+ * conv2d that produced the input, from the pool's gradient (the backend's
+ * conv2d_backward_pooled), when the windows tile the input (the pool's fill
+ * backward: plain copies of its gradient, so a rounding hook's result is
+ * unchanged) and the pool is the input's only reader. */
+static int maxpool_defer(lt_node *n) {
+    lt_tensor *x = n->in[0];
+    lt_node *c = x->node;
+    lt_graph *g = n->g;
+    if (!pool_fusion || !n->fills_in0_grad || !c || c->backward != conv2d_bw || c->out != x ||
+        (c->grad_from && c->grad_from != n) || !lt_graph_be(g)->conv2d_backward_pooled)
+        return 0;
+    for (int i = 0; i < g->ntape; i++) {
+        const lt_node *m = g->tape[i];
+        if (m == n) continue;
+        for (int k = 0; k < m->nin; k++)
+            if (m->in[k] == x) return 0;
+        for (int k = 0; k < 3; k++)
+            if (m->more[k] == x) return 0;
+    }
+    c->grad_from = n;
+    return 1;
+}
+
 lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, lt_err *err) {
     int shape[4];
     if (pool_shape("maxpool2d", x, k, stride, pad, shape, err)) return NULL;
@@ -204,6 +241,7 @@ lt_tensor *lt_maxpool2d(lt_graph *g, lt_tensor *x, int k, int stride, int pad, l
         n->iarg[0] = k, n->iarg[1] = stride, n->iarg[2] = pad;
         /* non-overlapping windows tiling the input: backward can write all of dx */
         n->fills_in0_grad = k == stride && pad == 0 && x->shape[2] % k == 0 && x->shape[3] % k == 0;
+        n->defer_in0 = maxpool_defer;
     }
     return y;
 }

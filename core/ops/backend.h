@@ -204,6 +204,16 @@ struct lt_backend {
                            const float *b, float *scratch);
     void (*conv2d_backward)(const lt_backend *be, const lt_conv2d_desc *d, float *dinp, float *dw, float *db,
                             float *dout, const float *out, const float *inp, const float *w, float *scratch);
+    /* Optional (NULL: the graph runs the pool's backward, then the one
+     * above). conv2d_backward with the output gradient given by the max pool
+     * (pd, its output po, gradient gp and winners idx) that is the output's
+     * only reader, instead of written out by the pool's backward: bitwise
+     * the results of the two in turn, where fill says which of the pool's
+     * backwards that would have been (its fill one, else the plain one onto a
+     * zeroed gradient). */
+    void (*conv2d_backward_pooled)(const lt_backend *be, const lt_conv2d_desc *d, float *dinp, float *dw, float *db,
+                                   const lt_pool2d_desc *pd, const float *po, const float *gp, const int32_t *idx,
+                                   int fill, const float *inp, const float *w, float *scratch);
 
     /* idx [B, C, OH, OW]: the argmax's position in its H*W plane */
     void (*maxpool2d_forward)(const lt_backend *be, const lt_pool2d_desc *d, float *out, int32_t *idx,

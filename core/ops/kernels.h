@@ -44,6 +44,28 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
 void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const float *inp,
                         const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
                         lt_act act, float *scratch);
+/* The gradient of a conv2d's output [B, OC, OH, OW] when a max pool is its
+ * only reader, given as the pool has it instead of written out: for each
+ * pool output (b, oc, i), gp[i] at position idx[i] of its OH*OW plane (the
+ * winner), 0 elsewhere; written (fill: windows that tile the plane, as the
+ * pool's fill backward) or added onto zero in pool-output order (else, as
+ * its plain backward), so the plane is bitwise the one the pool's backward
+ * would have written. The ReLU mask (a fused ReLU) is po[i] > 0: the
+ * winner's value is the pool's output. */
+typedef struct lt_pooled_grad {
+    const float *gp;    /* the pool output's gradient [B, OC, PH, PW] */
+    const int32_t *idx; /* the winners' positions, as lt_maxpool2d_forward gives them */
+    const float *po;    /* the pool's output */
+    int PH, PW, fill;
+} lt_pooled_grad;
+/* lt_conv2d_backward with the output gradient from a max pool (above): each
+ * plane is made where it is read (a chunk at a time, in cache) instead of
+ * the pool's backward writing the whole [B, OC, OH, OW] gradient to memory
+ * and the convolution reading it and its output back. Bitwise the results of
+ * the pool's backward followed by lt_conv2d_backward. */
+void lt_conv2d_backward_pooled(float *dinp, float *dw, float *db, const lt_pooled_grad *pg, const float *inp,
+                               const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
+                               lt_act act, float *scratch);
 /* The algorithm for the 3x3 stride-1 layers with >= 8 channels in and out:
  * LT_CONV_AUTO (the default) runs them as Winograd F(4x4, 3x3)
  * (ops/cpu/winograd.c, 4x fewer multiply-adds), LT_CONV_GEMM as im2col + GEMM

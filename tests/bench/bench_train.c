@@ -44,6 +44,11 @@
  *                   the ceiling of the bf16 kernels on this CPU, however fast
  *                   its matrix units. Needs bf16 kernels (LATHE_CPU_BF16=
  *                   emulate where the CPU has none).
+ *   pool_fusion     on (default), or off (--pool-fusion off): the max pool
+ *                   writes its input's gradient out whole and the convolution
+ *                   reads it back, rather than the convolution making it
+ *                   plane by plane from the pool's (lt_graph_set_pool_fusion;
+ *                   bitwise the same training either way)
  *
  * A second line names the peak: "% of measured fp32 peak (P GFLOP/s on <cpu>,
  * T threads)".
@@ -51,7 +56,7 @@
  * Usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N]
  *                    [--data DIR] [--peak-gflops F] [--conv auto|gemm]
  *                    [--precision 32|bf16-mixed] [--tile-products on|off]
- *                    [--profiler simple]
+ *                    [--pool-fusion on|off] [--profiler simple]
  * With --profiler simple the trainer's time per hook and per op kind (warm-up
  * steps included) follows the two lines.
  * Defaults: 100 steps, 5 warm-up, 2 threads, batch 128, the experiment's data,
@@ -116,7 +121,7 @@ static double flop_per_sample(int h, int w) {
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--steps N] [--warmup N] [--threads N] [--batch N] [--data DIR] "
                     "[--peak-gflops F] [--conv auto|gemm] [--precision 32|bf16-mixed] [--tile-products on|off] "
-                    "[--profiler simple]\n");
+                    "[--pool-fusion on|off] [--profiler simple]\n");
 }
 
 int main(int argc, char **argv) {
@@ -124,7 +129,7 @@ int main(int argc, char **argv) {
     int threads = 2, batch = 128;
     double peak = 0; /* 0: measure it */
     const char *data = NULL, *conv = "auto";
-    int precision = LT_PREC_32, products = 1, profiler = 0;
+    int precision = LT_PREC_32, products = 1, profiler = 0, pool_fusion = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -147,6 +152,8 @@ int main(int argc, char **argv) {
             conv = v;
         else if (!strcmp(a, "--tile-products") && (!strcmp(v, "on") || !strcmp(v, "off")))
             products = !strcmp(v, "on");
+        else if (!strcmp(a, "--pool-fusion") && (!strcmp(v, "on") || !strcmp(v, "off")))
+            pool_fusion = !strcmp(v, "on");
         else if (!strcmp(a, "--profiler") && !strcmp(v, "simple"))
             profiler = 1;
         else if (!strcmp(a, "--precision") &&
@@ -175,6 +182,7 @@ int main(int argc, char **argv) {
 
     lt_conv2d_set_algo(!strcmp(conv, "gemm") ? LT_CONV_GEMM : LT_CONV_AUTO);
     lt_bf16_tiles_off(!products);
+    lt_graph_set_pool_fusion(pool_fusion);
     const lt_experiment *e = lt_experiment_find("mnist_cnn");
     if (!e) {
         fprintf(stderr, "bench_train: the mnist_cnn experiment is not registered\n");
@@ -246,10 +254,10 @@ int main(int argc, char **argv) {
     printf("impl=lathe threads=%d batch=%d warmup=%ld steps=%ld samples=%ld seconds=%.3f step_seconds=%.3f "
            "samples_per_s=%.1f median_samples_per_s=%.1f flop_per_sample=%.0f gflops=%.2f peak_gflops=%.1f "
            "pct_peak=%.1f peak_src=%s peak_rss_mb=%.1f train_loss=%.4f conv=%s precision=%s emulated=%d "
-           "tile_products=%s kernels=%s\n",
+           "tile_products=%s pool_fusion=%s kernels=%s\n",
            nthreads, batch, warmup, steps, samples, secs, step_secs, rate, med, fps, gflops, peak,
            100.0 * gflops / peak, peak_src, ru.ru_maxrss / 1024.0, loss, conv, lt_precision_name(precision), emulated,
-           products ? "on" : "off", kernels);
+           products ? "on" : "off", pool_fusion ? "on" : "off", kernels);
     printf("%.1f%% of %s fp32 peak (%.1f GFLOP/s on %s, %d threads)\n", 100.0 * gflops / peak, peak_src, peak,
            peak_cpu_model(), threads);
     if (prof[0]) fputs(prof, stdout);

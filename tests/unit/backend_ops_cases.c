@@ -20,6 +20,14 @@ static int run_conv2d(const bo_case *c, lt_graph *g, lt_tensor **in, const int32
                       lt_err *err) {
     return one(out, lt_conv2d(g, in[0], in[1], in[2], c->p[0], c->p[1], c->p[2], err));
 }
+/* conv2d (p: stride 1, padding, fuse) then a 2x2 stride-2 max pool, its only
+ * reader: the pool hands its gradient to the convolution's backward
+ * (conv2d_backward_pooled, lathe/graph.h) */
+static int run_conv2d_pool(const bo_case *c, lt_graph *g, lt_tensor **in, const int32_t *lab, float *st,
+                           lt_tensor **out, lt_err *err) {
+    lt_tensor *y = lt_conv2d(g, in[0], in[1], in[2], 1, c->p[1], c->p[2], err);
+    return one(out, y ? lt_maxpool2d(g, y, 2, 2, 0, err) : NULL);
+}
 static int run_maxpool(const bo_case *c, lt_graph *g, lt_tensor **in, const int32_t *lab, float *st, lt_tensor **out,
                        lt_err *err) {
     return one(out, lt_maxpool2d(g, in[0], c->p[0], c->p[1], c->p[2], err));
@@ -129,6 +137,33 @@ const bo_case bo_cases[] = {
      run_conv2d,
      {S4(1, 8, 5, 5), S4(9, 8, 3, 3), S1(9)},
      {1, 0, 1}},
+    /* conv2d then a max pool that is its only reader (the pooled backward);
+       p = -, pad, fuse: the im2col + GEMM path, Winograd, the direct weight
+       gradient of a one-channel layer, an odd output left over by the pool */
+    {"conv2d 5x5 relu -> maxpool 2x2 (pooled backward)",
+     LT_OP_CONV2D,
+     run_conv2d_pool,
+     {S4(2, 2, 9, 9), S4(3, 2, 5, 5), S1(3)},
+     {1, 0, 1},
+     .winners = 1},
+    {"conv2d 3x3 8 -> 8 relu -> maxpool (Winograd, pooled)",
+     LT_OP_CONV2D,
+     run_conv2d_pool,
+     {S4(2, 8, 8, 8), S4(8, 8, 3, 3), S1(8)},
+     {1, 0, 1},
+     .winners = 1},
+    {"conv2d 3x3 1 -> 4 relu pad 1 -> maxpool (direct dW, pooled)",
+     LT_OP_CONV2D,
+     run_conv2d_pool,
+     {S4(3, 1, 6, 6), S4(4, 1, 3, 3), S1(4)},
+     {1, 1, 1},
+     .winners = 1},
+    {"conv2d 3x3 2 -> 3 -> maxpool on 5x7 (an edge left over: not fused)",
+     LT_OP_CONV2D,
+     run_conv2d_pool,
+     {S4(2, 2, 7, 9), S4(3, 2, 3, 3), S1(3)},
+     {1, 0, 0},
+     .winners = 1},
     /* ---- pooling: x [B, C, H, W]; p = k, stride, pad ---- */
     {"maxpool2d 2x2/2 (tiles: fill backward)",
      LT_OP_MAXPOOL2D,

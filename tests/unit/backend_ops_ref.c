@@ -155,6 +155,27 @@ static void maxpool_bw_fill(be_t *be, const lt_pool2d_desc *d, float *dinp, cons
     maxpool_bw(be, d, dinp, dout, idx);
 }
 
+/* The pool's backward onto a zeroed gradient, then the convolution's: what
+ * the fused entry must equal. For the ReLU mask the convolution's output is
+ * needed only at the winners (elsewhere the gradient is 0 either way), where
+ * it is the pool's output. */
+static void conv2d_bw_pooled(be_t *be, const lt_conv2d_desc *d, float *dinp, float *dw, float *db,
+                             const lt_pool2d_desc *pd, const float *po, const float *gp, const int32_t *idx, int fill,
+                             const float *inp, const float *w, float *scratch) {
+    (void)fill;
+    int OH, OW, PH, PW;
+    lt_conv2d_out(d, &OH, &OW);
+    lt_pool2d_out(pd, &PH, &PW);
+    size_t n = (size_t)d->B * d->OC * OH * OW;
+    float *dy = calloc(n, sizeof *dy), *y = calloc(n, sizeof *y);
+    if (!dy || !y) abort();
+    maxpool_bw(be, pd, dy, gp, idx);
+    for (long pl = 0; pl < (long)pd->B * pd->C; pl++)
+        for (long k = 0; k < (long)PH * PW; k++) y[pl * OH * OW + idx[pl * PH * PW + k]] = po[pl * PH * PW + k];
+    conv2d_bw(be, d, dinp, dw, db, dy, y, inp, w, scratch);
+    free(dy), free(y);
+}
+
 static void avgpool_fw(be_t *be, const lt_pool2d_desc *d, float *out, const float *inp) {
     int OH, OW;
     lt_pool2d_out(d, &OH, &OW);
@@ -408,6 +429,7 @@ const lt_backend *bo_backend_ref(void) {
         .conv2d_scratch_floats = conv2d_scratch,
         .conv2d_forward = conv2d_fw,
         .conv2d_backward = conv2d_bw,
+        .conv2d_backward_pooled = conv2d_bw_pooled,
         .maxpool2d_forward = maxpool_fw,
         .maxpool2d_backward = maxpool_bw,
         .maxpool2d_backward_fill = maxpool_bw_fill,

@@ -107,6 +107,10 @@ WRAP_V(linear_backward, (B, const lt_linear_desc *d, F di, F dw, F db, F dout, C
 WRAP_V(conv2d_forward, (B, const lt_conv2d_desc *d, F o, CF i, CF w, CF b, F s), (be, d, o, i, w, b, s))
 WRAP_V(conv2d_backward, (B, const lt_conv2d_desc *d, F di, F dw, F db, F dout, CF o, CF i, CF w, F s),
        (be, d, di, dw, db, dout, o, i, w, s))
+WRAP_V(conv2d_backward_pooled,
+       (B, const lt_conv2d_desc *d, F di, F dw, F db, const lt_pool2d_desc *pd, CF po, CF gp, const int32_t *idx,
+        int fill, CF i, CF w, F s),
+       (be, d, di, dw, db, pd, po, gp, idx, fill, i, w, s))
 WRAP_V(maxpool2d_forward, (B, const lt_pool2d_desc *d, F o, int32_t *idx, CF i), (be, d, o, idx, i))
 WRAP_V(maxpool2d_backward, (B, const lt_pool2d_desc *d, F di, CF dout, const int32_t *idx), (be, d, di, dout, idx))
 WRAP_V(maxpool2d_backward_fill, (B, const lt_pool2d_desc *d, F di, CF dout, const int32_t *idx), (be, d, di, dout, idx))
@@ -186,6 +190,7 @@ const lt_backend *hostless(void) {
     SET(linear_backward);
     SET(conv2d_forward);
     SET(conv2d_backward);
+    SET(conv2d_backward_pooled);
     SET(maxpool2d_forward);
     SET(maxpool2d_backward);
     SET(maxpool2d_backward_fill);

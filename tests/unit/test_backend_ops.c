@@ -512,7 +512,7 @@ static void test_bf16_cases(void) {
         const bo_case *c = &bo_cases[i];
         int o = 0;
         while (o < 4 && ops[o] != c->op) o++;
-        if (o == 4) continue;
+        if (o == 4 || c->winners) continue;
         bo_data dt = {0};
         bo_res r, ref;
         draw(c, &dt);

@@ -45,6 +45,14 @@ typedef struct lt_node {
     lt_tensor *more[3];
     struct lt_graph *g;
     int f32; /* recorded inside a layer kept in f32: backward computes in f32 too (lt_graph's math, round) */
+    /* Fusion across two nodes (a max pool reading a conv2d's output): when
+       in[0]'s gradient is still unmade, lt_backward asks defer_in0(n) first;
+       1 means in[0]'s producer takes n's output gradient as it is (and n's
+       saved data) and makes in[0]'s gradient where it reads it, so n's
+       backward does not run and in[0]'s gradient stays NULL; the producer
+       holds n in grad_from and runs though its output has no gradient. */
+    int (*defer_in0)(struct lt_node *n);
+    struct lt_node *grad_from;
 } lt_node;
 
 typedef struct lt_graph {
@@ -127,5 +135,12 @@ float *lt_graph_grad(lt_graph *g, lt_tensor *t);
 int lt_backward(lt_graph *g, lt_tensor *loss, lt_err *err);
 /* The same with d loss = seed (e.g. 1/N when N batches accumulate). */
 int lt_backward_scaled(lt_graph *g, lt_tensor *loss, float seed, lt_err *err);
+/* A max pool that is the only reader of a conv2d's output hands its gradient
+ * to the convolution's backward, which makes the output's gradient plane by
+ * plane where it reads it (the backend's conv2d_backward_pooled), instead of
+ * the pool writing it out whole (1, the default); bitwise the same results.
+ * That output's gradient then stays NULL. 0 turns it off (process-wide; for
+ * the tests and benchmarks that compare the two; set it between steps). */
+void lt_graph_set_pool_fusion(int on);
 
 #endif

@@ -42,6 +42,15 @@ static void conv2d_bw(be_t *be, const lt_conv2d_desc *d, float *dinp, float *dw,
                        d->act, scratch);
 }
 
+static void conv2d_bw_pooled(be_t *be, const lt_conv2d_desc *d, float *dinp, float *dw, float *db,
+                             const lt_pool2d_desc *pd, const float *po, const float *gp, const int32_t *idx, int fill,
+                             const float *inp, const float *w, float *scratch) {
+    int PH = (pd->H + 2 * pd->pad - pd->K) / pd->stride + 1, PW = (pd->W + 2 * pd->pad - pd->K) / pd->stride + 1;
+    lt_pooled_grad pg = {.gp = gp, .idx = idx, .po = po, .PH = PH, .PW = PW, .fill = fill};
+    lt_conv2d_backward_pooled(dinp, dw, db, &pg, inp, w, d->B, d->C, d->H, d->W, d->OC, d->KH, d->KW, d->stride, d->pad,
+                              d->act, scratch);
+}
+
 /* ---- pooling ---- */
 static void maxpool_fw(be_t *be, const lt_pool2d_desc *d, float *out, int32_t *idx, const float *inp) {
     lt_maxpool2d_forward(out, idx, inp, d->B, d->C, d->H, d->W, d->K, d->stride, d->pad);
@@ -349,6 +358,7 @@ static const lt_backend cpu_backend = {
     .conv2d_scratch_floats = conv2d_scratch,
     .conv2d_forward = conv2d_fw,
     .conv2d_backward = conv2d_bw,
+    .conv2d_backward_pooled = conv2d_bw_pooled,
     .maxpool2d_forward = maxpool_fw,
     .maxpool2d_backward = maxpool_bw,
     .maxpool2d_backward_fill = maxpool_bw_fill,

@@ -45,7 +45,16 @@
  * im2col in f32 and then packing: bitwise the same results; on the MNIST
  * CNN's conv2 without the tile products (tests/bench/bench_conv.c) forward
  * 6.9 -> 4.1 ms, weight gradient 9.3 -> 6.3 ms per batch of 128. The scratch
- * size does not depend on the mode. */
+ * size does not depend on the mode.
+ *
+ * A max pool that is the only reader of the output (the MNIST CNN's conv2)
+ * hands its gradient over instead of writing the output's gradient out
+ * (lt_conv2d_backward_pooled, lathe/graph.h): each reader of that gradient
+ * (the gather, the direct weight gradient, Winograd's transform of a chunk)
+ * makes its planes from the pool's gradient and winners where it reads them
+ * (lt_conv_pooled_plane), so that the pool's backward no longer writes the
+ * [B, OC, OH, OW] gradient to memory and this one no longer reads it and
+ * the layer's output back. Bitwise the same results. */
 #include <math.h>
 #include <string.h>
 
@@ -120,20 +129,23 @@ static int direct_dw_ok(int C, int KH, int KW, int stride) { return direct_dw_sh
 static size_t dw_row(int OW) { return ((size_t)OW + 2 + DW_LANES - 1) / DW_LANES * DW_LANES; }
 
 /* scratch: xp [C, OH+2, XW] + slack + g [OH, XW] + lane sums of dW [OC*C*9, 32]
- * and of db [OC, 32]; the lanes are reduced once, after the whole batch. */
+ * and of db [OC, 32]; the lanes are reduced once, after the whole batch; then
+ * a plane [OH*OW] for an output gradient made from a max pool's. */
 static size_t direct_dw_floats(int C, int H, int W, int OC, int pad, int OH, int OW) {
     size_t xw = dw_row(OW);
-    return (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw + (size_t)OC * (C * 9 + 1) * DW_LANES;
+    return (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw + (size_t)OC * (C * 9 + 1) * DW_LANES +
+           (size_t)OH * OW;
 }
 
 /* One thread's share: samples [b0, b1) into the lane sums in its scratch. */
-static void direct_dw_part(const float *restrict dout, const float *restrict out, const float *restrict inp, int b0,
-                           int b1, int C, int H, int W, int OC, int pad, int OH, int OW, lt_act act, int want_db,
-                           float *scratch) {
+static void direct_dw_part(const float *restrict dout, const float *restrict out, const lt_pooled_grad *pg,
+                           const float *restrict inp, int b0, int b1, int C, int H, int W, int OC, int pad, int OH,
+                           int OW, lt_act act, int want_db, float *scratch) {
     size_t xw = dw_row(OW), xplane = (size_t)(OH + 2) * xw, P = (size_t)OH * OW, L = (size_t)OH * xw;
     float *restrict xp = scratch;
     float *restrict g = xp + (size_t)C * xplane + DW_LANES;
     float *restrict sums = g + L, *restrict dbs = sums + (size_t)OC * C * 9 * DW_LANES;
+    float *restrict plane = dbs + (size_t)OC * DW_LANES; /* with pg */
     memset(sums, 0, (size_t)OC * (C * 9 + 1) * DW_LANES * sizeof(float));
     memset(g, 0, L * sizeof(float)); /* columns [OW, XW) stay zero */
     for (int b = b0; b < b1; b++) {
@@ -150,11 +162,18 @@ static void direct_dw_part(const float *restrict dout, const float *restrict out
                            (size_t)(q1 - q0) * sizeof(float));
             }
         for (int oc = 0; oc < OC; oc++) {
-            const float *gs = dout + ((size_t)b * OC + oc) * P, *os = out + ((size_t)b * OC + oc) * P;
+            const float *gs, *os;
+            lt_act a = act;
+            if (pg) { /* the plane made from the pool's gradient, already masked */
+                lt_conv_pooled_plane(plane, pg, b, oc, OC, P, act);
+                gs = os = plane, a = LT_ACT_NONE;
+            } else {
+                gs = dout + ((size_t)b * OC + oc) * P, os = out + ((size_t)b * OC + oc) * P;
+            }
             for (int oh = 0; oh < OH; oh++) {
                 float *restrict gr = g + (size_t)oh * xw;
-                const float *restrict gi = gs + (size_t)oh * OW, *restrict oi = os + (size_t)oh * OW;
-                if (act == LT_ACT_RELU)
+                const float *gi = gs + (size_t)oh * OW, *oi = os + (size_t)oh * OW;
+                if (a == LT_ACT_RELU)
                     for (int ow = 0; ow < OW; ow++) gr[ow] = oi[ow] > 0.0f ? gi[ow] : 0.0f;
                 else
                     memcpy(gr, gi, (size_t)OW * sizeof(float));
@@ -186,16 +205,16 @@ static void direct_dw_part(const float *restrict dout, const float *restrict out
 /* The samples are shared among the threads, each with its own copy of the
  * scratch above; their lane sums are added up in thread order (reproducible). */
 static void direct_dw(float *restrict dw, float *restrict db, const float *restrict dout, const float *restrict out,
-                      const float *restrict inp, int B, int C, int H, int W, int OC, int pad, int OH, int OW,
-                      lt_act act, float *scratch) {
+                      const lt_pooled_grad *pg, const float *restrict inp, int B, int C, int H, int W, int OC, int pad,
+                      int OH, int OW, lt_act act, float *scratch) {
     size_t per = direct_dw_floats(C, H, W, OC, pad, OH, OW), xw = dw_row(OW);
     size_t sums_off = (size_t)C * (OH + 2) * xw + DW_LANES + (size_t)OH * xw;
     int nt = B > 1 ? lt_omp_max_threads() : 1;
     if (nt > B) nt = B;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int t = 0; t < nt; t++)
-        direct_dw_part(dout, out, inp, (int)((long)B * t / nt), (int)((long)B * (t + 1) / nt), C, H, W, OC, pad, OH, OW,
-                       act, db != NULL, scratch + per * (size_t)t);
+        direct_dw_part(dout, out, pg, inp, (int)((long)B * t / nt), (int)((long)B * (t + 1) / nt), C, H, W, OC, pad, OH,
+                       OW, act, db != NULL, scratch + per * (size_t)t);
     for (size_t i = 0; i < (size_t)OC * C * 9; i++) {
         float acc = 0.0f;
         for (int t = 0; t < nt; t++) {
@@ -384,12 +403,23 @@ void lt_conv2d_forward(float *out, const float *inp, const float *w, const float
  * the bias gradient is wanted); db [OC] += the masked gradient's sums. The sum
  * runs in 16 lanes so that it vectorises (a plain float reduction would not). */
 static void gather_dout(float *restrict dcn, float *restrict db, const float *restrict dout, const float *restrict out,
-                        int b0, int nb, int OC, size_t P, lt_act act) {
+                        const lt_pooled_grad *pg, int b0, int nb, int OC, size_t P, lt_act act) {
     size_t N = (size_t)nb * P;
     for (int oc = 0; oc < OC; oc++) {
         float acc[16] = {0};
         float tail = 0.0f;
         for (int bb = 0; bb < nb; bb++) {
+            if (pg) {
+                /* the plane made in place from the pool's gradient (masked),
+                   then summed in the same lanes as below */
+                float *d = dcn + (size_t)oc * N + (size_t)bb * P;
+                lt_conv_pooled_plane(d, pg, b0 + bb, oc, OC, P, act);
+                size_t p = 0;
+                for (; p + 16 <= P; p += 16)
+                    for (int j = 0; j < 16; j++) acc[j] += d[p + j];
+                for (; p < P; p++) tail += d[p];
+                continue;
+            }
             size_t off = ((size_t)(b0 + bb) * OC + oc) * P;
             const float *restrict g = dout + off;
             const float *restrict o = out + off;
@@ -420,14 +450,32 @@ static void gather_dout(float *restrict dcn, float *restrict db, const float *re
     }
 }
 
-void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const float *inp,
-                        const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
-                        lt_act act, float *scratch) {
+void lt_conv_pooled_plane(float *dst, const lt_pooled_grad *pg, int b, int oc, int OC, size_t P, lt_act act) {
+    size_t PP = (size_t)pg->PH * pg->PW, off = ((size_t)b * OC + oc) * PP;
+    const float *restrict gp = pg->gp + off, *restrict po = pg->po + off;
+    const int32_t *restrict ix = pg->idx + off;
+    memset(dst, 0, P * sizeof *dst);
+    for (size_t i = 0; i < PP; i++) {
+        /* the gather's mask, out > 0 (false for NaN), at the winner: the
+           pool's output is the winner's value */
+        if (act == LT_ACT_RELU && !(po[i] > 0.0f)) continue;
+        if (pg->fill)
+            dst[ix[i]] = gp[i];
+        else
+            dst[ix[i]] += gp[i];
+    }
+}
+
+/* lt_conv2d_backward; with pg, the output gradient from a max pool's
+ * (lt_pooled_grad) and dout, out unread. */
+static void conv_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const lt_pooled_grad *pg,
+                          const float *inp, const float *w, int B, int C, int H, int W, int OC, int KH, int KW,
+                          int stride, int pad, lt_act act, float *scratch) {
     int OH = conv_out_dim(H, KH, stride, pad), OW = conv_out_dim(W, KW, stride, pad);
     if (B <= 0 || OC <= 0 || OH <= 0 || OW <= 0) return;
     if (!dinp && !dw && !db) return;
     if (use_winograd(C, OC, KH, KW, stride)) {
-        lt_winograd_backward(dinp, dw, db, dout, out, inp, w, B, C, H, W, OC, pad, act, scratch);
+        lt_winograd_backward(dinp, dw, db, dout, out, pg, inp, w, B, C, H, W, OC, pad, act, scratch);
         return;
     }
     size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW;
@@ -435,11 +483,11 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
     size_t per_thread = (K + (size_t)OC) * (size_t)nbc * P + (size_t)OC * K + (size_t)OC;
     lt_bf16_impl bf16 = bf16_fused ? lt_cpu_gemm_bf16() : LT_BF16_NONE; /* for the fused GEMMs */
     if (dw && direct_dw_ok(C, KH, KW, stride)) {
-        direct_dw(dw, db, dout, out, inp, B, C, H, W, OC, pad, OH, OW, act, scratch);
+        direct_dw(dw, db, dout, out, pg, inp, B, C, H, W, OC, pad, OH, OW, act, scratch);
         dw = NULL, db = NULL;
         if (!dinp) return;
     }
-    int need_dcn = dinp || dw;
+    int need_dcn = dinp || dw || pg; /* with pg the planes are made in dcn */
     int nthreads = nchunks > 1 ? lt_omp_max_threads() : 1;
     /* each thread's dW and db partial sums start at zero */
     for (int t = 0; t < nthreads; t++) {
@@ -454,7 +502,7 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
         int b0 = ci * nbc;
         int nb = B - b0 < nbc ? B - b0 : nbc;
         int N = nb * (int)P;
-        gather_dout(need_dcn ? dcn : NULL, db ? pdb : NULL, dout, out, b0, nb, OC, P, act);
+        gather_dout(need_dcn ? dcn : NULL, db ? pdb : NULL, dout, out, pg, b0, nb, OC, P, act);
         lt_bf16_im2col g = {inp, b0, nb, C, H, W, KH, KW, stride, pad, OH, OW};
         if (dw &&
             (bf16 == LT_BF16_NONE || lt_bf16_gemm_im2col(bf16, 0, 1, OC, (int)K, N, dcn, N, &g, 1.0f, pdw, (int)K))) {
@@ -475,4 +523,16 @@ void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const fl
         if (db)
             for (int i = 0; i < OC; i++) db[i] += pdb[i];
     }
+}
+
+void lt_conv2d_backward(float *dinp, float *dw, float *db, float *dout, const float *out, const float *inp,
+                        const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
+                        lt_act act, float *scratch) {
+    conv_backward(dinp, dw, db, dout, out, NULL, inp, w, B, C, H, W, OC, KH, KW, stride, pad, act, scratch);
+}
+
+void lt_conv2d_backward_pooled(float *dinp, float *dw, float *db, const lt_pooled_grad *pg, const float *inp,
+                               const float *w, int B, int C, int H, int W, int OC, int KH, int KW, int stride, int pad,
+                               lt_act act, float *scratch) {
+    conv_backward(dinp, dw, db, NULL, NULL, pg, inp, w, B, C, H, W, OC, KH, KW, stride, pad, act, scratch);
 }

@@ -148,7 +148,8 @@ typedef struct wg_geom {
     size_t ncol;       /* columns of a chunk's V / M rows: nbc*T rounded up to WL */
     size_t vs, ms, us; /* strides of the 36 planes of V [C, ncol], M [OC, ncol], U [OC, C] */
     size_t u_floats;   /* U: 36 planes */
-    size_t per;        /* one thread's scratch: V, M, dU, db, db lanes */
+    size_t per;        /* one thread's scratch: V, M, dU, db, db lanes, dY */
+    size_t dy;         /* a chunk's output gradient, made from a max pool's (lt_pooled_grad) */
 } wg_geom;
 
 static wg_geom geom(int B, int C, int H, int W, int OC, int pad) {
@@ -175,7 +176,8 @@ static wg_geom geom(int B, int C, int H, int W, int OC, int pad) {
     g.ms = (size_t)OC * g.ncol + WL;
     g.us = round_up((size_t)OC * C, WL) + WL;
     g.u_floats = WG_P * g.us;
-    g.per = WG_P * (g.vs + g.ms) + g.u_floats + round_up((size_t)OC, WL) + (size_t)OC * WL;
+    g.dy = (size_t)g.nbc * OC * g.OH * g.OW;
+    g.per = WG_P * (g.vs + g.ms) + g.u_floats + round_up((size_t)OC, WL) + (size_t)OC * WL + g.dy;
     return g;
 }
 
@@ -583,8 +585,9 @@ void lt_winograd_forward(float *out, const float *inp, const float *w, const flo
     }
 }
 
-void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, const float *out, const float *inp,
-                          const float *w, int B, int C, int H, int W, int OC, int pad, lt_act act, float *scratch) {
+void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, const float *out,
+                          const lt_pooled_grad *pg, const float *inp, const float *w, int B, int C, int H, int W,
+                          int OC, int pad, lt_act act, float *scratch) {
     if (B <= 0 || H + 2 * pad < 3 || W + 2 * pad < 3) return;
     if (!dinp && !dw && !db) return;
     wg_geom g = geom(B, C, H, W, OC, pad);
@@ -601,7 +604,17 @@ void lt_winograd_backward(float *dinp, float *dw, float *db, const float *dout, 
         float *dM = V + WG_P * g.vs, *dU = V + vm, *pdb = dU + g.u_floats;
         int b0 = chunk_start(&g, ci), nt = (chunk_start(&g, ci + 1) - b0) * g.T;
         size_t np = round_up((size_t)nt, WL);
-        grad_out_transform(dM, db ? pdb : NULL, pdb + round_up((size_t)OC, WL), &g, dout, out, b0, nt, np, act);
+        float *dbl = pdb + round_up((size_t)OC, WL);
+        if (pg) { /* the chunk's planes from the pool's gradient, masked, then read as dout */
+            float *dy = dbl + (size_t)OC * WL;
+            size_t P = (size_t)g.OH * g.OW;
+            for (int bb = 0; bb < nt / g.T; bb++)
+                for (int oc = 0; oc < OC; oc++)
+                    lt_conv_pooled_plane(dy + ((size_t)bb * OC + oc) * P, pg, b0 + bb, oc, OC, P, act);
+            grad_out_transform(dM, db ? pdb : NULL, dbl, &g, dy, dy, 0, nt, np, LT_ACT_NONE);
+        } else {
+            grad_out_transform(dM, db ? pdb : NULL, dbl, &g, dout, out, b0, nt, np, act);
+        }
         if (dw) input_transform(V, &g, inp, b0, nt, np);
         for (int p = 0; p < WG_P; p++) {
             float *Vp = V + p * g.vs, *dMp = dM + p * g.ms;
