@@ -18,6 +18,11 @@
  *                what the bf16 path costs beyond them, with the column
  *                matrix written out (-tiles col) and read from the image as
  *                B is packed (-tiles img, the kernel's way)
+ *   pooled       for conv2, which a 2x2 max pool reads: its backward after
+ *                the pool's as training ran it (the pool writing the
+ *                output's gradient out, the layer reading it back) against
+ *                the fused one (lt_conv2d_backward_pooled), in f32 and in
+ *                bf16 without the tile products
  * (conv1's weight gradient takes the kernel's direct, GEMM-free path in f32,
  * so its gemm-only dW figure is what the GEMM path would have had to beat.)
  * Each figure is the best of several repeats (the machine is shared).
@@ -25,6 +30,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lathe/common.h"
 #include "ops/cpu/bf16_gemm.h"
@@ -35,6 +41,7 @@ typedef struct layer {
     const char *name;
     int C, H, W, OC, KH, KW, stride, pad;
     int need_dinp; /* the first layer's input gradient is never needed */
+    int pooled;    /* a 2x2 max pool reads its output */
 } layer;
 
 static float *randbuf(size_t n, unsigned *s) {
@@ -127,6 +134,58 @@ static double kernel_rows(const char *label, const layer *L, int B, int reps, do
     return tl;
 }
 
+/* The backward of a layer whose output a 2x2 stride-2 max pool reads (the
+ * MNIST CNN's conv2), as training runs it: the pool's fill backward writing
+ * the output's gradient, then lt_conv2d_backward (unfused), against
+ * lt_conv2d_backward_pooled making each plane where it reads it (fused), in
+ * turns, best of reps; the results checked equal first. */
+static void pooled_rows(const char *label, const layer *L, int B, int reps, float *inp, float *w, float *b, float *out,
+                        float *dinp, float *dw, float *db, float *scratch) {
+    int OH = (L->H + 2 * L->pad - L->KH) / L->stride + 1, OW = (L->W + 2 * L->pad - L->KW) / L->stride + 1;
+    int PH = OH / 2, PW = OW / 2;
+    size_t nout = (size_t)B * L->OC * OH * OW, np = (size_t)B * L->OC * PH * PW;
+    size_t nin = (size_t)B * L->C * L->H * L->W, nw = (size_t)L->OC * L->C * L->KH * L->KW;
+    unsigned s = 777;
+    float *po = randbuf(np, &s), *gp = randbuf(np, &s), *dy = randbuf(nout, &s);
+    float *chk = randbuf(nin + nw + (size_t)L->OC, &s);
+    int32_t *idx = malloc(np * sizeof *idx);
+    if (!idx) exit(1);
+    lt_conv2d_forward(out, inp, w, b, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride, L->pad, LT_ACT_RELU,
+                      scratch);
+    lt_maxpool2d_forward(po, idx, out, B, L->OC, OH, OW, 2, 2, 0);
+    lt_pooled_grad pg = {.gp = gp, .idx = idx, .po = po, .PH = PH, .PW = PW, .fill = 1};
+    double t[2] = {1e30, 1e30};
+    for (int r = 0; r <= reps; r++)
+        for (int v = 0; v < 2; v++) {
+            memset(dinp, 0, nin * 4), memset(dw, 0, nw * 4), memset(db, 0, (size_t)L->OC * 4);
+            double t0 = lt_now();
+            if (v == 0) {
+                lt_maxpool2d_backward_fill(dy, gp, idx, B, L->OC, OH, OW, PH, PW);
+                lt_conv2d_backward(dinp, dw, db, dy, out, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW, L->stride,
+                                   L->pad, LT_ACT_RELU, scratch);
+            } else {
+                lt_conv2d_backward_pooled(dinp, dw, db, &pg, inp, w, B, L->C, L->H, L->W, L->OC, L->KH, L->KW,
+                                          L->stride, L->pad, LT_ACT_RELU, scratch);
+            }
+            double x = lt_now() - t0;
+            if (r == 0) { /* the first round checks, untimed */
+                if (v == 0) {
+                    memcpy(chk, dinp, nin * 4), memcpy(chk + nin, dw, nw * 4);
+                    memcpy(chk + nin + nw, db, (size_t)L->OC * 4);
+                } else if (memcmp(chk, dinp, nin * 4) || memcmp(chk + nin, dw, nw * 4) ||
+                           memcmp(chk + nin + nw, db, (size_t)L->OC * 4)) {
+                    fprintf(stderr, "bench_conv: the pooled backward differs from the pool's then the layer's\n");
+                    exit(1);
+                }
+                continue;
+            }
+            if (x < t[v]) t[v] = x;
+        }
+    printf("  %-11s backward after its 2x2 max pool: pool's + layer's %.2f ms, fused %.2f ms (%.2fx)\n", label,
+           t[0] * 1e3, t[1] * 1e3, t[0] / t[1]);
+    free(po), free(gp), free(dy), free(chk), free(idx);
+}
+
 static void bench_layer(const layer *L, int B, int reps) {
     int OH = (L->H + 2 * L->pad - L->KH) / L->stride + 1, OW = (L->W + 2 * L->pad - L->KW) / L->stride + 1;
     size_t K = (size_t)L->C * L->KH * L->KW, P = (size_t)OH * OW;
@@ -193,6 +252,7 @@ static void bench_layer(const layer *L, int B, int reps) {
         printf("  winograd / im2col+gemm: %.2fx the layer's speed\n", tg / tw);
         tw_auto = tw;
     }
+    if (L->pooled) pooled_rows("f32", L, B, reps, inp, w, b, out, dinp, dw, db, scratch);
     /* bf16-mixed: every layer on the GEMM path with bf16 GEMMs; then the same
      * calls without the tile products, the column matrix written out (im2col)
      * and read from the image as it is packed */
@@ -206,6 +266,7 @@ static void bench_layer(const layer *L, int B, int reps) {
     kernel_rows_n(2, variants, set_fused, L, B, reps, gf, inp, w, b, out, dout, dinp, dw, db, scratch, tv);
     double tc = tv[0], ti = tv[1];
     lt_conv2d_set_bf16_fused(1);
+    if (L->pooled) pooled_rows("-tiles img", L, B, reps, inp, w, b, out, dinp, dw, db, scratch);
     lt_bf16_tiles_off(0);
     lt_cpu_gemm_set_bf16(LT_BF16_NONE);
     printf("  bf16 outside the tile products: %.2f ms on the image, %.2f with the column matrix written (%.2fx); "
@@ -220,8 +281,8 @@ int main(int argc, char **argv) {
     if (reps < 1) reps = 1;
     if (B < 1) B = 1;
     const layer layers[] = {
-        {"conv1", 1, 28, 28, 32, 3, 3, 1, 0, 0},
-        {"conv2", 32, 26, 26, 64, 3, 3, 1, 0, 1},
+        {"conv1", 1, 28, 28, 32, 3, 3, 1, 0, 0, 0},
+        {"conv2", 32, 26, 26, 64, 3, 3, 1, 0, 1, 1},
     };
     printf("OpenBLAS threads: %d\n", openblas_get_num_threads());
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) bench_layer(&layers[i], B, reps);
