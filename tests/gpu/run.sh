@@ -17,6 +17,12 @@
 #   workbench  a GPU run with the workbench attached in tmux: set lr,
 #              inspect conv2d_2, feed a test sample, pause, resume, each
 #              answer timed on the screen, and the same through `lathe ctl`
+#   cpubf16    the host CPU's bf16 units (what it reports; GPU hosts are often
+#              Intel Sapphire Rapids, with AMX): test_bf16_amx and
+#              test_bf16_avx512 (the instructions against their models, bit
+#              for bit; skipped without the units), and where it has them,
+#              mnist_cnn on 2 threads in fp32 and bf16-mixed on its kernels
+#              (bench_train, 30 steps each, in turns)
 #   bench      tests/bench/run_gpu_bench.sh: lathe against PyTorch eager,
 #              torch.compile and Lightning, and the attached workbench's cost
 # Every step has its own time limit and the next runs whatever happened.
@@ -117,7 +123,7 @@ step_build() {
   rm -rf "$BUILD"
   LIBRARY_PATH=$PFX/usr/lib/x86_64-linux-gnu:$PFX/lib/x86_64-linux-gnu LD_LIBRARY_PATH=$LDP \
     cmake -S "$SRC" -B "$BUILD" "${args[@]}" || { fig build "FAILED (cmake configure; see build.log)"; return 1; }
-  local targets=(lathe test_backend_ops)
+  local targets=(lathe test_backend_ops test_bf16_amx test_bf16_avx512 bench_train)
   [ -f "$SRC/tests/unit/test_cuda_state.c" ] && targets+=(test_cuda_state)
   [ -f "$SRC/tests/unit/test_dist_nccl.c" ] && targets+=(test_dist_nccl)
   LIBRARY_PATH=$PFX/usr/lib/x86_64-linux-gnu:$PFX/lib/x86_64-linux-gnu LD_LIBRARY_PATH=$LDP \
@@ -148,6 +154,42 @@ step_unit() {
   unit_test test_backend_ops || rc=1
   unit_test test_cuda_state || rc=1
   unit_test test_dist_nccl || rc=1
+  return $rc
+}
+
+# the host CPU's bf16 kernels: its units, their bit-for-bit tests, and where
+# it has the units, fp32 against bf16-mixed training on 2 of its threads
+step_cpubf16() {
+  local flags units="" rc=0 t v
+  flags=$(grep -m1 '^flags' /proc/cpuinfo)
+  for t in amx_bf16 amx_tile avx512_bf16 avx512f; do case " $flags " in *" $t "*) units="$units $t" ;; esac; done
+  fig host_cpu "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores; bf16 units:${units:- none}"
+  for t in test_bf16_amx test_bf16_avx512; do
+    if [ ! -x "$BUILD/$t" ]; then fig "$t" "FAILED (not built)"; rc=1; continue; fi
+    (cd "$BUILD" && OPENBLAS_NUM_THREADS=2 "$BUILD/$t") >"$WORK/$t.out" 2>&1; v=$?
+    cat "$WORK/$t.out"
+    case $v in
+      0) fig "$t" "passed: $(tail -1 "$WORK/$t.out")" ;;
+      77) fig "$t" "$(tail -1 "$WORK/$t.out")" ;;
+      *) fig "$t" "FAILED (exit $v): $(tail -1 "$WORK/$t.out")"; rc=1 ;;
+    esac
+  done
+  case "$units" in
+    *amx_bf16* | *avx512_bf16*)
+      local r
+      for r in 1 2; do
+        for t in 32 bf16-mixed; do
+          OPENBLAS_NUM_THREADS=2 "$BUILD/bench_train" --steps 30 --threads 2 --precision $t --data "$DATA" \
+            >"$WORK/cpubf16_$t.$r.out" 2>&1 || rc=1
+          cat "$WORK/cpubf16_$t.$r.out"
+        done
+      done
+      for t in 32 bf16-mixed; do
+        v=$(cat "$WORK"/cpubf16_$t.*.out | grep -o 'samples_per_s=[0-9.]*' | cut -d= -f2 | sort -g | tail -1)
+        fig "cpu_train_$([ $t = 32 ] && echo fp32 || echo bf16)" "${v:-no figure} samples/s, best of 2 ($(grep -o 'kernels=.*' "$WORK/cpubf16_$t.1.out" | head -1))"
+      done ;;
+    *) fig cpu_train_fp32 "n/a (no bf16 units on this CPU)"; fig cpu_train_bf16 "n/a (no bf16 units on this CPU)" ;;
+  esac
   return $rc
 }
 
@@ -397,6 +439,7 @@ if left_over=$(pgrep -f -- "--default-root-dir $WORK/wb" 2>/dev/null); then
   kill -9 $left_over 2>/dev/null; NFAIL=$((NFAIL + 1))
 fi
 BENCH_KEYS="bench_lathe_fp32 bench_lathe_bf16 bench_eager_fp32 bench_eager_bf16 bench_lightning_fp32 bench_lightning_bf16 bench_compile_fp32 bench_compile_bf16 bench_attached_overhead"
+run_step cpubf16 45 cpubf16.log host_cpu test_bf16_amx test_bf16_avx512 cpu_train_fp32 cpu_train_bf16
 run_step bench 400 bench.log $BENCH_KEYS
 
 # ---- the goals and the summary ----
@@ -426,7 +469,8 @@ missing=0
 if [ "$DRY" = 1 ]; then
   for k in gpu host nvcc torch tmux packages build test_backend_ops test_cuda_state test_dist_nccl train_fp32 train_bf16 \
     ddp_gpu_nccl ddp_cpu2 $WB_KEYS \
-    $BENCH_KEYS goal_epoch goal_lightning_fp32 goal_lightning_bf16 goal_attached goal_answers; do
+    $BENCH_KEYS goal_epoch goal_lightning_fp32 goal_lightning_bf16 goal_attached goal_answers \
+    host_cpu test_bf16_amx test_bf16_avx512 cpu_train_fp32 cpu_train_bf16; do
     grep -q "^$k: " "$FIG" || { echo "run.sh: the figures lack a '$k:' line"; missing=$((missing + 1)); }
   done
   grep -q '^---- benchmark table' "$FIG" || { echo "run.sh: the figures lack the benchmark table"; missing=$((missing + 1)); }
